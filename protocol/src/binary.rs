@@ -1,0 +1,459 @@
+//! The binary protocol v1 codec (see `SPEC.md`): length-prefixed frames with
+//! a magic byte, a request id echoed in the reply, typed arguments and typed
+//! replies with numbered errors.
+//!
+//! Layout of every frame (all integers big-endian):
+//!
+//! ```text
+//! 0  u8   magic 0xD5
+//! 1  u8   version 1
+//! 2  u8   kind: 1 request, 2 reply
+//! 3  u8   flags: bit 0 = idempotency key present (requests only)
+//! 4  u32  body length (bytes after this 16-byte header)
+//! 8  u64  request id
+//! 16 body
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{ErrorCode, ServerError};
+use crate::reply::Reply;
+use crate::request::Arg;
+use crate::{Decoded, Limits};
+
+pub const MAGIC: u8 = 0xD5;
+pub const VERSION: u8 = 1;
+pub const KIND_REQUEST: u8 = 1;
+pub const KIND_REPLY: u8 = 2;
+pub const FLAG_IDEMPOTENCY_KEY: u8 = 1;
+pub const HEADER_BYTES: usize = 16;
+/// Longest idempotency key a frame may carry.
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 64;
+/// Deepest nesting of arrays and maps a reply decoder accepts.
+pub const REPLY_DEPTH_MAX: usize = 32;
+
+pub const ARG_BYTES: u8 = 0x01;
+pub const ARG_INT: u8 = 0x02;
+pub const ARG_DOUBLE: u8 = 0x03;
+
+pub const VALUE_NIL: u8 = 0x00;
+pub const VALUE_SIMPLE: u8 = 0x01;
+pub const VALUE_BULK: u8 = 0x02;
+pub const VALUE_INT: u8 = 0x03;
+pub const VALUE_DOUBLE: u8 = 0x04;
+pub const VALUE_BOOL: u8 = 0x05;
+pub const VALUE_ARRAY: u8 = 0x06;
+pub const VALUE_MAP: u8 = 0x07;
+pub const VALUE_ERROR: u8 = 0x08;
+
+/// The header fields of a decoded request frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHeader {
+    pub request_id: u64,
+    pub idempotency_key: Option<Bytes>,
+}
+
+/// Reads the fixed header, if complete, and checks magic, version, kind and
+/// size. Returns the request id and body length.
+fn read_header(buf: &[u8], kind: u8, limits: &Limits) -> Decoded<(u8, u64, usize)> {
+    if buf.is_empty() {
+        return Decoded::Incomplete;
+    }
+    if buf[0] != MAGIC {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "bad magic byte 0x{:02X} (expected 0x{MAGIC:02X})",
+            buf[0]
+        )));
+    }
+    if buf.len() < HEADER_BYTES {
+        return Decoded::Incomplete;
+    }
+    if buf[1] != VERSION {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "unsupported protocol version {} (this server speaks {VERSION})",
+            buf[1]
+        )));
+    }
+    if buf[2] != kind {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "unexpected frame kind {} (expected {kind})",
+            buf[2]
+        )));
+    }
+    let flags = buf[3];
+    let body = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&buf[8..16]);
+    let request_id = u64::from_be_bytes(id);
+    if body > limits.frame_bytes_max.saturating_sub(HEADER_BYTES) {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "frame of {} bytes is larger than frame_bytes_max ({} bytes)",
+            body + HEADER_BYTES,
+            limits.frame_bytes_max
+        )));
+    }
+    Decoded::Frame((flags, request_id, body))
+}
+
+/// The request id of a frame whose header is buffered, for error replies to
+/// a frame that failed to decode.
+pub fn peek_request_id(buf: &[u8]) -> u64 {
+    if buf.len() >= HEADER_BYTES && buf[0] == MAGIC {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&buf[8..16]);
+        u64::from_be_bytes(id)
+    } else {
+        0
+    }
+}
+
+/// Decodes one request frame from the front of `buf` into `args` (cleared
+/// first). On `Frame`, the frame is removed from `buf`; on `Invalid` the
+/// connection must be closed after the error reply.
+pub fn decode_request(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    args: &mut Vec<Arg>,
+) -> Decoded<RequestHeader> {
+    args.clear();
+    let (flags, request_id, body) = match read_header(buf, KIND_REQUEST, limits) {
+        Decoded::Frame(header) => header,
+        Decoded::Incomplete => return Decoded::Incomplete,
+        Decoded::Invalid(error) => return Decoded::Invalid(error),
+    };
+    if flags & !FLAG_IDEMPOTENCY_KEY != 0 {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "unknown flags 0x{flags:02X}"
+        )));
+    }
+    if buf.len() < HEADER_BYTES + body {
+        buf.reserve(HEADER_BYTES + body - buf.len());
+        return Decoded::Incomplete;
+    }
+    let frame = buf.split_to(HEADER_BYTES + body).freeze();
+    let mut cursor = frame.slice(HEADER_BYTES..);
+    match decode_request_body(&mut cursor, flags, limits, args) {
+        Ok(idempotency_key) => Decoded::Frame(RequestHeader {
+            request_id,
+            idempotency_key,
+        }),
+        Err(error) => {
+            args.clear();
+            Decoded::Invalid(error)
+        }
+    }
+}
+
+fn need(cursor: &Bytes, bytes: usize, what: &str) -> Result<(), ServerError> {
+    if cursor.remaining() < bytes {
+        Err(ServerError::protocol(format!(
+            "frame body ends inside {what}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+fn decode_request_body(
+    cursor: &mut Bytes,
+    flags: u8,
+    limits: &Limits,
+    args: &mut Vec<Arg>,
+) -> Result<Option<Bytes>, ServerError> {
+    let mut idempotency_key = None;
+    if flags & FLAG_IDEMPOTENCY_KEY != 0 {
+        need(cursor, 1, "the idempotency key length")?;
+        let length = cursor.get_u8() as usize;
+        if length == 0 || length > IDEMPOTENCY_KEY_BYTES_MAX {
+            return Err(ServerError::protocol(format!(
+                "idempotency key of {length} bytes (must be 1..={IDEMPOTENCY_KEY_BYTES_MAX})"
+            )));
+        }
+        need(cursor, length, "the idempotency key")?;
+        idempotency_key = Some(cursor.split_to(length));
+    }
+    need(cursor, 4, "the argument count")?;
+    let count = cursor.get_u32() as usize;
+    if count == 0 {
+        return Err(ServerError::protocol("request without a command name"));
+    }
+    if count > limits.args_max {
+        return Err(ServerError::protocol(format!(
+            "too many arguments ({count}; args_max is {})",
+            limits.args_max
+        )));
+    }
+    for index in 0..count {
+        need(cursor, 1, "an argument tag")?;
+        let arg = match cursor.get_u8() {
+            ARG_BYTES => {
+                need(cursor, 4, "a string length")?;
+                let length = cursor.get_u32() as usize;
+                need(cursor, length, "a string argument")?;
+                Arg::Bytes(cursor.split_to(length))
+            }
+            ARG_INT => {
+                need(cursor, 8, "an integer argument")?;
+                Arg::Int(cursor.get_i64())
+            }
+            ARG_DOUBLE => {
+                need(cursor, 8, "a double argument")?;
+                let value = cursor.get_f64();
+                if value.is_nan() {
+                    return Err(ServerError::protocol(format!("argument {index} is NaN")));
+                }
+                Arg::Double(value)
+            }
+            tag => {
+                return Err(ServerError::protocol(format!(
+                    "unknown argument tag 0x{tag:02X} at argument {index}"
+                )))
+            }
+        };
+        if index == 0 && !matches!(arg, Arg::Bytes(_)) {
+            return Err(ServerError::protocol(
+                "the command name must be a string argument",
+            ));
+        }
+        args.push(arg);
+    }
+    if cursor.has_remaining() {
+        return Err(ServerError::protocol(format!(
+            "{} bytes left over after the last argument",
+            cursor.remaining()
+        )));
+    }
+    Ok(idempotency_key)
+}
+
+/// Writes a header with a placeholder length; returns where the frame starts.
+fn begin_frame(out: &mut BytesMut, kind: u8, flags: u8, request_id: u64) -> usize {
+    let start = out.len();
+    out.put_u8(MAGIC);
+    out.put_u8(VERSION);
+    out.put_u8(kind);
+    out.put_u8(flags);
+    out.put_u32(0);
+    out.put_u64(request_id);
+    start
+}
+
+fn finish_frame(out: &mut BytesMut, start: usize) {
+    let body = (out.len() - start - HEADER_BYTES) as u32;
+    out[start + 4..start + 8].copy_from_slice(&body.to_be_bytes());
+}
+
+/// Encodes a request frame (used by the client).
+pub fn encode_request(
+    out: &mut BytesMut,
+    request_id: u64,
+    idempotency_key: Option<&[u8]>,
+    args: &[Arg],
+) {
+    let flags = if idempotency_key.is_some() {
+        FLAG_IDEMPOTENCY_KEY
+    } else {
+        0
+    };
+    let start = begin_frame(out, KIND_REQUEST, flags, request_id);
+    if let Some(key) = idempotency_key {
+        assert!(
+            !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_BYTES_MAX,
+            "idempotency key length is checked by the caller"
+        );
+        out.put_u8(key.len() as u8);
+        out.put_slice(key);
+    }
+    out.put_u32(args.len() as u32);
+    for arg in args {
+        match arg {
+            Arg::Bytes(bytes) => {
+                out.put_u8(ARG_BYTES);
+                out.put_u32(bytes.len() as u32);
+                out.put_slice(bytes);
+            }
+            Arg::Int(value) => {
+                out.put_u8(ARG_INT);
+                out.put_i64(*value);
+            }
+            Arg::Double(value) => {
+                out.put_u8(ARG_DOUBLE);
+                out.put_f64(*value);
+            }
+        }
+    }
+    finish_frame(out, start);
+}
+
+/// Encodes a reply frame for `request_id`.
+pub fn encode_reply(out: &mut BytesMut, request_id: u64, reply: &Reply) {
+    let start = begin_frame(out, KIND_REPLY, 0, request_id);
+    encode_value(out, reply);
+    finish_frame(out, start);
+}
+
+fn encode_value(out: &mut BytesMut, reply: &Reply) {
+    match reply {
+        Reply::Nil => out.put_u8(VALUE_NIL),
+        Reply::Simple(text) => {
+            out.put_u8(VALUE_SIMPLE);
+            out.put_u32(text.len() as u32);
+            out.put_slice(text.as_bytes());
+        }
+        Reply::Bulk(bytes) => {
+            out.put_u8(VALUE_BULK);
+            out.put_u32(bytes.len() as u32);
+            out.put_slice(bytes);
+        }
+        Reply::BulkInt(value) => {
+            let mut buffer = itoa::Buffer::new();
+            let text = buffer.format(*value);
+            out.put_u8(VALUE_BULK);
+            out.put_u32(text.len() as u32);
+            out.put_slice(text.as_bytes());
+        }
+        Reply::Int(value) => {
+            out.put_u8(VALUE_INT);
+            out.put_i64(*value);
+        }
+        Reply::Double(value) => {
+            out.put_u8(VALUE_DOUBLE);
+            out.put_f64(*value);
+        }
+        Reply::Bool(value) => {
+            out.put_u8(VALUE_BOOL);
+            out.put_u8(u8::from(*value));
+        }
+        Reply::Array(items) => {
+            out.put_u8(VALUE_ARRAY);
+            out.put_u32(items.len() as u32);
+            for item in items {
+                encode_value(out, item);
+            }
+        }
+        Reply::Map(pairs) => {
+            out.put_u8(VALUE_MAP);
+            out.put_u32(pairs.len() as u32);
+            for (key, value) in pairs {
+                encode_value(out, key);
+                encode_value(out, value);
+            }
+        }
+        Reply::Error(error) => {
+            out.put_u8(VALUE_ERROR);
+            out.put_u16(error.code.as_u16());
+            out.put_u32(error.message.len() as u32);
+            out.put_slice(error.message.as_bytes());
+        }
+    }
+}
+
+/// Decodes one reply frame from the front of `buf` (used by the client).
+pub fn decode_reply(buf: &mut BytesMut, limits: &Limits) -> Decoded<(u64, Reply)> {
+    let (flags, request_id, body) = match read_header(buf, KIND_REPLY, limits) {
+        Decoded::Frame(header) => header,
+        Decoded::Incomplete => return Decoded::Incomplete,
+        Decoded::Invalid(error) => return Decoded::Invalid(error),
+    };
+    if flags != 0 {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "unknown flags 0x{flags:02X}"
+        )));
+    }
+    if buf.len() < HEADER_BYTES + body {
+        buf.reserve(HEADER_BYTES + body - buf.len());
+        return Decoded::Incomplete;
+    }
+    let frame = buf.split_to(HEADER_BYTES + body).freeze();
+    let mut cursor = frame.slice(HEADER_BYTES..);
+    let reply = match decode_value(&mut cursor, 0) {
+        Ok(reply) => reply,
+        Err(error) => return Decoded::Invalid(error),
+    };
+    if cursor.has_remaining() {
+        return Decoded::Invalid(ServerError::protocol(
+            "bytes left over after the reply value",
+        ));
+    }
+    Decoded::Frame((request_id, reply))
+}
+
+fn decode_string(cursor: &mut Bytes, what: &str) -> Result<Bytes, ServerError> {
+    need(cursor, 4, what)?;
+    let length = cursor.get_u32() as usize;
+    need(cursor, length, what)?;
+    Ok(cursor.split_to(length))
+}
+
+fn decode_value(cursor: &mut Bytes, depth: usize) -> Result<Reply, ServerError> {
+    if depth > REPLY_DEPTH_MAX {
+        return Err(ServerError::protocol("reply nested too deeply"));
+    }
+    need(cursor, 1, "a value tag")?;
+    let reply = match cursor.get_u8() {
+        VALUE_NIL => Reply::Nil,
+        VALUE_SIMPLE => {
+            let text = decode_string(cursor, "a status string")?;
+            let text = String::from_utf8(text.to_vec())
+                .map_err(|_| ServerError::protocol("status string is not UTF-8"))?;
+            Reply::Simple(text.into())
+        }
+        VALUE_BULK => Reply::Bulk(decode_string(cursor, "a string value")?),
+        VALUE_INT => {
+            need(cursor, 8, "an integer value")?;
+            Reply::Int(cursor.get_i64())
+        }
+        VALUE_DOUBLE => {
+            need(cursor, 8, "a double value")?;
+            Reply::Double(cursor.get_f64())
+        }
+        VALUE_BOOL => {
+            need(cursor, 1, "a boolean value")?;
+            match cursor.get_u8() {
+                0 => Reply::Bool(false),
+                1 => Reply::Bool(true),
+                other => return Err(ServerError::protocol(format!("boolean byte {other}"))),
+            }
+        }
+        VALUE_ARRAY => {
+            need(cursor, 4, "an array length")?;
+            let count = cursor.get_u32() as usize;
+            // Each element takes at least one byte, which bounds the
+            // allocation by the frame size.
+            need(cursor, count, "an array")?;
+            let mut items = Vec::with_capacity(count);
+            for _ in 0..count {
+                items.push(decode_value(cursor, depth + 1)?);
+            }
+            Reply::Array(items)
+        }
+        VALUE_MAP => {
+            need(cursor, 4, "a map length")?;
+            let count = cursor.get_u32() as usize;
+            need(cursor, count.saturating_mul(2), "a map")?;
+            let mut pairs = Vec::with_capacity(count);
+            for _ in 0..count {
+                let key = decode_value(cursor, depth + 1)?;
+                let value = decode_value(cursor, depth + 1)?;
+                pairs.push((key, value));
+            }
+            Reply::Map(pairs)
+        }
+        VALUE_ERROR => {
+            need(cursor, 2, "an error code")?;
+            let code = cursor.get_u16();
+            let message = decode_string(cursor, "an error message")?;
+            let message = String::from_utf8(message.to_vec())
+                .map_err(|_| ServerError::protocol("error message is not UTF-8"))?;
+            // A code from a newer server is shown as generic, message intact.
+            let code = ErrorCode::from_u16(code).unwrap_or(ErrorCode::Generic);
+            Reply::Error(ServerError::new(code, message))
+        }
+        tag => {
+            return Err(ServerError::protocol(format!(
+                "unknown value tag 0x{tag:02X}"
+            )))
+        }
+    };
+    Ok(reply)
+}

@@ -1,0 +1,91 @@
+//! The command table: name, arity, flags, syntax and a one-line summary for
+//! every command. The parser looks names up here, `COMMAND` answers from it
+//! and `usher-cli help` prints it, so the three never disagree.
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Upper-case name.
+    pub name: &'static str,
+    /// Redis-style arity counting the name: `n` exact, `-n` at least n.
+    pub arity: i64,
+    /// Redis `COMMAND` flags (`write`, `readonly`, `fast`...).
+    pub flags: &'static [&'static str],
+    /// Family, as in `help @group`.
+    pub group: &'static str,
+    /// Syntax after the name.
+    pub syntax: &'static str,
+    /// What the command does and what it replies.
+    pub summary: &'static str,
+    /// Position of the first key (1-based), 0 if none; last key (-1 = all).
+    pub first_key: i64,
+    pub last_key: i64,
+}
+
+const W: &[&str] = &["write", "fast"];
+const WM: &[&str] = &["write", "denyoom", "fast"];
+const R: &[&str] = &["readonly", "fast"];
+const C: &[&str] = &["fast", "stale", "loading"];
+
+macro_rules! row {
+    ($name:literal, $arity:expr, $flags:expr, $group:literal, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            group: $group,
+            syntax: $syntax,
+            summary: $summary,
+            first_key: $first,
+            last_key: $last,
+        }
+    };
+}
+
+/// Every command the server knows, grouped by family.
+pub const COMMANDS: &[CommandSpec] = &[
+    row!("PING", -1, C, "connection", 0, 0, "[message]", "Replies PONG, or the message."),
+    row!("ECHO", 2, C, "connection", 0, 0, "message", "Replies the message."),
+    row!("TIME", 1, C, "connection", 0, 0, "", "Server time as [unix seconds, microseconds]."),
+    row!("HELLO", -1, C, "connection", 0, 0, "[protover [AUTH user pass] [SETNAME name]]", "Switches RESP version (2 or 3) and replies server facts."),
+    row!("SELECT", 2, C, "connection", 0, 0, "index", "Only database 0 exists; SELECT 0 is accepted."),
+    row!("CLIENT", -2, C, "connection", 0, 0, "SETNAME name | GETNAME | ID | SETINFO attr value", "Names and identifies this connection."),
+    row!("COMMAND", -1, C, "connection", 0, 0, "[COUNT | INFO name... | DOCS name...]", "Describes the commands (for redis-cli and client libraries)."),
+    row!("CONFIG", -2, C, "connection", 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
+    row!("QUIT", 1, C, "connection", 0, 0, "", "Replies OK and closes the connection."),
+    row!("INFO", -1, &["stale", "loading"], "server", 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
+    row!("DBSIZE", 1, R, "server", 0, 0, "", "Number of keys."),
+    row!("FLUSHALL", -1, &["write"], "server", 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
+    row!("DEL", -2, W, "keys", 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
+    row!("EXISTS", -2, R, "keys", 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
+    row!("TYPE", 2, R, "keys", 1, 1, "key", "The key's type: string, or none."),
+    row!("EXPIRE", -3, W, "keys", 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
+    row!("PEXPIRE", -3, W, "keys", 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
+    row!("EXPIREAT", -3, W, "keys", 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
+    row!("PEXPIREAT", -3, W, "keys", 1, 1, "key unix-milliseconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix milliseconds; 1 if set, 0 if not."),
+    row!("TTL", 2, R, "keys", 1, 1, "key", "Seconds to live; -1 without expiry, -2 if missing."),
+    row!("PTTL", 2, R, "keys", 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
+    row!("PERSIST", 2, W, "keys", 1, 1, "key", "Removes the expiry; 1 if there was one."),
+    row!("SCAN", -2, &["readonly"], "keys", 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
+    row!("GET", 2, R, "strings", 1, 1, "key", "The string value, or nil."),
+    row!("SET", -3, WM, "strings", 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
+    row!("INCR", 2, WM, "strings", 1, 1, "key", "Adds 1; replies the new value."),
+    row!("DECR", 2, WM, "strings", 1, 1, "key", "Subtracts 1; replies the new value."),
+    row!("INCRBY", 3, WM, "strings", 1, 1, "key delta", "Adds delta; replies the new value."),
+    row!("DECRBY", 3, WM, "strings", 1, 1, "key delta", "Subtracts delta; replies the new value."),
+    row!("INCRBOUND", -3, WM, "strings", 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
+];
+
+/// Finds a command by its upper-case name.
+pub fn lookup(upper_name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|spec| spec.name.as_bytes() == upper_name)
+}
+
+/// Finds a command by name in any case.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|spec| spec.name.eq_ignore_ascii_case(name))
+}

@@ -1,0 +1,173 @@
+//! Stable error codes and the error value carried in replies.
+//!
+//! Every operating error a client can see has a numeric code (sent in binary
+//! replies) and a message whose first word is a Redis-style prefix (sent as the
+//! RESP error line). Codes are part of the wire contract: a code is never
+//! renumbered or reused; new errors get new numbers at the end.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A numbered error kind. The discriminants are the wire values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// Any error without a more specific code. Do not retry unchanged.
+    Generic = 1,
+    /// The key holds a value of another type (`WRONGTYPE`).
+    WrongType = 2,
+    /// The arguments do not follow the command's syntax.
+    Syntax = 3,
+    /// An argument or stored value is not a 64-bit integer.
+    NotInteger = 4,
+    /// The arithmetic would overflow a 64-bit integer.
+    Overflow = 5,
+    /// The command name is not known.
+    UnknownCommand = 6,
+    /// The command got the wrong number of arguments.
+    WrongArity = 7,
+    /// The bytes on the connection are not a valid frame; the server closes it.
+    Protocol = 8,
+    /// The server's command queue is full. Retry after a short pause.
+    Busy = 9,
+    /// A configured limit (key length, value length, argument count...) was hit.
+    Limit = 10,
+    /// The key-count or memory limit is reached; writes are refused.
+    OutOfMemory = 11,
+    /// An expire time is negative, zero where not allowed, or overflows.
+    InvalidExpire = 12,
+    /// An argument is not a valid floating point number.
+    NotFloat = 13,
+    /// The command needs an existing key and there is none.
+    NoSuchKey = 14,
+    /// The server could not make the effect durable; it stops acknowledging writes.
+    Durability = 15,
+    /// The server is shutting down.
+    ShuttingDown = 16,
+}
+
+impl ErrorCode {
+    /// Every code, in wire order; used by the spec test and by clients.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::Generic,
+        ErrorCode::WrongType,
+        ErrorCode::Syntax,
+        ErrorCode::NotInteger,
+        ErrorCode::Overflow,
+        ErrorCode::UnknownCommand,
+        ErrorCode::WrongArity,
+        ErrorCode::Protocol,
+        ErrorCode::Busy,
+        ErrorCode::Limit,
+        ErrorCode::OutOfMemory,
+        ErrorCode::InvalidExpire,
+        ErrorCode::NotFloat,
+        ErrorCode::NoSuchKey,
+        ErrorCode::Durability,
+        ErrorCode::ShuttingDown,
+    ];
+
+    /// The wire value.
+    pub fn as_u16(self) -> u16 {
+        self as u16
+    }
+
+    /// Decodes a wire value; unknown codes (from a newer server) are `None`.
+    pub fn from_u16(value: u16) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_u16() == value)
+    }
+
+    /// Whether sending the same request again later may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorCode::Busy | ErrorCode::ShuttingDown)
+    }
+}
+
+/// An error reply: a stable code plus a human-readable message that starts
+/// with the RESP prefix (`ERR`, `WRONGTYPE`, `BUSY`, `OOM`...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+}
+
+impl ServerError {
+    pub const fn new_static(code: ErrorCode, message: &'static str) -> ServerError {
+        ServerError {
+            code,
+            message: Cow::Borrowed(message),
+        }
+    }
+
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ServerError {
+        ServerError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub const WRONG_TYPE: ServerError = ServerError::new_static(
+        ErrorCode::WrongType,
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+    pub const SYNTAX: ServerError = ServerError::new_static(ErrorCode::Syntax, "ERR syntax error");
+    pub const NOT_INTEGER: ServerError = ServerError::new_static(
+        ErrorCode::NotInteger,
+        "ERR value is not an integer or out of range",
+    );
+    pub const OVERFLOW: ServerError = ServerError::new_static(
+        ErrorCode::Overflow,
+        "ERR increment or decrement would overflow",
+    );
+    pub const BUSY: ServerError = ServerError::new_static(
+        ErrorCode::Busy,
+        "BUSY server command queue is full, retry later",
+    );
+    pub const SHUTTING_DOWN: ServerError =
+        ServerError::new_static(ErrorCode::ShuttingDown, "SHUTDOWN server is shutting down");
+    pub const NOT_FLOAT: ServerError =
+        ServerError::new_static(ErrorCode::NotFloat, "ERR value is not a valid float");
+
+    pub fn wrong_arity(command: &str) -> ServerError {
+        ServerError::new(
+            ErrorCode::WrongArity,
+            format!(
+                "ERR wrong number of arguments for '{}' command",
+                command.to_ascii_lowercase()
+            ),
+        )
+    }
+
+    pub fn invalid_expire(command: &str) -> ServerError {
+        ServerError::new(
+            ErrorCode::InvalidExpire,
+            format!(
+                "ERR invalid expire time in '{}' command",
+                command.to_ascii_lowercase()
+            ),
+        )
+    }
+
+    pub fn limit(what: &str, max: u64) -> ServerError {
+        ServerError::new(
+            ErrorCode::Limit,
+            format!("ERR {what} exceeds the configured limit of {max}"),
+        )
+    }
+
+    pub fn protocol(detail: impl fmt::Display) -> ServerError {
+        ServerError::new(ErrorCode::Protocol, format!("ERR Protocol error: {detail}"))
+    }
+
+    pub fn generic(message: impl Into<Cow<'static, str>>) -> ServerError {
+        ServerError::new(ErrorCode::Generic, message)
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code.as_u16())
+    }
+}
+
+impl std::error::Error for ServerError {}

@@ -1,0 +1,379 @@
+//! The RESP codec: decodes requests (multibulk arrays and inline commands)
+//! and encodes replies as RESP2 or RESP3.
+//!
+//! Decoding never panics and never consumes a partial frame: it answers
+//! [`Decoded::Incomplete`] until the whole frame is buffered, then splits it
+//! off the buffer and hands out zero-copy slices of it as arguments.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::ServerError;
+use crate::reply::Reply;
+use crate::request::{format_double, Arg};
+use crate::{Decoded, Limits};
+
+/// Which RESP dialect replies are encoded in (`HELLO 3` switches to 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RespVersion {
+    Resp2,
+    Resp3,
+}
+
+/// Decodes RESP requests; keeps scratch space between calls so decoding
+/// allocates nothing per request.
+#[derive(Debug)]
+pub struct RespDecoder {
+    limits: Limits,
+    spans: Vec<(usize, usize)>,
+}
+
+/// Finds `\r\n` starting at `from`; returns the index of `\r`.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let mut index = from;
+    while index + 1 < buf.len() {
+        match memchr(b'\r', &buf[index..buf.len() - 1]) {
+            Some(offset) => {
+                let at = index + offset;
+                if buf[at + 1] == b'\n' {
+                    return Some(at);
+                }
+                index = at + 1;
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|b| *b == needle)
+}
+
+/// Parses the decimal length in a `*N` or `$N` header line.
+fn parse_len(line: &[u8]) -> Option<i64> {
+    crate::request::parse_i64(line)
+}
+
+impl RespDecoder {
+    pub fn new(limits: Limits) -> RespDecoder {
+        RespDecoder {
+            limits,
+            spans: Vec::new(),
+        }
+    }
+
+    /// Decodes one request from the front of `buf` into `args` (cleared
+    /// first). On `Frame`, the frame's bytes have been removed from `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut, args: &mut Vec<Arg>) -> Decoded<()> {
+        args.clear();
+        loop {
+            let Some(&first) = buf.first() else {
+                return Decoded::Incomplete;
+            };
+            if first != b'*' {
+                match self.decode_inline(buf, args) {
+                    // An empty line: skipped as Redis does.
+                    Decoded::Frame(()) if args.is_empty() => continue,
+                    other => return other,
+                }
+            }
+            match self.scan_multibulk(buf) {
+                Decoded::Frame(Some(total)) => {
+                    let frame = buf.split_to(total).freeze();
+                    args.extend(
+                        self.spans
+                            .iter()
+                            .map(|&(start, end)| Arg::Bytes(frame.slice(start..end))),
+                    );
+                    return Decoded::Frame(());
+                }
+                // `*0` or `*-1`: an empty request, skipped as Redis does.
+                Decoded::Frame(None) => continue,
+                Decoded::Incomplete => return Decoded::Incomplete,
+                Decoded::Invalid(error) => return Decoded::Invalid(error),
+            }
+        }
+    }
+
+    /// Checks that a whole multibulk frame is buffered and records where each
+    /// argument lies. Returns the frame length, or `None` for an empty frame
+    /// (already consumed).
+    fn scan_multibulk(&mut self, buf: &mut BytesMut) -> Decoded<Option<usize>> {
+        self.spans.clear();
+        let Some(line_end) = find_crlf(buf, 1) else {
+            if buf.len() > 32 {
+                return Decoded::Invalid(ServerError::protocol("invalid multibulk length"));
+            }
+            return Decoded::Incomplete;
+        };
+        let Some(count) = parse_len(&buf[1..line_end]) else {
+            return Decoded::Invalid(ServerError::protocol("invalid multibulk length"));
+        };
+        if count <= 0 {
+            let _ = buf.split_to(line_end + 2);
+            return Decoded::Frame(None);
+        }
+        if count as u64 > self.limits.args_max as u64 {
+            return Decoded::Invalid(ServerError::protocol(format!(
+                "too many arguments ({count}; args_max is {})",
+                self.limits.args_max
+            )));
+        }
+        let mut position = line_end + 2;
+        for _ in 0..count {
+            let Some(&marker) = buf.get(position) else {
+                return Decoded::Incomplete;
+            };
+            if marker != b'$' {
+                return Decoded::Invalid(ServerError::protocol(format!(
+                    "expected '$', got '{}'",
+                    char::from(marker).escape_default()
+                )));
+            }
+            let Some(line_end) = find_crlf(buf, position + 1) else {
+                if buf.len() - position > 32 {
+                    return Decoded::Invalid(ServerError::protocol("invalid bulk length"));
+                }
+                return Decoded::Incomplete;
+            };
+            let length = match parse_len(&buf[position + 1..line_end]) {
+                Some(length) if length >= 0 => length as u64,
+                _ => return Decoded::Invalid(ServerError::protocol("invalid bulk length")),
+            };
+            let start = line_end + 2;
+            let end = start as u64 + length;
+            if end + 2 > self.limits.frame_bytes_max as u64 {
+                return Decoded::Invalid(ServerError::protocol(format!(
+                    "request larger than frame_bytes_max ({} bytes)",
+                    self.limits.frame_bytes_max
+                )));
+            }
+            let end = end as usize;
+            if buf.len() < end + 2 {
+                return Decoded::Incomplete;
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                return Decoded::Invalid(ServerError::protocol(
+                    "bulk string not terminated by CRLF",
+                ));
+            }
+            self.spans.push((start, end));
+            position = end + 2;
+        }
+        Decoded::Frame(Some(position))
+    }
+
+    /// Inline command: one line of space-separated words, with Redis's
+    /// quoting rules. Empty lines are skipped.
+    fn decode_inline(&mut self, buf: &mut BytesMut, args: &mut Vec<Arg>) -> Decoded<()> {
+        {
+            let Some(newline) = memchr(b'\n', buf) else {
+                if buf.len() > self.limits.inline_bytes_max {
+                    return Decoded::Invalid(ServerError::protocol("too big inline request"));
+                }
+                return Decoded::Incomplete;
+            };
+            if newline > self.limits.inline_bytes_max {
+                return Decoded::Invalid(ServerError::protocol("too big inline request"));
+            }
+            let line = buf.split_to(newline + 1);
+            let mut text: &[u8] = &line[..newline];
+            if text.last() == Some(&b'\r') {
+                text = &text[..text.len() - 1];
+            }
+            match split_args(text) {
+                Some(words) => {
+                    if words.len() > self.limits.args_max {
+                        return Decoded::Invalid(ServerError::protocol("too many arguments"));
+                    }
+                    args.extend(words.into_iter().map(|w| Arg::Bytes(Bytes::from(w))));
+                    return Decoded::Frame(());
+                }
+                None => {
+                    return Decoded::Invalid(ServerError::protocol("unbalanced quotes in request"))
+                }
+            }
+        }
+    }
+}
+
+/// Splits an inline command line into words like Redis's `sdssplitargs`:
+/// double quotes understand `\n \r \t \b \a \\ \" \xHH`, single quotes only
+/// `\'`; a closing quote must be followed by a space or the end. `None` on
+/// unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut words = Vec::new();
+    let mut index = 0;
+    loop {
+        while index < line.len() && line[index].is_ascii_whitespace() {
+            index += 1;
+        }
+        if index >= line.len() {
+            return Some(words);
+        }
+        let mut word = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            let byte = line.get(index).copied();
+            if in_double {
+                match byte {
+                    None => return None,
+                    Some(b'\\')
+                        if line.get(index + 1) == Some(&b'x')
+                            && hex_pair(line.get(index + 2..index + 4)).is_some() =>
+                    {
+                        word.push(hex_pair(line.get(index + 2..index + 4))?);
+                        index += 3;
+                    }
+                    Some(b'\\') if index + 1 < line.len() => {
+                        index += 1;
+                        word.push(match line[index] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if line
+                            .get(index + 1)
+                            .is_some_and(|b| !b.is_ascii_whitespace())
+                        {
+                            return None;
+                        }
+                        in_double = false;
+                        index += 1;
+                        break;
+                    }
+                    Some(other) => word.push(other),
+                }
+            } else if in_single {
+                match byte {
+                    None => return None,
+                    Some(b'\\') if line.get(index + 1) == Some(&b'\'') => {
+                        index += 1;
+                        word.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if line
+                            .get(index + 1)
+                            .is_some_and(|b| !b.is_ascii_whitespace())
+                        {
+                            return None;
+                        }
+                        in_single = false;
+                        index += 1;
+                        break;
+                    }
+                    Some(other) => word.push(other),
+                }
+            } else {
+                match byte {
+                    None => break,
+                    Some(b) if b.is_ascii_whitespace() => break,
+                    Some(b'"') => in_double = true,
+                    Some(b'\'') => in_single = true,
+                    Some(other) => word.push(other),
+                }
+            }
+            index += 1;
+        }
+        debug_assert!(!in_double && !in_single);
+        words.push(word);
+    }
+}
+
+fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
+    let pair = pair?;
+    let high = (pair[0] as char).to_digit(16)?;
+    let low = (pair[1] as char).to_digit(16)?;
+    Some((high * 16 + low) as u8)
+}
+
+fn put_int_line(out: &mut BytesMut, prefix: u8, value: i64) {
+    let mut buffer = itoa::Buffer::new();
+    out.put_u8(prefix);
+    out.put_slice(buffer.format(value).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+fn put_bulk(out: &mut BytesMut, bytes: &[u8]) {
+    put_int_line(out, b'$', bytes.len() as i64);
+    out.put_slice(bytes);
+    out.put_slice(b"\r\n");
+}
+
+/// Simple strings and error lines may not contain CR or LF; replace them so
+/// a reply can never break the framing.
+fn put_line_text(out: &mut BytesMut, text: &str) {
+    for byte in text.bytes() {
+        out.put_u8(if byte == b'\r' || byte == b'\n' {
+            b' '
+        } else {
+            byte
+        });
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// Encodes one reply.
+pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
+    match reply {
+        Reply::Simple(text) => {
+            out.put_u8(b'+');
+            put_line_text(out, text);
+        }
+        Reply::Bulk(bytes) => put_bulk(out, bytes),
+        Reply::BulkInt(value) => {
+            let mut buffer = itoa::Buffer::new();
+            put_bulk(out, buffer.format(*value).as_bytes());
+        }
+        Reply::Int(value) => put_int_line(out, b':', *value),
+        Reply::Double(value) => match version {
+            RespVersion::Resp2 => put_bulk(out, format_double(*value).as_bytes()),
+            RespVersion::Resp3 => {
+                out.put_u8(b',');
+                put_line_text(out, &format_double(*value));
+            }
+        },
+        Reply::Nil => match version {
+            RespVersion::Resp2 => out.put_slice(b"$-1\r\n"),
+            RespVersion::Resp3 => out.put_slice(b"_\r\n"),
+        },
+        Reply::Bool(value) => match version {
+            RespVersion::Resp2 => put_int_line(out, b':', i64::from(*value)),
+            RespVersion::Resp3 => out.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
+        },
+        Reply::Array(items) => {
+            put_int_line(out, b'*', items.len() as i64);
+            for item in items {
+                encode_reply(item, version, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            match version {
+                RespVersion::Resp2 => put_int_line(out, b'*', 2 * pairs.len() as i64),
+                RespVersion::Resp3 => put_int_line(out, b'%', pairs.len() as i64),
+            }
+            for (key, value) in pairs {
+                encode_reply(key, version, out);
+                encode_reply(value, version, out);
+            }
+        }
+        Reply::Error(error) => {
+            out.put_u8(b'-');
+            put_line_text(out, &error.message);
+        }
+    }
+}
+
+/// Encodes a request as a multibulk array (used by tests and tools).
+pub fn encode_request(args: &[&[u8]], out: &mut BytesMut) {
+    put_int_line(out, b'*', args.len() as i64);
+    for arg in args {
+        put_bulk(out, arg);
+    }
+}

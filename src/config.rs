@@ -1,0 +1,223 @@
+//! Every setting and limit of the server, in one place, with units in the
+//! names. Each field is a command-line flag (`--frame-bytes-max 1048576`) and
+//! a TOML key (`frame_bytes_max = 1048576`); flags win over the file, the file
+//! wins over the embedded defaults.
+
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+use serde::{Deserialize, Serialize};
+
+use crate::state::StateLimits;
+
+#[derive(Args, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// TCP port (0 picks a free one).
+    #[arg(long, default_value_t = 7379)]
+    pub port: u16,
+    /// Data directory (for the log and snapshots).
+    #[arg(long, default_value = "./usher-data")]
+    pub dir: PathBuf,
+    /// Most client connections at once; more are refused with an error.
+    #[arg(long, default_value_t = 10_000)]
+    pub connections_max: usize,
+    /// Largest request frame in bytes, either codec.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub frame_bytes_max: usize,
+    /// Most arguments in one request, the command name included.
+    #[arg(long, default_value_t = 65_536)]
+    pub args_max: usize,
+    /// Longest inline (telnet-style) RESP command in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub inline_bytes_max: usize,
+    /// Longest key in bytes.
+    #[arg(long, default_value_t = 4096)]
+    pub key_bytes_max: usize,
+    /// Longest string value in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub value_bytes_max: usize,
+    /// Most keys the server holds; further writes get an OOM error.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub keys_max: usize,
+    /// Most entries one SCAN call visits.
+    #[arg(long, default_value_t = 100_000)]
+    pub scan_count_max: usize,
+    /// Capacity of the command queue between connections and the engine, in
+    /// batches; when full, requests get a BUSY error.
+    #[arg(long, default_value_t = 4096)]
+    pub queue_batches_max: usize,
+    /// Most requests one connection hands to the engine as one batch; more
+    /// pipelined requests wait for the next round.
+    #[arg(long, default_value_t = 1024)]
+    pub pipeline_requests_max: usize,
+    /// Most requests the engine applies before it replies (and, with
+    /// persistence, syncs the log) for the batches drained so far.
+    #[arg(long, default_value_t = 16_384)]
+    pub batch_requests_max: usize,
+    /// Period of the engine's timer (active expiry) in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub timer_tick_ms: u64,
+    /// Share of each timer period the engine may spend on timers, in percent.
+    #[arg(long, default_value_t = 25)]
+    pub timer_budget_percent: u64,
+    /// Threads for network I/O (the engine always has its own thread).
+    #[arg(long, default_value_t = 1)]
+    pub io_threads: usize,
+    /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
+    #[arg(long, default_value = "info")]
+    pub log_filter: String,
+}
+
+/// Parses only the config flags (used to get the defaults).
+#[derive(Parser)]
+#[command(no_binary_name = true)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        match DefaultsOnly::try_parse_from(std::iter::empty::<String>()) {
+            Ok(parsed) => parsed.config,
+            Err(error) => panic!("the embedded config defaults do not parse: {error}"),
+        }
+    }
+}
+
+/// A config problem, said so that the operator can fix it.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Merges a TOML file under the flags: a key from the file is used unless
+    /// the same setting was given on the command line.
+    pub fn merge_file(
+        flags: Config,
+        matches: &ArgMatches,
+        path: &Path,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        let file: toml::Table = toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+        let merged = toml::Value::try_from(&flags)
+            .map_err(|e| ConfigError(format!("internal: config does not serialize: {e}")))?;
+        let toml::Value::Table(mut merged) = merged else {
+            return Err(ConfigError("internal: config is not a table".into()));
+        };
+        for (key, value) in file {
+            if !merged.contains_key(&key) {
+                return Err(ConfigError(format!(
+                    "config file {}: unknown setting '{key}'",
+                    path.display()
+                )));
+            }
+            let from_flag = matches.value_source(&key) == Some(ValueSource::CommandLine);
+            if !from_flag {
+                merged.insert(key, value);
+            }
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("connections_max", self.connections_max as u64),
+            ("frame_bytes_max", self.frame_bytes_max as u64),
+            ("args_max", self.args_max as u64),
+            ("inline_bytes_max", self.inline_bytes_max as u64),
+            ("key_bytes_max", self.key_bytes_max as u64),
+            ("value_bytes_max", self.value_bytes_max as u64),
+            ("keys_max", self.keys_max as u64),
+            ("scan_count_max", self.scan_count_max as u64),
+            ("queue_batches_max", self.queue_batches_max as u64),
+            ("pipeline_requests_max", self.pipeline_requests_max as u64),
+            ("batch_requests_max", self.batch_requests_max as u64),
+            ("timer_tick_ms", self.timer_tick_ms),
+            ("io_threads", self.io_threads as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        if self.frame_bytes_max < 64 {
+            return Err(ConfigError("frame_bytes_max must be at least 64".into()));
+        }
+        if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {
+            return Err(ConfigError("timer_budget_percent must be 1..=100".into()));
+        }
+        Ok(())
+    }
+
+    pub fn decoder_limits(&self) -> usher_protocol::Limits {
+        usher_protocol::Limits {
+            frame_bytes_max: self.frame_bytes_max,
+            args_max: self.args_max,
+            inline_bytes_max: self.inline_bytes_max,
+        }
+    }
+
+    pub fn state_limits(&self) -> StateLimits {
+        StateLimits {
+            keys_max: self.keys_max,
+            scan_count_max: self.scan_count_max,
+        }
+    }
+
+    /// A setting's value as text, by its TOML name (for `CONFIG GET`).
+    pub fn get_text(&self, name: &str) -> Option<String> {
+        let value = toml::Value::try_from(self).ok()?;
+        match value.get(name)? {
+            toml::Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Every setting name, for `CONFIG GET *`.
+    pub fn names(&self) -> Vec<String> {
+        match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(table)) => table.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Builds a config from process arguments: the flags, plus `--config FILE`.
+pub fn from_matches(
+    matches: &ArgMatches,
+    config_file: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    let flags = Config::from_arg_matches(matches).map_err(|e| ConfigError(e.to_string()))?;
+    match config_file {
+        Some(path) => Config::merge_file(flags, matches, path),
+        None => {
+            flags.validate()?;
+            Ok(flags)
+        }
+    }
+}
+
+/// The clap command for the config flags alone (for tests).
+pub fn command() -> clap::Command {
+    DefaultsOnly::command()
+}

@@ -1,0 +1,122 @@
+//! The INFO text: `# Section` headers and `name:value` lines, as Redis
+//! prints them, for the server, clients, stats, keyspace and memory sections.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+use usher_protocol::Reply;
+
+use crate::alloc;
+use crate::config::Config;
+use crate::state::State;
+use crate::stats::ServerStats;
+
+const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
+
+/// Renders the requested sections (all of them for none, `all` or
+/// `default`); unknown section names are ignored, as in Redis.
+pub fn render(
+    state: &State,
+    config: &Config,
+    stats: &ServerStats,
+    sections: &[Bytes],
+    now_ms: u64,
+) -> Reply {
+    let wanted = |name: &str| {
+        sections.is_empty()
+            || sections.iter().any(|s| {
+                s.eq_ignore_ascii_case(name.as_bytes())
+                    || s.eq_ignore_ascii_case(b"all")
+                    || s.eq_ignore_ascii_case(b"default")
+                    || s.eq_ignore_ascii_case(b"everything")
+            })
+    };
+    let mut text = String::new();
+    for section in SECTIONS.into_iter().filter(|name| wanted(name)) {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let mut title = section.to_string();
+        title[..1].make_ascii_uppercase();
+        let _ = write!(text, "# {title}\r\n");
+        let uptime = stats.started.elapsed().as_secs();
+        let lines: Vec<(&str, String)> = match section {
+            "server" => vec![
+                ("usher_version", env!("CARGO_PKG_VERSION").to_string()),
+                // Client libraries gate features on this; usher speaks the
+                // Redis 7 protocol for the commands it implements.
+                ("redis_version", "7.2.0".to_string()),
+                ("redis_mode", "standalone".to_string()),
+                ("process_id", std::process::id().to_string()),
+                ("tcp_port", ServerStats::get(&stats.port).to_string()),
+                ("uptime_in_seconds", uptime.to_string()),
+                ("uptime_in_days", (uptime / 86_400).to_string()),
+                ("io_threads", config.io_threads.to_string()),
+                ("server_time_ms", now_ms.to_string()),
+            ],
+            "clients" => vec![
+                (
+                    "connected_clients",
+                    ServerStats::get(&stats.connected_clients).to_string(),
+                ),
+                ("maxclients", config.connections_max.to_string()),
+            ],
+            "memory" => vec![
+                ("used_memory", alloc::allocated_bytes().to_string()),
+                ("used_memory_rss", alloc::resident_bytes().to_string()),
+                ("keys_max", config.keys_max.to_string()),
+            ],
+            "stats" => vec![
+                (
+                    "total_connections_received",
+                    ServerStats::get(&stats.total_connections).to_string(),
+                ),
+                (
+                    "total_commands_processed",
+                    state.stats.commands_processed.to_string(),
+                ),
+                (
+                    "rejected_connections",
+                    ServerStats::get(&stats.rejected_connections).to_string(),
+                ),
+                (
+                    "busy_replies",
+                    ServerStats::get(&stats.busy_replies).to_string(),
+                ),
+                (
+                    "protocol_errors",
+                    ServerStats::get(&stats.protocol_errors).to_string(),
+                ),
+                (
+                    "total_net_input_bytes",
+                    ServerStats::get(&stats.bytes_read).to_string(),
+                ),
+                (
+                    "total_net_output_bytes",
+                    ServerStats::get(&stats.bytes_written).to_string(),
+                ),
+                ("keyspace_hits", state.stats.keyspace_hits.to_string()),
+                ("keyspace_misses", state.stats.keyspace_misses.to_string()),
+                ("expired_keys", state.keyspace.expired_total.to_string()),
+            ],
+            _ => {
+                if state.keyspace.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(
+                        "db0",
+                        format!(
+                            "keys={},expires={},avg_ttl=0",
+                            state.keyspace.len(),
+                            state.keyspace.with_deadline()
+                        ),
+                    )]
+                }
+            }
+        };
+        for (name, value) in lines {
+            let _ = write!(text, "{name}:{value}\r\n");
+        }
+    }
+    Reply::Bulk(Bytes::from(text))
+}

@@ -1,0 +1,242 @@
+//! The keyspace: the key → entry map, the expiry index, and the only
+//! functions that insert, remove or re-time keys (so that expiry bookkeeping
+//! and, later, the effect log see every change).
+//!
+//! Keys live in an insertion-ordered hash map. Removal swaps the last entry
+//! into the hole, which keeps every operation O(1) and gives SCAN a cursor
+//! that is a position: SCAN walks positions downwards, so an entry moved by a
+//! removal can only move to a position not yet visited (a repeat, which SCAN
+//! allows), never to one already passed (a miss, which it does not).
+//!
+//! Deadlines are absolute Unix milliseconds. A key with deadline `d` exists
+//! while `now < d`. Expired keys are removed lazily on access and actively by
+//! [`Keyspace::expire_due`], which walks an ordered index of deadlines: no
+//! sampling, no full scans, and a key is gone on the first tick after its
+//! deadline.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+
+/// What a key holds. New data types (sorted sets, queues, seats, stock) are
+/// added as variants, boxed when large so every entry stays small.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string, stored as its own allocation (never a slice of a network
+    /// buffer, which would pin the whole buffer).
+    Str(Bytes),
+    /// A string that is the canonical decimal form of a 64-bit integer.
+    /// Storing it as a number makes INCR free of parsing and allocation;
+    /// GET formats it back to the identical text.
+    Int(i64),
+}
+
+impl Value {
+    /// The name `TYPE` reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) | Value::Int(_) => "string",
+        }
+    }
+
+    /// Stores a string, as an integer when it is one in canonical form.
+    pub fn from_string(bytes: &[u8]) -> Value {
+        match usher_protocol::request::parse_i64(bytes) {
+            Some(number) => Value::Int(number),
+            None => Value::Str(Bytes::copy_from_slice(bytes)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute deadline in Unix milliseconds; `None` = no expiry.
+    pub deadline_ms: Option<u64>,
+}
+
+type Map = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
+
+#[derive(Debug)]
+pub struct Keyspace {
+    map: Map,
+    /// `(deadline, key)` for every key that has a deadline.
+    deadlines: BTreeSet<(u64, Bytes)>,
+    /// Keys removed because their deadline passed (lazily or actively).
+    pub expired_total: u64,
+}
+
+impl Keyspace {
+    pub fn new(hash_seed: u64) -> Keyspace {
+        Keyspace {
+            map: Map::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)),
+            deadlines: BTreeSet::new(),
+            expired_total: 0,
+        }
+    }
+
+    /// Number of keys, counting ones whose deadline passed but that have not
+    /// been reaped yet (as Redis's DBSIZE does).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn with_deadline(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// The entry for `key` if it exists and has not expired; an expired entry
+    /// is removed on the way.
+    pub fn get_live(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let index = self.live_index(key, now_ms)?;
+        self.map.get_index_mut(index).map(|(_, entry)| entry)
+    }
+
+    /// Position of a live key; removes it first if its deadline has passed.
+    pub fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let (index, _, entry) = self.map.get_full(key)?;
+        match entry.deadline_ms {
+            Some(deadline) if deadline <= now_ms => {
+                self.remove_at(index);
+                self.expired_total += 1;
+                None
+            }
+            _ => Some(index),
+        }
+    }
+
+    /// Whether a live key exists (without touching statistics).
+    pub fn contains_live(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.live_index(key, now_ms).is_some()
+    }
+
+    /// Inserts or replaces a key's value and deadline.
+    pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
+        if let Some(entry) = self.map.get_mut(key) {
+            entry.value = value;
+            let old = entry.deadline_ms;
+            entry.deadline_ms = deadline_ms;
+            if old != deadline_ms {
+                self.retime_index(key, old, deadline_ms);
+            }
+            return;
+        }
+        let key = Bytes::copy_from_slice(key);
+        if let Some(deadline) = deadline_ms {
+            self.deadlines.insert((deadline, key.clone()));
+        }
+        self.map.insert(key, Entry { value, deadline_ms });
+    }
+
+    /// Changes the deadline of an existing key.
+    pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) {
+        let Some(entry) = self.map.get_mut(key) else {
+            return;
+        };
+        let old = entry.deadline_ms;
+        entry.deadline_ms = deadline_ms;
+        if old != deadline_ms {
+            self.retime_index(key, old, deadline_ms);
+        }
+    }
+
+    fn retime_index(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
+        // The index holds the map's own key (a cheap reference-counted clone).
+        let Some((stored, _)) = self.map.get_key_value(key) else {
+            return;
+        };
+        let stored = stored.clone();
+        if let Some(deadline) = old {
+            let removed = self.deadlines.remove(&(deadline, stored.clone()));
+            assert!(removed, "deadline index out of step with the keyspace");
+        }
+        if let Some(deadline) = new {
+            self.deadlines.insert((deadline, stored));
+        }
+    }
+
+    /// Removes a key; returns whether it existed (expired or not).
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        match self.map.get_index_of(key) {
+            Some(index) => {
+                self.remove_at(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_at(&mut self, index: usize) {
+        let Some((key, entry)) = self.map.swap_remove_index(index) else {
+            return;
+        };
+        if let Some(deadline) = entry.deadline_ms {
+            let removed = self.deadlines.remove(&(deadline, key));
+            assert!(removed, "deadline index out of step with the keyspace");
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.deadlines.clear();
+    }
+
+    /// The earliest deadline of any key, for the engine's timer.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Removes up to `max_keys` keys whose deadline is at or before `now_ms`,
+    /// earliest first. Returns how many were removed.
+    pub fn expire_due(&mut self, now_ms: u64, max_keys: usize) -> usize {
+        let mut removed = 0;
+        while removed < max_keys {
+            let Some((deadline, key)) = self.deadlines.first().cloned() else {
+                break;
+            };
+            if deadline > now_ms {
+                break;
+            }
+            let existed = self.remove(&key);
+            assert!(existed, "deadline index names a missing key");
+            self.expired_total += 1;
+            removed += 1;
+        }
+        removed
+    }
+
+    /// Entry at a position (for SCAN); `None` past the end.
+    pub fn at(&self, index: usize) -> Option<(&Bytes, &Entry)> {
+        self.map.get_index(index)
+    }
+
+    /// Every key with its entry, in storage order (for snapshots and tests).
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Checks that the deadline index and the map agree; used by tests and
+    /// debug builds.
+    pub fn check_invariants(&self) {
+        let mut with_deadline = 0;
+        for (key, entry) in &self.map {
+            if let Some(deadline) = entry.deadline_ms {
+                with_deadline += 1;
+                assert!(
+                    self.deadlines.contains(&(deadline, key.clone())),
+                    "key with a deadline missing from the index"
+                );
+            }
+        }
+        assert_eq!(
+            with_deadline,
+            self.deadlines.len(),
+            "stray deadline index entries"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Strings and counters: GET, SET, INCR/DECR/INCRBY/DECRBY and INCRBOUND,
+//! with Redis's replies and errors.
+
+use bytes::Bytes;
+use usher_protocol::request::{SetCondition, SetExpiry};
+use usher_protocol::{Reply, ServerError};
+
+use super::{State, Value};
+
+/// The reply GET gives for a stored value, or WRONGTYPE.
+fn string_reply(value: &Value) -> Reply {
+    match value {
+        Value::Str(bytes) => Reply::Bulk(bytes.clone()),
+        Value::Int(number) => Reply::BulkInt(*number),
+    }
+}
+
+/// ```text
+/// GET key
+/// ```
+/// The string value, or nil.
+pub fn get(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
+    match state.keyspace.get_live(key, now_ms) {
+        Some(entry) => {
+            state.stats.keyspace_hits += 1;
+            string_reply(&entry.value)
+        }
+        None => {
+            state.stats.keyspace_misses += 1;
+            Reply::Nil
+        }
+    }
+}
+
+/// ```text
+/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]
+/// ```
+/// OK; nil when NX/XX prevents the write; with GET, the old value (nil if
+/// none) whether or not the write happened. A deadline already in the past
+/// leaves the key deleted.
+pub fn set(
+    state: &mut State,
+    key: &[u8],
+    value: &Bytes,
+    condition: SetCondition,
+    get: bool,
+    expiry: SetExpiry,
+    now_ms: u64,
+) -> Reply {
+    let deadline = match expiry {
+        SetExpiry::At(deadline) => match deadline.resolve(now_ms) {
+            Some(at) => Some(at),
+            None => return Reply::Error(ServerError::invalid_expire("set")),
+        },
+        _ => None,
+    };
+    let (exists, old_deadline, old_reply) = match state.keyspace.get_live(key, now_ms) {
+        Some(entry) => (
+            true,
+            entry.deadline_ms,
+            get.then(|| string_reply(&entry.value)),
+        ),
+        None => (false, None, get.then_some(Reply::Nil)),
+    };
+    if matches!(old_reply, Some(Reply::Error(_))) {
+        return old_reply.unwrap_or(Reply::Nil);
+    }
+    let allowed = match condition {
+        SetCondition::Always => true,
+        SetCondition::IfAbsent => !exists,
+        SetCondition::IfPresent => exists,
+    };
+    if !allowed {
+        return old_reply.unwrap_or(Reply::Nil);
+    }
+    if !exists {
+        if let Err(error) = state.room_for_key() {
+            return Reply::Error(error);
+        }
+    }
+    let new_deadline = match (expiry, deadline) {
+        (SetExpiry::Keep, _) => old_deadline,
+        (_, Some(at)) if at <= now_ms as i64 => {
+            // Already past: the write happens and the key expires at once.
+            state.keyspace.remove(key);
+            return old_reply.unwrap_or(Reply::OK);
+        }
+        (_, Some(at)) => Some(at as u64),
+        (_, None) => None,
+    };
+    state
+        .keyspace
+        .insert(key, Value::from_string(value), new_deadline);
+    old_reply.unwrap_or(Reply::OK)
+}
+
+/// Reads a key as an integer for INCR-like commands: missing counts as 0.
+/// Returns the value and whether the key exists.
+fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool), ServerError> {
+    match state.keyspace.get_live(key, now_ms) {
+        None => Ok((0, false)),
+        Some(entry) => match &entry.value {
+            Value::Int(number) => Ok((*number, true)),
+            Value::Str(bytes) => usher_protocol::request::parse_i64(bytes)
+                .map(|number| (number, true))
+                .ok_or(ServerError::NOT_INTEGER),
+        },
+    }
+}
+
+/// Stores a counter value, keeping the key's deadline.
+fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool, now_ms: u64) {
+    match state.keyspace.get_live(key, now_ms) {
+        Some(entry) => entry.value = Value::Int(value),
+        None => {
+            debug_assert!(!exists);
+            state.keyspace.insert(key, Value::Int(value), None);
+        }
+    }
+}
+
+/// ```text
+/// INCR key | DECR key | INCRBY key delta | DECRBY key delta
+/// ```
+/// The new value. A missing key counts as 0; the key's TTL is kept.
+pub fn incr_by(state: &mut State, key: &[u8], delta: i64, now_ms: u64) -> Reply {
+    let (current, exists) = match read_counter(state, key, now_ms) {
+        Ok(found) => found,
+        Err(error) => return Reply::Error(error),
+    };
+    let Some(next) = current.checked_add(delta) else {
+        return Reply::Error(ServerError::OVERFLOW);
+    };
+    if !exists {
+        if let Err(error) = state.room_for_key() {
+            return Reply::Error(error);
+        }
+    }
+    write_counter(state, key, next, exists, now_ms);
+    Reply::Int(next)
+}
+
+/// ```text
+/// INCRBOUND key delta [MIN floor] [MAX cap]
+/// ```
+/// The first-come-first-served counter. If `value + delta` lies within
+/// [floor, cap] it is stored and the reply is `[new value, 1]`; otherwise
+/// nothing changes and the reply is `[current value, 0]`. A missing key
+/// counts as 0 and is only created when the change is applied. A sum that
+/// would overflow 64 bits is outside every bound.
+pub fn incr_bound(
+    state: &mut State,
+    key: &[u8],
+    delta: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    now_ms: u64,
+) -> Reply {
+    let (current, exists) = match read_counter(state, key, now_ms) {
+        Ok(found) => found,
+        Err(error) => return Reply::Error(error),
+    };
+    let within =
+        |value: i64| min.is_none_or(|floor| value >= floor) && max.is_none_or(|cap| value <= cap);
+    let next = match current.checked_add(delta) {
+        Some(next) if within(next) => next,
+        _ => return Reply::Array(vec![Reply::Int(current), Reply::Int(0)]),
+    };
+    if !exists {
+        if let Err(error) = state.room_for_key() {
+            return Reply::Error(error);
+        }
+    }
+    write_counter(state, key, next, exists, now_ms);
+    Reply::Array(vec![Reply::Int(next), Reply::Int(1)])
+}

@@ -1,0 +1,47 @@
+//! Counters shared between the network tasks (which write them) and the
+//! engine (which reports them in INFO). Atomics, never locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct ServerStats {
+    pub started: Instant,
+    /// The port actually bound (differs from the config when it was 0).
+    pub port: AtomicU64,
+    pub connected_clients: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    /// Requests answered BUSY because the command queue was full.
+    pub busy_replies: AtomicU64,
+    /// Connections closed because of a protocol error.
+    pub protocol_errors: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+impl Default for ServerStats {
+    fn default() -> ServerStats {
+        ServerStats {
+            started: Instant::now(),
+            port: AtomicU64::new(0),
+            connected_clients: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            busy_replies: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ServerStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+}
