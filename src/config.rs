@@ -59,6 +59,31 @@ pub struct Config {
     /// persistence, syncs the log) for the batches drained so far.
     #[arg(long, default_value_t = 16_384)]
     pub batch_requests_max: usize,
+    /// Longest seat hold or stock reservation, in milliseconds.
+    #[arg(long, default_value_t = 86_400_000)]
+    pub hold_ttl_ms_max: u64,
+    /// Most seats in one event (at most 2147483647).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub seats_per_event_max: u64,
+    /// Most holders one SKU may have at once; further new holders get an
+    /// error (an event's holders are bounded by its seats).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub holders_per_key_max: usize,
+    /// Longest holder id in bytes (at most 255).
+    #[arg(long, default_value_t = 128)]
+    pub holder_bytes_max: usize,
+    /// Most seats one SEAT.STATUS call reports.
+    #[arg(long, default_value_t = 100_000)]
+    pub seat_status_count_max: u64,
+    /// How long the reply to a `REQ` (or an idempotency-keyed binary frame)
+    /// is remembered, in milliseconds; a repeat within it gets the same
+    /// reply and changes nothing.
+    #[arg(long, default_value_t = 600_000)]
+    pub idempotency_window_ms: u64,
+    /// Most remembered `REQ` replies; when full (after dropping expired
+    /// ones) new `REQ`s are refused with an error.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub idempotency_entries_max: usize,
     /// Period of the engine's timer (active expiry) in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub timer_tick_ms: u64,
@@ -154,6 +179,16 @@ impl Config {
             ("batch_requests_max", self.batch_requests_max as u64),
             ("timer_tick_ms", self.timer_tick_ms),
             ("io_threads", self.io_threads as u64),
+            ("hold_ttl_ms_max", self.hold_ttl_ms_max),
+            ("seats_per_event_max", self.seats_per_event_max),
+            ("holders_per_key_max", self.holders_per_key_max as u64),
+            ("holder_bytes_max", self.holder_bytes_max as u64),
+            ("seat_status_count_max", self.seat_status_count_max),
+            ("idempotency_window_ms", self.idempotency_window_ms),
+            (
+                "idempotency_entries_max",
+                self.idempotency_entries_max as u64,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -162,6 +197,17 @@ impl Config {
         }
         if self.frame_bytes_max < 64 {
             return Err(ConfigError("frame_bytes_max must be at least 64".into()));
+        }
+        if self.seats_per_event_max > (1 << 31) - 1 {
+            return Err(ConfigError(
+                "seats_per_event_max must be at most 2147483647".into(),
+            ));
+        }
+        if self.holder_bytes_max > crate::state::holders::HOLDER_ID_BYTES_MAX {
+            return Err(ConfigError(format!(
+                "holder_bytes_max must be at most {}",
+                crate::state::holders::HOLDER_ID_BYTES_MAX
+            )));
         }
         if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {
             return Err(ConfigError("timer_budget_percent must be 1..=100".into()));
@@ -181,6 +227,13 @@ impl Config {
         StateLimits {
             keys_max: self.keys_max,
             scan_count_max: self.scan_count_max,
+            hold_ttl_ms_max: self.hold_ttl_ms_max,
+            seats_per_event_max: self.seats_per_event_max,
+            holders_per_key_max: self.holders_per_key_max,
+            holder_bytes_max: self.holder_bytes_max,
+            seat_status_count_max: self.seat_status_count_max,
+            idempotency_window_ms: self.idempotency_window_ms,
+            idempotency_entries_max: self.idempotency_entries_max,
         }
     }
 

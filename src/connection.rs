@@ -181,22 +181,11 @@ impl Connection {
                 Codec::Resp(RespVersion::Resp2)
             });
             let bad_frame_id = binary::peek_request_id(buf);
+            let mut idempotency_key = None;
             let (request_id, decoded) = match codec {
                 Codec::Binary => match binary::decode_request(buf, &limits, args) {
                     Decoded::Frame(header) => {
-                        if header.idempotency_key.is_some() {
-                            // Exactly-once retries arrive with the REQ
-                            // command; until then the field is refused
-                            // rather than silently ignored.
-                            slots.push(Slot {
-                                request_id: header.request_id,
-                                codec,
-                                answer: Answer::Ready(Reply::Error(ServerError::generic(
-                                    "ERR idempotency keys are not supported by this server version",
-                                ))),
-                            });
-                            continue;
-                        }
+                        idempotency_key = header.idempotency_key;
                         (header.request_id, Decoded::Frame(()))
                     }
                     Decoded::Incomplete => (0, Decoded::Incomplete),
@@ -209,7 +198,16 @@ impl Connection {
                 Decoded::Invalid(error) => return RoundEnd::Close(Some((bad_frame_id, error))),
                 Decoded::Frame(()) => {}
             }
-            let answer = match usher_protocol::parse(args) {
+            // A binary frame's idempotency key makes the request a `REQ`.
+            let parsed = match idempotency_key {
+                None => usher_protocol::parse(args),
+                Some(id) => {
+                    let fingerprint = usher_protocol::request::fingerprint(args);
+                    usher_protocol::parse(args)
+                        .and_then(|request| Request::idempotent(id, fingerprint, request))
+                }
+            };
+            let answer = match parsed {
                 Err(error) => Answer::Ready(Reply::Error(error)),
                 Ok(request) => match self.check_limits(&request) {
                     Err(error) => Answer::Ready(Reply::Error(error)),
@@ -257,7 +255,11 @@ impl Connection {
                 config.key_bytes_max as u64,
             ));
         }
-        if let Request::Set { value, .. } = request {
+        let wrapped = match request {
+            Request::Req { command, .. } => command,
+            other => other,
+        };
+        if let Request::Set { value, .. } = wrapped {
             if value.len() > config.value_bytes_max {
                 return Err(ServerError::limit(
                     "value length in bytes (value_bytes_max)",

@@ -74,6 +74,21 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!("INCRBY", 3, WM, "strings", 1, 1, "key delta", "Adds delta; replies the new value."),
     row!("DECRBY", 3, WM, "strings", 1, 1, "key delta", "Subtracts delta; replies the new value."),
     row!("INCRBOUND", -3, WM, "strings", 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
+    row!("SEAT.CREATE", -3, WM, "seats", 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
+    row!("SEAT.HOLD", -5, WM, "seats", 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
+    row!("SEAT.CONFIRM", 3, W, "seats", 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
+    row!("SEAT.RELEASE", -3, W, "seats", 1, 1, "event holder [seat ...]", "Releases the named held seats (all when none named); replies how many."),
+    row!("SEAT.STATUS", 4, R, "seats", 1, 1, "event from count", "One integer per seat from `from`: 0 free, 1 held, 2 sold."),
+    row!("SEAT.HOLDER", 3, R, "seats", 1, 1, "event holder", "[held, ttl_ms, [seats]] | [sold, [seats]] | [none]."),
+    row!("SEAT.INFO", 2, R, "seats", 1, 1, "event", "total, free, held, sold, limit and holders of an event."),
+    row!("STOCK.CONFIG", -3, WM, "stock", 1, 1, "sku total [LIMIT k]", "Creates stock or changes its total (never below held + sold); k = most units per holder."),
+    row!("STOCK.RESERVE", 5, WM, "stock", 1, 1, "sku holder qty ttl_ms", "Reserves units: [held, holder held, available] | [soldout, available] | [limit, holder held and bought]."),
+    row!("STOCK.CONFIRM", 3, W, "stock", 1, 1, "sku holder", "Sells the units the holder reserved; replies how many."),
+    row!("STOCK.RELEASE", 3, W, "stock", 1, 1, "sku holder", "Returns the units the holder reserved; replies how many."),
+    row!("STOCK.TAKE", 4, WM, "stock", 1, 1, "sku holder qty", "Reserves and sells in one step: [sold, holder bought, available] | [soldout, available] | [limit, n]."),
+    row!("STOCK.REFUND", 4, W, "stock", 1, 1, "sku holder qty", "Returns sold units to available, never more than the holder bought; replies how many."),
+    row!("STOCK.INFO", 2, R, "stock", 1, 1, "sku", "total, available, held, sold and limit of a SKU."),
+    row!("REQ", -3, &["write", "denyoom", "movablekeys"], "idempotency", 0, 0, "id command [args ...]", "Runs the command once per id: a repeat within the idempotency window returns the first reply and changes nothing."),
 ];
 
 /// Finds a command by its upper-case name.

@@ -44,11 +44,23 @@ pub enum ErrorCode {
     Durability = 15,
     /// The server is shutting down.
     ShuttingDown = 16,
+    /// A number is outside its allowed range (a seat beyond the event, a
+    /// quantity below 1, a total below what is already held and sold). Do not
+    /// retry unchanged.
+    OutOfRange = 17,
+    /// `SEAT.CONFIRM` for a holder that holds nothing: the hold expired or
+    /// was released before the confirmation arrived. Do not retry; hold again.
+    NotHeld = 18,
+    /// The command creates a key that already exists (`BUSYKEY`).
+    KeyExists = 19,
+    /// A `REQ` id was reused, within the idempotency window, for a different
+    /// command. Do not retry; use a fresh id for a new operation.
+    IdempotencyMismatch = 20,
 }
 
 impl ErrorCode {
     /// Every code, in wire order; used by the spec test and by clients.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::Generic,
         ErrorCode::WrongType,
         ErrorCode::Syntax,
@@ -65,6 +77,10 @@ impl ErrorCode {
         ErrorCode::NoSuchKey,
         ErrorCode::Durability,
         ErrorCode::ShuttingDown,
+        ErrorCode::OutOfRange,
+        ErrorCode::NotHeld,
+        ErrorCode::KeyExists,
+        ErrorCode::IdempotencyMismatch,
     ];
 
     /// The wire value.
@@ -127,6 +143,13 @@ impl ServerError {
         ServerError::new_static(ErrorCode::ShuttingDown, "SHUTDOWN server is shutting down");
     pub const NOT_FLOAT: ServerError =
         ServerError::new_static(ErrorCode::NotFloat, "ERR value is not a valid float");
+
+    pub const NO_SUCH_KEY: ServerError =
+        ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such key");
+
+    pub fn out_of_range(message: impl Into<Cow<'static, str>>) -> ServerError {
+        ServerError::new(ErrorCode::OutOfRange, message)
+    }
 
     pub fn wrong_arity(command: &str) -> ServerError {
         ServerError::new(

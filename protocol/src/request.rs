@@ -297,6 +297,132 @@ pub enum Request {
         min: Option<i64>,
         max: Option<i64>,
     },
+    // --- seats ---
+    /// `SEAT.CREATE event count [LIMIT k]`.
+    SeatCreate {
+        key: Bytes,
+        count: u64,
+        limit: Option<u64>,
+    },
+    /// `SEAT.HOLD event holder ttl_ms seat [seat ...]`.
+    SeatHold {
+        key: Bytes,
+        holder: Bytes,
+        ttl_ms: u64,
+        seats: Vec<u32>,
+    },
+    /// `SEAT.CONFIRM event holder`.
+    SeatConfirm {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `SEAT.RELEASE event holder [seat ...]` (empty = all the holder holds).
+    SeatRelease {
+        key: Bytes,
+        holder: Bytes,
+        seats: Vec<u32>,
+    },
+    /// `SEAT.STATUS event from count`.
+    SeatStatus {
+        key: Bytes,
+        from: u64,
+        count: u64,
+    },
+    /// `SEAT.HOLDER event holder`.
+    SeatHolder {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `SEAT.INFO event`.
+    SeatInfo(Bytes),
+    // --- stock ---
+    /// `STOCK.CONFIG sku total [LIMIT k]`.
+    StockConfig {
+        key: Bytes,
+        total: u64,
+        limit: Option<u64>,
+    },
+    /// `STOCK.RESERVE sku holder qty ttl_ms`.
+    StockReserve {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+        ttl_ms: u64,
+    },
+    /// `STOCK.CONFIRM sku holder`.
+    StockConfirm {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `STOCK.RELEASE sku holder`.
+    StockRelease {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `STOCK.TAKE sku holder qty`.
+    StockTake {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+    },
+    /// `STOCK.REFUND sku holder qty`.
+    StockRefund {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+    },
+    /// `STOCK.INFO sku`.
+    StockInfo(Bytes),
+    // --- exactly-once retries ---
+    /// `REQ id command [args ...]`, or any data command sent in a binary
+    /// frame that carries an idempotency key. `fingerprint` identifies the
+    /// wrapped command (see [`fingerprint`]) so a reused id with a different
+    /// command is refused instead of answered with an unrelated reply.
+    Req {
+        id: Bytes,
+        fingerprint: u64,
+        command: Box<Request>,
+    },
+}
+
+/// Longest `REQ` id in bytes; the same bound as the binary frame's
+/// idempotency key, since both name the same table.
+pub const REQ_ID_BYTES_MAX: usize = crate::binary::IDEMPOTENCY_KEY_BYTES_MAX;
+
+/// A stable 64-bit fingerprint (FNV-1a) of a command's arguments, name
+/// included and upper-cased, each argument taken in its text form and
+/// prefixed by its length. Integers and doubles sent as typed binary
+/// arguments hash like their decimal text, so the same command gives the
+/// same fingerprint over either codec. Stable across processes and
+/// versions: it is stored with remembered replies and will be persisted.
+pub fn fingerprint(args: &[Arg]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    fn eat(mut hash: u64, bytes: &[u8], upper: bool) -> u64 {
+        for &byte in (bytes.len() as u64).to_le_bytes().iter() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+        }
+        for &byte in bytes {
+            let byte = if upper {
+                byte.to_ascii_uppercase()
+            } else {
+                byte
+            };
+            hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+        }
+        hash
+    }
+    let mut hash = OFFSET;
+    let mut digits = itoa::Buffer::new();
+    for (position, arg) in args.iter().enumerate() {
+        let upper = position == 0;
+        hash = match arg {
+            Arg::Bytes(bytes) => eat(hash, bytes, upper),
+            Arg::Int(value) => eat(hash, digits.format(*value).as_bytes(), upper),
+            Arg::Double(value) => eat(hash, format_double(*value).as_bytes(), upper),
+        };
+    }
+    hash
 }
 
 impl Request {
@@ -327,7 +453,51 @@ impl Request {
                 | Request::Set { .. }
                 | Request::IncrBy { .. }
                 | Request::IncrBound { .. }
+                | Request::SeatCreate { .. }
+                | Request::SeatHold { .. }
+                | Request::SeatConfirm { .. }
+                | Request::SeatRelease { .. }
+                | Request::StockConfig { .. }
+                | Request::StockReserve { .. }
+                | Request::StockConfirm { .. }
+                | Request::StockRelease { .. }
+                | Request::StockTake { .. }
+                | Request::StockRefund { .. }
+                | Request::Req { .. }
         )
+    }
+
+    /// Wraps a parsed command for exactly-once execution under `id` (the
+    /// `REQ` prefix, or a binary frame's idempotency key). Refuses ids of the
+    /// wrong size and commands that never reach the state: connection-level
+    /// commands, `INFO`, and another `REQ`.
+    pub fn idempotent(
+        id: Bytes,
+        fingerprint: u64,
+        command: Request,
+    ) -> Result<Request, ServerError> {
+        if id.is_empty() || id.len() > REQ_ID_BYTES_MAX {
+            return Err(ServerError::new(
+                ErrorCode::Limit,
+                format!(
+                    "ERR REQ id is {} bytes; ids must be 1 to {REQ_ID_BYTES_MAX} bytes",
+                    id.len()
+                ),
+            ));
+        }
+        if command.is_connection_level()
+            || matches!(command, Request::Info(_) | Request::Req { .. })
+        {
+            return Err(ServerError::new_static(
+                ErrorCode::Syntax,
+                "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
+            ));
+        }
+        Ok(Request::Req {
+            id,
+            fingerprint,
+            command: Box::new(command),
+        })
     }
 
     /// The keys the request names; used to enforce `key_bytes_max`.
@@ -342,7 +512,22 @@ impl Request {
             | Request::Expire { key, .. }
             | Request::Set { key, .. }
             | Request::IncrBy { key, .. }
-            | Request::IncrBound { key, .. } => std::slice::from_ref(key),
+            | Request::IncrBound { key, .. }
+            | Request::SeatCreate { key, .. }
+            | Request::SeatHold { key, .. }
+            | Request::SeatConfirm { key, .. }
+            | Request::SeatRelease { key, .. }
+            | Request::SeatStatus { key, .. }
+            | Request::SeatHolder { key, .. }
+            | Request::SeatInfo(key)
+            | Request::StockConfig { key, .. }
+            | Request::StockReserve { key, .. }
+            | Request::StockConfirm { key, .. }
+            | Request::StockRelease { key, .. }
+            | Request::StockTake { key, .. }
+            | Request::StockRefund { key, .. }
+            | Request::StockInfo(key) => std::slice::from_ref(key),
+            Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
     }
@@ -372,6 +557,44 @@ impl<'a> Args<'a> {
 
     fn int(&mut self) -> Result<i64, ServerError> {
         self.next_arg()?.to_i64()
+    }
+
+    /// An integer that must be at least 1 (a count or a quantity).
+    fn positive(&mut self, what: &str) -> Result<u64, ServerError> {
+        let value = self.int()?;
+        u64::try_from(value)
+            .ok()
+            .filter(|value| *value >= 1)
+            .ok_or_else(|| ServerError::out_of_range(format!("ERR {what} must be at least 1")))
+    }
+
+    /// An integer that must not be negative (a position or a total).
+    fn non_negative(&mut self, what: &str) -> Result<u64, ServerError> {
+        let value = self.int()?;
+        u64::try_from(value)
+            .map_err(|_| ServerError::out_of_range(format!("ERR {what} must not be negative")))
+    }
+
+    /// A hold or reservation time to live in milliseconds: at least 1.
+    fn ttl_ms(&mut self) -> Result<u64, ServerError> {
+        let value = self.int()?;
+        u64::try_from(value)
+            .ok()
+            .filter(|value| *value >= 1)
+            .ok_or_else(|| ServerError::invalid_expire(self.name))
+    }
+
+    /// Every remaining argument as a seat number.
+    fn seats(&mut self) -> Result<Vec<u32>, ServerError> {
+        let mut seats = Vec::with_capacity(self.remaining());
+        while self.remaining() > 0 {
+            let value = self.int()?;
+            let seat = u32::try_from(value).map_err(|_| {
+                ServerError::out_of_range(format!("ERR seat number {value} is out of range"))
+            })?;
+            seats.push(seat);
+        }
+        Ok(seats)
     }
 
     fn peek_keyword(&mut self) -> Option<&Arg> {
@@ -461,6 +684,9 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
     if (spec.arity > 0 && given != spec.arity) || (spec.arity < 0 && given < -spec.arity) {
         return Err(ServerError::wrong_arity(name));
     }
+    if name == "REQ" {
+        return parse_req(args);
+    }
     let mut a = Args {
         name,
         args: args[1..].iter_mut(),
@@ -540,6 +766,74 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             Request::IncrBy { key, delta }
         }
         "INCRBOUND" => parse_incrbound(&mut a)?,
+        "SEAT.CREATE" => {
+            let key = a.bytes()?;
+            let count = a.positive("seat count")?;
+            let limit = parse_limit(&mut a)?;
+            Request::SeatCreate { key, count, limit }
+        }
+        "SEAT.HOLD" => {
+            let key = a.bytes()?;
+            let holder = a.bytes()?;
+            let ttl_ms = a.ttl_ms()?;
+            let seats = a.seats()?;
+            Request::SeatHold {
+                key,
+                holder,
+                ttl_ms,
+                seats,
+            }
+        }
+        "SEAT.CONFIRM" => Request::SeatConfirm {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+        },
+        "SEAT.RELEASE" => Request::SeatRelease {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+            seats: a.seats()?,
+        },
+        "SEAT.STATUS" => Request::SeatStatus {
+            key: a.bytes()?,
+            from: a.non_negative("from")?,
+            count: a.non_negative("count")?,
+        },
+        "SEAT.HOLDER" => Request::SeatHolder {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+        },
+        "SEAT.INFO" => Request::SeatInfo(a.bytes()?),
+        "STOCK.CONFIG" => {
+            let key = a.bytes()?;
+            let total = a.non_negative("total")?;
+            let limit = parse_limit(&mut a)?;
+            Request::StockConfig { key, total, limit }
+        }
+        "STOCK.RESERVE" => Request::StockReserve {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+            quantity: a.positive("quantity")?,
+            ttl_ms: a.ttl_ms()?,
+        },
+        "STOCK.CONFIRM" => Request::StockConfirm {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+        },
+        "STOCK.RELEASE" => Request::StockRelease {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+        },
+        "STOCK.TAKE" => Request::StockTake {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+            quantity: a.positive("quantity")?,
+        },
+        "STOCK.REFUND" => Request::StockRefund {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+            quantity: a.positive("quantity")?,
+        },
+        "STOCK.INFO" => Request::StockInfo(a.bytes()?),
         other => {
             // The table and this match must name the same commands.
             unreachable!("command {other} is in the table but has no parser")
@@ -809,4 +1103,34 @@ fn parse_incrbound(a: &mut Args<'_>) -> Result<Request, ServerError> {
         min,
         max,
     })
+}
+
+/// `REQ id command [args ...]`: the wrapped command is parsed like any other
+/// (its own arity and syntax errors are reported as they are).
+fn parse_req(args: &mut [Arg]) -> Result<Request, ServerError> {
+    let (head, inner) = args.split_at_mut(2);
+    // Refused before recursing so that `REQ a REQ b REQ c ...` cannot nest
+    // the parser arbitrarily deep.
+    if inner.first().is_some_and(|name| name.is_keyword("REQ")) {
+        return Err(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
+        ));
+    }
+    let id = std::mem::replace(&mut head[1], Arg::Int(0)).into_bytes();
+    let fingerprint = fingerprint(inner);
+    let command = parse(inner)?;
+    Request::idempotent(id, fingerprint, command)
+}
+
+/// The optional `LIMIT k` tail of `SEAT.CREATE` and `STOCK.CONFIG`.
+fn parse_limit(a: &mut Args<'_>) -> Result<Option<u64>, ServerError> {
+    if a.remaining() == 0 {
+        return Ok(None);
+    }
+    let option = a.bytes()?;
+    if !option.eq_ignore_ascii_case(b"LIMIT") || a.remaining() != 1 {
+        return Err(ServerError::SYNTAX);
+    }
+    Ok(Some(a.positive("LIMIT")?))
 }

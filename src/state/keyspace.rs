@@ -30,6 +30,10 @@ pub enum Value {
     /// Storing it as a number makes INCR free of parsing and allocation;
     /// GET formats it back to the identical text.
     Int(i64),
+    /// An event's seat map (`SEAT.*`).
+    Seats(Box<super::seats::SeatMap>),
+    /// A SKU's stock (`STOCK.*`).
+    Stock(Box<super::stock::Stock>),
 }
 
 impl Value {
@@ -37,6 +41,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::Int(_) => "string",
+            Value::Seats(_) => "seats",
+            Value::Stock(_) => "stock",
         }
     }
 
@@ -95,6 +101,13 @@ impl Keyspace {
     pub fn get_live(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let index = self.live_index(key, now_ms)?;
         self.map.get_index_mut(index).map(|(_, entry)| entry)
+    }
+
+    /// Like [`Keyspace::get_live`], also giving the map's own copy of the
+    /// key (a cheap clone for indexes that name keys).
+    pub fn get_live_with_key(&mut self, key: &[u8], now_ms: u64) -> Option<(&Bytes, &mut Entry)> {
+        let index = self.live_index(key, now_ms)?;
+        self.map.get_index_mut(index)
     }
 
     /// Position of a live key; removes it first if its deadline has passed.

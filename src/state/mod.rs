@@ -8,14 +8,22 @@
 //! Only the engine thread owns a `State`.
 //!
 //! Families live in their own files: [`keyspace`] (storage and expiry),
-//! [`keys`] (generic key commands), [`strings`] (strings and counters).
+//! [`keys`] (generic key commands), [`strings`] (strings and counters),
+//! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
+//! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
 
+pub mod holders;
+pub mod idempotency;
 pub mod keys;
 pub mod keyspace;
+pub mod seats;
+pub mod stock;
 pub mod strings;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
+pub use holders::HoldIndex;
+pub use idempotency::IdempotencyTable;
 pub use keyspace::{Entry, Keyspace, Value};
 
 /// Limits that `State` enforces itself (the rest are enforced before a
@@ -27,6 +35,21 @@ pub struct StateLimits {
     pub keys_max: usize,
     /// Most entries one SCAN call visits, whatever COUNT says.
     pub scan_count_max: usize,
+    /// Longest seat hold or stock reservation, in milliseconds.
+    pub hold_ttl_ms_max: u64,
+    /// Most seats in one event (at most 2³¹ − 1).
+    pub seats_per_event_max: u64,
+    /// Most holders one SKU may have at once (an event's are bounded by its
+    /// seats).
+    pub holders_per_key_max: usize,
+    /// Longest holder id in bytes (at most 255).
+    pub holder_bytes_max: usize,
+    /// Most seats one SEAT.STATUS call reports.
+    pub seat_status_count_max: u64,
+    /// How long a `REQ` reply is remembered, in milliseconds.
+    pub idempotency_window_ms: u64,
+    /// Most remembered `REQ` replies.
+    pub idempotency_entries_max: usize,
 }
 
 impl Default for StateLimits {
@@ -34,6 +57,13 @@ impl Default for StateLimits {
         StateLimits {
             keys_max: 50_000_000,
             scan_count_max: 100_000,
+            hold_ttl_ms_max: 86_400_000,
+            seats_per_event_max: 10_000_000,
+            holders_per_key_max: 10_000_000,
+            holder_bytes_max: 128,
+            seat_status_count_max: 100_000,
+            idempotency_window_ms: 600_000,
+            idempotency_entries_max: 1_000_000,
         }
     }
 }
@@ -49,19 +79,25 @@ pub struct StateStats {
 #[derive(Debug)]
 pub struct State {
     pub keyspace: Keyspace,
+    /// Keys whose seat map or stock has a hold deadline, by deadline.
+    pub holds: HoldIndex,
+    /// Remembered `REQ` replies.
+    pub idempotency: IdempotencyTable,
     pub limits: StateLimits,
     pub stats: StateStats,
 }
 
 impl State {
     pub fn new(limits: StateLimits) -> State {
-        State::with_seed(limits, 0x5eed_0f_05e7)
+        State::with_seed(limits, 0x005e_ed0f_05e7)
     }
 
     /// A state whose hash layout (and so SCAN order) follows `hash_seed`.
     pub fn with_seed(limits: StateLimits, hash_seed: u64) -> State {
         State {
             keyspace: Keyspace::new(hash_seed),
+            holds: HoldIndex::default(),
+            idempotency: IdempotencyTable::default(),
             limits,
             stats: StateStats::default(),
         }
@@ -72,6 +108,12 @@ impl State {
     /// is answered with an error and changes nothing.
     pub fn apply(&mut self, request: &Request, now_ms: u64) -> Reply {
         self.stats.commands_processed += 1;
+        self.execute(request, now_ms)
+    }
+
+    /// `apply` without counting the command (REQ runs its command here, so
+    /// that one request counts once).
+    fn execute(&mut self, request: &Request, now_ms: u64) -> Reply {
         match request {
             Request::Get(key) => strings::get(self, key, now_ms),
             Request::Set {
@@ -114,9 +156,60 @@ impl State {
             ),
             Request::DbSize => Reply::Int(self.keyspace.len() as i64),
             Request::FlushAll => {
+                // Everything goes, remembered REQ replies included: a retry
+                // after FLUSHALL runs again.
                 self.keyspace.clear();
+                self.holds.clear();
+                self.idempotency.clear();
                 Reply::OK
             }
+            Request::SeatCreate { key, count, limit } => {
+                seats::create(self, key, *count, *limit, now_ms)
+            }
+            Request::SeatHold {
+                key,
+                holder,
+                ttl_ms,
+                seats: wanted,
+            } => seats::hold(self, key, holder, *ttl_ms, wanted, now_ms),
+            Request::SeatConfirm { key, holder } => seats::confirm(self, key, holder, now_ms),
+            Request::SeatRelease {
+                key,
+                holder,
+                seats: named,
+            } => seats::release(self, key, holder, named, now_ms),
+            Request::SeatStatus { key, from, count } => {
+                seats::status(self, key, *from, *count, now_ms)
+            }
+            Request::SeatHolder { key, holder } => seats::holder(self, key, holder, now_ms),
+            Request::SeatInfo(key) => seats::info(self, key, now_ms),
+            Request::StockConfig { key, total, limit } => {
+                stock::config(self, key, *total, *limit, now_ms)
+            }
+            Request::StockReserve {
+                key,
+                holder,
+                quantity,
+                ttl_ms,
+            } => stock::reserve(self, key, holder, *quantity, *ttl_ms, now_ms),
+            Request::StockConfirm { key, holder } => stock::confirm(self, key, holder, now_ms),
+            Request::StockRelease { key, holder } => stock::release(self, key, holder, now_ms),
+            Request::StockTake {
+                key,
+                holder,
+                quantity,
+            } => stock::take(self, key, holder, *quantity, now_ms),
+            Request::StockRefund {
+                key,
+                holder,
+                quantity,
+            } => stock::refund(self, key, holder, *quantity, now_ms),
+            Request::StockInfo(key) => stock::info(self, key, now_ms),
+            Request::Req {
+                id,
+                fingerprint,
+                command,
+            } => idempotency::req(self, id, *fingerprint, command, now_ms),
             Request::Ping(_)
             | Request::Echo(_)
             | Request::Time
@@ -147,20 +240,100 @@ impl State {
         }
     }
 
-    /// The earliest time at which a timer has work to do.
+    /// The earliest time at which a timer has work to do (or a wake-up that
+    /// finds none, for a key deleted or overwritten while it had holds).
     pub fn next_timer_ms(&self) -> Option<u64> {
-        self.keyspace.next_deadline()
+        [
+            self.keyspace.next_deadline(),
+            self.holds.first(),
+            self.idempotency.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs due timers (key expiry) at `now_ms`, at most `max_items` of them.
-    /// Returns how many were processed; the engine calls again while the
-    /// answer equals `max_items` and its time budget lasts.
+    /// Runs due timers at `now_ms`, at most `max_items` of them: key expiry,
+    /// then seat holds and stock reservations (each released holder is an
+    /// item, and so is each look at a key in the hold index), then
+    /// remembered `REQ` replies. Returns how many were processed; the
+    /// engine calls again while the answer equals `max_items` and its time
+    /// budget lasts.
     pub fn run_timers(&mut self, now_ms: u64, max_items: usize) -> usize {
-        self.keyspace.expire_due(now_ms, max_items)
+        let mut done = self.keyspace.expire_due(now_ms, max_items);
+        while done < max_items {
+            let Some((deadline, key)) = self.holds.pop_due(now_ms) else {
+                break;
+            };
+            done += 1;
+            // The key may have been deleted, expired or overwritten since it
+            // was registered; then there is nothing to release.
+            let Some((stored, entry)) = self.keyspace.get_live_with_key(&key, now_ms) else {
+                continue;
+            };
+            let budget = max_items.saturating_sub(done);
+            match &mut entry.value {
+                Value::Seats(map) => {
+                    if map.indexed_ms == Some(deadline) {
+                        map.indexed_ms = None;
+                    }
+                    let released = map.expire_due(now_ms, budget);
+                    done += released;
+                    let next = map.next_deadline();
+                    assert!(
+                        released == budget || next.is_none_or(|due| due > now_ms),
+                        "a due hold was left behind within budget"
+                    );
+                    self.holds.sync(stored, &mut map.indexed_ms, next);
+                }
+                Value::Stock(stock) => {
+                    if stock.indexed_ms == Some(deadline) {
+                        stock.indexed_ms = None;
+                    }
+                    let released = stock.expire_due(now_ms, budget);
+                    done += released;
+                    let next = stock.next_deadline();
+                    assert!(
+                        released == budget || next.is_none_or(|due| due > now_ms),
+                        "a due hold was left behind within budget"
+                    );
+                    self.holds.sync(stored, &mut stock.indexed_ms, next);
+                }
+                _ => {}
+            }
+        }
+        if done < max_items {
+            done += self.idempotency.expire_due(now_ms, max_items - done);
+        }
+        done
     }
 
-    /// Asserts every internal invariant; for tests and simulations.
+    /// Asserts every internal invariant; for tests and simulations. Costs
+    /// O(everything).
     pub fn check_invariants(&self) {
         self.keyspace.check_invariants();
+        self.idempotency.check_invariants();
+        for (key, entry) in self.keyspace.iter() {
+            let (registered, next) = match &entry.value {
+                Value::Seats(map) => {
+                    map.check_invariants();
+                    (map.indexed_ms, map.next_deadline())
+                }
+                Value::Stock(stock) => {
+                    stock.check_invariants();
+                    (stock.indexed_ms, stock.next_deadline())
+                }
+                _ => continue,
+            };
+            // Between requests a value is registered under its own earliest
+            // deadline, so the timer cannot miss it.
+            assert_eq!(registered, next, "hold index registration out of date");
+            if let Some(deadline) = registered {
+                assert!(
+                    self.holds.contains(deadline, key),
+                    "hold index misses a key with a hold deadline"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,405 @@
+//! Holders and hold deadlines, shared by seat maps and stock: the per-key
+//! [`HolderTable`] (interned holder ids in stable slots, each with one hold
+//! deadline) and the keyspace-wide [`HoldIndex`] (which keys have a hold
+//! deadline, and the earliest one), which together let the engine's timer
+//! release expired holds without scanning anything.
+//!
+//! Memory matters here: a 10⁶-seat event with 10⁵ holders must fit in about
+//! 16 bytes per seat. So a slot is 16 bytes of boxed bytes (the holder id and
+//! the family's variable payload, e.g. a seat list, in one allocation), an
+//! 8-byte deadline and the family's small fixed data; the id → slot index is
+//! a `HashTable<u32>` that stores only slot numbers and hashes ids out of the
+//! slots; and the deadline order is a binary heap of `(deadline, slot)` with
+//! lazy deletion (an entry counts only while the slot still has exactly that
+//! deadline; stale entries are popped as soon as they reach the top, and the
+//! heap is rebuilt when they outnumber live ones).
+//!
+//! Slots are handed out lowest-free-first from a free list, in request order,
+//! so slot numbers are deterministic: replaying the same requests gives the
+//! same slots (the id index itself is randomly seeded and never observable).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use hashbrown::HashTable;
+
+/// Longest holder id the slot layout can store (its length is one byte).
+/// The configured `holder_bytes_max` may not exceed it.
+pub const HOLDER_ID_BYTES_MAX: usize = 255;
+
+/// A holder's slot: `bytes` is `[id length][id][payload]`, and is empty when
+/// the slot is free.
+#[derive(Clone, Debug, PartialEq)]
+struct Slot<T> {
+    bytes: Box<[u8]>,
+    /// Absolute hold deadline in Unix milliseconds; 0 = no deadline (a real
+    /// deadline is always at least 1 ms after some `now >= 0`).
+    deadline_ms: u64,
+    data: T,
+}
+
+impl<T> Slot<T> {
+    fn is_free(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn id(&self) -> &[u8] {
+        let length = usize::from(self.bytes[0]);
+        &self.bytes[1..1 + length]
+    }
+
+    fn payload(&self) -> &[u8] {
+        let length = usize::from(self.bytes[0]);
+        &self.bytes[1 + length..]
+    }
+}
+
+/// Holders of one key, by id, in stable numbered slots.
+#[derive(Clone, Debug)]
+pub struct HolderTable<T> {
+    slots: Vec<Slot<T>>,
+    /// Free slot numbers; the lowest is reused first.
+    free: BinaryHeap<Reverse<u32>>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// `(deadline, slot)`, possibly stale; see the module comment.
+    expiries: BinaryHeap<Reverse<(u64, u32)>>,
+    live: usize,
+    /// Slots with a deadline.
+    timed: usize,
+}
+
+impl<T: Default> Default for HolderTable<T> {
+    fn default() -> Self {
+        HolderTable {
+            slots: Vec::new(),
+            free: BinaryHeap::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            expiries: BinaryHeap::new(),
+            live: 0,
+            timed: 0,
+        }
+    }
+}
+
+impl<T: Default> HolderTable<T> {
+    /// Number of holders.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Highest slot number ever used, plus one (for encodings that must
+    /// bound slot numbers).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slot of holder `id`, if it has one.
+    pub fn find(&self, id: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&slot| slots[slot as usize].id() == id)
+            .copied()
+    }
+
+    /// Adds holder `id` (which must be absent) with `data` and an empty
+    /// payload; returns its slot.
+    pub fn insert(&mut self, id: &[u8], data: T) -> u32 {
+        assert!(
+            !id.is_empty() && id.len() <= HOLDER_ID_BYTES_MAX,
+            "holder id length is checked by the command handler"
+        );
+        debug_assert!(self.find(id).is_none(), "holder inserted twice");
+        let mut bytes = Vec::with_capacity(1 + id.len());
+        bytes.push(id.len() as u8);
+        bytes.extend_from_slice(id);
+        let slot = Slot {
+            bytes: bytes.into_boxed_slice(),
+            deadline_ms: 0,
+            data,
+        };
+        let number = match self.free.pop() {
+            Some(Reverse(number)) => {
+                self.slots[number as usize] = slot;
+                number
+            }
+            None => {
+                assert!(
+                    self.slots.len() < u32::MAX as usize,
+                    "holder count is bounded by holders_per_key_max"
+                );
+                let number = self.slots.len() as u32;
+                self.slots.push(slot);
+                number
+            }
+        };
+        let hash = self.hasher.hash_one(id);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, number, |&other| {
+            hasher.hash_one(slots[other as usize].id())
+        });
+        self.live += 1;
+        number
+    }
+
+    /// Removes a holder and frees its slot.
+    pub fn remove(&mut self, slot: u32) {
+        self.set_deadline(slot, None);
+        let record = &mut self.slots[slot as usize];
+        assert!(!record.is_free(), "removing a free holder slot");
+        let hash = self.hasher.hash_one(record.id());
+        let removed = self
+            .index
+            .find_entry(hash, |&other| other == slot)
+            .map(|entry| entry.remove());
+        assert!(removed.is_ok(), "holder index out of step with its slots");
+        let record = &mut self.slots[slot as usize];
+        record.bytes = Box::default();
+        record.data = T::default();
+        self.free.push(Reverse(slot));
+        self.live -= 1;
+    }
+
+    pub fn id(&self, slot: u32) -> &[u8] {
+        self.slots[slot as usize].id()
+    }
+
+    pub fn payload(&self, slot: u32) -> &[u8] {
+        self.slots[slot as usize].payload()
+    }
+
+    /// Replaces a holder's payload (one reallocation of its bytes).
+    pub fn set_payload(&mut self, slot: u32, payload: &[u8]) {
+        let record = &mut self.slots[slot as usize];
+        assert!(!record.is_free(), "payload for a free holder slot");
+        let head = 1 + record.id().len();
+        let mut bytes = Vec::with_capacity(head + payload.len());
+        bytes.extend_from_slice(&record.bytes[..head]);
+        bytes.extend_from_slice(payload);
+        record.bytes = bytes.into_boxed_slice();
+    }
+
+    pub fn data(&self, slot: u32) -> &T {
+        &self.slots[slot as usize].data
+    }
+
+    pub fn data_mut(&mut self, slot: u32) -> &mut T {
+        &mut self.slots[slot as usize].data
+    }
+
+    pub fn deadline(&self, slot: u32) -> Option<u64> {
+        let deadline = self.slots[slot as usize].deadline_ms;
+        (deadline != 0).then_some(deadline)
+    }
+
+    /// Sets or clears a holder's deadline.
+    pub fn set_deadline(&mut self, slot: u32, deadline_ms: Option<u64>) {
+        let record = &mut self.slots[slot as usize];
+        let old = record.deadline_ms;
+        let new = deadline_ms.unwrap_or(0);
+        assert!(deadline_ms != Some(0), "a hold deadline is at least 1");
+        if old == new {
+            return;
+        }
+        record.deadline_ms = new;
+        match (old, new) {
+            (0, _) => self.timed += 1,
+            (_, 0) => self.timed -= 1,
+            _ => {}
+        }
+        if new != 0 {
+            self.expiries.push(Reverse((new, slot)));
+            if self.expiries.len() > 2 * self.timed + 64 {
+                self.rebuild_expiries();
+            }
+        }
+        self.drop_stale_top();
+    }
+
+    /// Pops stale entries off the top of the heap, so that its top is always
+    /// a real deadline and the timer never wakes for nothing.
+    fn drop_stale_top(&mut self) {
+        while let Some(&Reverse((deadline, slot))) = self.expiries.peek() {
+            if self.slots[slot as usize].deadline_ms == deadline {
+                break;
+            }
+            self.expiries.pop();
+        }
+    }
+
+    /// Drops stale heap entries by rebuilding it from the slots.
+    fn rebuild_expiries(&mut self) {
+        let entries: Vec<Reverse<(u64, u32)>> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| record.deadline_ms != 0)
+            .map(|(number, record)| Reverse((record.deadline_ms, number as u32)))
+            .collect();
+        self.expiries = BinaryHeap::from(entries);
+    }
+
+    /// The earliest deadline of any holder.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.expiries.peek().map(|Reverse((deadline, _))| *deadline)
+    }
+
+    /// The next holder whose deadline is at or before `now_ms`, earliest
+    /// first. The caller releases its holds and clears the deadline.
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<u32> {
+        while let Some(&Reverse((deadline, slot))) = self.expiries.peek() {
+            if deadline > now_ms {
+                return None;
+            }
+            self.expiries.pop();
+            if self.slots[slot as usize].deadline_ms == deadline {
+                // The caller clears the deadline, which makes any duplicate
+                // entry for the same slot and deadline stale.
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// Every holder: `(slot, id, payload, data, deadline)`, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], &[u8], &T, Option<u64>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| !record.is_free())
+            .map(|(number, record)| {
+                let deadline = (record.deadline_ms != 0).then_some(record.deadline_ms);
+                (
+                    number as u32,
+                    record.id(),
+                    record.payload(),
+                    &record.data,
+                    deadline,
+                )
+            })
+    }
+
+    /// Asserts that the slots, the id index, the free list and the deadline
+    /// heap agree.
+    pub fn check_invariants(&self) {
+        let queued: std::collections::HashSet<(u64, u32)> =
+            self.expiries.iter().map(|Reverse(entry)| *entry).collect();
+        let mut live = 0;
+        let mut timed = 0;
+        for (number, record) in self.slots.iter().enumerate() {
+            if record.is_free() {
+                assert!(record.deadline_ms == 0, "free slot with a deadline");
+                continue;
+            }
+            live += 1;
+            assert!(!record.id().is_empty(), "holder with an empty id");
+            assert_eq!(
+                self.find(record.id()),
+                Some(number as u32),
+                "holder id does not find its own slot"
+            );
+            if record.deadline_ms != 0 {
+                timed += 1;
+                assert!(
+                    queued.contains(&(record.deadline_ms, number as u32)),
+                    "holder deadline missing from the expiry heap"
+                );
+            }
+        }
+        if let Some(Reverse((deadline, slot))) = self.expiries.peek() {
+            assert_eq!(
+                self.slots[*slot as usize].deadline_ms, *deadline,
+                "stale entry on top of the expiry heap"
+            );
+        }
+        assert_eq!(live, self.live, "live holder count out of step");
+        assert_eq!(timed, self.timed, "timed holder count out of step");
+        assert_eq!(self.index.len(), self.live, "stray holder index entries");
+        assert_eq!(
+            self.free.len() + self.live,
+            self.slots.len(),
+            "free list out of step with the slots"
+        );
+        for Reverse(number) in &self.free {
+            assert!(
+                self.slots[*number as usize].is_free(),
+                "free list names a used slot"
+            );
+        }
+    }
+}
+
+/// Holder tables compare by their slots (ids, payloads, data, deadlines and
+/// which slots are free): that is the whole observable state, and replay
+/// produces the same slot numbers. The hash index and the heap's stale
+/// entries are internal.
+impl<T: PartialEq> PartialEq for HolderTable<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots
+    }
+}
+
+/// Keys whose value has a hold deadline (seat maps, stock), each under the
+/// earliest deadline it had when last registered. Each such value remembers
+/// the deadline it is registered under; [`HoldIndex::sync`] keeps the two in
+/// step. Entries of keys that were deleted or overwritten stay until they
+/// are due and are then dropped by the timer, which checks the value.
+#[derive(Clone, Debug, Default)]
+pub struct HoldIndex {
+    entries: BTreeSet<(u64, Bytes)>,
+}
+
+impl HoldIndex {
+    /// Registers `key` under `next` (its value's earliest deadline, if
+    /// any), replacing the registration recorded in `registered`.
+    pub fn sync(&mut self, key: &Bytes, registered: &mut Option<u64>, next: Option<u64>) {
+        if *registered == next {
+            return;
+        }
+        if let Some(old) = registered.take() {
+            self.entries.remove(&(old, key.clone()));
+        }
+        if let Some(deadline) = next {
+            self.entries.insert((deadline, key.clone()));
+        }
+        *registered = next;
+    }
+
+    /// The earliest registered deadline.
+    pub fn first(&self) -> Option<u64> {
+        self.entries.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now_ms`.
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<(u64, Bytes)> {
+        match self.entries.first() {
+            Some((deadline, _)) if *deadline <= now_ms => self.entries.pop_first(),
+            _ => None,
+        }
+    }
+
+    /// Whether `key` is registered under `deadline` (for invariant checks).
+    pub fn contains(&self, deadline: u64, key: &Bytes) -> bool {
+        self.entries.contains(&(deadline, key.clone()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}

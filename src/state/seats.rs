@@ -1,0 +1,696 @@
+//! Seat maps, one per event key: SEAT.CREATE, HOLD, CONFIRM, RELEASE,
+//! STATUS, HOLDER and INFO, and the release of holds whose deadline passed.
+//!
+//! Storage, chosen to stay near 13 bytes per seat for a 10⁶-seat event with
+//! 10⁵ holders (the goal is ≤ 16):
+//! - one `u32` per seat: 0 = free, otherwise the owner's holder slot + 1,
+//!   with the top bit set once the seat is sold;
+//! - a [`HolderTable`] whose per-holder payload is the holder's seat list
+//!   (held seats ascending, then sold seats ascending, 4 bytes each) and
+//!   whose data is the two counts. A holder's holds share one deadline.
+//!
+//! A hold exists while `now < deadline`. Every command on an event first
+//! releases the holds that are due (so replies never depend on when the
+//! timer last ran), and the engine's timer releases them with no request
+//! (see `State::run_timers`). Both go through [`SeatMap::release_expired_hold`],
+//! the one place where time changes a seat map, so the durability layer can
+//! log that effect as its own record.
+//!
+//! Invariants, asserted by [`SeatMap::check_invariants`]: free + held + sold
+//! = total; every taken seat is in exactly its owner's list; no holder
+//! exceeds the limit; a holder with held seats has a deadline and one
+//! without has none; expiry only ever frees held seats, never sold ones.
+//! The O(1) ones are asserted after every change, and the full check runs
+//! after every change to small maps in debug builds.
+//!
+//! Persistence design (for the durability issue): each successful change is
+//! one effect on one key, with absolute times only: create `{count, limit}`;
+//! hold `{holder, deadline_ms, new seats}` (the holder's deadline becomes
+//! `deadline_ms` even when no seat is new); confirm `{holder}`; release
+//! `{holder, released seats}`; and hold-expired `{holder}`, emitted by
+//! [`SeatMap::release_expired_hold`] whether the timer or a command's lazy
+//! expiry got there first. Refused requests (`taken`, `limit`, errors)
+//! change nothing and log nothing. Replaying the effects in order gives the
+//! same slots, lists and deadlines, since slots are reused lowest first. A
+//! snapshot writes `total, limit` and then each holder with its slot number,
+//! id, deadline, held seats and sold seats; the seat words follow from that.
+
+use std::fmt;
+
+use usher_protocol::{ErrorCode, Reply, ServerError};
+
+use super::holders::{HolderTable, HOLDER_ID_BYTES_MAX};
+use super::{State, StateLimits, Value};
+
+/// Top bit of a seat's word: the seat is sold (the rest names the owner).
+const SOLD: u32 = 1 << 31;
+
+/// Full invariant checks after every change run in debug builds for maps up
+/// to this many seats (bigger maps would make debug tests crawl).
+const DEBUG_CHECK_SEATS_MAX: usize = 4096;
+
+/// The default `LIMIT`: most seats one holder may hold or buy.
+pub const DEFAULT_LIMIT: u64 = 3;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SeatCounts {
+    held: u32,
+    sold: u32,
+}
+
+/// What one seat is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seat {
+    Free,
+    Held(u32),
+    Sold(u32),
+}
+
+fn decode(word: u32) -> Seat {
+    match word {
+        0 => Seat::Free,
+        word if word & SOLD != 0 => Seat::Sold((word & !SOLD) - 1),
+        word => Seat::Held(word - 1),
+    }
+}
+
+/// A holder's seat list from its payload.
+fn read_list(payload: &[u8]) -> Vec<u32> {
+    payload
+        .chunks_exact(4)
+        .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+        .collect()
+}
+
+/// The payload for a seat list.
+fn write_list(held: &[u32], sold: &[u32]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(4 * (held.len() + sold.len()));
+    for seat in held.iter().chain(sold) {
+        payload.extend_from_slice(&seat.to_le_bytes());
+    }
+    payload
+}
+
+fn seat_list(seats: &[u32]) -> Reply {
+    Reply::Array(
+        seats
+            .iter()
+            .map(|&seat| Reply::Int(i64::from(seat)))
+            .collect(),
+    )
+}
+
+/// Merges two ascending lists without duplicates.
+fn merge(left: &[u32], right: &[u32]) -> Vec<u32> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    merged.extend_from_slice(left);
+    merged.extend_from_slice(right);
+    merged.sort_unstable();
+    merged.dedup();
+    merged
+}
+
+/// The seats of one event.
+#[derive(Clone)]
+pub struct SeatMap {
+    seats: Vec<u32>,
+    holders: HolderTable<SeatCounts>,
+    limit: u64,
+    held: u32,
+    sold: u32,
+    /// The deadline this map is registered under in `State::holds`.
+    pub(super) indexed_ms: Option<u64>,
+}
+
+impl fmt::Debug for SeatMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeatMap")
+            .field("total", &self.seats.len())
+            .field("held", &self.held)
+            .field("sold", &self.sold)
+            .field("limit", &self.limit)
+            .field("holders", &self.holders.len())
+            .finish()
+    }
+}
+
+/// Equal when every seat, holder, count and deadline is equal (the index
+/// registration is bookkeeping and not compared).
+impl PartialEq for SeatMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.seats == other.seats
+            && self.holders == other.holders
+            && self.limit == other.limit
+            && self.held == other.held
+            && self.sold == other.sold
+    }
+}
+
+impl SeatMap {
+    /// `count` free seats; `count` must be below 2³¹ (the config bounds it).
+    pub fn new(count: u32, limit: u64) -> SeatMap {
+        assert!(count < SOLD, "seat count is bounded by seats_per_event_max");
+        SeatMap {
+            seats: vec![0; count as usize],
+            holders: HolderTable::default(),
+            limit,
+            held: 0,
+            sold: 0,
+            indexed_ms: None,
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.seats.len() as u32
+    }
+
+    pub fn held(&self) -> u32 {
+        self.held
+    }
+
+    pub fn sold(&self) -> u32 {
+        self.sold
+    }
+
+    pub fn free(&self) -> u32 {
+        self.total() - self.held - self.sold
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub fn holders(&self) -> usize {
+        self.holders.len()
+    }
+
+    /// The earliest hold deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.holders.next_deadline()
+    }
+
+    /// The first named seat beyond the map, as an error.
+    fn check_range(&self, seats: &[u32]) -> Result<(), ServerError> {
+        match seats
+            .iter()
+            .find(|&&seat| seat as usize >= self.seats.len())
+        {
+            Some(seat) => Err(ServerError::out_of_range(format!(
+                "ERR seat {seat} is out of range: the event has seats 0 to {}",
+                self.seats.len() as i64 - 1
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A holder's held and sold seats, each ascending.
+    fn lists(&self, slot: u32) -> (Vec<u32>, Vec<u32>) {
+        let mut held = read_list(self.holders.payload(slot));
+        let counts = self.holders.data(slot);
+        let sold = held.split_off(counts.held as usize);
+        (held, sold)
+    }
+
+    /// Holds every seat in `requested` for `holder` until `deadline_ms`, or
+    /// none of them. See [`hold`] for the replies.
+    pub fn hold(
+        &mut self,
+        holder: &[u8],
+        ttl_ms: u64,
+        deadline_ms: u64,
+        requested: &[u32],
+    ) -> Reply {
+        if requested.is_empty() {
+            return Reply::Error(ServerError::wrong_arity("seat.hold"));
+        }
+        if let Err(error) = self.check_range(requested) {
+            return Reply::Error(error);
+        }
+        let slot = self.holders.find(holder);
+        let mut wanted = requested.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let taken: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|&seat| match decode(self.seats[seat as usize]) {
+                Seat::Free => false,
+                Seat::Held(owner) | Seat::Sold(owner) => Some(owner) != slot,
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Reply::Array(vec![Reply::simple("taken"), seat_list(&taken)]);
+        }
+        // What is left is free or already this holder's (held or bought):
+        // only the free seats are new.
+        wanted.retain(|&seat| self.seats[seat as usize] == 0);
+        let counts = slot.map(|s| *self.holders.data(s)).unwrap_or_default();
+        let owned = u64::from(counts.held) + u64::from(counts.sold);
+        if owned + wanted.len() as u64 > self.limit {
+            return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
+        }
+        let slot = match slot {
+            Some(slot) => slot,
+            None => self.holders.insert(holder, SeatCounts::default()),
+        };
+        assert!(
+            slot + 1 < SOLD,
+            "holder slots are bounded by the seat count"
+        );
+        for &seat in &wanted {
+            self.seats[seat as usize] = slot + 1;
+        }
+        let (held, sold) = self.lists(slot);
+        let held = merge(&held, &wanted);
+        self.holders.set_payload(slot, &write_list(&held, &sold));
+        self.holders.data_mut(slot).held = held.len() as u32;
+        self.held += wanted.len() as u32;
+        if !held.is_empty() {
+            self.holders.set_deadline(slot, Some(deadline_ms));
+        }
+        self.after_change(slot);
+        Reply::Array(vec![
+            Reply::simple("held"),
+            Reply::Int(ttl_ms as i64),
+            seat_list(&held),
+        ])
+    }
+
+    /// Sells everything `holder` holds. See [`confirm`].
+    pub fn confirm(&mut self, holder: &[u8]) -> Reply {
+        let slot = match self.holders.find(holder) {
+            Some(slot) if self.holders.data(slot).held > 0 => slot,
+            _ => {
+                return Reply::Error(ServerError::new_static(
+                    ErrorCode::NotHeld,
+                    "NOTHELD the holder holds no seats: the hold expired or was released",
+                ))
+            }
+        };
+        let (held, sold) = self.lists(slot);
+        for &seat in &held {
+            assert_eq!(
+                decode(self.seats[seat as usize]),
+                Seat::Held(slot),
+                "holder list names a seat it does not hold"
+            );
+            self.seats[seat as usize] |= SOLD;
+        }
+        self.holders
+            .set_payload(slot, &write_list(&[], &merge(&sold, &held)));
+        let counts = self.holders.data_mut(slot);
+        counts.sold += counts.held;
+        counts.held = 0;
+        self.held -= held.len() as u32;
+        self.sold += held.len() as u32;
+        self.holders.set_deadline(slot, None);
+        self.after_change(slot);
+        Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
+    }
+
+    /// Releases the named seats `holder` holds (all of them when none are
+    /// named); replies how many. See [`release`].
+    pub fn release(&mut self, holder: &[u8], named: &[u32]) -> Reply {
+        if let Err(error) = self.check_range(named) {
+            return Reply::Error(error);
+        }
+        let Some(slot) = self.holders.find(holder) else {
+            return Reply::Int(0);
+        };
+        let mut named = named.to_vec();
+        named.sort_unstable();
+        let (held, sold) = self.lists(slot);
+        let (released, kept): (Vec<u32>, Vec<u32>) = held
+            .iter()
+            .partition(|seat| named.is_empty() || named.binary_search(seat).is_ok());
+        if released.is_empty() {
+            return Reply::Int(0);
+        }
+        for &seat in &released {
+            self.seats[seat as usize] = 0;
+        }
+        self.held -= released.len() as u32;
+        self.holders.data_mut(slot).held = kept.len() as u32;
+        if kept.is_empty() {
+            self.holders.set_deadline(slot, None);
+        }
+        if kept.is_empty() && sold.is_empty() {
+            self.holders.remove(slot);
+        } else {
+            self.holders.set_payload(slot, &write_list(&kept, &sold));
+            self.after_change(slot);
+        }
+        self.assert_totals();
+        Reply::Int(released.len() as i64)
+    }
+
+    /// Releases the holds of the holder in `slot` because its deadline
+    /// passed: the only change time makes to a seat map. Its sold seats
+    /// stay sold. Returns how many seats were freed.
+    pub fn release_expired_hold(&mut self, slot: u32) -> u32 {
+        let (held, sold) = self.lists(slot);
+        assert!(!held.is_empty(), "an expiring holder holds seats");
+        for &seat in &held {
+            assert_eq!(
+                decode(self.seats[seat as usize]),
+                Seat::Held(slot),
+                "expiry may only free seats the holder holds, never sold ones"
+            );
+            self.seats[seat as usize] = 0;
+        }
+        self.held -= held.len() as u32;
+        self.holders.set_deadline(slot, None);
+        if sold.is_empty() {
+            self.holders.remove(slot);
+        } else {
+            self.holders.data_mut(slot).held = 0;
+            self.holders.set_payload(slot, &write_list(&[], &sold));
+            self.after_change(slot);
+        }
+        self.assert_totals();
+        held.len() as u32
+    }
+
+    /// Releases the holds due at `now_ms`, at most `budget` holders; returns
+    /// how many holders were released.
+    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut released = 0;
+        while released < budget {
+            let Some(slot) = self.holders.pop_due(now_ms) else {
+                break;
+            };
+            self.release_expired_hold(slot);
+            released += 1;
+        }
+        released
+    }
+
+    /// One integer per seat from `from`: 0 free, 1 held, 2 sold.
+    pub fn status(&self, from: u64, count: u64) -> Reply {
+        let total = self.seats.len() as u64;
+        let start = from.min(total) as usize;
+        let end = from.saturating_add(count).min(total) as usize;
+        Reply::Array(
+            self.seats[start..end]
+                .iter()
+                .map(|&word| {
+                    Reply::Int(match decode(word) {
+                        Seat::Free => 0,
+                        Seat::Held(_) => 1,
+                        Seat::Sold(_) => 2,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// What `holder` has. See [`holder`].
+    pub fn holder(&self, holder: &[u8], now_ms: u64) -> Reply {
+        let Some(slot) = self.holders.find(holder) else {
+            return Reply::Array(vec![Reply::simple("none")]);
+        };
+        let (held, sold) = self.lists(slot);
+        match self.holders.deadline(slot) {
+            Some(deadline) if !held.is_empty() => Reply::Array(vec![
+                Reply::simple("held"),
+                Reply::Int(deadline.saturating_sub(now_ms) as i64),
+                seat_list(&held),
+            ]),
+            _ => Reply::Array(vec![Reply::simple("sold"), seat_list(&sold)]),
+        }
+    }
+
+    pub fn info(&self) -> Reply {
+        let field = |name: &'static str, value: u64| {
+            (
+                Reply::bulk_static(name.as_bytes()),
+                Reply::Int(value as i64),
+            )
+        };
+        Reply::Map(vec![
+            field("total", u64::from(self.total())),
+            field("free", u64::from(self.free())),
+            field("held", u64::from(self.held)),
+            field("sold", u64::from(self.sold)),
+            field("limit", self.limit),
+            field("holders", self.holders.len() as u64),
+        ])
+    }
+
+    /// Checks that cost O(1), run after every change.
+    fn assert_totals(&self) {
+        assert!(
+            u64::from(self.held) + u64::from(self.sold) <= self.seats.len() as u64,
+            "held + sold exceeds the seat count"
+        );
+        if cfg!(debug_assertions) && self.seats.len() <= DEBUG_CHECK_SEATS_MAX {
+            self.check_invariants();
+        }
+    }
+
+    /// Per-holder checks after a change to the holder in `slot`.
+    fn after_change(&self, slot: u32) {
+        let counts = self.holders.data(slot);
+        assert!(
+            u64::from(counts.held) + u64::from(counts.sold) <= self.limit,
+            "a holder exceeds its limit"
+        );
+        assert_eq!(
+            counts.held > 0,
+            self.holders.deadline(slot).is_some(),
+            "a holder has held seats exactly when it has a deadline"
+        );
+        self.assert_totals();
+    }
+
+    /// Asserts every invariant of the map (O(seats + holders)).
+    pub fn check_invariants(&self) {
+        self.holders.check_invariants();
+        let (mut held, mut sold) = (0u64, 0u64);
+        for &word in &self.seats {
+            match decode(word) {
+                Seat::Free => {}
+                Seat::Held(_) => held += 1,
+                Seat::Sold(_) => sold += 1,
+            }
+        }
+        assert_eq!(held, u64::from(self.held), "held count out of step");
+        assert_eq!(sold, u64::from(self.sold), "sold count out of step");
+        assert!(held + sold <= self.seats.len() as u64, "free below zero");
+        let (mut listed_held, mut listed_sold) = (0u64, 0u64);
+        for (slot, _, payload, counts, deadline) in self.holders.iter() {
+            let list = read_list(payload);
+            assert_eq!(payload.len() % 4, 0, "seat list of partial seats");
+            assert_eq!(
+                list.len(),
+                (counts.held + counts.sold) as usize,
+                "seat list length differs from the holder's counts"
+            );
+            assert!(!list.is_empty(), "a holder without seats is kept");
+            assert!(
+                list.len() as u64 <= self.limit,
+                "a holder exceeds its limit"
+            );
+            assert_eq!(
+                counts.held > 0,
+                deadline.is_some(),
+                "a holder has held seats exactly when it has a deadline"
+            );
+            let (held_part, sold_part) = list.split_at(counts.held as usize);
+            for part in [held_part, sold_part] {
+                assert!(
+                    part.windows(2).all(|pair| pair[0] < pair[1]),
+                    "seat list not strictly ascending"
+                );
+            }
+            // Each listed seat names this holder as its only owner; with the
+            // totals below, every taken seat is listed exactly once.
+            for &seat in held_part {
+                assert_eq!(decode(self.seats[seat as usize]), Seat::Held(slot));
+            }
+            for &seat in sold_part {
+                assert_eq!(decode(self.seats[seat as usize]), Seat::Sold(slot));
+            }
+            listed_held += u64::from(counts.held);
+            listed_sold += u64::from(counts.sold);
+        }
+        assert_eq!(listed_held, held, "held seats missing from holder lists");
+        assert_eq!(listed_sold, sold, "sold seats missing from holder lists");
+    }
+}
+
+fn no_such_event() -> ServerError {
+    ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such event")
+}
+
+/// Checks a holder id against `holder_bytes_max`.
+pub(super) fn check_holder(limits: &StateLimits, holder: &[u8]) -> Result<(), ServerError> {
+    let max = limits.holder_bytes_max.min(HOLDER_ID_BYTES_MAX);
+    if holder.is_empty() {
+        return Err(ServerError::out_of_range("ERR holder id must not be empty"));
+    }
+    if holder.len() > max {
+        return Err(ServerError::limit(
+            "holder id length in bytes (holder_bytes_max)",
+            max as u64,
+        ));
+    }
+    Ok(())
+}
+
+/// The absolute deadline `ttl_ms` from now, within `hold_ttl_ms_max`.
+pub(super) fn hold_deadline(
+    limits: &StateLimits,
+    ttl_ms: u64,
+    now_ms: u64,
+    command: &str,
+) -> Result<u64, ServerError> {
+    if ttl_ms > limits.hold_ttl_ms_max {
+        return Err(ServerError::limit(
+            "hold time to live in ms (hold_ttl_ms_max)",
+            limits.hold_ttl_ms_max,
+        ));
+    }
+    now_ms
+        .checked_add(ttl_ms)
+        .filter(|deadline| *deadline >= 1)
+        .ok_or_else(|| ServerError::invalid_expire(command))
+}
+
+/// Runs `op` on the seat map at `key` after releasing its due holds, then
+/// re-registers the map's next deadline in the hold index.
+fn with_map(
+    state: &mut State,
+    key: &[u8],
+    now_ms: u64,
+    op: impl FnOnce(&mut SeatMap) -> Reply,
+) -> Reply {
+    let Some((stored, entry)) = state.keyspace.get_live_with_key(key, now_ms) else {
+        return Reply::Error(no_such_event());
+    };
+    let Value::Seats(map) = &mut entry.value else {
+        return Reply::Error(ServerError::WRONG_TYPE);
+    };
+    map.expire_due(now_ms, usize::MAX);
+    assert!(
+        map.next_deadline().is_none_or(|due| due > now_ms),
+        "a due hold survived its release"
+    );
+    let reply = op(map);
+    let next = map.next_deadline();
+    state.holds.sync(stored, &mut map.indexed_ms, next);
+    reply
+}
+
+/// ```text
+/// SEAT.CREATE event count [LIMIT k]
+/// ```
+/// Creates seats `0..count-1`, all free; `k` (default 3) is the most seats
+/// one holder may hold and buy together. OK; `BUSYKEY` if the event exists.
+pub fn create(state: &mut State, key: &[u8], count: u64, limit: Option<u64>, now_ms: u64) -> Reply {
+    let max = state.limits.seats_per_event_max;
+    let count = match u32::try_from(count) {
+        Ok(count) if u64::from(count) <= max && count < SOLD => count,
+        _ => return Reply::Error(ServerError::limit("seat count (seats_per_event_max)", max)),
+    };
+    if let Some(entry) = state.keyspace.get_live(key, now_ms) {
+        return Reply::Error(match entry.value {
+            Value::Seats(_) => {
+                ServerError::new_static(ErrorCode::KeyExists, "BUSYKEY event already exists")
+            }
+            _ => ServerError::WRONG_TYPE,
+        });
+    }
+    if let Err(error) = state.room_for_key() {
+        return Reply::Error(error);
+    }
+    let map = SeatMap::new(count, limit.unwrap_or(DEFAULT_LIMIT));
+    state
+        .keyspace
+        .insert(key, Value::Seats(Box::new(map)), None);
+    Reply::OK
+}
+
+/// ```text
+/// SEAT.HOLD event holder ttl_ms seat [seat ...]
+/// ```
+/// All or nothing. `["held", ttl_ms, [every seat the holder now holds]]`;
+/// the holder's holds share one deadline, reset to now + `ttl_ms` by each
+/// successful HOLD. `["taken", [seats]]` if any named seat is held or sold
+/// by someone else; otherwise `["limit", held_and_bought]` if the new seats
+/// would take the holder past the limit; in both cases nothing changes.
+/// Seats the holder already holds or bought are neither conflicts nor new.
+/// Seat lists are ascending. A seat beyond the event is an error.
+pub fn hold(
+    state: &mut State,
+    key: &[u8],
+    holder: &[u8],
+    ttl_ms: u64,
+    seats: &[u32],
+    now_ms: u64,
+) -> Reply {
+    let limits = state.limits;
+    let deadline = match check_holder(&limits, holder)
+        .and_then(|()| hold_deadline(&limits, ttl_ms, now_ms, "seat.hold"))
+    {
+        Ok(deadline) => deadline,
+        Err(error) => return Reply::Error(error),
+    };
+    with_map(state, key, now_ms, |map| {
+        map.hold(holder, ttl_ms, deadline, seats)
+    })
+}
+
+/// ```text
+/// SEAT.CONFIRM event holder
+/// ```
+/// Sells every seat the holder holds: `["sold", [those seats]]`. A
+/// `NOTHELD` error if it holds none (the hold expired: payment came too
+/// late, or it was released).
+pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
+    with_map(state, key, now_ms, |map| map.confirm(holder))
+}
+
+/// ```text
+/// SEAT.RELEASE event holder [seat ...]
+/// ```
+/// How many held seats were released: the named ones the holder holds, or
+/// all it holds when none are named. Sold seats are never released.
+pub fn release(state: &mut State, key: &[u8], holder: &[u8], seats: &[u32], now_ms: u64) -> Reply {
+    with_map(state, key, now_ms, |map| map.release(holder, seats))
+}
+
+/// ```text
+/// SEAT.STATUS event from count
+/// ```
+/// One integer per seat from `from` (at most `count`, and at most
+/// `seat_status_count_max`): 0 free, 1 held, 2 sold. Seats past the end are
+/// left out.
+pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64) -> Reply {
+    let max = state.limits.seat_status_count_max;
+    if count > max {
+        return Reply::Error(ServerError::limit(
+            "SEAT.STATUS count (seat_status_count_max)",
+            max,
+        ));
+    }
+    with_map(state, key, now_ms, |map| map.status(from, count))
+}
+
+/// ```text
+/// SEAT.HOLDER event holder
+/// ```
+/// `["held", ttl_ms, [seats held]]` while the holder holds seats (whether
+/// or not it also bought some), else `["sold", [seats bought]]`, else
+/// `["none"]`.
+pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
+    with_map(state, key, now_ms, |map| map.holder(holder, now_ms))
+}
+
+/// ```text
+/// SEAT.INFO event
+/// ```
+/// A map: `total`, `free`, `held`, `sold`, `limit`, `holders`.
+pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
+    with_map(state, key, now_ms, |map| map.info())
+}
