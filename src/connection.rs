@@ -7,7 +7,7 @@
 //! frames before it, and the connection is closed; nothing after it runs.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Sender, TrySendError};
@@ -61,6 +61,8 @@ struct Connection {
 }
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Largest write buffer kept between rounds.
+const WRITE_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
 
 /// Serves one connection until the client closes it, a protocol error, or
 /// shutdown.
@@ -89,9 +91,11 @@ pub async fn serve(
         if read_buf.capacity() - read_buf.len() < 1024 {
             read_buf.reserve(READ_CHUNK_BYTES);
         }
+        // `wait_for` rather than `changed`: the write below may already have
+        // seen the signal, and a seen change would never fire again.
         let read = tokio::select! {
             read = stream.read_buf(&mut read_buf) => read,
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait_for(|stop| *stop) => break,
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -124,7 +128,18 @@ pub async fn serve(
                 _ => false,
             };
             if !write_buf.is_empty() {
-                if stream.write_all(&write_buf).await.is_err() {
+                // A client that stops reading must not hold up shutdown: once
+                // it starts, the write gets shutdown_grace_ms, then the
+                // connection is dropped.
+                let grace = Duration::from_millis(connection.shared.config.shutdown_grace_ms);
+                let written = tokio::select! {
+                    written = stream.write_all(&write_buf) => written.is_ok(),
+                    _ = async {
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                        tokio::time::sleep(grace).await;
+                    } => false,
+                };
+                if !written {
                     return;
                 }
                 ServerStats::add(
@@ -132,6 +147,11 @@ pub async fn serve(
                     write_buf.len() as u64,
                 );
                 write_buf.clear();
+                // One huge reply must not pin its buffer for the life of
+                // the connection.
+                if write_buf.capacity() > WRITE_BUFFER_KEEP_BYTES {
+                    write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+                }
             }
             if close {
                 let _ = stream.shutdown().await;
