@@ -277,8 +277,6 @@ fn set_options() {
     for words in [
         "SET k v NX XX",
         "SET k v XX NX",
-        "SET k v NX NX",
-        "SET k v GET GET",
         "SET k v KEEPTTL EX 10",
         "SET k v EX 10 KEEPTTL",
         "SET k v EX 10 PX 10",
@@ -300,6 +298,18 @@ fn set_options() {
         assert_eq!(error.code, ErrorCode::InvalidExpire, "{words}");
         assert_eq!(error.message, "ERR invalid expire time in 'set' command");
     }
+    // Redis 7 accepts repeated options; the last expiry wins.
+    assert_eq!(
+        set("SET k v NX NX GET GET KEEPTTL KEEPTTL"),
+        (SetCondition::IfAbsent, true, SetExpiry::Keep)
+    );
+    assert_eq!(
+        set("SET k v EX 10 EX 20").2,
+        SetExpiry::At(Deadline::InSeconds(20))
+    );
+    // Syntax errors win over bad numbers, as in Redis.
+    assert_eq!(err_code("SET k v EX 0 BOGUS"), ErrorCode::Syntax);
+    assert_eq!(err_code("SET k v EX abc XX NX"), ErrorCode::Syntax);
     assert_eq!(err_code("SET k v EX ten"), ErrorCode::NotInteger);
     assert_eq!(err_code("SET k v EX 1.5"), ErrorCode::NotInteger);
 }
@@ -347,6 +357,12 @@ fn expire_options() {
     assert_eq!(error.code, ErrorCode::Generic);
     assert_eq!(error.message, "ERR Unsupported option SOON");
     assert_eq!(err_code("EXPIRE k five"), ErrorCode::NotInteger);
+    // Options are checked before the number, as in Redis.
+    assert_eq!(
+        err("EXPIRE k abc BOGUS").message,
+        "ERR Unsupported option BOGUS"
+    );
+    assert_eq!(err_code("EXPIRE k abc NX"), ErrorCode::NotInteger);
 }
 
 #[test]
