@@ -10,12 +10,14 @@
 //! Families live in their own files: [`keyspace`] (storage and expiry),
 //! [`keys`] (generic key commands), [`strings`] (strings and counters).
 
+pub mod effect;
 pub mod keys;
 pub mod keyspace;
 pub mod strings;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
+pub use effect::Effect;
 pub use keyspace::{Entry, Keyspace, Value};
 
 /// Limits that `State` enforces itself (the rest are enforced before a
@@ -65,6 +67,11 @@ impl State {
             limits,
             stats: StateStats::default(),
         }
+    }
+
+    /// A new, empty state with the same limits.
+    pub fn clone_empty(&self) -> State {
+        State::new(self.limits)
     }
 
     /// Applies one request at time `now_ms` (Unix milliseconds) and returns
@@ -126,7 +133,8 @@ impl State {
             | Request::Command(_)
             | Request::ConfigGet(_)
             | Request::Quit
-            | Request::Info(_) => Reply::Error(ServerError::generic(
+            | Request::Info(_)
+            | Request::Snapshot => Reply::Error(ServerError::generic(
                 "ERR this command is answered by the connection or engine, not the state",
             )),
         }

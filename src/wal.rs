@@ -1,0 +1,317 @@
+//! The append-only log: segment files of checksummed records, one record
+//! per engine batch, written once and synced per policy before the batch's
+//! replies go out (group commit).
+//!
+//! File format (little-endian), version 1:
+//!
+//! ```text
+//! segment  := header record*
+//! header   := "USHERLOG" version:u32 reserved:u32 first_lsn:u64      (24 bytes)
+//! record   := length:u32 crc:u32 payload                             (crc32c of payload)
+//! payload  := lsn:u64 count:u32 effect{count}                        (effects: state/effect.rs)
+//! ```
+//!
+//! Segments are named `log-<first_lsn, 20 digits>.ulog`. Record `lsn`s are
+//! consecutive across segments. A snapshot taken at `lsn = S` starts a new
+//! segment at `S`; once the snapshot is safely on disk the segments before
+//! it are deleted, so the log does not grow forever.
+//!
+//! A record is all or nothing: a torn last record (crash mid-write) is
+//! dropped at recovery, and since replies are sent only after the record is
+//! written and synced, nothing it held was acknowledged.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Effect;
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"USHERLOG";
+pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_HEADER_BYTES: usize = 24;
+/// `length` + `crc` before each record's payload.
+pub const RECORD_HEADER_BYTES: usize = 8;
+/// `lsn` + `count` at the start of each payload.
+pub const PAYLOAD_HEADER_BYTES: usize = 12;
+
+/// When the log is flushed to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Before every batch's replies: nothing acknowledged is ever lost.
+    Always,
+    /// Once a second, by a background thread: at most about a second of
+    /// acknowledged writes is lost on power failure (none on a process crash).
+    Everysec,
+    /// Never explicitly; the operating system decides. Survives a process
+    /// crash, not a power failure.
+    No,
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Everysec => "everysec",
+            FsyncPolicy::No => "no",
+        })
+    }
+}
+
+pub fn segment_name(first_lsn: u64) -> String {
+    format!("log-{first_lsn:020}.ulog")
+}
+
+/// Parses a segment file name back into its first lsn.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    name.strip_prefix("log-")?
+        .strip_suffix(".ulog")?
+        .parse()
+        .ok()
+}
+
+/// Syncs the directory so a created, renamed or deleted file entry survives
+/// a power failure.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The open log, owned by the engine thread.
+pub struct Wal {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    policy: FsyncPolicy,
+    /// The lsn the next record gets.
+    next_lsn: u64,
+    /// Encoded records not yet written.
+    pending: Vec<u8>,
+    /// Bytes written since the last snapshot started (snapshot trigger).
+    pub bytes_since_snapshot: u64,
+    /// Set after a failed write or sync: nothing may be acknowledged again.
+    failure: Option<String>,
+    syncer: Option<Syncer>,
+}
+
+impl Wal {
+    /// Starts a new segment at `next_lsn` in `dir`.
+    pub fn create(dir: &Path, next_lsn: u64, policy: FsyncPolicy) -> io::Result<Wal> {
+        let (file, path) = create_segment(dir, next_lsn)?;
+        let syncer = match policy {
+            FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
+            _ => None,
+        };
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            policy,
+            next_lsn,
+            pending: Vec::with_capacity(64 * 1024),
+            bytes_since_snapshot: 0,
+            failure: None,
+            syncer,
+        })
+    }
+
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        self.policy
+    }
+
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Encodes one record holding `effects` (drained) into the pending
+    /// buffer. Nothing is written until [`Wal::commit`]. No-op when empty.
+    pub fn append(&mut self, effects: &mut Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        let start = self.pending.len();
+        self.pending.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+        self.pending.extend_from_slice(&self.next_lsn.to_le_bytes());
+        self.pending
+            .extend_from_slice(&(effects.len() as u32).to_le_bytes());
+        for effect in effects.drain(..) {
+            effect.encode(&mut self.pending);
+        }
+        let payload = &self.pending[start + RECORD_HEADER_BYTES..];
+        let length = payload.len() as u32;
+        let crc = crc32c::crc32c(payload);
+        self.pending[start..start + 4].copy_from_slice(&length.to_le_bytes());
+        self.pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        self.next_lsn += 1;
+    }
+
+    /// Whether records are waiting to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes pending records with one write and syncs per policy. After a
+    /// failure every later commit fails too: the caller must stop
+    /// acknowledging.
+    pub fn commit(&mut self) -> Result<(), String> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(&self.pending).and_then(|()| {
+            if self.policy == FsyncPolicy::Always {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        self.bytes_since_snapshot += self.pending.len() as u64;
+        self.pending.clear();
+        if let Err(error) = result {
+            return Err(self.fail(format!(
+                "cannot write the log {}: {error}",
+                self.path.display()
+            )));
+        }
+        if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
+            return Err(self.fail(error));
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, message: String) -> String {
+        tracing::error!(%message, "log failure: the server stops acknowledging requests");
+        self.failure = Some(message.clone());
+        message
+    }
+
+    /// Closes the current segment (synced) and starts a new one at the next
+    /// lsn, which is returned: the position a snapshot starts from.
+    pub fn rotate(&mut self) -> Result<u64, String> {
+        self.commit()?;
+        let result = self.file.sync_all().and_then(|()| {
+            let (file, path) = create_segment(&self.dir, self.next_lsn)?;
+            if let Some(syncer) = &mut self.syncer {
+                syncer.switch(file.try_clone()?);
+            }
+            self.file = file;
+            self.path = path;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(self.next_lsn),
+            Err(error) => Err(self.fail(format!("cannot start a new log segment: {error}"))),
+        }
+    }
+
+    /// Syncs everything written (shutdown).
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.commit()?;
+        self.file
+            .sync_all()
+            .map_err(|error| self.fail(format!("cannot sync the log: {error}")))
+    }
+}
+
+fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(segment_name(first_lsn));
+    // A segment with this name can only be an empty one a crash left
+    // behind (recovery starts the log after every record it holds).
+    if let Ok(existing) = std::fs::metadata(&path) {
+        if existing.len() > SEGMENT_HEADER_BYTES as u64 {
+            return Err(io::Error::other(format!(
+                "refusing to overwrite log segment {} that holds records",
+                path.display()
+            )));
+        }
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+    header.extend_from_slice(SEGMENT_MAGIC);
+    header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&first_lsn.to_le_bytes());
+    file.write_all(&header)?;
+    file.sync_all()?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// The `everysec` background thread: syncs the current segment once a
+/// second and reports a failure, which stops all acknowledgements.
+struct Syncer {
+    file: Arc<std::sync::Mutex<File>>,
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(file: File) -> io::Result<Syncer> {
+        let file = Arc::new(std::sync::Mutex::new(file));
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (file, failed, stop) = (file.clone(), failed.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("usher-fsync".into())
+                .spawn(move || loop {
+                    std::thread::park_timeout(Duration::from_millis(1000));
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let result = match file.lock() {
+                        Ok(file) => file.sync_data(),
+                        Err(_) => return,
+                    };
+                    if let Err(error) = result {
+                        if let Ok(mut failed) = failed.lock() {
+                            *failed = Some(format!("background fsync failed: {error}"));
+                        }
+                        return;
+                    }
+                })?
+        };
+        Ok(Syncer {
+            file,
+            failed,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn switch(&mut self, file: File) {
+        if let Ok(mut current) = self.file.lock() {
+            *current = file;
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|failed| failed.clone())
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
