@@ -136,7 +136,7 @@ impl<C: Clock> Engine<C> {
             self.apply_batch(&mut drained);
         }
         if let Some(durability) = &mut self.durability {
-            if let Err(error) = durability.wal.sync() {
+            if let Err(error) = durability.wal.close() {
                 tracing::error!(%error, "final log sync failed");
             }
             // An unfinished snapshot is abandoned; its writer removes the
@@ -146,15 +146,15 @@ impl<C: Clock> Engine<C> {
         self.state
     }
 
-    /// Applies every drained job at one instant, logs the effects, then
-    /// replies to each.
+    /// Applies every drained job at one instant, logs the effects, and has
+    /// the replies sent once the log record is durable.
     fn apply_batch(&mut self, drained: &mut Vec<Submission>) {
         let now = self.now_ms();
         let refused = self
             .durability
             .as_ref()
             .and_then(|d| d.wal.failure())
-            .map(durability_error);
+            .map(|failure| durability_error(&failure));
         for submission in drained.iter_mut() {
             let job = &mut submission.job;
             job.replies.clear();
@@ -166,29 +166,41 @@ impl<C: Clock> Engine<C> {
                 job.replies.push(reply);
             }
         }
-        if refused.is_none() {
-            if let Err(error) = self.log_effects() {
-                let error = durability_error(&error);
-                for submission in drained.iter_mut() {
+        let Some(durability) = &mut self.durability else {
+            for submission in drained.drain(..) {
+                // A connection that went away no longer wants its replies.
+                let _ = submission.done.send(submission.job);
+            }
+            return;
+        };
+        durability.wal.append(self.state.keyspace.effects_mut());
+        // Even a batch without effects goes through the writer: its replies
+        // may show effects of earlier batches that are not durable yet.
+        let batch = std::mem::take(drained);
+        durability.wal.commit_then(Box::new(move |failure| {
+            let error = failure.map(durability_error);
+            for mut submission in batch {
+                if let Some(error) = &error {
                     for reply in submission.job.replies.iter_mut() {
                         *reply = Reply::Error(error.clone());
                     }
                 }
+                let _ = submission.done.send(submission.job);
             }
-        }
-        for submission in drained.drain(..) {
-            // A connection that went away no longer wants its replies.
-            let _ = submission.done.send(submission.job);
-        }
+        }));
     }
 
-    /// Appends the recorded effects as one record, writes and syncs it.
-    fn log_effects(&mut self) -> Result<(), String> {
+    /// Hands effects recorded outside a batch (timers) to the log.
+    fn log_effects(&mut self) {
         let Some(durability) = &mut self.durability else {
-            return Ok(());
+            return;
         };
-        durability.wal.append(self.state.keyspace.effects_mut());
-        durability.wal.commit()
+        let effects = self.state.keyspace.effects_mut();
+        if effects.is_empty() {
+            return;
+        }
+        durability.wal.append(effects);
+        durability.wal.commit_then(Box::new(|_| {}));
     }
 
     /// One request: server-level commands here, data commands in `State`.
@@ -256,9 +268,7 @@ impl<C: Clock> Engine<C> {
                 break;
             }
         }
-        if self.log_effects().is_err() {
-            return false;
-        }
+        self.log_effects();
         self.snapshot_work(now, started, budget) || pending
     }
 

@@ -149,7 +149,10 @@ fn persistence_lines(
         ),
         (
             "log_failure",
-            durability.wal.failure().unwrap_or("none").to_string(),
+            durability
+                .wal
+                .failure()
+                .unwrap_or_else(|| "none".to_string()),
         ),
         (
             "snapshot_in_progress",

@@ -82,41 +82,104 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The open log, owned by the engine thread.
+/// What the log writer does after a group of records is written and
+/// synced: called with `None` on success or the failure message.
+pub type Release = Box<dyn FnOnce(Option<&str>) + Send>;
+
+enum ToWriter {
+    /// Encoded records, and what to do once they are durable.
+    Write { bytes: Vec<u8>, then: Release },
+    /// Close the current segment and start one at `first_lsn`.
+    Rotate {
+        first_lsn: u64,
+        done: crossbeam_channel::Sender<Result<(), String>>,
+    },
+}
+
+/// Records handed to the writer and not yet acknowledged, at most; when
+/// the disk falls behind, the engine waits instead of queueing without bound.
+const WRITES_IN_FLIGHT_MAX: usize = 64;
+
+/// State shared by the engine's handle and the writer thread.
+struct Shared {
+    failed: AtomicBool,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        tracing::error!(%message, "log failure: the server stops acknowledging requests");
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(message);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|failure| failure.clone())
+            .or_else(|| Some("log failure".to_string()))
+    }
+}
+
+/// The engine's handle on the log. The engine encodes records (it owns the
+/// effects); a writer thread writes and syncs them and then runs each
+/// record's release (sending its batch's replies). While the writer syncs
+/// one group, the engine goes on applying the next batches, whose records
+/// the writer then takes together: one write and one fsync for everything
+/// that arrived meanwhile, in order.
 pub struct Wal {
     dir: PathBuf,
-    file: File,
-    path: PathBuf,
     policy: FsyncPolicy,
     /// The lsn the next record gets.
     next_lsn: u64,
-    /// Encoded records not yet written.
+    /// Encoded records not yet handed to the writer.
     pending: Vec<u8>,
-    /// Bytes written since the last snapshot started (snapshot trigger).
+    /// Bytes logged since the last snapshot started (snapshot trigger).
     pub bytes_since_snapshot: u64,
-    /// Set after a failed write or sync: nothing may be acknowledged again.
-    failure: Option<String>,
-    syncer: Option<Syncer>,
+    shared: Arc<Shared>,
+    to_writer: Option<crossbeam_channel::Sender<ToWriter>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 impl Wal {
-    /// Starts a new segment at `next_lsn` in `dir`.
+    /// Starts a new segment at `next_lsn` in `dir` and the writer thread.
     pub fn create(dir: &Path, next_lsn: u64, policy: FsyncPolicy) -> io::Result<Wal> {
         let (file, path) = create_segment(dir, next_lsn)?;
         let syncer = match policy {
             FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
             _ => None,
         };
-        Ok(Wal {
+        let shared = Arc::new(Shared {
+            failed: AtomicBool::new(false),
+            failure: std::sync::Mutex::new(None),
+        });
+        let (to_writer, from_engine) = crossbeam_channel::bounded(WRITES_IN_FLIGHT_MAX);
+        let writer = Writer {
             dir: dir.to_path_buf(),
             file,
             path,
             policy,
+            syncer,
+            shared: shared.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("usher-log".into())
+            .spawn(move || writer.run(from_engine))?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            policy,
             next_lsn,
             pending: Vec::with_capacity(64 * 1024),
             bytes_since_snapshot: 0,
-            failure: None,
-            syncer,
+            shared,
+            to_writer: Some(to_writer),
+            writer: Some(writer),
         })
     }
 
@@ -128,12 +191,17 @@ impl Wal {
         self.policy
     }
 
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why the log failed, once it has: nothing may be acknowledged again.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure()
     }
 
     /// Encodes one record holding `effects` (drained) into the pending
-    /// buffer. Nothing is written until [`Wal::commit`]. No-op when empty.
+    /// buffer. Nothing is written until a commit. No-op when empty.
     pub fn append(&mut self, effects: &mut Vec<Effect>) {
         if effects.is_empty() {
             return;
@@ -154,54 +222,173 @@ impl Wal {
         self.next_lsn += 1;
     }
 
-    /// Whether records are waiting to be written.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// Hands the pending records to the writer; `then` runs once they (and
+    /// everything before them) are written and synced per policy, or with
+    /// the failure message. Blocks only while the writer is
+    /// `WRITES_IN_FLIGHT_MAX` records behind.
+    pub fn commit_then(&mut self, then: Release) {
+        let bytes = std::mem::take(&mut self.pending);
+        self.bytes_since_snapshot += bytes.len() as u64;
+        let message = ToWriter::Write { bytes, then };
+        let sent = match &self.to_writer {
+            Some(sender) => sender.send(message).map_err(|e| e.into_inner()),
+            None => Err(message),
+        };
+        if let Err(ToWriter::Write { then, .. }) = sent {
+            self.shared.fail("the log writer thread is gone".into());
+            then(Some("the log writer thread is gone"));
+        }
     }
 
-    /// Writes pending records with one write and syncs per policy. After a
-    /// failure every later commit fails too: the caller must stop
-    /// acknowledging.
+    /// Writes and syncs the pending records and waits for it.
     pub fn commit(&mut self) -> Result<(), String> {
-        if let Some(failure) = &self.failure {
-            return Err(failure.clone());
+        let (done, wait) = crossbeam_channel::bounded(1);
+        self.commit_then(Box::new(move |failure| {
+            let _ = done.send(failure.map(str::to_string));
+        }));
+        match wait.recv() {
+            Ok(None) => Ok(()),
+            Ok(Some(failure)) => Err(failure),
+            Err(_) => Err("the log writer thread is gone".into()),
         }
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let result = self.file.write_all(&self.pending).and_then(|()| {
-            if self.policy == FsyncPolicy::Always {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
-        self.bytes_since_snapshot += self.pending.len() as u64;
-        self.pending.clear();
-        if let Err(error) = result {
-            return Err(self.fail(format!(
-                "cannot write the log {}: {error}",
-                self.path.display()
-            )));
-        }
-        if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
-            return Err(self.fail(error));
-        }
-        Ok(())
-    }
-
-    fn fail(&mut self, message: String) -> String {
-        tracing::error!(%message, "log failure: the server stops acknowledging requests");
-        self.failure = Some(message.clone());
-        message
     }
 
     /// Closes the current segment (synced) and starts a new one at the next
     /// lsn, which is returned: the position a snapshot starts from.
     pub fn rotate(&mut self) -> Result<u64, String> {
-        self.commit()?;
+        if !self.pending.is_empty() {
+            self.commit_then(Box::new(|_| {}));
+        }
+        let (done, wait) = crossbeam_channel::bounded(1);
+        let Some(sender) = &self.to_writer else {
+            return Err("the log writer thread is gone".into());
+        };
+        sender
+            .send(ToWriter::Rotate {
+                first_lsn: self.next_lsn,
+                done,
+            })
+            .map_err(|_| "the log writer thread is gone".to_string())?;
+        match wait.recv() {
+            Ok(Ok(())) => Ok(self.next_lsn),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err("the log writer thread is gone".into()),
+        }
+    }
+
+    /// Writes and syncs everything, then stops the writer (shutdown).
+    pub fn close(&mut self) -> Result<(), String> {
+        let result = self.commit();
+        self.to_writer = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        match self.failure() {
+            Some(failure) => Err(failure),
+            None => result,
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.to_writer = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The log writer thread.
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    policy: FsyncPolicy,
+    syncer: Option<Syncer>,
+    shared: Arc<Shared>,
+}
+
+/// Messages the writer takes in one round at most.
+const WRITER_ROUND_MAX: usize = 256;
+
+impl Writer {
+    fn run(mut self, from_engine: crossbeam_channel::Receiver<ToWriter>) {
+        let mut bytes: Vec<u8> = Vec::with_capacity(256 * 1024);
+        let mut releases: Vec<Release> = Vec::new();
+        while let Ok(first) = from_engine.recv() {
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(message) = next.take() {
+                taken += 1;
+                match message {
+                    ToWriter::Write {
+                        bytes: record,
+                        then,
+                    } => {
+                        bytes.extend_from_slice(&record);
+                        releases.push(then);
+                    }
+                    ToWriter::Rotate { first_lsn, done } => {
+                        self.flush(&mut bytes, &mut releases);
+                        let _ = done.send(self.rotate(first_lsn));
+                    }
+                }
+                if taken < WRITER_ROUND_MAX {
+                    next = from_engine.try_recv().ok();
+                }
+            }
+            self.flush(&mut bytes, &mut releases);
+        }
+        self.flush(&mut bytes, &mut releases);
+        if self.shared.failure().is_none() {
+            if let Err(error) = self.file.sync_all() {
+                self.shared.fail(format!(
+                    "cannot sync the log {}: {error}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+
+    /// One write and at most one sync for everything gathered, then the
+    /// releases, in order.
+    fn flush(&mut self, bytes: &mut Vec<u8>, releases: &mut Vec<Release>) {
+        if self.shared.failure().is_none() && !bytes.is_empty() {
+            let result = self.file.write_all(bytes).and_then(|()| {
+                if self.policy == FsyncPolicy::Always {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(error) = result {
+                self.shared.fail(format!(
+                    "cannot write the log {}: {error}",
+                    self.path.display()
+                ));
+            }
+            if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
+                self.shared.fail(error);
+            }
+        }
+        bytes.clear();
+        // A large burst must not pin its buffer.
+        if bytes.capacity() > 16 * 1024 * 1024 {
+            *bytes = Vec::with_capacity(256 * 1024);
+        }
+        let failure = self.shared.failure();
+        for release in releases.drain(..) {
+            release(failure.as_deref());
+        }
+    }
+
+    fn rotate(&mut self, first_lsn: u64) -> Result<(), String> {
+        if let Some(failure) = self.shared.failure() {
+            return Err(failure);
+        }
         let result = self.file.sync_all().and_then(|()| {
-            let (file, path) = create_segment(&self.dir, self.next_lsn)?;
+            let (file, path) = create_segment(&self.dir, first_lsn)?;
             if let Some(syncer) = &mut self.syncer {
                 syncer.switch(file.try_clone()?);
             }
@@ -209,18 +396,11 @@ impl Wal {
             self.path = path;
             Ok(())
         });
-        match result {
-            Ok(()) => Ok(self.next_lsn),
-            Err(error) => Err(self.fail(format!("cannot start a new log segment: {error}"))),
-        }
-    }
-
-    /// Syncs everything written (shutdown).
-    pub fn sync(&mut self) -> Result<(), String> {
-        self.commit()?;
-        self.file
-            .sync_all()
-            .map_err(|error| self.fail(format!("cannot sync the log: {error}")))
+        result.map_err(|error| {
+            let message = format!("cannot start a new log segment: {error}");
+            self.shared.fail(message.clone());
+            message
+        })
     }
 }
 
