@@ -10,6 +10,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
 use crate::state::StateLimits;
+use crate::wal::FsyncPolicy;
 
 #[derive(Args, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -84,12 +85,32 @@ pub struct Config {
     /// ones) new `REQ`s are refused with an error.
     #[arg(long, default_value_t = 1_000_000)]
     pub idempotency_entries_max: usize,
+    /// Keep state on disk (append-only log + snapshots in `dir`). Off, the
+    /// server forgets everything when it stops.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub persist: bool,
+    /// When the log reaches stable storage: `always` (before every reply),
+    /// `everysec`, or `no`.
+    #[arg(long, value_enum, default_value_t = FsyncPolicy::Always)]
+    pub fsync: FsyncPolicy,
+    /// Take a snapshot this often (if anything was logged since the last
+    /// one), in milliseconds; 0 = never on a schedule.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub snapshot_interval_ms: u64,
+    /// Take a snapshot once this many log bytes were written since the last
+    /// one; 0 = never on size.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub snapshot_log_bytes_max: u64,
     /// Period of the engine's timer (active expiry) in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub timer_tick_ms: u64,
     /// Share of each timer period the engine may spend on timers, in percent.
     #[arg(long, default_value_t = 25)]
     pub timer_budget_percent: u64,
+    /// Once shutdown starts, how long a connection may still spend writing
+    /// replies its client does not read before it is dropped, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub shutdown_grace_ms: u64,
     /// Threads for network I/O (the engine always has its own thread).
     #[arg(long, default_value_t = 1)]
     pub io_threads: usize,

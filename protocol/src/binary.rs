@@ -95,6 +95,33 @@ fn read_header(buf: &[u8], kind: u8, limits: &Limits) -> Decoded<(u8, u64, usize
     Decoded::Frame((flags, request_id, body))
 }
 
+/// Splits one whole frame of `kind` off the front of `buf` once it is
+/// buffered: its flags (only `allowed_flags` may be set), request id and
+/// body.
+fn take_frame(
+    buf: &mut BytesMut,
+    kind: u8,
+    allowed_flags: u8,
+    limits: &Limits,
+) -> Decoded<(u8, u64, Bytes)> {
+    let (flags, request_id, body) = match read_header(buf, kind, limits) {
+        Decoded::Frame(header) => header,
+        Decoded::Incomplete => return Decoded::Incomplete,
+        Decoded::Invalid(error) => return Decoded::Invalid(error),
+    };
+    if flags & !allowed_flags != 0 {
+        return Decoded::Invalid(ServerError::protocol(format!(
+            "unknown flags 0x{flags:02X}"
+        )));
+    }
+    if buf.len() < HEADER_BYTES + body {
+        buf.reserve(HEADER_BYTES + body - buf.len());
+        return Decoded::Incomplete;
+    }
+    let frame = buf.split_to(HEADER_BYTES + body).freeze();
+    Decoded::Frame((flags, request_id, frame.slice(HEADER_BYTES..)))
+}
+
 /// The request id of a frame whose header is buffered, for error replies to
 /// a frame that failed to decode.
 pub fn peek_request_id(buf: &[u8]) -> u64 {
@@ -116,22 +143,12 @@ pub fn decode_request(
     args: &mut Vec<Arg>,
 ) -> Decoded<RequestHeader> {
     args.clear();
-    let (flags, request_id, body) = match read_header(buf, KIND_REQUEST, limits) {
-        Decoded::Frame(header) => header,
-        Decoded::Incomplete => return Decoded::Incomplete,
-        Decoded::Invalid(error) => return Decoded::Invalid(error),
-    };
-    if flags & !FLAG_IDEMPOTENCY_KEY != 0 {
-        return Decoded::Invalid(ServerError::protocol(format!(
-            "unknown flags 0x{flags:02X}"
-        )));
-    }
-    if buf.len() < HEADER_BYTES + body {
-        buf.reserve(HEADER_BYTES + body - buf.len());
-        return Decoded::Incomplete;
-    }
-    let frame = buf.split_to(HEADER_BYTES + body).freeze();
-    let mut cursor = frame.slice(HEADER_BYTES..);
+    let (flags, request_id, mut cursor) =
+        match take_frame(buf, KIND_REQUEST, FLAG_IDEMPOTENCY_KEY, limits) {
+            Decoded::Frame(frame) => frame,
+            Decoded::Incomplete => return Decoded::Incomplete,
+            Decoded::Invalid(error) => return Decoded::Invalid(error),
+        };
     match decode_request_body(&mut cursor, flags, limits, args) {
         Ok(idempotency_key) => Decoded::Frame(RequestHeader {
             request_id,
@@ -350,22 +367,11 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
 
 /// Decodes one reply frame from the front of `buf` (used by the client).
 pub fn decode_reply(buf: &mut BytesMut, limits: &Limits) -> Decoded<(u64, Reply)> {
-    let (flags, request_id, body) = match read_header(buf, KIND_REPLY, limits) {
-        Decoded::Frame(header) => header,
+    let (_, request_id, mut cursor) = match take_frame(buf, KIND_REPLY, 0, limits) {
+        Decoded::Frame(frame) => frame,
         Decoded::Incomplete => return Decoded::Incomplete,
         Decoded::Invalid(error) => return Decoded::Invalid(error),
     };
-    if flags != 0 {
-        return Decoded::Invalid(ServerError::protocol(format!(
-            "unknown flags 0x{flags:02X}"
-        )));
-    }
-    if buf.len() < HEADER_BYTES + body {
-        buf.reserve(HEADER_BYTES + body - buf.len());
-        return Decoded::Incomplete;
-    }
-    let frame = buf.split_to(HEADER_BYTES + body).freeze();
-    let mut cursor = frame.slice(HEADER_BYTES..);
     let reply = match decode_value(&mut cursor, 0) {
         Ok(reply) => reply,
         Err(error) => return Decoded::Invalid(error),

@@ -44,22 +44,24 @@ pub enum ErrorCode {
     Durability = 15,
     /// The server is shutting down.
     ShuttingDown = 16,
+    // 17 is `QueueClosed` (branch `queues`).
     /// A number is outside its allowed range (a seat beyond the event, a
     /// quantity below 1, a total below what is already held and sold). Do not
     /// retry unchanged.
-    OutOfRange = 17,
+    OutOfRange = 18,
     /// `SEAT.CONFIRM` for a holder that holds nothing: the hold expired or
     /// was released before the confirmation arrived. Do not retry; hold again.
-    NotHeld = 18,
+    NotHeld = 19,
     /// The command creates a key that already exists (`BUSYKEY`).
-    KeyExists = 19,
+    KeyExists = 20,
     /// A `REQ` id was reused, within the idempotency window, for a different
     /// command. Do not retry; use a fresh id for a new operation.
-    IdempotencyMismatch = 20,
+    IdempotencyMismatch = 21,
 }
 
 impl ErrorCode {
     /// Every code, in wire order; used by the spec test and by clients.
+    /// (17, `QueueClosed`, arrives with the queues branch.)
     pub const ALL: [ErrorCode; 20] = [
         ErrorCode::Generic,
         ErrorCode::WrongType,

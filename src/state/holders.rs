@@ -95,6 +95,65 @@ impl<T: Default> HolderTable<T> {
         self.live == 0
     }
 
+    /// Rebuilds a table (from a snapshot or a logged value): `slot_count`
+    /// slots, of which `holders` — `(slot, id, payload, data, deadline)` —
+    /// are used and the rest free, as they were when encoded. Refuses slots
+    /// out of range or used twice, ids used twice or of a bad length, and a
+    /// deadline of 0.
+    pub fn restore(
+        slot_count: u32,
+        holders: Vec<(u32, &[u8], &[u8], T, Option<u64>)>,
+    ) -> Result<Self, &'static str> {
+        let mut table = HolderTable::default();
+        table.slots = (0..slot_count)
+            .map(|_| Slot {
+                bytes: Box::default(),
+                deadline_ms: 0,
+                data: T::default(),
+            })
+            .collect();
+        for (number, id, payload, data, deadline) in holders {
+            if id.is_empty() || id.len() > HOLDER_ID_BYTES_MAX {
+                return Err("holder id of a bad length");
+            }
+            if table.find(id).is_some() {
+                return Err("holder id listed twice");
+            }
+            if deadline == Some(0) {
+                return Err("holder deadline 0");
+            }
+            if table
+                .slots
+                .get(number as usize)
+                .is_none_or(|record| !record.is_free())
+            {
+                return Err("holder slot out of range or listed twice");
+            }
+            let mut bytes = Vec::with_capacity(1 + id.len() + payload.len());
+            bytes.push(id.len() as u8);
+            bytes.extend_from_slice(id);
+            bytes.extend_from_slice(payload);
+            let record = &mut table.slots[number as usize];
+            record.bytes = bytes.into_boxed_slice();
+            record.data = data;
+            let hash = table.hasher.hash_one(id);
+            let (slots, hasher) = (&table.slots, &table.hasher);
+            table.index.insert_unique(hash, number, |&other| {
+                hasher.hash_one(slots[other as usize].id())
+            });
+            table.live += 1;
+            table.set_deadline(number, deadline);
+        }
+        table.free = table
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| record.is_free())
+            .map(|(number, _)| Reverse(number as u32))
+            .collect();
+        Ok(table)
+    }
+
     /// Highest slot number ever used, plus one (for encodings that must
     /// bound slot numbers).
     pub fn slot_count(&self) -> usize {

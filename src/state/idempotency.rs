@@ -15,26 +15,31 @@
 //! full, entries past their deadline are dropped first; if it is still full
 //! the command is refused (and does not run) with a `Limit` error.
 //!
-//! Persistence design (for the durability issue): the entries are part of
-//! the state, so they survive a restart:
-//! - log record `Remember { id, fingerprint, deadline_ms, reply }`, written
-//!   after the wrapped command's own effect records in the same batch, so
-//!   group commit makes the effect and the memory of it durable together
-//!   before the client sees the reply; `reply` in the binary protocol's
-//!   reply encoding (`protocol/SPEC.md`), which is stable and documented;
-//! - log record `Forget { id }`, from [`IdempotencyTable::forget_expired`],
-//!   the one function through which time removes an entry (timer or access);
-//! - snapshot: every entry as a `Remember` record, in deadline order.
+//! Durability: the entries are part of the state, so they survive a
+//! restart. They are not keys; their effects name ids (see `effect.rs`):
+//! - `ReqRemember { id, fingerprint, deadline_ms, reply }`, recorded after
+//!   the wrapped command's own effects in the same batch, so group commit
+//!   makes the effect and the memory of it durable together before the
+//!   client sees the reply;
+//! - `ReqForget { id }`, recorded by [`IdempotencyTable::forget_expired`],
+//!   the one function through which time removes an entry (timer, access,
+//!   or making room);
+//! - FLUSHALL forgets every entry (its one `FlushAll` effect says so);
+//! - snapshots hold every entry with the log position it was captured at,
+//!   walked by position like keys ([`IdempotencyTable::at`]).
 //!
 //! Replay needs no clock: deadlines are absolute.
 //!
 //! [`fingerprint`]: usher_protocol::request::fingerprint
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
+use super::effect::Effect;
+use super::keyspace::Recorder;
 use super::State;
 
 /// One remembered outcome.
@@ -47,10 +52,13 @@ pub struct Remembered {
     pub reply: Reply,
 }
 
-/// Remembered replies by id, with their deadlines in order.
+/// Remembered replies by id, with their deadlines in order. The map keeps
+/// entries at positions (removal swaps the last entry into the hole), so a
+/// snapshot can walk it downwards while it changes and still visit every
+/// entry that lives through the walk, as it does for keys.
 #[derive(Clone, Debug, Default)]
 pub struct IdempotencyTable {
-    entries: HashMap<Bytes, Remembered, foldhash::fast::RandomState>,
+    entries: IndexMap<Bytes, Remembered, foldhash::fast::RandomState>,
     by_deadline: BTreeSet<(u64, Bytes)>,
     /// Entries dropped because their deadline passed.
     pub expired_total: u64,
@@ -73,41 +81,89 @@ impl IdempotencyTable {
 
     /// The live entry for `id`; an entry past its deadline is forgotten on
     /// the way.
-    pub fn get(&mut self, id: &[u8], now_ms: u64) -> Option<&Remembered> {
+    pub fn get(&mut self, id: &[u8], now_ms: u64, log: &mut Recorder<'_>) -> Option<&Remembered> {
         let deadline = self.entries.get(id)?.deadline_ms;
         if deadline <= now_ms {
-            self.forget_expired(id);
+            self.forget_expired(id, log);
             return None;
         }
         self.entries.get(id)
     }
 
     /// Remembers a reply; `id` must not be present.
-    pub fn remember(&mut self, id: &[u8], fingerprint: u64, deadline_ms: u64, reply: Reply) {
+    pub fn remember(
+        &mut self,
+        id: &[u8],
+        fingerprint: u64,
+        deadline_ms: u64,
+        reply: Reply,
+        log: &mut Recorder<'_>,
+    ) {
         // Our own copy: the id may be a slice of a network buffer, which it
         // would otherwise keep alive.
         let id = Bytes::copy_from_slice(id);
+        log.record(|| Effect::ReqRemember {
+            id: id.clone(),
+            fingerprint,
+            deadline_ms,
+            reply: reply.clone(),
+        });
+        let old = self.insert(id, fingerprint, deadline_ms, reply);
+        assert!(old.is_none(), "an id is remembered twice");
+    }
+
+    /// Inserts or replaces an entry; returns the one replaced.
+    fn insert(
+        &mut self,
+        id: Bytes,
+        fingerprint: u64,
+        deadline_ms: u64,
+        reply: Reply,
+    ) -> Option<Remembered> {
         self.by_deadline.insert((deadline_ms, id.clone()));
         let old = self.entries.insert(
-            id,
+            id.clone(),
             Remembered {
                 fingerprint,
                 deadline_ms,
                 reply,
             },
         );
-        assert!(old.is_none(), "an id is remembered twice");
+        if let Some(old) = &old {
+            if old.deadline_ms != deadline_ms {
+                self.by_deadline.remove(&(old.deadline_ms, id));
+            }
+        }
+        old
+    }
+
+    /// Puts an entry read from a snapshot in place, replacing an earlier
+    /// capture of the same id.
+    pub fn restore(&mut self, id: Bytes, fingerprint: u64, deadline_ms: u64, reply: Reply) {
+        self.insert(id, fingerprint, deadline_ms, reply);
     }
 
     /// Drops the entry for `id` because its deadline passed: the only way
-    /// time changes the table.
-    pub fn forget_expired(&mut self, id: &[u8]) {
-        let Some((id, entry)) = self.entries.remove_entry(id) else {
+    /// time changes the table, recorded as a `ReqForget` effect.
+    pub fn forget_expired(&mut self, id: &[u8], log: &mut Recorder<'_>) {
+        let Some((id, entry)) = self.entries.swap_remove_entry(id) else {
             return;
         };
+        log.record(|| Effect::ReqForget { id: id.clone() });
         let removed = self.by_deadline.remove(&(entry.deadline_ms, id));
         assert!(removed, "idempotency deadline index out of step");
         self.expired_total += 1;
+    }
+
+    /// Keeps only the entries `keep` approves (recovery's FlushAll replay).
+    pub fn retain_ids(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        self.entries.retain(|id, _| keep(id));
+        self.by_deadline.retain(|(_, id)| keep(id));
+    }
+
+    /// The entry at a position (for snapshots); `None` past the end.
+    pub fn at(&self, index: usize) -> Option<(&Bytes, &Remembered)> {
+        self.entries.get_index(index)
     }
 
     /// The earliest deadline, for the engine's timer.
@@ -117,20 +173,20 @@ impl IdempotencyTable {
 
     /// Forgets up to `max_items` entries whose deadline is at or before
     /// `now_ms`; returns how many.
-    pub fn expire_due(&mut self, now_ms: u64, max_items: usize) -> usize {
+    pub fn expire_due(&mut self, now_ms: u64, max_items: usize, log: &mut Recorder<'_>) -> usize {
         let mut forgotten = 0;
         while forgotten < max_items {
             let id = match self.by_deadline.first() {
                 Some((deadline, id)) if *deadline <= now_ms => id.clone(),
                 _ => break,
             };
-            self.forget_expired(&id);
+            self.forget_expired(&id, log);
             forgotten += 1;
         }
         forgotten
     }
 
-    /// Every entry, in no particular order (for snapshots and tests).
+    /// Every entry, in position order (for tests).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Remembered)> {
         self.entries.iter()
     }
@@ -171,7 +227,10 @@ pub fn req(
     command: &Request,
     now_ms: u64,
 ) -> Reply {
-    if let Some(entry) = state.idempotency.get(id, now_ms) {
+    if let Some(entry) = state
+        .idempotency
+        .get(id, now_ms, &mut state.keyspace.recorder())
+    {
         if entry.fingerprint != fingerprint {
             return Reply::Error(ServerError::new_static(
                 ErrorCode::IdempotencyMismatch,
@@ -188,7 +247,9 @@ pub fn req(
     }
     let limits = state.limits;
     if state.idempotency.len() >= limits.idempotency_entries_max {
-        state.idempotency.expire_due(now_ms, usize::MAX);
+        state
+            .idempotency
+            .expire_due(now_ms, usize::MAX, &mut state.keyspace.recorder());
         if state.idempotency.len() >= limits.idempotency_entries_max {
             return Reply::Error(ServerError::new(
                 ErrorCode::Limit,
@@ -201,8 +262,35 @@ pub fn req(
     }
     let deadline = now_ms.saturating_add(limits.idempotency_window_ms);
     let reply = state.execute(command, now_ms);
-    state
-        .idempotency
-        .remember(id, fingerprint, deadline, reply.clone());
+    state.idempotency.remember(
+        id,
+        fingerprint,
+        deadline,
+        reply.clone(),
+        &mut state.keyspace.recorder(),
+    );
     reply
+}
+
+/// Applies a logged `REQ` effect (see [`State::replay`]).
+pub(super) fn replay(state: &mut State, effect: &Effect) {
+    match effect {
+        Effect::ReqRemember {
+            id,
+            fingerprint,
+            deadline_ms,
+            reply,
+        } => {
+            let old =
+                state
+                    .idempotency
+                    .insert(id.clone(), *fingerprint, *deadline_ms, reply.clone());
+            assert!(old.is_none(), "a logged REQ id is remembered twice");
+        }
+        // Replay runs with recording off, so this records nothing.
+        Effect::ReqForget { id } => state
+            .idempotency
+            .forget_expired(id, &mut state.keyspace.recorder()),
+        _ => {}
+    }
 }

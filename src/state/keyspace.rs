@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use super::effect::Effect;
+
 /// What a key holds. New data types (sorted sets, queues, seats, stock) are
 /// added as variants, boxed when large so every entry stays small.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,6 +66,22 @@ pub struct Entry {
 
 type Map = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
 
+/// Records effects into the keyspace's list while the caller holds a
+/// borrow of one of its entries. Building the effect costs nothing when
+/// recording is off.
+pub struct Recorder<'a> {
+    recording: bool,
+    effects: &'a mut Vec<Effect>,
+}
+
+impl Recorder<'_> {
+    pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
+        if self.recording {
+            self.effects.push(effect());
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Keyspace {
     map: Map,
@@ -71,6 +89,10 @@ pub struct Keyspace {
     deadlines: BTreeSet<(u64, Bytes)>,
     /// Keys removed because their deadline passed (lazily or actively).
     pub expired_total: u64,
+    /// Whether changes are recorded as effects (on when a log is attached).
+    recording: bool,
+    /// Effects recorded since the engine last took them.
+    effects: Vec<Effect>,
 }
 
 impl Keyspace {
@@ -79,7 +101,37 @@ impl Keyspace {
             map: Map::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)),
             deadlines: BTreeSet::new(),
             expired_total: 0,
+            recording: false,
+            effects: Vec::new(),
         }
+    }
+
+    /// Turns effect recording on or off; returns the previous setting.
+    pub fn set_recording(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.recording, on)
+    }
+
+    /// Records an effect if recording is on. Families that change a value in
+    /// place (rather than through `insert`) call this with their own effect.
+    pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
+        if self.recording {
+            self.effects.push(effect());
+        }
+    }
+
+    /// A handle that records effects, for changes made while another part
+    /// of the state is borrowed (the `REQ` table).
+    pub fn recorder(&mut self) -> Recorder<'_> {
+        Recorder {
+            recording: self.recording,
+            effects: &mut self.effects,
+        }
+    }
+
+    /// The effects recorded so far, for the engine to log; the vector keeps
+    /// its capacity.
+    pub fn effects_mut(&mut self) -> &mut Vec<Effect> {
+        &mut self.effects
     }
 
     /// Number of keys, counting ones whose deadline passed but that have not
@@ -110,13 +162,35 @@ impl Keyspace {
         self.map.get_index_mut(index)
     }
 
+    /// Like [`Keyspace::get_live_with_key`], with a [`Recorder`] for the
+    /// effects of changes a family makes to the value in place.
+    pub fn get_live_recording(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&Bytes, &mut Entry, Recorder<'_>)> {
+        let index = self.live_index(key, now_ms)?;
+        let (stored, entry) = self.map.get_index_mut(index)?;
+        let recorder = Recorder {
+            recording: self.recording,
+            effects: &mut self.effects,
+        };
+        Some((stored, entry, recorder))
+    }
+
+    /// The entry for `key` whether or not its deadline passed (replay reads
+    /// no clock: expiry arrives as an effect of its own).
+    pub fn get_with_key_mut(&mut self, key: &[u8]) -> Option<(&Bytes, &mut Entry)> {
+        let index = self.map.get_index_of(key)?;
+        self.map.get_index_mut(index)
+    }
+
     /// Position of a live key; removes it first if its deadline has passed.
     pub fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let (index, _, entry) = self.map.get_full(key)?;
         match entry.deadline_ms {
             Some(deadline) if deadline <= now_ms => {
-                self.remove_at(index);
-                self.expired_total += 1;
+                self.expire_at(index);
                 None
             }
             _ => Some(index),
@@ -130,16 +204,31 @@ impl Keyspace {
 
     /// Inserts or replaces a key's value and deadline.
     pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
-        if let Some(entry) = self.map.get_mut(key) {
+        // Effects share the map's own key (a reference count, no copy).
+        if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
+            let stored = stored.clone();
+            if self.recording {
+                self.effects.push(Effect::Put {
+                    key: stored.clone(),
+                    value: value.clone(),
+                    deadline_ms,
+                });
+            }
             entry.value = value;
-            let old = entry.deadline_ms;
-            entry.deadline_ms = deadline_ms;
+            let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
             if old != deadline_ms {
-                self.retime_index(key, old, deadline_ms);
+                self.retime_index(stored, old, deadline_ms);
             }
             return;
         }
         let key = Bytes::copy_from_slice(key);
+        if self.recording {
+            self.effects.push(Effect::Put {
+                key: key.clone(),
+                value: value.clone(),
+                deadline_ms,
+            });
+        }
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
@@ -148,53 +237,97 @@ impl Keyspace {
 
     /// Changes the deadline of an existing key.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) {
-        let Some(entry) = self.map.get_mut(key) else {
-            return;
-        };
-        let old = entry.deadline_ms;
-        entry.deadline_ms = deadline_ms;
-        if old != deadline_ms {
-            self.retime_index(key, old, deadline_ms);
-        }
-    }
-
-    fn retime_index(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
-        // The index holds the map's own key (a cheap reference-counted clone).
-        let Some((stored, _)) = self.map.get_key_value(key) else {
+        let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
             return;
         };
         let stored = stored.clone();
-        if let Some(deadline) = old {
-            let removed = self.deadlines.remove(&(deadline, stored.clone()));
-            assert!(removed, "deadline index out of step with the keyspace");
+        if self.recording {
+            self.effects.push(Effect::Deadline {
+                key: stored.clone(),
+                deadline_ms,
+            });
         }
-        if let Some(deadline) = new {
-            self.deadlines.insert((deadline, stored));
+        let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
+        if old != deadline_ms {
+            self.retime_index(stored, old, deadline_ms);
         }
     }
 
-    /// Removes a key; returns whether it existed (expired or not).
+    fn retime_index(&mut self, key: Bytes, old: Option<u64>, new: Option<u64>) {
+        if let Some(deadline) = old {
+            let removed = self.deadlines.remove(&(deadline, key.clone()));
+            assert!(removed, "deadline index out of step with the keyspace");
+        }
+        if let Some(deadline) = new {
+            self.deadlines.insert((deadline, key));
+        }
+    }
+
+    /// Replaces the value of an existing key, keeping its deadline.
+    pub fn update_value(&mut self, key: &[u8], value: Value) {
+        let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
+            return;
+        };
+        if self.recording {
+            self.effects.push(Effect::Put {
+                key: stored.clone(),
+                value: value.clone(),
+                deadline_ms: entry.deadline_ms,
+            });
+        }
+        entry.value = value;
+    }
+
+    /// Deletes a key (a command's doing); returns whether it existed,
+    /// expired or not.
     pub fn remove(&mut self, key: &[u8]) -> bool {
         match self.map.get_index_of(key) {
             Some(index) => {
-                self.remove_at(index);
+                let removed = self.remove_at(index);
+                if self.recording {
+                    if let Some(key) = removed {
+                        self.effects.push(Effect::Delete { key });
+                    }
+                }
                 true
             }
             None => false,
         }
     }
 
-    fn remove_at(&mut self, index: usize) {
-        let Some((key, entry)) = self.map.swap_remove_index(index) else {
-            return;
-        };
+    /// Removes the key at `index` because its deadline passed.
+    fn expire_at(&mut self, index: usize) {
+        let removed = self.remove_at(index);
+        if self.recording {
+            if let Some(key) = removed {
+                self.effects.push(Effect::Expired { key });
+            }
+        }
+        self.expired_total += 1;
+    }
+
+    /// Removes the entry at `index` and its deadline; returns its key.
+    fn remove_at(&mut self, index: usize) -> Option<Bytes> {
+        let (key, entry) = self.map.swap_remove_index(index)?;
         if let Some(deadline) = entry.deadline_ms {
-            let removed = self.deadlines.remove(&(deadline, key));
+            let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
+        }
+        Some(key)
+    }
+
+    /// Keeps only the keys `keep` approves (recovery's FlushAll replay).
+    pub fn retain_keys(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        let doomed: Vec<Bytes> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
+        for key in doomed {
+            if let Some(index) = self.map.get_index_of(&key) {
+                self.remove_at(index);
+            }
         }
     }
 
     pub fn clear(&mut self) {
+        self.record(|| Effect::FlushAll);
         self.map.clear();
         self.deadlines.clear();
     }
@@ -215,9 +348,11 @@ impl Keyspace {
             if deadline > now_ms {
                 break;
             }
-            let existed = self.remove(&key);
-            assert!(existed, "deadline index names a missing key");
-            self.expired_total += 1;
+            let index = self.map.get_index_of(&key);
+            assert!(index.is_some(), "deadline index names a missing key");
+            if let Some(index) = index {
+                self.expire_at(index);
+            }
             removed += 1;
         }
         removed

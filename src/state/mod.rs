@@ -12,6 +12,7 @@
 //! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
 //! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
 
+pub mod effect;
 pub mod holders;
 pub mod idempotency;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod strings;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
+pub use effect::Effect;
 pub use holders::HoldIndex;
 pub use idempotency::IdempotencyTable;
 pub use keyspace::{Entry, Keyspace, Value};
@@ -101,6 +103,11 @@ impl State {
             limits,
             stats: StateStats::default(),
         }
+    }
+
+    /// A new, empty state with the same limits.
+    pub fn clone_empty(&self) -> State {
+        State::new(self.limits)
     }
 
     /// Applies one request at time `now_ms` (Unix milliseconds) and returns
@@ -219,7 +226,8 @@ impl State {
             | Request::Command(_)
             | Request::ConfigGet(_)
             | Request::Quit
-            | Request::Info(_) => Reply::Error(ServerError::generic(
+            | Request::Info(_)
+            | Request::Snapshot => Reply::Error(ServerError::generic(
                 "ERR this command is answered by the connection or engine, not the state",
             )),
         }
@@ -268,7 +276,8 @@ impl State {
             done += 1;
             // The key may have been deleted, expired or overwritten since it
             // was registered; then there is nothing to release.
-            let Some((stored, entry)) = self.keyspace.get_live_with_key(&key, now_ms) else {
+            let Some((stored, entry, mut log)) = self.keyspace.get_live_recording(&key, now_ms)
+            else {
                 continue;
             };
             let budget = max_items.saturating_sub(done);
@@ -277,7 +286,7 @@ impl State {
                     if map.indexed_ms == Some(deadline) {
                         map.indexed_ms = None;
                     }
-                    let released = map.expire_due(now_ms, budget);
+                    let released = map.expire_due(now_ms, budget, stored, &mut log);
                     done += released;
                     let next = map.next_deadline();
                     assert!(
@@ -290,7 +299,7 @@ impl State {
                     if stock.indexed_ms == Some(deadline) {
                         stock.indexed_ms = None;
                     }
-                    let released = stock.expire_due(now_ms, budget);
+                    let released = stock.expire_due(now_ms, budget, stored, &mut log);
                     done += released;
                     let next = stock.next_deadline();
                     assert!(
@@ -303,9 +312,34 @@ impl State {
             }
         }
         if done < max_items {
-            done += self.idempotency.expire_due(now_ms, max_items - done);
+            let mut log = self.keyspace.recorder();
+            done += self
+                .idempotency
+                .expire_due(now_ms, max_items - done, &mut log);
         }
         done
+    }
+
+    /// Registers the value at `key`, if it has hold deadlines, in the hold
+    /// index: for values that replay or a snapshot load put in place whole
+    /// (a decoded or cloned value is not registered anywhere yet).
+    pub fn register_holds(&mut self, key: &[u8]) {
+        let Some((stored, entry)) = self.keyspace.get_with_key_mut(key) else {
+            return;
+        };
+        match &mut entry.value {
+            Value::Seats(map) => {
+                let next = map.next_deadline();
+                map.indexed_ms = None;
+                self.holds.sync(stored, &mut map.indexed_ms, next);
+            }
+            Value::Stock(stock) => {
+                let next = stock.next_deadline();
+                stock.indexed_ms = None;
+                self.holds.sync(stored, &mut stock.indexed_ms, next);
+            }
+            _ => {}
+        }
     }
 
     /// Asserts every internal invariant; for tests and simulations. Costs

@@ -23,23 +23,37 @@
 //! The O(1) ones are asserted after every change, and the full check runs
 //! after every change to small maps in debug builds.
 //!
-//! Persistence design (for the durability issue): each successful change is
-//! one effect on one key, with absolute times only: create `{count, limit}`;
-//! hold `{holder, deadline_ms, new seats}` (the holder's deadline becomes
-//! `deadline_ms` even when no seat is new); confirm `{holder}`; release
-//! `{holder, released seats}`; and hold-expired `{holder}`, emitted by
-//! [`SeatMap::release_expired_hold`] whether the timer or a command's lazy
-//! expiry got there first. Refused requests (`taken`, `limit`, errors)
-//! change nothing and log nothing. Replaying the effects in order gives the
-//! same slots, lists and deadlines, since slots are reused lowest first. A
-//! snapshot writes `total, limit` and then each holder with its slot number,
-//! id, deadline, held seats and sold seats; the seat words follow from that.
+//! Durability: each successful change is one effect on one key (see
+//! `effect.rs`), with absolute times only: SEAT.CREATE is a `Put` of the
+//! whole (empty) map; `SeatHold {holder, deadline_ms, new seats}` (the
+//! holder's deadline becomes `deadline_ms` even when no seat is new);
+//! `SeatConfirm {holder}`; `SeatRelease {holder, released seats}`; and
+//! `SeatHoldExpired {holder}`, recorded by [`SeatMap::release_expired_hold`]
+//! whether the timer or a command's lazy expiry got there first. Refused
+//! requests (`taken`, `limit`, errors) change nothing and log nothing. The
+//! command and [`replay`] make the change through the same `apply_*`
+//! function, and slots are reused lowest first, so replaying the effects in
+//! order gives the same slots, lists and deadlines.
+//!
+//! Whole-map encoding (value tag 5; snapshots and `Put`), little-endian:
+//!
+//! ```text
+//! seat-map := total:u32 limit:u64 slots:u32 holders:u32 holder{holders}
+//! holder   := slot:u32 id:(u32 length + bytes) deadline:u64 held:u32 sold:u32
+//!             seat:u32{held} seat:u32{sold}           (each list ascending)
+//! ```
+//! Holders come in ascending slot order; `slots` counts free slots too, so
+//! the decoded table reuses the same slot numbers. The seat words, totals,
+//! id index and deadline heap follow from the holders and are rebuilt.
 
 use std::fmt;
 
+use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
+use super::effect::{put_bytes, DecodeError, Effect, Reader};
 use super::holders::{HolderTable, HOLDER_ID_BYTES_MAX};
+use super::keyspace::Recorder;
 use super::{State, StateLimits, Value};
 
 /// Top bit of a seat's word: the seat is sold (the rest names the owner).
@@ -215,6 +229,8 @@ impl SeatMap {
     /// none of them. See [`hold`] for the replies.
     pub fn hold(
         &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
         holder: &[u8],
         ttl_ms: u64,
         deadline_ms: u64,
@@ -249,26 +265,13 @@ impl SeatMap {
         if owned + wanted.len() as u64 > self.limit {
             return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
         }
-        let slot = match slot {
-            Some(slot) => slot,
-            None => self.holders.insert(holder, SeatCounts::default()),
-        };
-        assert!(
-            slot + 1 < SOLD,
-            "holder slots are bounded by the seat count"
-        );
-        for &seat in &wanted {
-            self.seats[seat as usize] = slot + 1;
-        }
-        let (held, sold) = self.lists(slot);
-        let held = merge(&held, &wanted);
-        self.holders.set_payload(slot, &write_list(&held, &sold));
-        self.holders.data_mut(slot).held = held.len() as u32;
-        self.held += wanted.len() as u32;
-        if !held.is_empty() {
-            self.holders.set_deadline(slot, Some(deadline_ms));
-        }
-        self.after_change(slot);
+        let held = self.apply_hold(holder, deadline_ms, &wanted);
+        log.record(|| Effect::SeatHold {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(holder),
+            deadline_ms,
+            seats: wanted,
+        });
         Reply::Array(vec![
             Reply::simple("held"),
             Reply::Int(ttl_ms as i64),
@@ -276,8 +279,39 @@ impl SeatMap {
         ])
     }
 
+    /// Makes the free seats `new` held by `holder` (a new holder if need
+    /// be) and sets its deadline; returns every seat it now holds. Shared by
+    /// SEAT.HOLD and replay.
+    fn apply_hold(&mut self, holder: &[u8], deadline_ms: u64, new: &[u32]) -> Vec<u32> {
+        let slot = match self.holders.find(holder) {
+            Some(slot) => slot,
+            None => self.holders.insert(holder, SeatCounts::default()),
+        };
+        assert!(
+            slot + 1 < SOLD,
+            "holder slots are bounded by the seat count"
+        );
+        for &seat in new {
+            assert!(
+                self.seats.get(seat as usize) == Some(&0),
+                "a newly held seat exists and is free"
+            );
+            self.seats[seat as usize] = slot + 1;
+        }
+        let (held, sold) = self.lists(slot);
+        let held = merge(&held, new);
+        self.holders.set_payload(slot, &write_list(&held, &sold));
+        self.holders.data_mut(slot).held = held.len() as u32;
+        self.held += new.len() as u32;
+        if !held.is_empty() {
+            self.holders.set_deadline(slot, Some(deadline_ms));
+        }
+        self.after_change(slot);
+        held
+    }
+
     /// Sells everything `holder` holds. See [`confirm`].
-    pub fn confirm(&mut self, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let slot = match self.holders.find(holder) {
             Some(slot) if self.holders.data(slot).held > 0 => slot,
             _ => {
@@ -287,6 +321,16 @@ impl SeatMap {
                 ))
             }
         };
+        let held = self.apply_confirm(slot);
+        log.record(|| Effect::SeatConfirm {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(holder),
+        });
+        Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
+    }
+
+    /// Sells every seat the holder in `slot` holds; returns them.
+    fn apply_confirm(&mut self, slot: u32) -> Vec<u32> {
         let (held, sold) = self.lists(slot);
         for &seat in &held {
             assert_eq!(
@@ -305,12 +349,18 @@ impl SeatMap {
         self.sold += held.len() as u32;
         self.holders.set_deadline(slot, None);
         self.after_change(slot);
-        Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
+        held
     }
 
     /// Releases the named seats `holder` holds (all of them when none are
     /// named); replies how many. See [`release`].
-    pub fn release(&mut self, holder: &[u8], named: &[u32]) -> Reply {
+    pub fn release(
+        &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+        holder: &[u8],
+        named: &[u32],
+    ) -> Reply {
         if let Err(error) = self.check_range(named) {
             return Reply::Error(error);
         }
@@ -319,16 +369,41 @@ impl SeatMap {
         };
         let mut named = named.to_vec();
         named.sort_unstable();
-        let (held, sold) = self.lists(slot);
-        let (released, kept): (Vec<u32>, Vec<u32>) = held
-            .iter()
-            .partition(|seat| named.is_empty() || named.binary_search(seat).is_ok());
+        let (held, _) = self.lists(slot);
+        let released: Vec<u32> = held
+            .into_iter()
+            .filter(|seat| named.is_empty() || named.binary_search(seat).is_ok())
+            .collect();
         if released.is_empty() {
             return Reply::Int(0);
         }
-        for &seat in &released {
+        let count = released.len();
+        self.apply_release(slot, &released);
+        log.record(|| Effect::SeatRelease {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(holder),
+            seats: released,
+        });
+        Reply::Int(count as i64)
+    }
+
+    /// Frees `released`, seats the holder in `slot` holds; the holder goes
+    /// when it has no seats left.
+    fn apply_release(&mut self, slot: u32, released: &[u32]) {
+        let (held, sold) = self.lists(slot);
+        for &seat in released {
+            assert!(
+                self.seats
+                    .get(seat as usize)
+                    .is_some_and(|&word| decode(word) == Seat::Held(slot)),
+                "a released seat is held by its holder"
+            );
             self.seats[seat as usize] = 0;
         }
+        let kept: Vec<u32> = held
+            .into_iter()
+            .filter(|&seat| self.seats[seat as usize] != 0)
+            .collect();
         self.held -= released.len() as u32;
         self.holders.data_mut(slot).held = kept.len() as u32;
         if kept.is_empty() {
@@ -341,13 +416,21 @@ impl SeatMap {
             self.after_change(slot);
         }
         self.assert_totals();
-        Reply::Int(released.len() as i64)
     }
 
     /// Releases the holds of the holder in `slot` because its deadline
-    /// passed: the only change time makes to a seat map. Its sold seats
-    /// stay sold. Returns how many seats were freed.
-    pub fn release_expired_hold(&mut self, slot: u32) -> u32 {
+    /// passed: the only change time makes to a seat map, recorded as a
+    /// `SeatHoldExpired` effect. Its sold seats stay sold. Returns how many
+    /// seats were freed.
+    pub fn release_expired_hold(&mut self, slot: u32, key: &Bytes, log: &mut Recorder<'_>) -> u32 {
+        log.record(|| Effect::SeatHoldExpired {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(self.holders.id(slot)),
+        });
+        self.apply_expired_hold(slot)
+    }
+
+    fn apply_expired_hold(&mut self, slot: u32) -> u32 {
         let (held, sold) = self.lists(slot);
         assert!(!held.is_empty(), "an expiring holder holds seats");
         for &seat in &held {
@@ -373,16 +456,137 @@ impl SeatMap {
 
     /// Releases the holds due at `now_ms`, at most `budget` holders; returns
     /// how many holders were released.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
+    pub fn expire_due(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+    ) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
                 break;
             };
-            self.release_expired_hold(slot);
+            self.release_expired_hold(slot, key, log);
             released += 1;
         }
         released
+    }
+
+    /// The slot of a holder a logged effect names; it must exist.
+    fn logged_holder(&self, holder: &[u8]) -> u32 {
+        let slot = self.holders.find(holder);
+        assert!(slot.is_some(), "a logged seat effect names a known holder");
+        slot.unwrap_or_default()
+    }
+
+    /// Every holder: `(slot, id, held seats, sold seats, deadline)`, in slot
+    /// order (for dumps and tests).
+    pub fn holder_entries(&self) -> Vec<(u32, Bytes, Vec<u32>, Vec<u32>, Option<u64>)> {
+        self.holders
+            .iter()
+            .map(|(slot, id, _, _, deadline)| {
+                let (held, sold) = self.lists(slot);
+                (slot, Bytes::copy_from_slice(id), held, sold, deadline)
+            })
+            .collect()
+    }
+
+    /// Appends the whole-map encoding (module comment).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.total().to_le_bytes());
+        out.extend_from_slice(&self.limit.to_le_bytes());
+        out.extend_from_slice(&(self.holders.slot_count() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.holders.len() as u32).to_le_bytes());
+        for (slot, id, payload, counts, deadline) in self.holders.iter() {
+            out.extend_from_slice(&slot.to_le_bytes());
+            put_bytes(out, id);
+            out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&counts.held.to_le_bytes());
+            out.extend_from_slice(&counts.sold.to_le_bytes());
+            // The payload is the seat list itself, held then sold.
+            out.extend_from_slice(payload);
+        }
+    }
+
+    /// Decodes the whole-map encoding, checking everything the invariants
+    /// need, so that a bad encoding is an error rather than a panic later.
+    pub fn decode(input: &mut Reader<'_>) -> Result<SeatMap, DecodeError> {
+        let fail = |what: String| Err(DecodeError(format!("seat map: {what}")));
+        let total = input.u32()?;
+        if total >= SOLD {
+            return fail(format!("{total} seats"));
+        }
+        let limit = input.u64()?;
+        let slot_count = input.u32()?;
+        let holder_count = input.count(4 + 4 + 8 + 8)?;
+        // Every holder has a seat, so there were never more slots than seats.
+        if holder_count > slot_count as usize || slot_count > total {
+            return fail(format!("{holder_count} holders in {slot_count} slots"));
+        }
+        let mut seats = vec![0u32; total as usize];
+        let (mut held_total, mut sold_total) = (0u32, 0u32);
+        let mut holders = Vec::with_capacity(holder_count);
+        let mut previous: Option<u32> = None;
+        for _ in 0..holder_count {
+            let slot = input.u32()?;
+            if slot >= slot_count || previous.is_some_and(|before| slot <= before) {
+                return fail(format!("holder slot {slot} out of order or range"));
+            }
+            previous = Some(slot);
+            let id = input.slice()?;
+            if id.is_empty() || id.len() > HOLDER_ID_BYTES_MAX {
+                return fail(format!("holder id of {} bytes", id.len()));
+            }
+            let deadline = input.u64()?;
+            let held = input.u32()?;
+            let sold = input.u32()?;
+            let listed = u64::from(held) + u64::from(sold);
+            if listed == 0 || listed > limit || listed > u64::from(total) {
+                return fail(format!("holder with {held} held and {sold} sold seats"));
+            }
+            if (held > 0) != (deadline != 0) {
+                return fail("a holder has a deadline exactly when it holds seats".into());
+            }
+            let payload = input.take(4 * listed as usize)?;
+            let list = read_list(payload);
+            let (held_part, sold_part) = list.split_at(held as usize);
+            for (part, word) in [(held_part, slot + 1), (sold_part, (slot + 1) | SOLD)] {
+                if !part.windows(2).all(|pair| pair[0] < pair[1]) {
+                    return fail("seat list not ascending".into());
+                }
+                for &seat in part {
+                    match seats.get_mut(seat as usize) {
+                        Some(taken @ 0) => *taken = word,
+                        _ => return fail(format!("seat {seat} out of range or listed twice")),
+                    }
+                }
+            }
+            held_total += held;
+            sold_total += sold;
+            let counts = SeatCounts { held, sold };
+            holders.push((
+                slot,
+                id,
+                payload,
+                counts,
+                (deadline != 0).then_some(deadline),
+            ));
+        }
+        let map = SeatMap {
+            seats,
+            holders: HolderTable::restore(slot_count, holders)
+                .map_err(|why| DecodeError(format!("seat map: {why}")))?,
+            limit,
+            held: held_total,
+            sold: sold_total,
+            indexed_ms: None,
+        };
+        if cfg!(debug_assertions) && map.seats.len() <= DEBUG_CHECK_SEATS_MAX {
+            map.check_invariants();
+        }
+        Ok(map)
     }
 
     /// One integer per seat from `from`: 0 free, 1 held, 2 sold.
@@ -563,20 +767,20 @@ fn with_map(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
-    op: impl FnOnce(&mut SeatMap) -> Reply,
+    op: impl FnOnce(&mut SeatMap, &Bytes, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((stored, entry)) = state.keyspace.get_live_with_key(key, now_ms) else {
+    let Some((stored, entry, mut log)) = state.keyspace.get_live_recording(key, now_ms) else {
         return Reply::Error(no_such_event());
     };
     let Value::Seats(map) = &mut entry.value else {
         return Reply::Error(ServerError::WRONG_TYPE);
     };
-    map.expire_due(now_ms, usize::MAX);
+    map.expire_due(now_ms, usize::MAX, stored, &mut log);
     assert!(
         map.next_deadline().is_none_or(|due| due > now_ms),
         "a due hold survived its release"
     );
-    let reply = op(map);
+    let reply = op(map, stored, &mut log);
     let next = map.next_deadline();
     state.holds.sync(stored, &mut map.indexed_ms, next);
     reply
@@ -636,8 +840,8 @@ pub fn hold(
         Ok(deadline) => deadline,
         Err(error) => return Reply::Error(error),
     };
-    with_map(state, key, now_ms, |map| {
-        map.hold(holder, ttl_ms, deadline, seats)
+    with_map(state, key, now_ms, |map, key, log| {
+        map.hold(key, log, holder, ttl_ms, deadline, seats)
     })
 }
 
@@ -648,7 +852,9 @@ pub fn hold(
 /// `NOTHELD` error if it holds none (the hold expired: payment came too
 /// late, or it was released).
 pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map| map.confirm(holder))
+    with_map(state, key, now_ms, |map, key, log| {
+        map.confirm(key, log, holder)
+    })
 }
 
 /// ```text
@@ -657,7 +863,9 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// How many held seats were released: the named ones the holder holds, or
 /// all it holds when none are named. Sold seats are never released.
 pub fn release(state: &mut State, key: &[u8], holder: &[u8], seats: &[u32], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map| map.release(holder, seats))
+    with_map(state, key, now_ms, |map, key, log| {
+        map.release(key, log, holder, seats)
+    })
 }
 
 /// ```text
@@ -674,7 +882,7 @@ pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64)
             max,
         ));
     }
-    with_map(state, key, now_ms, |map| map.status(from, count))
+    with_map(state, key, now_ms, |map, _, _| map.status(from, count))
 }
 
 /// ```text
@@ -684,7 +892,7 @@ pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64)
 /// or not it also bought some), else `["sold", [seats bought]]`, else
 /// `["none"]`.
 pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map| map.holder(holder, now_ms))
+    with_map(state, key, now_ms, |map, _, _| map.holder(holder, now_ms))
 }
 
 /// ```text
@@ -692,5 +900,47 @@ pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Repl
 /// ```
 /// A map: `total`, `free`, `held`, `sold`, `limit`, `holders`.
 pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map| map.info())
+    with_map(state, key, now_ms, |map, _, _| map.info())
+}
+
+/// Applies a logged seat effect (see [`State::replay`]).
+pub(super) fn replay(state: &mut State, effect: &Effect) {
+    let key = match effect {
+        Effect::SeatHold { key, .. }
+        | Effect::SeatConfirm { key, .. }
+        | Effect::SeatRelease { key, .. }
+        | Effect::SeatHoldExpired { key, .. } => key,
+        _ => return,
+    };
+    let Some((stored, entry)) = state.keyspace.get_with_key_mut(key) else {
+        return;
+    };
+    let Value::Seats(map) = &mut entry.value else {
+        panic!("a logged seat effect names a key that holds another type");
+    };
+    match effect {
+        Effect::SeatHold {
+            holder,
+            deadline_ms,
+            seats,
+            ..
+        } => {
+            map.apply_hold(holder, *deadline_ms, seats);
+        }
+        Effect::SeatConfirm { holder, .. } => {
+            let slot = map.logged_holder(holder);
+            map.apply_confirm(slot);
+        }
+        Effect::SeatRelease { holder, seats, .. } => {
+            let slot = map.logged_holder(holder);
+            map.apply_release(slot, seats);
+        }
+        Effect::SeatHoldExpired { holder, .. } => {
+            let slot = map.logged_holder(holder);
+            map.apply_expired_hold(slot);
+        }
+        _ => {}
+    }
+    let next = map.next_deadline();
+    state.holds.sync(stored, &mut map.indexed_ms, next);
 }

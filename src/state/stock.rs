@@ -16,22 +16,41 @@
 //! holder exceeds the limit; a holder has a deadline exactly when it holds
 //! units; expiry only returns held units, never sold ones.
 //!
-//! Persistence design (for the durability issue): each successful change is
-//! one effect on one key, with absolute times only: config `{total, limit}`;
-//! reserve `{holder, quantity, deadline_ms}`; confirm `{holder}`; release
-//! `{holder}`; take `{holder, quantity}`; refund `{holder, quantity
-//! refunded}` (skipped when 0); and reservation-expired `{holder}`, emitted
-//! by [`Stock::release_expired_reservation`] whether the timer or a
-//! command's lazy expiry got there first. A snapshot writes `total, limit`
-//! and each holder with its slot number, id, held, bought and deadline.
+//! Durability: each change is one effect on one key (see `effect.rs`), with
+//! absolute times only: creation by STOCK.CONFIG is a `Put` of the whole
+//! SKU; `StockConfig {total, limit}` for an existing one; `StockReserve
+//! {holder, quantity, deadline_ms}`; `StockConfirm {holder}` and
+//! `StockRelease {holder}` (only when units moved); `StockTake {holder,
+//! quantity}`; `StockRefund {holder, quantity refunded}` (only when above
+//! 0); and `StockReservationExpired {holder}`, recorded by
+//! [`Stock::release_expired_reservation`] whether the timer or a command's
+//! lazy expiry got there first. The command and [`replay`] make the change
+//! through the same function.
+//!
+//! Whole-SKU encoding (value tag 6; snapshots and `Put`), little-endian:
+//!
+//! ```text
+//! stock  := total:u64 limit slots:u32 holders:u32 holder{holders}
+//! limit  := 0 | 1 k:u64                                   (none | k)
+//! holder := slot:u32 id:(u32 length + bytes) deadline:u64 held:u64 bought:u64
+//! ```
+//! Holders come in ascending slot order; `slots` counts free slots too, so
+//! the decoded table reuses the same slot numbers. Totals are rebuilt.
 
 use std::fmt;
 
+use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
+use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader};
 use super::holders::HolderTable;
+use super::keyspace::Recorder;
 use super::seats::{check_holder, hold_deadline};
 use super::{State, Value};
+
+/// Most holder slots a decoded SKU may have (a sanity bound far above any
+/// `holders_per_key_max` in use).
+const DECODED_SLOTS_MAX: u32 = 1 << 31;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct StockCounts {
@@ -125,7 +144,13 @@ impl Stock {
     }
 
     /// Changes the total (and the limit, when given). See [`config`].
-    pub fn configure(&mut self, total: u64, limit: Option<u64>) -> Reply {
+    pub fn configure(
+        &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+        total: u64,
+        limit: Option<u64>,
+    ) -> Reply {
         let taken = self.held + self.sold;
         if total < taken {
             return Reply::Error(ServerError::out_of_range(format!(
@@ -144,25 +169,48 @@ impl Stock {
                     "ERR LIMIT {limit} is below the {most} units a holder already has"
                 )));
             }
-            self.limit = Some(limit);
         }
-        self.total = total;
-        self.assert_totals();
+        let limit = limit.or(self.limit);
+        self.apply_config(total, limit);
+        log.record(|| Effect::StockConfig {
+            key: key.clone(),
+            total,
+            limit,
+        });
         Reply::OK
     }
 
-    /// The holder's slot, creating it if needed within `holders_max`.
-    fn slot_for(&mut self, holder: &[u8], holders_max: usize) -> Result<u32, ServerError> {
-        if let Some(slot) = self.holders.find(holder) {
-            return Ok(slot);
-        }
-        if self.holders.len() >= holders_max {
+    fn apply_config(&mut self, total: u64, limit: Option<u64>) {
+        self.limit = limit;
+        self.total = total;
+        self.assert_totals();
+    }
+
+    /// Whether `holder` may get units: it has some already, or there is
+    /// room for one more holder within `holders_max`.
+    fn room_for(&self, holder: &[u8], holders_max: usize) -> Result<(), ServerError> {
+        if self.holders.find(holder).is_none() && self.holders.len() >= holders_max {
             return Err(ServerError::limit(
                 "holders of one key (holders_per_key_max)",
                 holders_max as u64,
             ));
         }
-        Ok(self.holders.insert(holder, StockCounts::default()))
+        Ok(())
+    }
+
+    /// The holder's slot, creating it if needed.
+    fn slot_for(&mut self, holder: &[u8]) -> u32 {
+        match self.holders.find(holder) {
+            Some(slot) => slot,
+            None => self.holders.insert(holder, StockCounts::default()),
+        }
+    }
+
+    /// The slot of a holder a logged effect names; it must exist.
+    fn logged_holder(&self, holder: &[u8]) -> u32 {
+        let slot = self.holders.find(holder);
+        assert!(slot.is_some(), "a logged stock effect names a known holder");
+        slot.unwrap_or_default()
     }
 
     /// Why `quantity` more units cannot go to `holder`, as the reply.
@@ -191,6 +239,8 @@ impl Stock {
     /// [`reserve`].
     pub fn reserve(
         &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
         holder: &[u8],
         quantity: u64,
         deadline_ms: u64,
@@ -199,37 +249,81 @@ impl Stock {
         if let Some(refused) = self.refusal(holder, quantity) {
             return refused;
         }
-        let slot = match self.slot_for(holder, holders_max) {
-            Ok(slot) => slot,
-            Err(error) => return Reply::Error(error),
-        };
+        if let Err(error) = self.room_for(holder, holders_max) {
+            return Reply::Error(error);
+        }
+        let held = self.apply_reserve(holder, quantity, deadline_ms);
+        log.record(|| Effect::StockReserve {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(holder),
+            quantity,
+            deadline_ms,
+        });
+        tagged("held", &[held, self.available()])
+    }
+
+    /// Adds `quantity` to what `holder` holds and sets its deadline;
+    /// returns what it now holds.
+    fn apply_reserve(&mut self, holder: &[u8], quantity: u64, deadline_ms: u64) -> u64 {
+        let slot = self.slot_for(holder);
         self.holders.data_mut(slot).held += quantity;
         self.held += quantity;
         self.holders.set_deadline(slot, Some(deadline_ms));
         self.after_change(slot);
-        tagged("held", &[self.holders.data(slot).held, self.available()])
+        self.holders.data(slot).held
     }
 
     /// Sells `quantity` units to `holder` at once. See [`take`].
-    pub fn take(&mut self, holder: &[u8], quantity: u64, holders_max: usize) -> Reply {
+    pub fn take(
+        &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+        holder: &[u8],
+        quantity: u64,
+        holders_max: usize,
+    ) -> Reply {
         if let Some(refused) = self.refusal(holder, quantity) {
             return refused;
         }
-        let slot = match self.slot_for(holder, holders_max) {
-            Ok(slot) => slot,
-            Err(error) => return Reply::Error(error),
-        };
+        if let Err(error) = self.room_for(holder, holders_max) {
+            return Reply::Error(error);
+        }
+        let bought = self.apply_take(holder, quantity);
+        log.record(|| Effect::StockTake {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(holder),
+            quantity,
+        });
+        tagged("sold", &[bought, self.available()])
+    }
+
+    /// Adds `quantity` to what `holder` bought; returns its new total.
+    fn apply_take(&mut self, holder: &[u8], quantity: u64) -> u64 {
+        let slot = self.slot_for(holder);
         self.holders.data_mut(slot).bought += quantity;
         self.sold += quantity;
         self.after_change(slot);
-        tagged("sold", &[self.holders.data(slot).bought, self.available()])
+        self.holders.data(slot).bought
     }
 
     /// Sells what `holder` reserved; replies how many units.
-    pub fn confirm(&mut self, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
+        let moved = self.apply_confirm(slot);
+        if moved > 0 {
+            log.record(|| Effect::StockConfirm {
+                key: key.clone(),
+                holder: Bytes::copy_from_slice(holder),
+            });
+        }
+        Reply::Int(moved as i64)
+    }
+
+    /// Moves everything the holder in `slot` holds to bought; returns how
+    /// many units.
+    fn apply_confirm(&mut self, slot: u32) -> u64 {
         let counts = self.holders.data_mut(slot);
         let moved = counts.held;
         counts.bought += moved;
@@ -238,38 +332,81 @@ impl Stock {
         self.sold += moved;
         self.holders.set_deadline(slot, None);
         self.after_change(slot);
-        Reply::Int(moved as i64)
+        moved
     }
 
     /// Returns what `holder` reserved; replies how many units.
-    pub fn release(&mut self, holder: &[u8]) -> Reply {
+    pub fn release(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let released = self.holders.data(slot).held;
         self.return_held(slot);
+        if released > 0 {
+            log.record(|| Effect::StockRelease {
+                key: key.clone(),
+                holder: Bytes::copy_from_slice(holder),
+            });
+        }
         Reply::Int(released as i64)
     }
 
     /// Returns up to `quantity` of the units `holder` bought; replies how
     /// many.
-    pub fn refund(&mut self, holder: &[u8], quantity: u64) -> Reply {
+    pub fn refund(
+        &mut self,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+        holder: &[u8],
+        quantity: u64,
+    ) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
+        let refunded = quantity.min(self.holders.data(slot).bought);
+        self.apply_refund(slot, refunded);
+        if refunded > 0 {
+            log.record(|| Effect::StockRefund {
+                key: key.clone(),
+                holder: Bytes::copy_from_slice(holder),
+                quantity: refunded,
+            });
+        }
+        Reply::Int(refunded as i64)
+    }
+
+    /// Returns `refunded` (at most what it bought) of the units the holder
+    /// in `slot` bought.
+    fn apply_refund(&mut self, slot: u32, refunded: u64) {
         let counts = self.holders.data_mut(slot);
-        let refunded = quantity.min(counts.bought);
+        assert!(
+            refunded <= counts.bought,
+            "a refund exceeds what was bought"
+        );
         counts.bought -= refunded;
         self.sold -= refunded;
         self.drop_if_empty(slot);
         self.assert_totals();
-        Reply::Int(refunded as i64)
     }
 
     /// Returns the reservation of the holder in `slot` because its deadline
-    /// passed: the only change time makes to stock. Its bought units stay
-    /// sold. Returns how many units went back to available.
-    pub fn release_expired_reservation(&mut self, slot: u32) -> u64 {
+    /// passed: the only change time makes to stock, recorded as a
+    /// `StockReservationExpired` effect. Its bought units stay sold.
+    /// Returns how many units went back to available.
+    pub fn release_expired_reservation(
+        &mut self,
+        slot: u32,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+    ) -> u64 {
+        log.record(|| Effect::StockReservationExpired {
+            key: key.clone(),
+            holder: Bytes::copy_from_slice(self.holders.id(slot)),
+        });
+        self.apply_expired_reservation(slot)
+    }
+
+    fn apply_expired_reservation(&mut self, slot: u32) -> u64 {
         let held = self.holders.data(slot).held;
         assert!(held > 0, "an expiring holder holds units");
         self.return_held(slot);
@@ -298,16 +435,110 @@ impl Stock {
 
     /// Returns the reservations due at `now_ms`, at most `budget` holders;
     /// returns how many holders were processed.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
+    pub fn expire_due(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        key: &Bytes,
+        log: &mut Recorder<'_>,
+    ) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
                 break;
             };
-            self.release_expired_reservation(slot);
+            self.release_expired_reservation(slot, key, log);
             released += 1;
         }
         released
+    }
+
+    /// Every holder: `(slot, id, held, bought, deadline)`, in slot order
+    /// (for dumps and tests).
+    pub fn holder_entries(&self) -> Vec<(u32, Bytes, u64, u64, Option<u64>)> {
+        self.holders
+            .iter()
+            .map(|(slot, id, _, counts, deadline)| {
+                (
+                    slot,
+                    Bytes::copy_from_slice(id),
+                    counts.held,
+                    counts.bought,
+                    deadline,
+                )
+            })
+            .collect()
+    }
+
+    /// Appends the whole-SKU encoding (module comment).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.total.to_le_bytes());
+        put_option(out, self.limit);
+        out.extend_from_slice(&(self.holders.slot_count() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.holders.len() as u32).to_le_bytes());
+        for (slot, id, _, counts, deadline) in self.holders.iter() {
+            out.extend_from_slice(&slot.to_le_bytes());
+            put_bytes(out, id);
+            out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&counts.held.to_le_bytes());
+            out.extend_from_slice(&counts.bought.to_le_bytes());
+        }
+    }
+
+    /// Decodes the whole-SKU encoding, checking what the invariants need.
+    pub fn decode(input: &mut Reader<'_>) -> Result<Stock, DecodeError> {
+        let fail = |what: String| Err(DecodeError(format!("stock: {what}")));
+        let total = input.u64()?;
+        let limit = input.option()?;
+        let slot_count = input.u32()?;
+        let holder_count = input.count(4 + 4 + 8 + 8 + 8)?;
+        if holder_count > slot_count as usize || slot_count > DECODED_SLOTS_MAX {
+            return fail(format!("{holder_count} holders in {slot_count} slots"));
+        }
+        let (mut held_total, mut sold_total) = (0u64, 0u64);
+        let mut holders = Vec::with_capacity(holder_count);
+        for _ in 0..holder_count {
+            let slot = input.u32()?;
+            let id = input.slice()?;
+            let deadline = input.u64()?;
+            let held = input.u64()?;
+            let bought = input.u64()?;
+            let owned = held.checked_add(bought);
+            if owned.is_none_or(|owned| owned == 0 || limit.is_some_and(|limit| owned > limit)) {
+                return fail(format!("holder with {held} held and {bought} bought units"));
+            }
+            if (held > 0) != (deadline != 0) {
+                return fail("a holder has a deadline exactly when it holds units".into());
+            }
+            held_total = held_total.saturating_add(held);
+            sold_total = sold_total.saturating_add(bought);
+            let counts = StockCounts { held, bought };
+            holders.push((
+                slot,
+                id,
+                &[][..],
+                counts,
+                (deadline != 0).then_some(deadline),
+            ));
+        }
+        if held_total
+            .checked_add(sold_total)
+            .is_none_or(|taken| taken > total)
+        {
+            return fail(format!(
+                "{held_total} held and {sold_total} sold of {total}"
+            ));
+        }
+        let stock = Stock {
+            total,
+            held: held_total,
+            sold: sold_total,
+            limit,
+            holders: HolderTable::restore(slot_count, holders)
+                .map_err(|why| DecodeError(format!("stock: {why}")))?,
+            indexed_ms: None,
+        };
+        Ok(stock)
     }
 
     pub fn info(&self) -> Reply {
@@ -386,20 +617,20 @@ fn with_stock(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
-    op: impl FnOnce(&mut Stock) -> Reply,
+    op: impl FnOnce(&mut Stock, &Bytes, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((stored, entry)) = state.keyspace.get_live_with_key(key, now_ms) else {
+    let Some((stored, entry, mut log)) = state.keyspace.get_live_recording(key, now_ms) else {
         return Reply::Error(no_such_sku());
     };
     let Value::Stock(stock) = &mut entry.value else {
         return Reply::Error(ServerError::WRONG_TYPE);
     };
-    stock.expire_due(now_ms, usize::MAX);
+    stock.expire_due(now_ms, usize::MAX, stored, &mut log);
     assert!(
         stock.next_deadline().is_none_or(|due| due > now_ms),
         "a due hold survived its release"
     );
-    let reply = op(stock);
+    let reply = op(stock, stored, &mut log);
     let next = stock.next_deadline();
     state.holds.sync(stored, &mut stock.indexed_ms, next);
     reply
@@ -415,7 +646,9 @@ fn with_stock(
 /// or `k` is below what some holder already has.
 pub fn config(state: &mut State, key: &[u8], total: u64, limit: Option<u64>, now_ms: u64) -> Reply {
     if state.keyspace.contains_live(key, now_ms) {
-        return with_stock(state, key, now_ms, |stock| stock.configure(total, limit));
+        return with_stock(state, key, now_ms, |stock, key, log| {
+            stock.configure(key, log, total, limit)
+        });
     }
     if let Err(error) = state.room_for_key() {
         return Reply::Error(error);
@@ -449,8 +682,15 @@ pub fn reserve(
         Ok(deadline) => deadline,
         Err(error) => return Reply::Error(error),
     };
-    with_stock(state, key, now_ms, |stock| {
-        stock.reserve(holder, quantity, deadline, limits.holders_per_key_max)
+    with_stock(state, key, now_ms, |stock, key, log| {
+        stock.reserve(
+            key,
+            log,
+            holder,
+            quantity,
+            deadline,
+            limits.holders_per_key_max,
+        )
     })
 }
 
@@ -460,7 +700,9 @@ pub fn reserve(
 /// How many units moved from held to sold (0 if the holder held none, e.g.
 /// because the reservation expired).
 pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock| stock.confirm(holder))
+    with_stock(state, key, now_ms, |stock, key, log| {
+        stock.confirm(key, log, holder)
+    })
 }
 
 /// ```text
@@ -468,7 +710,9 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// ```
 /// How many held units went back to available.
 pub fn release(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock| stock.release(holder))
+    with_stock(state, key, now_ms, |stock, key, log| {
+        stock.release(key, log, holder)
+    })
 }
 
 /// ```text
@@ -482,8 +726,8 @@ pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms:
     if let Err(error) = check_holder(&limits, holder) {
         return Reply::Error(error);
     }
-    with_stock(state, key, now_ms, |stock| {
-        stock.take(holder, quantity, limits.holders_per_key_max)
+    with_stock(state, key, now_ms, |stock, key, log| {
+        stock.take(key, log, holder, quantity, limits.holders_per_key_max)
     })
 }
 
@@ -493,7 +737,9 @@ pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms:
 /// Returns sold units to available, never more than the holder bought;
 /// replies how many were refunded.
 pub fn refund(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock| stock.refund(holder, quantity))
+    with_stock(state, key, now_ms, |stock, key, log| {
+        stock.refund(key, log, holder, quantity)
+    })
 }
 
 /// ```text
@@ -501,5 +747,62 @@ pub fn refund(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_m
 /// ```
 /// A map: `total`, `available`, `held`, `sold`, `limit` (nil when none).
 pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock| stock.info())
+    with_stock(state, key, now_ms, |stock, _, _| stock.info())
+}
+
+/// Applies a logged stock effect (see [`State::replay`]).
+pub(super) fn replay(state: &mut State, effect: &Effect) {
+    let key = match effect {
+        Effect::StockConfig { key, .. }
+        | Effect::StockReserve { key, .. }
+        | Effect::StockConfirm { key, .. }
+        | Effect::StockRelease { key, .. }
+        | Effect::StockTake { key, .. }
+        | Effect::StockRefund { key, .. }
+        | Effect::StockReservationExpired { key, .. } => key,
+        _ => return,
+    };
+    let Some((stored, entry)) = state.keyspace.get_with_key_mut(key) else {
+        return;
+    };
+    let Value::Stock(stock) = &mut entry.value else {
+        panic!("a logged stock effect names a key that holds another type");
+    };
+    match effect {
+        Effect::StockConfig { total, limit, .. } => stock.apply_config(*total, *limit),
+        Effect::StockReserve {
+            holder,
+            quantity,
+            deadline_ms,
+            ..
+        } => {
+            stock.apply_reserve(holder, *quantity, *deadline_ms);
+        }
+        Effect::StockConfirm { holder, .. } => {
+            let slot = stock.logged_holder(holder);
+            stock.apply_confirm(slot);
+        }
+        Effect::StockRelease { holder, .. } => {
+            let slot = stock.logged_holder(holder);
+            stock.return_held(slot);
+        }
+        Effect::StockTake {
+            holder, quantity, ..
+        } => {
+            stock.apply_take(holder, *quantity);
+        }
+        Effect::StockRefund {
+            holder, quantity, ..
+        } => {
+            let slot = stock.logged_holder(holder);
+            stock.apply_refund(slot, *quantity);
+        }
+        Effect::StockReservationExpired { holder, .. } => {
+            let slot = stock.logged_holder(holder);
+            stock.apply_expired_reservation(slot);
+        }
+        _ => {}
+    }
+    let next = stock.next_deadline();
+    state.holds.sync(stored, &mut stock.indexed_ms, next);
 }

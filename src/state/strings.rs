@@ -74,11 +74,6 @@ pub fn set(
     if !allowed {
         return old_reply.unwrap_or(Reply::Nil);
     }
-    if !exists {
-        if let Err(error) = state.room_for_key() {
-            return Reply::Error(error);
-        }
-    }
     let new_deadline = match (expiry, deadline) {
         (SetExpiry::Keep, _) => old_deadline,
         (_, Some(at)) if at <= now_ms as i64 => {
@@ -89,6 +84,12 @@ pub fn set(
         (_, Some(at)) => Some(at as u64),
         (_, None) => None,
     };
+    // After the past-deadline case, which adds no key and so needs no room.
+    if !exists {
+        if let Err(error) = state.room_for_key() {
+            return Reply::Error(error);
+        }
+    }
     state
         .keyspace
         .insert(key, Value::from_string(value), new_deadline);
@@ -111,13 +112,11 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
 }
 
 /// Stores a counter value, keeping the key's deadline.
-fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool, now_ms: u64) {
-    match state.keyspace.get_live(key, now_ms) {
-        Some(entry) => entry.value = Value::Int(value),
-        None => {
-            debug_assert!(!exists);
-            state.keyspace.insert(key, Value::Int(value), None);
-        }
+fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool) {
+    if exists {
+        state.keyspace.update_value(key, Value::Int(value));
+    } else {
+        state.keyspace.insert(key, Value::Int(value), None);
     }
 }
 
@@ -138,7 +137,7 @@ pub fn incr_by(state: &mut State, key: &[u8], delta: i64, now_ms: u64) -> Reply 
             return Reply::Error(error);
         }
     }
-    write_counter(state, key, next, exists, now_ms);
+    write_counter(state, key, next, exists);
     Reply::Int(next)
 }
 
@@ -173,6 +172,6 @@ pub fn incr_bound(
             return Reply::Error(error);
         }
     }
-    write_counter(state, key, next, exists, now_ms);
+    write_counter(state, key, next, exists);
     Reply::Array(vec![Reply::Int(next), Reply::Int(1)])
 }
