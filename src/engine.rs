@@ -310,6 +310,12 @@ impl<C: Clock> Engine<C> {
         job.step(&self.state, durability.wal.next_lsn(), || {
             started.elapsed() >= budget
         });
+        if let Some(log_durable) = job.take_log_durable() {
+            // Publishing waits for every record handed to the log so far.
+            durability.wal.commit_then(Box::new(move |failure| {
+                let _ = log_durable.send(failure.is_none());
+            }));
+        }
         match job.poll() {
             None => true,
             Some(result) => {

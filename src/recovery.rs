@@ -112,7 +112,7 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
         }
     }
     let snapshots = list(dir, snapshot::parse_snapshot_name)?;
-    let (start_lsn, positions) = match snapshots.last() {
+    let (start_lsn, end_lsn, positions) = match snapshots.last() {
         Some((lsn, path)) => {
             let loaded: Loaded = snapshot::load(path, &mut state).map_err(|error| {
                 RecoveryError(format!(
@@ -132,9 +132,9 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
             }
             report.snapshot = Some((path.clone(), *lsn));
             report.snapshot_entries = loaded.entries;
-            (*lsn, loaded.positions)
+            (*lsn, loaded.end_lsn, loaded.positions)
         }
-        None => (0, Default::default()),
+        None => (0, 0, Default::default()),
     };
     // Older snapshots and segments before the snapshot are leftovers of a
     // crash between the snapshot's rename and their removal.
@@ -177,6 +177,21 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
             &positions,
             &mut report,
         )?;
+    }
+    if expected < end_lsn {
+        // Keys were captured after records the log no longer holds: the
+        // state would mix two moments, and the log would hand out those
+        // positions again (replay skips them for keys captured later).
+        let snapshot = report
+            .snapshot
+            .as_ref()
+            .map(|(path, _)| path.display().to_string());
+        return Err(RecoveryError(format!(
+            "snapshot {} holds keys captured up to log position {end_lsn}, but the log after it \
+             ends at position {expected}: records the snapshot depends on are missing, so no \
+             consistent state can be rebuilt. Restore the missing log segments from a backup.",
+            snapshot.unwrap_or_default()
+        )));
     }
     report.next_lsn = expected;
     Ok((state, report))
@@ -325,10 +340,13 @@ fn replay_segment(
             ));
         }
         if RECORD_HEADER_BYTES + length > rest.len() {
+            // A torn write leaves nothing valid behind it; a damaged length
+            // in the middle of the log does.
+            let torn = !valid_record_after(&data, offset + 1, *expected);
             return Ok(damage(
                 offset,
                 format!("record of {length} bytes runs past the end of the file"),
-                true,
+                torn,
             ));
         }
         let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length];
@@ -379,6 +397,30 @@ fn replay_segment(
         offset += RECORD_HEADER_BYTES + length;
     }
     Ok(None)
+}
+
+/// Whether a well-formed record with a later position starts anywhere in
+/// `data` from `from` on: then the damage before it is not a torn tail.
+fn valid_record_after(data: &[u8], from: usize, expected: u64) -> bool {
+    let record_min = RECORD_HEADER_BYTES + PAYLOAD_HEADER_BYTES;
+    if data.len() < from + record_min {
+        return false;
+    }
+    // Every record takes at least `record_min` bytes, which bounds the
+    // positions the rest of the file can hold.
+    let positions_max = ((data.len() - from) / record_min) as u64 + 1;
+    (from..=data.len() - record_min).any(|at| {
+        let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+        let length = word(at) as usize;
+        let crc = word(at + 4);
+        let lsn = u64::from(word(at + 8)) | (u64::from(word(at + 12)) << 32);
+        lsn > expected
+            && lsn - expected <= positions_max
+            && length >= PAYLOAD_HEADER_BYTES
+            && length <= data.len() - at - RECORD_HEADER_BYTES
+            && crc32c::crc32c(&data[at + RECORD_HEADER_BYTES..at + RECORD_HEADER_BYTES + length])
+                == crc
+    })
 }
 
 /// Applies a logged effect unless the snapshot already captured its key at

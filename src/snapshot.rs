@@ -89,6 +89,9 @@ pub struct SnapshotJob {
     held: Option<Vec<u8>>,
     entries: u64,
     finished: bool,
+    /// Tells the writer that the log is durable up to the snapshot's end
+    /// position; taken by the engine once every key is serialized.
+    log_durable: Option<Sender<bool>>,
     to_writer: Sender<ToWriter>,
     from_writer: Receiver<Result<SnapshotDone, String>>,
 }
@@ -99,11 +102,12 @@ impl SnapshotJob {
     pub fn start(dir: &Path, state: &State, start_lsn: u64) -> io::Result<SnapshotJob> {
         let (to_writer, writer_rx) = crossbeam_channel::bounded(CHUNKS_IN_FLIGHT_MAX);
         let (writer_tx, from_writer) = crossbeam_channel::bounded(1);
+        let (log_durable, log_durable_rx) = crossbeam_channel::bounded(1);
         let dir = dir.to_path_buf();
         std::thread::Builder::new()
             .name("usher-snapshot".into())
             .spawn(move || {
-                let result = write_snapshot(&dir, start_lsn, &writer_rx);
+                let result = write_snapshot(&dir, start_lsn, &writer_rx, &log_durable_rx);
                 let _ = writer_tx.send(result);
             })?;
         Ok(SnapshotJob {
@@ -113,6 +117,7 @@ impl SnapshotJob {
             held: None,
             entries: 0,
             finished: false,
+            log_durable: Some(log_durable),
             to_writer,
             from_writer,
         })
@@ -178,6 +183,18 @@ impl SnapshotJob {
         }
     }
 
+    /// Once every key is serialized (and only once): the sender through
+    /// which the engine reports whether the log is durable up to the end
+    /// position. Keys reflect log records that may not be on disk yet, so
+    /// the snapshot must not replace the log before they are.
+    pub fn take_log_durable(&mut self) -> Option<Sender<bool>> {
+        if self.finished {
+            self.log_durable.take()
+        } else {
+            None
+        }
+    }
+
     /// Hands a held chunk to the writer; false if it has no room yet.
     fn flush_held(&mut self) -> bool {
         let Some(chunk) = self.held.take() else {
@@ -209,6 +226,7 @@ fn write_snapshot(
     dir: &Path,
     start_lsn: u64,
     chunks: &Receiver<ToWriter>,
+    log_durable: &Receiver<bool>,
 ) -> Result<SnapshotDone, String> {
     let final_path = dir.join(snapshot_name(start_lsn));
     let temp_path = dir.join(format!("{}.tmp", snapshot_name(start_lsn)));
@@ -242,6 +260,11 @@ fn write_snapshot(
                     bytes += 24;
                     let file = out.into_inner().map_err(|e| e.into_error())?;
                     file.sync_all()?;
+                    if log_durable.recv() != Ok(true) {
+                        return Err(io::Error::other(
+                            "the log up to the snapshot's end position did not become durable",
+                        ));
+                    }
                     return Ok((entries, bytes));
                 }
                 Err(_) => {
