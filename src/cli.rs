@@ -527,7 +527,7 @@ mod tests {
         assert_eq!(candidates.len(), COMMANDS.len() + 2);
         let (start, candidates) = complete("help @st", 8);
         assert_eq!(start, 5);
-        assert_eq!(candidates, vec!["@strings"]);
+        assert_eq!(candidates, vec!["@strings", "@stock"]);
         let (_, candidates) = complete("GET k", 5);
         assert!(candidates.is_empty());
     }

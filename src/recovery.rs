@@ -11,8 +11,8 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::snapshot::{self, Loaded};
-use crate::state::effect::{Effect, Reader};
+use crate::snapshot::{self, Captured, Loaded};
+use crate::state::effect::{Effect, Reader, Target};
 use crate::state::State;
 use crate::wal::{self, PAYLOAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
@@ -276,7 +276,7 @@ fn replay_segment(
     is_last: bool,
     expected: &mut u64,
     state: &mut State,
-    positions: &std::collections::HashMap<bytes::Bytes, u64, foldhash::fast::FixedState>,
+    positions: &Captured,
     report: &mut Report,
 ) -> Result<Option<Damage>, RecoveryError> {
     let data = std::fs::read(path)
@@ -423,27 +423,32 @@ fn valid_record_after(data: &[u8], from: usize, expected: u64) -> bool {
     })
 }
 
-/// Applies a logged effect unless the snapshot already captured its key at
-/// a later position.
-fn apply_logged(
-    state: &mut State,
-    effect: &Effect,
-    lsn: u64,
-    positions: &std::collections::HashMap<bytes::Bytes, u64, foldhash::fast::FixedState>,
-) {
-    match effect.key() {
-        Some(key) => {
-            if positions.get(key).is_some_and(|captured| lsn < *captured) {
-                return;
+/// Applies a logged effect unless the snapshot already captured its key (or
+/// `REQ` id) at a later position.
+fn apply_logged(state: &mut State, effect: &Effect, lsn: u64, positions: &Captured) {
+    let captured_after = |map: &snapshot::PositionMap, name: &[u8]| {
+        map.get(name).is_some_and(|captured| lsn < *captured)
+    };
+    match effect.target() {
+        Target::Key(key) => {
+            if !captured_after(&positions.keys, key) {
+                state.replay(effect);
             }
-            state.replay(effect);
         }
-        None => {
-            // FlushAll: keys captured after it already reflect it and stay;
-            // everything older goes.
+        Target::ReqId(id) => {
+            if !captured_after(&positions.req_ids, id) {
+                state.replay(effect);
+            }
+        }
+        Target::All => {
+            // FlushAll: keys and REQ entries captured after it already
+            // reflect it and stay; everything older goes, as `apply` does.
             state
                 .keyspace
-                .retain_keys(|key| positions.get(key).is_some_and(|captured| *captured > lsn));
+                .retain_keys(|key| captured_after(&positions.keys, key));
+            state
+                .idempotency
+                .retain_ids(|id| captured_after(&positions.req_ids, id));
         }
     }
 }

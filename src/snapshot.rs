@@ -11,7 +11,10 @@
 //! Recovery loads the snapshot and replays the log from `S`, applying an
 //! effect on key `K` at position `q` only if `q >= p(K)`. Because every
 //! effect names one key and a key's (re)creation is logged as a full `Put`,
-//! this yields exactly the state at the end of the log.
+//! this yields exactly the state at the end of the log. After the keys, the
+//! `REQ` table's entries are walked and filtered the same way, by id (a
+//! namespace apart from keys): each entry is created by one `ReqRemember`
+//! and removed by one `ReqForget` or `FlushAll`.
 //!
 //! Why not fork(): the engine shares its process with the network threads,
 //! and fork's page-table copy stalls the engine for tens of milliseconds per
@@ -21,16 +24,20 @@
 //! the writer falls behind, serialization pauses instead. A single very
 //! large key (a huge seat map or queue) is serialized in one slice.
 //!
-//! File format (little-endian), version 1, named
+//! File format (little-endian), version 2, named
 //! `snapshot-<S, 20 digits>.usnap`, written as `.tmp` first:
 //!
 //! ```text
 //! file    := header chunk* trailer
 //! header  := "USHERSNP" version:u32 reserved:u32 start_lsn:u64        (24 bytes)
 //! chunk   := length:u32 crc:u32 entry*                                (crc32c of the entries)
-//! entry   := key:(u32 length + bytes) position:u64 deadline:u64 value (state/effect.rs values)
+//! entry   := 1 key:(u32 length + bytes) position:u64 deadline:u64 value
+//!          | 2 id:(u32 length + bytes) position:u64 fingerprint:u64 deadline:u64 reply
+//!                                                (values and replies: state/effect.rs)
 //! trailer := 0xFFFFFFFF:u32 crc:u32 end_lsn:u64 entries:u64           (crc32c of the 16 bytes)
 //! ```
+//! Entry kind 1 is a key, kind 2 a remembered `REQ` reply; `entries` counts
+//! both. (Version 1 had key entries only, without the kind byte.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -39,12 +46,16 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
-use crate::state::effect::{decode_value, encode_value, put_bytes, Reader};
+use crate::state::effect::{
+    decode_reply, decode_value, encode_reply, encode_value, put_bytes, DecodeError, Reader,
+};
 use crate::state::{State, Value};
 use crate::wal::{self, sync_dir};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"USHERSNP";
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+const ENTRY_KEY: u8 = 1;
+const ENTRY_REQ: u8 = 2;
 pub const SNAPSHOT_HEADER_BYTES: usize = 24;
 const TRAILER_MARK: u32 = u32::MAX;
 /// Chunks are handed to the writer at about this size.
@@ -82,8 +93,10 @@ pub struct SnapshotDone {
 /// A snapshot in progress, driven by the engine.
 pub struct SnapshotJob {
     pub start_lsn: u64,
-    /// One past the next position to visit; 0 = all visited.
+    /// One past the next key position to visit; 0 = all visited.
     cursor: usize,
+    /// The same for the `REQ` table, walked after the keys.
+    req_cursor: usize,
     chunk: Vec<u8>,
     /// A full chunk the writer could not take yet.
     held: Option<Vec<u8>>,
@@ -113,6 +126,7 @@ impl SnapshotJob {
         Ok(SnapshotJob {
             start_lsn,
             cursor: state.keyspace.len(),
+            req_cursor: state.idempotency.len(),
             chunk: Vec::with_capacity(CHUNK_BYTES + 4096),
             held: None,
             entries: 0,
@@ -135,27 +149,15 @@ impl SnapshotJob {
         }
         loop {
             for _ in 0..KEYS_PER_STEP {
-                if self.cursor == 0 {
+                if !self.capture_next(state, position) {
                     break;
-                }
-                self.cursor = self.cursor.min(state.keyspace.len());
-                if self.cursor == 0 {
-                    break;
-                }
-                self.cursor -= 1;
-                if let Some((key, entry)) = state.keyspace.at(self.cursor) {
-                    put_bytes(&mut self.chunk, key);
-                    self.chunk.extend_from_slice(&position.to_le_bytes());
-                    self.chunk
-                        .extend_from_slice(&entry.deadline_ms.unwrap_or(0).to_le_bytes());
-                    encode_value(&entry.value, &mut self.chunk);
-                    self.entries += 1;
                 }
                 if self.chunk.len() >= CHUNK_BYTES {
                     break;
                 }
             }
-            if self.chunk.len() >= CHUNK_BYTES || (self.cursor == 0 && !self.chunk.is_empty()) {
+            let walked = self.cursor == 0 && self.req_cursor == 0;
+            if self.chunk.len() >= CHUNK_BYTES || (walked && !self.chunk.is_empty()) {
                 self.held = Some(std::mem::replace(
                     &mut self.chunk,
                     Vec::with_capacity(CHUNK_BYTES + 4096),
@@ -164,7 +166,7 @@ impl SnapshotJob {
                     return;
                 }
             }
-            if self.cursor == 0 {
+            if walked {
                 let finish = ToWriter::Finish {
                     end_lsn: position,
                     entries: self.entries,
@@ -181,6 +183,43 @@ impl SnapshotJob {
                 return;
             }
         }
+    }
+
+    /// Serializes the next key, or once the keys are done the next `REQ`
+    /// entry; false when both walks are done. Cursors are clamped to the
+    /// current sizes, since entries may have gone since the last step.
+    fn capture_next(&mut self, state: &State, position: u64) -> bool {
+        self.cursor = self.cursor.min(state.keyspace.len());
+        if self.cursor > 0 {
+            self.cursor -= 1;
+            if let Some((key, entry)) = state.keyspace.at(self.cursor) {
+                self.chunk.push(ENTRY_KEY);
+                put_bytes(&mut self.chunk, key);
+                self.chunk.extend_from_slice(&position.to_le_bytes());
+                self.chunk
+                    .extend_from_slice(&entry.deadline_ms.unwrap_or(0).to_le_bytes());
+                encode_value(&entry.value, &mut self.chunk);
+                self.entries += 1;
+            }
+            return true;
+        }
+        self.req_cursor = self.req_cursor.min(state.idempotency.len());
+        if self.req_cursor > 0 {
+            self.req_cursor -= 1;
+            if let Some((id, remembered)) = state.idempotency.at(self.req_cursor) {
+                self.chunk.push(ENTRY_REQ);
+                put_bytes(&mut self.chunk, id);
+                self.chunk.extend_from_slice(&position.to_le_bytes());
+                self.chunk
+                    .extend_from_slice(&remembered.fingerprint.to_le_bytes());
+                self.chunk
+                    .extend_from_slice(&remembered.deadline_ms.to_le_bytes());
+                encode_reply(&remembered.reply, &mut self.chunk);
+                self.entries += 1;
+            }
+            return true;
+        }
+        false
     }
 
     /// Once every key is serialized (and only once): the sender through
@@ -338,13 +377,74 @@ impl std::fmt::Display for SnapshotError {
     }
 }
 
+/// Log positions by key or id.
+pub type PositionMap = std::collections::HashMap<Bytes, u64, foldhash::fast::FixedState>;
+
+/// Where a snapshot captured each key and each `REQ` entry, for replay
+/// filtering.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub keys: PositionMap,
+    pub req_ids: PositionMap,
+}
+
 /// What a loaded snapshot holds.
 pub struct Loaded {
     pub start_lsn: u64,
     pub end_lsn: u64,
     pub entries: u64,
-    /// Log position each key was captured at, for replay filtering.
-    pub positions: std::collections::HashMap<Bytes, u64, foldhash::fast::FixedState>,
+    pub positions: Captured,
+}
+
+/// One decoded snapshot entry.
+enum Captures {
+    Key {
+        key: Bytes,
+        deadline: u64,
+        value: Value,
+    },
+    Req {
+        id: Bytes,
+        fingerprint: u64,
+        deadline: u64,
+        reply: usher_protocol::Reply,
+    },
+}
+
+fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
+    match reader.u8()? {
+        ENTRY_KEY => {
+            let key = reader.bytes()?;
+            let position = reader.u64()?;
+            let deadline = reader.u64()?;
+            let value = decode_value(reader)?;
+            Ok((
+                Captures::Key {
+                    key,
+                    deadline,
+                    value,
+                },
+                position,
+            ))
+        }
+        ENTRY_REQ => {
+            let id = reader.bytes()?;
+            let position = reader.u64()?;
+            let fingerprint = reader.u64()?;
+            let deadline = reader.u64()?;
+            let reply = decode_reply(reader)?;
+            Ok((
+                Captures::Req {
+                    id,
+                    fingerprint,
+                    deadline,
+                    reply,
+                },
+                position,
+            ))
+        }
+        kind => Err(DecodeError(format!("unknown entry kind {kind}"))),
+    }
 }
 
 /// Loads a snapshot into `state` (recording off). The file is memory-mapped
@@ -375,8 +475,10 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     let _reserved = header.u32().map_err(|e| error(12, e.0))?;
     let start_lsn = header.u64().map_err(|e| error(16, e.0))?;
     let recording = state.keyspace.set_recording(false);
-    let mut positions =
-        std::collections::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    let mut positions = Captured {
+        keys: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+        req_ids: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+    };
     let mut offset = SNAPSHOT_HEADER_BYTES;
     let mut entries = 0u64;
     let result = loop {
@@ -429,24 +531,55 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         let mut failed = None;
         while !reader.is_empty() {
             let at = body_start + reader.position();
-            let parsed = (|| {
-                let key = reader.bytes()?;
-                let position = reader.u64()?;
-                let deadline = reader.u64()?;
-                let value: Value = decode_value(&mut reader)?;
-                Ok::<_, crate::state::effect::DecodeError>((key, position, deadline, value))
-            })();
-            match parsed {
-                Ok((key, position, deadline, value)) => {
+            match read_entry(&mut reader) {
+                Ok((
+                    Captures::Key {
+                        key,
+                        deadline,
+                        value,
+                    },
+                    position,
+                )) => {
                     entries += 1;
                     // A key visited twice keeps its later capture.
-                    if positions.get(&key).is_some_and(|known| *known > position) {
+                    if positions
+                        .keys
+                        .get(&key)
+                        .is_some_and(|known| *known > position)
+                    {
                         continue;
                     }
                     state
                         .keyspace
                         .insert(&key, value, (deadline != 0).then_some(deadline));
-                    positions.insert(key, position);
+                    state.register_holds(&key);
+                    positions.keys.insert(key, position);
+                }
+                Ok((
+                    Captures::Req {
+                        id,
+                        fingerprint,
+                        deadline,
+                        reply,
+                    },
+                    position,
+                )) => {
+                    entries += 1;
+                    if positions
+                        .req_ids
+                        .get(&id)
+                        .is_some_and(|known| *known > position)
+                    {
+                        continue;
+                    }
+                    if deadline == 0 {
+                        failed = Some(error(at, "REQ entry without a deadline".into()));
+                        break;
+                    }
+                    state
+                        .idempotency
+                        .restore(id.clone(), fingerprint, deadline, reply);
+                    positions.req_ids.insert(id, position);
                 }
                 Err(decode) => {
                     failed = Some(error(at, format!("bad entry: {decode}")));

@@ -15,6 +15,7 @@ use usher::state::Value;
 fn config() -> Config {
     Config {
         port: 0,
+        persist: false,
         ..Config::default()
     }
 }

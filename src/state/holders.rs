@@ -56,6 +56,15 @@ impl<T> Slot<T> {
     }
 }
 
+/// One used slot of a table being restored (see [`HolderTable::restore`]).
+pub struct Restored<'a, T> {
+    pub slot: u32,
+    pub id: &'a [u8],
+    pub payload: &'a [u8],
+    pub data: T,
+    pub deadline_ms: Option<u64>,
+}
+
 /// Holders of one key, by id, in stable numbered slots.
 #[derive(Clone, Debug)]
 pub struct HolderTable<T> {
@@ -96,23 +105,28 @@ impl<T: Default> HolderTable<T> {
     }
 
     /// Rebuilds a table (from a snapshot or a logged value): `slot_count`
-    /// slots, of which `holders` — `(slot, id, payload, data, deadline)` —
-    /// are used and the rest free, as they were when encoded. Refuses slots
+    /// slots, of which `holders` are used and the rest free, as they were when encoded. Refuses slots
     /// out of range or used twice, ids used twice or of a bad length, and a
     /// deadline of 0.
-    pub fn restore(
-        slot_count: u32,
-        holders: Vec<(u32, &[u8], &[u8], T, Option<u64>)>,
-    ) -> Result<Self, &'static str> {
-        let mut table = HolderTable::default();
-        table.slots = (0..slot_count)
-            .map(|_| Slot {
-                bytes: Box::default(),
-                deadline_ms: 0,
-                data: T::default(),
-            })
-            .collect();
-        for (number, id, payload, data, deadline) in holders {
+    pub fn restore(slot_count: u32, holders: Vec<Restored<'_, T>>) -> Result<Self, &'static str> {
+        let mut table = HolderTable {
+            slots: (0..slot_count)
+                .map(|_| Slot {
+                    bytes: Box::default(),
+                    deadline_ms: 0,
+                    data: T::default(),
+                })
+                .collect(),
+            ..HolderTable::default()
+        };
+        for Restored {
+            slot: number,
+            id,
+            payload,
+            data,
+            deadline_ms: deadline,
+        } in holders
+        {
             if id.is_empty() || id.len() > HOLDER_ID_BYTES_MAX {
                 return Err("holder id of a bad length");
             }

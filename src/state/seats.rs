@@ -38,13 +38,16 @@
 //! Whole-map encoding (value tag 5; snapshots and `Put`), little-endian:
 //!
 //! ```text
-//! seat-map := total:u32 limit:u64 slots:u32 holders:u32 holder{holders}
-//! holder   := slot:u32 id:(u32 length + bytes) deadline:u64 held:u32 sold:u32
+//! seat-map := total:u32 limit:u64 slots:u32 slot{slots}
+//! slot     := 0                                        (free)
+//!           | 1 id:(u32 length + bytes) deadline:u64 held:u32 sold:u32
 //!             seat:u32{held} seat:u32{sold}           (each list ascending)
 //! ```
-//! Holders come in ascending slot order; `slots` counts free slots too, so
-//! the decoded table reuses the same slot numbers. The seat words, totals,
-//! id index and deadline heap follow from the holders and are rebuilt.
+//! Every holder slot is listed, free ones too, so the decoded table has the
+//! same slot numbers (and the decoder's allocations are bounded by its
+//! input, but for the seat words of a corrupt `total`; snapshot chunks and
+//! log records are checksummed). The seat words, totals, id index and
+//! deadline heap follow from the holders and are rebuilt.
 
 use std::fmt;
 
@@ -52,7 +55,7 @@ use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, DecodeError, Effect, Reader};
-use super::holders::{HolderTable, HOLDER_ID_BYTES_MAX};
+use super::holders::{HolderTable, Restored, HOLDER_ID_BYTES_MAX};
 use super::keyspace::Recorder;
 use super::{State, StateLimits, Value};
 
@@ -65,6 +68,10 @@ const DEBUG_CHECK_SEATS_MAX: usize = 4096;
 
 /// The default `LIMIT`: most seats one holder may hold or buy.
 pub const DEFAULT_LIMIT: u64 = 3;
+
+/// Slot markers in the whole-map encoding.
+const SLOT_FREE: u8 = 0;
+const SLOT_USED: u8 = 1;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct SeatCounts {
@@ -122,6 +129,18 @@ fn merge(left: &[u32], right: &[u32]) -> Vec<u32> {
     merged.sort_unstable();
     merged.dedup();
     merged
+}
+
+/// One holder of an event, as [`SeatMap::holder_entries`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeatHolder {
+    pub slot: u32,
+    pub id: Bytes,
+    /// Held seats, ascending.
+    pub held: Vec<u32>,
+    /// Sold seats, ascending.
+    pub sold: Vec<u32>,
+    pub deadline_ms: Option<u64>,
 }
 
 /// The seats of one event.
@@ -481,14 +500,19 @@ impl SeatMap {
         slot.unwrap_or_default()
     }
 
-    /// Every holder: `(slot, id, held seats, sold seats, deadline)`, in slot
-    /// order (for dumps and tests).
-    pub fn holder_entries(&self) -> Vec<(u32, Bytes, Vec<u32>, Vec<u32>, Option<u64>)> {
+    /// Every holder, in slot order (for dumps and tests).
+    pub fn holder_entries(&self) -> Vec<SeatHolder> {
         self.holders
             .iter()
             .map(|(slot, id, _, _, deadline)| {
                 let (held, sold) = self.lists(slot);
-                (slot, Bytes::copy_from_slice(id), held, sold, deadline)
+                SeatHolder {
+                    slot,
+                    id: Bytes::copy_from_slice(id),
+                    held,
+                    sold,
+                    deadline_ms: deadline,
+                }
             })
             .collect()
     }
@@ -497,10 +521,13 @@ impl SeatMap {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.total().to_le_bytes());
         out.extend_from_slice(&self.limit.to_le_bytes());
-        out.extend_from_slice(&(self.holders.slot_count() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.holders.len() as u32).to_le_bytes());
+        let slot_count = self.holders.slot_count() as u32;
+        out.extend_from_slice(&slot_count.to_le_bytes());
+        let mut next = 0;
         for (slot, id, payload, counts, deadline) in self.holders.iter() {
-            out.extend_from_slice(&slot.to_le_bytes());
+            out.extend(std::iter::repeat_n(SLOT_FREE, (slot - next) as usize));
+            next = slot + 1;
+            out.push(SLOT_USED);
             put_bytes(out, id);
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
             out.extend_from_slice(&counts.held.to_le_bytes());
@@ -508,6 +535,7 @@ impl SeatMap {
             // The payload is the seat list itself, held then sold.
             out.extend_from_slice(payload);
         }
+        out.extend(std::iter::repeat_n(SLOT_FREE, (slot_count - next) as usize));
     }
 
     /// Decodes the whole-map encoding, checking everything the invariants
@@ -519,26 +547,21 @@ impl SeatMap {
             return fail(format!("{total} seats"));
         }
         let limit = input.u64()?;
-        let slot_count = input.u32()?;
-        let holder_count = input.count(4 + 4 + 8 + 8)?;
+        let slot_count = input.count(1)? as u32;
         // Every holder has a seat, so there were never more slots than seats.
-        if holder_count > slot_count as usize || slot_count > total {
-            return fail(format!("{holder_count} holders in {slot_count} slots"));
+        if slot_count > total {
+            return fail(format!("{slot_count} holder slots for {total} seats"));
         }
         let mut seats = vec![0u32; total as usize];
         let (mut held_total, mut sold_total) = (0u32, 0u32);
-        let mut holders = Vec::with_capacity(holder_count);
-        let mut previous: Option<u32> = None;
-        for _ in 0..holder_count {
-            let slot = input.u32()?;
-            if slot >= slot_count || previous.is_some_and(|before| slot <= before) {
-                return fail(format!("holder slot {slot} out of order or range"));
+        let mut holders = Vec::new();
+        for slot in 0..slot_count {
+            match input.u8()? {
+                SLOT_FREE => continue,
+                SLOT_USED => {}
+                other => return fail(format!("slot marker {other}")),
             }
-            previous = Some(slot);
             let id = input.slice()?;
-            if id.is_empty() || id.len() > HOLDER_ID_BYTES_MAX {
-                return fail(format!("holder id of {} bytes", id.len()));
-            }
             let deadline = input.u64()?;
             let held = input.u32()?;
             let sold = input.u32()?;
@@ -566,13 +589,13 @@ impl SeatMap {
             held_total += held;
             sold_total += sold;
             let counts = SeatCounts { held, sold };
-            holders.push((
+            holders.push(Restored {
                 slot,
                 id,
                 payload,
-                counts,
-                (deadline != 0).then_some(deadline),
-            ));
+                data: counts,
+                deadline_ms: (deadline != 0).then_some(deadline),
+            });
         }
         let map = SeatMap {
             seats,

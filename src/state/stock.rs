@@ -30,12 +30,14 @@
 //! Whole-SKU encoding (value tag 6; snapshots and `Put`), little-endian:
 //!
 //! ```text
-//! stock  := total:u64 limit slots:u32 holders:u32 holder{holders}
+//! stock  := total:u64 limit slots:u32 slot{slots}
 //! limit  := 0 | 1 k:u64                                   (none | k)
-//! holder := slot:u32 id:(u32 length + bytes) deadline:u64 held:u64 bought:u64
+//! slot   := 0                                             (free)
+//!         | 1 id:(u32 length + bytes) deadline:u64 held:u64 bought:u64
 //! ```
-//! Holders come in ascending slot order; `slots` counts free slots too, so
-//! the decoded table reuses the same slot numbers. Totals are rebuilt.
+//! Every holder slot is listed, free ones too, so the decoded table has the
+//! same slot numbers. Totals, the id index and the deadline heap are
+//! rebuilt.
 
 use std::fmt;
 
@@ -43,19 +45,29 @@ use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader};
-use super::holders::HolderTable;
+use super::holders::{HolderTable, Restored};
 use super::keyspace::Recorder;
 use super::seats::{check_holder, hold_deadline};
 use super::{State, Value};
 
-/// Most holder slots a decoded SKU may have (a sanity bound far above any
-/// `holders_per_key_max` in use).
-const DECODED_SLOTS_MAX: u32 = 1 << 31;
+/// Slot markers in the whole-SKU encoding.
+const SLOT_FREE: u8 = 0;
+const SLOT_USED: u8 = 1;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct StockCounts {
     held: u64,
     bought: u64,
+}
+
+/// One holder of a SKU, as [`Stock::holder_entries`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockHolder {
+    pub slot: u32,
+    pub id: Bytes,
+    pub held: u64,
+    pub bought: u64,
+    pub deadline_ms: Option<u64>,
 }
 
 /// The units of one SKU.
@@ -453,19 +465,16 @@ impl Stock {
         released
     }
 
-    /// Every holder: `(slot, id, held, bought, deadline)`, in slot order
-    /// (for dumps and tests).
-    pub fn holder_entries(&self) -> Vec<(u32, Bytes, u64, u64, Option<u64>)> {
+    /// Every holder, in slot order (for dumps and tests).
+    pub fn holder_entries(&self) -> Vec<StockHolder> {
         self.holders
             .iter()
-            .map(|(slot, id, _, counts, deadline)| {
-                (
-                    slot,
-                    Bytes::copy_from_slice(id),
-                    counts.held,
-                    counts.bought,
-                    deadline,
-                )
+            .map(|(slot, id, _, counts, deadline)| StockHolder {
+                slot,
+                id: Bytes::copy_from_slice(id),
+                held: counts.held,
+                bought: counts.bought,
+                deadline_ms: deadline,
             })
             .collect()
     }
@@ -474,15 +483,19 @@ impl Stock {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.total.to_le_bytes());
         put_option(out, self.limit);
-        out.extend_from_slice(&(self.holders.slot_count() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.holders.len() as u32).to_le_bytes());
+        let slot_count = self.holders.slot_count() as u32;
+        out.extend_from_slice(&slot_count.to_le_bytes());
+        let mut next = 0;
         for (slot, id, _, counts, deadline) in self.holders.iter() {
-            out.extend_from_slice(&slot.to_le_bytes());
+            out.extend(std::iter::repeat_n(SLOT_FREE, (slot - next) as usize));
+            next = slot + 1;
+            out.push(SLOT_USED);
             put_bytes(out, id);
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
             out.extend_from_slice(&counts.held.to_le_bytes());
             out.extend_from_slice(&counts.bought.to_le_bytes());
         }
+        out.extend(std::iter::repeat_n(SLOT_FREE, (slot_count - next) as usize));
     }
 
     /// Decodes the whole-SKU encoding, checking what the invariants need.
@@ -490,15 +503,15 @@ impl Stock {
         let fail = |what: String| Err(DecodeError(format!("stock: {what}")));
         let total = input.u64()?;
         let limit = input.option()?;
-        let slot_count = input.u32()?;
-        let holder_count = input.count(4 + 4 + 8 + 8 + 8)?;
-        if holder_count > slot_count as usize || slot_count > DECODED_SLOTS_MAX {
-            return fail(format!("{holder_count} holders in {slot_count} slots"));
-        }
+        let slot_count = input.count(1)? as u32;
         let (mut held_total, mut sold_total) = (0u64, 0u64);
-        let mut holders = Vec::with_capacity(holder_count);
-        for _ in 0..holder_count {
-            let slot = input.u32()?;
+        let mut holders = Vec::new();
+        for slot in 0..slot_count {
+            match input.u8()? {
+                SLOT_FREE => continue,
+                SLOT_USED => {}
+                other => return fail(format!("slot marker {other}")),
+            }
             let id = input.slice()?;
             let deadline = input.u64()?;
             let held = input.u64()?;
@@ -513,13 +526,13 @@ impl Stock {
             held_total = held_total.saturating_add(held);
             sold_total = sold_total.saturating_add(bought);
             let counts = StockCounts { held, bought };
-            holders.push((
+            holders.push(Restored {
                 slot,
                 id,
-                &[][..],
-                counts,
-                (deadline != 0).then_some(deadline),
-            ));
+                payload: &[],
+                data: counts,
+                deadline_ms: (deadline != 0).then_some(deadline),
+            });
         }
         if held_total
             .checked_add(sold_total)
