@@ -30,6 +30,10 @@ pub enum Value {
     /// Storing it as a number makes INCR free of parsing and allocation;
     /// GET formats it back to the identical text.
     Int(i64),
+    /// A sorted set (never empty: the last removal deletes the key).
+    Zset(Box<super::zset::Zset>),
+    /// A waiting room.
+    Queue(Box<super::queue::Queue>),
 }
 
 impl Value {
@@ -37,6 +41,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::Int(_) => "string",
+            Value::Zset(_) => "zset",
+            Value::Queue(_) => "queue",
         }
     }
 

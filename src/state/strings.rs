@@ -12,6 +12,7 @@ fn string_reply(value: &Value) -> Reply {
     match value {
         Value::Str(bytes) => Reply::Bulk(bytes.clone()),
         Value::Int(number) => Reply::BulkInt(*number),
+        Value::Zset(_) | Value::Queue(_) => Reply::Error(ServerError::WRONG_TYPE),
     }
 }
 
@@ -104,6 +105,7 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
             Value::Str(bytes) => usher_protocol::request::parse_i64(bytes)
                 .map(|number| (number, true))
                 .ok_or(ServerError::NOT_INTEGER),
+            Value::Zset(_) | Value::Queue(_) => Err(ServerError::WRONG_TYPE),
         },
     }
 }
@@ -111,7 +113,10 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
 /// Stores a counter value, keeping the key's deadline.
 fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool, now_ms: u64) {
     match state.keyspace.get_live(key, now_ms) {
-        Some(entry) => entry.value = Value::Int(value),
+        Some(entry) => {
+            debug_assert!(matches!(entry.value, Value::Int(_) | Value::Str(_)));
+            entry.value = Value::Int(value);
+        }
         None => {
             debug_assert!(!exists);
             state.keyspace.insert(key, Value::Int(value), None);
