@@ -84,6 +84,10 @@ pub struct Config {
     /// Share of each timer period the engine may spend on timers, in percent.
     #[arg(long, default_value_t = 25)]
     pub timer_budget_percent: u64,
+    /// Once shutdown starts, how long a connection may still spend writing
+    /// replies its client does not read before it is dropped, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub shutdown_grace_ms: u64,
     /// Threads for network I/O (the engine always has its own thread).
     #[arg(long, default_value_t = 1)]
     pub io_threads: usize,

@@ -7,7 +7,7 @@
 //! frames before it, and the connection is closed; nothing after it runs.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Sender, TrySendError};
@@ -61,6 +61,11 @@ struct Connection {
 }
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Largest write buffer kept between rounds.
+const WRITE_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
+/// Replies are written out whenever this much is buffered, so a round of
+/// large replies never needs more than about this plus one reply.
+const WRITE_FLUSH_BYTES: usize = 256 * 1024;
 
 /// Serves one connection until the client closes it, a protocol error, or
 /// shutdown.
@@ -89,9 +94,11 @@ pub async fn serve(
         if read_buf.capacity() - read_buf.len() < 1024 {
             read_buf.reserve(READ_CHUNK_BYTES);
         }
+        // `wait_for` rather than `changed`: the write below may already have
+        // seen the signal, and a seen change would never fire again.
         let read = tokio::select! {
             read = stream.read_buf(&mut read_buf) => read,
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait_for(|stop| *stop) => break,
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -105,7 +112,44 @@ pub async fn serve(
             }
             let replies = connection.run_job(&mut job, &slots).await;
             job.replies = replies;
-            connection.encode_round(&mut slots, &mut job, &mut write_buf);
+            // Encode in order; a round whose replies grow large is written
+            // out in pieces so the buffer stays bounded.
+            let grace = Duration::from_millis(connection.shared.config.shutdown_grace_ms);
+            let mut engine_replies = job.replies.drain(..);
+            for slot in slots.drain(..) {
+                match slot.answer {
+                    Answer::Ready(reply) => {
+                        encode(slot.codec, slot.request_id, &reply, &mut write_buf)
+                    }
+                    Answer::Engine => {
+                        let reply = engine_replies.next();
+                        assert!(
+                            reply.is_some(),
+                            "engine returned fewer replies than requests"
+                        );
+                        if let Some(reply) = reply {
+                            encode(slot.codec, slot.request_id, &reply, &mut write_buf);
+                        }
+                    }
+                }
+                if write_buf.len() >= WRITE_FLUSH_BYTES
+                    && !flush(
+                        &mut stream,
+                        &mut write_buf,
+                        &mut shutdown,
+                        grace,
+                        &connection.shared.stats,
+                    )
+                    .await
+                {
+                    return;
+                }
+            }
+            assert!(
+                engine_replies.next().is_none(),
+                "engine returned more replies than requests"
+            );
+            drop(engine_replies);
             let close = match &outcome {
                 RoundEnd::Close(Some((request_id, error))) => {
                     ServerStats::add(&connection.shared.stats.protocol_errors, 1);
@@ -123,15 +167,16 @@ pub async fn serve(
                 RoundEnd::Close(None) => true,
                 _ => false,
             };
-            if !write_buf.is_empty() {
-                if stream.write_all(&write_buf).await.is_err() {
-                    return;
-                }
-                ServerStats::add(
-                    &connection.shared.stats.bytes_written,
-                    write_buf.len() as u64,
-                );
-                write_buf.clear();
+            if !flush(
+                &mut stream,
+                &mut write_buf,
+                &mut shutdown,
+                grace,
+                &connection.shared.stats,
+            )
+            .await
+            {
+                return;
             }
             if close {
                 let _ = stream.shutdown().await;
@@ -142,6 +187,38 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Writes the buffer out. A client that stops reading must not hold up
+/// shutdown: once shutdown starts, the write gets `grace`, then the
+/// connection is dropped (`false`).
+async fn flush(
+    stream: &mut TcpStream,
+    write_buf: &mut BytesMut,
+    shutdown: &mut watch::Receiver<bool>,
+    grace: Duration,
+    stats: &ServerStats,
+) -> bool {
+    if write_buf.is_empty() {
+        return true;
+    }
+    let written = tokio::select! {
+        written = stream.write_all(write_buf) => written.is_ok(),
+        _ = async {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => false,
+    };
+    if !written {
+        return false;
+    }
+    ServerStats::add(&stats.bytes_written, write_buf.len() as u64);
+    write_buf.clear();
+    // One huge reply must not pin its buffer for the life of the connection.
+    if write_buf.capacity() > WRITE_BUFFER_KEEP_BYTES {
+        *write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    }
+    true
 }
 
 #[derive(Debug, PartialEq)]
@@ -314,29 +391,6 @@ impl Connection {
         replies.extend(job.requests.iter().map(|_| Reply::Error(error.clone())));
         job.requests.clear();
         replies
-    }
-
-    fn encode_round(&mut self, slots: &mut Vec<Slot>, job: &mut Job, out: &mut BytesMut) {
-        let mut engine_replies = job.replies.drain(..);
-        for slot in slots.drain(..) {
-            match slot.answer {
-                Answer::Ready(reply) => encode(slot.codec, slot.request_id, &reply, out),
-                Answer::Engine => {
-                    let reply = engine_replies.next();
-                    assert!(
-                        reply.is_some(),
-                        "engine returned fewer replies than requests"
-                    );
-                    if let Some(reply) = reply {
-                        encode(slot.codec, slot.request_id, &reply, out);
-                    }
-                }
-            }
-        }
-        assert!(
-            engine_replies.next().is_none(),
-            "engine returned more replies than requests"
-        );
     }
 
     /// Answers connection-level commands.

@@ -12,6 +12,7 @@
 //! - [`state`]      — `State` and `apply`: all data, one file per command family.
 //! - [`info`]       — the INFO text.
 //! - [`client`]     — async binary-protocol client (usher-cli, tests, benches).
+//! - [`cli`]        — usher-cli's line handling, reply printing, help and completion.
 //! - [`clock`]      — system and manual clocks.
 //! - [`stats`]      — counters shared by the network and the engine.
 //! - [`glob`]       — Redis glob patterns (SCAN MATCH, CONFIG GET).
@@ -20,6 +21,7 @@
 //! The wire types and codecs live in the `usher-protocol` crate (`protocol/`).
 
 pub mod alloc;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -941,13 +941,8 @@ fn parse_command(a: &mut Args<'_>) -> Result<Request, ServerError> {
 
 fn parse_expire(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerError> {
     let key = a.bytes()?;
-    let amount = a.int()?;
-    let deadline = match name {
-        "EXPIRE" => Deadline::InSeconds(amount),
-        "PEXPIRE" => Deadline::InMillis(amount),
-        "EXPIREAT" => Deadline::AtSeconds(amount),
-        _ => Deadline::AtMillis(amount),
-    };
+    // Redis checks the options before the number; keep its error order.
+    let amount = std::mem::replace(a.next_arg()?, Arg::Int(0));
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while a.remaining() > 0 {
         let option = a.bytes()?;
@@ -976,6 +971,13 @@ fn parse_expire(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerE
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
+    let amount = amount.to_i64()?;
+    let deadline = match name {
+        "EXPIRE" => Deadline::InSeconds(amount),
+        "PEXPIRE" => Deadline::InMillis(amount),
+        "EXPIREAT" => Deadline::AtSeconds(amount),
+        _ => Deadline::AtMillis(amount),
+    };
     // GT already fails on a key without expiry (no expiry counts as
     // infinite), so XX GT equals GT; XX LT needs its own variant.
     let condition = match (nx, xx, gt, lt) {
@@ -1037,39 +1039,57 @@ fn parse_set(a: &mut Args<'_>) -> Result<Request, ServerError> {
     let value = a.bytes()?;
     let mut condition = SetCondition::Always;
     let mut get = false;
-    let mut expiry = SetExpiry::Clear;
-    let mut expiry_given = false;
+    let mut keep_ttl = false;
+    // As in Redis: options may repeat (the last expiry wins), incompatible
+    // ones are a syntax error, and the expiry number is checked only after
+    // every option was read, so syntax errors take precedence.
+    let mut expiry: Option<(&'static str, Arg)> = None;
     while a.remaining() > 0 {
         let option = a.bytes()?;
         let upper = option.to_ascii_uppercase();
-        match upper.as_slice() {
-            b"NX" if condition == SetCondition::Always => condition = SetCondition::IfAbsent,
-            b"XX" if condition == SetCondition::Always => condition = SetCondition::IfPresent,
-            b"GET" if !get => get = true,
-            b"KEEPTTL" if !expiry_given => {
-                expiry_given = true;
-                expiry = SetExpiry::Keep;
+        let unit = match upper.as_slice() {
+            b"EX" => Some("EX"),
+            b"PX" => Some("PX"),
+            b"EXAT" => Some("EXAT"),
+            b"PXAT" => Some("PXAT"),
+            _ => None,
+        };
+        match (upper.as_slice(), unit) {
+            (b"NX", _) if condition != SetCondition::IfPresent => {
+                condition = SetCondition::IfAbsent
             }
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !expiry_given => {
-                expiry_given = true;
-                if a.remaining() == 0 {
-                    return Err(ServerError::SYNTAX);
-                }
-                let amount = a.int()?;
-                if amount <= 0 {
-                    return Err(ServerError::invalid_expire("set"));
-                }
-                let deadline = match upper.as_slice() {
-                    b"EX" => Deadline::InSeconds(amount),
-                    b"PX" => Deadline::InMillis(amount),
-                    b"EXAT" => Deadline::AtSeconds(amount),
-                    _ => Deadline::AtMillis(amount),
-                };
-                expiry = SetExpiry::At(deadline);
+            (b"XX", _) if condition != SetCondition::IfAbsent => {
+                condition = SetCondition::IfPresent
+            }
+            (b"GET", _) => get = true,
+            (b"KEEPTTL", _) if expiry.is_none() => keep_ttl = true,
+            (_, Some(unit))
+                if !keep_ttl
+                    && expiry.as_ref().is_none_or(|(given, _)| *given == unit)
+                    && a.remaining() > 0 =>
+            {
+                let amount = std::mem::replace(a.next_arg()?, Arg::Int(0));
+                expiry = Some((unit, amount));
             }
             _ => return Err(ServerError::SYNTAX),
         }
     }
+    let expiry = match expiry {
+        None if keep_ttl => SetExpiry::Keep,
+        None => SetExpiry::Clear,
+        Some((unit, amount)) => {
+            let amount = amount.to_i64()?;
+            if amount <= 0 {
+                return Err(ServerError::invalid_expire("set"));
+            }
+            SetExpiry::At(match unit {
+                "EX" => Deadline::InSeconds(amount),
+                "PX" => Deadline::InMillis(amount),
+                "EXAT" => Deadline::AtSeconds(amount),
+                _ => Deadline::AtMillis(amount),
+            })
+        }
+    };
     Ok(Request::Set {
         key,
         value,

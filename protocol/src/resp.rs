@@ -187,11 +187,9 @@ impl RespDecoder {
                         return Decoded::Invalid(ServerError::protocol("too many arguments"));
                     }
                     args.extend(words.into_iter().map(|w| Arg::Bytes(Bytes::from(w))));
-                    return Decoded::Frame(());
+                    Decoded::Frame(())
                 }
-                None => {
-                    return Decoded::Invalid(ServerError::protocol("unbalanced quotes in request"))
-                }
+                None => Decoded::Invalid(ServerError::protocol("unbalanced quotes in request")),
             }
         }
     }

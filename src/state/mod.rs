@@ -83,7 +83,7 @@ pub struct State {
 
 impl State {
     pub fn new(limits: StateLimits) -> State {
-        State::with_seed(limits, 0x5eed_0f_05e7)
+        State::with_seed(limits, 0x005e_ed0f_05e7)
     }
 
     /// A state whose hash layout (and so SCAN order) follows `hash_seed`.

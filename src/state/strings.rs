@@ -74,11 +74,6 @@ pub fn set(
     if !allowed {
         return old_reply.unwrap_or(Reply::Nil);
     }
-    if !exists {
-        if let Err(error) = state.room_for_key() {
-            return Reply::Error(error);
-        }
-    }
     let new_deadline = match (expiry, deadline) {
         (SetExpiry::Keep, _) => old_deadline,
         (_, Some(at)) if at <= now_ms as i64 => {
@@ -89,6 +84,12 @@ pub fn set(
         (_, Some(at)) => Some(at as u64),
         (_, None) => None,
     };
+    // After the past-deadline case, which adds no key and so needs no room.
+    if !exists {
+        if let Err(error) = state.room_for_key() {
+            return Reply::Error(error);
+        }
+    }
     state
         .keyspace
         .insert(key, Value::from_string(value), new_deadline);

@@ -1,0 +1,332 @@
+//! The server as a whole over real TCP: the connection limit, active expiry
+//! driven by the engine's timer, many concurrent connections on one counter,
+//! and the `usher-server` binary (port 0, config file, SIGTERM shutdown).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{eventually, start, start_with_clock, stop, test_config, Resp, RespConn, TIMEOUT};
+use usher::client::{args, Client};
+use usher::clock::ManualClock;
+use usher::config::Config;
+use usher::protocol::Reply;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_connections_max_are_refused() {
+    let config = Config {
+        connections_max: 2,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut first = RespConn::connect(running.addr).await;
+    let mut second = RespConn::connect(running.addr).await;
+    // A round trip on each makes sure both were accepted and counted.
+    first.send(b"PING\r\n").await;
+    first.expect(b"+PONG\r\n").await;
+    second.send(b"PING\r\n").await;
+    second.expect(b"+PONG\r\n").await;
+
+    let mut third = RespConn::connect(running.addr).await;
+    third
+        .expect(b"-ERR max number of clients reached\r\n")
+        .await;
+    third.expect_closed().await;
+
+    // The two accepted connections are unaffected.
+    first.send(b"PING\r\n").await;
+    first.expect(b"+PONG\r\n").await;
+
+    // Once one closes, a new connection is served again.
+    drop(second);
+    let addr = running.addr;
+    eventually("a freed slot accepts a new connection", || async move {
+        let mut conn = RespConn::connect(addr).await;
+        conn.send(b"PING\r\n").await;
+        matches!(conn.read().await, Resp::Simple(text) if text == "PONG")
+    })
+    .await;
+    drop(first);
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_expiry_removes_keys_nobody_reads() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let running = start_with_clock(test_config(), clock.clone()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    conn.send(b"SET short v PX 100\r\nSET long v PX 100000\r\nSET forever v\r\nDBSIZE\r\n")
+        .await;
+    conn.expect(b"+OK\r\n+OK\r\n+OK\r\n:3\r\n").await;
+
+    clock.advance(150);
+    // DBSIZE counts keys not yet reaped, so it drops only when the engine's
+    // timer removes the key; nothing reads `short`.
+    let mut polls = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        polls += 1;
+        match conn.call(&["DBSIZE"]).await {
+            Resp::Int(2) => break,
+            Resp::Int(3) => {}
+            other => panic!("DBSIZE replied {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired key was not reaped within {TIMEOUT:?} ({polls} polls)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    conn.send(b"EXISTS short long forever\r\n").await;
+    conn.expect(b":2\r\n").await;
+    drop(conn);
+    let state = stop(running).await;
+    state.check_invariants();
+    assert_eq!(state.keyspace.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_incrbound_grants_exactly_the_cap() {
+    const CONNECTIONS: usize = 50;
+    const REQUESTS: usize = 200;
+    const CAP: i64 = 1000;
+    let running = start(test_config()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONNECTIONS {
+        let addr = running.addr;
+        tasks.spawn(async move {
+            let mut client = Client::connect(addr).await.expect("connect");
+            let command = args(["INCRBOUND", "coupons", "1", "MAX", &CAP.to_string()]);
+            let mut granted = Vec::new();
+            // Half pipelined, half one by one, to mix batch shapes.
+            let commands = vec![command.clone(); REQUESTS / 2];
+            let mut replies = client.pipeline(&commands).await.expect("pipeline");
+            for _ in 0..REQUESTS / 2 {
+                replies.push(client.call(&command).await.expect("call"));
+            }
+            for reply in replies {
+                match reply {
+                    Reply::Array(items) => match items.as_slice() {
+                        [Reply::Int(value), Reply::Int(1)] => granted.push(*value),
+                        [Reply::Int(CAP), Reply::Int(0)] => {}
+                        other => panic!("INCRBOUND replied {other:?}"),
+                    },
+                    other => panic!("INCRBOUND replied {other:?}"),
+                }
+            }
+            granted
+        });
+    }
+    let mut granted = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Some(result) = tokio::time::timeout_at(deadline, tasks.join_next())
+        .await
+        .expect("all connections finish in time")
+    {
+        granted.extend(result.expect("connection task"));
+    }
+    // Every value from 1 to the cap was handed out exactly once.
+    granted.sort_unstable();
+    assert_eq!(granted, (1..=CAP).collect::<Vec<_>>());
+
+    let mut client = Client::connect(running.addr).await.expect("connect");
+    let value = client.call(&args(["GET", "coupons"])).await.expect("GET");
+    assert_eq!(value, Reply::Bulk("1000".into()));
+    drop(client);
+    stop(running).await;
+}
+
+// --- the usher-server binary ---
+
+/// A child process that is killed if the test fails before it exits.
+struct ServerProcess {
+    child: Child,
+    stderr: Option<std::process::ChildStderr>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl ServerProcess {
+    fn spawn(extra: &[&str]) -> ServerProcess {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-test-data");
+        let child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
+            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn usher-server");
+        ServerProcess {
+            child,
+            stderr: None,
+        }
+    }
+
+    /// Reads the `usher-server listening on ADDR` line (bounded wait).
+    fn listening_addr(&mut self) -> std::net::SocketAddr {
+        let stdout = self.child.stdout.take().expect("piped stdout");
+        self.stderr = self.child.stderr.take();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = send.send(line);
+        });
+        let line = receive
+            .recv_timeout(TIMEOUT)
+            .expect("usher-server prints its address in time");
+        let addr = line
+            .trim_end()
+            .strip_prefix("usher-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        addr.parse().expect("a socket address")
+    }
+
+    /// Waits for the process to exit, at most `TIMEOUT`.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "usher-server did not exit within {TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr_text(&mut self) -> String {
+        use std::io::Read;
+        let mut text = String::new();
+        if let Some(mut stderr) = self.stderr.take().or_else(|| self.child.stderr.take()) {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_shuts_down_cleanly_on_sigterm() {
+    let mut server = ServerProcess::spawn(&[]);
+    let addr = server.listening_addr();
+
+    let mut client = Client::connect(addr).await.expect("connect");
+    let commands: Vec<_> = (0..100)
+        .map(|i| args(["SET".to_string(), format!("k{i}"), i.to_string()]))
+        .collect();
+    let replies = client.pipeline(&commands).await.expect("pipeline");
+    assert!(replies.iter().all(|r| *r == Reply::OK), "{replies:?}");
+    // An idle RESP connection stays open across the signal; shutdown must
+    // not wait for it forever.
+    let mut idle = RespConn::connect(addr).await;
+    idle.send(b"DBSIZE\r\n").await;
+    idle.expect(b":100\r\n").await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+    let status = tokio::task::block_in_place(|| server.wait());
+    assert!(status.success(), "usher-server exited with {status}");
+    // Both connections were closed by the server.
+    idle.expect_closed().await;
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("shutdown complete"), "stderr: {stderr}");
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_sets_values_and_flags_override_it() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-test-config.toml");
+    std::fs::write(&path, "connections_max = 123\nkey_bytes_max = 77\n").expect("write config");
+    let mut server = ServerProcess::spawn(&[
+        "--config",
+        path.to_str().expect("UTF-8 path"),
+        "--key-bytes-max",
+        "55",
+    ]);
+    let addr = server.listening_addr();
+    let mut conn = RespConn::connect(addr).await;
+    conn.send(
+        b"CONFIG GET connections_max\r\nCONFIG GET key_bytes_max\r\nCONFIG GET frame_bytes_max\r\n",
+    )
+    .await;
+    conn.expect(
+        b"*2\r\n$15\r\nconnections_max\r\n$3\r\n123\r\n\
+          *2\r\n$13\r\nkey_bytes_max\r\n$2\r\n55\r\n\
+          *2\r\n$15\r\nframe_bytes_max\r\n$7\r\n8388608\r\n",
+    )
+    .await;
+    drop(conn);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let status = tokio::task::block_in_place(|| server.wait());
+    assert!(status.success(), "usher-server exited with {status}");
+}
+
+#[test]
+fn unknown_config_key_is_refused_by_name() {
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-test-bad-config.toml");
+    std::fs::write(&path, "connections_max = 5\nconections_maximum = 6\n").expect("write config");
+    let mut server = ServerProcess::spawn(&["--config", path.to_str().expect("UTF-8 path")]);
+    let status = server.wait();
+    assert!(!status.success(), "usher-server accepted an unknown key");
+    let stderr = server.stderr_text();
+    assert!(
+        stderr.contains("conections_maximum"),
+        "the error does not name the key: {stderr}"
+    );
+}
+
+#[test]
+fn invalid_config_value_is_refused() {
+    let mut server = ServerProcess::spawn(&["--connections-max", "0"]);
+    let status = server.wait();
+    assert!(
+        !status.success(),
+        "usher-server accepted connections_max = 0"
+    );
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("connections_max"), "stderr: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_a_client_that_never_reads() {
+    let config = Config {
+        shutdown_grace_ms: 100,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    let value = "v".repeat(1024 * 1024);
+    conn.send_command(&["SET", "big", &value]).await;
+    conn.expect(b"+OK\r\n").await;
+    // 64 MiB of replies: far more than the socket buffers hold, and this
+    // client never reads them.
+    conn.send(&b"GET big\r\n".repeat(64)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let state = tokio::time::timeout(Duration::from_secs(10), running.shutdown())
+        .await
+        .expect("shutdown finishes although the client does not read");
+    assert_eq!(state.keyspace.len(), 1);
+    drop(conn);
+}
