@@ -975,3 +975,46 @@ async fn redis_client_speaks_zsets_and_queues() {
     drop(con);
     server.shutdown().await;
 }
+
+/// The engine's own timer expires and refills with no request arriving:
+/// the clock is manual, so the TTL passes without waiting for it; the test
+/// only gives the engine thread a moment to wake up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_timer_expires_and_refills_without_requests() {
+    let clock = usher::clock::ManualClock::new(T0);
+    let config = usher::config::Config {
+        port: 0,
+        ..usher::config::Config::default()
+    };
+    let server = usher::server::start(config, clock.clone())
+        .await
+        .expect("server starts");
+    let mut client = usher::client::Client::connect(server.addr).await.unwrap();
+    let replies = client
+        .pipeline(&[
+            args(["QUEUE.CONFIG", "q", "CAPACITY", "1", "TTL", "50"]),
+            args(["QUEUE.JOIN", "q", "a"]),
+            args(["QUEUE.JOIN", "q", "b"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(replies, vec![Reply::OK, active(50), waiting(1)]);
+    clock.advance(60);
+    // The engine sleeps at most until the due time it computed (50 ms of
+    // real time here) before looking at the clock again.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(client);
+    let mut state = server.shutdown().await;
+    match &state.keyspace.get_live(b"q", T0 + 60).unwrap().value {
+        Value::Queue(queue) => {
+            assert_eq!(queue.waiting(), 0, "b was not admitted by the timer");
+            let active: Vec<_> = queue
+                .active_members()
+                .into_iter()
+                .map(|(m, d)| (m.to_vec(), d))
+                .collect();
+            assert_eq!(active, vec![(b"b".to_vec(), T0 + 110)]);
+        }
+        _ => panic!("not a queue"),
+    }
+}

@@ -334,7 +334,7 @@ impl Members {
 }
 
 /// The id at an arena offset, for hashing while the index is borrowed.
-fn entry_bytes<'a>(chunks: &'a [Option<Box<[u8]>>], offset: u32) -> &'a [u8] {
+fn entry_bytes(chunks: &[Option<Box<[u8]>>], offset: u32) -> &[u8] {
     let (chunk, position) = split_offset(offset);
     let data = chunks[chunk]
         .as_deref()

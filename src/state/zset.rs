@@ -320,7 +320,7 @@ impl Zset {
             free: NIL,
             free_count: 0,
             index: HashTable::with_capacity(members.len()),
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             rng: self.rng,
         };
         for (member, score) in members {
