@@ -710,6 +710,48 @@ fn positions_stay_exact_through_churn() {
     assert_eq!(queue, expected);
 }
 
+#[test]
+fn sparse_lines_are_renumbered_and_the_arena_shrinks() {
+    let mut s = fresh();
+    run(&mut s, T0, &["QUEUE.CONFIG", "q"]);
+    let apply = |s: &mut State, words: &[&str]| {
+        let mut arguments = args(words);
+        s.apply(&parse(&mut arguments).unwrap(), T0)
+    };
+    let id = |i: usize| format!("user-{i:017}");
+    for i in 0..20_000 {
+        apply(&mut s, &["QUEUE.JOIN", "q", &id(i)]);
+    }
+    let arena = |s: &mut State| match &s.keyspace.get_live(b"q", T0).unwrap().value {
+        Value::Queue(queue) => queue.arena_bytes(),
+        _ => panic!(),
+    };
+    let full = arena(&mut s);
+    assert!(full >= 20_000 * 23, "{full}");
+    // Everyone but every 20th member leaves, from all over the line: the
+    // gaps trigger renumbering and the sparse chunks are evacuated.
+    for i in (0..20_000).filter(|i| i % 20 != 0) {
+        assert_eq!(apply(&mut s, &["QUEUE.LEAVE", "q", &id(i)]), Reply::Int(1));
+    }
+    s.check_invariants();
+    assert!(arena(&mut s) <= 2 * 65_536, "arena kept {} bytes", arena(&mut s));
+    for (position, i) in (0..20_000).filter(|i| i % 20 == 0).enumerate() {
+        if position % 97 == 0 {
+            let Reply::Array(items) = run(&mut s, T0, &["QUEUE.POS", "q", &id(i)]) else {
+                panic!()
+            };
+            assert_eq!(items[1], Reply::Int(position as i64 + 1));
+        }
+    }
+    // The line still works after it was rebuilt.
+    assert_eq!(apply(&mut s, &["QUEUE.JOIN", "q", "late"]), waiting(1001));
+    assert_eq!(
+        apply(&mut s, &["QUEUE.ADMIT", "q", "2"]),
+        members(&[&id(0), &id(20)])
+    );
+    s.check_invariants();
+}
+
 // ---------------------------------------------------------------------------
 // Property test against an observational model
 // ---------------------------------------------------------------------------

@@ -733,6 +733,12 @@ impl Queue {
         self.active
     }
 
+    /// Bytes of arena chunks allocated for member ids (for memory figures
+    /// and tests: evacuation gives chunks back as members go).
+    pub fn arena_bytes(&self) -> usize {
+        self.members.chunks.iter().flatten().count() * CHUNK_BYTES
+    }
+
     /// Waiting member ids, oldest first.
     pub fn waiting_members(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.line.iter().map(|slot| self.members.bytes(slot))
