@@ -734,7 +734,11 @@ fn sparse_lines_are_renumbered_and_the_arena_shrinks() {
         assert_eq!(apply(&mut s, &["QUEUE.LEAVE", "q", &id(i)]), Reply::Int(1));
     }
     s.check_invariants();
-    assert!(arena(&mut s) <= 2 * 65_536, "arena kept {} bytes", arena(&mut s));
+    assert!(
+        arena(&mut s) <= 2 * 65_536,
+        "arena kept {} bytes",
+        arena(&mut s)
+    );
     for (position, i) in (0..20_000).filter(|i| i % 20 == 0).enumerate() {
         if position % 97 == 0 {
             let Reply::Array(items) = run(&mut s, T0, &["QUEUE.POS", "q", &id(i)]) else {
