@@ -10,6 +10,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
 use crate::state::StateLimits;
+use crate::wal::FsyncPolicy;
 
 #[derive(Args, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +79,22 @@ pub struct Config {
     /// persistence, syncs the log) for the batches drained so far.
     #[arg(long, default_value_t = 16_384)]
     pub batch_requests_max: usize,
+    /// Keep state on disk (append-only log + snapshots in `dir`). Off, the
+    /// server forgets everything when it stops.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub persist: bool,
+    /// When the log reaches stable storage: `always` (before every reply),
+    /// `everysec`, or `no`.
+    #[arg(long, value_enum, default_value_t = FsyncPolicy::Always)]
+    pub fsync: FsyncPolicy,
+    /// Take a snapshot this often (if anything was logged since the last
+    /// one), in milliseconds; 0 = never on a schedule.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub snapshot_interval_ms: u64,
+    /// Take a snapshot once this many log bytes were written since the last
+    /// one; 0 = never on size.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub snapshot_log_bytes_max: u64,
     /// Period of the engine's timer (active expiry) in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub timer_tick_ms: u64,

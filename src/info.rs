@@ -8,10 +8,18 @@ use usher_protocol::Reply;
 
 use crate::alloc;
 use crate::config::Config;
+use crate::engine::Durability;
 use crate::state::State;
 use crate::stats::ServerStats;
 
-const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: [&str; 6] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "keyspace",
+];
 
 /// Renders the requested sections (all of them for none, `all` or
 /// `default`); unknown section names are ignored, as in Redis.
@@ -19,6 +27,7 @@ pub fn render(
     state: &State,
     config: &Config,
     stats: &ServerStats,
+    durability: Option<&Durability>,
     sections: &[Bytes],
     now_ms: u64,
 ) -> Reply {
@@ -66,6 +75,7 @@ pub fn render(
                 ("used_memory_rss", alloc::resident_bytes().to_string()),
                 ("keys_max", config.keys_max.to_string()),
             ],
+            "persistence" => persistence_lines(config, durability),
             "stats" => vec![
                 (
                     "total_connections_received",
@@ -119,4 +129,45 @@ pub fn render(
         }
     }
     Reply::Bulk(Bytes::from(text))
+}
+
+fn persistence_lines(
+    config: &Config,
+    durability: Option<&Durability>,
+) -> Vec<(&'static str, String)> {
+    let Some(durability) = durability else {
+        return vec![("persist", "0".to_string())];
+    };
+    let mut lines = vec![
+        ("persist", "1".to_string()),
+        ("dir", config.dir.display().to_string()),
+        ("fsync", config.fsync.to_string()),
+        ("log_next_position", durability.wal.next_lsn().to_string()),
+        (
+            "log_bytes_since_snapshot",
+            durability.wal.bytes_since_snapshot.to_string(),
+        ),
+        (
+            "log_failure",
+            durability
+                .wal
+                .failure()
+                .unwrap_or_else(|| "none".to_string()),
+        ),
+        (
+            "snapshot_in_progress",
+            u8::from(durability.snapshot.is_some()).to_string(),
+        ),
+    ];
+    match &durability.last_snapshot {
+        Some(Ok(done)) => {
+            lines.push(("last_snapshot_status", "ok".to_string()));
+            lines.push(("last_snapshot_position", done.start_lsn.to_string()));
+            lines.push(("last_snapshot_keys", done.entries.to_string()));
+            lines.push(("last_snapshot_bytes", done.bytes.to_string()));
+        }
+        Some(Err(error)) => lines.push(("last_snapshot_status", format!("err: {error}"))),
+        None => lines.push(("last_snapshot_status", "none".to_string())),
+    }
+    lines
 }

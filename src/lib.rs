@@ -10,6 +10,9 @@
 //! - [`connection`] — one client: decode, answer connection commands, batch to the engine, reply.
 //! - [`engine`]     — the engine thread: drains batches, applies them, replies; runs timers.
 //! - [`state`]      — `State` and `apply`: all data, one file per command family.
+//! - [`wal`]        — the append-only log: checksummed records, group commit, fsync policy.
+//! - [`snapshot`]   — incremental snapshots written off the engine thread, and loading.
+//! - [`recovery`]   — start-up recovery (snapshot + log replay) and `usher-server check`.
 //! - [`info`]       — the INFO text.
 //! - [`client`]     — async binary-protocol client (usher-cli, tests, benches).
 //! - [`cli`]        — usher-cli's line handling, reply printing, help and completion.
@@ -29,8 +32,11 @@ pub mod connection;
 pub mod engine;
 pub mod glob;
 pub mod info;
+pub mod recovery;
 pub mod server;
+pub mod snapshot;
 pub mod state;
 pub mod stats;
+pub mod wal;
 
 pub use usher_protocol as protocol;

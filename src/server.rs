@@ -14,9 +14,11 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{self, Shared};
-use crate::engine::Engine;
+use crate::engine::{Durability, Engine};
+use crate::recovery::{self, RecoveryError};
 use crate::state::State;
 use crate::stats::ServerStats;
+use crate::wal::Wal;
 
 /// A running server's handle, for tests and the binary.
 pub struct Running {
@@ -49,10 +51,24 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
     ServerStats::add(&stats.port, u64::from(addr.port()));
     let (queue, receiver) = crossbeam_channel::bounded(config.queue_batches_max);
     let state = State::with_seed(config.state_limits(), seed());
-    let engine = Engine::new(state, clock, config.clone(), stats.clone());
+    let (engine, lock) = if config.persist {
+        let (state, durability, lock) = recover(&config, state)?;
+        let engine = Engine::new(state, clock, config.clone(), stats.clone());
+        (engine.with_durability(durability), Some(lock))
+    } else {
+        (
+            Engine::new(state, clock, config.clone(), stats.clone()),
+            None,
+        )
+    };
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
-        .spawn(move || engine.run(receiver))?;
+        .spawn(move || {
+            let state = engine.run(receiver);
+            // The data directory stays locked until the log is synced.
+            drop(lock);
+            state
+        })?;
     let shared = Arc::new(Shared {
         config: config.clone(),
         stats: stats.clone(),
@@ -68,6 +84,33 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         accept_task,
         engine,
     })
+}
+
+/// Recovers the state from the data directory (before the port is bound)
+/// and opens a fresh log segment after it.
+fn recover(config: &Config, state: State) -> std::io::Result<(State, Durability, std::fs::File)> {
+    let failed = |error: RecoveryError| std::io::Error::other(error.0);
+    let lock = recovery::lock_dir(&config.dir).map_err(failed)?;
+    let started = std::time::Instant::now();
+    let recovered = recovery::recover(&config.dir, state, false).map_err(failed)?;
+    let report = &recovered.report;
+    tracing::info!(
+        dir = %config.dir.display(),
+        keys = recovered.state.keyspace.len(),
+        snapshot_keys = report.snapshot_entries,
+        log_records = report.records,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered"
+    );
+    let wal = Wal::create(&config.dir, recovered.next_lsn, config.fsync)?;
+    let durability = Durability {
+        dir: config.dir.clone(),
+        wal,
+        snapshot: None,
+        last_snapshot_ms: 0,
+        last_snapshot: None,
+    };
+    Ok((recovered.state, durability, lock))
 }
 
 /// A per-process hash seed, so that key layouts differ between runs and

@@ -27,6 +27,7 @@ fn server() -> SocketAddr {
             runtime.block_on(async move {
                 let config = Config {
                     port: 0,
+                    persist: false,
                     ..Config::default()
                 };
                 let running = usher::server::start(config, SystemClock).await.unwrap();

@@ -932,7 +932,9 @@ proptest! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_client_speaks_zsets_and_queues() {
     let config = usher::config::Config {
+        bind: "127.0.0.1".into(),
         port: 0,
+        persist: false,
         ..usher::config::Config::default()
     };
     let server = usher::server::start(config, usher::clock::SystemClock)
@@ -1029,7 +1031,9 @@ async fn redis_client_speaks_zsets_and_queues() {
 async fn engine_timer_expires_and_refills_without_requests() {
     let clock = usher::clock::ManualClock::new(T0);
     let config = usher::config::Config {
+        bind: "127.0.0.1".into(),
         port: 0,
+        persist: false,
         ..usher::config::Config::default()
     };
     let server = usher::server::start(config, clock.clone())

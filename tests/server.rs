@@ -144,6 +144,8 @@ async fn concurrent_incrbound_grants_exactly_the_cap() {
 struct ServerProcess {
     child: Child,
     stderr: Option<std::process::ChildStderr>,
+    /// This server's own data directory, removed when the test ends.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for ServerProcess {
@@ -157,11 +159,11 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     fn spawn(extra: &[&str]) -> ServerProcess {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-test-data");
+        let dir = tempfile::tempdir().expect("temporary data directory");
         let child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
             .args(["--port", "0", "--bind", "127.0.0.1"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir.path())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -171,6 +173,7 @@ impl ServerProcess {
         ServerProcess {
             child,
             stderr: None,
+            _dir: dir,
         }
     }
 

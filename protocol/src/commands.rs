@@ -55,6 +55,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!("QUIT", 1, C, "connection", 0, 0, "", "Replies OK and closes the connection."),
     row!("INFO", -1, &["stale", "loading"], "server", 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
     row!("DBSIZE", 1, R, "server", 0, 0, "", "Number of keys."),
+    row!("SNAPSHOT", 1, &["admin"], "server", 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),
     row!("FLUSHALL", -1, &["write"], "server", 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
     row!("DEL", -2, W, "keys", 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
     row!("EXISTS", -2, R, "keys", 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),

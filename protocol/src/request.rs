@@ -330,6 +330,8 @@ pub enum Request {
     Info(Vec<Bytes>),
     DbSize,
     FlushAll,
+    /// `SNAPSHOT`: start writing a snapshot now.
+    Snapshot,
     // --- keys ---
     Del(Vec<Bytes>),
     Exists(Vec<Bytes>),
@@ -693,6 +695,7 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
         }
         "INFO" => Request::Info(a.rest()),
         "DBSIZE" => Request::DbSize,
+        "SNAPSHOT" => Request::Snapshot,
         "FLUSHALL" => {
             // ASYNC and SYNC are accepted; flushing is always immediate.
             if let Some(mode) = a.peek_keyword() {

@@ -14,17 +14,37 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// usher: an in-memory state server for ticket and flash sales.
 #[derive(Parser)]
-#[command(name = "usher-server", version)]
+#[command(name = "usher-server", version, args_conflicts_with_subcommands = true)]
 struct Cli {
     /// TOML file with settings (same names as the flags, with underscores).
     #[arg(long)]
     config: Option<PathBuf>,
     #[command(flatten)]
     settings: Config,
+    #[command(subcommand)]
+    tool: Option<Tool>,
+}
+
+#[derive(clap::Subcommand)]
+enum Tool {
+    /// Verify a data directory (snapshot and log) without starting the
+    /// server; with --repair, cut a damaged log at its first bad record
+    /// after saying what will be lost.
+    Check {
+        /// The data directory to check.
+        dir: PathBuf,
+        /// Truncate the log at the first bad record (drops what follows).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
+    if let Some(("check", check)) = matches.subcommand() {
+        let dir = check.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
+        return usher::recovery::check_tool(&dir, check.get_flag("repair"));
+    }
     let config_file = matches.get_one::<PathBuf>("config").cloned();
     let config = match config::from_matches(&matches, config_file.as_deref()) {
         Ok(config) => config,

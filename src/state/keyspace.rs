@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use super::effect::Effect;
+
 /// What a key holds. New data types (sorted sets, queues, seats, stock) are
 /// added as variants, boxed when large so every entry stays small.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +73,10 @@ pub struct Keyspace {
     deadlines: BTreeSet<(u64, Bytes)>,
     /// Keys removed because their deadline passed (lazily or actively).
     pub expired_total: u64,
+    /// Whether changes are recorded as effects (on when a log is attached).
+    recording: bool,
+    /// Effects recorded since the engine last took them.
+    effects: Vec<Effect>,
 }
 
 impl Keyspace {
@@ -79,7 +85,30 @@ impl Keyspace {
             map: Map::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)),
             deadlines: BTreeSet::new(),
             expired_total: 0,
+            recording: false,
+            effects: Vec::new(),
         }
+    }
+
+    /// Turns effect recording on or off; returns the previous setting.
+    pub fn set_recording(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.recording, on)
+    }
+
+    /// Records an effect if recording is on. Families that change a value in
+    /// place (rather than through `insert`) call this with their own effect,
+    /// or, while they hold the value, use the [`Recorder`] that
+    /// [`Keyspace::get_live_recorded`] lends with it.
+    pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
+        if self.recording {
+            self.effects.push(effect());
+        }
+    }
+
+    /// The effects recorded so far, for the engine to log; the vector keeps
+    /// its capacity.
+    pub fn effects_mut(&mut self) -> &mut Vec<Effect> {
+        &mut self.effects
     }
 
     /// Number of keys, counting ones whose deadline passed but that have not
@@ -108,12 +137,39 @@ impl Keyspace {
         let (index, _, entry) = self.map.get_full(key)?;
         match entry.deadline_ms {
             Some(deadline) if deadline <= now_ms => {
-                self.remove_at(index);
-                self.expired_total += 1;
+                self.expire_at(index);
                 None
             }
             _ => Some(index),
         }
+    }
+
+    /// Like [`Keyspace::get_live`], with a [`Recorder`] for the effects of
+    /// changing the value in place (sorted sets, queues).
+    pub fn get_live_recorded(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&mut Entry, Recorder<'_>)> {
+        let index = self.live_index(key, now_ms)?;
+        let Keyspace {
+            map,
+            recording,
+            effects,
+            ..
+        } = self;
+        let (stored, entry) = map.get_index_mut(index)?;
+        let recorder = Recorder {
+            key: stored,
+            effects: recording.then_some(effects),
+        };
+        Some((entry, recorder))
+    }
+
+    /// The entry for `key` whatever its deadline: replay applies effects in
+    /// log order and reads no clock, so it never expires a key on its own.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
     }
 
     /// Whether a live key exists (without touching statistics).
@@ -123,16 +179,31 @@ impl Keyspace {
 
     /// Inserts or replaces a key's value and deadline.
     pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
-        if let Some(entry) = self.map.get_mut(key) {
+        // Effects share the map's own key (a reference count, no copy).
+        if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
+            let stored = stored.clone();
+            if self.recording {
+                self.effects.push(Effect::Put {
+                    key: stored.clone(),
+                    value: value.clone(),
+                    deadline_ms,
+                });
+            }
             entry.value = value;
-            let old = entry.deadline_ms;
-            entry.deadline_ms = deadline_ms;
+            let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
             if old != deadline_ms {
-                self.retime_index(key, old, deadline_ms);
+                self.retime_index(stored, old, deadline_ms);
             }
             return;
         }
         let key = Bytes::copy_from_slice(key);
+        if self.recording {
+            self.effects.push(Effect::Put {
+                key: key.clone(),
+                value: value.clone(),
+                deadline_ms,
+            });
+        }
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
@@ -141,53 +212,97 @@ impl Keyspace {
 
     /// Changes the deadline of an existing key.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) {
-        let Some(entry) = self.map.get_mut(key) else {
-            return;
-        };
-        let old = entry.deadline_ms;
-        entry.deadline_ms = deadline_ms;
-        if old != deadline_ms {
-            self.retime_index(key, old, deadline_ms);
-        }
-    }
-
-    fn retime_index(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
-        // The index holds the map's own key (a cheap reference-counted clone).
-        let Some((stored, _)) = self.map.get_key_value(key) else {
+        let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
             return;
         };
         let stored = stored.clone();
-        if let Some(deadline) = old {
-            let removed = self.deadlines.remove(&(deadline, stored.clone()));
-            assert!(removed, "deadline index out of step with the keyspace");
+        if self.recording {
+            self.effects.push(Effect::Deadline {
+                key: stored.clone(),
+                deadline_ms,
+            });
         }
-        if let Some(deadline) = new {
-            self.deadlines.insert((deadline, stored));
+        let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
+        if old != deadline_ms {
+            self.retime_index(stored, old, deadline_ms);
         }
     }
 
-    /// Removes a key; returns whether it existed (expired or not).
+    fn retime_index(&mut self, key: Bytes, old: Option<u64>, new: Option<u64>) {
+        if let Some(deadline) = old {
+            let removed = self.deadlines.remove(&(deadline, key.clone()));
+            assert!(removed, "deadline index out of step with the keyspace");
+        }
+        if let Some(deadline) = new {
+            self.deadlines.insert((deadline, key));
+        }
+    }
+
+    /// Replaces the value of an existing key, keeping its deadline.
+    pub fn update_value(&mut self, key: &[u8], value: Value) {
+        let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
+            return;
+        };
+        if self.recording {
+            self.effects.push(Effect::Put {
+                key: stored.clone(),
+                value: value.clone(),
+                deadline_ms: entry.deadline_ms,
+            });
+        }
+        entry.value = value;
+    }
+
+    /// Deletes a key (a command's doing); returns whether it existed,
+    /// expired or not.
     pub fn remove(&mut self, key: &[u8]) -> bool {
         match self.map.get_index_of(key) {
             Some(index) => {
-                self.remove_at(index);
+                let removed = self.remove_at(index);
+                if self.recording {
+                    if let Some(key) = removed {
+                        self.effects.push(Effect::Delete { key });
+                    }
+                }
                 true
             }
             None => false,
         }
     }
 
-    fn remove_at(&mut self, index: usize) {
-        let Some((key, entry)) = self.map.swap_remove_index(index) else {
-            return;
-        };
+    /// Removes the key at `index` because its deadline passed.
+    fn expire_at(&mut self, index: usize) {
+        let removed = self.remove_at(index);
+        if self.recording {
+            if let Some(key) = removed {
+                self.effects.push(Effect::Expired { key });
+            }
+        }
+        self.expired_total += 1;
+    }
+
+    /// Removes the entry at `index` and its deadline; returns its key.
+    fn remove_at(&mut self, index: usize) -> Option<Bytes> {
+        let (key, entry) = self.map.swap_remove_index(index)?;
         if let Some(deadline) = entry.deadline_ms {
-            let removed = self.deadlines.remove(&(deadline, key));
+            let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
+        }
+        Some(key)
+    }
+
+    /// Keeps only the keys `keep` approves (recovery's FlushAll replay).
+    pub fn retain_keys(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        let doomed: Vec<Bytes> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
+        for key in doomed {
+            if let Some(index) = self.map.get_index_of(&key) {
+                self.remove_at(index);
+            }
         }
     }
 
     pub fn clear(&mut self) {
+        self.record(|| Effect::FlushAll);
         self.map.clear();
         self.deadlines.clear();
     }
@@ -208,9 +323,11 @@ impl Keyspace {
             if deadline > now_ms {
                 break;
             }
-            let existed = self.remove(&key);
-            assert!(existed, "deadline index names a missing key");
-            self.expired_total += 1;
+            let index = self.map.get_index_of(&key);
+            assert!(index.is_some(), "deadline index names a missing key");
+            if let Some(index) = index {
+                self.expire_at(index);
+            }
             removed += 1;
         }
         removed
@@ -219,6 +336,13 @@ impl Keyspace {
     /// Entry at a position (for SCAN); `None` past the end.
     pub fn at(&self, index: usize) -> Option<(&Bytes, &Entry)> {
         self.map.get_index(index)
+    }
+
+    /// Every key with its entry, mutable, for rebuilding indexes that live
+    /// outside the keyspace (the queue timer index after recovery). Callers
+    /// must not change `deadline_ms`.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
+        self.map.iter_mut()
     }
 
     /// Every key with its entry, in storage order (for snapshots and tests).
@@ -244,5 +368,29 @@ impl Keyspace {
             self.deadlines.len(),
             "stray deadline index entries"
         );
+    }
+}
+
+/// Records the effects of an in-place change to one key's value, for
+/// families (sorted sets, queues) whose commands and timers change members
+/// while they hold the value. Costs nothing when recording is off: the
+/// effect is built only when there is somewhere to put it.
+pub struct Recorder<'a> {
+    /// The map's own key (cloning it is a reference count, not a copy).
+    key: &'a Bytes,
+    effects: Option<&'a mut Vec<Effect>>,
+}
+
+impl Recorder<'_> {
+    /// Records `effect(key)` if recording is on.
+    pub fn record(&mut self, effect: impl FnOnce(Bytes) -> Effect) {
+        if let Some(effects) = &mut self.effects {
+            effects.push(effect(self.key.clone()));
+        }
+    }
+
+    /// Whether effects are being recorded.
+    pub fn is_on(&self) -> bool {
+        self.effects.is_some()
     }
 }

@@ -11,6 +11,7 @@
 //! [`keys`] (generic key commands), [`strings`] (strings and counters),
 //! [`zset`] (sorted sets), [`queue`] (waiting rooms and their timers).
 
+pub mod effect;
 pub mod keys;
 pub mod keyspace;
 pub mod queue;
@@ -19,8 +20,9 @@ pub mod zset;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
+pub use effect::Effect;
 pub use keyspace::{Entry, Keyspace, Value};
-pub use queue::{Queue, QueueTimers};
+pub use queue::{Queue, QueueSettings, QueueTimers};
 pub use zset::Zset;
 
 /// Limits that `State` enforces itself (the rest are enforced before a
@@ -95,6 +97,11 @@ impl State {
             stats: StateStats::default(),
             hash_seed: hash_seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// A new, empty state with the same limits.
+    pub fn clone_empty(&self) -> State {
+        State::new(self.limits)
     }
 
     /// Applies one request at time `now_ms` (Unix milliseconds) and returns
@@ -203,7 +210,8 @@ impl State {
             | Request::Command(_)
             | Request::ConfigGet(_)
             | Request::Quit
-            | Request::Info(_) => Reply::Error(ServerError::generic(
+            | Request::Info(_)
+            | Request::Snapshot => Reply::Error(ServerError::generic(
                 "ERR this command is answered by the connection or engine, not the state",
             )),
         }
@@ -239,6 +247,13 @@ impl State {
     pub fn run_timers(&mut self, now_ms: u64, max_items: usize) -> usize {
         let expired = self.keyspace.expire_due(now_ms, max_items);
         expired + queue::run_timers(self, now_ms, max_items - expired)
+    }
+
+    /// Rebuilds the queue timer index from the queues in the keyspace, each
+    /// due at once if it could admit (the first tick finds the real time);
+    /// recovery calls it after loading a snapshot and replaying the log.
+    pub fn rebuild_timers(&mut self) {
+        queue::rebuild_timers(self);
     }
 
     /// Asserts every internal invariant; for tests and simulations.

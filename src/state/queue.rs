@@ -18,15 +18,27 @@
 //!   admitting the oldest are O(log n), and gaps left by admissions and
 //!   departures are compacted away in amortized O(1).
 //! - Active members with a deadline sit in an ordered set of
-//!   `(deadline, slot)`, so expiry pops due entries without scanning.
+//!   `(deadline, member hash, slot)`, so expiry pops due entries without
+//!   scanning. Equal deadlines (everyone admitted in the same millisecond)
+//!   expire in member-hash order, which depends only on the id and the
+//!   queue's seed: every copy of a queue, however its slots are numbered,
+//!   expires them in the same order.
 //!
-//! Time-driven changes go through exactly two functions, so the durability
-//! issue can log each as its own record: [`Queue::admit_one`] (one member
-//! admitted, with its absolute deadline) and [`Queue::expire_one`] (one
-//! active member's deadline passed). Commands first catch up on due work
-//! (bounded by [`INLINE_EFFECTS_MAX`]), and the engine's timer does the rest
-//! through [`run_timers`], driven by the [`QueueTimers`] index of
-//! `(next due time, queue key)`.
+//! Time-driven changes go through exactly two functions, each of which logs
+//! its own effect: [`Queue::admit_one`] (one member admitted, with its
+//! absolute deadline) and [`Queue::expire_one`] (one active member's
+//! deadline passed). Commands first catch up on due work (bounded by
+//! [`INLINE_EFFECTS_MAX`]), and the engine's timer does the rest through
+//! [`run_timers`], driven by the [`QueueTimers`] index of `(next due time,
+//! queue key)`.
+//!
+//! Durability: every change is logged as a per-member effect (`QueueJoin`,
+//! `QueueAdmit`, ... in `effect.rs`) through the key's [`Recorder`], and
+//! [`replay`] applies each through the same `*_slot` functions the commands
+//! use, so counters, rate windows and eta history come out the same. A
+//! queue's full serialization ([`Queue::encode`]) keeps members, order,
+//! deadlines, settings and counters; the hash index, arena layout and
+//! Fenwick tree are rebuilt when it is decoded.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
@@ -35,7 +47,10 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
-use super::keyspace::Keyspace;
+use super::effect::{
+    get_settings, put_bytes, put_settings, DecodeError, Effect, Reader, ReplayError,
+};
+use super::keyspace::{Keyspace, Recorder};
 use super::{State, StateLimits, Value};
 
 /// Most admissions and expiries a single command performs while catching up;
@@ -621,9 +636,29 @@ pub enum Standing {
     None,
 }
 
+/// A queue's settings and rate-window state: what QUEUE.CONFIG changes, and
+/// what its effect carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Most active members at once; 0 = no limit.
+    pub capacity: u64,
+    /// Most members admitted automatically per rate window; 0 = no rate.
+    pub rate_members: u64,
+    pub rate_period_ms: u64,
+    /// Start of rate window 0.
+    pub rate_anchor_ms: u64,
+    /// Lifetime of an admission; 0 = no expiry.
+    pub ttl_ms: u64,
+    /// The rate window `admitted_in_window` counts for.
+    pub window: u64,
+    pub admitted_in_window: u64,
+}
+
 /// A waiting room. See the module documentation.
 #[derive(Clone)]
 pub struct Queue {
+    /// Seed of the member hash index, kept for serialization.
+    seed: u64,
     /// Most active members at once; 0 = no limit.
     capacity: u64,
     /// Most members admitted automatically per rate window; 0 = no rate.
@@ -637,7 +672,7 @@ pub struct Queue {
     members: Members,
     line: WaitLine,
     /// `(deadline_ms, slot)` of every active member with a deadline.
-    deadlines: BTreeSet<(u64, u32)>,
+    deadlines: BTreeSet<(u64, u64, u32)>,
     active: u64,
     /// The rate window `admitted_in_window` counts for.
     window: u64,
@@ -703,6 +738,7 @@ impl PartialEq for Queue {
 impl Queue {
     pub fn new(seed: u64) -> Queue {
         Queue {
+            seed,
             capacity: 0,
             rate_members: 0,
             rate_period_ms: 0,
@@ -806,19 +842,69 @@ impl Queue {
             .saturating_add((self.window_at(now_ms) + 1).saturating_mul(self.rate_period_ms))
     }
 
+    /// The settings and rate-window state, as a `QueueConfig` effect
+    /// carries them.
+    pub fn settings(&self) -> QueueSettings {
+        QueueSettings {
+            capacity: self.capacity,
+            rate_members: self.rate_members,
+            rate_period_ms: self.rate_period_ms,
+            rate_anchor_ms: self.rate_anchor_ms,
+            ttl_ms: self.ttl_ms,
+            window: self.window,
+            admitted_in_window: self.admitted_in_window,
+        }
+    }
+
+    fn set_settings(&mut self, settings: QueueSettings) {
+        self.capacity = settings.capacity;
+        self.rate_members = settings.rate_members;
+        self.rate_period_ms = settings.rate_period_ms;
+        self.rate_anchor_ms = settings.rate_anchor_ms;
+        self.ttl_ms = settings.ttl_ms;
+        self.window = settings.window;
+        self.admitted_in_window = settings.admitted_in_window;
+    }
+
+    fn member_bytes(&self, slot: u32) -> Bytes {
+        Bytes::copy_from_slice(self.members.bytes(slot))
+    }
+
     /// **Effect: admission.** Admits the oldest waiting member at `now_ms`
     /// with deadline `now + ttl` (none if TTL is 0); `automatic` admissions
-    /// count against the RATE window. Returns the member's slot.
-    fn admit_one(&mut self, now_ms: u64, automatic: bool) -> Option<u32> {
+    /// count against the RATE window. Logs `QueueAdmit`; returns the
+    /// member's slot.
+    fn admit_one(&mut self, now_ms: u64, automatic: bool, recorder: &mut Recorder) -> Option<u32> {
         let (seq, slot) = self.line.front()?;
-        self.line.remove(seq);
         let deadline = if self.ttl_ms > 0 {
-            let deadline = now_ms.saturating_add(self.ttl_ms);
-            self.deadlines.insert((deadline, slot));
-            deadline
+            now_ms.saturating_add(self.ttl_ms)
         } else {
             0
         };
+        self.admit_slot(seq, slot, now_ms, deadline, automatic);
+        recorder.record(|key| Effect::QueueAdmit {
+            key,
+            member: self.member_bytes(slot),
+            at_ms: now_ms,
+            deadline_ms: (deadline != 0).then_some(deadline),
+            automatic,
+        });
+        Some(slot)
+    }
+
+    /// Moves a waiting member (sequence number `seq`) to the active set
+    /// until `deadline` (0 = none); shared by [`Queue::admit_one`] and
+    /// replay.
+    fn admit_slot(&mut self, seq: u64, slot: u32, now_ms: u64, deadline: u64, automatic: bool) {
+        assert!(
+            deadline & ACTIVE_BIT == 0,
+            "admission deadline out of range"
+        );
+        self.line.remove(seq);
+        if deadline != 0 {
+            let entry = self.expiry_entry(deadline, slot);
+            self.deadlines.insert(entry);
+        }
         self.members.set_tag(slot, ACTIVE_BIT | deadline);
         self.active += 1;
         self.admitted_total += 1;
@@ -832,16 +918,91 @@ impl Queue {
             self.admitted_in_window += 1;
         }
         self.renumber_if_sparse();
-        Some(slot)
     }
 
-    /// **Effect: expiry.** Removes an active member whose deadline passed.
-    fn expire_one(&mut self, deadline_ms: u64, slot: u32) {
-        let removed = self.deadlines.remove(&(deadline_ms, slot));
+    /// **Effect: expiry.** Removes an active member whose deadline passed;
+    /// logs `QueueExpire`.
+    fn expire_one(&mut self, deadline_ms: u64, slot: u32, recorder: &mut Recorder) {
+        recorder.record(|key| Effect::QueueExpire {
+            key,
+            member: self.member_bytes(slot),
+        });
+        self.expire_slot(deadline_ms, slot);
+    }
+
+    fn expire_slot(&mut self, deadline_ms: u64, slot: u32) {
+        let removed = self.deadlines.remove(&self.expiry_entry(deadline_ms, slot));
         assert!(removed, "expiring a member that has no such deadline");
         self.members.remove(slot);
         self.active -= 1;
         self.expired_total += 1;
+    }
+
+    /// Appends a member that is not in the queue to the line (QUEUE.JOIN).
+    fn join_member(&mut self, member: &[u8]) {
+        self.push_waiting(member);
+        self.joined_total += 1;
+    }
+
+    fn push_waiting(&mut self, member: &[u8]) {
+        let seq = self.line.next_seq();
+        let slot = self.members.insert(member, seq);
+        let pushed = self.line.push(slot);
+        assert_eq!(seq, pushed);
+    }
+
+    /// Removes a waiting or active member (QUEUE.LEAVE).
+    fn leave_slot(&mut self, slot: u32) {
+        let tag = self.members.tag(slot);
+        if tag & ACTIVE_BIT != 0 {
+            let deadline = tag & !ACTIVE_BIT;
+            if deadline != 0 {
+                let removed = self.deadlines.remove(&self.expiry_entry(deadline, slot));
+                assert!(removed, "active member missing from the deadline set");
+            }
+            self.active -= 1;
+        } else {
+            self.line.remove(tag);
+        }
+        self.members.remove(slot);
+        self.left_total += 1;
+        self.renumber_if_sparse();
+    }
+
+    /// Gives an active member a new deadline (0 = none).
+    fn touch_slot(&mut self, slot: u32, deadline: u64) {
+        assert!(deadline & ACTIVE_BIT == 0, "touch deadline out of range");
+        let old = self.members.tag(slot) & !ACTIVE_BIT;
+        if old != 0 {
+            let removed = self.deadlines.remove(&self.expiry_entry(old, slot));
+            assert!(removed, "active member missing from the deadline set");
+        }
+        if deadline != 0 {
+            let entry = self.expiry_entry(deadline, slot);
+            self.deadlines.insert(entry);
+        }
+        self.members.set_tag(slot, ACTIVE_BIT | deadline);
+    }
+
+    /// Closes the queue and drops every waiting member; returns how many.
+    fn close_line(&mut self) -> usize {
+        self.closed = true;
+        let waiting: Vec<u32> = self.line.iter().collect();
+        for &slot in &waiting {
+            self.members.remove(slot);
+        }
+        let next = self.line.next_seq();
+        self.line = WaitLine::new();
+        self.line.base = next.div_ceil(BLOCK) * BLOCK;
+        self.line.head = self.line.base;
+        self.dropped_total += waiting.len() as u64;
+        waiting.len()
+    }
+
+    /// The deadline set's entry for an active member.
+    fn expiry_entry(&self, deadline: u64, slot: u32) -> (u64, u64, u32) {
+        let hash = self.members.hasher.hash_one(self.members.bytes(slot));
+        (deadline, hash, slot)
     }
 
     fn renumber_if_sparse(&mut self) {
@@ -854,12 +1015,12 @@ impl Queue {
 
     /// Expires active members whose deadline is at or before `now_ms`,
     /// earliest first, at most `max`. Returns how many.
-    fn expire_due(&mut self, now_ms: u64, max: usize) -> usize {
+    fn expire_due(&mut self, now_ms: u64, max: usize, recorder: &mut Recorder) -> usize {
         let mut done = 0;
         while done < max {
             match self.deadlines.first() {
-                Some(&(deadline, slot)) if deadline <= now_ms => {
-                    self.expire_one(deadline, slot);
+                Some(&(deadline, _, slot)) if deadline <= now_ms => {
+                    self.expire_one(deadline, slot, recorder);
                     done += 1;
                 }
                 _ => break,
@@ -869,7 +1030,7 @@ impl Queue {
     }
 
     /// Admits automatically while CAPACITY and RATE allow, at most `max`.
-    fn admit_ready(&mut self, now_ms: u64, max: usize) -> usize {
+    fn admit_ready(&mut self, now_ms: u64, max: usize, recorder: &mut Recorder) -> usize {
         let mut done = 0;
         while done < max
             && self.automatic()
@@ -877,7 +1038,7 @@ impl Queue {
             && self.room() > 0
             && self.rate_budget(now_ms) > 0
         {
-            self.admit_one(now_ms, true);
+            self.admit_one(now_ms, true, recorder);
             done += 1;
         }
         done
@@ -885,16 +1046,16 @@ impl Queue {
 
     /// All time-driven work due at `now_ms`: expiries first (their slots are
     /// refilled by the admissions that follow), at most `max` effects.
-    pub fn run_due(&mut self, now_ms: u64, max: usize) -> usize {
-        let expired = self.expire_due(now_ms, max);
-        expired + self.admit_ready(now_ms, max - expired)
+    fn run_due(&mut self, now_ms: u64, max: usize, recorder: &mut Recorder) -> usize {
+        let expired = self.expire_due(now_ms, max, recorder);
+        expired + self.admit_ready(now_ms, max - expired, recorder)
     }
 
     /// When this queue next has time-driven work: an active deadline, or
     /// an admission the RATE or CAPACITY will allow. `now_ms` (or earlier)
     /// means work is pending now.
-    pub fn next_due(&self, now_ms: u64) -> Option<u64> {
-        let expiry = self.deadlines.first().map(|&(deadline, _)| deadline);
+    fn next_due(&self, now_ms: u64) -> Option<u64> {
+        let expiry = self.deadlines.first().map(|&(deadline, _, _)| deadline);
         let admission = if self.automatic() && self.line.waiting > 0 && self.room() > 0 {
             if self.rate_budget(now_ms) > 0 {
                 Some(now_ms)
@@ -910,9 +1071,21 @@ impl Queue {
         }
     }
 
+    /// [`Queue::next_due`] without a clock, for a queue rebuilt by replay:
+    /// the earliest deadline, or 0 (due at once) when an admission may be
+    /// possible, so the engine's first tick works out the real time.
+    fn next_due_unclocked(&self) -> Option<u64> {
+        let expiry = self.deadlines.first().map(|&(deadline, _, _)| deadline);
+        if self.automatic() && self.line.waiting > 0 && self.room() > 0 {
+            Some(0)
+        } else {
+            expiry
+        }
+    }
+
     /// Expires one member now if its deadline passed, so a command about
     /// that member never sees it alive past its deadline.
-    fn expire_member_if_due(&mut self, member: &[u8], now_ms: u64) {
+    fn expire_member_if_due(&mut self, member: &[u8], now_ms: u64, recorder: &mut Recorder) {
         let Some(slot) = self.members.find(member) else {
             return;
         };
@@ -920,7 +1093,7 @@ impl Queue {
         if tag & ACTIVE_BIT != 0 {
             let deadline = tag & !ACTIVE_BIT;
             if deadline != 0 && deadline <= now_ms {
-                self.expire_one(deadline, slot);
+                self.expire_one(deadline, slot, recorder);
             }
         }
     }
@@ -963,6 +1136,125 @@ impl Queue {
         }
     }
 
+    /// Serializes the whole queue (the `queue` rule in `effect.rs`).
+    /// The encoding is canonical (waiting members in line order, active
+    /// ones in expiry order, those without a deadline by id), so equal
+    /// queues encode to equal bytes whatever their layout.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        put_settings(out, &self.settings());
+        out.push(u8::from(self.closed));
+        for counter in [
+            self.joined_total,
+            self.admitted_total,
+            self.expired_total,
+            self.left_total,
+            self.dropped_total,
+        ] {
+            out.extend_from_slice(&counter.to_le_bytes());
+        }
+        let seconds = self.history.seconds.iter().zip(&self.history.counts);
+        let recorded = || seconds.clone().filter(|(&second, _)| second != u64::MAX);
+        out.extend_from_slice(&(recorded().count() as u32).to_le_bytes());
+        for (second, count) in recorded() {
+            out.extend_from_slice(&second.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.line.waiting as u64).to_le_bytes());
+        for slot in self.line.iter() {
+            put_bytes(out, self.members.bytes(slot));
+        }
+        out.extend_from_slice(&self.active.to_le_bytes());
+        for &(deadline, _, slot) in &self.deadlines {
+            put_bytes(out, self.members.bytes(slot));
+            out.extend_from_slice(&deadline.to_le_bytes());
+        }
+        let mut without_deadline: Vec<&[u8]> = self
+            .members
+            .live_slots()
+            .filter(|&slot| self.members.tag(slot) == ACTIVE_BIT)
+            .map(|slot| self.members.bytes(slot))
+            .collect();
+        without_deadline.sort_unstable();
+        for member in without_deadline {
+            put_bytes(out, member);
+            out.extend_from_slice(&0u64.to_le_bytes());
+        }
+    }
+
+    /// Rebuilds a queue from [`Queue::encode`]'s bytes: arena, hash index,
+    /// line and Fenwick tree are built afresh. Refuses input that would
+    /// break an invariant (repeated or oversized members, waiting members
+    /// in a closed queue, deadlines out of range).
+    pub fn decode(input: &mut Reader<'_>) -> Result<Queue, DecodeError> {
+        let mut queue = Queue::new(input.u64()?);
+        queue.set_settings(get_settings(input)?);
+        queue.closed = input.flag()?;
+        queue.joined_total = input.u64()?;
+        queue.admitted_total = input.u64()?;
+        queue.expired_total = input.u64()?;
+        queue.left_total = input.u64()?;
+        queue.dropped_total = input.u64()?;
+        let recorded = input.u32()? as usize;
+        if recorded > HISTORY_SECONDS {
+            return Err(DecodeError(format!(
+                "queue admission history of {recorded} seconds"
+            )));
+        }
+        for _ in 0..recorded {
+            let second = input.u64()?;
+            let count = input.u32()?;
+            let index = (second % HISTORY_SECONDS as u64) as usize;
+            if second == u64::MAX || queue.history.seconds[index] != u64::MAX {
+                return Err(DecodeError(
+                    "queue admission history repeats a second".into(),
+                ));
+            }
+            queue.history.seconds[index] = second;
+            queue.history.counts[index] = count;
+        }
+        let waiting = input.u64()?;
+        if queue.closed && waiting > 0 {
+            return Err(DecodeError("closed queue with waiting members".into()));
+        }
+        for _ in 0..waiting {
+            let member = input.slice()?;
+            queue.check_new_member(member)?;
+            queue.push_waiting(member);
+        }
+        let active = input.u64()?;
+        for _ in 0..active {
+            let member = input.slice()?;
+            let deadline = input.u64()?;
+            queue.check_new_member(member)?;
+            if deadline & ACTIVE_BIT != 0 {
+                return Err(DecodeError(format!(
+                    "queue deadline {deadline} out of range"
+                )));
+            }
+            let slot = queue.members.insert(member, ACTIVE_BIT | deadline);
+            if deadline != 0 {
+                let entry = queue.expiry_entry(deadline, slot);
+                queue.deadlines.insert(entry);
+            }
+            queue.active += 1;
+        }
+        Ok(queue)
+    }
+
+    fn check_new_member(&self, member: &[u8]) -> Result<(), DecodeError> {
+        if member.len() > QUEUE_MEMBER_BYTES_LIMIT {
+            return Err(DecodeError(format!(
+                "queue member of {} bytes",
+                member.len()
+            )));
+        }
+        if self.members.find(member).is_some() {
+            return Err(DecodeError("queue member repeated".into()));
+        }
+        Ok(())
+    }
+
     /// Checks every internal invariant; for tests.
     pub fn check_invariants(&self) {
         self.members.check_invariants();
@@ -978,7 +1270,7 @@ impl Queue {
                 if deadline != 0 {
                     with_deadline += 1;
                     assert!(
-                        self.deadlines.contains(&(deadline, slot)),
+                        self.deadlines.contains(&self.expiry_entry(deadline, slot)),
                         "active member missing from the deadline set"
                     );
                 }
@@ -1028,7 +1320,10 @@ impl QueueTimers {
 
     /// Re-registers a queue under its current next due time.
     fn sync(&mut self, key: &[u8], queue: &mut Queue, now_ms: u64) {
-        let next = queue.next_due(now_ms);
+        self.register(key, queue, queue.next_due(now_ms));
+    }
+
+    fn register(&mut self, key: &[u8], queue: &mut Queue, next: Option<u64>) {
         if next == queue.timer_due {
             return;
         }
@@ -1040,6 +1335,40 @@ impl QueueTimers {
             self.due.insert((due, key));
         }
         queue.timer_due = next;
+    }
+}
+
+/// Puts a queue that replay created or changed back in the timer index
+/// (see [`Queue::next_due_unclocked`]).
+pub fn replayed(state: &mut State, key: &[u8]) {
+    let State {
+        keyspace,
+        queue_timers,
+        ..
+    } = state;
+    if let Some(entry) = keyspace.get_mut(key) {
+        if let Value::Queue(queue) = &mut entry.value {
+            let next = queue.next_due_unclocked();
+            queue_timers.register(key, queue, next);
+        }
+    }
+}
+
+/// Rebuilds the timer index from every queue in the keyspace (after
+/// recovery, whose snapshot loads values without replaying effects).
+pub fn rebuild_timers(state: &mut State) {
+    let State {
+        keyspace,
+        queue_timers,
+        ..
+    } = state;
+    queue_timers.clear();
+    for (key, entry) in keyspace.iter_mut() {
+        if let Value::Queue(queue) = &mut entry.value {
+            queue.timer_due = None;
+            let next = queue.next_due_unclocked();
+            queue_timers.register(key, queue, next);
+        }
     }
 }
 
@@ -1060,9 +1389,9 @@ pub fn run_timers(state: &mut State, now_ms: u64, max: usize) -> usize {
             break;
         }
         queue_timers.due.remove(&(due, key.clone()));
-        let queue = match keyspace.get_live(&key, now_ms) {
-            Some(entry) => match &mut entry.value {
-                Value::Queue(queue) if queue.timer_due == Some(due) => queue,
+        let (queue, mut recorder) = match keyspace.get_live_recorded(&key, now_ms) {
+            Some((entry, recorder)) => match &mut entry.value {
+                Value::Queue(queue) if queue.timer_due == Some(due) => (queue, recorder),
                 _ => {
                     done += 1;
                     continue;
@@ -1074,7 +1403,7 @@ pub fn run_timers(state: &mut State, now_ms: u64, max: usize) -> usize {
             }
         };
         queue.timer_due = None;
-        let effects = queue.run_due(now_ms, max - done);
+        let effects = queue.run_due(now_ms, max - done, &mut recorder);
         queue_timers.sync(&key, queue, now_ms);
         assert!(
             effects > 0 || queue.timer_due.is_none_or(|next| next > now_ms),
@@ -1100,11 +1429,11 @@ fn queue_in<'a>(
     keyspace: &'a mut Keyspace,
     key: &[u8],
     now_ms: u64,
-) -> Result<&'a mut Queue, ServerError> {
-    match keyspace.get_live(key, now_ms) {
+) -> Result<(&'a mut Queue, Recorder<'a>), ServerError> {
+    match keyspace.get_live_recorded(key, now_ms) {
         None => Err(NO_SUCH_QUEUE),
-        Some(entry) => match &mut entry.value {
-            Value::Queue(queue) => Ok(queue),
+        Some((entry, recorder)) => match &mut entry.value {
+            Value::Queue(queue) => Ok((queue, recorder)),
             _ => Err(ServerError::WRONG_TYPE),
         },
     }
@@ -1116,7 +1445,7 @@ fn with_queue(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
-    command: impl FnOnce(&mut Queue, &StateLimits) -> Reply,
+    command: impl FnOnce(&mut Queue, &StateLimits, &mut Recorder) -> Reply,
 ) -> Reply {
     let State {
         keyspace,
@@ -1124,12 +1453,12 @@ fn with_queue(
         limits,
         ..
     } = state;
-    let queue = match queue_in(keyspace, key, now_ms) {
-        Ok(queue) => queue,
+    let (queue, mut recorder) = match queue_in(keyspace, key, now_ms) {
+        Ok(found) => found,
         Err(error) => return error.into(),
     };
-    queue.run_due(now_ms, INLINE_EFFECTS_MAX);
-    let reply = command(queue, limits);
+    queue.run_due(now_ms, INLINE_EFFECTS_MAX, &mut recorder);
+    let reply = command(queue, limits, &mut recorder);
     queue_timers.sync(key, queue, now_ms);
     reply
 }
@@ -1182,7 +1511,8 @@ pub fn config(
                 .insert(key, Value::Queue(Box::new(queue)), None);
         }
     }
-    with_queue(state, key, now_ms, |queue, _| {
+    with_queue(state, key, now_ms, |queue, _, recorder| {
+        let before = queue.settings();
         if let Some(capacity) = capacity {
             queue.capacity = capacity;
         }
@@ -1203,7 +1533,11 @@ pub fn config(
         if let Some(ttl) = ttl_ms {
             queue.ttl_ms = ttl;
         }
-        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX);
+        let settings = queue.settings();
+        if settings != before {
+            recorder.record(|key| Effect::QueueConfig { key, settings });
+        }
+        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX, recorder);
         Reply::OK
     })
 }
@@ -1216,8 +1550,8 @@ pub fn config(
 /// at once when CAPACITY and RATE allow. Errors if the queue is closed or
 /// missing.
 pub fn join(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, limits| {
-        queue.expire_member_if_due(member, now_ms);
+    with_queue(state, key, now_ms, |queue, limits, recorder| {
+        queue.expire_member_if_due(member, now_ms, recorder);
         let standing = queue.standing(member);
         if standing != Standing::None {
             return queue.standing_reply(standing, now_ms, false);
@@ -1242,12 +1576,12 @@ pub fn join(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply 
             )
             .into();
         }
-        let seq = queue.line.next_seq();
-        let slot = queue.members.insert(member, seq);
-        let pushed = queue.line.push(slot);
-        assert_eq!(seq, pushed);
-        queue.joined_total += 1;
-        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX);
+        queue.join_member(member);
+        recorder.record(|key| Effect::QueueJoin {
+            key,
+            member: Bytes::copy_from_slice(member),
+        });
+        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX, recorder);
         let standing = queue.standing(member);
         queue.standing_reply(standing, now_ms, false)
     })
@@ -1260,8 +1594,8 @@ pub fn join(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply 
 /// eta_ms follows the configured RATE (CAPACITY may delay further) or,
 /// without one, the admissions of the last minute; -1 when neither exists.
 pub fn pos(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, _| {
-        queue.expire_member_if_due(member, now_ms);
+    with_queue(state, key, now_ms, |queue, _, recorder| {
+        queue.expire_member_if_due(member, now_ms, recorder);
         let standing = queue.standing(member);
         queue.standing_reply(standing, now_ms, true)
     })
@@ -1274,14 +1608,14 @@ pub fn pos(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply {
 /// replies the ids admitted. Not limited by RATE, and not counted in its
 /// windows: this is the operator's own door.
 pub fn admit(state: &mut State, key: &[u8], count: u64, now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, limits| {
+    with_queue(state, key, now_ms, |queue, limits, recorder| {
         if count > limits.reply_items_max as u64 {
             return ServerError::limit("QUEUE.ADMIT count", limits.reply_items_max as u64).into();
         }
         let take = count.min(queue.line.waiting as u64).min(queue.room());
         let mut admitted = Vec::with_capacity(take as usize);
         for _ in 0..take {
-            let Some(slot) = queue.admit_one(now_ms, false) else {
+            let Some(slot) = queue.admit_one(now_ms, false, recorder) else {
                 break;
             };
             admitted.push(Reply::Bulk(Bytes::copy_from_slice(
@@ -1305,33 +1639,31 @@ pub fn touch(
     ttl_ms: Option<u64>,
     now_ms: u64,
 ) -> Reply {
-    with_queue(state, key, now_ms, |queue, limits| {
+    with_queue(state, key, now_ms, |queue, limits, recorder| {
         if let Some(ttl) = ttl_ms {
             if let Err(error) = check_ttl(ttl, limits) {
                 return error.into();
             }
         }
-        queue.expire_member_if_due(member, now_ms);
+        queue.expire_member_if_due(member, now_ms, recorder);
         let Some(slot) = queue.members.find(member) else {
             return queue.standing_reply(Standing::None, now_ms, false);
         };
-        let tag = queue.members.tag(slot);
-        if tag & ACTIVE_BIT == 0 {
+        if queue.members.tag(slot) & ACTIVE_BIT == 0 {
             return queue.standing_reply(Standing::None, now_ms, false);
-        }
-        let old = tag & !ACTIVE_BIT;
-        if old != 0 {
-            queue.deadlines.remove(&(old, slot));
         }
         let ttl = ttl_ms.unwrap_or(queue.ttl_ms);
         let deadline = if ttl > 0 {
-            let deadline = now_ms.saturating_add(ttl);
-            queue.deadlines.insert((deadline, slot));
-            deadline
+            now_ms.saturating_add(ttl)
         } else {
             0
         };
-        queue.members.set_tag(slot, ACTIVE_BIT | deadline);
+        queue.touch_slot(slot, deadline);
+        recorder.record(|key| Effect::QueueTouch {
+            key,
+            member: Bytes::copy_from_slice(member),
+            deadline_ms: (deadline != 0).then_some(deadline),
+        });
         queue.standing_reply(queue.standing(member), now_ms, false)
     })
 }
@@ -1342,25 +1674,17 @@ pub fn touch(
 /// 1 if the member was waiting or active and is now gone, else 0. A freed
 /// active slot is refilled at once when CAPACITY (and RATE) allow.
 pub fn leave(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, _| {
-        queue.expire_member_if_due(member, now_ms);
+    with_queue(state, key, now_ms, |queue, _, recorder| {
+        queue.expire_member_if_due(member, now_ms, recorder);
         let Some(slot) = queue.members.find(member) else {
             return Reply::Int(0);
         };
-        let tag = queue.members.tag(slot);
-        if tag & ACTIVE_BIT != 0 {
-            let deadline = tag & !ACTIVE_BIT;
-            if deadline != 0 {
-                queue.deadlines.remove(&(deadline, slot));
-            }
-            queue.active -= 1;
-        } else {
-            queue.line.remove(tag);
-        }
-        queue.members.remove(slot);
-        queue.left_total += 1;
-        queue.renumber_if_sparse();
-        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX);
+        queue.leave_slot(slot);
+        recorder.record(|key| Effect::QueueLeave {
+            key,
+            member: Bytes::copy_from_slice(member),
+        });
+        queue.admit_ready(now_ms, INLINE_EFFECTS_MAX, recorder);
         Reply::Int(1)
     })
 }
@@ -1371,18 +1695,10 @@ pub fn leave(state: &mut State, key: &[u8], member: &[u8], now_ms: u64) -> Reply
 /// Drops every waiting member and refuses later joins; active members stay
 /// until they leave or expire. Replies how many were dropped.
 pub fn close(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, _| {
-        queue.closed = true;
-        let waiting: Vec<u32> = queue.line.iter().collect();
-        for &slot in &waiting {
-            queue.members.remove(slot);
-        }
-        let next = queue.line.next_seq();
-        queue.line = WaitLine::new();
-        queue.line.base = next.div_ceil(BLOCK) * BLOCK;
-        queue.line.head = queue.line.base;
-        queue.dropped_total += waiting.len() as u64;
-        Reply::Int(waiting.len() as i64)
+    with_queue(state, key, now_ms, |queue, _, recorder| {
+        let dropped = queue.close_line();
+        recorder.record(|key| Effect::QueueClose { key });
+        Reply::Int(dropped as i64)
     })
 }
 
@@ -1409,7 +1725,7 @@ pub fn drop_queue(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
 /// joined_total, dropped_total, capacity (nil = none), rate and
 /// rate_period_ms (nil = none), ttl_ms (0 = no expiry), closed.
 pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_queue(state, key, now_ms, |queue, _| {
+    with_queue(state, key, now_ms, |queue, _, _| {
         let field = |name: &'static str, value: Reply| (Reply::bulk_static(name.as_bytes()), value);
         let optional = |value: u64| {
             if value == 0 {
@@ -1433,4 +1749,110 @@ pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
             field("closed", Reply::Bool(queue.closed)),
         ])
     })
+}
+
+// ---------------------------------------------------------------------------
+// Replay
+// ---------------------------------------------------------------------------
+
+/// Applies a logged queue effect (see `effect.rs`) through the same
+/// functions the command or timer used, then puts the queue back in the
+/// timer index. A member that does not stand where the effect says is a
+/// [`ReplayError`]: the log and the state disagree.
+pub fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
+    let key = match effect.key() {
+        Some(key) => key,
+        None => return Err(ReplayError("not a queue effect".into())),
+    };
+    let Some(entry) = state.keyspace.get_mut(key) else {
+        // Deleted before a snapshot reached it; its Delete follows.
+        return Ok(());
+    };
+    let Value::Queue(queue) = &mut entry.value else {
+        return Err(ReplayError(format!(
+            "queue effect on key \"{}\", which holds a {}",
+            key.escape_ascii(),
+            entry.value.type_name()
+        )));
+    };
+    let mismatch = |what: &str, member: &[u8]| {
+        Err(ReplayError(format!(
+            "{what}: member \"{}\" of queue \"{}\"",
+            member.escape_ascii(),
+            key.escape_ascii()
+        )))
+    };
+    match effect {
+        Effect::QueueConfig { settings, .. } => {
+            if settings.rate_members > 0 && settings.rate_period_ms == 0 {
+                return Err(ReplayError("queue rate without a period".into()));
+            }
+            queue.set_settings(*settings);
+        }
+        Effect::QueueJoin { member, .. } => {
+            if queue.closed {
+                return mismatch("join to a closed queue", member);
+            }
+            if member.len() > QUEUE_MEMBER_BYTES_LIMIT || queue.members.find(member).is_some() {
+                return mismatch("join of a member already present or too long", member);
+            }
+            queue.join_member(member);
+        }
+        Effect::QueueAdmit {
+            member,
+            at_ms,
+            deadline_ms,
+            automatic,
+            ..
+        } => {
+            let deadline = deadline_ms.unwrap_or(0);
+            let front = queue.line.front();
+            let Some((seq, slot)) =
+                front.filter(|&(_, slot)| queue.members.bytes(slot) == &member[..])
+            else {
+                return mismatch("admission of a member not at the front of the line", member);
+            };
+            if deadline & ACTIVE_BIT != 0 {
+                return mismatch("admission deadline out of range", member);
+            }
+            queue.admit_slot(seq, slot, *at_ms, deadline, *automatic);
+        }
+        Effect::QueueExpire { member, .. } => {
+            let tag = queue
+                .members
+                .find(member)
+                .map(|slot| (slot, queue.members.tag(slot)));
+            match tag {
+                Some((slot, tag)) if tag & ACTIVE_BIT != 0 && tag != ACTIVE_BIT => {
+                    queue.expire_slot(tag & !ACTIVE_BIT, slot);
+                }
+                _ => return mismatch("expiry of a member without a deadline", member),
+            }
+        }
+        Effect::QueueLeave { member, .. } => match queue.members.find(member) {
+            Some(slot) => queue.leave_slot(slot),
+            None => return mismatch("departure of a member not in the queue", member),
+        },
+        Effect::QueueTouch {
+            member,
+            deadline_ms,
+            ..
+        } => {
+            let deadline = deadline_ms.unwrap_or(0);
+            match queue.members.find(member) {
+                Some(slot)
+                    if queue.members.tag(slot) & ACTIVE_BIT != 0 && deadline & ACTIVE_BIT == 0 =>
+                {
+                    queue.touch_slot(slot, deadline);
+                }
+                _ => return mismatch("touch of a member that is not active", member),
+            }
+        }
+        Effect::QueueClose { .. } => {
+            queue.close_line();
+        }
+        _ => return Err(ReplayError("not a queue effect".into())),
+    }
+    replayed(state, key);
+    Ok(())
 }

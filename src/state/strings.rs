@@ -112,16 +112,11 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
 }
 
 /// Stores a counter value, keeping the key's deadline.
-fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool, now_ms: u64) {
-    match state.keyspace.get_live(key, now_ms) {
-        Some(entry) => {
-            debug_assert!(matches!(entry.value, Value::Int(_) | Value::Str(_)));
-            entry.value = Value::Int(value);
-        }
-        None => {
-            debug_assert!(!exists);
-            state.keyspace.insert(key, Value::Int(value), None);
-        }
+fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool) {
+    if exists {
+        state.keyspace.update_value(key, Value::Int(value));
+    } else {
+        state.keyspace.insert(key, Value::Int(value), None);
     }
 }
 
@@ -142,7 +137,7 @@ pub fn incr_by(state: &mut State, key: &[u8], delta: i64, now_ms: u64) -> Reply 
             return Reply::Error(error);
         }
     }
-    write_counter(state, key, next, exists, now_ms);
+    write_counter(state, key, next, exists);
     Reply::Int(next)
 }
 
@@ -177,6 +172,6 @@ pub fn incr_bound(
             return Reply::Error(error);
         }
     }
-    write_counter(state, key, next, exists, now_ms);
+    write_counter(state, key, next, exists);
     Reply::Array(vec![Reply::Int(next), Reply::Int(1)])
 }

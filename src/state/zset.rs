@@ -25,6 +25,8 @@ use hashbrown::HashTable;
 use usher_protocol::request::{ScoreBound, ZAddFlags, ZRangeBy};
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
+use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError};
+use super::keyspace::Recorder;
 use super::{State, Value};
 
 /// Marks "no node" in links and the free list.
@@ -52,6 +54,8 @@ pub struct Zset {
     /// Node numbers, hashed by member bytes.
     index: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
+    /// The seed `hasher` was made from, kept for serialization.
+    seed: u64,
     /// State of the priority generator (xorshift64*).
     rng: u64,
 }
@@ -91,6 +95,7 @@ impl Zset {
             free_count: 0,
             index: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(seed),
+            seed,
             // xorshift must not start at 0.
             rng: seed | 1,
         }
@@ -321,6 +326,7 @@ impl Zset {
             free_count: 0,
             index: HashTable::with_capacity(members.len()),
             hasher: self.hasher,
+            seed: self.seed,
             rng: self.rng,
         };
         for (member, score) in members {
@@ -445,6 +451,45 @@ impl Zset {
         })
     }
 
+    /// Serializes the set: seed, generator state and members in ascending
+    /// order (the `zset` rule in `effect.rs`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out.extend_from_slice(&self.rng.to_le_bytes());
+        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        for (member, score) in self.iter() {
+            put_bytes(out, member);
+            out.extend_from_slice(&score.to_bits().to_le_bytes());
+        }
+    }
+
+    /// Rebuilds a set from [`Zset::encode`]'s bytes, tree and index
+    /// included. Refuses NaN scores, repeated members and a zero generator
+    /// state rather than building a set that breaks its invariants.
+    pub fn decode(input: &mut Reader<'_>) -> Result<Zset, DecodeError> {
+        let seed = input.u64()?;
+        let rng = input.u64()?;
+        if rng == 0 {
+            return Err(DecodeError("sorted set with a zero generator state".into()));
+        }
+        let count = input.u64()?;
+        let mut zset = Zset::new(seed);
+        for _ in 0..count {
+            let member = input.slice()?;
+            let score = input.f64()?;
+            if score.is_nan() {
+                return Err(DecodeError("sorted set score is NaN".into()));
+            }
+            if zset.find(member).is_some() {
+                return Err(DecodeError("sorted set member repeated".into()));
+            }
+            zset.insert(member, score);
+        }
+        // Later insertions draw the priorities the original would have.
+        zset.rng = rng;
+        Ok(zset)
+    }
+
     /// Checks the tree order, sizes, heap order and index; for tests.
     pub fn check_invariants(&self) {
         let mut counted = 0usize;
@@ -491,21 +536,91 @@ impl Zset {
 // ---------------------------------------------------------------------------
 
 /// The sorted set at `key`, `None` if missing, WRONGTYPE for another type.
-fn zset_mut<'a>(
+/// Read-only: changes go through [`zset_write`], which records them.
+fn zset_ref<'a>(
     state: &'a mut State,
     key: &[u8],
     now_ms: u64,
-) -> Result<Option<&'a mut Zset>, ServerError> {
+) -> Result<Option<&'a Zset>, ServerError> {
     match state.keyspace.get_live(key, now_ms) {
         None => Ok(None),
-        Some(entry) => match &mut entry.value {
+        Some(entry) => match &entry.value {
             Value::Zset(zset) => Ok(Some(zset)),
             _ => Err(ServerError::WRONG_TYPE),
         },
     }
 }
 
-/// Like [`zset_mut`] for read commands, counting keyspace hits and misses.
+/// Like [`zset_ref`] for commands that change members, with the recorder
+/// for their effects.
+fn zset_write<'a>(
+    state: &'a mut State,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<(&'a mut Zset, Recorder<'a>)>, ServerError> {
+    match state.keyspace.get_live_recorded(key, now_ms) {
+        None => Ok(None),
+        Some((entry, recorder)) => match &mut entry.value {
+            Value::Zset(zset) => Ok(Some((zset, recorder))),
+            _ => Err(ServerError::WRONG_TYPE),
+        },
+    }
+}
+
+/// Removes a member and records it; returns whether it was there.
+fn remove_member(zset: &mut Zset, member: &[u8], recorder: &mut Recorder) -> bool {
+    let removed = zset.remove(member).is_some();
+    if removed {
+        recorder.record(|key| Effect::ZsetRemove {
+            key,
+            member: Bytes::copy_from_slice(member),
+        });
+    }
+    removed
+}
+
+/// Applies a logged `ZsetSet` or `ZsetRemove` (see `effect.rs`).
+pub fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
+    let (key, member) = match effect {
+        Effect::ZsetSet { key, member, .. } | Effect::ZsetRemove { key, member } => (key, member),
+        _ => return Err(ReplayError("not a sorted-set effect".into())),
+    };
+    let Some(entry) = state.keyspace.get_mut(key) else {
+        // Deleted before a snapshot reached it; its Delete follows.
+        return Ok(());
+    };
+    let Value::Zset(zset) = &mut entry.value else {
+        return Err(ReplayError(format!(
+            "sorted-set effect on key \"{}\", which holds a {}",
+            key.escape_ascii(),
+            entry.value.type_name()
+        )));
+    };
+    match effect {
+        Effect::ZsetSet { score, .. } => {
+            if score.is_nan() {
+                return Err(ReplayError("sorted-set score is NaN".into()));
+            }
+            if zset.score(member).is_some() {
+                zset.set_score(member, *score);
+            } else {
+                zset.insert(member, *score);
+            }
+        }
+        _ => {
+            if zset.remove(member).is_none() {
+                return Err(ReplayError(format!(
+                    "removal of \"{}\", which is not in sorted set \"{}\"",
+                    member.escape_ascii(),
+                    key.escape_ascii()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Like [`zset_ref`] for read commands, counting keyspace hits and misses.
 fn zset_read<'a>(
     state: &'a mut State,
     key: &[u8],
@@ -529,7 +644,7 @@ fn zset_read<'a>(
 
 /// Deletes the key once its set is empty, as Redis does.
 fn drop_if_empty(state: &mut State, key: &[u8], now_ms: u64) {
-    if let Ok(Some(zset)) = zset_mut(state, key, now_ms) {
+    if let Ok(Some(zset)) = zset_ref(state, key, now_ms) {
         if zset.is_empty() {
             state.keyspace.remove(key);
         }
@@ -571,7 +686,7 @@ pub fn zadd(
     }
     let seed = state.hash_seed;
     let members_max = state.limits.zset_members_max;
-    let (exists, fits) = match zset_mut(state, key, now_ms) {
+    let (exists, fits) = match zset_ref(state, key, now_ms) {
         Err(error) => return error.into(),
         Ok(None) => (false, pairs.len() <= members_max),
         Ok(Some(zset)) => {
@@ -609,7 +724,7 @@ pub fn zadd(
             .keyspace
             .insert(key, Value::Zset(Box::new(Zset::new(seed))), None);
     }
-    let Ok(Some(zset)) = zset_mut(state, key, now_ms) else {
+    let Ok(Some((zset, mut recorder))) = zset_write(state, key, now_ms) else {
         return ServerError::generic("ERR sorted set vanished").into();
     };
     let mut added = 0i64;
@@ -632,6 +747,11 @@ pub fn zadd(
                 }
                 if new != old {
                     zset.set_score(member, new);
+                    recorder.record(|key| Effect::ZsetSet {
+                        key,
+                        member: member.clone(),
+                        score: new,
+                    });
                     changed += 1;
                 }
                 incr_result = Reply::Double(new);
@@ -641,6 +761,11 @@ pub fn zadd(
                     continue;
                 }
                 zset.insert(member, *score);
+                recorder.record(|key| Effect::ZsetSet {
+                    key,
+                    member: member.clone(),
+                    score: *score,
+                });
                 added += 1;
                 incr_result = Reply::Double(*score);
             }
@@ -673,14 +798,14 @@ pub fn zincrby(state: &mut State, key: &[u8], delta: f64, member: &Bytes, now_ms
 /// ```
 /// How many of the members were removed.
 pub fn zrem(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Reply {
-    let zset = match zset_mut(state, key, now_ms) {
-        Ok(Some(zset)) => zset,
+    let (zset, mut recorder) = match zset_write(state, key, now_ms) {
+        Ok(Some(found)) => found,
         Ok(None) => return Reply::Int(0),
         Err(error) => return error.into(),
     };
     let removed = members
         .iter()
-        .filter(|member| zset.remove(member).is_some())
+        .filter(|member| remove_member(zset, member, &mut recorder))
         .count();
     drop_if_empty(state, key, now_ms);
     Reply::Int(removed as i64)
@@ -882,8 +1007,8 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
         .into();
     }
     let reply_items_max = state.limits.reply_items_max;
-    let zset = match zset_mut(state, key, now_ms) {
-        Ok(Some(zset)) => zset,
+    let (zset, mut recorder) = match zset_write(state, key, now_ms) {
+        Ok(Some(found)) => found,
         Ok(None) => return Reply::Array(Vec::new()),
         Err(error) => return error.into(),
     };
@@ -902,7 +1027,7 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
     });
     let mut items = Vec::with_capacity(take * 2);
     for (member, score) in popped {
-        zset.remove(&member);
+        remove_member(zset, &member, &mut recorder);
         items.push(Reply::Bulk(member));
         items.push(Reply::Double(score));
     }
@@ -912,7 +1037,7 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
 
 /// Removes the members of ranks `[first, end)`; returns how many.
 fn remove_ranks(state: &mut State, key: &[u8], first: usize, end: usize, now_ms: u64) -> Reply {
-    let Ok(Some(zset)) = zset_mut(state, key, now_ms) else {
+    let Ok(Some((zset, mut recorder))) = zset_write(state, key, now_ms) else {
         return Reply::Int(0);
     };
     let mut doomed: Vec<Box<[u8]>> = Vec::with_capacity(end - first);
@@ -920,7 +1045,7 @@ fn remove_ranks(state: &mut State, key: &[u8], first: usize, end: usize, now_ms:
         doomed.push(member.into())
     });
     for member in &doomed {
-        zset.remove(member);
+        remove_member(zset, member, &mut recorder);
     }
     drop_if_empty(state, key, now_ms);
     Reply::Int(doomed.len() as i64)
@@ -937,7 +1062,7 @@ pub fn zremrangebyscore(
     max: ScoreBound,
     now_ms: u64,
 ) -> Reply {
-    let (first, end) = match zset_mut(state, key, now_ms) {
+    let (first, end) = match zset_ref(state, key, now_ms) {
         Ok(Some(zset)) => zset.score_range_ranks(min, max),
         Ok(None) => return Reply::Int(0),
         Err(error) => return error.into(),
@@ -951,7 +1076,7 @@ pub fn zremrangebyscore(
 /// Removes the members whose rank is within `[start, stop]` (negative
 /// indexes count from the end); returns how many.
 pub fn zremrangebyrank(state: &mut State, key: &[u8], start: i64, stop: i64, now_ms: u64) -> Reply {
-    let (first, end) = match zset_mut(state, key, now_ms) {
+    let (first, end) = match zset_ref(state, key, now_ms) {
         Ok(Some(zset)) => rank_window(zset.len(), start, stop),
         Ok(None) => return Reply::Int(0),
         Err(error) => return error.into(),

@@ -22,11 +22,13 @@ use usher::server::Running;
 /// Longest any single wait in a test may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A config for tests: port 0 on the loopback, defaults otherwise.
+/// A config for tests: port 0 on the loopback, no persistence (the
+/// durability tests use their own data directories), defaults otherwise.
 pub fn test_config() -> Config {
     Config {
         bind: "127.0.0.1".into(),
         port: 0,
+        persist: false,
         ..Config::default()
     }
 }

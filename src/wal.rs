@@ -1,0 +1,497 @@
+//! The append-only log: segment files of checksummed records, one record
+//! per engine batch, written once and synced per policy before the batch's
+//! replies go out (group commit).
+//!
+//! File format (little-endian), version 1:
+//!
+//! ```text
+//! segment  := header record*
+//! header   := "USHERLOG" version:u32 reserved:u32 first_lsn:u64      (24 bytes)
+//! record   := length:u32 crc:u32 payload                             (crc32c of payload)
+//! payload  := lsn:u64 count:u32 effect{count}                        (effects: state/effect.rs)
+//! ```
+//!
+//! Segments are named `log-<first_lsn, 20 digits>.ulog`. Record `lsn`s are
+//! consecutive across segments. A snapshot taken at `lsn = S` starts a new
+//! segment at `S`; once the snapshot is safely on disk the segments before
+//! it are deleted, so the log does not grow forever.
+//!
+//! A record is all or nothing: a torn last record (crash mid-write) is
+//! dropped at recovery, and since replies are sent only after the record is
+//! written and synced, nothing it held was acknowledged.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Effect;
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"USHERLOG";
+pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_HEADER_BYTES: usize = 24;
+/// `length` + `crc` before each record's payload.
+pub const RECORD_HEADER_BYTES: usize = 8;
+/// `lsn` + `count` at the start of each payload.
+pub const PAYLOAD_HEADER_BYTES: usize = 12;
+
+/// When the log is flushed to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Before every batch's replies: nothing acknowledged is ever lost.
+    Always,
+    /// Once a second, by a background thread: at most about a second of
+    /// acknowledged writes is lost on power failure (none on a process crash).
+    Everysec,
+    /// Never explicitly; the operating system decides. Survives a process
+    /// crash, not a power failure.
+    No,
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Everysec => "everysec",
+            FsyncPolicy::No => "no",
+        })
+    }
+}
+
+pub fn segment_name(first_lsn: u64) -> String {
+    format!("log-{first_lsn:020}.ulog")
+}
+
+/// Parses a segment file name back into its first lsn.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    name.strip_prefix("log-")?
+        .strip_suffix(".ulog")?
+        .parse()
+        .ok()
+}
+
+/// Syncs the directory so a created, renamed or deleted file entry survives
+/// a power failure.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// What the log writer does after a group of records is written and
+/// synced: called with `None` on success or the failure message.
+pub type Release = Box<dyn FnOnce(Option<&str>) + Send>;
+
+enum ToWriter {
+    /// Encoded records, and what to do once they are durable.
+    Write { bytes: Vec<u8>, then: Release },
+    /// Close the current segment and start one at `first_lsn`.
+    Rotate {
+        first_lsn: u64,
+        done: crossbeam_channel::Sender<Result<(), String>>,
+    },
+}
+
+/// Records handed to the writer and not yet acknowledged, at most; when
+/// the disk falls behind, the engine waits instead of queueing without bound.
+const WRITES_IN_FLIGHT_MAX: usize = 64;
+
+/// State shared by the engine's handle and the writer thread.
+struct Shared {
+    failed: AtomicBool,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        tracing::error!(%message, "log failure: the server stops acknowledging requests");
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(message);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|failure| failure.clone())
+            .or_else(|| Some("log failure".to_string()))
+    }
+}
+
+/// The engine's handle on the log. The engine encodes records (it owns the
+/// effects); a writer thread writes and syncs them and then runs each
+/// record's release (sending its batch's replies). While the writer syncs
+/// one group, the engine goes on applying the next batches, whose records
+/// the writer then takes together: one write and one fsync for everything
+/// that arrived meanwhile, in order.
+pub struct Wal {
+    dir: PathBuf,
+    policy: FsyncPolicy,
+    /// The lsn the next record gets.
+    next_lsn: u64,
+    /// Encoded records not yet handed to the writer.
+    pending: Vec<u8>,
+    /// Bytes logged since the last snapshot started (snapshot trigger).
+    pub bytes_since_snapshot: u64,
+    shared: Arc<Shared>,
+    to_writer: Option<crossbeam_channel::Sender<ToWriter>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Wal {
+    /// Starts a new segment at `next_lsn` in `dir` and the writer thread.
+    pub fn create(dir: &Path, next_lsn: u64, policy: FsyncPolicy) -> io::Result<Wal> {
+        let (file, path) = create_segment(dir, next_lsn)?;
+        let syncer = match policy {
+            FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            failed: AtomicBool::new(false),
+            failure: std::sync::Mutex::new(None),
+        });
+        let (to_writer, from_engine) = crossbeam_channel::bounded(WRITES_IN_FLIGHT_MAX);
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            policy,
+            syncer,
+            shared: shared.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("usher-log".into())
+            .spawn(move || writer.run(from_engine))?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            policy,
+            next_lsn,
+            pending: Vec::with_capacity(64 * 1024),
+            bytes_since_snapshot: 0,
+            shared,
+            to_writer: Some(to_writer),
+            writer: Some(writer),
+        })
+    }
+
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        self.policy
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why the log failed, once it has: nothing may be acknowledged again.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure()
+    }
+
+    /// Encodes one record holding `effects` (drained) into the pending
+    /// buffer. Nothing is written until a commit. No-op when empty.
+    pub fn append(&mut self, effects: &mut Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        let start = self.pending.len();
+        self.pending.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+        self.pending.extend_from_slice(&self.next_lsn.to_le_bytes());
+        self.pending
+            .extend_from_slice(&(effects.len() as u32).to_le_bytes());
+        for effect in effects.drain(..) {
+            effect.encode(&mut self.pending);
+        }
+        let payload = &self.pending[start + RECORD_HEADER_BYTES..];
+        let length = payload.len() as u32;
+        let crc = crc32c::crc32c(payload);
+        self.pending[start..start + 4].copy_from_slice(&length.to_le_bytes());
+        self.pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        self.next_lsn += 1;
+    }
+
+    /// Hands the pending records to the writer; `then` runs once they (and
+    /// everything before them) are written and synced per policy, or with
+    /// the failure message. Blocks only while the writer is
+    /// `WRITES_IN_FLIGHT_MAX` records behind.
+    pub fn commit_then(&mut self, then: Release) {
+        let bytes = std::mem::take(&mut self.pending);
+        self.bytes_since_snapshot += bytes.len() as u64;
+        let message = ToWriter::Write { bytes, then };
+        let sent = match &self.to_writer {
+            Some(sender) => sender.send(message).map_err(|e| e.into_inner()),
+            None => Err(message),
+        };
+        if let Err(ToWriter::Write { then, .. }) = sent {
+            self.shared.fail("the log writer thread is gone".into());
+            then(Some("the log writer thread is gone"));
+        }
+    }
+
+    /// Writes and syncs the pending records and waits for it.
+    pub fn commit(&mut self) -> Result<(), String> {
+        let (done, wait) = crossbeam_channel::bounded(1);
+        self.commit_then(Box::new(move |failure| {
+            let _ = done.send(failure.map(str::to_string));
+        }));
+        match wait.recv() {
+            Ok(None) => Ok(()),
+            Ok(Some(failure)) => Err(failure),
+            Err(_) => Err("the log writer thread is gone".into()),
+        }
+    }
+
+    /// Closes the current segment (synced) and starts a new one at the next
+    /// lsn, which is returned: the position a snapshot starts from.
+    pub fn rotate(&mut self) -> Result<u64, String> {
+        if !self.pending.is_empty() {
+            self.commit_then(Box::new(|_| {}));
+        }
+        let (done, wait) = crossbeam_channel::bounded(1);
+        let Some(sender) = &self.to_writer else {
+            return Err("the log writer thread is gone".into());
+        };
+        sender
+            .send(ToWriter::Rotate {
+                first_lsn: self.next_lsn,
+                done,
+            })
+            .map_err(|_| "the log writer thread is gone".to_string())?;
+        match wait.recv() {
+            Ok(Ok(())) => Ok(self.next_lsn),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err("the log writer thread is gone".into()),
+        }
+    }
+
+    /// Writes and syncs everything, then stops the writer (shutdown).
+    pub fn close(&mut self) -> Result<(), String> {
+        let result = self.commit();
+        self.to_writer = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        match self.failure() {
+            Some(failure) => Err(failure),
+            None => result,
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.to_writer = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The log writer thread.
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    policy: FsyncPolicy,
+    syncer: Option<Syncer>,
+    shared: Arc<Shared>,
+}
+
+/// Messages the writer takes in one round at most.
+const WRITER_ROUND_MAX: usize = 256;
+
+impl Writer {
+    fn run(mut self, from_engine: crossbeam_channel::Receiver<ToWriter>) {
+        let mut bytes: Vec<u8> = Vec::with_capacity(256 * 1024);
+        let mut releases: Vec<Release> = Vec::new();
+        while let Ok(first) = from_engine.recv() {
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(message) = next.take() {
+                taken += 1;
+                match message {
+                    ToWriter::Write {
+                        bytes: record,
+                        then,
+                    } => {
+                        bytes.extend_from_slice(&record);
+                        releases.push(then);
+                    }
+                    ToWriter::Rotate { first_lsn, done } => {
+                        self.flush(&mut bytes, &mut releases);
+                        let _ = done.send(self.rotate(first_lsn));
+                    }
+                }
+                if taken < WRITER_ROUND_MAX {
+                    next = from_engine.try_recv().ok();
+                }
+            }
+            self.flush(&mut bytes, &mut releases);
+        }
+        self.flush(&mut bytes, &mut releases);
+        if self.shared.failure().is_none() {
+            if let Err(error) = self.file.sync_all() {
+                self.shared.fail(format!(
+                    "cannot sync the log {}: {error}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+
+    /// One write and at most one sync for everything gathered, then the
+    /// releases, in order.
+    fn flush(&mut self, bytes: &mut Vec<u8>, releases: &mut Vec<Release>) {
+        if self.shared.failure().is_none() && !bytes.is_empty() {
+            let result = self.file.write_all(bytes).and_then(|()| {
+                if self.policy == FsyncPolicy::Always {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(error) = result {
+                self.shared.fail(format!(
+                    "cannot write the log {}: {error}",
+                    self.path.display()
+                ));
+            }
+            if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
+                self.shared.fail(error);
+            }
+        }
+        bytes.clear();
+        // A large burst must not pin its buffer.
+        if bytes.capacity() > 16 * 1024 * 1024 {
+            *bytes = Vec::with_capacity(256 * 1024);
+        }
+        let failure = self.shared.failure();
+        for release in releases.drain(..) {
+            release(failure.as_deref());
+        }
+    }
+
+    fn rotate(&mut self, first_lsn: u64) -> Result<(), String> {
+        if let Some(failure) = self.shared.failure() {
+            return Err(failure);
+        }
+        let result = self.file.sync_all().and_then(|()| {
+            let (file, path) = create_segment(&self.dir, first_lsn)?;
+            if let Some(syncer) = &mut self.syncer {
+                syncer.switch(file.try_clone()?);
+            }
+            self.file = file;
+            self.path = path;
+            Ok(())
+        });
+        result.map_err(|error| {
+            let message = format!("cannot start a new log segment: {error}");
+            self.shared.fail(message.clone());
+            message
+        })
+    }
+}
+
+fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(segment_name(first_lsn));
+    // A segment with this name can only be an empty one a crash left
+    // behind (recovery starts the log after every record it holds).
+    if let Ok(existing) = std::fs::metadata(&path) {
+        if existing.len() > SEGMENT_HEADER_BYTES as u64 {
+            return Err(io::Error::other(format!(
+                "refusing to overwrite log segment {} that holds records",
+                path.display()
+            )));
+        }
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+    header.extend_from_slice(SEGMENT_MAGIC);
+    header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&first_lsn.to_le_bytes());
+    file.write_all(&header)?;
+    file.sync_all()?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// The `everysec` background thread: syncs the current segment once a
+/// second and reports a failure, which stops all acknowledgements.
+struct Syncer {
+    file: Arc<std::sync::Mutex<File>>,
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(file: File) -> io::Result<Syncer> {
+        let file = Arc::new(std::sync::Mutex::new(file));
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (file, failed, stop) = (file.clone(), failed.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("usher-fsync".into())
+                .spawn(move || loop {
+                    std::thread::park_timeout(Duration::from_millis(1000));
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let result = match file.lock() {
+                        Ok(file) => file.sync_data(),
+                        Err(_) => return,
+                    };
+                    if let Err(error) = result {
+                        if let Ok(mut failed) = failed.lock() {
+                            *failed = Some(format!("background fsync failed: {error}"));
+                        }
+                        return;
+                    }
+                })?
+        };
+        Ok(Syncer {
+            file,
+            failed,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn switch(&mut self, file: File) {
+        if let Ok(mut current) = self.file.lock() {
+            *current = file;
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|failed| failed.clone())
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
