@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::snapshot::{self, Loaded};
-use crate::state::effect::{Effect, Reader};
+use crate::state::effect::{Effect, Reader, ReplayError};
 use crate::state::State;
 use crate::wal::{self, PAYLOAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
@@ -194,6 +194,8 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
         )));
     }
     report.next_lsn = expected;
+    // Snapshot loading inserts queues without replaying effects.
+    state.rebuild_timers();
     Ok((state, report))
 }
 
@@ -389,7 +391,13 @@ fn replay_segment(
             ));
         }
         for effect in &effects {
-            apply_logged(state, effect, lsn, positions);
+            if let Err(error) = apply_logged(state, effect, lsn, positions) {
+                return Ok(damage(
+                    offset,
+                    format!("effect does not fit the recovered state: {error}"),
+                    false,
+                ));
+            }
         }
         report.records += 1;
         report.effects += effects.len() as u64;
@@ -430,13 +438,13 @@ fn apply_logged(
     effect: &Effect,
     lsn: u64,
     positions: &std::collections::HashMap<bytes::Bytes, u64, foldhash::fast::FixedState>,
-) {
+) -> Result<(), ReplayError> {
     match effect.key() {
         Some(key) => {
             if positions.get(key).is_some_and(|captured| lsn < *captured) {
-                return;
+                return Ok(());
             }
-            state.replay(effect);
+            state.replay(effect)
         }
         None => {
             // FlushAll: keys captured after it already reflect it and stay;
@@ -444,6 +452,7 @@ fn apply_logged(
             state
                 .keyspace
                 .retain_keys(|key| positions.get(key).is_some_and(|captured| *captured > lsn));
+            Ok(())
         }
     }
 }

@@ -44,11 +44,13 @@ pub enum ErrorCode {
     Durability = 15,
     /// The server is shutting down.
     ShuttingDown = 16,
+    /// The waiting room is closed (`QUEUE.CLOSE`): nobody may join any more.
+    QueueClosed = 17,
 }
 
 impl ErrorCode {
     /// Every code, in wire order; used by the spec test and by clients.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Generic,
         ErrorCode::WrongType,
         ErrorCode::Syntax,
@@ -65,6 +67,7 @@ impl ErrorCode {
         ErrorCode::NoSuchKey,
         ErrorCode::Durability,
         ErrorCode::ShuttingDown,
+        ErrorCode::QueueClosed,
     ];
 
     /// The wire value.

@@ -32,6 +32,10 @@ pub enum Value {
     /// Storing it as a number makes INCR free of parsing and allocation;
     /// GET formats it back to the identical text.
     Int(i64),
+    /// A sorted set (never empty: the last removal deletes the key).
+    Zset(Box<super::zset::Zset>),
+    /// A waiting room.
+    Queue(Box<super::queue::Queue>),
 }
 
 impl Value {
@@ -39,6 +43,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::Int(_) => "string",
+            Value::Zset(_) => "zset",
+            Value::Queue(_) => "queue",
         }
     }
 
@@ -90,7 +96,9 @@ impl Keyspace {
     }
 
     /// Records an effect if recording is on. Families that change a value in
-    /// place (rather than through `insert`) call this with their own effect.
+    /// place (rather than through `insert`) call this with their own effect,
+    /// or, while they hold the value, use the [`Recorder`] that
+    /// [`Keyspace::get_live_recorded`] lends with it.
     pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
         if self.recording {
             self.effects.push(effect());
@@ -134,6 +142,34 @@ impl Keyspace {
             }
             _ => Some(index),
         }
+    }
+
+    /// Like [`Keyspace::get_live`], with a [`Recorder`] for the effects of
+    /// changing the value in place (sorted sets, queues).
+    pub fn get_live_recorded(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&mut Entry, Recorder<'_>)> {
+        let index = self.live_index(key, now_ms)?;
+        let Keyspace {
+            map,
+            recording,
+            effects,
+            ..
+        } = self;
+        let (stored, entry) = map.get_index_mut(index)?;
+        let recorder = Recorder {
+            key: stored,
+            effects: recording.then_some(effects),
+        };
+        Some((entry, recorder))
+    }
+
+    /// The entry for `key` whatever its deadline: replay applies effects in
+    /// log order and reads no clock, so it never expires a key on its own.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
     }
 
     /// Whether a live key exists (without touching statistics).
@@ -302,6 +338,13 @@ impl Keyspace {
         self.map.get_index(index)
     }
 
+    /// Every key with its entry, mutable, for rebuilding indexes that live
+    /// outside the keyspace (the queue timer index after recovery). Callers
+    /// must not change `deadline_ms`.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
+        self.map.iter_mut()
+    }
+
     /// Every key with its entry, in storage order (for snapshots and tests).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
@@ -325,5 +368,29 @@ impl Keyspace {
             self.deadlines.len(),
             "stray deadline index entries"
         );
+    }
+}
+
+/// Records the effects of an in-place change to one key's value, for
+/// families (sorted sets, queues) whose commands and timers change members
+/// while they hold the value. Costs nothing when recording is off: the
+/// effect is built only when there is somewhere to put it.
+pub struct Recorder<'a> {
+    /// The map's own key (cloning it is a reference count, not a copy).
+    key: &'a Bytes,
+    effects: Option<&'a mut Vec<Effect>>,
+}
+
+impl Recorder<'_> {
+    /// Records `effect(key)` if recording is on.
+    pub fn record(&mut self, effect: impl FnOnce(Bytes) -> Effect) {
+        if let Some(effects) = &mut self.effects {
+            effects.push(effect(self.key.clone()));
+        }
+    }
+
+    /// Whether effects are being recorded.
+    pub fn is_on(&self) -> bool {
+        self.effects.is_some()
     }
 }

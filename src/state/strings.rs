@@ -12,6 +12,7 @@ fn string_reply(value: &Value) -> Reply {
     match value {
         Value::Str(bytes) => Reply::Bulk(bytes.clone()),
         Value::Int(number) => Reply::BulkInt(*number),
+        Value::Zset(_) | Value::Queue(_) => Reply::Error(ServerError::WRONG_TYPE),
     }
 }
 
@@ -105,6 +106,7 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
             Value::Str(bytes) => usher_protocol::request::parse_i64(bytes)
                 .map(|number| (number, true))
                 .ok_or(ServerError::NOT_INTEGER),
+            Value::Zset(_) | Value::Queue(_) => Err(ServerError::WRONG_TYPE),
         },
     }
 }
