@@ -374,6 +374,11 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     }
     let _reserved = header.u32().map_err(|e| error(12, e.0))?;
     let start_lsn = header.u64().map_err(|e| error(16, e.0))?;
+    // The trailer's entry count sizes the keyspace once instead of letting
+    // it grow (and rehash) step by step; it is verified again at the end.
+    if let Some(count) = trailer_entries(data) {
+        state.keyspace.reserve(count);
+    }
     let recording = state.keyspace.set_recording(false);
     let mut positions =
         std::collections::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
@@ -445,8 +450,15 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
                     }
                     state
                         .keyspace
-                        .insert(&key, value, (deadline != 0).then_some(deadline));
-                    positions.insert(key, position);
+                        .load(key.clone(), value, (deadline != 0).then_some(deadline));
+                    // A key captured at the snapshot's start takes every
+                    // later effect, exactly as a key with no entry does, so
+                    // only later captures need remembering.
+                    if position > start_lsn {
+                        positions.insert(key, position);
+                    } else {
+                        positions.remove(&key);
+                    }
                 }
                 Err(decode) => {
                     failed = Some(error(at, format!("bad entry: {decode}")));
@@ -467,4 +479,23 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         entries,
         positions,
     })
+}
+
+/// The entry count from a checksummed trailer at the end of `data`, if the
+/// trailer is there and intact; at most a sane bound.
+fn trailer_entries(data: &[u8]) -> Option<usize> {
+    let trailer = data.get(data.len().checked_sub(24)?..)?;
+    let mut reader = Reader::new(trailer);
+    let mark = reader.u32().ok()?;
+    let crc = reader.u32().ok()?;
+    if mark != TRAILER_MARK || crc32c::crc32c(&trailer[8..]) != crc {
+        return None;
+    }
+    let _end_lsn = reader.u64().ok()?;
+    let entries = reader.u64().ok()?;
+    // Every entry takes at least 21 bytes; a count beyond that is not to be
+    // trusted with an allocation.
+    usize::try_from(entries)
+        .ok()
+        .filter(|count| *count <= data.len() / 21)
 }

@@ -291,6 +291,28 @@ impl Keyspace {
         Some(key)
     }
 
+    /// Inserts an owned key with one hash lookup (snapshot loading, where
+    /// keys are nearly always new). Records no effect.
+    pub fn load(&mut self, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        if let Some(deadline) = deadline_ms {
+            self.deadlines.insert((deadline, key.clone()));
+        }
+        let (_, old) = self
+            .map
+            .insert_full(key.clone(), Entry { value, deadline_ms });
+        if let Some(old_deadline) = old.and_then(|entry| entry.deadline_ms) {
+            if Some(old_deadline) != deadline_ms {
+                let removed = self.deadlines.remove(&(old_deadline, key));
+                assert!(removed, "deadline index out of step with the keyspace");
+            }
+        }
+    }
+
+    /// Makes room for `additional` more keys at once (snapshot loading).
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// Keeps only the keys `keep` approves (recovery's FlushAll replay).
     pub fn retain_keys(&mut self, keep: impl Fn(&[u8]) -> bool) {
         let doomed: Vec<Bytes> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
