@@ -521,7 +521,7 @@ mod tests {
         assert_eq!(candidates, vec!["incrby", "incrbound"]);
         let (_, candidates) = complete("hel", 3);
         assert_eq!(candidates, vec!["hello", "help"]);
-        let (_, candidates) = complete("qu", 2);
+        let (_, candidates) = complete("qui", 3);
         assert_eq!(candidates, vec!["quit"]);
         let (_, candidates) = complete("", 0);
         assert_eq!(candidates.len(), COMMANDS.len() + 2);

@@ -48,6 +48,25 @@ pub struct Config {
     /// Most entries one SCAN call visits.
     #[arg(long, default_value_t = 100_000)]
     pub scan_count_max: usize,
+    /// Longest sorted-set or queue member in bytes (at most 16384).
+    #[arg(long, default_value_t = 1024)]
+    pub member_bytes_max: usize,
+    /// Most members in one sorted set.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub zset_members_max: usize,
+    /// Most members, waiting and active, in one waiting-room queue.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub queue_members_max: usize,
+    /// Longest admission lifetime (queue TTL, QUEUE.TOUCH TTL) in ms.
+    #[arg(long, default_value_t = 30 * 24 * 3_600_000)]
+    pub queue_ttl_ms_max: u64,
+    /// Longest queue RATE period in ms.
+    #[arg(long, default_value_t = 24 * 3_600_000)]
+    pub queue_rate_period_ms_max: u64,
+    /// Most members one reply may list (ZRANGE, ZPOPMIN, QUEUE.ADMIT...);
+    /// larger requests get an error asking for a smaller range.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub reply_items_max: usize,
     /// Capacity of the command queue between connections and the engine, in
     /// batches; when full, requests get a BUSY error.
     #[arg(long, default_value_t = 4096)]
@@ -195,6 +214,11 @@ impl Config {
             ("value_bytes_max", self.value_bytes_max as u64),
             ("keys_max", self.keys_max as u64),
             ("scan_count_max", self.scan_count_max as u64),
+            ("member_bytes_max", self.member_bytes_max as u64),
+            ("zset_members_max", self.zset_members_max as u64),
+            ("queue_members_max", self.queue_members_max as u64),
+            ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
+            ("reply_items_max", self.reply_items_max as u64),
             ("queue_batches_max", self.queue_batches_max as u64),
             ("pipeline_requests_max", self.pipeline_requests_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
@@ -230,6 +254,18 @@ impl Config {
                 crate::state::holders::HOLDER_ID_BYTES_MAX
             )));
         }
+        if self.member_bytes_max > crate::state::queue::QUEUE_MEMBER_BYTES_LIMIT {
+            return Err(ConfigError(format!(
+                "member_bytes_max must be at most {}",
+                crate::state::queue::QUEUE_MEMBER_BYTES_LIMIT
+            )));
+        }
+        if self.zset_members_max >= u32::MAX as usize || self.queue_members_max >= u32::MAX as usize
+        {
+            return Err(ConfigError(
+                "zset_members_max and queue_members_max must be below 4294967295".into(),
+            ));
+        }
         if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {
             return Err(ConfigError("timer_budget_percent must be 1..=100".into()));
         }
@@ -248,6 +284,12 @@ impl Config {
         StateLimits {
             keys_max: self.keys_max,
             scan_count_max: self.scan_count_max,
+            member_bytes_max: self.member_bytes_max,
+            zset_members_max: self.zset_members_max,
+            queue_members_max: self.queue_members_max,
+            queue_ttl_ms_max: self.queue_ttl_ms_max,
+            queue_rate_period_ms_max: self.queue_rate_period_ms_max,
+            reply_items_max: self.reply_items_max,
             hold_ttl_ms_max: self.hold_ttl_ms_max,
             seats_per_event_max: self.seats_per_event_max,
             holders_per_key_max: self.holders_per_key_max,

@@ -68,6 +68,9 @@ pub struct Engine<C: Clock> {
     /// Last time handed to `apply`; the engine's time never goes backwards
     /// even if the wall clock does.
     last_now_ms: u64,
+    /// Start of the current timer tick and the background time spent in it.
+    tick_started: Instant,
+    tick_spent: Duration,
 }
 
 impl<C: Clock> Engine<C> {
@@ -79,6 +82,8 @@ impl<C: Clock> Engine<C> {
             stats,
             durability: None,
             last_now_ms: 0,
+            tick_started: Instant::now(),
+            tick_spent: Duration::ZERO,
         }
     }
 
@@ -110,7 +115,7 @@ impl<C: Clock> Engine<C> {
             let background_pending = self.run_background(now);
             let wait = if background_pending {
                 // Leave the rest of the tick to requests.
-                tick.mul_f64(1.0 - self.config.timer_budget_percent as f64 / 100.0)
+                tick.saturating_sub(self.tick_started.elapsed())
             } else {
                 match self.state.next_timer_ms() {
                     Some(due) => Duration::from_millis(due.saturating_sub(now)).min(tick * 100),
@@ -254,9 +259,26 @@ impl<C: Clock> Engine<C> {
     /// Timers, then snapshot work, for at most the time budget; logs what
     /// the timers did. Returns whether work is left for the next round.
     fn run_background(&mut self, now: u64) -> bool {
-        let budget = Duration::from_millis(self.config.timer_tick_ms)
-            .mul_f64(self.config.timer_budget_percent as f64 / 100.0);
+        // The budget is per tick, not per call: the loop comes here after
+        // every batch, and background work must not take more than its
+        // share of the engine however many batches a tick holds.
+        let tick = Duration::from_millis(self.config.timer_tick_ms);
         let started = Instant::now();
+        if started.duration_since(self.tick_started) >= tick {
+            self.tick_started = started;
+            self.tick_spent = Duration::ZERO;
+        }
+        let share = tick.mul_f64(self.config.timer_budget_percent as f64 / 100.0);
+        let budget = share.saturating_sub(self.tick_spent);
+        if budget.is_zero() {
+            return true;
+        }
+        let pending = self.run_background_for(now, started, budget);
+        self.tick_spent += started.elapsed();
+        pending
+    }
+
+    fn run_background_for(&mut self, now: u64, started: Instant, budget: Duration) -> bool {
         let mut pending = false;
         loop {
             let done = self.state.run_timers(now, TIMER_CHUNK);
@@ -311,8 +333,9 @@ impl<C: Clock> Engine<C> {
             started.elapsed() >= budget
         });
         if let Some(log_durable) = job.take_log_durable() {
-            // Publishing waits for every record handed to the log so far.
-            durability.wal.commit_then(Box::new(move |failure| {
+            // Publishing waits until every record handed to the log so far
+            // is on stable storage, whatever the fsync policy.
+            durability.wal.commit_synced_then(Box::new(move |failure| {
                 let _ = log_durable.send(failure.is_none());
             }));
         }

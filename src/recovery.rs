@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::snapshot::{self, Captured, Loaded};
-use crate::state::effect::{Effect, Reader, Target};
+use crate::state::effect::{Effect, Reader, ReplayError, Target};
 use crate::state::State;
 use crate::wal::{self, PAYLOAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
@@ -194,6 +194,8 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
         )));
     }
     report.next_lsn = expected;
+    // Snapshot loading inserts queues without replaying effects.
+    state.rebuild_timers();
     Ok((state, report))
 }
 
@@ -389,7 +391,13 @@ fn replay_segment(
             ));
         }
         for effect in &effects {
-            apply_logged(state, effect, lsn, positions);
+            if let Err(error) = apply_logged(state, effect, lsn, positions) {
+                return Ok(damage(
+                    offset,
+                    format!("effect does not fit the recovered state: {error}"),
+                    false,
+                ));
+            }
         }
         report.records += 1;
         report.effects += effects.len() as u64;
@@ -425,20 +433,27 @@ fn valid_record_after(data: &[u8], from: usize, expected: u64) -> bool {
 
 /// Applies a logged effect unless the snapshot already captured its key (or
 /// `REQ` id) at a later position.
-fn apply_logged(state: &mut State, effect: &Effect, lsn: u64, positions: &Captured) {
+fn apply_logged(
+    state: &mut State,
+    effect: &Effect,
+    lsn: u64,
+    positions: &Captured,
+) -> Result<(), ReplayError> {
     let captured_after = |map: &snapshot::PositionMap, name: &[u8]| {
         map.get(name).is_some_and(|captured| lsn < *captured)
     };
     match effect.target() {
         Target::Key(key) => {
-            if !captured_after(&positions.keys, key) {
-                state.replay(effect);
+            if captured_after(&positions.keys, key) {
+                return Ok(());
             }
+            state.replay(effect)
         }
         Target::ReqId(id) => {
-            if !captured_after(&positions.req_ids, id) {
-                state.replay(effect);
+            if captured_after(&positions.req_ids, id) {
+                return Ok(());
             }
+            state.replay(effect)
         }
         Target::All => {
             // FlushAll: keys and REQ entries captured after it already
@@ -449,6 +464,7 @@ fn apply_logged(state: &mut State, effect: &Effect, lsn: u64, positions: &Captur
             state
                 .idempotency
                 .retain_ids(|id| captured_after(&positions.req_ids, id));
+            Ok(())
         }
     }
 }

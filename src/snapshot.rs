@@ -474,6 +474,11 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     }
     let _reserved = header.u32().map_err(|e| error(12, e.0))?;
     let start_lsn = header.u64().map_err(|e| error(16, e.0))?;
+    // The trailer's entry count sizes the keyspace once instead of letting
+    // it grow (and rehash) step by step; it is verified again at the end.
+    if let Some(count) = trailer_entries(data) {
+        state.keyspace.reserve(count);
+    }
     let recording = state.keyspace.set_recording(false);
     let mut positions = Captured {
         keys: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
@@ -542,18 +547,25 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
                 )) => {
                     entries += 1;
                     // A key visited twice keeps its later capture.
-                    if positions
-                        .keys
-                        .get(&key)
-                        .is_some_and(|known| *known > position)
+                    if !positions.keys.is_empty()
+                        && positions
+                            .keys
+                            .get(&key)
+                            .is_some_and(|known| *known > position)
                     {
                         continue;
                     }
+                    // A key captured at the snapshot's start takes every
+                    // later effect, exactly as a key with no entry does, so
+                    // only later captures need remembering.
+                    if position > start_lsn {
+                        positions.keys.insert(key.clone(), position);
+                    } else if !positions.keys.is_empty() {
+                        positions.keys.remove(&key);
+                    }
                     state
                         .keyspace
-                        .insert(&key, value, (deadline != 0).then_some(deadline));
-                    state.register_holds(&key);
-                    positions.keys.insert(key, position);
+                        .load(key, value, (deadline != 0).then_some(deadline));
                 }
                 Ok((
                     Captures::Req {
@@ -565,6 +577,11 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
                     position,
                 )) => {
                     entries += 1;
+                    if deadline == 0 {
+                        failed = Some(error(at, "REQ entry without a deadline".into()));
+                        break;
+                    }
+                    // The same rules as for keys, in the ids' own namespace.
                     if positions
                         .req_ids
                         .get(&id)
@@ -572,14 +589,12 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
                     {
                         continue;
                     }
-                    if deadline == 0 {
-                        failed = Some(error(at, "REQ entry without a deadline".into()));
-                        break;
+                    if position > start_lsn {
+                        positions.req_ids.insert(id.clone(), position);
+                    } else {
+                        positions.req_ids.remove(&id);
                     }
-                    state
-                        .idempotency
-                        .restore(id.clone(), fingerprint, deadline, reply);
-                    positions.req_ids.insert(id, position);
+                    state.idempotency.restore(id, fingerprint, deadline, reply);
                 }
                 Err(decode) => {
                     failed = Some(error(at, format!("bad entry: {decode}")));
@@ -600,4 +615,23 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         entries,
         positions,
     })
+}
+
+/// The entry count from a checksummed trailer at the end of `data`, if the
+/// trailer is there and intact; at most a sane bound.
+fn trailer_entries(data: &[u8]) -> Option<usize> {
+    let trailer = data.get(data.len().checked_sub(24)?..)?;
+    let mut reader = Reader::new(trailer);
+    let mark = reader.u32().ok()?;
+    let crc = reader.u32().ok()?;
+    if mark != TRAILER_MARK || crc32c::crc32c(&trailer[8..]) != crc {
+        return None;
+    }
+    let _end_lsn = reader.u64().ok()?;
+    let entries = reader.u64().ok()?;
+    // Every entry takes at least 21 bytes; a count beyond that is not to be
+    // trusted with an allocation.
+    usize::try_from(entries)
+        .ok()
+        .filter(|count| *count <= data.len() / 21)
 }

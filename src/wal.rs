@@ -87,8 +87,14 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 pub type Release = Box<dyn FnOnce(Option<&str>) + Send>;
 
 enum ToWriter {
-    /// Encoded records, and what to do once they are durable.
-    Write { bytes: Vec<u8>, then: Release },
+    /// Encoded records, and what to do once they are durable. `sync`
+    /// forces an fsync whatever the policy (a snapshot about to replace the
+    /// log needs the log on disk).
+    Write {
+        bytes: Vec<u8>,
+        then: Release,
+        sync: bool,
+    },
     /// Close the current segment and start one at `first_lsn`.
     Rotate {
         first_lsn: u64,
@@ -227,9 +233,19 @@ impl Wal {
     /// the failure message. Blocks only while the writer is
     /// `WRITES_IN_FLIGHT_MAX` records behind.
     pub fn commit_then(&mut self, then: Release) {
+        self.send_write(then, false);
+    }
+
+    /// Like [`Wal::commit_then`], but the log is synced to stable storage
+    /// before `then` runs, whatever the fsync policy.
+    pub fn commit_synced_then(&mut self, then: Release) {
+        self.send_write(then, true);
+    }
+
+    fn send_write(&mut self, then: Release, sync: bool) {
         let bytes = std::mem::take(&mut self.pending);
         self.bytes_since_snapshot += bytes.len() as u64;
-        let message = ToWriter::Write { bytes, then };
+        let message = ToWriter::Write { bytes, then, sync };
         let sent = match &self.to_writer {
             Some(sender) => sender.send(message).map_err(|e| e.into_inner()),
             None => Err(message),
@@ -316,6 +332,7 @@ impl Writer {
     fn run(mut self, from_engine: crossbeam_channel::Receiver<ToWriter>) {
         let mut bytes: Vec<u8> = Vec::with_capacity(256 * 1024);
         let mut releases: Vec<Release> = Vec::new();
+        let mut force_sync = false;
         while let Ok(first) = from_engine.recv() {
             let mut next = Some(first);
             let mut taken = 0;
@@ -325,12 +342,14 @@ impl Writer {
                     ToWriter::Write {
                         bytes: record,
                         then,
+                        sync,
                     } => {
                         bytes.extend_from_slice(&record);
                         releases.push(then);
+                        force_sync |= sync;
                     }
                     ToWriter::Rotate { first_lsn, done } => {
-                        self.flush(&mut bytes, &mut releases);
+                        self.flush(&mut bytes, &mut releases, std::mem::take(&mut force_sync));
                         let _ = done.send(self.rotate(first_lsn));
                     }
                 }
@@ -338,9 +357,9 @@ impl Writer {
                     next = from_engine.try_recv().ok();
                 }
             }
-            self.flush(&mut bytes, &mut releases);
+            self.flush(&mut bytes, &mut releases, std::mem::take(&mut force_sync));
         }
-        self.flush(&mut bytes, &mut releases);
+        self.flush(&mut bytes, &mut releases, false);
         if self.shared.failure().is_none() {
             if let Err(error) = self.file.sync_all() {
                 self.shared.fail(format!(
@@ -353,10 +372,11 @@ impl Writer {
 
     /// One write and at most one sync for everything gathered, then the
     /// releases, in order.
-    fn flush(&mut self, bytes: &mut Vec<u8>, releases: &mut Vec<Release>) {
-        if self.shared.failure().is_none() && !bytes.is_empty() {
+    fn flush(&mut self, bytes: &mut Vec<u8>, releases: &mut Vec<Release>, force_sync: bool) {
+        let sync = force_sync || (self.policy == FsyncPolicy::Always && !bytes.is_empty());
+        if self.shared.failure().is_none() && (sync || !bytes.is_empty()) {
             let result = self.file.write_all(bytes).and_then(|()| {
-                if self.policy == FsyncPolicy::Always {
+                if sync {
                     self.file.sync_data()
                 } else {
                     Ok(())

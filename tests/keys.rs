@@ -853,11 +853,7 @@ proptest! {
     fn random_commands_never_panic(
         steps in proptest::collection::vec((command(), 0u64..2000, 0usize..3), 1..150),
     ) {
-        let limits = StateLimits {
-            keys_max: 4,
-            scan_count_max: 3,
-            ..StateLimits::default()
-        };
+        let limits = StateLimits { keys_max: 4, scan_count_max: 3, ..StateLimits::default() };
         let mut s = State::new(limits);
         let mut now = T0;
         for (words, advance, timers) in &steps {

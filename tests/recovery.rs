@@ -93,7 +93,7 @@ fn replayed(records: &[Vec<Effect>]) -> Dump {
     let mut state = fresh();
     for record in records {
         for effect in record {
-            state.replay(effect);
+            state.replay(effect).expect("effect replays");
         }
     }
     dump(&state)
@@ -217,7 +217,7 @@ fn snapshot_dir(dir: &Path) -> (PathBuf, Dump) {
     assert_eq!(start, 3);
     let mut state = fresh();
     for effect in all[..3].iter().flatten() {
-        state.replay(effect);
+        state.replay(effect).expect("effect replays");
     }
     let done = write_snapshot(dir, &state, start, start);
     append_records(&mut wal, &all[3..]);
@@ -574,13 +574,13 @@ fn crash_between_snapshot_rename_and_cleanup_leaves_stale_files_that_recovery_re
     append_records(&mut wal, &all[..2]);
     let mut state = fresh();
     for effect in all[..2].iter().flatten() {
-        state.replay(effect);
+        state.replay(effect).expect("effect replays");
     }
     let first = wal.rotate().expect("rotate");
     write_snapshot(dir.path(), &state, first, first);
     append_records(&mut wal, &all[2..4]);
     for effect in all[2..4].iter().flatten() {
-        state.replay(effect);
+        state.replay(effect).expect("effect replays");
     }
     // Keep what the second snapshot will supersede.
     for name in listing(dir.path()) {
@@ -634,13 +634,13 @@ fn a_log_that_ends_before_the_snapshot_it_follows_is_refused() {
     let start = wal.rotate().expect("rotate");
     let mut state = fresh();
     for effect in all[..2].iter().flatten() {
-        state.replay(effect);
+        state.replay(effect).expect("effect replays");
     }
     // Records 2 and 3 are logged while the snapshot is in progress, and its
     // keys are captured after them.
     append_records(&mut wal, &all[2..4]);
     for effect in all[2..4].iter().flatten() {
-        state.replay(effect);
+        state.replay(effect).expect("effect replays");
     }
     wal.close().expect("close");
     drop(wal);

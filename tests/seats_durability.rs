@@ -17,8 +17,8 @@
 //!   snapshot + log must equal the state the server shut down with, and
 //!   `REQ` retries after a restart get the remembered replies.
 //!
-//! `USHER_REPLAY_SEEDS` (default 12) and `USHER_REPLAY_STEPS` (default
-//! 1500) size the replay test; `USHER_REPLAY_SEED=n` runs seed `n` alone.
+//! `USHER_SEATS_REPLAY_SEEDS` (default 12) and `USHER_SEATS_REPLAY_STEPS` (default
+//! 1500) size the replay test; `USHER_SEATS_REPLAY_SEED=n` runs seed `n` alone.
 
 mod support;
 
@@ -332,7 +332,7 @@ fn ship(original: &mut State, replica: &mut State, log: &mut Vec<Effect>) {
         let decoded = Effect::decode(&mut reader).expect("an effect decodes");
         assert!(reader.is_empty(), "{effect:?} left bytes over");
         assert_eq!(&decoded, effect, "effect round trip");
-        replica.replay(&decoded);
+        replica.replay(&decoded).expect("the effect replays");
         log.push(decoded);
     }
 }
@@ -425,7 +425,7 @@ fn replay_seed(seed: u64, steps: usize, history: &mut Vec<String>) -> BTreeMap<S
     // A fresh state from the whole log.
     let mut fresh = State::new(limits());
     for effect in &log {
-        fresh.replay(effect);
+        fresh.replay(effect).expect("the effect replays");
     }
     fresh.check_invariants();
     assert_same_state(&original, &fresh, "fresh replay of the whole log");
@@ -460,10 +460,10 @@ fn replay_seed(seed: u64, steps: usize, history: &mut Vec<String>) -> BTreeMap<S
 
 #[test]
 fn replaying_recorded_effects_reproduces_the_state() {
-    let steps = env_number("USHER_REPLAY_STEPS", 1_500) as usize;
-    let seeds: Vec<u64> = match std::env::var("USHER_REPLAY_SEED") {
-        Ok(_) => vec![env_number("USHER_REPLAY_SEED", 0)],
-        Err(_) => (0..env_number("USHER_REPLAY_SEEDS", 12)).collect(),
+    let steps = env_number("USHER_SEATS_REPLAY_STEPS", 1_500) as usize;
+    let seeds: Vec<u64> = match std::env::var("USHER_SEATS_REPLAY_SEED") {
+        Ok(_) => vec![env_number("USHER_SEATS_REPLAY_SEED", 0)],
+        Err(_) => (0..env_number("USHER_SEATS_REPLAY_SEEDS", 12)).collect(),
     };
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     let several = seeds.len() >= 4;
@@ -479,7 +479,7 @@ fn replaying_recorded_effects_reproduces_the_state() {
             Err(panic) => {
                 let tail = history.len().saturating_sub(25);
                 eprintln!(
-                    "replay failed for seed {seed} (USHER_REPLAY_SEED={seed}); last steps:\n{}",
+                    "replay failed for seed {seed} (USHER_SEATS_REPLAY_SEED={seed}); last steps:\n{}",
                     history[tail..].join("\n")
                 );
                 std::panic::resume_unwind(panic);

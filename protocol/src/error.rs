@@ -44,7 +44,8 @@ pub enum ErrorCode {
     Durability = 15,
     /// The server is shutting down.
     ShuttingDown = 16,
-    // 17 is `QueueClosed` (branch `queues`).
+    /// The waiting room is closed (`QUEUE.CLOSE`): nobody may join any more.
+    QueueClosed = 17,
     /// A number is outside its allowed range (a seat beyond the event, a
     /// quantity below 1, a total below what is already held and sold). Do not
     /// retry unchanged.
@@ -61,8 +62,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in wire order; used by the spec test and by clients.
-    /// (17, `QueueClosed`, arrives with the queues branch.)
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Generic,
         ErrorCode::WrongType,
         ErrorCode::Syntax,
@@ -79,6 +79,7 @@ impl ErrorCode {
         ErrorCode::NoSuchKey,
         ErrorCode::Durability,
         ErrorCode::ShuttingDown,
+        ErrorCode::QueueClosed,
         ErrorCode::OutOfRange,
         ErrorCode::NotHeld,
         ErrorCode::KeyExists,

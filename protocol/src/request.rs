@@ -125,15 +125,31 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     }
 }
 
-/// Formats a double as Redis does in replies (`inf`, `-inf`, shortest text).
+/// Formats a double as Redis does in replies: `inf`, `-inf`, and otherwise
+/// the shortest digits that read back to the same value, laid out the way
+/// C's `%.17g` lays them out (Redis 7.2+): plain notation for exponents from
+/// -4 to 16, else `d.ddde+XX`. Negative zero is `0`, as Redis stores it.
 pub fn format_double(value: f64) -> String {
     if value == f64::INFINITY {
-        "inf".to_string()
-    } else if value == f64::NEG_INFINITY {
-        "-inf".to_string()
-    } else {
-        format!("{value}")
+        return "inf".to_string();
     }
+    if value == f64::NEG_INFINITY {
+        return "-inf".to_string();
+    }
+    if value == 0.0 {
+        return "0".to_string();
+    }
+    // `{:e}` gives the shortest round-trip digits, e.g. `-1.25e-7`.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .unwrap_or((scientific.as_str(), "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..17).contains(&exponent) {
+        return format!("{value}");
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
 }
 
 /// How `SET` and `EXPIRE` spell a deadline before the engine turns it into an
@@ -213,6 +229,62 @@ pub enum ExpireCondition {
     Sooner,
     /// `XX LT`: only when the key has an expiry and the new one is sooner.
     SoonerWithExpiry,
+}
+
+/// One end of a score range: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreBound {
+    pub value: f64,
+    pub exclusive: bool,
+}
+
+impl ScoreBound {
+    /// Parses a bound as Redis's `zslParseRange` does; `None` if it is not
+    /// a float (or is NaN).
+    pub fn parse(arg: &Arg) -> Option<ScoreBound> {
+        match arg {
+            Arg::Bytes(bytes) => match bytes.first() {
+                Some(b'(') => parse_f64(&bytes[1..]).map(|value| ScoreBound {
+                    value,
+                    exclusive: true,
+                }),
+                _ => parse_f64(bytes).map(|value| ScoreBound {
+                    value,
+                    exclusive: false,
+                }),
+            },
+            other => other.to_f64().ok().map(|value| ScoreBound {
+                value,
+                exclusive: false,
+            }),
+        }
+    }
+}
+
+/// `ZADD` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ZAddFlags {
+    /// Only add new members.
+    pub nx: bool,
+    /// Only update existing members.
+    pub xx: bool,
+    /// Only update when the new score is greater.
+    pub gt: bool,
+    /// Only update when the new score is less.
+    pub lt: bool,
+    /// Reply with added + changed instead of added.
+    pub ch: bool,
+    /// Add the score to the current one and reply the new score.
+    pub incr: bool,
+}
+
+/// What a `ZRANGE`-family range counts in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ZRangeBy {
+    /// Ranks, negative ones counting from the end.
+    Rank { start: i64, stop: i64 },
+    /// Scores, always given low to high here whatever the command's order.
+    Score { min: ScoreBound, max: ScoreBound },
 }
 
 /// `COMMAND` subcommands that tools send on connect.
@@ -385,6 +457,97 @@ pub enum Request {
         fingerprint: u64,
         command: Box<Request>,
     },
+    // --- sorted sets ---
+    ZAdd {
+        key: Bytes,
+        flags: ZAddFlags,
+        pairs: Vec<(f64, Bytes)>,
+    },
+    ZIncrBy {
+        key: Bytes,
+        delta: f64,
+        member: Bytes,
+    },
+    ZRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    ZScore {
+        key: Bytes,
+        member: Bytes,
+    },
+    ZCard(Bytes),
+    ZCount {
+        key: Bytes,
+        min: ScoreBound,
+        max: ScoreBound,
+    },
+    /// `ZRANK` and `ZREVRANK`.
+    ZRank {
+        key: Bytes,
+        member: Bytes,
+        reverse: bool,
+        with_score: bool,
+    },
+    /// `ZRANGE`, `ZRANGEBYSCORE`, `ZREVRANGE`, `ZREVRANGEBYSCORE`.
+    ZRange {
+        key: Bytes,
+        by: ZRangeBy,
+        reverse: bool,
+        /// `LIMIT offset count`; `(0, -1)` when absent.
+        limit: (i64, i64),
+        with_scores: bool,
+    },
+    /// `ZPOPMIN` and `ZPOPMAX`.
+    ZPop {
+        key: Bytes,
+        max: bool,
+        count: Option<i64>,
+    },
+    ZRemRangeByScore {
+        key: Bytes,
+        min: ScoreBound,
+        max: ScoreBound,
+    },
+    ZRemRangeByRank {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    // --- queues ---
+    /// `QUEUE.CONFIG q [CAPACITY n] [RATE n PER ms] [TTL ms]`; `None` leaves
+    /// a setting as it is, 0 switches it off.
+    QueueConfig {
+        key: Bytes,
+        capacity: Option<u64>,
+        /// `(members, period_ms)`.
+        rate: Option<(u64, u64)>,
+        ttl_ms: Option<u64>,
+    },
+    QueueJoin {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueuePos {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueueAdmit {
+        key: Bytes,
+        count: u64,
+    },
+    QueueTouch {
+        key: Bytes,
+        member: Bytes,
+        ttl_ms: Option<u64>,
+    },
+    QueueLeave {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueueClose(Bytes),
+    QueueDrop(Bytes),
+    QueueInfo(Bytes),
 }
 
 /// Longest `REQ` id in bytes; the same bound as the binary frame's
@@ -466,6 +629,19 @@ impl Request {
                 | Request::StockTake { .. }
                 | Request::StockRefund { .. }
                 | Request::Req { .. }
+                | Request::ZAdd { .. }
+                | Request::ZIncrBy { .. }
+                | Request::ZRem { .. }
+                | Request::ZPop { .. }
+                | Request::ZRemRangeByScore { .. }
+                | Request::ZRemRangeByRank { .. }
+                | Request::QueueConfig { .. }
+                | Request::QueueJoin { .. }
+                | Request::QueueAdmit { .. }
+                | Request::QueueTouch { .. }
+                | Request::QueueLeave { .. }
+                | Request::QueueClose(_)
+                | Request::QueueDrop(_)
         )
     }
 
@@ -528,7 +704,27 @@ impl Request {
             | Request::StockRelease { key, .. }
             | Request::StockTake { key, .. }
             | Request::StockRefund { key, .. }
-            | Request::StockInfo(key) => std::slice::from_ref(key),
+            | Request::StockInfo(key)
+            | Request::ZAdd { key, .. }
+            | Request::ZIncrBy { key, .. }
+            | Request::ZRem { key, .. }
+            | Request::ZScore { key, .. }
+            | Request::ZCard(key)
+            | Request::ZCount { key, .. }
+            | Request::ZRank { key, .. }
+            | Request::ZRange { key, .. }
+            | Request::ZPop { key, .. }
+            | Request::ZRemRangeByScore { key, .. }
+            | Request::ZRemRangeByRank { key, .. }
+            | Request::QueueConfig { key, .. }
+            | Request::QueueJoin { key, .. }
+            | Request::QueuePos { key, .. }
+            | Request::QueueAdmit { key, .. }
+            | Request::QueueTouch { key, .. }
+            | Request::QueueLeave { key, .. }
+            | Request::QueueClose(key)
+            | Request::QueueDrop(key)
+            | Request::QueueInfo(key) => std::slice::from_ref(key),
             Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
@@ -837,6 +1033,115 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             quantity: a.positive("quantity")?,
         },
         "STOCK.INFO" => Request::StockInfo(a.bytes()?),
+        "ZADD" => parse_zadd(&mut a)?,
+        "ZINCRBY" => {
+            let key = a.bytes()?;
+            let delta = a.next_arg()?.to_f64()?;
+            let member = a.bytes()?;
+            Request::ZIncrBy { key, delta, member }
+        }
+        "ZREM" => Request::ZRem {
+            key: a.bytes()?,
+            members: a.rest(),
+        },
+        "ZSCORE" => Request::ZScore {
+            key: a.bytes()?,
+            member: a.bytes()?,
+        },
+        "ZCARD" => Request::ZCard(a.bytes()?),
+        "ZCOUNT" => {
+            let key = a.bytes()?;
+            let (min, max) = score_bounds(&mut a)?;
+            Request::ZCount { key, min, max }
+        }
+        "ZRANK" | "ZREVRANK" => {
+            let key = a.bytes()?;
+            let member = a.bytes()?;
+            let with_score = match a.peek_keyword() {
+                None => false,
+                Some(option) if option.is_keyword("WITHSCORE") => {
+                    a.bytes()?;
+                    true
+                }
+                Some(_) => return Err(ServerError::SYNTAX),
+            };
+            a.end_syntax()?;
+            Request::ZRank {
+                key,
+                member,
+                reverse: name == "ZREVRANK",
+                with_score,
+            }
+        }
+        "ZRANGE" | "ZRANGEBYSCORE" | "ZREVRANGE" | "ZREVRANGEBYSCORE" => {
+            parse_zrange(name, &mut a)?
+        }
+        "ZPOPMIN" | "ZPOPMAX" => {
+            let key = a.bytes()?;
+            let count = if a.remaining() > 0 {
+                Some(a.int()?)
+            } else {
+                None
+            };
+            a.end_syntax()?;
+            Request::ZPop {
+                key,
+                max: name == "ZPOPMAX",
+                count,
+            }
+        }
+        "ZREMRANGEBYSCORE" => {
+            let key = a.bytes()?;
+            let (min, max) = score_bounds(&mut a)?;
+            Request::ZRemRangeByScore { key, min, max }
+        }
+        "ZREMRANGEBYRANK" => Request::ZRemRangeByRank {
+            key: a.bytes()?,
+            start: a.int()?,
+            stop: a.int()?,
+        },
+        "QUEUE.CONFIG" => parse_queue_config(&mut a)?,
+        "QUEUE.JOIN" => Request::QueueJoin {
+            key: a.bytes()?,
+            member: a.bytes()?,
+        },
+        "QUEUE.POS" => Request::QueuePos {
+            key: a.bytes()?,
+            member: a.bytes()?,
+        },
+        "QUEUE.ADMIT" => {
+            let key = a.bytes()?;
+            let count = non_negative(&mut a, "count")?;
+            Request::QueueAdmit { key, count }
+        }
+        "QUEUE.TOUCH" => {
+            let key = a.bytes()?;
+            let member = a.bytes()?;
+            let ttl_ms = match a.peek_keyword() {
+                None => None,
+                Some(option) if option.is_keyword("TTL") => {
+                    a.bytes()?;
+                    if a.remaining() == 0 {
+                        return Err(ServerError::SYNTAX);
+                    }
+                    Some(non_negative(&mut a, "TTL")?)
+                }
+                Some(_) => return Err(ServerError::SYNTAX),
+            };
+            a.end_syntax()?;
+            Request::QueueTouch {
+                key,
+                member,
+                ttl_ms,
+            }
+        }
+        "QUEUE.LEAVE" => Request::QueueLeave {
+            key: a.bytes()?,
+            member: a.bytes()?,
+        },
+        "QUEUE.CLOSE" => Request::QueueClose(a.bytes()?),
+        "QUEUE.DROP" => Request::QueueDrop(a.bytes()?),
+        "QUEUE.INFO" => Request::QueueInfo(a.bytes()?),
         other => {
             // The table and this match must name the same commands.
             unreachable!("command {other} is in the table but has no parser")
@@ -1156,4 +1461,189 @@ fn parse_limit(a: &mut Args<'_>) -> Result<Option<u64>, ServerError> {
         return Err(ServerError::SYNTAX);
     }
     Ok(Some(a.positive("LIMIT")?))
+}
+
+/// Reads `min max` score bounds.
+fn score_bounds(a: &mut Args<'_>) -> Result<(ScoreBound, ScoreBound), ServerError> {
+    let not_float =
+        || ServerError::new_static(ErrorCode::NotFloat, "ERR min or max is not a float");
+    let min = ScoreBound::parse(a.next_arg()?).ok_or_else(not_float)?;
+    let max = ScoreBound::parse(a.next_arg()?).ok_or_else(not_float)?;
+    Ok((min, max))
+}
+
+fn parse_zadd(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let key = a.bytes()?;
+    let mut flags = ZAddFlags::default();
+    while let Some(option) = a.peek_keyword() {
+        let flag = if option.is_keyword("NX") {
+            &mut flags.nx
+        } else if option.is_keyword("XX") {
+            &mut flags.xx
+        } else if option.is_keyword("GT") {
+            &mut flags.gt
+        } else if option.is_keyword("LT") {
+            &mut flags.lt
+        } else if option.is_keyword("CH") {
+            &mut flags.ch
+        } else if option.is_keyword("INCR") {
+            &mut flags.incr
+        } else {
+            break;
+        };
+        *flag = true;
+        a.next_arg()?;
+    }
+    let elements = a.remaining();
+    if elements == 0 || !elements.is_multiple_of(2) {
+        return Err(ServerError::SYNTAX);
+    }
+    if flags.nx && flags.xx {
+        return Err(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
+        return Err(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if flags.incr && elements > 2 {
+        return Err(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(elements / 2);
+    while a.remaining() > 0 {
+        let score = a.next_arg()?.to_f64()?;
+        let member = a.bytes()?;
+        pairs.push((score, member));
+    }
+    Ok(Request::ZAdd { key, flags, pairs })
+}
+
+/// The `ZRANGE` family, following Redis's `zrangeGenericCommand`: options in
+/// any order, REV and BYSCORE at most once, WITHSCORES and LIMIT repeatable.
+fn parse_zrange(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let key = a.bytes()?;
+    // `None`: the option may still be given; `Some`: the name fixed it.
+    let (mut reverse, mut by_score) = match name {
+        "ZRANGE" => (None, None),
+        "ZRANGEBYSCORE" => (Some(false), Some(true)),
+        "ZREVRANGE" => (Some(true), Some(false)),
+        _ => (Some(true), Some(true)),
+    };
+    let first = std::mem::replace(a.next_arg()?, Arg::Int(0));
+    let second = std::mem::replace(a.next_arg()?, Arg::Int(0));
+    let mut with_scores = false;
+    let mut limit = (0i64, -1i64);
+    while a.remaining() > 0 {
+        let option = a.bytes()?;
+        let left = a.remaining();
+        if option.eq_ignore_ascii_case(b"WITHSCORES") {
+            with_scores = true;
+        } else if option.eq_ignore_ascii_case(b"LIMIT") && left >= 2 {
+            limit = (a.int()?, a.int()?);
+        } else if reverse.is_none() && option.eq_ignore_ascii_case(b"REV") {
+            reverse = Some(true);
+        } else if by_score.is_none() && option.eq_ignore_ascii_case(b"BYSCORE") {
+            by_score = Some(true);
+        } else if by_score.is_none() && option.eq_ignore_ascii_case(b"BYLEX") {
+            return Err(ServerError::new_static(
+                ErrorCode::Syntax,
+                "ERR BYLEX is not supported",
+            ));
+        } else {
+            return Err(ServerError::SYNTAX);
+        }
+    }
+    let reverse = reverse.unwrap_or(false);
+    let by_score = by_score.unwrap_or(false);
+    if limit.1 != -1 && !by_score {
+        return Err(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    let by = if by_score {
+        // Reverse score ranges are written high bound first.
+        let (low, high) = if reverse {
+            (second, first)
+        } else {
+            (first, second)
+        };
+        let not_float =
+            || ServerError::new_static(ErrorCode::NotFloat, "ERR min or max is not a float");
+        ZRangeBy::Score {
+            min: ScoreBound::parse(&low).ok_or_else(not_float)?,
+            max: ScoreBound::parse(&high).ok_or_else(not_float)?,
+        }
+    } else {
+        ZRangeBy::Rank {
+            start: first.to_i64()?,
+            stop: second.to_i64()?,
+        }
+    };
+    Ok(Request::ZRange {
+        key,
+        by,
+        reverse,
+        limit,
+        with_scores,
+    })
+}
+
+/// Reads an integer that must be 0 or more.
+fn non_negative(a: &mut Args<'_>, what: &str) -> Result<u64, ServerError> {
+    let value = a.int()?;
+    u64::try_from(value)
+        .map_err(|_| ServerError::new(ErrorCode::Syntax, format!("ERR {what} must be 0 or more")))
+}
+
+fn parse_queue_config(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let key = a.bytes()?;
+    let mut capacity = None;
+    let mut rate = None;
+    let mut ttl_ms = None;
+    while a.remaining() > 0 {
+        let option = a.bytes()?;
+        if option.eq_ignore_ascii_case(b"CAPACITY") && capacity.is_none() {
+            if a.remaining() == 0 {
+                return Err(ServerError::SYNTAX);
+            }
+            capacity = Some(non_negative(a, "CAPACITY")?);
+        } else if option.eq_ignore_ascii_case(b"RATE") && rate.is_none() {
+            if a.remaining() < 3 {
+                return Err(ServerError::SYNTAX);
+            }
+            let members = non_negative(a, "RATE")?;
+            if !a.next_arg()?.is_keyword("PER") {
+                return Err(ServerError::SYNTAX);
+            }
+            let period_ms = non_negative(a, "the RATE period")?;
+            if members > 0 && period_ms == 0 {
+                return Err(ServerError::new_static(
+                    ErrorCode::Syntax,
+                    "ERR the RATE period must be at least 1 ms",
+                ));
+            }
+            rate = Some((members, period_ms));
+        } else if option.eq_ignore_ascii_case(b"TTL") && ttl_ms.is_none() {
+            if a.remaining() == 0 {
+                return Err(ServerError::SYNTAX);
+            }
+            ttl_ms = Some(non_negative(a, "TTL")?);
+        } else {
+            return Err(ServerError::SYNTAX);
+        }
+    }
+    Ok(Request::QueueConfig {
+        key,
+        capacity,
+        rate,
+        ttl_ms,
+    })
 }

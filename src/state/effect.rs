@@ -11,53 +11,100 @@
 //!   Incremental snapshots rely on this: a key captured at log position `p`
 //!   skips the effects on it logged before `p` (see `snapshot.rs`).
 //!
-//! The `REQ` table is state too, but not a key: its entries are named by
-//! their ids, a namespace of their own (`ReqRemember`, `ReqForget`), and
-//! `FlushAll` empties it along with the keyspace.
+//! Sorted sets and queues change member by member, so besides `Put` they
+//! log one delta per member changed (tags 6 to 14). A delta names its key
+//! and carries everything replay needs without a clock or a choice of its
+//! own: the resolved score, the admitted member with its absolute deadline
+//! and the time the rate window and eta history count it at. Replay runs
+//! the same functions the command or timer ran, so counters, rate windows
+//! and eta history come out the same. A delta on a key that is missing
+//! during replay is skipped: with a snapshot, that key was deleted before
+//! the snapshot reached it, and its `Delete` follows in the log.
 //!
-//! Encoding (little-endian; strings (`key`, `holder`, `id`, `bytes`, `text`)
-//! are `u32 length` + bytes; a deadline of 0 means "none"):
+//! Seat maps and stock log one delta per change too (tags 32 to 42): the
+//! holder, the seats or units, and the absolute deadline; a hold or
+//! reservation released by time is an effect of its own. The `REQ` table
+//! is state as well, but not a key: its entries are named by their ids, a
+//! namespace of their own (tags 43 and 44), and `FlushAll` empties it along
+//! with the keyspace.
+//!
+//! Encoding (little-endian; strings (`key`, `member`, `holder`, `id`,
+//! `bytes`, `text`) are `u32 length` + bytes; a deadline of 0 means "none";
+//! `f64` is its IEEE-754 bits):
 //!
 //! ```text
-//! effect := 1 Put      key deadline:u64 value
-//!         | 2 Delete   key
-//!         | 3 Expired  key
-//!         | 4 Deadline key deadline:u64
+//! effect := 1 Put         key deadline:u64 value
+//!         | 2 Delete      key
+//!         | 3 Expired     key
+//!         | 4 Deadline    key deadline:u64
 //!         | 5 FlushAll
-//!         | 32 SeatHold     key holder deadline:u64 seats   (seats newly held; the
-//!                                                            holder's deadline is set)
-//!         | 33 SeatConfirm  key holder
-//!         | 34 SeatRelease  key holder seats                (the seats released)
-//!         | 35 SeatHoldExpired key holder                   (timer or lazy expiry)
-//!         | 36 StockConfig  key total:u64 limit             (an existing SKU's new
-//!                                                            total and limit)
+//!         | 6 ZsetSet     key member score:f64      member added or re-scored
+//!         | 7 ZsetRemove  key member
+//!         | 8 QueueConfig key settings              settings after QUEUE.CONFIG
+//!         | 9 QueueJoin   key member                appended to the line
+//!         | 10 QueueAdmit key member at_ms:u64 deadline:u64 automatic:u8
+//!                                                   the line's front admitted;
+//!                                                   automatic = counts in the
+//!                                                   RATE window
+//!         | 11 QueueExpire key member               an active member's deadline passed
+//!         | 12 QueueLeave key member                QUEUE.LEAVE (waiting or active)
+//!         | 13 QueueTouch key member deadline:u64   QUEUE.TOUCH
+//!         | 14 QueueClose key                       waiting members dropped, closed
+//!         | 32 SeatHold    key holder deadline:u64 seats
+//!                                                   seats newly held (free until
+//!                                                   then); the holder's deadline set
+//!         | 33 SeatConfirm key holder               every seat it held is sold
+//!         | 34 SeatRelease key holder seats         the seats released
+//!         | 35 SeatHoldExpired key holder           its holds' deadline passed
+//!         | 36 StockConfig key total:u64 limit      an existing SKU's total and limit
 //!         | 37 StockReserve key holder quantity:u64 deadline:u64
-//!         | 38 StockConfirm key holder
-//!         | 39 StockRelease key holder
-//!         | 40 StockTake    key holder quantity:u64
-//!         | 41 StockRefund  key holder quantity:u64         (units actually refunded)
-//!         | 42 StockReservationExpired key holder           (timer or lazy expiry)
-//!         | 43 ReqRemember  id fingerprint:u64 deadline:u64 reply
-//!         | 44 ReqForget    id                              (its deadline passed)
+//!         | 38 StockConfirm key holder              what it reserved is sold
+//!         | 39 StockRelease key holder              what it reserved is available
+//!         | 40 StockTake   key holder quantity:u64
+//!         | 41 StockRefund key holder quantity:u64  units actually refunded
+//!         | 42 StockReservationExpired key holder   its reservation's deadline passed
+//!         | 43 ReqRemember id fingerprint:u64 deadline:u64 reply
+//!         | 44 ReqForget   id                       its deadline passed
 //! seats  := count:u32 seat:u32{count}
-//! limit  := 0 | 1 k:u64                                     (none | k)
-//! value  := 1 Str bytes | 2 Int i64
-//!         | 5 Seats seat-map                                (state/seats.rs)
-//!         | 6 Stock stock                                   (state/stock.rs)
+//! limit  := 0 | 1 k:u64                             none | k
+//! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
+//!         | 5 Seats seat-map | 6 Stock stock        (state/seats.rs, state/stock.rs)
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
+//! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
+//! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
+//!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
+//! queue  := seed:u64 settings closed:u8
+//!           joined_total:u64 admitted_total:u64 expired_total:u64
+//!           left_total:u64 dropped_total:u64
+//!           history:u32 (second:u64 admissions:u32)*   eta history, by second
+//!           waiting:u64 member*                        oldest first
+//!           active:u64 (member deadline:u64)*          expiry order; no deadline last, by id
 //! ```
-//! Tags are never reused; new effects and value types get new numbers.
-//! (Value tags 3–4 and effect tags 6–31 belong to other families.) The reply
-//! encoding is lossless (unlike the binary protocol's, which sends `BulkInt`
-//! as a string): a remembered reply comes back identical after a restart.
+//! `seed` is the value's hash and priority seed (and `rng` the sorted set's
+//! priority generator), so a value rebuilt from the log alone gets the same
+//! layout as the original, and later insertions into a decoded one draw the
+//! same priorities. Hash indexes, trees, arenas and counting structures are
+//! not stored; decoding builds them afresh, so a decoded value holds the
+//! same members, order, deadlines, settings and counters in a layout of its
+//! own. Nothing observable depends on layout: equal deadlines expire in an
+//! order set by the member's hash under the value's seed, not by slot.
+//!
+//! An effect that does not fit the state it is replayed on (a member that
+//! is not where the effect says) is a [`ReplayError`]: the log and the state
+//! disagree, and recovery refuses to start at that record. Tags are never
+//! reused; new effects and value types get new numbers. The reply encoding
+//! is lossless (unlike the binary protocol's, which sends `BulkInt` as a
+//! string): a remembered reply comes back identical after a restart.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
+use super::queue::{self, Queue, QueueSettings};
+use super::zset::{self, Zset};
 use super::{idempotency, seats, stock, State, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +126,41 @@ pub enum Effect {
     },
     /// Every key was deleted and every remembered `REQ` reply forgotten.
     FlushAll,
+    /// A sorted-set member was added or got a new score.
+    ZsetSet {
+        key: Bytes,
+        member: Bytes,
+        score: f64,
+    },
+    /// A sorted-set member was removed (the key's `Delete` follows if the
+    /// set became empty).
+    ZsetRemove { key: Bytes, member: Bytes },
+    /// A queue's settings and rate window after QUEUE.CONFIG.
+    QueueConfig { key: Bytes, settings: QueueSettings },
+    /// A member joined the end of a queue's line.
+    QueueJoin { key: Bytes, member: Bytes },
+    /// The oldest waiting member was admitted at `at_ms` until
+    /// `deadline_ms` (`None` = no expiry); `automatic` admissions count in
+    /// the RATE window.
+    QueueAdmit {
+        key: Bytes,
+        member: Bytes,
+        at_ms: u64,
+        deadline_ms: Option<u64>,
+        automatic: bool,
+    },
+    /// An active member's deadline passed.
+    QueueExpire { key: Bytes, member: Bytes },
+    /// A waiting or active member left.
+    QueueLeave { key: Bytes, member: Bytes },
+    /// An active member's deadline changed.
+    QueueTouch {
+        key: Bytes,
+        member: Bytes,
+        deadline_ms: Option<u64>,
+    },
+    /// A queue was closed and its waiting members dropped.
+    QueueClose { key: Bytes },
     /// `holder` now also holds `seats` (free until then), and its holds
     /// share `deadline_ms`.
     SeatHold {
@@ -157,6 +239,15 @@ const EFFECT_DELETE: u8 = 2;
 const EFFECT_EXPIRED: u8 = 3;
 const EFFECT_DEADLINE: u8 = 4;
 const EFFECT_FLUSH_ALL: u8 = 5;
+const EFFECT_ZSET_SET: u8 = 6;
+const EFFECT_ZSET_REMOVE: u8 = 7;
+const EFFECT_QUEUE_CONFIG: u8 = 8;
+const EFFECT_QUEUE_JOIN: u8 = 9;
+const EFFECT_QUEUE_ADMIT: u8 = 10;
+const EFFECT_QUEUE_EXPIRE: u8 = 11;
+const EFFECT_QUEUE_LEAVE: u8 = 12;
+const EFFECT_QUEUE_TOUCH: u8 = 13;
+const EFFECT_QUEUE_CLOSE: u8 = 14;
 const EFFECT_SEAT_HOLD: u8 = 32;
 const EFFECT_SEAT_CONFIRM: u8 = 33;
 const EFFECT_SEAT_RELEASE: u8 = 34;
@@ -173,6 +264,8 @@ const EFFECT_REQ_FORGET: u8 = 44;
 
 const VALUE_STR: u8 = 1;
 const VALUE_INT: u8 = 2;
+const VALUE_ZSET: u8 = 3;
+const VALUE_QUEUE: u8 = 4;
 const VALUE_SEATS: u8 = 5;
 const VALUE_STOCK: u8 = 6;
 
@@ -207,6 +300,15 @@ impl Effect {
             | Effect::Delete { key }
             | Effect::Expired { key }
             | Effect::Deadline { key, .. }
+            | Effect::ZsetSet { key, .. }
+            | Effect::ZsetRemove { key, .. }
+            | Effect::QueueConfig { key, .. }
+            | Effect::QueueJoin { key, .. }
+            | Effect::QueueAdmit { key, .. }
+            | Effect::QueueExpire { key, .. }
+            | Effect::QueueLeave { key, .. }
+            | Effect::QueueTouch { key, .. }
+            | Effect::QueueClose { key }
             | Effect::SeatHold { key, .. }
             | Effect::SeatConfirm { key, .. }
             | Effect::SeatRelease { key, .. }
@@ -249,6 +351,53 @@ impl Effect {
                 out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
             }
             Effect::FlushAll => out.push(EFFECT_FLUSH_ALL),
+            Effect::ZsetSet { key, member, score } => {
+                out.push(EFFECT_ZSET_SET);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+            Effect::ZsetRemove { key, member } => {
+                put_key_member(out, EFFECT_ZSET_REMOVE, key, member);
+            }
+            Effect::QueueConfig { key, settings } => {
+                out.push(EFFECT_QUEUE_CONFIG);
+                put_bytes(out, key);
+                put_settings(out, settings);
+            }
+            Effect::QueueJoin { key, member } => {
+                put_key_member(out, EFFECT_QUEUE_JOIN, key, member);
+            }
+            Effect::QueueAdmit {
+                key,
+                member,
+                at_ms,
+                deadline_ms,
+                automatic,
+            } => {
+                put_key_member(out, EFFECT_QUEUE_ADMIT, key, member);
+                out.extend_from_slice(&at_ms.to_le_bytes());
+                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
+                out.push(u8::from(*automatic));
+            }
+            Effect::QueueExpire { key, member } => {
+                put_key_member(out, EFFECT_QUEUE_EXPIRE, key, member);
+            }
+            Effect::QueueLeave { key, member } => {
+                put_key_member(out, EFFECT_QUEUE_LEAVE, key, member);
+            }
+            Effect::QueueTouch {
+                key,
+                member,
+                deadline_ms,
+            } => {
+                put_key_member(out, EFFECT_QUEUE_TOUCH, key, member);
+                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
+            }
+            Effect::QueueClose { key } => {
+                out.push(EFFECT_QUEUE_CLOSE);
+                put_bytes(out, key);
+            }
             Effect::SeatHold {
                 key,
                 holder,
@@ -349,6 +498,46 @@ impl Effect {
                 deadline_ms: deadline(input.u64()?),
             },
             EFFECT_FLUSH_ALL => Effect::FlushAll,
+            EFFECT_ZSET_SET => Effect::ZsetSet {
+                key: input.bytes()?,
+                member: input.bytes()?,
+                score: input.f64()?,
+            },
+            EFFECT_ZSET_REMOVE => Effect::ZsetRemove {
+                key: input.bytes()?,
+                member: input.bytes()?,
+            },
+            EFFECT_QUEUE_CONFIG => Effect::QueueConfig {
+                key: input.bytes()?,
+                settings: get_settings(input)?,
+            },
+            EFFECT_QUEUE_JOIN => Effect::QueueJoin {
+                key: input.bytes()?,
+                member: input.bytes()?,
+            },
+            EFFECT_QUEUE_ADMIT => Effect::QueueAdmit {
+                key: input.bytes()?,
+                member: input.bytes()?,
+                at_ms: input.u64()?,
+                deadline_ms: deadline(input.u64()?),
+                automatic: input.flag()?,
+            },
+            EFFECT_QUEUE_EXPIRE => Effect::QueueExpire {
+                key: input.bytes()?,
+                member: input.bytes()?,
+            },
+            EFFECT_QUEUE_LEAVE => Effect::QueueLeave {
+                key: input.bytes()?,
+                member: input.bytes()?,
+            },
+            EFFECT_QUEUE_TOUCH => Effect::QueueTouch {
+                key: input.bytes()?,
+                member: input.bytes()?,
+                deadline_ms: deadline(input.u64()?),
+            },
+            EFFECT_QUEUE_CLOSE => Effect::QueueClose {
+                key: input.bytes()?,
+            },
             EFFECT_SEAT_HOLD => Effect::SeatHold {
                 key: input.bytes()?,
                 holder: input.bytes()?,
@@ -421,6 +610,12 @@ fn deadline(raw: u64) -> Option<u64> {
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+fn put_key_member(out: &mut Vec<u8>, tag: u8, key: &[u8], member: &[u8]) {
+    out.push(tag);
+    put_bytes(out, key);
+    put_bytes(out, member);
 }
 
 /// Tag, key and holder: the head of every seat and stock effect.
@@ -549,6 +744,39 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
     Ok(reply)
 }
 
+/// Encodes a queue's settings (the `settings` rule of the format).
+pub fn put_settings(out: &mut Vec<u8>, settings: &QueueSettings) {
+    for field in [
+        settings.capacity,
+        settings.rate_members,
+        settings.rate_period_ms,
+        settings.rate_anchor_ms,
+        settings.ttl_ms,
+        settings.window,
+        settings.admitted_in_window,
+    ] {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
+}
+
+/// Decodes a queue's settings; refuses a rate without a period, which
+/// would divide by zero.
+pub fn get_settings(input: &mut Reader<'_>) -> Result<QueueSettings, DecodeError> {
+    let settings = QueueSettings {
+        capacity: input.u64()?,
+        rate_members: input.u64()?,
+        rate_period_ms: input.u64()?,
+        rate_anchor_ms: input.u64()?,
+        ttl_ms: input.u64()?,
+        window: input.u64()?,
+        admitted_in_window: input.u64()?,
+    };
+    if settings.rate_members > 0 && settings.rate_period_ms == 0 {
+        return Err(DecodeError("queue rate without a period".into()));
+    }
+    Ok(settings)
+}
+
 /// Encodes a whole value (used by `Put` and by snapshots).
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
     match value {
@@ -559,6 +787,14 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
         Value::Int(number) => {
             out.push(VALUE_INT);
             out.extend_from_slice(&number.to_le_bytes());
+        }
+        Value::Zset(zset) => {
+            out.push(VALUE_ZSET);
+            zset.encode(out);
+        }
+        Value::Queue(queue) => {
+            out.push(VALUE_QUEUE);
+            queue.encode(out);
         }
         Value::Seats(map) => {
             out.push(VALUE_SEATS);
@@ -575,6 +811,8 @@ pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
     match input.u8()? {
         VALUE_STR => Ok(Value::Str(input.bytes()?)),
         VALUE_INT => Ok(Value::Int(input.i64()?)),
+        VALUE_ZSET => Ok(Value::Zset(Box::new(Zset::decode(input)?))),
+        VALUE_QUEUE => Ok(Value::Queue(Box::new(Queue::decode(input)?))),
         VALUE_SEATS => Ok(Value::Seats(Box::new(seats::SeatMap::decode(input)?))),
         VALUE_STOCK => Ok(Value::Stock(Box::new(stock::Stock::decode(input)?))),
         tag => Err(DecodeError(format!("unknown value tag {tag}"))),
@@ -649,16 +887,32 @@ impl<'a> Reader<'a> {
         Ok(self.u64()? as i64)
     }
 
-    /// A length-prefixed byte string, copied into its own allocation.
-    pub fn bytes(&mut self) -> Result<Bytes, DecodeError> {
-        let length = self.u32()? as usize;
-        Ok(Bytes::copy_from_slice(self.take(length)?))
+    pub fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+
+    /// A byte that must be 0 or 1.
+    pub fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError(format!(
+                "flag byte {other} at byte {}",
+                self.position - 1
+            ))),
+        }
     }
 
     /// A length-prefixed byte string, borrowed from the input.
     pub fn slice(&mut self) -> Result<&'a [u8], DecodeError> {
         let length = self.u32()? as usize;
         self.take(length)
+    }
+
+    /// A length-prefixed byte string, copied into its own allocation.
+    pub fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let length = self.u32()? as usize;
+        Ok(Bytes::copy_from_slice(self.take(length)?))
     }
 
     /// A length-prefixed UTF-8 string.
@@ -697,36 +951,71 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A logged effect that does not fit the state it is replayed on: the log
+/// and the state disagree, which only a bug can cause (records are
+/// checksummed). Recovery refuses to start rather than diverge silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError(pub String);
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
 impl State {
     /// Applies one logged effect. Reads no clock; records no new effects.
-    /// An in-place effect on a key that does not exist is skipped: recovery
-    /// meets those for keys a snapshot did not capture because they were
-    /// deleted (by an effect that follows) while it ran.
-    pub fn replay(&mut self, effect: &Effect) {
+    /// Queues it touches are put back in the timer index, due at once when
+    /// they could admit (the engine's first tick works out the real time);
+    /// seat maps and stock it touches are registered under their earliest
+    /// hold deadline.
+    pub fn replay(&mut self, effect: &Effect) -> Result<(), ReplayError> {
         let recording = self.keyspace.set_recording(false);
-        match effect {
+        let result = match effect {
             Effect::Put {
                 key,
                 value,
                 deadline_ms,
             } => {
                 self.keyspace.insert(key, value.clone(), *deadline_ms);
-                self.register_holds(key);
+                match value {
+                    Value::Queue(_) => queue::replayed(self, key),
+                    Value::Seats(_) | Value::Stock(_) => self.register_holds(key),
+                    _ => {}
+                }
+                Ok(())
             }
             Effect::Delete { key } => {
                 self.keyspace.remove(key);
+                Ok(())
             }
             Effect::Expired { key } => {
                 if self.keyspace.remove(key) {
                     self.keyspace.expired_total += 1;
                 }
+                Ok(())
             }
-            Effect::Deadline { key, deadline_ms } => self.keyspace.set_deadline(key, *deadline_ms),
+            Effect::Deadline { key, deadline_ms } => {
+                self.keyspace.set_deadline(key, *deadline_ms);
+                Ok(())
+            }
             Effect::FlushAll => {
                 self.keyspace.clear();
+                self.queue_timers.clear();
                 self.holds.clear();
                 self.idempotency.clear();
+                Ok(())
             }
+            Effect::ZsetSet { .. } | Effect::ZsetRemove { .. } => zset::replay(self, effect),
+            Effect::QueueConfig { .. }
+            | Effect::QueueJoin { .. }
+            | Effect::QueueAdmit { .. }
+            | Effect::QueueExpire { .. }
+            | Effect::QueueLeave { .. }
+            | Effect::QueueTouch { .. }
+            | Effect::QueueClose { .. } => queue::replay(self, effect),
             Effect::SeatHold { .. }
             | Effect::SeatConfirm { .. }
             | Effect::SeatRelease { .. }
@@ -741,7 +1030,8 @@ impl State {
             Effect::ReqRemember { .. } | Effect::ReqForget { .. } => {
                 idempotency::replay(self, effect)
             }
-        }
+        };
         self.keyspace.set_recording(recording);
+        result
     }
 }

@@ -38,7 +38,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
-use super::effect::Effect;
+use super::effect::{Effect, ReplayError};
 use super::keyspace::Recorder;
 use super::State;
 
@@ -102,7 +102,7 @@ impl IdempotencyTable {
         // Our own copy: the id may be a slice of a network buffer, which it
         // would otherwise keep alive.
         let id = Bytes::copy_from_slice(id);
-        log.record(|| Effect::ReqRemember {
+        log.record(|_| Effect::ReqRemember {
             id: id.clone(),
             fingerprint,
             deadline_ms,
@@ -149,7 +149,7 @@ impl IdempotencyTable {
         let Some((id, entry)) = self.entries.swap_remove_entry(id) else {
             return;
         };
-        log.record(|| Effect::ReqForget { id: id.clone() });
+        log.record(|_| Effect::ReqForget { id: id.clone() });
         let removed = self.by_deadline.remove(&(entry.deadline_ms, id));
         assert!(removed, "idempotency deadline index out of step");
         self.expired_total += 1;
@@ -272,8 +272,11 @@ pub fn req(
     reply
 }
 
-/// Applies a logged `REQ` effect (see [`State::replay`]).
-pub(super) fn replay(state: &mut State, effect: &Effect) {
+/// Applies a logged `REQ` effect (see [`State::replay`]). Forgetting an id
+/// that is not there is no change (a snapshot did not capture it because
+/// it was forgotten while the snapshot ran); remembering one twice is an
+/// error.
+pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
     match effect {
         Effect::ReqRemember {
             id,
@@ -281,11 +284,14 @@ pub(super) fn replay(state: &mut State, effect: &Effect) {
             deadline_ms,
             reply,
         } => {
-            let old =
-                state
-                    .idempotency
-                    .insert(id.clone(), *fingerprint, *deadline_ms, reply.clone());
-            assert!(old.is_none(), "a logged REQ id is remembered twice");
+            if *deadline_ms == 0 || state.idempotency.entries.contains_key(&id[..]) {
+                return Err(ReplayError(format!(
+                    "REQ id {id:?} is remembered twice or without a deadline"
+                )));
+            }
+            state
+                .idempotency
+                .insert(id.clone(), *fingerprint, *deadline_ms, reply.clone());
         }
         // Replay runs with recording off, so this records nothing.
         Effect::ReqForget { id } => state
@@ -293,4 +299,5 @@ pub(super) fn replay(state: &mut State, effect: &Effect) {
             .forget_expired(id, &mut state.keyspace.recorder()),
         _ => {}
     }
+    Ok(())
 }

@@ -36,6 +36,10 @@ pub enum Value {
     Seats(Box<super::seats::SeatMap>),
     /// A SKU's stock (`STOCK.*`).
     Stock(Box<super::stock::Stock>),
+    /// A sorted set (never empty: the last removal deletes the key).
+    Zset(Box<super::zset::Zset>),
+    /// A waiting room.
+    Queue(Box<super::queue::Queue>),
 }
 
 impl Value {
@@ -45,6 +49,8 @@ impl Value {
             Value::Str(_) | Value::Int(_) => "string",
             Value::Seats(_) => "seats",
             Value::Stock(_) => "stock",
+            Value::Zset(_) => "zset",
+            Value::Queue(_) => "queue",
         }
     }
 
@@ -65,22 +71,6 @@ pub struct Entry {
 }
 
 type Map = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
-
-/// Records effects into the keyspace's list while the caller holds a
-/// borrow of one of its entries. Building the effect costs nothing when
-/// recording is off.
-pub struct Recorder<'a> {
-    recording: bool,
-    effects: &'a mut Vec<Effect>,
-}
-
-impl Recorder<'_> {
-    pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
-        if self.recording {
-            self.effects.push(effect());
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Keyspace {
@@ -112,19 +102,22 @@ impl Keyspace {
     }
 
     /// Records an effect if recording is on. Families that change a value in
-    /// place (rather than through `insert`) call this with their own effect.
+    /// place (rather than through `insert`) call this with their own effect,
+    /// or, while they hold the value, use the [`Recorder`] that
+    /// [`Keyspace::get_live_recorded`] lends with it.
     pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
         if self.recording {
             self.effects.push(effect());
         }
     }
 
-    /// A handle that records effects, for changes made while another part
-    /// of the state is borrowed (the `REQ` table).
+    /// A [`Recorder`] for effects that name no key (the `REQ` table's),
+    /// for changes made while another part of the state is borrowed.
     pub fn recorder(&mut self) -> Recorder<'_> {
+        static NO_KEY: Bytes = Bytes::new();
         Recorder {
-            recording: self.recording,
-            effects: &mut self.effects,
+            key: &NO_KEY,
+            effects: self.recording.then_some(&mut self.effects),
         }
     }
 
@@ -155,29 +148,6 @@ impl Keyspace {
         self.map.get_index_mut(index).map(|(_, entry)| entry)
     }
 
-    /// Like [`Keyspace::get_live`], also giving the map's own copy of the
-    /// key (a cheap clone for indexes that name keys).
-    pub fn get_live_with_key(&mut self, key: &[u8], now_ms: u64) -> Option<(&Bytes, &mut Entry)> {
-        let index = self.live_index(key, now_ms)?;
-        self.map.get_index_mut(index)
-    }
-
-    /// Like [`Keyspace::get_live_with_key`], with a [`Recorder`] for the
-    /// effects of changes a family makes to the value in place.
-    pub fn get_live_recording(
-        &mut self,
-        key: &[u8],
-        now_ms: u64,
-    ) -> Option<(&Bytes, &mut Entry, Recorder<'_>)> {
-        let index = self.live_index(key, now_ms)?;
-        let (stored, entry) = self.map.get_index_mut(index)?;
-        let recorder = Recorder {
-            recording: self.recording,
-            effects: &mut self.effects,
-        };
-        Some((stored, entry, recorder))
-    }
-
     /// The entry for `key` whether or not its deadline passed (replay reads
     /// no clock: expiry arrives as an effect of its own).
     pub fn get_with_key_mut(&mut self, key: &[u8]) -> Option<(&Bytes, &mut Entry)> {
@@ -195,6 +165,34 @@ impl Keyspace {
             }
             _ => Some(index),
         }
+    }
+
+    /// Like [`Keyspace::get_live`], with a [`Recorder`] for the effects of
+    /// changing the value in place (sorted sets, queues).
+    pub fn get_live_recorded(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<(&mut Entry, Recorder<'_>)> {
+        let index = self.live_index(key, now_ms)?;
+        let Keyspace {
+            map,
+            recording,
+            effects,
+            ..
+        } = self;
+        let (stored, entry) = map.get_index_mut(index)?;
+        let recorder = Recorder {
+            key: stored,
+            effects: recording.then_some(effects),
+        };
+        Some((entry, recorder))
+    }
+
+    /// The entry for `key` whatever its deadline: replay applies effects in
+    /// log order and reads no clock, so it never expires a key on its own.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
     }
 
     /// Whether a live key exists (without touching statistics).
@@ -316,6 +314,28 @@ impl Keyspace {
         Some(key)
     }
 
+    /// Inserts an owned key with one hash lookup (snapshot loading, where
+    /// keys are nearly always new). Records no effect.
+    pub fn load(&mut self, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        if let Some(deadline) = deadline_ms {
+            self.deadlines.insert((deadline, key.clone()));
+        }
+        let (_, old) = self
+            .map
+            .insert_full(key.clone(), Entry { value, deadline_ms });
+        if let Some(old_deadline) = old.and_then(|entry| entry.deadline_ms) {
+            if Some(old_deadline) != deadline_ms {
+                let removed = self.deadlines.remove(&(old_deadline, key));
+                assert!(removed, "deadline index out of step with the keyspace");
+            }
+        }
+    }
+
+    /// Makes room for `additional` more keys at once (snapshot loading).
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// Keeps only the keys `keep` approves (recovery's FlushAll replay).
     pub fn retain_keys(&mut self, keep: impl Fn(&[u8]) -> bool) {
         let doomed: Vec<Bytes> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
@@ -363,6 +383,13 @@ impl Keyspace {
         self.map.get_index(index)
     }
 
+    /// Every key with its entry, mutable, for rebuilding indexes that live
+    /// outside the keyspace (the queue timer index after recovery). Callers
+    /// must not change `deadline_ms`.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
+        self.map.iter_mut()
+    }
+
     /// Every key with its entry, in storage order (for snapshots and tests).
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
@@ -386,5 +413,34 @@ impl Keyspace {
             self.deadlines.len(),
             "stray deadline index entries"
         );
+    }
+}
+
+/// Records the effects of an in-place change to one key's value, for
+/// families (sorted sets, queues) whose commands and timers change members
+/// while they hold the value. Costs nothing when recording is off: the
+/// effect is built only when there is somewhere to put it.
+pub struct Recorder<'a> {
+    /// The map's own key (cloning it is a reference count, not a copy).
+    key: &'a Bytes,
+    effects: Option<&'a mut Vec<Effect>>,
+}
+
+impl Recorder<'_> {
+    /// Records `effect(key)` if recording is on.
+    pub fn record(&mut self, effect: impl FnOnce(Bytes) -> Effect) {
+        if let Some(effects) = &mut self.effects {
+            effects.push(effect(self.key.clone()));
+        }
+    }
+
+    /// Whether effects are being recorded.
+    pub fn is_on(&self) -> bool {
+        self.effects.is_some()
+    }
+
+    /// The map's own copy of the key (for indexes that name keys).
+    pub fn key(&self) -> &Bytes {
+        self.key
     }
 }

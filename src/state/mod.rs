@@ -9,6 +9,7 @@
 //!
 //! Families live in their own files: [`keyspace`] (storage and expiry),
 //! [`keys`] (generic key commands), [`strings`] (strings and counters),
+//! [`zset`] (sorted sets), [`queue`] (waiting rooms and their timers),
 //! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
 //! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
 
@@ -17,9 +18,11 @@ pub mod holders;
 pub mod idempotency;
 pub mod keys;
 pub mod keyspace;
+pub mod queue;
 pub mod seats;
 pub mod stock;
 pub mod strings;
+pub mod zset;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
@@ -27,6 +30,8 @@ pub use effect::Effect;
 pub use holders::HoldIndex;
 pub use idempotency::IdempotencyTable;
 pub use keyspace::{Entry, Keyspace, Value};
+pub use queue::{Queue, QueueSettings, QueueTimers};
+pub use zset::Zset;
 
 /// Limits that `State` enforces itself (the rest are enforced before a
 /// request reaches the engine).
@@ -52,6 +57,18 @@ pub struct StateLimits {
     pub idempotency_window_ms: u64,
     /// Most remembered `REQ` replies.
     pub idempotency_entries_max: usize,
+    /// Longest sorted-set or queue member in bytes.
+    pub member_bytes_max: usize,
+    /// Most members in one sorted set.
+    pub zset_members_max: usize,
+    /// Most members (waiting + active) in one queue.
+    pub queue_members_max: usize,
+    /// Longest admission lifetime a queue may give, in ms.
+    pub queue_ttl_ms_max: u64,
+    /// Longest RATE period in ms.
+    pub queue_rate_period_ms_max: u64,
+    /// Most members one range, pop or QUEUE.ADMIT reply may hold.
+    pub reply_items_max: usize,
 }
 
 impl Default for StateLimits {
@@ -66,6 +83,12 @@ impl Default for StateLimits {
             seat_status_count_max: 100_000,
             idempotency_window_ms: 600_000,
             idempotency_entries_max: 1_000_000,
+            member_bytes_max: 1024,
+            zset_members_max: 50_000_000,
+            queue_members_max: 50_000_000,
+            queue_ttl_ms_max: 30 * 24 * 3_600_000,
+            queue_rate_period_ms_max: 24 * 3_600_000,
+            reply_items_max: 1_000_000,
         }
     }
 }
@@ -85,8 +108,13 @@ pub struct State {
     pub holds: HoldIndex,
     /// Remembered `REQ` replies.
     pub idempotency: IdempotencyTable,
+    /// Which queues have time-driven work, and when.
+    pub queue_timers: QueueTimers,
     pub limits: StateLimits,
     pub stats: StateStats,
+    /// Seeds the hash tables and tree priorities inside values, so clients
+    /// cannot aim at a layout. Never visible in a reply.
+    pub hash_seed: u64,
 }
 
 impl State {
@@ -100,8 +128,10 @@ impl State {
             keyspace: Keyspace::new(hash_seed),
             holds: HoldIndex::default(),
             idempotency: IdempotencyTable::default(),
+            queue_timers: QueueTimers::default(),
             limits,
             stats: StateStats::default(),
+            hash_seed: hash_seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
         }
     }
 
@@ -168,6 +198,7 @@ impl State {
                 self.keyspace.clear();
                 self.holds.clear();
                 self.idempotency.clear();
+                self.queue_timers.clear();
                 Reply::OK
             }
             Request::SeatCreate { key, count, limit } => {
@@ -217,6 +248,52 @@ impl State {
                 fingerprint,
                 command,
             } => idempotency::req(self, id, *fingerprint, command, now_ms),
+            Request::ZAdd { key, flags, pairs } => zset::zadd(self, key, *flags, pairs, now_ms),
+            Request::ZIncrBy { key, delta, member } => {
+                zset::zincrby(self, key, *delta, member, now_ms)
+            }
+            Request::ZRem { key, members } => zset::zrem(self, key, members, now_ms),
+            Request::ZScore { key, member } => zset::zscore(self, key, member, now_ms),
+            Request::ZCard(key) => zset::zcard(self, key, now_ms),
+            Request::ZCount { key, min, max } => zset::zcount(self, key, *min, *max, now_ms),
+            Request::ZRank {
+                key,
+                member,
+                reverse,
+                with_score,
+            } => zset::zrank(self, key, member, *reverse, *with_score, now_ms),
+            Request::ZRange {
+                key,
+                by,
+                reverse,
+                limit,
+                with_scores,
+            } => zset::zrange(self, key, *by, *reverse, *limit, *with_scores, now_ms),
+            Request::ZPop { key, max, count } => zset::zpop(self, key, *max, *count, now_ms),
+            Request::ZRemRangeByScore { key, min, max } => {
+                zset::zremrangebyscore(self, key, *min, *max, now_ms)
+            }
+            Request::ZRemRangeByRank { key, start, stop } => {
+                zset::zremrangebyrank(self, key, *start, *stop, now_ms)
+            }
+            Request::QueueConfig {
+                key,
+                capacity,
+                rate,
+                ttl_ms,
+            } => queue::config(self, key, *capacity, *rate, *ttl_ms, now_ms),
+            Request::QueueJoin { key, member } => queue::join(self, key, member, now_ms),
+            Request::QueuePos { key, member } => queue::pos(self, key, member, now_ms),
+            Request::QueueAdmit { key, count } => queue::admit(self, key, *count, now_ms),
+            Request::QueueTouch {
+                key,
+                member,
+                ttl_ms,
+            } => queue::touch(self, key, member, *ttl_ms, now_ms),
+            Request::QueueLeave { key, member } => queue::leave(self, key, member, now_ms),
+            Request::QueueClose(key) => queue::close(self, key, now_ms),
+            Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
+            Request::QueueInfo(key) => queue::info(self, key, now_ms),
             Request::Ping(_)
             | Request::Echo(_)
             | Request::Time
@@ -253,6 +330,7 @@ impl State {
     pub fn next_timer_ms(&self) -> Option<u64> {
         [
             self.keyspace.next_deadline(),
+            self.queue_timers.next_due(),
             self.holds.first(),
             self.idempotency.next_deadline(),
         ]
@@ -262,55 +340,15 @@ impl State {
     }
 
     /// Runs due timers at `now_ms`, at most `max_items` of them: key expiry,
-    /// then seat holds and stock reservations (each released holder is an
-    /// item, and so is each look at a key in the hold index), then
-    /// remembered `REQ` replies. Returns how many were processed; the
-    /// engine calls again while the answer equals `max_items` and its time
-    /// budget lasts.
+    /// queue expiry and admission, then seat holds and stock reservations
+    /// (each released holder is an item, and so is each look at a key in the
+    /// hold index), then remembered `REQ` replies. Returns how many were
+    /// processed; the engine calls again while the answer equals
+    /// `max_items` and its time budget lasts.
     pub fn run_timers(&mut self, now_ms: u64, max_items: usize) -> usize {
         let mut done = self.keyspace.expire_due(now_ms, max_items);
-        while done < max_items {
-            let Some((deadline, key)) = self.holds.pop_due(now_ms) else {
-                break;
-            };
-            done += 1;
-            // The key may have been deleted, expired or overwritten since it
-            // was registered; then there is nothing to release.
-            let Some((stored, entry, mut log)) = self.keyspace.get_live_recording(&key, now_ms)
-            else {
-                continue;
-            };
-            let budget = max_items.saturating_sub(done);
-            match &mut entry.value {
-                Value::Seats(map) => {
-                    if map.indexed_ms == Some(deadline) {
-                        map.indexed_ms = None;
-                    }
-                    let released = map.expire_due(now_ms, budget, stored, &mut log);
-                    done += released;
-                    let next = map.next_deadline();
-                    assert!(
-                        released == budget || next.is_none_or(|due| due > now_ms),
-                        "a due hold was left behind within budget"
-                    );
-                    self.holds.sync(stored, &mut map.indexed_ms, next);
-                }
-                Value::Stock(stock) => {
-                    if stock.indexed_ms == Some(deadline) {
-                        stock.indexed_ms = None;
-                    }
-                    let released = stock.expire_due(now_ms, budget, stored, &mut log);
-                    done += released;
-                    let next = stock.next_deadline();
-                    assert!(
-                        released == budget || next.is_none_or(|due| due > now_ms),
-                        "a due hold was left behind within budget"
-                    );
-                    self.holds.sync(stored, &mut stock.indexed_ms, next);
-                }
-                _ => {}
-            }
-        }
+        done += queue::run_timers(self, now_ms, max_items - done);
+        done += self.release_due_holds(now_ms, max_items - done);
         if done < max_items {
             let mut log = self.keyspace.recorder();
             done += self
@@ -318,6 +356,71 @@ impl State {
                 .expire_due(now_ms, max_items - done, &mut log);
         }
         done
+    }
+
+    /// Releases due seat holds and stock reservations, at most `max_items`.
+    fn release_due_holds(&mut self, now_ms: u64, max_items: usize) -> usize {
+        let mut done = 0;
+        while done < max_items {
+            let Some((deadline, key)) = self.holds.pop_due(now_ms) else {
+                break;
+            };
+            done += 1;
+            // The key may have been deleted, expired or overwritten since it
+            // was registered; then there is nothing to release.
+            let Some((entry, mut log)) = self.keyspace.get_live_recorded(&key, now_ms) else {
+                continue;
+            };
+            let budget = max_items - done;
+            match &mut entry.value {
+                Value::Seats(map) => {
+                    if map.indexed_ms == Some(deadline) {
+                        map.indexed_ms = None;
+                    }
+                    let released = map.expire_due(now_ms, budget, &mut log);
+                    done += released;
+                    let next = map.next_deadline();
+                    assert!(
+                        released == budget || next.is_none_or(|due| due > now_ms),
+                        "a due hold was left behind within budget"
+                    );
+                    self.holds.sync(log.key(), &mut map.indexed_ms, next);
+                }
+                Value::Stock(stock) => {
+                    if stock.indexed_ms == Some(deadline) {
+                        stock.indexed_ms = None;
+                    }
+                    let released = stock.expire_due(now_ms, budget, &mut log);
+                    done += released;
+                    let next = stock.next_deadline();
+                    assert!(
+                        released == budget || next.is_none_or(|due| due > now_ms),
+                        "a due hold was left behind within budget"
+                    );
+                    self.holds.sync(log.key(), &mut stock.indexed_ms, next);
+                }
+                _ => {}
+            }
+        }
+        done
+    }
+
+    /// Rebuilds the timer indexes from the values in the keyspace: queues,
+    /// each due at once if it could admit (the first tick finds the real
+    /// time), and seat maps and stock under their earliest hold deadline.
+    /// Recovery calls it after loading a snapshot and replaying the log.
+    pub fn rebuild_timers(&mut self) {
+        queue::rebuild_timers(self);
+        self.holds.clear();
+        let keys: Vec<bytes::Bytes> = self
+            .keyspace
+            .iter()
+            .filter(|(_, entry)| matches!(entry.value, Value::Seats(_) | Value::Stock(_)))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            self.register_holds(&key);
+        }
     }
 
     /// Registers the value at `key`, if it has hold deadlines, in the hold
@@ -357,7 +460,15 @@ impl State {
                     stock.check_invariants();
                     (stock.indexed_ms, stock.next_deadline())
                 }
-                _ => continue,
+                Value::Zset(zset) => {
+                    zset.check_invariants();
+                    continue;
+                }
+                Value::Queue(queue) => {
+                    queue.check_invariants();
+                    continue;
+                }
+                Value::Str(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
             // deadline, so the timer cannot miss it.

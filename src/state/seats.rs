@@ -54,7 +54,7 @@ use std::fmt;
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
-use super::effect::{put_bytes, DecodeError, Effect, Reader};
+use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError};
 use super::holders::{HolderTable, Restored, HOLDER_ID_BYTES_MAX};
 use super::keyspace::Recorder;
 use super::{State, StateLimits, Value};
@@ -248,7 +248,6 @@ impl SeatMap {
     /// none of them. See [`hold`] for the replies.
     pub fn hold(
         &mut self,
-        key: &Bytes,
         log: &mut Recorder<'_>,
         holder: &[u8],
         ttl_ms: u64,
@@ -285,8 +284,16 @@ impl SeatMap {
             return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
         }
         let held = self.apply_hold(holder, deadline_ms, &wanted);
-        log.record(|| Effect::SeatHold {
-            key: key.clone(),
+        // A hold that names only seats the holder bought changes nothing.
+        if held.is_empty() {
+            return Reply::Array(vec![
+                Reply::simple("held"),
+                Reply::Int(ttl_ms as i64),
+                seat_list(&held),
+            ]);
+        }
+        log.record(|key| Effect::SeatHold {
+            key,
             holder: Bytes::copy_from_slice(holder),
             deadline_ms,
             seats: wanted,
@@ -330,7 +337,7 @@ impl SeatMap {
     }
 
     /// Sells everything `holder` holds. See [`confirm`].
-    pub fn confirm(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let slot = match self.holders.find(holder) {
             Some(slot) if self.holders.data(slot).held > 0 => slot,
             _ => {
@@ -341,8 +348,8 @@ impl SeatMap {
             }
         };
         let held = self.apply_confirm(slot);
-        log.record(|| Effect::SeatConfirm {
-            key: key.clone(),
+        log.record(|key| Effect::SeatConfirm {
+            key,
             holder: Bytes::copy_from_slice(holder),
         });
         Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
@@ -373,13 +380,7 @@ impl SeatMap {
 
     /// Releases the named seats `holder` holds (all of them when none are
     /// named); replies how many. See [`release`].
-    pub fn release(
-        &mut self,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-        holder: &[u8],
-        named: &[u32],
-    ) -> Reply {
+    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &[u8], named: &[u32]) -> Reply {
         if let Err(error) = self.check_range(named) {
             return Reply::Error(error);
         }
@@ -398,8 +399,8 @@ impl SeatMap {
         }
         let count = released.len();
         self.apply_release(slot, &released);
-        log.record(|| Effect::SeatRelease {
-            key: key.clone(),
+        log.record(|key| Effect::SeatRelease {
+            key,
             holder: Bytes::copy_from_slice(holder),
             seats: released,
         });
@@ -441,9 +442,9 @@ impl SeatMap {
     /// passed: the only change time makes to a seat map, recorded as a
     /// `SeatHoldExpired` effect. Its sold seats stay sold. Returns how many
     /// seats were freed.
-    pub fn release_expired_hold(&mut self, slot: u32, key: &Bytes, log: &mut Recorder<'_>) -> u32 {
-        log.record(|| Effect::SeatHoldExpired {
-            key: key.clone(),
+    pub fn release_expired_hold(&mut self, slot: u32, log: &mut Recorder<'_>) -> u32 {
+        log.record(|key| Effect::SeatHoldExpired {
+            key,
             holder: Bytes::copy_from_slice(self.holders.id(slot)),
         });
         self.apply_expired_hold(slot)
@@ -475,29 +476,16 @@ impl SeatMap {
 
     /// Releases the holds due at `now_ms`, at most `budget` holders; returns
     /// how many holders were released.
-    pub fn expire_due(
-        &mut self,
-        now_ms: u64,
-        budget: usize,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-    ) -> usize {
+    pub fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
                 break;
             };
-            self.release_expired_hold(slot, key, log);
+            self.release_expired_hold(slot, log);
             released += 1;
         }
         released
-    }
-
-    /// The slot of a holder a logged effect names; it must exist.
-    fn logged_holder(&self, holder: &[u8]) -> u32 {
-        let slot = self.holders.find(holder);
-        assert!(slot.is_some(), "a logged seat effect names a known holder");
-        slot.unwrap_or_default()
     }
 
     /// Every holder, in slot order (for dumps and tests).
@@ -790,22 +778,22 @@ fn with_map(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
-    op: impl FnOnce(&mut SeatMap, &Bytes, &mut Recorder<'_>) -> Reply,
+    op: impl FnOnce(&mut SeatMap, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((stored, entry, mut log)) = state.keyspace.get_live_recording(key, now_ms) else {
+    let Some((entry, mut log)) = state.keyspace.get_live_recorded(key, now_ms) else {
         return Reply::Error(no_such_event());
     };
     let Value::Seats(map) = &mut entry.value else {
         return Reply::Error(ServerError::WRONG_TYPE);
     };
-    map.expire_due(now_ms, usize::MAX, stored, &mut log);
+    map.expire_due(now_ms, usize::MAX, &mut log);
     assert!(
         map.next_deadline().is_none_or(|due| due > now_ms),
         "a due hold survived its release"
     );
-    let reply = op(map, stored, &mut log);
+    let reply = op(map, &mut log);
     let next = map.next_deadline();
-    state.holds.sync(stored, &mut map.indexed_ms, next);
+    state.holds.sync(log.key(), &mut map.indexed_ms, next);
     reply
 }
 
@@ -863,8 +851,8 @@ pub fn hold(
         Ok(deadline) => deadline,
         Err(error) => return Reply::Error(error),
     };
-    with_map(state, key, now_ms, |map, key, log| {
-        map.hold(key, log, holder, ttl_ms, deadline, seats)
+    with_map(state, key, now_ms, |map, log| {
+        map.hold(log, holder, ttl_ms, deadline, seats)
     })
 }
 
@@ -875,9 +863,7 @@ pub fn hold(
 /// `NOTHELD` error if it holds none (the hold expired: payment came too
 /// late, or it was released).
 pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, key, log| {
-        map.confirm(key, log, holder)
-    })
+    with_map(state, key, now_ms, |map, log| map.confirm(log, holder))
 }
 
 /// ```text
@@ -886,8 +872,8 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// How many held seats were released: the named ones the holder holds, or
 /// all it holds when none are named. Sold seats are never released.
 pub fn release(state: &mut State, key: &[u8], holder: &[u8], seats: &[u32], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, key, log| {
-        map.release(key, log, holder, seats)
+    with_map(state, key, now_ms, |map, log| {
+        map.release(log, holder, seats)
     })
 }
 
@@ -905,7 +891,7 @@ pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64)
             max,
         ));
     }
-    with_map(state, key, now_ms, |map, _, _| map.status(from, count))
+    with_map(state, key, now_ms, |map, _| map.status(from, count))
 }
 
 /// ```text
@@ -915,7 +901,7 @@ pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64)
 /// or not it also bought some), else `["sold", [seats bought]]`, else
 /// `["none"]`.
 pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, _, _| map.holder(holder, now_ms))
+    with_map(state, key, now_ms, |map, _| map.holder(holder, now_ms))
 }
 
 /// ```text
@@ -923,24 +909,31 @@ pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Repl
 /// ```
 /// A map: `total`, `free`, `held`, `sold`, `limit`, `holders`.
 pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, _, _| map.info())
+    with_map(state, key, now_ms, |map, _| map.info())
 }
 
-/// Applies a logged seat effect (see [`State::replay`]).
-pub(super) fn replay(state: &mut State, effect: &Effect) {
+/// Applies a logged seat effect (see [`State::replay`]). A key that is
+/// missing is skipped (a snapshot did not capture it because it was
+/// deleted, and the deletion follows in the log); an effect that does not
+/// fit the map is an error, checked before anything changes.
+pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
     let key = match effect {
         Effect::SeatHold { key, .. }
         | Effect::SeatConfirm { key, .. }
         | Effect::SeatRelease { key, .. }
         | Effect::SeatHoldExpired { key, .. } => key,
-        _ => return,
+        _ => return Ok(()),
     };
-    let Some((stored, entry)) = state.keyspace.get_with_key_mut(key) else {
-        return;
+    let Some(entry) = state.keyspace.get_mut(key) else {
+        return Ok(());
     };
     let Value::Seats(map) = &mut entry.value else {
-        panic!("a logged seat effect names a key that holds another type");
+        return Err(ReplayError(format!(
+            "a seat effect names {key:?}, which holds a {}",
+            entry.value.type_name()
+        )));
     };
+    let fail = |what: String| Err(ReplayError(format!("event {key:?}: {what}")));
     match effect {
         Effect::SeatHold {
             holder,
@@ -948,22 +941,63 @@ pub(super) fn replay(state: &mut State, effect: &Effect) {
             seats,
             ..
         } => {
+            let slot = map.holders.find(holder);
+            let owned = slot.map_or(0, |slot| {
+                let counts = map.holders.data(slot);
+                u64::from(counts.held) + u64::from(counts.sold)
+            });
+            let mut distinct = seats.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let all_free = seats
+                .iter()
+                .all(|&seat| map.seats.get(seat as usize) == Some(&0));
+            if holder.is_empty()
+                || holder.len() > HOLDER_ID_BYTES_MAX
+                || *deadline_ms == 0
+                || distinct.len() != seats.len()
+                || !all_free
+                || owned + seats.len() as u64 > map.limit
+                || (slot.is_none() && seats.is_empty())
+            {
+                return fail(format!("hold of {seats:?} for {holder:?} does not fit"));
+            }
             map.apply_hold(holder, *deadline_ms, seats);
         }
-        Effect::SeatConfirm { holder, .. } => {
-            let slot = map.logged_holder(holder);
-            map.apply_confirm(slot);
-        }
         Effect::SeatRelease { holder, seats, .. } => {
-            let slot = map.logged_holder(holder);
+            let Some(slot) = map.holders.find(holder) else {
+                return fail(format!("{holder:?} holds no seats"));
+            };
+            let mut distinct = seats.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let all_held = seats.iter().all(|&seat| {
+                map.seats
+                    .get(seat as usize)
+                    .is_some_and(|&word| decode(word) == Seat::Held(slot))
+            });
+            if seats.is_empty() || distinct.len() != seats.len() || !all_held {
+                return fail(format!("{holder:?} does not hold {seats:?}"));
+            }
             map.apply_release(slot, seats);
         }
-        Effect::SeatHoldExpired { holder, .. } => {
-            let slot = map.logged_holder(holder);
-            map.apply_expired_hold(slot);
+        Effect::SeatConfirm { holder, .. } | Effect::SeatHoldExpired { holder, .. } => {
+            let Some(slot) = map
+                .holders
+                .find(holder)
+                .filter(|&slot| map.holders.data(slot).held > 0)
+            else {
+                return fail(format!("{holder:?} holds no seats"));
+            };
+            if matches!(effect, Effect::SeatConfirm { .. }) {
+                map.apply_confirm(slot);
+            } else {
+                map.apply_expired_hold(slot);
+            }
         }
         _ => {}
     }
     let next = map.next_deadline();
-    state.holds.sync(stored, &mut map.indexed_ms, next);
+    state.holds.sync(key, &mut map.indexed_ms, next);
+    Ok(())
 }

@@ -44,7 +44,7 @@ use std::fmt;
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
-use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader};
+use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader, ReplayError};
 use super::holders::{HolderTable, Restored};
 use super::keyspace::Recorder;
 use super::seats::{check_holder, hold_deadline};
@@ -156,13 +156,7 @@ impl Stock {
     }
 
     /// Changes the total (and the limit, when given). See [`config`].
-    pub fn configure(
-        &mut self,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-        total: u64,
-        limit: Option<u64>,
-    ) -> Reply {
+    pub fn configure(&mut self, log: &mut Recorder<'_>, total: u64, limit: Option<u64>) -> Reply {
         let taken = self.held + self.sold;
         if total < taken {
             return Reply::Error(ServerError::out_of_range(format!(
@@ -184,11 +178,7 @@ impl Stock {
         }
         let limit = limit.or(self.limit);
         self.apply_config(total, limit);
-        log.record(|| Effect::StockConfig {
-            key: key.clone(),
-            total,
-            limit,
-        });
+        log.record(|key| Effect::StockConfig { key, total, limit });
         Reply::OK
     }
 
@@ -218,13 +208,6 @@ impl Stock {
         }
     }
 
-    /// The slot of a holder a logged effect names; it must exist.
-    fn logged_holder(&self, holder: &[u8]) -> u32 {
-        let slot = self.holders.find(holder);
-        assert!(slot.is_some(), "a logged stock effect names a known holder");
-        slot.unwrap_or_default()
-    }
-
     /// Why `quantity` more units cannot go to `holder`, as the reply.
     fn refusal(&self, holder: &[u8], quantity: u64) -> Option<Reply> {
         let available = self.available();
@@ -251,7 +234,6 @@ impl Stock {
     /// [`reserve`].
     pub fn reserve(
         &mut self,
-        key: &Bytes,
         log: &mut Recorder<'_>,
         holder: &[u8],
         quantity: u64,
@@ -265,8 +247,8 @@ impl Stock {
             return Reply::Error(error);
         }
         let held = self.apply_reserve(holder, quantity, deadline_ms);
-        log.record(|| Effect::StockReserve {
-            key: key.clone(),
+        log.record(|key| Effect::StockReserve {
+            key,
             holder: Bytes::copy_from_slice(holder),
             quantity,
             deadline_ms,
@@ -288,7 +270,6 @@ impl Stock {
     /// Sells `quantity` units to `holder` at once. See [`take`].
     pub fn take(
         &mut self,
-        key: &Bytes,
         log: &mut Recorder<'_>,
         holder: &[u8],
         quantity: u64,
@@ -301,8 +282,8 @@ impl Stock {
             return Reply::Error(error);
         }
         let bought = self.apply_take(holder, quantity);
-        log.record(|| Effect::StockTake {
-            key: key.clone(),
+        log.record(|key| Effect::StockTake {
+            key,
             holder: Bytes::copy_from_slice(holder),
             quantity,
         });
@@ -319,14 +300,14 @@ impl Stock {
     }
 
     /// Sells what `holder` reserved; replies how many units.
-    pub fn confirm(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let moved = self.apply_confirm(slot);
         if moved > 0 {
-            log.record(|| Effect::StockConfirm {
-                key: key.clone(),
+            log.record(|key| Effect::StockConfirm {
+                key,
                 holder: Bytes::copy_from_slice(holder),
             });
         }
@@ -348,15 +329,15 @@ impl Stock {
     }
 
     /// Returns what `holder` reserved; replies how many units.
-    pub fn release(&mut self, key: &Bytes, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let released = self.holders.data(slot).held;
         self.return_held(slot);
         if released > 0 {
-            log.record(|| Effect::StockRelease {
-                key: key.clone(),
+            log.record(|key| Effect::StockRelease {
+                key,
                 holder: Bytes::copy_from_slice(holder),
             });
         }
@@ -365,21 +346,15 @@ impl Stock {
 
     /// Returns up to `quantity` of the units `holder` bought; replies how
     /// many.
-    pub fn refund(
-        &mut self,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-        holder: &[u8],
-        quantity: u64,
-    ) -> Reply {
+    pub fn refund(&mut self, log: &mut Recorder<'_>, holder: &[u8], quantity: u64) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let refunded = quantity.min(self.holders.data(slot).bought);
         self.apply_refund(slot, refunded);
         if refunded > 0 {
-            log.record(|| Effect::StockRefund {
-                key: key.clone(),
+            log.record(|key| Effect::StockRefund {
+                key,
                 holder: Bytes::copy_from_slice(holder),
                 quantity: refunded,
             });
@@ -405,14 +380,9 @@ impl Stock {
     /// passed: the only change time makes to stock, recorded as a
     /// `StockReservationExpired` effect. Its bought units stay sold.
     /// Returns how many units went back to available.
-    pub fn release_expired_reservation(
-        &mut self,
-        slot: u32,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-    ) -> u64 {
-        log.record(|| Effect::StockReservationExpired {
-            key: key.clone(),
+    pub fn release_expired_reservation(&mut self, slot: u32, log: &mut Recorder<'_>) -> u64 {
+        log.record(|key| Effect::StockReservationExpired {
+            key,
             holder: Bytes::copy_from_slice(self.holders.id(slot)),
         });
         self.apply_expired_reservation(slot)
@@ -447,19 +417,13 @@ impl Stock {
 
     /// Returns the reservations due at `now_ms`, at most `budget` holders;
     /// returns how many holders were processed.
-    pub fn expire_due(
-        &mut self,
-        now_ms: u64,
-        budget: usize,
-        key: &Bytes,
-        log: &mut Recorder<'_>,
-    ) -> usize {
+    pub fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
                 break;
             };
-            self.release_expired_reservation(slot, key, log);
+            self.release_expired_reservation(slot, log);
             released += 1;
         }
         released
@@ -630,22 +594,22 @@ fn with_stock(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
-    op: impl FnOnce(&mut Stock, &Bytes, &mut Recorder<'_>) -> Reply,
+    op: impl FnOnce(&mut Stock, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((stored, entry, mut log)) = state.keyspace.get_live_recording(key, now_ms) else {
+    let Some((entry, mut log)) = state.keyspace.get_live_recorded(key, now_ms) else {
         return Reply::Error(no_such_sku());
     };
     let Value::Stock(stock) = &mut entry.value else {
         return Reply::Error(ServerError::WRONG_TYPE);
     };
-    stock.expire_due(now_ms, usize::MAX, stored, &mut log);
+    stock.expire_due(now_ms, usize::MAX, &mut log);
     assert!(
         stock.next_deadline().is_none_or(|due| due > now_ms),
         "a due hold survived its release"
     );
-    let reply = op(stock, stored, &mut log);
+    let reply = op(stock, &mut log);
     let next = stock.next_deadline();
-    state.holds.sync(stored, &mut stock.indexed_ms, next);
+    state.holds.sync(log.key(), &mut stock.indexed_ms, next);
     reply
 }
 
@@ -659,8 +623,8 @@ fn with_stock(
 /// or `k` is below what some holder already has.
 pub fn config(state: &mut State, key: &[u8], total: u64, limit: Option<u64>, now_ms: u64) -> Reply {
     if state.keyspace.contains_live(key, now_ms) {
-        return with_stock(state, key, now_ms, |stock, key, log| {
-            stock.configure(key, log, total, limit)
+        return with_stock(state, key, now_ms, |stock, log| {
+            stock.configure(log, total, limit)
         });
     }
     if let Err(error) = state.room_for_key() {
@@ -695,15 +659,8 @@ pub fn reserve(
         Ok(deadline) => deadline,
         Err(error) => return Reply::Error(error),
     };
-    with_stock(state, key, now_ms, |stock, key, log| {
-        stock.reserve(
-            key,
-            log,
-            holder,
-            quantity,
-            deadline,
-            limits.holders_per_key_max,
-        )
+    with_stock(state, key, now_ms, |stock, log| {
+        stock.reserve(log, holder, quantity, deadline, limits.holders_per_key_max)
     })
 }
 
@@ -713,9 +670,7 @@ pub fn reserve(
 /// How many units moved from held to sold (0 if the holder held none, e.g.
 /// because the reservation expired).
 pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, key, log| {
-        stock.confirm(key, log, holder)
-    })
+    with_stock(state, key, now_ms, |stock, log| stock.confirm(log, holder))
 }
 
 /// ```text
@@ -723,9 +678,7 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// ```
 /// How many held units went back to available.
 pub fn release(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, key, log| {
-        stock.release(key, log, holder)
-    })
+    with_stock(state, key, now_ms, |stock, log| stock.release(log, holder))
 }
 
 /// ```text
@@ -739,8 +692,8 @@ pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms:
     if let Err(error) = check_holder(&limits, holder) {
         return Reply::Error(error);
     }
-    with_stock(state, key, now_ms, |stock, key, log| {
-        stock.take(key, log, holder, quantity, limits.holders_per_key_max)
+    with_stock(state, key, now_ms, |stock, log| {
+        stock.take(log, holder, quantity, limits.holders_per_key_max)
     })
 }
 
@@ -750,8 +703,8 @@ pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms:
 /// Returns sold units to available, never more than the holder bought;
 /// replies how many were refunded.
 pub fn refund(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, key, log| {
-        stock.refund(key, log, holder, quantity)
+    with_stock(state, key, now_ms, |stock, log| {
+        stock.refund(log, holder, quantity)
     })
 }
 
@@ -760,11 +713,14 @@ pub fn refund(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_m
 /// ```
 /// A map: `total`, `available`, `held`, `sold`, `limit` (nil when none).
 pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, _, _| stock.info())
+    with_stock(state, key, now_ms, |stock, _| stock.info())
 }
 
-/// Applies a logged stock effect (see [`State::replay`]).
-pub(super) fn replay(state: &mut State, effect: &Effect) {
+/// Applies a logged stock effect (see [`State::replay`]). A key that is
+/// missing is skipped (a snapshot did not capture it because it was
+/// deleted, and the deletion follows in the log); an effect that does not
+/// fit the SKU is an error, checked before anything changes.
+pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
     let key = match effect {
         Effect::StockConfig { key, .. }
         | Effect::StockReserve { key, .. }
@@ -773,49 +729,97 @@ pub(super) fn replay(state: &mut State, effect: &Effect) {
         | Effect::StockTake { key, .. }
         | Effect::StockRefund { key, .. }
         | Effect::StockReservationExpired { key, .. } => key,
-        _ => return,
+        _ => return Ok(()),
     };
-    let Some((stored, entry)) = state.keyspace.get_with_key_mut(key) else {
-        return;
+    let Some(entry) = state.keyspace.get_mut(key) else {
+        return Ok(());
     };
     let Value::Stock(stock) = &mut entry.value else {
-        panic!("a logged stock effect names a key that holds another type");
+        return Err(ReplayError(format!(
+            "a stock effect names {key:?}, which holds a {}",
+            entry.value.type_name()
+        )));
+    };
+    let fail = |what: String| Err(ReplayError(format!("stock {key:?}: {what}")));
+    // The holder's slot and counts, when it has one.
+    let holder_of = |stock: &Stock, holder: &[u8]| {
+        stock
+            .holders
+            .find(holder)
+            .map(|slot| (slot, *stock.holders.data(slot)))
+    };
+    // Whether `quantity` more units fit the SKU and the holder's limit.
+    let fits = |stock: &Stock, holder: &[u8], quantity: u64| {
+        let owned = holder_of(stock, holder).map_or(0, |(_, c)| c.held + c.bought);
+        quantity <= stock.available()
+            && stock
+                .limit
+                .is_none_or(|limit| owned.saturating_add(quantity) <= limit)
     };
     match effect {
-        Effect::StockConfig { total, limit, .. } => stock.apply_config(*total, *limit),
+        Effect::StockConfig { total, limit, .. } => {
+            let most = stock
+                .holders
+                .iter()
+                .map(|(_, _, _, counts, _)| counts.held + counts.bought)
+                .max()
+                .unwrap_or(0);
+            if *total < stock.held + stock.sold || limit.is_some_and(|limit| most > limit) {
+                return fail(format!(
+                    "total {total} or limit {limit:?} below what is taken"
+                ));
+            }
+            stock.apply_config(*total, *limit);
+        }
         Effect::StockReserve {
             holder,
             quantity,
             deadline_ms,
             ..
         } => {
+            if *quantity == 0 || *deadline_ms == 0 || !fits(stock, holder, *quantity) {
+                return fail(format!("{quantity} units do not fit for {holder:?}"));
+            }
             stock.apply_reserve(holder, *quantity, *deadline_ms);
-        }
-        Effect::StockConfirm { holder, .. } => {
-            let slot = stock.logged_holder(holder);
-            stock.apply_confirm(slot);
-        }
-        Effect::StockRelease { holder, .. } => {
-            let slot = stock.logged_holder(holder);
-            stock.return_held(slot);
         }
         Effect::StockTake {
             holder, quantity, ..
         } => {
+            if *quantity == 0 || !fits(stock, holder, *quantity) {
+                return fail(format!("{quantity} units do not fit for {holder:?}"));
+            }
             stock.apply_take(holder, *quantity);
+        }
+        Effect::StockConfirm { holder, .. }
+        | Effect::StockRelease { holder, .. }
+        | Effect::StockReservationExpired { holder, .. } => {
+            let Some((slot, counts)) = holder_of(stock, holder).filter(|(_, c)| c.held > 0) else {
+                return fail(format!("{holder:?} holds no units"));
+            };
+            let _ = counts;
+            match effect {
+                Effect::StockConfirm { .. } => {
+                    stock.apply_confirm(slot);
+                }
+                Effect::StockRelease { .. } => stock.return_held(slot),
+                _ => {
+                    stock.apply_expired_reservation(slot);
+                }
+            }
         }
         Effect::StockRefund {
             holder, quantity, ..
         } => {
-            let slot = stock.logged_holder(holder);
+            let Some((slot, _)) =
+                holder_of(stock, holder).filter(|(_, c)| *quantity > 0 && *quantity <= c.bought)
+            else {
+                return fail(format!("{holder:?} did not buy {quantity} units"));
+            };
             stock.apply_refund(slot, *quantity);
-        }
-        Effect::StockReservationExpired { holder, .. } => {
-            let slot = stock.logged_holder(holder);
-            stock.apply_expired_reservation(slot);
         }
         _ => {}
     }
     let next = stock.next_deadline();
-    state.holds.sync(stored, &mut stock.indexed_ms, next);
+    state.holds.sync(key, &mut stock.indexed_ms, next);
+    Ok(())
 }

@@ -12,7 +12,9 @@ fn string_reply(value: &Value) -> Reply {
     match value {
         Value::Str(bytes) => Reply::Bulk(bytes.clone()),
         Value::Int(number) => Reply::BulkInt(*number),
-        _ => Reply::Error(ServerError::WRONG_TYPE),
+        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
+            Reply::Error(ServerError::WRONG_TYPE)
+        }
     }
 }
 
@@ -106,7 +108,9 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
             Value::Str(bytes) => usher_protocol::request::parse_i64(bytes)
                 .map(|number| (number, true))
                 .ok_or(ServerError::NOT_INTEGER),
-            _ => Err(ServerError::WRONG_TYPE),
+            Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
+                Err(ServerError::WRONG_TYPE)
+            }
         },
     }
 }

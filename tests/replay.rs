@@ -1,0 +1,1109 @@
+//! Durability of sorted sets and queues: random workloads whose effects are
+//! replayed into a fresh state (directly, through the binary effect
+//! encoding, and on top of a decoded copy as a snapshot would give), full
+//! value round trips through `encode_value`/`decode_value`, an in-process
+//! engine that logs to a real WAL while a fuzzy snapshot is taken slice by
+//! slice, and snapshot + log recovery of a real server.
+//!
+//! Equality is checked twice: structurally (keys, deadlines, values, every
+//! queue's line and active members) and by behaviour (the same read
+//! commands at the same time give the same replies *and* the same effects
+//! on the original and the copy).
+//!
+//! `USHER_REPLAY_SEEDS` (default 12) and `USHER_REPLAY_STEPS` (default 700)
+//! make the random runs longer.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use usher::client::{args, Client};
+use usher::clock::{Clock, ManualClock};
+use usher::config::Config;
+use usher::protocol::{parse, Reply};
+use usher::snapshot::SnapshotJob;
+use usher::state::effect::{decode_value, encode_value, Reader};
+use usher::state::{Effect, State, StateLimits, Value};
+use usher::wal::{FsyncPolicy, Wal};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+/// splitmix64: a small seeded generator, so a failing seed can be rerun.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn apply(state: &mut State, now_ms: u64, words: &[String]) -> Reply {
+    let mut arguments = args(words);
+    match parse(&mut arguments) {
+        Ok(request) => state.apply(&request, now_ms),
+        Err(error) => Reply::Error(error),
+    }
+}
+
+fn run(state: &mut State, now_ms: u64, words: &[&str]) -> Reply {
+    let words: Vec<String> = words.iter().map(|word| word.to_string()).collect();
+    apply(state, now_ms, &words)
+}
+
+// ---------------------------------------------------------------------------
+// Workload
+// ---------------------------------------------------------------------------
+
+const ZSETS: &[&str] = &["z0", "z1", "z2"];
+const QUEUES: &[&str] = &["q0", "q1", "q2", "q3"];
+/// Keys that change type now and then.
+const ANY_KEYS: &[&str] = &["z0", "z1", "q0", "q1", "s0"];
+const PARKED: &str = "parked";
+
+fn member(rng: &mut Rng) -> String {
+    format!("member-{:02}", rng.below(30))
+}
+
+fn score(rng: &mut Rng) -> String {
+    match rng.below(12) {
+        0 => "inf".into(),
+        1 => "-inf".into(),
+        2 => format!("{}.5", rng.below(10) as i64 - 5),
+        3 => "-0".into(),
+        _ => (rng.below(11) as i64 - 5).to_string(),
+    }
+}
+
+/// One random command, as words.
+fn command(rng: &mut Rng) -> Vec<String> {
+    let z = rng.pick(ZSETS).to_string();
+    let q = rng.pick(QUEUES).to_string();
+    let words: Vec<String> = match rng.below(100) {
+        0..=11 => {
+            let mut words = vec!["ZADD".to_string(), z];
+            for flag in ["NX", "XX", "GT", "LT", "CH", "INCR"] {
+                if rng.chance(12) {
+                    words.push(flag.into());
+                }
+            }
+            for _ in 0..1 + rng.below(3) {
+                words.push(score(rng));
+                words.push(member(rng));
+            }
+            words
+        }
+        12..=14 => vec!["ZINCRBY".into(), z, score(rng), member(rng)],
+        15..=18 => vec!["ZREM".into(), z, member(rng), member(rng)],
+        19..=20 => vec![
+            rng.pick(&["ZPOPMIN", "ZPOPMAX"]).into(),
+            z,
+            rng.below(4).to_string(),
+        ],
+        21 => vec![
+            "ZREMRANGEBYSCORE".into(),
+            z,
+            (rng.below(7) as i64 - 4).to_string(),
+            format!("({}", rng.below(7) as i64 - 2),
+        ],
+        22 => vec![
+            "ZREMRANGEBYRANK".into(),
+            z,
+            rng.below(3).to_string(),
+            (rng.below(4) as i64 - 1).to_string(),
+        ],
+        23..=29 => {
+            let mut words = vec!["QUEUE.CONFIG".to_string(), q];
+            if rng.chance(60) {
+                words.push("CAPACITY".into());
+                words.push(rng.below(6).to_string());
+            }
+            if rng.chance(45) {
+                words.push("RATE".into());
+                words.push(rng.below(5).to_string());
+                words.push("PER".into());
+                words.push((100 + rng.below(3000)).to_string());
+            }
+            if rng.chance(50) {
+                words.push("TTL".into());
+                let ttl = if rng.chance(25) {
+                    0
+                } else {
+                    200 + rng.below(5000)
+                };
+                words.push(ttl.to_string());
+            }
+            words
+        }
+        30..=54 => vec!["QUEUE.JOIN".into(), q, member(rng)],
+        55..=62 => vec!["QUEUE.LEAVE".into(), q, member(rng)],
+        63..=68 => vec!["QUEUE.ADMIT".into(), q, rng.below(4).to_string()],
+        69..=73 => {
+            let mut words = vec!["QUEUE.TOUCH".to_string(), q, member(rng)];
+            if rng.chance(50) {
+                words.push("TTL".into());
+                words.push(rng.below(4000).to_string());
+            }
+            words
+        }
+        74..=78 => vec!["QUEUE.POS".into(), q, member(rng)],
+        79..=80 => vec!["QUEUE.INFO".into(), q],
+        81 => vec!["QUEUE.CLOSE".into(), q],
+        82 => vec!["QUEUE.DROP".into(), q],
+        83 => vec!["DEL".into(), rng.pick(ANY_KEYS).into()],
+        84 => vec![
+            "PEXPIRE".into(),
+            rng.pick(ANY_KEYS).into(),
+            (1 + rng.below(4000)).to_string(),
+        ],
+        85 => vec!["PERSIST".into(), rng.pick(ANY_KEYS).into()],
+        86 => vec!["SET".into(), rng.pick(ANY_KEYS).into(), "text".into()],
+        87 => vec!["INCR".into(), rng.pick(ANY_KEYS).into()],
+        88 if rng.chance(10) => vec!["FLUSHALL".into()],
+        _ => vec!["QUEUE.JOIN".into(), q, member(rng)],
+    };
+    words
+}
+
+/// Sets up every queue and sorted set so the workload has something to
+/// change from the start.
+fn setup() -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    for (index, q) in QUEUES.iter().enumerate() {
+        let mut words = vec!["QUEUE.CONFIG".to_string(), q.to_string()];
+        match index {
+            0 => words.extend(["CAPACITY", "3", "TTL", "2000"].map(String::from)),
+            1 => words.extend(["RATE", "2", "PER", "1000", "TTL", "1500"].map(String::from)),
+            2 => words.extend(["CAPACITY", "2", "RATE", "1", "PER", "700"].map(String::from)),
+            _ => words.extend(["TTL", "3000"].map(String::from)),
+        }
+        commands.push(words);
+    }
+    for z in ZSETS {
+        commands.push(vec!["ZADD".into(), z.to_string(), "1".into(), "a".into()]);
+    }
+    // A parked queue the workload never touches: only a snapshot (or the
+    // setup's effects) knows it, and its first expiry is far away.
+    commands.push(
+        ["QUEUE.CONFIG", PARKED, "CAPACITY", "1", "TTL", "1000000"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for member in ["first", "second", "third"] {
+        commands.push(vec!["QUEUE.JOIN".into(), PARKED.into(), member.into()]);
+    }
+    commands
+}
+
+/// Far enough ahead that the parked queue's first admission expires.
+const FAR_AHEAD_MS: u64 = 2_000_000;
+
+// ---------------------------------------------------------------------------
+// Comparisons
+// ---------------------------------------------------------------------------
+
+type Members = Vec<(Vec<u8>, u64)>;
+
+/// A value as plain data, so a difference prints readably.
+#[derive(Debug, PartialEq)]
+enum Dumped {
+    Int(i64),
+    Str(Vec<u8>),
+    /// Members with their scores' bits, ascending.
+    Zset(Members),
+    /// Waiting ids oldest first, active ids with deadlines, settings.
+    Queue {
+        waiting: Vec<Vec<u8>>,
+        active: Members,
+        settings: usher::state::QueueSettings,
+    },
+}
+
+fn dump_value(value: &Value) -> Dumped {
+    match value {
+        Value::Int(number) => Dumped::Int(*number),
+        Value::Str(bytes) => Dumped::Str(bytes.to_vec()),
+        Value::Zset(zset) => Dumped::Zset(
+            zset.iter()
+                .map(|(member, score)| (member.to_vec(), score.to_bits()))
+                .collect(),
+        ),
+        Value::Queue(queue) => Dumped::Queue {
+            waiting: queue.waiting_members().map(<[u8]>::to_vec).collect(),
+            active: queue
+                .active_members()
+                .into_iter()
+                .map(|(member, deadline)| (member.to_vec(), deadline))
+                .collect(),
+            settings: queue.settings(),
+        },
+        // Compared by the values' own equality below.
+        Value::Seats(_) | Value::Stock(_) => Dumped::Str(Vec::new()),
+    }
+}
+
+fn dump(state: &State) -> BTreeMap<Vec<u8>, (Option<u64>, Dumped)> {
+    state
+        .keyspace
+        .iter()
+        .map(|(key, entry)| (key.to_vec(), (entry.deadline_ms, dump_value(&entry.value))))
+        .collect()
+}
+
+/// Structural equality: keys, deadlines, dumps, and the values' own
+/// equality (which also covers queue counters, rate windows and eta
+/// history).
+fn assert_same(original: &State, copy: &State, context: &str) {
+    copy.check_invariants();
+    assert_eq!(dump(original), dump(copy), "{context}: dumps differ");
+    for (key, entry) in original.keyspace.iter() {
+        let other = copy
+            .keyspace
+            .iter()
+            .find(|(other_key, _)| *other_key == key)
+            .map(|(_, other)| other);
+        assert!(
+            other.is_some_and(|other| other.value == entry.value),
+            "{context}: value of {key:?} differs (counters, rate window or history)"
+        );
+    }
+}
+
+/// Reads every key through commands at `now_ms`: TYPE, PTTL, the members
+/// and scores of sorted sets, QUEUE.INFO and QUEUE.POS of every member (and
+/// of one stranger) for queues. Returns the replies and the effects the
+/// reads caused (catch-up admissions and expiries).
+fn observe(state: &mut State, now_ms: u64) -> (Vec<Reply>, Vec<Effect>) {
+    let recording = state.keyspace.set_recording(true);
+    state.keyspace.effects_mut().clear();
+    let mut keys: Vec<Bytes> = state.keyspace.iter().map(|(key, _)| key.clone()).collect();
+    keys.sort();
+    let mut replies = Vec::new();
+    for key in keys {
+        let key_text = String::from_utf8_lossy(&key).to_string();
+        let kind = run(state, now_ms, &["TYPE", &key_text]);
+        replies.push(kind.clone());
+        replies.push(run(state, now_ms, &["PTTL", &key_text]));
+        match kind {
+            Reply::Simple(name) if name == "zset" => {
+                replies.push(run(
+                    state,
+                    now_ms,
+                    &["ZRANGE", &key_text, "0", "-1", "WITHSCORES"],
+                ));
+                replies.push(run(state, now_ms, &["ZCARD", &key_text]));
+            }
+            Reply::Simple(name) if name == "queue" => {
+                replies.push(run(state, now_ms, &["QUEUE.INFO", &key_text]));
+                let mut members: BTreeSet<Vec<u8>> = BTreeSet::new();
+                if let Some((_, entry)) = state.keyspace.iter().find(|(k, _)| **k == key) {
+                    if let Value::Queue(queue) = &entry.value {
+                        members.extend(queue.waiting_members().map(<[u8]>::to_vec));
+                        members.extend(
+                            queue
+                                .active_members()
+                                .into_iter()
+                                .map(|(member, _)| member.to_vec()),
+                        );
+                    }
+                }
+                members.insert(b"stranger".to_vec());
+                for member in members {
+                    let member = String::from_utf8_lossy(&member).to_string();
+                    replies.push(run(state, now_ms, &["QUEUE.POS", &key_text, &member]));
+                }
+            }
+            _ => replies.push(run(state, now_ms, &["GET", &key_text])),
+        }
+    }
+    let effects = std::mem::take(state.keyspace.effects_mut());
+    state.keyspace.set_recording(recording);
+    (replies, effects)
+}
+
+/// Runs every timer due at `now_ms`; returns the effects, per key (copies
+/// register their queues under different due times, so the order across
+/// keys may differ, never the order within one).
+fn run_timers(state: &mut State, now_ms: u64) -> BTreeMap<Vec<u8>, Vec<Effect>> {
+    let recording = state.keyspace.set_recording(true);
+    state.keyspace.effects_mut().clear();
+    while state.run_timers(now_ms, 64) == 64 {}
+    let mut by_key: BTreeMap<Vec<u8>, Vec<Effect>> = BTreeMap::new();
+    for effect in state.keyspace.effects_mut().drain(..) {
+        let key = effect.key().unwrap_or_default().to_vec();
+        by_key.entry(key).or_default().push(effect);
+    }
+    state.keyspace.set_recording(recording);
+    by_key
+}
+
+/// The engine's timers at `now_ms` do the same on both states. Far enough
+/// ahead that includes the parked queue, which only the timer index
+/// (rebuilt after recovery) can bring up.
+fn assert_same_timers(original: &mut State, copy: &mut State, now_ms: u64, context: &str) {
+    let timers = run_timers(original, now_ms);
+    let parked = original.keyspace.iter().any(|(key, _)| key == PARKED);
+    if now_ms >= T0 + FAR_AHEAD_MS && parked {
+        assert!(
+            timers.contains_key(PARKED.as_bytes()),
+            "{context}: the parked queue had no timer work to compare"
+        );
+    }
+    assert_eq!(timers, run_timers(copy, now_ms), "{context}: timers differ");
+}
+
+/// Behavioural equality at `now_ms`: the engine's timers, then the same
+/// reads, give every copy the same effects and replies; all of them change
+/// alike.
+fn assert_same_behaviour(states: &mut [&mut State], now_ms: u64, context: &str) {
+    let timers: Vec<_> = states
+        .iter_mut()
+        .map(|state| run_timers(state, now_ms))
+        .collect();
+    for (index, copy) in timers.iter().enumerate().skip(1) {
+        assert_eq!(&timers[0], copy, "{context}: timers of copy {index} differ");
+    }
+    let observed: Vec<_> = states
+        .iter_mut()
+        .map(|state| observe(state, now_ms))
+        .collect();
+    for (index, copy) in observed.iter().enumerate().skip(1) {
+        assert_eq!(
+            observed[0].0, copy.0,
+            "{context}: replies of copy {index} differ"
+        );
+        assert_eq!(
+            observed[0].1, copy.1,
+            "{context}: effects of reads on copy {index} differ"
+        );
+    }
+}
+
+/// Encodes an effect, decodes it, checks it comes back equal.
+fn through_bytes(effect: &Effect) -> Effect {
+    let mut bytes = Vec::new();
+    effect.encode(&mut bytes);
+    let mut reader = Reader::new(&bytes);
+    let decoded = Effect::decode(&mut reader).expect("an encoded effect decodes");
+    assert!(reader.is_empty(), "bytes left after {effect:?}");
+    assert_eq!(&decoded, effect);
+    decoded
+}
+
+/// Round-trips every value: decodes equal, with sound invariants, and
+/// encodes again to the very same bytes.
+fn round_trip_values(state: &State, context: &str) {
+    for (key, entry) in state.keyspace.iter() {
+        let mut bytes = Vec::new();
+        encode_value(&entry.value, &mut bytes);
+        let mut reader = Reader::new(&bytes);
+        let decoded = decode_value(&mut reader).expect("an encoded value decodes");
+        assert!(reader.is_empty(), "{context}: bytes left after {key:?}");
+        assert_eq!(
+            dump_value(&decoded),
+            dump_value(&entry.value),
+            "{context}: {key:?} changed in its round trip"
+        );
+        assert!(
+            decoded == entry.value,
+            "{context}: {key:?} changed in its round trip"
+        );
+        match &decoded {
+            Value::Zset(zset) => zset.check_invariants(),
+            Value::Queue(queue) => queue.check_invariants(),
+            Value::Seats(map) => map.check_invariants(),
+            Value::Stock(stock) => stock.check_invariants(),
+            Value::Str(_) | Value::Int(_) => {}
+        }
+        let mut again = Vec::new();
+        encode_value(&decoded, &mut again);
+        assert_eq!(bytes, again, "{context}: {key:?} re-encodes differently");
+    }
+}
+
+/// A copy of `state` made as a snapshot would: every value through its
+/// encoding, then the timer index rebuilt.
+fn copy_through_encoding(state: &State) -> State {
+    let mut copy = State::new(state.limits);
+    for (key, entry) in state.keyspace.iter() {
+        let mut bytes = Vec::new();
+        encode_value(&entry.value, &mut bytes);
+        let value = decode_value(&mut Reader::new(&bytes)).expect("an encoded value decodes");
+        copy.keyspace.insert(key, value, entry.deadline_ms);
+    }
+    copy.rebuild_timers();
+    copy
+}
+
+fn replay_all(state: &mut State, effects: &[Effect], context: &str) {
+    for effect in effects {
+        if let Err(error) = state.replay(effect) {
+            panic!("{context}: replay of {effect:?} failed: {error}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Random workloads replayed in memory
+// ---------------------------------------------------------------------------
+
+/// Runs one seeded workload; after every step the effects are replayed
+/// into `from_log` (built from effects alone, through their bytes) and into
+/// `from_snapshot` (a copy through value encodings, taken mid-run, plus
+/// the effects after it).
+fn replay_workload(seed: u64, steps: u64) {
+    let mut rng = Rng(seed);
+    let limits = StateLimits::default();
+    let mut original = State::with_seed(limits, seed);
+    original.keyspace.set_recording(true);
+    let mut from_log = State::new(limits);
+    let mut from_snapshot: Option<State> = None;
+    let snapshot_step = steps / 3 + rng.below(steps / 3 + 1);
+    let mut now = T0;
+    let mut kinds_seen: BTreeSet<&'static str> = BTreeSet::new();
+
+    let mut commands = setup();
+    commands.reverse();
+    for step in 0..steps {
+        let context = format!("seed {seed} step {step}");
+        let words = if let Some(words) = commands.pop() {
+            words
+        } else if rng.chance(12) {
+            now += rng.below(2500);
+            Vec::new()
+        } else if rng.chance(10) {
+            // Timers in small slices, as the engine runs them under budget.
+            let slice = 1 + rng.below(8) as usize;
+            while original.next_timer_ms().is_some_and(|due| due <= now) {
+                if original.run_timers(now, slice) < slice {
+                    break;
+                }
+            }
+            Vec::new()
+        } else {
+            command(&mut rng)
+        };
+        if !words.is_empty() {
+            apply(&mut original, now, &words);
+        }
+        original.check_invariants();
+        let effects = std::mem::take(original.keyspace.effects_mut());
+        for effect in &effects {
+            kinds_seen.insert(kind(effect));
+        }
+        let decoded: Vec<Effect> = effects.iter().map(through_bytes).collect();
+        replay_all(&mut from_log, &decoded, &context);
+        assert_same(
+            &original,
+            &from_log,
+            &format!("{context} (log) after {words:?}"),
+        );
+        if let Some(copy) = &mut from_snapshot {
+            replay_all(copy, &decoded, &context);
+            assert_same(&original, copy, &format!("{context} (snapshot + log)"));
+        }
+        if step == snapshot_step {
+            from_snapshot = Some(copy_through_encoding(&original));
+        }
+        if step % 25 == 0 {
+            round_trip_values(&original, &context);
+        }
+        if step % 97 == 0 {
+            // Reads cause the same catch-up on every copy; each copy does it
+            // itself, so these effects are compared, not replayed.
+            match &mut from_snapshot {
+                Some(copy) => {
+                    assert_same_behaviour(&mut [&mut original, &mut from_log, copy], now, &context)
+                }
+                None => assert_same_behaviour(&mut [&mut original, &mut from_log], now, &context),
+            }
+            assert_same(&original, &from_log, &context);
+        }
+    }
+    // A last look far in the future: every deadline passes and every rate
+    // window reopens, on each copy alike.
+    let context = format!("seed {seed} end");
+    let later = now + FAR_AHEAD_MS;
+    let mut copy = from_snapshot.expect("the run took its snapshot copy");
+    assert_same_behaviour(
+        &mut [&mut original, &mut from_log, &mut copy],
+        later,
+        &context,
+    );
+    assert_same(&original, &from_log, &context);
+    assert_same(&original, &copy, &context);
+    assert!(
+        kinds_seen.len() >= 10,
+        "seed {seed}: the workload produced too few kinds of effect: {kinds_seen:?}"
+    );
+}
+
+fn kind(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Put { .. } => "Put",
+        Effect::Delete { .. } => "Delete",
+        Effect::Expired { .. } => "Expired",
+        Effect::Deadline { .. } => "Deadline",
+        Effect::FlushAll => "FlushAll",
+        Effect::ZsetSet { .. } => "ZsetSet",
+        Effect::ZsetRemove { .. } => "ZsetRemove",
+        Effect::QueueConfig { .. } => "QueueConfig",
+        Effect::QueueJoin { .. } => "QueueJoin",
+        Effect::QueueAdmit { .. } => "QueueAdmit",
+        Effect::QueueExpire { .. } => "QueueExpire",
+        Effect::QueueLeave { .. } => "QueueLeave",
+        Effect::QueueTouch { .. } => "QueueTouch",
+        Effect::QueueClose { .. } => "QueueClose",
+        // Seats, stock and REQ have their own replay test
+        // (tests/seats_durability.rs); this workload makes none.
+        Effect::SeatHold { .. }
+        | Effect::SeatConfirm { .. }
+        | Effect::SeatRelease { .. }
+        | Effect::SeatHoldExpired { .. }
+        | Effect::StockConfig { .. }
+        | Effect::StockReserve { .. }
+        | Effect::StockConfirm { .. }
+        | Effect::StockRelease { .. }
+        | Effect::StockTake { .. }
+        | Effect::StockRefund { .. }
+        | Effect::StockReservationExpired { .. }
+        | Effect::ReqRemember { .. }
+        | Effect::ReqForget { .. } => "seats, stock or REQ",
+    }
+}
+
+#[test]
+fn random_workloads_replay_to_the_same_state() {
+    let seeds = env_count("USHER_REPLAY_SEEDS", 12);
+    let steps = env_count("USHER_REPLAY_STEPS", 700);
+    for seed in 0..seeds {
+        replay_workload(0x5eed_0000 + seed, steps);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A fuzzy snapshot taken slice by slice while the log grows
+// ---------------------------------------------------------------------------
+
+/// Logs the effects recorded so far as one record, as the engine does after
+/// each batch and each round of timers.
+/// What the engine does once a snapshot has captured every key: tell its
+/// writer when the log it depends on is durable.
+fn signal_log_durable(job: &mut SnapshotJob, wal: &mut Wal) {
+    if let Some(log_durable) = job.take_log_durable() {
+        let durable = wal.commit().is_ok();
+        let _ = log_durable.send(durable);
+    }
+}
+
+fn log(state: &mut State, wal: &mut Wal) {
+    let effects = state.keyspace.effects_mut();
+    if !effects.is_empty() {
+        wal.append(effects);
+        wal.commit_then(Box::new(|_| {}));
+    }
+}
+
+fn filler(from: usize, to: usize) -> Vec<Vec<String>> {
+    (from..to)
+        .map(|index| vec!["SET".into(), format!("k{index:04}"), index.to_string()])
+        .collect()
+}
+
+/// The engine's loop by hand: requests and timers logged record by record,
+/// a snapshot started mid-run and serialized 256 keys per step while the
+/// workload changes queues and sorted sets it has or has not reached yet.
+/// Recovery (snapshot + log, with per-key positions) must give the state
+/// the run ended with.
+#[test]
+fn fuzzy_snapshot_and_log_recover_the_same_state() {
+    let seeds = env_count("USHER_REPLAY_SEEDS", 12).div_ceil(4);
+    for seed in 0..seeds {
+        fuzzy_snapshot_run(0xf022_0000 + seed);
+    }
+}
+
+fn fuzzy_snapshot_run(seed: u64) {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let limits = StateLimits::default();
+    let mut rng = Rng(seed);
+    let mut state = State::with_seed(limits, seed);
+    state.keyspace.set_recording(true);
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("the log opens");
+    let mut now = T0;
+    // Filler around the queues and sorted sets, so the snapshot needs
+    // several slices and reaches them in the middle of the run.
+    let mut setup = setup();
+    let later = setup.split_off(2);
+    let mut commands = filler(0, 1000);
+    commands.extend(setup);
+    commands.extend(filler(1000, 2000));
+    commands.extend(later);
+    commands.extend(filler(2000, 3000));
+    let setup_steps = commands.len() as u64;
+    commands.reverse();
+    let steps = 600;
+    let snapshot_at = setup_steps + 100 + rng.below(100);
+    let mut job: Option<SnapshotJob> = None;
+    let mut snapshot_done = false;
+    let mut slices = 0;
+    for step in 0..setup_steps + steps {
+        let words = match commands.pop() {
+            Some(words) => words,
+            None if rng.chance(12) => {
+                now += rng.below(2500);
+                Vec::new()
+            }
+            None if rng.chance(10) => {
+                while state.run_timers(now, 16) == 16 {}
+                Vec::new()
+            }
+            None => command(&mut rng),
+        };
+        if !words.is_empty() {
+            apply(&mut state, now, &words);
+        }
+        log(&mut state, &mut wal);
+        if step == snapshot_at {
+            let start = wal.rotate().expect("the log rotates");
+            job = Some(SnapshotJob::start(dir.path(), &state, start).expect("snapshot starts"));
+        }
+        // A slice every few steps, so the workload changes keys before and
+        // after the snapshot reaches them.
+        if let Some(running) = job.as_mut().filter(|_| step % 4 == 0) {
+            running.step(&state, wal.next_lsn(), || true);
+            signal_log_durable(running, &mut wal);
+            slices += 1;
+            match running.poll() {
+                None => {}
+                Some(Ok(_)) => {
+                    snapshot_done = true;
+                    job = None;
+                }
+                Some(Err(error)) => panic!("seed {seed}: snapshot failed: {error}"),
+            }
+        }
+    }
+    let deadline = Instant::now() + support::TIMEOUT;
+    while let Some(running) = &mut job {
+        running.step(&state, wal.next_lsn(), || true);
+        signal_log_durable(running, &mut wal);
+        match running.poll() {
+            None => {
+                assert!(
+                    Instant::now() < deadline,
+                    "seed {seed}: snapshot never ended"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Some(Ok(_)) => {
+                snapshot_done = true;
+                job = None;
+            }
+            Some(Err(error)) => panic!("seed {seed}: snapshot failed: {error}"),
+        }
+    }
+    assert!(snapshot_done);
+    assert!(
+        slices >= 3,
+        "seed {seed}: the snapshot took only {slices} slice(s)"
+    );
+    wal.close().expect("the log closes");
+    drop(wal);
+
+    let recovered = usher::recovery::recover(dir.path(), State::new(limits), false)
+        .unwrap_or_else(|error| panic!("seed {seed}: recovery failed: {error}"));
+    assert!(
+        recovered.report.snapshot.is_some(),
+        "seed {seed}: no snapshot used"
+    );
+    assert!(
+        recovered.report.records > 0,
+        "seed {seed}: no log after the snapshot"
+    );
+    let mut copy = recovered.state;
+    let context = format!("seed {seed} fuzzy snapshot");
+    assert_same(&state, &copy, &context);
+    // Timers first: reads would re-register every queue they touch.
+    assert_same_timers(&mut state, &mut copy, now, &context);
+    assert_same_timers(&mut state, &mut copy, now + FAR_AHEAD_MS, &context);
+    assert_same_behaviour(&mut [&mut state, &mut copy], now + FAR_AHEAD_MS, &context);
+}
+
+// ---------------------------------------------------------------------------
+// The real server: snapshot in the middle, shutdown, recovery
+// ---------------------------------------------------------------------------
+
+async fn call(client: &mut Client, words: &[String]) -> Reply {
+    tokio::time::timeout(support::TIMEOUT, client.call(&args(words)))
+        .await
+        .expect("a reply in time")
+        .expect("a reply")
+}
+
+fn info_field(reply: &Reply, name: &str) -> Option<String> {
+    let Reply::Bulk(text) = reply else {
+        return None;
+    };
+    String::from_utf8_lossy(text)
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_recovers_queues_and_zsets_from_snapshot_and_log() {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let clock = ManualClock::new(T0);
+    let config = Config {
+        persist: true,
+        dir: dir.path().to_path_buf(),
+        fsync: FsyncPolicy::No,
+        snapshot_interval_ms: 0,
+        snapshot_log_bytes_max: 0,
+        ..support::test_config()
+    };
+    let running = support::start_with_clock(config.clone(), clock.clone()).await;
+    let mut client = Client::connect(running.addr).await.expect("connect");
+    let mut rng = Rng(0x5e4e_0001);
+    let mut commands = setup();
+    commands.extend(filler(0, 50));
+    commands.reverse();
+    let steps = 500;
+    for step in 0..steps {
+        let words = match commands.pop() {
+            Some(words) => words,
+            None if rng.chance(12) => {
+                // Time moves; the next request wakes the engine, whose
+                // timers then admit and expire on their own.
+                clock.advance(rng.below(2500));
+                vec!["DBSIZE".into()]
+            }
+            None => command(&mut rng),
+        };
+        call(&mut client, &words).await;
+        if step == steps / 2 {
+            let reply = call(&mut client, &["SNAPSHOT".into()]).await;
+            assert_eq!(reply, Reply::simple("Snapshot started"));
+        }
+    }
+    // The snapshot ends on the engine's own time; then more work goes to
+    // the log after it.
+    let deadline = Instant::now() + support::TIMEOUT;
+    loop {
+        let info = call(&mut client, &["INFO".into(), "persistence".into()]).await;
+        if info_field(&info, "snapshot_in_progress").as_deref() == Some("0") {
+            assert_eq!(
+                info_field(&info, "last_snapshot_status").as_deref(),
+                Some("ok")
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the snapshot did not finish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..150 {
+        let words = if rng.chance(10) {
+            clock.advance(rng.below(2500));
+            vec!["DBSIZE".into()]
+        } else {
+            command(&mut rng)
+        };
+        call(&mut client, &words).await;
+    }
+    drop(client);
+    let mut state = support::stop(running).await;
+    state.check_invariants();
+
+    let recovered = usher::recovery::recover(dir.path(), State::new(config.state_limits()), false)
+        .unwrap_or_else(|error| panic!("recovery failed: {error}"));
+    assert!(
+        recovered.report.snapshot.is_some(),
+        "recovery used no snapshot"
+    );
+    assert!(
+        recovered.report.records > 0,
+        "no log records after the snapshot"
+    );
+    let queues = state
+        .keyspace
+        .iter()
+        .filter(|(_, entry)| matches!(entry.value, Value::Queue(_)))
+        .count();
+    assert!(queues > 0, "the workload left no queue to compare");
+    let mut copy = recovered.state;
+    let now = clock.now_ms();
+    assert_same(&state, &copy, "server");
+    // Timers first: reads would re-register every queue they touch.
+    assert_same_timers(&mut state, &mut copy, now, "server");
+    assert_same_timers(&mut state, &mut copy, now + FAR_AHEAD_MS, "server later");
+    assert_same_behaviour(
+        &mut [&mut state, &mut copy],
+        now + FAR_AHEAD_MS,
+        "server later",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Damaged values and effects that do not fit
+// ---------------------------------------------------------------------------
+
+/// A state with one sorted set and one queue that has waiting, active (with
+/// and without deadlines) members, a rate window and eta history.
+fn sample_state() -> State {
+    let mut state = State::new(StateLimits::default());
+    for words in [
+        &["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"][..],
+        &[
+            "QUEUE.CONFIG",
+            "q",
+            "CAPACITY",
+            "3",
+            "RATE",
+            "5",
+            "PER",
+            "1000",
+            "TTL",
+            "900",
+        ],
+        &["QUEUE.JOIN", "q", "w1"],
+        &["QUEUE.JOIN", "q", "w2"],
+        &["QUEUE.JOIN", "q", "w3"],
+        &["QUEUE.TOUCH", "q", "w1", "TTL", "0"],
+        &["QUEUE.JOIN", "q", "w4"],
+        &["QUEUE.JOIN", "q", "w5"],
+    ] {
+        run(&mut state, T0, words);
+    }
+    state.check_invariants();
+    state
+}
+
+fn encoded(state: &State, key: &str) -> Vec<u8> {
+    let (_, entry) = state
+        .keyspace
+        .iter()
+        .find(|(stored, _)| &stored[..] == key.as_bytes())
+        .expect("the sample key exists");
+    let mut bytes = Vec::new();
+    encode_value(&entry.value, &mut bytes);
+    bytes
+}
+
+/// Every truncation and every single-byte change of an encoded sorted set
+/// and queue either decodes to a value whose invariants hold or is refused
+/// with an error: never a panic, never a broken value.
+#[test]
+fn damaged_values_are_refused_or_sound() {
+    let state = sample_state();
+    for key in ["z", "q"] {
+        let bytes = encoded(&state, key);
+        for length in 0..bytes.len() {
+            assert!(
+                decode_value(&mut Reader::new(&bytes[..length])).is_err(),
+                "{key}: a value cut to {length} of {} bytes decoded",
+                bytes.len()
+            );
+        }
+        let mut refused = 0;
+        for index in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[index] ^= flip;
+                match decode_value(&mut Reader::new(&damaged)) {
+                    Ok(Value::Zset(zset)) => zset.check_invariants(),
+                    Ok(Value::Queue(queue)) => queue.check_invariants(),
+                    Ok(_) => {}
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(refused > 0, "{key}: no damage was ever refused");
+    }
+}
+
+#[test]
+fn specific_damage_is_refused_with_a_reason() {
+    let state = sample_state();
+    // The sorted set: tag, seed, rng, count, then (member, score)s.
+    let zset = encoded(&state, "z");
+    let mut zero_rng = zset.clone();
+    zero_rng[9..17].fill(0);
+    let mut nan = zset.clone();
+    let first_score = 1 + 8 + 8 + 8 + 4 + 1;
+    nan[first_score..first_score + 8].copy_from_slice(&f64::NAN.to_bits().to_le_bytes());
+    let mut repeated = zset.clone();
+    // Members "c", "a", "b" in score order: rename "a" to "c".
+    let second_member = first_score + 8 + 4;
+    assert_eq!(repeated[second_member], b'a');
+    repeated[second_member] = b'c';
+    for (name, bytes, reason) in [
+        ("zero generator", zero_rng, "zero generator"),
+        ("NaN score", nan, "NaN"),
+        ("repeated member", repeated, "repeated"),
+    ] {
+        match decode_value(&mut Reader::new(&bytes)) {
+            Err(error) => assert!(error.0.contains(reason), "{name}: {error}"),
+            Ok(_) => panic!("{name}: decoded"),
+        }
+    }
+    // The queue: closing it in the bytes while members wait is refused.
+    let queue = encoded(&state, "q");
+    let closed_at = 1 + 8 + 7 * 8;
+    assert_eq!(queue[closed_at], 0);
+    let mut closed = queue.clone();
+    closed[closed_at] = 1;
+    let error = decode_value(&mut Reader::new(&closed)).expect_err("closed with waiting members");
+    assert!(error.0.contains("closed"), "{error}");
+    let mut flag = queue.clone();
+    flag[closed_at] = 2;
+    assert!(decode_value(&mut Reader::new(&flag)).is_err());
+}
+
+#[test]
+fn effects_that_do_not_fit_are_replay_errors() {
+    let key = Bytes::from_static(b"q");
+    let member = |name: &'static str| Bytes::from_static(name.as_bytes());
+    let cases = [
+        Effect::QueueAdmit {
+            key: key.clone(),
+            member: member("w5"),
+            at_ms: T0,
+            deadline_ms: None,
+            automatic: false,
+        },
+        Effect::QueueJoin {
+            key: key.clone(),
+            member: member("w4"),
+        },
+        Effect::QueueExpire {
+            key: key.clone(),
+            member: member("w1"),
+        },
+        Effect::QueueLeave {
+            key: key.clone(),
+            member: member("nobody"),
+        },
+        Effect::QueueTouch {
+            key: key.clone(),
+            member: member("w5"),
+            deadline_ms: Some(T0 + 5),
+        },
+        Effect::ZsetRemove {
+            key: Bytes::from_static(b"z"),
+            member: member("nobody"),
+        },
+        Effect::ZsetSet {
+            key: key.clone(),
+            member: member("a"),
+            score: 1.0,
+        },
+    ];
+    for effect in cases {
+        let mut state = sample_state();
+        let before = dump(&state);
+        assert!(state.replay(&effect).is_err(), "{effect:?} was replayed");
+        assert_eq!(before, dump(&state), "{effect:?} changed the state");
+    }
+    // A delta on a key that is gone is skipped: the key was deleted before
+    // a snapshot reached it, and its Delete follows in the log.
+    let mut state = sample_state();
+    let effect = Effect::QueueJoin {
+        key: Bytes::from_static(b"gone"),
+        member: member("x"),
+    };
+    assert_eq!(state.replay(&effect), Ok(()));
+    assert_eq!(state.keyspace.len(), 2);
+}
+
+/// A big queue with heavy churn: its line is renumbered and its arena
+/// chunks evacuated along the way, which must not show in replay, neither
+/// from the log alone nor on top of a decoded copy.
+#[test]
+fn large_queue_churn_replays() {
+    let limits = StateLimits::default();
+    let mut original = State::with_seed(limits, 3);
+    original.keyspace.set_recording(true);
+    let mut from_log = State::new(limits);
+    let mut from_snapshot: Option<State> = None;
+    let id = |index: u64| format!("user-{index:06}-abcdefghijkl");
+    let mut now = T0;
+    let mut script: Vec<Vec<String>> = Vec::new();
+    let words = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
+    script.push(words(&["QUEUE.CONFIG", "big", "TTL", "3000"]));
+    for index in 0..12_000 {
+        script.push(vec!["QUEUE.JOIN".into(), "big".into(), id(index)]);
+    }
+    for index in (0..12_000).filter(|index| index % 6 != 0) {
+        script.push(vec!["QUEUE.LEAVE".into(), "big".into(), id(index)]);
+    }
+    script.push(words(&["QUEUE.ADMIT", "big", "500"]));
+    let snapshot_at = script.len();
+    script.push(words(&[
+        "QUEUE.CONFIG",
+        "big",
+        "CAPACITY",
+        "300",
+        "RATE",
+        "100",
+        "PER",
+        "1000",
+    ]));
+    for index in 12_000..14_000 {
+        script.push(vec!["QUEUE.JOIN".into(), "big".into(), id(index)]);
+    }
+    for (step, words) in script.iter().enumerate() {
+        if step % 1000 == 999 {
+            now += 700;
+            while original.run_timers(now, 64) == 64 {}
+        }
+        apply(&mut original, now, words);
+        let effects = std::mem::take(original.keyspace.effects_mut());
+        replay_all(&mut from_log, &effects, "churn");
+        if let Some(copy) = &mut from_snapshot {
+            replay_all(copy, &effects, "churn (snapshot)");
+        }
+        if step == snapshot_at {
+            from_snapshot = Some(copy_through_encoding(&original));
+        }
+    }
+    for _ in 0..40 {
+        now += 400;
+        while original.run_timers(now, 64) == 64 {}
+        let effects = std::mem::take(original.keyspace.effects_mut());
+        replay_all(&mut from_log, &effects, "churn timers");
+        if let Some(copy) = &mut from_snapshot {
+            replay_all(copy, &effects, "churn timers (snapshot)");
+        }
+    }
+    original.check_invariants();
+    let mut copy = from_snapshot.expect("the copy was taken");
+    assert_same(&original, &from_log, "churn");
+    assert_same(&original, &copy, "churn (snapshot)");
+    round_trip_values(&original, "churn");
+    assert_same_timers(&mut original, &mut copy, now, "churn");
+    assert_same_behaviour(&mut [&mut original, &mut from_log, &mut copy], now, "churn");
+}
