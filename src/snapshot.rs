@@ -445,20 +445,22 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
                 Ok((key, position, deadline, value)) => {
                     entries += 1;
                     // A key visited twice keeps its later capture.
-                    if positions.get(&key).is_some_and(|known| *known > position) {
+                    if !positions.is_empty()
+                        && positions.get(&key).is_some_and(|known| *known > position)
+                    {
                         continue;
                     }
-                    state
-                        .keyspace
-                        .load(key.clone(), value, (deadline != 0).then_some(deadline));
                     // A key captured at the snapshot's start takes every
                     // later effect, exactly as a key with no entry does, so
                     // only later captures need remembering.
                     if position > start_lsn {
-                        positions.insert(key, position);
-                    } else {
+                        positions.insert(key.clone(), position);
+                    } else if !positions.is_empty() {
                         positions.remove(&key);
                     }
+                    state
+                        .keyspace
+                        .load(key, value, (deadline != 0).then_some(deadline));
                 }
                 Err(decode) => {
                     failed = Some(error(at, format!("bad entry: {decode}")));
