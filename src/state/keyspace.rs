@@ -317,16 +317,18 @@ impl Keyspace {
     /// Inserts an owned key with one hash lookup (snapshot loading, where
     /// keys are nearly always new). Records no effect.
     pub fn load(&mut self, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        // Cloning a `Bytes` makes it shared (an allocation and atomic
+        // counts), so the key is cloned only when a deadline needs it.
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
-        let (_, old) = self
-            .map
-            .insert_full(key.clone(), Entry { value, deadline_ms });
+        let (index, old) = self.map.insert_full(key, Entry { value, deadline_ms });
         if let Some(old_deadline) = old.and_then(|entry| entry.deadline_ms) {
             if Some(old_deadline) != deadline_ms {
-                let removed = self.deadlines.remove(&(old_deadline, key));
-                assert!(removed, "deadline index out of step with the keyspace");
+                if let Some((key, _)) = self.map.get_index(index) {
+                    let removed = self.deadlines.remove(&(old_deadline, key.clone()));
+                    assert!(removed, "deadline index out of step with the keyspace");
+                }
             }
         }
     }
