@@ -6,8 +6,9 @@
 //! - relative times are already resolved: effects carry absolute deadlines;
 //! - timer-driven changes (expiry, admission, release) are effects of their
 //!   own, so replay never has to re-run a timer;
-//! - every effect names the one key it changes (except `FlushAll`), and a
-//!   key's creation or full replacement is a `Put` with its whole value.
+//! - every effect names the one key it changes (except `FlushAll`, and the
+//!   `REQ` table's effects, which name one id), and a key's creation or
+//!   full replacement is a `Put` with its whole value.
 //!   Incremental snapshots rely on this: a key captured at log position `p`
 //!   skips the effects on it logged before `p` (see `snapshot.rs`).
 //!

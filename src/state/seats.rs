@@ -285,19 +285,14 @@ impl SeatMap {
         }
         let held = self.apply_hold(holder, deadline_ms, &wanted);
         // A hold that names only seats the holder bought changes nothing.
-        if held.is_empty() {
-            return Reply::Array(vec![
-                Reply::simple("held"),
-                Reply::Int(ttl_ms as i64),
-                seat_list(&held),
-            ]);
+        if !held.is_empty() {
+            log.record(|key| Effect::SeatHold {
+                key,
+                holder: Bytes::copy_from_slice(holder),
+                deadline_ms,
+                seats: wanted,
+            });
         }
-        log.record(|key| Effect::SeatHold {
-            key,
-            holder: Bytes::copy_from_slice(holder),
-            deadline_ms,
-            seats: wanted,
-        });
         Reply::Array(vec![
             Reply::simple("held"),
             Reply::Int(ttl_ms as i64),
