@@ -484,129 +484,29 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         keys: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
         req_ids: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
     };
-    let mut offset = SNAPSHOT_HEADER_BYTES;
+    // Two threads: one checks and decodes chunks (checksums, allocation of
+    // keys and values), this one inserts them; on two cores that nearly
+    // halves the time to load a large snapshot.
     let mut entries = 0u64;
-    let result = loop {
-        if data.len() - offset < 8 {
-            break Err(error(
-                offset,
-                "file ends without a trailer (incomplete snapshot)".into(),
-            ));
-        }
-        let mut head = Reader::new(&data[offset..offset + 8]);
-        let (length, crc) = match (head.u32(), head.u32()) {
-            (Ok(length), Ok(crc)) => (length, crc),
-            _ => break Err(error(offset, "unreadable chunk header".into())),
-        };
-        if length == TRAILER_MARK {
-            if data.len() - offset < 24 {
-                break Err(error(offset, "truncated trailer".into()));
-            }
-            let tail = &data[offset + 8..offset + 24];
-            if crc32c::crc32c(tail) != crc {
-                break Err(error(offset, "trailer checksum mismatch".into()));
-            }
-            let mut tail = Reader::new(tail);
-            let end_lsn = tail.u64().unwrap_or(0);
-            let count = tail.u64().unwrap_or(u64::MAX);
-            if count != entries {
-                break Err(error(
-                    offset,
-                    format!("trailer counts {count} entries, file has {entries}"),
-                ));
-            }
-            if offset + 24 != data.len() {
-                break Err(error(offset + 24, "bytes after the trailer".into()));
-            }
-            break Ok(end_lsn);
-        }
-        let body_start = offset + 8;
-        let body_end = body_start + length as usize;
-        if body_end > data.len() {
-            break Err(error(
-                offset,
-                format!("chunk of {length} bytes runs past the end of the file"),
-            ));
-        }
-        let body = &data[body_start..body_end];
-        if crc32c::crc32c(body) != crc {
-            break Err(error(offset, "chunk checksum mismatch".into()));
-        }
-        let mut reader = Reader::new(body);
-        let mut failed = None;
-        while !reader.is_empty() {
-            let at = body_start + reader.position();
-            match read_entry(&mut reader) {
-                Ok((
-                    Captures::Key {
-                        key,
-                        deadline,
-                        value,
-                    },
-                    position,
-                )) => {
-                    entries += 1;
-                    // A key visited twice keeps its later capture.
-                    if !positions.keys.is_empty()
-                        && positions
-                            .keys
-                            .get(&key)
-                            .is_some_and(|known| *known > position)
-                    {
-                        continue;
-                    }
-                    // A key captured at the snapshot's start takes every
-                    // later effect, exactly as a key with no entry does, so
-                    // only later captures need remembering.
-                    if position > start_lsn {
-                        positions.keys.insert(key.clone(), position);
-                    } else if !positions.keys.is_empty() {
-                        positions.keys.remove(&key);
-                    }
-                    state
-                        .keyspace
-                        .load(key, value, (deadline != 0).then_some(deadline));
-                }
-                Ok((
-                    Captures::Req {
-                        id,
-                        fingerprint,
-                        deadline,
-                        reply,
-                    },
-                    position,
-                )) => {
-                    entries += 1;
-                    if deadline == 0 {
-                        failed = Some(error(at, "REQ entry without a deadline".into()));
-                        break;
-                    }
-                    // The same rules as for keys, in the ids' own namespace.
-                    if positions
-                        .req_ids
-                        .get(&id)
-                        .is_some_and(|known| *known > position)
-                    {
-                        continue;
-                    }
-                    if position > start_lsn {
-                        positions.req_ids.insert(id.clone(), position);
-                    } else {
-                        positions.req_ids.remove(&id);
-                    }
-                    state.idempotency.restore(id, fingerprint, deadline, reply);
-                }
-                Err(decode) => {
-                    failed = Some(error(at, format!("bad entry: {decode}")));
-                    break;
+    let result = std::thread::scope(|scope| {
+        let (batches, decoded) = crossbeam_channel::bounded(LOAD_BATCHES_IN_FLIGHT);
+        scope.spawn(|| decode_chunks(data, &error, batches));
+        for message in decoded.iter() {
+            let batch = match message {
+                Decoded::Batch(batch) => batch,
+                Decoded::End(end_lsn) => return Ok(end_lsn),
+                Decoded::Failed(failure) => return Err(failure),
+            };
+            for (captures, position, at) in batch {
+                entries += 1;
+                if let Err(reason) = restore(state, &mut positions, start_lsn, captures, position) {
+                    // Dropping the receiver stops the decoder.
+                    return Err(error(at, reason));
                 }
             }
         }
-        if let Some(failed) = failed {
-            break Err(failed);
-        }
-        offset = body_end;
-    };
+        Err(error(0, "the snapshot decoder stopped".into()))
+    });
     state.keyspace.set_recording(recording);
     let end_lsn = result?;
     Ok(Loaded {
@@ -615,6 +515,174 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         entries,
         positions,
     })
+}
+
+/// Batches of decoded entries waiting to be inserted, at most.
+const LOAD_BATCHES_IN_FLIGHT: usize = 8;
+/// Entries per batch handed from the decoder to the loader.
+const LOAD_BATCH_ENTRIES: usize = 4096;
+
+enum Decoded {
+    /// Entries with their capture position and file offset.
+    Batch(Vec<(Captures, u64, usize)>),
+    /// The trailer was reached and checks out: the snapshot's end position.
+    End(u64),
+    Failed(SnapshotError),
+}
+
+/// Walks the chunks after the header, checking each checksum, and sends
+/// decoded entries in batches, then the end position from the trailer.
+fn decode_chunks(
+    data: &[u8],
+    error: &(dyn Fn(usize, String) -> SnapshotError + Sync),
+    out: crossbeam_channel::Sender<Decoded>,
+) {
+    let mut offset = SNAPSHOT_HEADER_BYTES;
+    let mut entries = 0u64;
+    let mut batch = Vec::with_capacity(LOAD_BATCH_ENTRIES);
+    let outcome = loop {
+        if data.len() - offset < 8 {
+            break Decoded::Failed(error(
+                offset,
+                "file ends without a trailer (incomplete snapshot)".into(),
+            ));
+        }
+        let mut head = Reader::new(&data[offset..offset + 8]);
+        let (length, crc) = match (head.u32(), head.u32()) {
+            (Ok(length), Ok(crc)) => (length, crc),
+            _ => break Decoded::Failed(error(offset, "unreadable chunk header".into())),
+        };
+        if length == TRAILER_MARK {
+            if data.len() - offset < 24 {
+                break Decoded::Failed(error(offset, "truncated trailer".into()));
+            }
+            let tail = &data[offset + 8..offset + 24];
+            if crc32c::crc32c(tail) != crc {
+                break Decoded::Failed(error(offset, "trailer checksum mismatch".into()));
+            }
+            let mut tail = Reader::new(tail);
+            let end_lsn = tail.u64().unwrap_or(0);
+            let count = tail.u64().unwrap_or(u64::MAX);
+            if count != entries {
+                break Decoded::Failed(error(
+                    offset,
+                    format!("trailer counts {count} entries, file has {entries}"),
+                ));
+            }
+            if offset + 24 != data.len() {
+                break Decoded::Failed(error(offset + 24, "bytes after the trailer".into()));
+            }
+            break Decoded::End(end_lsn);
+        }
+        let body_start = offset + 8;
+        let body_end = body_start + length as usize;
+        if body_end > data.len() {
+            break Decoded::Failed(error(
+                offset,
+                format!("chunk of {length} bytes runs past the end of the file"),
+            ));
+        }
+        let body = &data[body_start..body_end];
+        if crc32c::crc32c(body) != crc {
+            break Decoded::Failed(error(offset, "chunk checksum mismatch".into()));
+        }
+        let mut reader = Reader::new(body);
+        let mut failed = None;
+        while !reader.is_empty() {
+            let at = body_start + reader.position();
+            match read_entry(&mut reader) {
+                Ok((captures, position)) => {
+                    entries += 1;
+                    batch.push((captures, position, at));
+                    if batch.len() == LOAD_BATCH_ENTRIES {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_ENTRIES));
+                        if out.send(Decoded::Batch(full)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(decode) => {
+                    failed = Some(error(at, format!("bad entry: {decode}")));
+                    break;
+                }
+            }
+        }
+        if let Some(failed) = failed {
+            break Decoded::Failed(failed);
+        }
+        offset = body_end;
+    };
+    // Entries before a failure are still sent first, in order; the loader
+    // stops at the failure either way.
+    if !batch.is_empty() && out.send(Decoded::Batch(batch)).is_err() {
+        return;
+    }
+    let _ = out.send(outcome);
+}
+
+/// Puts one decoded entry into the state, unless the same key or id was
+/// already captured later.
+fn restore(
+    state: &mut State,
+    positions: &mut Captured,
+    start_lsn: u64,
+    captures: Captures,
+    position: u64,
+) -> Result<(), String> {
+    match captures {
+        Captures::Key {
+            key,
+            deadline,
+            value,
+        } => {
+            // A key visited twice keeps its later capture.
+            if !positions.keys.is_empty()
+                && positions
+                    .keys
+                    .get(&key)
+                    .is_some_and(|known| *known > position)
+            {
+                return Ok(());
+            }
+            // A key captured at the snapshot's start takes every later
+            // effect, exactly as a key with no entry does, so only later
+            // captures need remembering.
+            if position > start_lsn {
+                positions.keys.insert(key.clone(), position);
+            } else if !positions.keys.is_empty() {
+                positions.keys.remove(&key);
+            }
+            state
+                .keyspace
+                .load(key, value, (deadline != 0).then_some(deadline));
+        }
+        Captures::Req {
+            id,
+            fingerprint,
+            deadline,
+            reply,
+        } => {
+            if deadline == 0 {
+                return Err("REQ entry without a deadline".into());
+            }
+            // The same rules as for keys, in the ids' own namespace.
+            if positions
+                .req_ids
+                .get(&id)
+                .is_some_and(|known| *known > position)
+            {
+                return Ok(());
+            }
+            if position > start_lsn {
+                positions.req_ids.insert(id.clone(), position);
+            } else {
+                positions.req_ids.remove(&id);
+            }
+            state.idempotency.restore(id, fingerprint, deadline, reply);
+        }
+    }
+    Ok(())
 }
 
 /// The entry count from a checksummed trailer at the end of `data`, if the
