@@ -110,6 +110,19 @@ pub struct SnapshotJob {
 }
 
 impl SnapshotJob {
+    /// Changes whenever the job moves forward (keys serialized, a chunk
+    /// handed over, the end reached); equal before and after a step means
+    /// it is waiting for the writer.
+    pub fn progress(&self) -> (usize, usize, u64, bool, bool) {
+        (
+            self.cursor,
+            self.req_cursor,
+            self.entries,
+            self.held.is_some(),
+            self.finished,
+        )
+    }
+
     /// Starts the writer thread for a snapshot at `start_lsn` (the log has
     /// just been rotated to that position).
     pub fn start(dir: &Path, state: &State, start_lsn: u64) -> io::Result<SnapshotJob> {
