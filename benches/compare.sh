@@ -91,7 +91,7 @@ for pipeline in 1 16; do
   done
   row "zadd (no persistence)" "$pipeline" ZADD myzset __rand_int__ member:__rand_int__
 done
-for mode in always everysec; do
+for mode in always everysec no; do
   start_pair "$mode"
   for pipeline in 1 16; do
     row "incr (fsync $mode)" "$pipeline" -t incr
