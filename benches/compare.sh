@@ -70,6 +70,22 @@ rps() {
     awk '{for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1)}'
 }
 
+# pair LABEL PIPELINE USHER-COMMAND... -- REDIS-COMMAND...: different commands
+# for the same step (usher's native command against its Redis equivalent).
+pair() {
+  local label=$1 pipeline=$2
+  shift 2
+  local usher_cmd=() redis_cmd=()
+  while [ "$1" != "--" ]; do usher_cmd+=("$1"); shift; done
+  shift
+  redis_cmd=("$@")
+  local usher redis
+  usher=$(rps "$USHER_PORT" "$pipeline" "${usher_cmd[@]}")
+  redis=$(rps "$REDIS_PORT" "$pipeline" "${redis_cmd[@]}")
+  printf '| %-34s | %3s | %12s | %12s | %5s |\n' "$label" "$pipeline" "$usher" "$redis" \
+    "$(python3 -c "print(f'{$usher/$redis:.2f}')")"
+}
+
 row() {
   local label=$1 pipeline=$2
   shift 2
@@ -90,6 +106,15 @@ for pipeline in 1 16; do
     row "$test (no persistence)" "$pipeline" -t "$test"
   done
   row "zadd (no persistence)" "$pipeline" ZADD myzset __rand_int__ member:__rand_int__
+done
+# A waiting-room step: usher's queue against a Redis sorted set used as one
+# (ZADD NX with the arrival time as score, ZRANK for the position).
+redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
+for pipeline in 1 16; do
+  pair "QUEUE.JOIN vs ZADD NX" "$pipeline" QUEUE.JOIN room user:__rand_int__ -- \
+    ZADD room NX __rand_int__ user:__rand_int__
+  pair "QUEUE.POS vs ZRANK" "$pipeline" QUEUE.POS room user:__rand_int__ -- \
+    ZRANK room user:__rand_int__
 done
 for mode in always everysec no; do
   start_pair "$mode"
