@@ -55,7 +55,7 @@ use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError};
-use super::holders::{HolderTable, Restored, HOLDER_ID_BYTES_MAX};
+use super::holders::{with_holds, HoldValue, HolderTable, Restored, HOLDER_ID_BYTES_MAX};
 use super::keyspace::Recorder;
 use super::{State, StateLimits, Value};
 
@@ -767,29 +767,35 @@ pub(super) fn hold_deadline(
         .ok_or_else(|| ServerError::invalid_expire(command))
 }
 
-/// Runs `op` on the seat map at `key` after releasing its due holds, then
-/// re-registers the map's next deadline in the hold index.
+/// Runs `op` on the seat map at `key` after releasing its due holds.
 fn with_map(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
     op: impl FnOnce(&mut SeatMap, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((entry, mut log)) = state.keyspace.get_live_recorded(key, now_ms) else {
-        return Reply::Error(no_such_event());
-    };
-    let Value::Seats(map) = &mut entry.value else {
-        return Reply::Error(ServerError::WRONG_TYPE);
-    };
-    map.expire_due(now_ms, usize::MAX, &mut log);
-    assert!(
-        map.next_deadline().is_none_or(|due| due > now_ms),
-        "a due hold survived its release"
-    );
-    let reply = op(map, &mut log);
-    let next = map.next_deadline();
-    state.holds.sync(log.key(), &mut map.indexed_ms, next);
-    reply
+    with_holds(state, key, now_ms, no_such_event(), op)
+}
+
+impl HoldValue for SeatMap {
+    fn of(value: &mut Value) -> Option<&mut SeatMap> {
+        match value {
+            Value::Seats(inner) => Some(inner),
+            _ => None,
+        }
+    }
+
+    fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
+        SeatMap::expire_due(self, now_ms, budget, log)
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        SeatMap::next_deadline(self)
+    }
+
+    fn indexed_ms(&mut self) -> &mut Option<u64> {
+        &mut self.indexed_ms
+    }
 }
 
 /// ```text

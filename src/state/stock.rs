@@ -45,7 +45,7 @@ use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader, ReplayError};
-use super::holders::{HolderTable, Restored};
+use super::holders::{with_holds, HoldValue, HolderTable, Restored};
 use super::keyspace::Recorder;
 use super::seats::{check_holder, hold_deadline};
 use super::{State, Value};
@@ -588,29 +588,35 @@ fn no_such_sku() -> ServerError {
     ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such SKU")
 }
 
-/// Runs `op` on the stock at `key` after returning its due reservations,
-/// then re-registers the SKU's next deadline in the hold index.
+/// Runs `op` on the stock at `key` after releasing its due holds.
 fn with_stock(
     state: &mut State,
     key: &[u8],
     now_ms: u64,
     op: impl FnOnce(&mut Stock, &mut Recorder<'_>) -> Reply,
 ) -> Reply {
-    let Some((entry, mut log)) = state.keyspace.get_live_recorded(key, now_ms) else {
-        return Reply::Error(no_such_sku());
-    };
-    let Value::Stock(stock) = &mut entry.value else {
-        return Reply::Error(ServerError::WRONG_TYPE);
-    };
-    stock.expire_due(now_ms, usize::MAX, &mut log);
-    assert!(
-        stock.next_deadline().is_none_or(|due| due > now_ms),
-        "a due hold survived its release"
-    );
-    let reply = op(stock, &mut log);
-    let next = stock.next_deadline();
-    state.holds.sync(log.key(), &mut stock.indexed_ms, next);
-    reply
+    with_holds(state, key, now_ms, no_such_sku(), op)
+}
+
+impl HoldValue for Stock {
+    fn of(value: &mut Value) -> Option<&mut Stock> {
+        match value {
+            Value::Stock(inner) => Some(inner),
+            _ => None,
+        }
+    }
+
+    fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
+        Stock::expire_due(self, now_ms, budget, log)
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        Stock::next_deadline(self)
+    }
+
+    fn indexed_ms(&mut self) -> &mut Option<u64> {
+        &mut self.indexed_ms
+    }
 }
 
 /// ```text
