@@ -9,6 +9,10 @@
 //! varies between runs. `USHER_CRASH_CYCLES=N` runs longer,
 //! `USHER_CRASH_SEED=S` replays a seed's choices.
 
+mod support;
+
+use support::rng::Rng;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -30,23 +34,6 @@ const CAP: i64 = 300;
 const PREFILL_KEYS: usize = 30_000;
 /// Longest any single wait may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// SplitMix64: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn seed() -> u64 {
     match std::env::var("USHER_CRASH_SEED") {
@@ -205,7 +192,7 @@ fn int(reply: &Reply, what: &str) -> i64 {
 /// One writer's work until its connection fails (the server was killed or
 /// stopped). Returns the model with every acknowledgement recorded.
 async fn writer(addr: SocketAddr, mut model: Model, seed: u64) -> Model {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let Ok(mut client) = Client::connect(addr).await else {
         return model;
     };
@@ -591,7 +578,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         .unwrap_or(CYCLES_DEFAULT);
     let seed = seed();
     println!("crash harness: seed {seed} (USHER_CRASH_SEED={seed}), {cycles} cycles");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (_root, dir, log) = scratch();
     let started = Instant::now();
     let mut models = new_models();
@@ -667,7 +654,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_cleanly_and_keeps_everything_acknowledged() {
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed());
     let (_root, dir, log) = scratch();
     let mut models = new_models();
     let mut shared = SharedBounds {

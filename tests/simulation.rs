@@ -9,6 +9,10 @@
 //! (default 2000); `USHER_SIM_SEED=n` runs seed `n` alone. A longer run:
 //! `USHER_SIM_SEEDS=2000 USHER_SIM_STEPS=20000 cargo test --release --test simulation`.
 
+mod support;
+
+use support::rng::Rng;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -27,34 +31,6 @@ const REQ_IDS: usize = 16;
 const EVENTS: [(&str, u32, u64); 2] = [("ev0", 24, 3), ("ev1", 6, 2)];
 /// `(key, total, LIMIT)` of the simulated SKUs.
 const SKUS: [(&str, u64, Option<u64>); 2] = [("sku0", 30, Some(4)), ("sku1", 5, None)];
-
-/// xorshift64*: small, deterministic, good enough to pick commands.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 fn error(code: ErrorCode) -> Reply {
     Reply::Error(ServerError::new(code, ""))

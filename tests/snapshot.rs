@@ -11,6 +11,8 @@
 
 mod support;
 
+use support::rng::Rng;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -28,23 +30,6 @@ use usher::wal::{segment_name, FsyncPolicy};
 const T0: u64 = 1_700_000_000_000;
 /// Longest wait for a snapshot to finish.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// SplitMix64, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 type Dump = Vec<(Bytes, Value, Option<u64>)>;
 
@@ -216,7 +201,7 @@ const BATCHES: usize = 240;
 /// Runs the seeded workload; with `snapshots`, also takes SNAPSHOTs during
 /// it. Returns every reply and the final time.
 async fn workload(addr: SocketAddr, clock: &ManualClock, seed: u64, snapshots: bool) -> Vec<Reply> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut client = Client::connect(addr).await.expect("connect");
     let mut replies = Vec::new();
     let mut now = T0;
@@ -385,7 +370,7 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
     };
     let running = start_with_clock(config, clock.clone()).await;
     let mut client = Client::connect(running.addr).await.expect("connect");
-    let mut rng = Rng(0xc0ff_ee00);
+    let mut rng = Rng::new(0xc0ff_ee00);
     populate(&mut client, "key", 0..KEYS, &mut rng).await;
 
     // Overwrites, deletes and re-creations while the snapshot walks.
