@@ -67,16 +67,16 @@ pub struct Config {
     /// larger requests get an error asking for a smaller range.
     #[arg(long, default_value_t = 1_000_000)]
     pub reply_items_max: usize,
-    /// Capacity of the command queue between connections and the engine, in
-    /// batches; when full, requests get a BUSY error.
+    /// Capacity of the command queue for in-process producers, in
+    /// submissions; when full, submissions get a BUSY error.
     #[arg(long, default_value_t = 4096)]
     pub queue_batches_max: usize,
-    /// Most requests one connection hands to the engine as one batch; more
+    /// Most requests of one connection applied in one round; more
     /// pipelined requests wait for the next round.
     #[arg(long, default_value_t = 1024)]
     pub pipeline_requests_max: usize,
-    /// Most requests the engine applies before it replies (and, with
-    /// persistence, syncs the log) for the batches drained so far.
+    /// Most requests, over all connections, the engine applies in one round
+    /// before it replies (and, with persistence, logs them as one record).
     #[arg(long, default_value_t = 16_384)]
     pub batch_requests_max: usize,
     /// Longest seat hold or stock reservation, in milliseconds.
@@ -130,9 +130,10 @@ pub struct Config {
     /// replies its client does not read before it is dropped, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub shutdown_grace_ms: u64,
-    /// Threads for network I/O (the engine always has its own thread).
-    #[arg(long, default_value_t = 1)]
-    pub io_threads: usize,
+    /// Unsent reply bytes of one connection above which the server stops
+    /// reading its requests until the client reads its replies.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub client_output_bytes_max: usize,
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
     #[arg(long, default_value = "info")]
     pub log_filter: String,
@@ -219,11 +220,14 @@ impl Config {
             ("queue_members_max", self.queue_members_max as u64),
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
-            ("queue_batches_max", self.queue_batches_max as u64),
             ("pipeline_requests_max", self.pipeline_requests_max as u64),
+            ("queue_batches_max", self.queue_batches_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
             ("timer_tick_ms", self.timer_tick_ms),
-            ("io_threads", self.io_threads as u64),
+            (
+                "client_output_bytes_max",
+                self.client_output_bytes_max as u64,
+            ),
             ("hold_ttl_ms_max", self.hold_ttl_ms_max),
             ("seats_per_event_max", self.seats_per_event_max),
             ("holders_per_key_max", self.holders_per_key_max as u64),

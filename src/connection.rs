@@ -1,402 +1,172 @@
-//! One client connection: read bytes, decode every complete frame (binary or
-//! RESP, chosen by the first byte), answer connection-level commands on the
-//! spot, hand the rest to the engine as one job, then write all replies, in
-//! request order, with one write.
+//! One client connection's protocol state: which codec it speaks (binary
+//! or RESP, chosen by its first byte), its RESP version and name, and the
+//! decoding of its byte stream into frames. Connection-level commands
+//! (PING, HELLO, CLIENT, COMMAND, CONFIG GET...) are answered here; every
+//! other request goes to the engine. Sockets and buffers belong to
+//! `reactor.rs`.
 //!
 //! A malformed frame gets a protocol error reply after the replies to the
 //! frames before it, and the connection is closed; nothing after it runs.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use crossbeam_channel::{Sender, TrySendError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
 use usher_protocol::request::{ClientCommand, CommandQuery};
 use usher_protocol::resp::{RespDecoder, RespVersion};
 use usher_protocol::{
-    binary, commands, resp, Arg, Decoded, ErrorCode, Reply, Request, ServerError,
+    binary, commands, resp, Arg, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
 };
 
 use crate::config::Config;
-use crate::engine::{Job, Submission};
 use crate::glob::glob_match;
-use crate::stats::ServerStats;
-
-/// What every connection shares.
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub stats: Arc<ServerStats>,
-    pub queue: Sender<Submission>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Codec {
+pub enum Codec {
     Binary,
     Resp(RespVersion),
 }
 
-/// Where the reply to one decoded frame comes from.
-enum Answer {
-    /// The next reply of the engine job.
-    Engine,
-    /// Already known (connection command or per-request error).
-    Ready(Reply),
+impl Codec {
+    /// Appends `reply` to `out` in this codec.
+    pub fn encode(self, request_id: u64, reply: &Reply, out: &mut BytesMut) {
+        match self {
+            Codec::Binary => binary::encode_reply(out, request_id, reply),
+            Codec::Resp(version) => resp::encode_reply(reply, version, out),
+        }
+    }
 }
 
-struct Slot {
-    request_id: u64,
-    codec: Codec,
-    answer: Answer,
+/// What the next bytes of a connection's input hold.
+pub enum Frame {
+    /// No complete frame yet.
+    NeedMore,
+    /// A request for the engine.
+    Engine {
+        request_id: u64,
+        codec: Codec,
+        request: Request,
+    },
+    /// A request answered without the engine (connection command, or an
+    /// error found before it). `close` after QUIT.
+    Ready {
+        request_id: u64,
+        codec: Codec,
+        reply: Reply,
+        close: bool,
+    },
+    /// A malformed frame: reply with the error, then close.
+    Invalid {
+        request_id: u64,
+        codec: Codec,
+        error: ServerError,
+    },
 }
 
-struct Connection {
-    id: u64,
+pub struct Connection {
+    pub id: u64,
     name: Option<Bytes>,
     codec: Option<Codec>,
     resp: RespDecoder,
-    shared: Arc<Shared>,
-}
-
-const READ_CHUNK_BYTES: usize = 16 * 1024;
-/// Largest write buffer kept between rounds.
-const WRITE_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
-/// Replies are written out whenever this much is buffered, so a round of
-/// large replies never needs more than about this plus one reply.
-const WRITE_FLUSH_BYTES: usize = 256 * 1024;
-
-/// Serves one connection until the client closes it, a protocol error, or
-/// shutdown.
-pub async fn serve(
-    mut stream: TcpStream,
-    id: u64,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let mut connection = Connection {
-        id,
-        name: None,
-        codec: None,
-        resp: RespDecoder::new(shared.config.decoder_limits()),
-        shared,
-    };
-    let span = tracing::debug_span!("connection", id);
-    let _entered = span.enter();
-    let mut read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut args: Vec<Arg> = Vec::new();
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut job = Job::default();
-    loop {
-        if read_buf.capacity() - read_buf.len() < 1024 {
-            read_buf.reserve(READ_CHUNK_BYTES);
-        }
-        // `wait_for` rather than `changed`: the write below may already have
-        // seen the signal, and a seen change would never fire again.
-        let read = tokio::select! {
-            read = stream.read_buf(&mut read_buf) => read,
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        };
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(n) => ServerStats::add(&connection.shared.stats.bytes_read, n as u64),
-        }
-        // Decode and answer in rounds of at most pipeline_requests_max.
-        loop {
-            let outcome = connection.decode_round(&mut read_buf, &mut args, &mut slots, &mut job);
-            if slots.is_empty() && outcome == RoundEnd::NeedMore {
-                break;
-            }
-            let replies = connection.run_job(&mut job, &slots).await;
-            job.replies = replies;
-            // Encode in order; a round whose replies grow large is written
-            // out in pieces so the buffer stays bounded.
-            let grace = Duration::from_millis(connection.shared.config.shutdown_grace_ms);
-            let mut engine_replies = job.replies.drain(..);
-            for slot in slots.drain(..) {
-                match slot.answer {
-                    Answer::Ready(reply) => {
-                        encode(slot.codec, slot.request_id, &reply, &mut write_buf)
-                    }
-                    Answer::Engine => {
-                        let reply = engine_replies.next();
-                        assert!(
-                            reply.is_some(),
-                            "engine returned fewer replies than requests"
-                        );
-                        if let Some(reply) = reply {
-                            encode(slot.codec, slot.request_id, &reply, &mut write_buf);
-                        }
-                    }
-                }
-                if write_buf.len() >= WRITE_FLUSH_BYTES
-                    && !flush(
-                        &mut stream,
-                        &mut write_buf,
-                        &mut shutdown,
-                        grace,
-                        &connection.shared.stats,
-                    )
-                    .await
-                {
-                    return;
-                }
-            }
-            assert!(
-                engine_replies.next().is_none(),
-                "engine returned more replies than requests"
-            );
-            drop(engine_replies);
-            let close = match &outcome {
-                RoundEnd::Close(Some((request_id, error))) => {
-                    ServerStats::add(&connection.shared.stats.protocol_errors, 1);
-                    tracing::debug!(%error, "protocol error; closing");
-                    let request_id = *request_id;
-                    let codec = connection.codec.unwrap_or(Codec::Resp(RespVersion::Resp2));
-                    encode(
-                        codec,
-                        request_id,
-                        &Reply::Error(error.clone()),
-                        &mut write_buf,
-                    );
-                    true
-                }
-                RoundEnd::Close(None) => true,
-                _ => false,
-            };
-            if !flush(
-                &mut stream,
-                &mut write_buf,
-                &mut shutdown,
-                grace,
-                &connection.shared.stats,
-            )
-            .await
-            {
-                return;
-            }
-            if close {
-                let _ = stream.shutdown().await;
-                return;
-            }
-            if outcome == RoundEnd::NeedMore {
-                break;
-            }
-        }
-    }
-}
-
-/// Writes the buffer out. A client that stops reading must not hold up
-/// shutdown: once shutdown starts, the write gets `grace`, then the
-/// connection is dropped (`false`).
-async fn flush(
-    stream: &mut TcpStream,
-    write_buf: &mut BytesMut,
-    shutdown: &mut watch::Receiver<bool>,
-    grace: Duration,
-    stats: &ServerStats,
-) -> bool {
-    if write_buf.is_empty() {
-        return true;
-    }
-    let written = tokio::select! {
-        written = stream.write_all(write_buf) => written.is_ok(),
-        _ = async {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
-        } => false,
-    };
-    if !written {
-        return false;
-    }
-    ServerStats::add(&stats.bytes_written, write_buf.len() as u64);
-    write_buf.clear();
-    // One huge reply must not pin its buffer for the life of the connection.
-    if write_buf.capacity() > WRITE_BUFFER_KEEP_BYTES {
-        *write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    }
-    true
-}
-
-#[derive(Debug, PartialEq)]
-enum RoundEnd {
-    /// The buffer holds no further complete frame.
-    NeedMore,
-    /// The round is full; decode more after replying.
-    Full,
-    /// Reply to what was decoded, then close: after a protocol error (with
-    /// the request id of the bad frame, 0 if unknown) or QUIT.
-    Close(Option<(u64, ServerError)>),
-}
-
-fn encode(codec: Codec, request_id: u64, reply: &Reply, out: &mut BytesMut) {
-    match codec {
-        Codec::Binary => binary::encode_reply(out, request_id, reply),
-        Codec::Resp(version) => resp::encode_reply(reply, version, out),
-    }
+    limits: Limits,
 }
 
 impl Connection {
-    fn decode_round(
+    pub fn new(id: u64, config: &Config) -> Connection {
+        Connection {
+            id,
+            name: None,
+            codec: None,
+            resp: RespDecoder::new(config.decoder_limits()),
+            limits: config.decoder_limits(),
+        }
+    }
+
+    /// The codec replies are written in (RESP2 before the first frame).
+    pub fn codec(&self) -> Codec {
+        self.codec.unwrap_or(Codec::Resp(RespVersion::Resp2))
+    }
+
+    /// Decodes the next frame of `buf` (consuming it) and, for a request,
+    /// checks it and answers it if it is connection-level.
+    pub fn next_frame(
         &mut self,
         buf: &mut BytesMut,
         args: &mut Vec<Arg>,
-        slots: &mut Vec<Slot>,
-        job: &mut Job,
-    ) -> RoundEnd {
-        let limits = self.shared.config.decoder_limits();
-        while slots.len() < self.shared.config.pipeline_requests_max {
-            let Some(&first) = buf.first() else {
-                return RoundEnd::NeedMore;
-            };
-            let codec = *self.codec.get_or_insert(if first == binary::MAGIC {
-                Codec::Binary
-            } else {
-                Codec::Resp(RespVersion::Resp2)
-            });
-            let bad_frame_id = binary::peek_request_id(buf);
-            let mut idempotency_key = None;
-            let (request_id, decoded) = match codec {
-                Codec::Binary => match binary::decode_request(buf, &limits, args) {
-                    Decoded::Frame(header) => {
-                        idempotency_key = header.idempotency_key;
-                        (header.request_id, Decoded::Frame(()))
-                    }
-                    Decoded::Incomplete => (0, Decoded::Incomplete),
-                    Decoded::Invalid(error) => (0, Decoded::Invalid(error)),
-                },
-                Codec::Resp(_) => (0, self.resp.decode(buf, args)),
-            };
-            match decoded {
-                Decoded::Incomplete => return RoundEnd::NeedMore,
-                Decoded::Invalid(error) => return RoundEnd::Close(Some((bad_frame_id, error))),
-                Decoded::Frame(()) => {}
-            }
-            // A binary frame's idempotency key makes the request a `REQ`.
-            let parsed = match idempotency_key {
-                None => usher_protocol::parse(args),
-                Some(id) => {
-                    let fingerprint = usher_protocol::request::fingerprint(args);
-                    usher_protocol::parse(args)
-                        .and_then(|request| Request::idempotent(id, fingerprint, request))
-                }
-            };
-            let answer = match parsed {
-                Err(error) => Answer::Ready(Reply::Error(error)),
-                Ok(request) => match self.check_limits(&request) {
-                    Err(error) => Answer::Ready(Reply::Error(error)),
-                    Ok(()) if request.is_connection_level() => {
-                        let quit = request == Request::Quit;
-                        let reply = self.answer_locally(request);
-                        // The reply to HELLO is already in the new protocol.
-                        let codec = self.codec.unwrap_or(codec);
-                        slots.push(Slot {
-                            request_id,
-                            codec,
-                            answer: Answer::Ready(reply),
-                        });
-                        if quit {
-                            return RoundEnd::Close(None);
-                        }
-                        continue;
-                    }
-                    Ok(()) => {
-                        job.requests.push(request);
-                        Answer::Engine
-                    }
-                },
-            };
-            slots.push(Slot {
-                request_id,
-                codec,
-                answer,
-            });
-        }
-        RoundEnd::Full
-    }
-
-    /// Refuses keys and values over their configured limits before they
-    /// reach the engine.
-    fn check_limits(&self, request: &Request) -> Result<(), ServerError> {
-        let config = &self.shared.config;
-        if request
-            .keys()
-            .iter()
-            .any(|key| key.len() > config.key_bytes_max)
-        {
-            return Err(ServerError::limit(
-                "key length in bytes (key_bytes_max)",
-                config.key_bytes_max as u64,
-            ));
-        }
-        let wrapped = match request {
-            Request::Req { command, .. } => command,
-            other => other,
+        config: &Config,
+    ) -> Frame {
+        let Some(&first) = buf.first() else {
+            return Frame::NeedMore;
         };
-        if let Request::Set { value, .. } = wrapped {
-            if value.len() > config.value_bytes_max {
-                return Err(ServerError::limit(
-                    "value length in bytes (value_bytes_max)",
-                    config.value_bytes_max as u64,
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends the job's requests to the engine and waits for the replies. If
-    /// the queue is full or the engine is gone, every request in the job gets
-    /// the matching error and nothing is applied.
-    async fn run_job(&self, job: &mut Job, slots: &[Slot]) -> Vec<Reply> {
-        let mut replies = std::mem::take(&mut job.replies);
-        replies.clear();
-        if job.requests.is_empty() {
-            return replies;
-        }
-        debug_assert_eq!(
-            job.requests.len(),
-            slots
-                .iter()
-                .filter(|s| matches!(s.answer, Answer::Engine))
-                .count()
-        );
-        let (done, receive) = oneshot::channel();
-        let submission = Submission {
-            job: std::mem::take(job),
-            done,
-        };
-        let error = match self.shared.queue.try_send(submission) {
-            Ok(()) => match receive.await {
-                Ok(returned) => {
-                    *job = returned;
-                    job.requests.clear();
-                    return std::mem::take(&mut job.replies);
+        let codec = *self.codec.get_or_insert(if first == binary::MAGIC {
+            Codec::Binary
+        } else {
+            Codec::Resp(RespVersion::Resp2)
+        });
+        let bad_frame_id = binary::peek_request_id(buf);
+        let mut idempotency_key = None;
+        let (request_id, decoded) = match codec {
+            Codec::Binary => match binary::decode_request(buf, &self.limits, args) {
+                Decoded::Frame(header) => {
+                    idempotency_key = header.idempotency_key;
+                    (header.request_id, Decoded::Frame(()))
                 }
-                Err(_) => ServerError::SHUTTING_DOWN,
+                Decoded::Incomplete => (0, Decoded::Incomplete),
+                Decoded::Invalid(error) => (0, Decoded::Invalid(error)),
             },
-            Err(TrySendError::Full(submission)) => {
-                ServerStats::add(
-                    &self.shared.stats.busy_replies,
-                    submission.job.requests.len() as u64,
-                );
-                *job = submission.job;
-                ServerError::BUSY
+            Codec::Resp(_) => (0, self.resp.decode(buf, args)),
+        };
+        match decoded {
+            Decoded::Incomplete => return Frame::NeedMore,
+            Decoded::Invalid(error) => {
+                return Frame::Invalid {
+                    request_id: bad_frame_id,
+                    codec,
+                    error,
+                }
             }
-            Err(TrySendError::Disconnected(submission)) => {
-                *job = submission.job;
-                ServerError::SHUTTING_DOWN
+            Decoded::Frame(()) => {}
+        }
+        // A binary frame's idempotency key makes the request a `REQ`.
+        let parsed = match idempotency_key {
+            None => usher_protocol::parse(args),
+            Some(id) => {
+                let fingerprint = usher_protocol::request::fingerprint(args);
+                usher_protocol::parse(args)
+                    .and_then(|request| Request::idempotent(id, fingerprint, request))
             }
         };
-        replies.extend(job.requests.iter().map(|_| Reply::Error(error.clone())));
-        job.requests.clear();
-        replies
+        let ready = |reply| Frame::Ready {
+            request_id,
+            codec,
+            reply,
+            close: false,
+        };
+        match parsed {
+            Err(error) => ready(Reply::Error(error)),
+            Ok(request) => match check_limits(&request, config) {
+                Err(error) => ready(Reply::Error(error)),
+                Ok(()) if request.is_connection_level() => {
+                    let close = request == Request::Quit;
+                    let reply = self.answer_locally(request, config);
+                    // The reply to HELLO is already in the new protocol.
+                    Frame::Ready {
+                        request_id,
+                        codec: self.codec.unwrap_or(codec),
+                        reply,
+                        close,
+                    }
+                }
+                Ok(()) => Frame::Engine {
+                    request_id,
+                    codec,
+                    request,
+                },
+            },
+        }
     }
 
     /// Answers connection-level commands.
-    fn answer_locally(&mut self, request: Request) -> Reply {
+    fn answer_locally(&mut self, request: Request, config: &Config) -> Reply {
         match request {
             Request::Ping(None) => Reply::simple("PONG"),
             Request::Ping(Some(message)) | Request::Echo(message) => Reply::Bulk(message),
@@ -428,7 +198,7 @@ impl Connection {
                 ClientCommand::SetInfo => Reply::OK,
             },
             Request::Command(query) => command_reply(query),
-            Request::ConfigGet(patterns) => self.config_get(&patterns),
+            Request::ConfigGet(patterns) => config_get(config, &patterns),
             other => Reply::Error(ServerError::generic(format!(
                 "ERR {other:?} is not a connection command"
             ))),
@@ -469,41 +239,40 @@ impl Connection {
             (text("modules"), Reply::Array(Vec::new())),
         ])
     }
+}
 
-    /// `CONFIG GET pattern...`: usher's settings by their TOML names, plus
-    /// the Redis settings that tools such as redis-benchmark ask for.
-    fn config_get(&self, patterns: &[Bytes]) -> Reply {
-        let config = &self.shared.config;
-        let mut pairs: Vec<(Reply, Reply)> = Vec::new();
-        let mut names: Vec<String> = config.names();
-        names.extend(["save", "appendonly", "maxclients", "databases"].map(String::from));
-        for name in names {
-            if !patterns
-                .iter()
-                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-            {
-                continue;
-            }
-            let value = match name.as_str() {
-                "save" => String::new(),
-                "appendonly" => "no".to_string(),
-                "maxclients" => config.connections_max.to_string(),
-                "databases" => "1".to_string(),
-                other => config.get_text(other).unwrap_or_default(),
-            };
-            if pairs
-                .iter()
-                .any(|(key, _)| *key == Reply::Bulk(Bytes::from(name.clone())))
-            {
-                continue;
-            }
-            pairs.push((
-                Reply::Bulk(Bytes::from(name)),
-                Reply::Bulk(Bytes::from(value)),
-            ));
+/// `CONFIG GET pattern...`: usher's settings by their TOML names, plus the
+/// Redis settings that tools such as redis-benchmark ask for.
+fn config_get(config: &Config, patterns: &[Bytes]) -> Reply {
+    let mut pairs: Vec<(Reply, Reply)> = Vec::new();
+    let mut names: Vec<String> = config.names();
+    names.extend(["save", "appendonly", "maxclients", "databases"].map(String::from));
+    for name in names {
+        if !patterns
+            .iter()
+            .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+        {
+            continue;
         }
-        Reply::Map(pairs)
+        let value = match name.as_str() {
+            "save" => String::new(),
+            "appendonly" => "no".to_string(),
+            "maxclients" => config.connections_max.to_string(),
+            "databases" => "1".to_string(),
+            other => config.get_text(other).unwrap_or_default(),
+        };
+        if pairs
+            .iter()
+            .any(|(key, _)| *key == Reply::Bulk(Bytes::from(name.clone())))
+        {
+            continue;
+        }
+        pairs.push((
+            Reply::Bulk(Bytes::from(name)),
+            Reply::Bulk(Bytes::from(value)),
+        ));
     }
+    Reply::Map(pairs)
 }
 
 /// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO` and `COMMAND DOCS` from the
@@ -554,4 +323,32 @@ fn command_reply(query: CommandQuery) -> Reply {
                 .collect(),
         ),
     }
+}
+
+/// Refuses keys and values over their configured limits before they reach
+/// the engine.
+fn check_limits(request: &Request, config: &Config) -> Result<(), ServerError> {
+    if request
+        .keys()
+        .iter()
+        .any(|key| key.len() > config.key_bytes_max)
+    {
+        return Err(ServerError::limit(
+            "key length in bytes (key_bytes_max)",
+            config.key_bytes_max as u64,
+        ));
+    }
+    let wrapped = match request {
+        Request::Req { command, .. } => command,
+        other => other,
+    };
+    if let Request::Set { value, .. } = wrapped {
+        if value.len() > config.value_bytes_max {
+            return Err(ServerError::limit(
+                "value length in bytes (value_bytes_max)",
+                config.value_bytes_max as u64,
+            ));
+        }
+    }
+    Ok(())
 }

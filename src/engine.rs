@@ -1,26 +1,32 @@
-//! The engine thread: the only owner of `State`.
+//! The engine: the only owner of `State`, run on the engine thread by the
+//! reactor (`reactor.rs`), which also does the network I/O on that thread.
 //!
-//! Connections hand it [`Job`]s (a batch of requests from one connection)
-//! over a bounded crossbeam channel. The loop blocks until a job arrives or
-//! the next timer is due, drains what else is waiting (up to
-//! `batch_requests_max` requests), reads the clock once, applies every
-//! request in arrival order, appends the batch's effects to the log as one
-//! record, writes and syncs it per policy, and only then sends the replies
-//! back, job by job: one write and at most one fsync per batch, however many
-//! clients (group commit). Timers (key expiry) and snapshot slices run
+//! Each round of the reactor is one batch: the engine reads the clock once
+//! ([`Engine::begin_batch`]), applies every request decoded in the round in
+//! arrival order, and [`Engine::end_batch`] appends the batch's effects to
+//! the log as one record and hands it to the log writer, which writes and
+//! syncs it per policy and then releases the batch's replies (group commit:
+//! one write and at most one fsync per batch, however many clients).
+//! Timers (key expiry, admissions, hold releases) and snapshot slices run
 //! between batches within a CPU budget of `timer_budget_percent` of each
-//! `timer_tick_ms`; their effects are logged the same way.
+//! `timer_tick_ms` ([`Engine::background`]); their effects are logged the
+//! same way.
 //!
-//! If the log cannot be written or synced, the batch's replies become
-//! durability errors and the engine refuses every later request: nothing
-//! is acknowledged that is not on disk per policy.
+//! Every log commit gets a ticket; the log writer publishes the highest
+//! durable ticket in [`Commits`] and wakes the reactor. A batch's replies
+//! wait for its own ticket, or, for a batch that changed nothing, for the
+//! last ticket handed out (its replies may show effects of earlier batches
+//! that are not durable yet).
+//!
+//! If the log cannot be written or synced, the replies waiting on that
+//! commit become durability errors and the engine refuses every later
+//! request: nothing is acknowledged that is not on disk per policy.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use tokio::sync::oneshot;
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
 use crate::clock::Clock;
@@ -31,19 +37,41 @@ use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wal::Wal;
 
-/// Requests from one connection, and the replies the engine fills in, in the
-/// same order. The vectors travel back to the connection to be reused.
-#[derive(Debug, Default)]
-pub struct Job {
-    pub requests: Vec<Request>,
-    pub replies: Vec<Reply>,
+/// How far the log writer has got, shared with the reactor.
+#[derive(Debug)]
+pub struct Commits {
+    /// Highest ticket whose records are durable (or failed).
+    durable: AtomicU64,
+    /// Lowest ticket whose commit failed; `u64::MAX` while none has.
+    failed_from: AtomicU64,
 }
 
-/// A job and where to send it back when its replies are ready.
-#[derive(Debug)]
-pub struct Submission {
-    pub job: Job,
-    pub done: oneshot::Sender<Job>,
+impl Commits {
+    fn new() -> Commits {
+        Commits {
+            durable: AtomicU64::new(0),
+            failed_from: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Highest ticket the log writer is done with.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Whether replies waiting on `ticket` must become durability errors.
+    pub fn failed(&self, ticket: u64) -> bool {
+        ticket >= self.failed_from.load(Ordering::Acquire)
+    }
+}
+
+/// Called (from the log writer thread) when a commit is done.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// One round of requests applied at one instant.
+pub struct Batch {
+    pub now_ms: u64,
+    refused: Option<ServerError>,
 }
 
 /// Longest slice of background work between two batches.
@@ -79,6 +107,10 @@ pub struct Engine<C: Clock> {
     tick_spent: Duration,
     /// When the last batch of requests was applied.
     last_batch: Instant,
+    commits: Arc<Commits>,
+    /// Last ticket handed out.
+    tickets: u64,
+    notify: Notify,
 }
 
 impl<C: Clock> Engine<C> {
@@ -93,7 +125,20 @@ impl<C: Clock> Engine<C> {
             tick_started: Instant::now(),
             tick_spent: Duration::ZERO,
             last_batch: Instant::now(),
+            commits: Arc::new(Commits::new()),
+            tickets: 0,
+            notify: Arc::new(|| {}),
         }
+    }
+
+    /// Has `notify` called whenever a log commit is done.
+    pub fn with_notify(mut self, notify: Notify) -> Engine<C> {
+        self.notify = notify;
+        self
+    }
+
+    pub fn commits(&self) -> Arc<Commits> {
+        self.commits.clone()
     }
 
     /// Attaches the log: from now on every change is logged before it is
@@ -114,55 +159,87 @@ impl<C: Clock> Engine<C> {
         now
     }
 
-    /// Runs until every sender of `queue` is gone, then syncs the log and
-    /// returns the state.
-    pub fn run(mut self, queue: Receiver<Submission>) -> State {
-        let mut drained: Vec<Submission> = Vec::with_capacity(256);
-        let tick = Duration::from_millis(self.config.timer_tick_ms);
-        loop {
-            let now = self.now_ms();
-            let mut background_pending = self.run_background(now);
-            // On an idle engine (no request for a whole tick), background
-            // work (a snapshot) may use the time beyond its share, a short
-            // slice at a time so a request that arrives meanwhile waits at
-            // most one slice. Under load it keeps to its share: on two cores
-            // a busy engine would take CPU from the network thread. It stops
-            // when the snapshot is only waiting for its writer.
-            while background_pending && queue.is_empty() && self.last_batch.elapsed() >= tick {
-                let before = self.snapshot_progress();
-                let (now, started) = (self.now_ms(), Instant::now());
-                background_pending = self.run_background_for(now, started, IDLE_SLICE);
-                if before.is_none() || self.snapshot_progress() == before {
-                    break;
-                }
-            }
-            let wait = if background_pending {
-                // Leave the rest of the tick to requests.
-                tick.saturating_sub(self.tick_started.elapsed())
-            } else {
-                match self.state.next_timer_ms() {
-                    Some(due) => Duration::from_millis(due.saturating_sub(now)).min(tick * 100),
-                    None => tick * 100,
-                }
-            };
-            let first = match queue.recv_timeout(wait) {
-                Ok(submission) => submission,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut requests = first.job.requests.len();
-            drained.push(first);
-            while requests < self.config.batch_requests_max {
-                match queue.try_recv() {
-                    Ok(submission) => {
-                        requests += submission.job.requests.len();
-                        drained.push(submission);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.apply_batch(&mut drained);
+    /// Starts a batch: reads the clock once for all of its requests.
+    pub fn begin_batch(&mut self) -> Batch {
+        let now_ms = self.now_ms();
+        self.last_batch = Instant::now();
+        let refused = self
+            .durability
+            .as_ref()
+            .and_then(|d| d.wal.failure())
+            .map(|failure| durability_error(&failure));
+        Batch { now_ms, refused }
+    }
+
+    /// Applies one request of the batch (or refuses it once the log failed).
+    pub fn apply_in(&mut self, batch: &Batch, request: &Request) -> Reply {
+        match &batch.refused {
+            Some(error) => Reply::Error(error.clone()),
+            None => self.apply(request, batch.now_ms),
         }
+    }
+
+    /// Ends the batch: logs its effects as one record. Returns the ticket its
+    /// replies wait for (0 without persistence: nothing to wait for).
+    pub fn end_batch(&mut self) -> u64 {
+        if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
+            return self.tickets;
+        }
+        self.commit_effects()
+    }
+
+    /// Appends the recorded effects as one record and commits it; returns
+    /// its ticket.
+    fn commit_effects(&mut self) -> u64 {
+        let Some(durability) = &mut self.durability else {
+            return self.tickets;
+        };
+        durability.wal.append(self.state.keyspace.effects_mut());
+        self.tickets += 1;
+        let ticket = self.tickets;
+        let (commits, notify) = (self.commits.clone(), self.notify.clone());
+        durability.wal.commit_then(Box::new(move |failure| {
+            if failure.is_some() {
+                commits.failed_from.fetch_min(ticket, Ordering::AcqRel);
+            }
+            commits.durable.fetch_max(ticket, Ordering::AcqRel);
+            notify();
+        }));
+        ticket
+    }
+
+    /// Runs timers and snapshot work within the time budget and returns how
+    /// long the caller may wait for requests before calling again.
+    pub fn background(&mut self) -> Duration {
+        let tick = Duration::from_millis(self.config.timer_tick_ms);
+        let now = self.now_ms();
+        let mut pending = self.run_background(now);
+        // On an idle engine (no request for a whole tick), background work
+        // (a snapshot) may use the time beyond its share, a short slice per
+        // call so a request that arrives meanwhile waits at most one slice.
+        // Under load it keeps to its share. It stops when the snapshot is
+        // only waiting for its writer.
+        if pending && self.last_batch.elapsed() >= tick {
+            let before = self.snapshot_progress();
+            let (now, started) = (self.now_ms(), Instant::now());
+            pending = self.run_background_for(now, started, IDLE_SLICE);
+            if before.is_some() && self.snapshot_progress() != before {
+                return Duration::ZERO;
+            }
+        }
+        if pending {
+            // Leave the rest of the tick to requests.
+            return tick.saturating_sub(self.tick_started.elapsed());
+        }
+        match self.state.next_timer_ms() {
+            Some(due) => Duration::from_millis(due.saturating_sub(now)).min(tick * 100),
+            None => tick * 100,
+        }
+    }
+
+    /// Syncs the log, abandons an unfinished snapshot and returns the state
+    /// (shutdown).
+    pub fn finish(mut self) -> State {
         if let Some(durability) = &mut self.durability {
             if let Err(error) = durability.wal.close() {
                 tracing::error!(%error, "final log sync failed");
@@ -174,62 +251,12 @@ impl<C: Clock> Engine<C> {
         self.state
     }
 
-    /// Applies every drained job at one instant, logs the effects, and has
-    /// the replies sent once the log record is durable.
-    fn apply_batch(&mut self, drained: &mut Vec<Submission>) {
-        let now = self.now_ms();
-        self.last_batch = Instant::now();
-        let refused = self
-            .durability
-            .as_ref()
-            .and_then(|d| d.wal.failure())
-            .map(|failure| durability_error(&failure));
-        for submission in drained.iter_mut() {
-            let job = &mut submission.job;
-            job.replies.clear();
-            for request in &job.requests {
-                let reply = match &refused {
-                    Some(error) => Reply::Error(error.clone()),
-                    None => self.apply(request, now),
-                };
-                job.replies.push(reply);
-            }
-        }
-        let Some(durability) = &mut self.durability else {
-            for submission in drained.drain(..) {
-                // A connection that went away no longer wants its replies.
-                let _ = submission.done.send(submission.job);
-            }
-            return;
-        };
-        durability.wal.append(self.state.keyspace.effects_mut());
-        // Even a batch without effects goes through the writer: its replies
-        // may show effects of earlier batches that are not durable yet.
-        let batch = std::mem::take(drained);
-        durability.wal.commit_then(Box::new(move |failure| {
-            let error = failure.map(durability_error);
-            for mut submission in batch {
-                if let Some(error) = &error {
-                    for reply in submission.job.replies.iter_mut() {
-                        *reply = Reply::Error(error.clone());
-                    }
-                }
-                let _ = submission.done.send(submission.job);
-            }
-        }));
-    }
-
     /// Hands effects recorded outside a batch (timers) to the log.
     fn log_effects(&mut self) {
-        let Some(durability) = &mut self.durability else {
-            return;
-        };
-        let effects = self.state.keyspace.effects_mut();
-        if effects.is_empty() {
+        if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
             return;
         }
-        durability.wal.append(effects);
-        durability.wal.commit_then(Box::new(|_| {}));
+        self.commit_effects();
     }
 
     /// One request: server-level commands here, data commands in `State`.
@@ -391,6 +418,14 @@ impl<C: Clock> Engine<C> {
                 false
             }
         }
+    }
+}
+
+impl<C: Clock> Engine<C> {
+    /// The error replies get once the log has failed.
+    pub fn durability_failure(&self) -> ServerError {
+        let failure = self.durability.as_ref().and_then(|d| d.wal.failure());
+        durability_error(failure.as_deref().unwrap_or("log failure"))
     }
 }
 

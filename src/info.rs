@@ -60,7 +60,10 @@ pub fn render(
                 ("tcp_port", ServerStats::get(&stats.port).to_string()),
                 ("uptime_in_seconds", uptime.to_string()),
                 ("uptime_in_days", (uptime / 86_400).to_string()),
-                ("io_threads", config.io_threads.to_string()),
+                (
+                    "client_output_bytes_max",
+                    config.client_output_bytes_max.to_string(),
+                ),
                 ("server_time_ms", now_ms.to_string()),
             ],
             "clients" => vec![
@@ -88,10 +91,6 @@ pub fn render(
                 (
                     "rejected_connections",
                     ServerStats::get(&stats.rejected_connections).to_string(),
-                ),
-                (
-                    "busy_replies",
-                    ServerStats::get(&stats.busy_replies).to_string(),
                 ),
                 (
                     "protocol_errors",

@@ -32,6 +32,7 @@ pub mod connection;
 pub mod engine;
 pub mod glob;
 pub mod info;
+pub mod reactor;
 pub mod recovery;
 pub mod server;
 pub mod snapshot;

@@ -1,20 +1,16 @@
-//! The server: binds the port, starts the engine thread and the network
-//! runtime, accepts connections up to `connections_max`, and shuts down in
-//! order on SIGTERM/SIGINT (stop accepting, let connections finish the work
-//! they queued, let the engine drain, exit).
+//! The server: recovers the state, binds the port, and starts the engine
+//! thread, which runs the network reactor (`reactor.rs`) and the engine
+//! together. Shutdown (SIGTERM/SIGINT in the binary): stop accepting,
+//! answer what was already received, sync the log, exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::connection::{self, Shared};
 use crate::engine::{Durability, Engine};
+use crate::reactor::{Control, Reactor};
 use crate::recovery::{self, RecoveryError};
 use crate::state::State;
 use crate::stats::ServerStats;
@@ -24,32 +20,47 @@ use crate::wal::Wal;
 pub struct Running {
     pub addr: SocketAddr,
     pub stats: Arc<ServerStats>,
-    shutdown: watch::Sender<bool>,
-    accept_task: tokio::task::JoinHandle<()>,
+    control: Arc<Control>,
     engine: JoinHandle<State>,
 }
 
 impl Running {
-    /// Stops accepting, closes idle connections, waits for the engine to
-    /// apply everything already queued, and returns the final state.
+    /// Stops accepting, answers what connections already sent, syncs the
+    /// log, and returns the final state.
     pub async fn shutdown(self) -> State {
-        let _ = self.shutdown.send(true);
-        let _ = self.accept_task.await;
+        self.control.stop();
         match tokio::task::spawn_blocking(move || self.engine.join()).await {
             Ok(Ok(state)) => state,
             _ => panic!("the engine thread panicked"),
         }
     }
+
+    /// Submits requests from this process to the engine (see
+    /// [`Control::submit`]).
+    pub fn submit(
+        &self,
+        requests: Vec<usher_protocol::Request>,
+    ) -> Result<crossbeam_channel::Receiver<Vec<usher_protocol::Reply>>, usher_protocol::ServerError>
+    {
+        self.control.submit(requests)
+    }
+
+    /// Like [`Running::shutdown`], for callers outside an async runtime.
+    pub fn shutdown_blocking(self) -> State {
+        self.control.stop();
+        match self.engine.join() {
+            Ok(state) => state,
+            Err(_) => panic!("the engine thread panicked"),
+        }
+    }
 }
 
-/// Binds and starts serving on the current tokio runtime.
+/// Recovers, binds and starts serving. `async` for the callers' sake (tests
+/// and the binary run in a tokio runtime); the server itself does not use
+/// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
     let config = Arc::new(config);
-    let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
-    let addr = listener.local_addr()?;
     let stats = Arc::new(ServerStats::default());
-    ServerStats::add(&stats.port, u64::from(addr.port()));
-    let (queue, receiver) = crossbeam_channel::bounded(config.queue_batches_max);
     let state = State::with_seed(config.state_limits(), seed());
     let (engine, lock) = if config.persist {
         let (state, durability, lock) = recover(&config, state)?;
@@ -61,27 +72,23 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
             None,
         )
     };
+    let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
+    let addr = listener.local_addr()?;
+    ServerStats::add(&stats.port, u64::from(addr.port()));
+    let (reactor, control) = Reactor::new(listener, engine, config.clone(), stats.clone())?;
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {
-            let state = engine.run(receiver);
+            let state = reactor.run();
             // The data directory stays locked until the log is synced.
             drop(lock);
             state
         })?;
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        stats: stats.clone(),
-        queue,
-    });
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let accept_task = tokio::spawn(accept_loop(listener, shared, shutdown_rx));
     tracing::info!(%addr, "usher listening");
     Ok(Running {
         addr,
         stats,
-        shutdown,
-        accept_task,
+        control,
         engine,
     })
 }
@@ -120,59 +127,4 @@ fn seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(std::process::id().into());
     hasher.finish()
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut next_id: u64 = 0;
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-        };
-        // Reap finished connection tasks so the set stays small.
-        while connections.try_join_next().is_some() {}
-        let (mut stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of descriptors and similar: log, pause, keep serving.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let stats = &shared.stats;
-        ServerStats::add(&stats.total_connections, 1);
-        if ServerStats::get(&stats.connected_clients) >= shared.config.connections_max as u64 {
-            ServerStats::add(&stats.rejected_connections, 1);
-            tracing::warn!(%peer, "connections_max reached; refusing connection");
-            tokio::spawn(async move {
-                let _ = stream
-                    .write_all(b"-ERR max number of clients reached\r\n")
-                    .await;
-            });
-            continue;
-        }
-        next_id += 1;
-        stats
-            .connected_clients
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            connection::serve(stream, next_id, shared.clone(), shutdown).await;
-            shared
-                .stats
-                .connected_clients
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        });
-    }
-    drop(listener);
-    // Connections see the shutdown signal between rounds; wait for them so
-    // the work they queued is applied and answered.
-    while connections.join_next().await.is_some() {}
 }

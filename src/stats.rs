@@ -12,8 +12,6 @@ pub struct ServerStats {
     pub connected_clients: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
-    /// Requests answered BUSY because the command queue was full.
-    pub busy_replies: AtomicU64,
     /// Connections closed because of a protocol error.
     pub protocol_errors: AtomicU64,
     pub bytes_read: AtomicU64,
@@ -28,7 +26,6 @@ impl Default for ServerStats {
             connected_clients: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
-            busy_replies: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),

@@ -333,3 +333,86 @@ async fn shutdown_does_not_wait_for_a_client_that_never_reads() {
     assert_eq!(state.keyspace.len(), 1);
     drop(conn);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_held_back_while_others_are_served() {
+    let config = Config {
+        client_output_bytes_max: 256 * 1024,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut other = RespConn::connect(running.addr).await;
+    let mut slow = RespConn::connect(running.addr).await;
+    let value = "v".repeat(1024 * 1024);
+    slow.send_command(&["SET", "big", &value]).await;
+    slow.expect(b"+OK\r\n").await;
+    let before = resident_bytes(&mut other).await;
+    // 64 MiB of replies owed to a client that does not read yet.
+    let replies = 64;
+    slow.send(&b"GET big\r\n".repeat(replies)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Others are served meanwhile.
+    assert_eq!(other.call(&["INCR", "n"]).await, Resp::Int(1));
+    // The server did not encode all 64 replies at once: it holds about the
+    // output limit plus one reply (and what the socket buffers took).
+    let grown = resident_bytes(&mut other).await.saturating_sub(before);
+    assert!(
+        grown < 32 * 1024 * 1024,
+        "resident memory grew by {grown} bytes while a client owes 64 MiB of replies"
+    );
+    // Every reply arrives, in order, once the client reads.
+    for _ in 0..replies {
+        assert_eq!(slow.read().await, Resp::bulk(&value));
+    }
+    assert_eq!(slow.call(&["PING"]).await, Resp::Simple("PONG".into()));
+    stop(running).await;
+}
+
+/// `used_memory_rss` from INFO (the test process has no counting allocator,
+/// so `used_memory` is not meaningful here).
+async fn resident_bytes(conn: &mut RespConn) -> u64 {
+    let info = conn.call(&["INFO", "memory"]).await;
+    let Resp::Bulk(text) = info else {
+        panic!("INFO is a bulk string: {info:?}")
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory_rss:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory_rss in INFO")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_submissions_share_the_engine_and_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        persist: true,
+        dir: dir.path().to_path_buf(),
+        ..test_config()
+    };
+    let running = start(config.clone()).await;
+    let requests = |words: &[&[&str]]| -> Vec<usher::protocol::Request> {
+        words
+            .iter()
+            .map(|w| usher::protocol::parse(&mut args(w.iter().copied())).expect("parses"))
+            .collect()
+    };
+    let replies = running
+        .submit(requests(&[&["INCR", "n"], &["INCR", "n"], &["GET", "n"]]))
+        .expect("queued")
+        .recv_timeout(TIMEOUT)
+        .expect("replies");
+    assert_eq!(
+        replies,
+        vec![Reply::Int(1), Reply::Int(2), Reply::BulkInt(2)]
+    );
+    // The same state over TCP.
+    let mut conn = RespConn::connect(running.addr).await;
+    assert_eq!(conn.call(&["INCR", "n"]).await, Resp::Int(3));
+    stop(running).await;
+    // And in the log: a restart sees all three increments.
+    let running = start(config).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    assert_eq!(conn.call(&["GET", "n"]).await, Resp::bulk("3"));
+    stop(running).await;
+}

@@ -60,15 +60,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.io_threads)
-        .thread_name("usher-io")
+    // The runtime only waits for signals: network I/O runs on the engine
+    // thread (src/reactor.rs).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("usher-server: cannot start the network runtime: {error}");
+            eprintln!("usher-server: cannot start the signal runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -76,6 +76,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
+    // Signal handlers go in before the port is announced: a SIGTERM sent as
+    // soon as the "listening" line appears must shut down cleanly, not kill.
+    let signals = Signals::install();
     let running = match usher::server::start(config, SystemClock).await {
         Ok(running) => running,
         Err(error) => {
@@ -85,7 +88,7 @@ async fn serve(config: Config) -> ExitCode {
     };
     // Tests and scripts read this line to learn the port when it was 0.
     println!("usher-server listening on {}", running.addr);
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: finishing queued work");
     let state = running.shutdown().await;
     // The process is about to exit: freeing millions of entries one by one
@@ -95,18 +98,32 @@ async fn serve(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGTERM and SIGINT, caught.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(terminate), Ok(interrupt)) => Signals(Some((terminate, interrupt))),
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+                Signals(None)
+            }
+        }
+    }
+
+    async fn wait(self) {
+        let Some((mut terminate, mut interrupt)) = self.0 else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
     }
 }
