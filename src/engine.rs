@@ -56,7 +56,7 @@ impl Commits {
 
     /// Highest ticket the log writer is done with.
     pub fn durable(&self) -> u64 {
-        self.durable.load(Ordering::Acquire)
+        self.durable.load(Ordering::SeqCst)
     }
 
     /// Whether replies waiting on `ticket` must become durability errors.
@@ -202,7 +202,7 @@ impl<C: Clock> Engine<C> {
             if failure.is_some() {
                 commits.failed_from.fetch_min(ticket, Ordering::AcqRel);
             }
-            commits.durable.fetch_max(ticket, Ordering::AcqRel);
+            commits.durable.fetch_max(ticket, Ordering::SeqCst);
             notify();
         }));
         ticket

@@ -72,6 +72,9 @@ pub struct Submission {
 pub struct Control {
     stop: AtomicBool,
     waker: Waker,
+    /// A commit wake-up is already on its way: the log writer finishes many
+    /// records in a row, and one wake-up serves them all.
+    wake_pending: AtomicBool,
     queue: crossbeam_channel::Sender<Submission>,
 }
 
@@ -187,12 +190,15 @@ impl<C: Clock> Reactor<C> {
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
             waker: Waker::new(poll.registry(), WAKER)?,
+            wake_pending: AtomicBool::new(false),
             queue,
         });
         let wake = control.clone();
         let engine = engine.with_notify(Arc::new(move || {
             // A failed wake-up only delays replies to the next poll timeout.
-            let _ = wake.waker.wake();
+            if !wake.wake_pending.swap(true, Ordering::SeqCst) {
+                let _ = wake.waker.wake();
+            }
         }));
         let commits = engine.commits();
         let reactor = Reactor {
@@ -234,6 +240,9 @@ impl<C: Clock> Reactor<C> {
                     break;
                 }
             }
+            // Cleared before the durable ticket is read (release_durable), so
+            // a commit finishing after that read wakes the next poll.
+            self.control.wake_pending.store(false, Ordering::SeqCst);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
