@@ -197,13 +197,17 @@ impl<C: Clock> Engine<C> {
         durability.wal.append(self.state.keyspace.effects_mut());
         self.tickets += 1;
         let ticket = self.tickets;
-        let (commits, notify) = (self.commits.clone(), self.notify.clone());
+        let commits = self.commits.clone();
+        // An inline commit is done when `commit_then` returns: no wake-up.
+        let notify = (!durability.wal.is_inline()).then(|| self.notify.clone());
         durability.wal.commit_then(Box::new(move |failure| {
             if failure.is_some() {
                 commits.failed_from.fetch_min(ticket, Ordering::AcqRel);
             }
             commits.durable.fetch_max(ticket, Ordering::SeqCst);
-            notify();
+            if let Some(notify) = notify {
+                notify();
+            }
         }));
         ticket
     }

@@ -138,7 +138,10 @@ impl Shared {
 /// record's release (sending its batch's replies). While the writer syncs
 /// one group, the engine goes on applying the next batches, whose records
 /// the writer then takes together: one write and one fsync for everything
-/// that arrived meanwhile, in order.
+/// that arrived meanwhile, in order. That is the `always` policy; with
+/// `everysec` and `no` there is nothing to wait for but a `write`, so the
+/// engine thread writes each record itself and no thread hop delays the
+/// replies (`everysec` keeps its once-a-second fsync thread).
 pub struct Wal {
     dir: PathBuf,
     policy: FsyncPolicy,
@@ -151,6 +154,11 @@ pub struct Wal {
     shared: Arc<Shared>,
     to_writer: Option<crossbeam_channel::Sender<ToWriter>>,
     writer: Option<JoinHandle<()>>,
+    /// With `everysec` and `no`, the engine thread writes records itself:
+    /// a `write` to the page cache is cheaper than waking another thread,
+    /// and no fsync waits in line.
+    inline: Option<Writer>,
+    releases: Vec<Release>,
 }
 
 impl Wal {
@@ -165,7 +173,6 @@ impl Wal {
             failed: AtomicBool::new(false),
             failure: std::sync::Mutex::new(None),
         });
-        let (to_writer, from_engine) = crossbeam_channel::bounded(WRITES_IN_FLIGHT_MAX);
         let writer = Writer {
             dir: dir.to_path_buf(),
             file,
@@ -174,19 +181,30 @@ impl Wal {
             syncer,
             shared: shared.clone(),
         };
-        let writer = std::thread::Builder::new()
-            .name("usher-log".into())
-            .spawn(move || writer.run(from_engine))?;
-        Ok(Wal {
+        let mut wal = Wal {
             dir: dir.to_path_buf(),
             policy,
             next_lsn,
             pending: Vec::with_capacity(64 * 1024),
             bytes_since_snapshot: 0,
             shared,
-            to_writer: Some(to_writer),
-            writer: Some(writer),
-        })
+            to_writer: None,
+            writer: None,
+            inline: None,
+            releases: Vec::new(),
+        };
+        if policy == FsyncPolicy::Always {
+            let (to_writer, from_engine) = crossbeam_channel::bounded(WRITES_IN_FLIGHT_MAX);
+            wal.writer = Some(
+                std::thread::Builder::new()
+                    .name("usher-log".into())
+                    .spawn(move || writer.run(from_engine))?,
+            );
+            wal.to_writer = Some(to_writer);
+        } else {
+            wal.inline = Some(writer);
+        }
+        Ok(wal)
     }
 
     pub fn next_lsn(&self) -> u64 {
@@ -195,6 +213,12 @@ impl Wal {
 
     pub fn policy(&self) -> FsyncPolicy {
         self.policy
+    }
+
+    /// Whether commits complete before `commit_then` returns (the engine
+    /// thread writes the log itself).
+    pub fn is_inline(&self) -> bool {
+        self.inline.is_some()
     }
 
     pub fn dir(&self) -> &Path {
@@ -243,6 +267,12 @@ impl Wal {
     }
 
     fn send_write(&mut self, then: Release, sync: bool) {
+        if let Some(writer) = &mut self.inline {
+            self.bytes_since_snapshot += self.pending.len() as u64;
+            self.releases.push(then);
+            writer.flush(&mut self.pending, &mut self.releases, sync);
+            return;
+        }
         let bytes = std::mem::take(&mut self.pending);
         self.bytes_since_snapshot += bytes.len() as u64;
         let message = ToWriter::Write { bytes, then, sync };
@@ -275,6 +305,9 @@ impl Wal {
         if !self.pending.is_empty() {
             self.commit_then(Box::new(|_| {}));
         }
+        if let Some(writer) = &mut self.inline {
+            return writer.rotate(self.next_lsn).map(|()| self.next_lsn);
+        }
         let (done, wait) = crossbeam_channel::bounded(1);
         let Some(sender) = &self.to_writer else {
             return Err("the log writer thread is gone".into());
@@ -295,6 +328,16 @@ impl Wal {
     /// Writes and syncs everything, then stops the writer (shutdown).
     pub fn close(&mut self) -> Result<(), String> {
         let result = self.commit();
+        if let Some(writer) = &mut self.inline {
+            if self.shared.failure().is_none() {
+                if let Err(error) = writer.file.sync_all() {
+                    self.shared.fail(format!(
+                        "cannot sync the log {}: {error}",
+                        writer.path.display()
+                    ));
+                }
+            }
+        }
         self.to_writer = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -315,7 +358,7 @@ impl Drop for Wal {
     }
 }
 
-/// The log writer thread.
+/// Writes the log: on its own thread (`always`) or, inline, on the engine's.
 struct Writer {
     dir: PathBuf,
     file: File,

@@ -1,4 +1,5 @@
-//! Crash harness: the real `usher-server` binary with `--fsync always`,
+//! Crash harness: the real `usher-server` binary with `--fsync always` (and a
+//! shorter run with `--fsync no`, where the engine thread writes the log itself),
 //! concurrent writers that record every acknowledged operation, SIGKILL at a
 //! random moment, restart on the same directory, and a check that every
 //! acknowledged operation is there (and nothing that was never sent).
@@ -25,6 +26,8 @@ use usher::protocol::{Arg, Reply};
 
 /// Kill/restart cycles in CI; `USHER_CRASH_CYCLES` for longer runs.
 const CYCLES_DEFAULT: usize = 20;
+/// Cycles of the `--fsync no` variant in CI.
+const CYCLES_NO_SYNC_DEFAULT: usize = 8;
 const WRITERS: usize = 6;
 /// The shared counter's cap (INCRBOUND ... MAX CAP), reached within a few
 /// cycles so that denials at the cap are exercised too.
@@ -65,14 +68,14 @@ impl Drop for Server {
 /// Starts the binary on `dir`; its stderr is appended to `log`. Fails the
 /// test (with the log) if it does not report its address in time, which is
 /// what happens when recovery refuses the directory.
-fn spawn_server(dir: &Path, log: &Path) -> Server {
+fn spawn_server(dir: &Path, log: &Path, fsync: &str) -> Server {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("server log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
-        .args(["--port", "0", "--bind", "127.0.0.1", "--fsync", "always"])
+        .args(["--port", "0", "--bind", "127.0.0.1", "--fsync", fsync])
         .args(["--snapshot-log-bytes-max", "60000"])
         .args(["--snapshot-interval-ms", "250"])
         .arg("--dir")
@@ -576,8 +579,26 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(CYCLES_DEFAULT);
+    sigkill_cycles("always", cycles).await;
+}
+
+/// With `--fsync no` (and `everysec`) the engine thread writes the log
+/// itself; a process crash must still lose nothing acknowledged, because a
+/// reply goes out only after its record is in the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_fsync_no_loses_nothing_acknowledged() {
+    let cycles = std::env::var("USHER_CRASH_CYCLES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .map_or(CYCLES_NO_SYNC_DEFAULT, |cycles: usize| cycles);
+    sigkill_cycles("no", cycles).await;
+}
+
+async fn sigkill_cycles(fsync: &str, cycles: usize) {
     let seed = seed();
-    println!("crash harness: seed {seed} (USHER_CRASH_SEED={seed}), {cycles} cycles");
+    println!(
+        "crash harness (--fsync {fsync}): seed {seed} (USHER_CRASH_SEED={seed}), {cycles} cycles"
+    );
     let mut rng = Rng::new(seed);
     let (_root, dir, log) = scratch();
     let started = Instant::now();
@@ -587,7 +608,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         max: 0,
         at_cap: false,
     };
-    let mut server = spawn_server(&dir, &log);
+    let mut server = spawn_server(&dir, &log, fsync);
     prefill(server.addr).await;
     let (mut acked, mut with_snapshot, mut mid_snapshot) = (0, 0, 0);
     for cycle in 0..cycles {
@@ -614,7 +635,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             model.acked = 0;
         }
 
-        server = spawn_server(&dir, &log);
+        server = spawn_server(&dir, &log, fsync);
         let when = format!(
             "cycle {cycle} (seed {seed}, killed after {kill_after:?}, {cycle_acked} acked)"
         );
@@ -662,7 +683,7 @@ async fn sigterm_exits_cleanly_and_keeps_everything_acknowledged() {
         max: 0,
         at_cap: false,
     };
-    let mut server = spawn_server(&dir, &log);
+    let mut server = spawn_server(&dir, &log, "always");
     for round in 0..2 {
         let target = &server;
         models = run_writers(
@@ -687,7 +708,7 @@ async fn sigterm_exits_cleanly_and_keeps_everything_acknowledged() {
         for model in &mut models {
             model.acked = 0;
         }
-        server = spawn_server(&dir, &log);
+        server = spawn_server(&dir, &log, "always");
         verify(
             server.addr,
             &mut models,
