@@ -1,9 +1,18 @@
 //! `State::apply` alone: no network, no codec, no clock. Requests are parsed
-//! once up front and applied at a fixed `now_ms`, one group per command.
+//! up front (outside the timed region) and applied at a fixed `now_ms`, one
+//! group per command: strings and counters (GET, SET, INCR, INCRBOUND),
+//! sorted sets (ZADD, ZRANK), waiting rooms (QUEUE.JOIN, QUEUE.POS), seats
+//! (SEAT.HOLD) and stock (STOCK.RESERVE).
 //!
-//! Run: `cargo bench --bench apply`.
+//! Commands that would change nothing when repeated (adding a member,
+//! holding a seat) get a fresh argument per iteration: a stream of distinct
+//! requests built in blocks, with the state rebuilt (untimed) every so often
+//! so it stays near its starting size.
+//!
+//! Run: `cargo bench --bench apply` (`-- queue` for one family).
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use usher::client::args;
@@ -13,6 +22,12 @@ use usher::state::{State, StateLimits};
 const NOW_MS: u64 = 1_700_000_000_000;
 /// Keys already in the state, so lookups hit a realistically sized map.
 const KEYS_PRESENT: usize = 100_000;
+/// Members already in the sorted set or queue under test.
+const MEMBERS_PRESENT: u64 = 100_000;
+/// Seats of the event under test.
+const SEATS: u64 = 1_000_000;
+/// Requests built at a time for a stream.
+const BLOCK: u64 = 4096;
 
 fn request(words: &[&str]) -> Request {
     let mut arguments = args(words.iter().copied());
@@ -50,7 +65,90 @@ fn bench_command(c: &mut Criterion, name: &str, setup: &[&[&str]], words: &[&str
     state.check_invariants();
 }
 
-fn apply(c: &mut Criterion) {
+/// Times `apply` over a stream of distinct requests: iteration `i` applies
+/// `make(i)`. `fresh` builds the starting state, again after every
+/// `reset_every` requests (outside the timed region).
+fn bench_stream(
+    c: &mut Criterion,
+    name: &str,
+    fresh: impl Fn() -> State,
+    make: impl Fn(u64) -> Request,
+    reset_every: u64,
+) {
+    let mut state = fresh();
+    let mut applied: u64 = 0;
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("apply", |b| {
+        b.iter_custom(|iterations| {
+            let mut timed = Duration::ZERO;
+            let mut done = 0;
+            while done < iterations {
+                if applied > 0 && applied.is_multiple_of(reset_every) {
+                    state = fresh();
+                }
+                let until_reset = reset_every - applied % reset_every;
+                let count = BLOCK.min(iterations - done).min(until_reset);
+                let requests: Vec<Request> = (applied..applied + count).map(&make).collect();
+                let began = Instant::now();
+                for request in &requests {
+                    black_box(state.apply(black_box(request), NOW_MS));
+                }
+                timed += began.elapsed();
+                done += count;
+                applied += count;
+            }
+            timed
+        })
+    });
+    group.finish();
+    state.check_invariants();
+}
+
+/// `populated_state` plus the requests in `setup`.
+fn state_with(setup: &[Vec<String>]) -> State {
+    let mut state = populated_state();
+    for words in setup {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let reply = state.apply(&request(&words), NOW_MS);
+        assert!(!reply.is_error(), "{words:?}: {reply:?}");
+    }
+    state
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(String::from).collect()
+}
+
+/// A parsed request from a `format!`ed line.
+fn line(text: String) -> Request {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    request(&words)
+}
+
+/// A state with sorted set `z` of `MEMBERS_PRESENT` members `m<i>`, score i.
+fn zset_state() -> State {
+    let mut setup = Vec::new();
+    for start in (0..MEMBERS_PRESENT).step_by(1000) {
+        let mut command = words("ZADD z");
+        for i in start..(start + 1000).min(MEMBERS_PRESENT) {
+            command.push(i.to_string());
+            command.push(format!("m{i}"));
+        }
+        setup.push(command);
+    }
+    state_with(&setup)
+}
+
+/// A state with queue `q` (CAPACITY 0: admission by QUEUE.ADMIT only) of
+/// `MEMBERS_PRESENT` waiting members `user-<i>`.
+fn queue_state() -> State {
+    let mut setup = vec![words("QUEUE.CONFIG q TTL 600000")];
+    setup.extend((0..MEMBERS_PRESENT).map(|i| words(&format!("QUEUE.JOIN q user-{i}"))));
+    state_with(&setup)
+}
+
+fn strings(c: &mut Criterion) {
     bench_command(c, "get_hit", &[], &["GET", "key:4242"]);
     bench_command(c, "get_miss", &[], &["GET", "no-such-key"]);
     // Overwrites one existing key, the steady state of a hot key.
@@ -81,5 +179,125 @@ fn apply(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, apply);
+fn zsets(c: &mut Criterion) {
+    // New members, scores ascending (arrival order): the waiting-room model.
+    bench_stream(
+        c,
+        "zadd_new",
+        zset_state,
+        |i| line(format!("ZADD z {} n{i}", MEMBERS_PRESENT + i)),
+        1_000_000,
+    );
+    // An existing member moves to a new score.
+    bench_stream(
+        c,
+        "zadd_update",
+        zset_state,
+        |i| {
+            let member = (i * 7919) % MEMBERS_PRESENT;
+            line(format!("ZADD z {} m{member}", MEMBERS_PRESENT + i))
+        },
+        u64::MAX,
+    );
+    // Members spread over the whole set (a fixed prime stride).
+    bench_stream(
+        c,
+        "zrank",
+        zset_state,
+        |i| line(format!("ZRANK z m{}", (i * 7919) % MEMBERS_PRESENT)),
+        u64::MAX,
+    );
+}
+
+fn queues(c: &mut Criterion) {
+    bench_stream(
+        c,
+        "queue_join",
+        queue_state,
+        |i| line(format!("QUEUE.JOIN q new-{i}")),
+        1_000_000,
+    );
+    bench_stream(
+        c,
+        "queue_pos",
+        queue_state,
+        |i| line(format!("QUEUE.POS q user-{}", (i * 7919) % MEMBERS_PRESENT)),
+        u64::MAX,
+    );
+}
+
+fn seats(c: &mut Criterion) {
+    let event = || state_with(&[words(&format!("SEAT.CREATE ev {SEATS} LIMIT 3"))]);
+    // Two free seats per new holder; the event is rebuilt before it fills.
+    bench_stream(
+        c,
+        "seat_hold_2_free",
+        event,
+        |i| {
+            let first = (2 * i) % SEATS;
+            line(format!("SEAT.HOLD ev h{i} 600000 {first} {}", first + 1))
+        },
+        SEATS / 4,
+    );
+    // Every seat already held by someone else: the refused path.
+    let full = || {
+        let mut setup = vec![words(&format!("SEAT.CREATE ev {SEATS} LIMIT 3"))];
+        setup.extend((0..SEATS / 2).map(|h| {
+            words(&format!(
+                "SEAT.HOLD ev owner{h} 600000 {} {}",
+                2 * h,
+                2 * h + 1
+            ))
+        }));
+        state_with(&setup)
+    };
+    bench_stream(
+        c,
+        "seat_hold_2_taken",
+        full,
+        |i| {
+            let first = (2 * i * 7919) % SEATS;
+            line(format!("SEAT.HOLD ev late{i} 600000 {first} {}", first + 1))
+        },
+        u64::MAX,
+    );
+}
+
+fn stock(c: &mut Criterion) {
+    let sku = || state_with(&[words("STOCK.CONFIG sku 1000000000 LIMIT 4")]);
+    bench_stream(
+        c,
+        "stock_reserve",
+        sku,
+        |i| line(format!("STOCK.RESERVE sku h{i} 2 600000")),
+        1_000_000,
+    );
+    // Sold out: every reservation refused.
+    let sold_out = || {
+        let mut state = state_with(&[words("STOCK.CONFIG sku 1 LIMIT 4")]);
+        let reply = state.apply(&request(&["STOCK.TAKE", "sku", "first", "1"]), NOW_MS);
+        assert!(!reply.is_error(), "{reply:?}");
+        state
+    };
+    bench_stream(
+        c,
+        "stock_reserve_soldout",
+        sold_out,
+        |i| line(format!("STOCK.RESERVE sku h{i} 1 600000")),
+        u64::MAX,
+    );
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = strings, zsets, queues, seats, stock
+}
 criterion_main!(benches);

@@ -1,36 +1,90 @@
 #!/usr/bin/env bash
-# Side-by-side throughput of usher and Redis with the same load generator
-# (redis-benchmark, 50 clients), in one run, printed as ratios usher/Redis.
+# Side-by-side figures for usher and Redis from one run on this machine,
+# printed as ratios usher/Redis. Absolute numbers drift on shared machines;
+# compare the ratios, which come from the same run.
 #
-#   bash benches/compare.sh            # defaults: 200000 requests per test
-#   REQUESTS=50000 bash benches/compare.sh
+#   bash benches/compare.sh                          # everything, defaults below
+#   REQUESTS=50000 bash benches/compare.sh           # quicker
+#   PARTS="seats memory" bash benches/compare.sh     # some parts only
+#
+# Parts (PARTS, default all, in this order):
+#   basic        INCR, SET, GET, ZADD without persistence, and the waiting-room
+#                commands one by one (QUEUE.JOIN vs ZADD NX, QUEUE.POS vs ZRANK):
+#                redis-benchmark, -P 1 and -P 16.
+#   seats        2-seat all-or-nothing hold: usher's SEAT.HOLD against the same
+#                rule as a Lua script in Redis (benches/seat_hold.lua, EVALSHA),
+#                two random seats of SEATS each, new holder per request:
+#                usher-load, -P 1 and -P 16.
+#   queue        a waiting-room step, QUEUE.JOIN + QUEUE.POS against
+#                ZADD NX + ZRANK, same member, counted as one op: usher-load.
+#   memory       bytes per queue member (QUEUE_MEMBERS members 'user:N' in one
+#                queue / one sorted set) and per held seat (SEAT_HOLDERS holders
+#                x 2 seats; Redis: one string key per seat with a PX TTL, as the
+#                Lua script stores them): growth of INFO used_memory (and RSS).
+#   latency      p50/p99/p99.9 at a fixed offered rate (LATENCY_RATE requests/s,
+#                LATENCY_SECONDS, open loop, measured from each request's due
+#                time) for INCR and GET: usher-load.
+#   persistence  INCR with usher --fsync always|everysec|no against Redis
+#                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
+#
+# Environment (defaults in brackets):
+#   REQUESTS [200000]          requests per throughput row
+#   PERSIST_REQUESTS [REQUESTS] requests per persistence row
+#   CLIENTS [50]               connections per row
+#   SEATS [1000000]            seats in the event of the hold rows
+#   QUEUE_MEMBERS [1000000]    members loaded for the memory rows
+#   SEAT_HOLDERS [100000]      holders (2 seats each) loaded for the memory rows
+#   LATENCY_RATE [20000]       offered requests/s in the latency view: keep it well below
+#                              both servers' unpipelined throughput (the basic rows), or
+#                              the figures measure queueing, not the servers
+#   LATENCY_SECONDS [10]       length of each latency run
+#   LOAD_THREADS [1]           usher-load event-loop threads
+#   USHER_PORT [7471], REDIS_PORT [7472]
+#
+# Load generators: redis-benchmark (50 clients, as the issue asks) where it can
+# express the command, and usher-load (src/bin/usher-load.rs) where it cannot:
+# Lua, multi-command steps, integer arguments that must not have leading zeros
+# (redis-benchmark's __rand_int__ pads with zeros, which both servers reject as
+# integers), and latency under a fixed offered load. Each row uses the same
+# generator for both servers.
 #
 # Installs redis-server/redis-tools from the distribution if missing, builds
-# usher in release mode, starts both servers on loopback ports, and stops
-# them at the end. Absolute numbers drift on shared machines; compare the
-# ratios, which come from the same run.
+# usher in release mode, starts both servers on loopback ports (no
+# persistence unless the row says otherwise), and stops them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REQUESTS=${REQUESTS:-200000}
+PERSIST_REQUESTS=${PERSIST_REQUESTS:-$REQUESTS}
 CLIENTS=${CLIENTS:-50}
+SEATS=${SEATS:-1000000}
+QUEUE_MEMBERS=${QUEUE_MEMBERS:-1000000}
+SEAT_HOLDERS=${SEAT_HOLDERS:-100000}
+LATENCY_RATE=${LATENCY_RATE:-20000}
+LATENCY_SECONDS=${LATENCY_SECONDS:-10}
+LOAD_THREADS=${LOAD_THREADS:-1}
 USHER_PORT=${USHER_PORT:-7471}
 REDIS_PORT=${REDIS_PORT:-7472}
+PARTS=${PARTS:-basic seats queue memory latency persistence}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools..." >&2
   apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
-cargo build --release --quiet --bin usher-server
+cargo build --release --quiet --bin usher-server --bin usher-load
+LOAD=./target/release/usher-load
 
 work=$(mktemp -d)
 pids=()
+notes=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -41,7 +95,7 @@ wait_port() {
   exit 1
 }
 
-# start_pair MODE: none | always | everysec
+# start_pair MODE: none | always | everysec | no
 start_pair() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -53,15 +107,35 @@ start_pair() {
     none) usher_flags=(--persist false); redis_flags=(--appendonly no) ;;
     *) usher_flags=(--dir "$work/usher" --fsync "$1"); redis_flags=(--appendonly yes --appendfsync "$1") ;;
   esac
+  for port in "$USHER_PORT" "$REDIS_PORT"; do
+    if redis-cli -p "$port" PING >/dev/null 2>&1; then
+      echo "port $port is already taken by another server; set USHER_PORT / REDIS_PORT" >&2
+      exit 1
+    fi
+  done
   ./target/release/usher-server --port "$USHER_PORT" "${usher_flags[@]}" >"$work/usher.log" 2>&1 &
   pids+=($!)
-  redis-server --port "$REDIS_PORT" --save '' --dir "$work/redis" "${redis_flags[@]}" >"$work/redis.log" 2>&1 &
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --dir "$work/redis" "${redis_flags[@]}" >"$work/redis.log" 2>&1 &
   pids+=($!)
   wait_port "$USHER_PORT"
   wait_port "$REDIS_PORT"
 }
 
-# rps PORT PIPELINE TEST...
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# A value from usher-load's machine line (the one starting with ops=), or
+# from its send_lag line for lag_* names: field NAME FILE.
+field() {
+  grep -E '^(ops=|send_lag )' "$2" | awk -v key="$1" '{ for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' | tail -1
+}
+
+row_line() { printf '| %-38s | %3s | %12s | %12s | %5s |\n' "$@"; }
+table_head() {
+  row_line test P "usher rps" "redis rps" ratio
+  echo "|----------------------------------------|-----|--------------|--------------|-------|"
+}
+
+# rps PORT PIPELINE TEST...: redis-benchmark's requests per second.
 rps() {
   local port=$1 pipeline=$2
   shift 2
@@ -70,8 +144,9 @@ rps() {
     awk '{for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1)}'
 }
 
-# pair LABEL PIPELINE USHER-COMMAND... -- REDIS-COMMAND...: different commands
-# for the same step (usher's native command against its Redis equivalent).
+# pair LABEL PIPELINE USHER-COMMAND... -- REDIS-COMMAND...: redis-benchmark
+# with different commands for the same step (usher's native command against
+# its Redis equivalent).
 pair() {
   local label=$1 pipeline=$2
   shift 2
@@ -82,43 +157,195 @@ pair() {
   local usher redis
   usher=$(rps "$USHER_PORT" "$pipeline" "${usher_cmd[@]}")
   redis=$(rps "$REDIS_PORT" "$pipeline" "${redis_cmd[@]}")
-  printf '| %-34s | %3s | %12s | %12s | %5s |\n' "$label" "$pipeline" "$usher" "$redis" \
-    "$(python3 -c "print(f'{$usher/$redis:.2f}')")"
+  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
 }
 
+# row LABEL PIPELINE TEST...: redis-benchmark, the same test on both.
 row() {
   local label=$1 pipeline=$2
   shift 2
   local usher redis
   usher=$(rps "$USHER_PORT" "$pipeline" "$@")
   redis=$(rps "$REDIS_PORT" "$pipeline" "$@")
-  printf '| %-34s | %3s | %12s | %12s | %5s |\n' "$label" "$pipeline" "$usher" "$redis" \
-    "$(python3 -c "print(f'{$usher/$redis:.2f}')")"
+  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
 }
 
-echo "usher vs Redis $(redis-server --version | awk '{print $3}'), $CLIENTS clients, $REQUESTS requests per test, $(nproc) cores"
+# load NAME PORT ARGS...: runs usher-load, output in $work/NAME; a failed run
+# stops the script with usher-load's message.
+load() {
+  local name=$1 port=$2
+  shift 2
+  if ! "$LOAD" --port "$port" --clients "$CLIENTS" --threads "$LOAD_THREADS" "$@" >"$work/$name" 2>"$work/$name.err"; then
+    echo "usher-load failed ($name): $(cat "$work/$name.err")" >&2
+    exit 1
+  fi
+  local errors
+  errors=$(field errors "$work/$name")
+  if [ "${errors:-0}" != 0 ]; then
+    notes+=("$name: $errors error replies, first: $(sed -n 's/^first error reply: //p' "$work/$name")")
+  fi
+}
+
+# load_pair LABEL PIPELINE USHER-TEMPLATES... -- REDIS-TEMPLATES...: usher-load
+# for REQUESTS steps on each server (each template one --cmd; several make a
+# step); one table row, and the reply counts as a note.
+load_pair() {
+  local label=$1 pipeline=$2
+  shift 2
+  local usher_args=() redis_args=()
+  while [ "$1" != "--" ]; do usher_args+=(--cmd "$1"); shift; done
+  shift
+  for template in "$@"; do redis_args+=(--cmd "$template"); done
+  local tag
+  tag=$(echo "$label-P$pipeline" | tr -c 'A-Za-z0-9\n' '_')
+  load "$tag.usher" "$USHER_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${usher_args[@]}"
+  load "$tag.redis" "$REDIS_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${redis_args[@]}"
+  local usher redis
+  usher=$(field rps "$work/$tag.usher")
+  redis=$(field rps "$work/$tag.redis")
+  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
+  notes+=("$label P$pipeline replies: usher $(sed -n 's/^replies //p' "$work/$tag.usher"); redis $(sed -n 's/^replies //p' "$work/$tag.redis")")
+}
+
+both() { redis-cli -p "$USHER_PORT" "$@" >/dev/null && redis-cli -p "$REDIS_PORT" "$@" >/dev/null; }
+
+used_memory() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: -v key="$2" '$1 == key { print $2 }'; }
+
+print_notes() {
+  if [ ${#notes[@]} -gt 0 ]; then
+    echo
+    for note in "${notes[@]}"; do echo "- $note"; done
+  fi
+  notes=()
+}
+
+echo "usher vs Redis $(redis-server --version | awk '{print $3}' | sed 's/v=//'), $CLIENTS clients, $REQUESTS requests per row, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-printf '| %-34s | %3s | %12s | %12s | %5s |\n' test P "usher rps" "redis rps" ratio
-echo "|------------------------------------|-----|--------------|--------------|-------|"
+if want basic || want seats || want queue || want persistence; then
+  table_head
+fi
 start_pair none
-for pipeline in 1 16; do
-  for test in incr set get; do
-    row "$test (no persistence)" "$pipeline" -t "$test"
-  done
-  row "zadd (no persistence)" "$pipeline" ZADD myzset __rand_int__ member:__rand_int__
-done
-# A waiting-room step: usher's queue against a Redis sorted set used as one
-# (ZADD NX with the arrival time as score, ZRANK for the position).
-redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
-for pipeline in 1 16; do
-  pair "QUEUE.JOIN vs ZADD NX" "$pipeline" QUEUE.JOIN room user:__rand_int__ -- \
-    ZADD room NX __rand_int__ user:__rand_int__
-  pair "QUEUE.POS vs ZRANK" "$pipeline" QUEUE.POS room user:__rand_int__ -- \
-    ZRANK room user:__rand_int__
-done
-for mode in always everysec no; do
-  start_pair "$mode"
+if want basic; then
   for pipeline in 1 16; do
-    row "incr (fsync $mode)" "$pipeline" -t incr
+    for test in incr set get; do
+      row "$test (no persistence)" "$pipeline" -t "$test"
+    done
+    row "zadd (no persistence)" "$pipeline" ZADD myzset __rand_int__ member:__rand_int__
   done
-done
+  # A waiting-room step: usher's queue against a Redis sorted set used as
+  # one (ZADD NX with the arrival time as score, ZRANK for the position).
+  redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
+  for pipeline in 1 16; do
+    pair "QUEUE.JOIN vs ZADD NX" "$pipeline" QUEUE.JOIN room user:__rand_int__ -- \
+      ZADD room NX __rand_int__ user:__rand_int__
+    pair "QUEUE.POS vs ZRANK" "$pipeline" QUEUE.POS room user:__rand_int__ -- \
+      ZRANK room user:__rand_int__
+  done
+fi
+if want seats; then
+  for pipeline in 1 16; do
+    both FLUSHALL
+    redis-cli -p "$USHER_PORT" SEAT.CREATE ev "$SEATS" LIMIT 3 >/dev/null
+    sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)")
+    load_pair "2-seat hold: SEAT.HOLD vs Lua" "$pipeline" \
+      "SEAT.HOLD ev h{seq} 600000 {rand:$SEATS} {rand:$SEATS}" -- \
+      "EVALSHA $sha 2 seat:{rand:$SEATS} seat:{rand:$SEATS} h{seq} 600000"
+  done
+fi
+if want queue; then
+  for pipeline in 1 16; do
+    both FLUSHALL
+    redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
+    load_pair "JOIN+POS vs ZADD NX+ZRANK (step)" "$pipeline" \
+      "QUEUE.JOIN room user:{seq}" "QUEUE.POS room user:{seq}" -- \
+      "ZADD room NX {seq} user:{seq}" "ZRANK room user:{seq}"
+  done
+fi
+if want persistence; then
+  saved=$REQUESTS
+  REQUESTS=$PERSIST_REQUESTS
+  for mode in always everysec no; do
+    start_pair "$mode"
+    for pipeline in 1 16; do
+      row "incr (fsync $mode)" "$pipeline" -t incr
+    done
+  done
+  REQUESTS=$saved
+fi
+print_notes
+
+if want memory; then
+  echo
+  echo "Memory: growth of INFO used_memory (usher: live heap bytes requested, counted by its allocator;"
+  echo "Redis: bytes allocated by jemalloc) and of used_memory_rss, over the same data loaded by usher-load -P 16."
+  echo
+  printf '| %-44s | %10s | %10s | %5s | %10s | %10s |\n' "data" "usher B" "redis B" ratio "usher rss" "redis rss"
+  echo "|----------------------------------------------|------------|------------|-------|------------|------------|"
+  # measure LABEL REQUESTS UNITS USHER-SETUP USHER-TEMPLATE REDIS-TEMPLATE:
+  # memory growth from before USHER-SETUP (a command line, may be empty) to
+  # after REQUESTS steps of the template, divided by UNITS.
+  measure() {
+    local label=$1 count=$2 units=$3 setup=$4 usher_template=$5 redis_template=$6
+    local port name before after rss_before rss_after template
+    local -A grown rss
+    # Fresh servers, so RSS is not flattered by pages an earlier row freed.
+    start_pair none
+    redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)" >/dev/null
+    for server in usher redis; do
+      if [ $server = usher ]; then port=$USHER_PORT; template=$usher_template; else port=$REDIS_PORT; template=$redis_template; fi
+      before=$(used_memory "$port" used_memory)
+      rss_before=$(used_memory "$port" used_memory_rss)
+      if [ $server = usher ] && [ -n "$setup" ]; then
+        read -r -a setup_words <<<"$setup"
+        redis-cli -p "$port" "${setup_words[@]}" >/dev/null
+      fi
+      name="mem-$(echo "$label" | tr -c 'A-Za-z0-9\n' '_').$server"
+      load "$name" "$port" --pipeline 16 --requests "$count" --cmd "$template"
+      after=$(used_memory "$port" used_memory)
+      rss_after=$(used_memory "$port" used_memory_rss)
+      grown[$server]=$(awk -v a="$after" -v b="$before" -v n="$units" 'BEGIN { printf "%.1f", (a - b) / n }')
+      rss[$server]=$(awk -v a="$rss_after" -v b="$rss_before" -v n="$units" 'BEGIN { printf "%.1f", (a - b) / n }')
+      notes+=("$label, $server: $(sed -n 's/^replies //p' "$work/$name")")
+    done
+    printf '| %-44s | %10s | %10s | %5s | %10s | %10s |\n' "$label" "${grown[usher]}" "${grown[redis]}" \
+      "$(ratio "${grown[usher]}" "${grown[redis]}")" "${rss[usher]}" "${rss[redis]}"
+  }
+  measure "per queue member ($QUEUE_MEMBERS, 'user:N')" "$QUEUE_MEMBERS" "$QUEUE_MEMBERS" "QUEUE.CONFIG mq" \
+    "QUEUE.JOIN mq user:{seq}" "ZADD mq NX {seq} user:{seq}"
+  # A script's SHA1 depends on its text only: the fresh Redis that
+  # measure() starts gets the same one when it loads the script.
+  sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)")
+  # The event has exactly the seats held, so usher's figure includes its
+  # whole seat map (created inside the measured span).
+  measure "per held seat ($SEAT_HOLDERS holders x 2 seats)" "$SEAT_HOLDERS" "$((2 * SEAT_HOLDERS))" \
+    "SEAT.CREATE ms $((2 * SEAT_HOLDERS)) LIMIT 3" \
+    "SEAT.HOLD ms h{seq} 600000 {seq*2} {seq*2+1}" \
+    "EVALSHA $sha 2 ms:{seq*2} ms:{seq*2+1} h{seq} 600000"
+  print_notes
+fi
+
+if want latency; then
+  start_pair none
+  echo
+  echo "Latency at a fixed offered load: $LATENCY_RATE requests/s, $CLIENTS clients, ${LATENCY_SECONDS} s, open loop (from each request's due time), µs"
+  echo
+  printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %9s |\n' command "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max"
+  echo "|------------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|"
+  both SET counter 0
+  for command in "INCR counter" "GET counter"; do
+    tag=$(echo "$command" | tr -c 'A-Za-z0-9\n' '_')
+    for server in usher redis; do
+      if [ $server = usher ]; then port=$USHER_PORT; else port=$REDIS_PORT; fi
+      load "lat-$tag.$server" "$port" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --cmd "$command"
+      if grep -q '^warning' "$work/lat-$tag.$server"; then
+        notes+=("$command on $server: $(sed -n 's/^warning: //p' "$work/lat-$tag.$server")")
+      fi
+    done
+    u=$work/lat-$tag.usher r=$work/lat-$tag.redis
+    printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' "${command%% *}" \
+      "$(field p50_us "$u")" "$(field p50_us "$r")" "$(field p99_us "$u")" "$(field p99_us "$r")" \
+      "$(field p999_us "$u")" "$(field p999_us "$r")" "$(field max_us "$u")" "$(field max_us "$r")"
+    notes+=("$command achieved: usher $(field rps "$u")/s, redis $(field rps "$r")/s; send lag p50/p99 (µs from due to sent: waiting for a free connection + generator delay, inside the figures above): usher $(field lag_p50_us "$u")/$(field lag_p99_us "$u"), redis $(field lag_p50_us "$r")/$(field lag_p99_us "$r")")
+  done
+  print_notes
+fi
