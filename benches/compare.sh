@@ -129,11 +129,19 @@ field() {
   grep -E '^(ops=|send_lag )' "$2" | awk -v key="$1" '{ for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' | tail -1
 }
 
-row_line() { printf '| %-38s | %3s | %12s | %12s | %5s |\n' "$@"; }
+row_line() { printf '| %-38s | %3s | %12s | %12s | %5s | %9s | %9s | %5s |\n' "$@"; }
 table_head() {
-  row_line test P "usher rps" "redis rps" ratio
-  echo "|----------------------------------------|-----|--------------|--------------|-------|"
+  row_line test P "usher rps" "redis rps" ratio "usher CPU" "redis CPU" "CPU ratio"
+  echo "|----------------------------------------|-----|--------------|--------------|-------|-----------|-----------|-------|"
 }
+
+# CPU time the server process has used, all threads, in ns (schedstat).
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ sum += $1 } END { printf "%d", sum }'
+}
+
+# Server CPU per request in µs between two cpu_ns readings.
+per_request() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / n / 1000 }'; }
 
 # rps PORT PIPELINE TEST...: redis-benchmark's requests per second.
 rps() {
@@ -154,20 +162,39 @@ pair() {
   while [ "$1" != "--" ]; do usher_cmd+=("$1"); shift; done
   shift
   redis_cmd=("$@")
-  local usher redis
+  local usher redis c0 c1 c2 c3
+  c0=$(cpu_ns "${pids[0]}")
   usher=$(rps "$USHER_PORT" "$pipeline" "${usher_cmd[@]}")
+  c1=$(cpu_ns "${pids[0]}")
+  c2=$(cpu_ns "${pids[1]}")
   redis=$(rps "$REDIS_PORT" "$pipeline" "${redis_cmd[@]}")
-  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
+  c3=$(cpu_ns "${pids[1]}")
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
+}
+
+# cpu_row LABEL P USHER_RPS REDIS_RPS U0 U1 R0 R1 REQUESTS: a table row with
+# each server's CPU per request (µs) and the CPU ratio redis/usher (above 1:
+# usher needs less CPU per request). The CPU figures depend far less on what
+# else runs on the machine than the rps figures do.
+cpu_row() {
+  local u r
+  u=$(per_request "$5" "$6" "$9")
+  r=$(per_request "$7" "$8" "$9")
+  row_line "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" "$u" "$r" "$(ratio "$r" "$u")"
 }
 
 # row LABEL PIPELINE TEST...: redis-benchmark, the same test on both.
 row() {
   local label=$1 pipeline=$2
   shift 2
-  local usher redis
+  local usher redis c0 c1 c2 c3
+  c0=$(cpu_ns "${pids[0]}")
   usher=$(rps "$USHER_PORT" "$pipeline" "$@")
+  c1=$(cpu_ns "${pids[0]}")
+  c2=$(cpu_ns "${pids[1]}")
   redis=$(rps "$REDIS_PORT" "$pipeline" "$@")
-  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
+  c3=$(cpu_ns "${pids[1]}")
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
 }
 
 # load NAME PORT ARGS...: runs usher-load, output in $work/NAME; a failed run
@@ -198,12 +225,17 @@ load_pair() {
   for template in "$@"; do redis_args+=(--cmd "$template"); done
   local tag
   tag=$(echo "$label-P$pipeline" | tr -c 'A-Za-z0-9\n' '_')
+  local usher redis c0 c1 c2 c3
+  c0=$(cpu_ns "${pids[0]}")
   load "$tag.usher" "$USHER_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${usher_args[@]}"
+  c1=$(cpu_ns "${pids[0]}")
+  c2=$(cpu_ns "${pids[1]}")
   load "$tag.redis" "$REDIS_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${redis_args[@]}"
-  local usher redis
+  c3=$(cpu_ns "${pids[1]}")
   usher=$(field rps "$work/$tag.usher")
   redis=$(field rps "$work/$tag.redis")
-  row_line "$label" "$pipeline" "$usher" "$redis" "$(ratio "$usher" "$redis")"
+  # CPU per step (a step may be several commands).
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
   notes+=("$label P$pipeline replies: usher $(sed -n 's/^replies //p' "$work/$tag.usher"); redis $(sed -n 's/^replies //p' "$work/$tag.redis")")
 }
 
