@@ -137,7 +137,7 @@ table_head() {
 
 # CPU time the server process has used, all threads, in ns (schedstat).
 cpu_ns() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ sum += $1 } END { printf "%d", sum }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ sum += $1 } END { printf "%.0f", sum }'
 }
 
 # Server CPU per request in µs between two cpu_ns readings.
