@@ -145,26 +145,6 @@ impl Zset {
             .map(|node| self.nodes[node as usize].score)
     }
 
-    /// Splits the subtree at `node` into the nodes ordered before
-    /// `(score, member)` and the rest.
-    fn split(&mut self, node: u32, score: f64, member: &[u8]) -> (u32, u32) {
-        if node == NIL {
-            return (NIL, NIL);
-        }
-        let n = &self.nodes[node as usize];
-        if compare(n.score, &n.member, score, member) == Ordering::Less {
-            let (left, right) = self.split(n.right, score, member);
-            self.nodes[node as usize].right = left;
-            self.update_size(node);
-            (node, right)
-        } else {
-            let (left, right) = self.split(n.left, score, member);
-            self.nodes[node as usize].left = right;
-            self.update_size(node);
-            (left, node)
-        }
-    }
-
     /// Joins two subtrees where every node of `a` orders before `b`.
     fn merge(&mut self, a: u32, b: u32) -> u32 {
         if a == NIL {
@@ -188,16 +168,59 @@ impl Zset {
         }
     }
 
-    /// Puts a detached node into the tree at the place its key orders it.
+    /// Puts a detached node into the tree at the place its key orders it:
+    /// one descent, then rotations on the way back up while its priority
+    /// beats its parent's (a split-and-merge insert walks the path twice,
+    /// and on large sets every level is a cache miss).
     fn link(&mut self, node: u32) {
-        // The node is detached, so the split never visits it: its member can
-        // be lent out for the comparisons instead of copied.
+        // The node is detached, so the descent never visits it: its member
+        // can be lent out for the comparisons instead of copied.
         let member = std::mem::take(&mut self.nodes[node as usize].member);
         let score = self.nodes[node as usize].score;
-        let (left, right) = self.split(self.root, score, &member);
+        self.root = self.insert_at(self.root, node, score, &member);
         self.nodes[node as usize].member = member;
-        let joined = self.merge(left, node);
-        self.root = self.merge(joined, right);
+    }
+
+    fn insert_at(&mut self, subtree: u32, node: u32, score: f64, member: &[u8]) -> u32 {
+        if subtree == NIL {
+            return node;
+        }
+        let here = &self.nodes[subtree as usize];
+        if compare(score, member, here.score, &here.member) == Ordering::Less {
+            let left = self.insert_at(here.left, node, score, member);
+            self.nodes[subtree as usize].left = left;
+            if self.nodes[left as usize].priority > self.nodes[subtree as usize].priority {
+                return self.rotate_right(subtree);
+            }
+        } else {
+            let right = self.insert_at(here.right, node, score, member);
+            self.nodes[subtree as usize].right = right;
+            if self.nodes[right as usize].priority > self.nodes[subtree as usize].priority {
+                return self.rotate_left(subtree);
+            }
+        }
+        self.update_size(subtree);
+        subtree
+    }
+
+    /// Lifts the left child of `top` above it; returns the new subtree root.
+    fn rotate_right(&mut self, top: u32) -> u32 {
+        let lifted = self.nodes[top as usize].left;
+        self.nodes[top as usize].left = self.nodes[lifted as usize].right;
+        self.nodes[lifted as usize].right = top;
+        self.update_size(top);
+        self.update_size(lifted);
+        lifted
+    }
+
+    /// Lifts the right child of `top` above it; returns the new subtree root.
+    fn rotate_left(&mut self, top: u32) -> u32 {
+        let lifted = self.nodes[top as usize].right;
+        self.nodes[top as usize].right = self.nodes[lifted as usize].left;
+        self.nodes[lifted as usize].left = top;
+        self.update_size(top);
+        self.update_size(lifted);
+        lifted
     }
 
     /// Takes the node with this key out of the subtree; returns the new
