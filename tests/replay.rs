@@ -247,6 +247,7 @@ fn dump_value(value: &Value) -> Dumped {
     match value {
         Value::Int(number) => Dumped::Int(*number),
         Value::Str(bytes) => Dumped::Str(bytes.to_vec()),
+        Value::Short(short) => Dumped::Str(short.as_bytes().to_vec()),
         Value::Zset(zset) => Dumped::Zset(
             zset.iter()
                 .map(|(member, score)| (member.to_vec(), score.to_bits()))
@@ -437,7 +438,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Queue(queue) => queue.check_invariants(),
             Value::Seats(map) => map.check_invariants(),
             Value::Stock(stock) => stock.check_invariants(),
-            Value::Str(_) | Value::Int(_) => {}
+            Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
         encode_value(&decoded, &mut again);

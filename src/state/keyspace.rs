@@ -16,7 +16,10 @@
 
 use std::collections::BTreeSet;
 
+use std::hash::BuildHasher;
+
 use bytes::Bytes;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
 use super::effect::Effect;
@@ -25,9 +28,13 @@ use super::effect::Effect;
 /// added as variants, boxed when large so every entry stays small.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// A string, stored as its own allocation (never a slice of a network
-    /// buffer, which would pin the whole buffer).
+    /// A string longer than [`ShortStr::CAPACITY`] bytes, stored as its own
+    /// allocation (never a slice of a network buffer, which would pin the
+    /// whole buffer). Shorter strings are always `Short`.
     Str(Bytes),
+    /// A string of at most [`ShortStr::CAPACITY`] bytes, kept inside the
+    /// value itself.
+    Short(ShortStr),
     /// A string that is the canonical decimal form of a 64-bit integer.
     /// Storing it as a number makes INCR free of parsing and allocation;
     /// GET formats it back to the identical text.
@@ -46,7 +53,7 @@ impl Value {
     /// The name `TYPE` reports.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) | Value::Int(_) => "string",
+            Value::Str(_) | Value::Short(_) | Value::Int(_) => "string",
             Value::Seats(_) => "seats",
             Value::Stock(_) => "stock",
             Value::Zset(_) => "zset",
@@ -58,10 +65,70 @@ impl Value {
     pub fn from_string(bytes: &[u8]) -> Value {
         match usher_protocol::request::parse_i64(bytes) {
             Some(number) => Value::Int(number),
+            None => Value::string(bytes),
+        }
+    }
+
+    /// Stores a string as it is: inline when short, else in its own
+    /// allocation.
+    pub fn string(bytes: &[u8]) -> Value {
+        match ShortStr::new(bytes) {
+            Some(short) => Value::Short(short),
             None => Value::Str(Bytes::copy_from_slice(bytes)),
         }
     }
+
+    /// The bytes of a string value (`Str` or `Short`).
+    pub fn string_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(bytes) => Some(bytes),
+            Value::Short(short) => Some(short.as_bytes()),
+            _ => None,
+        }
+    }
 }
+
+/// A short string stored inline. Most keys' values in a sale (ids, states,
+/// small JSON) are this short; inline they cost no allocation, no
+/// allocator overhead (a 12-byte string takes a 32-byte heap chunk) and no
+/// pointer to chase, and `Value` stays 40 bytes: the length byte and the
+/// bytes fill the room a `Bytes` takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortStr {
+    length: u8,
+    bytes: [u8; ShortStr::CAPACITY],
+}
+
+impl ShortStr {
+    /// The longest string kept inline.
+    pub const CAPACITY: usize = 38;
+
+    /// `bytes` inline, if they fit.
+    pub fn new(bytes: &[u8]) -> Option<ShortStr> {
+        if bytes.len() > Self::CAPACITY {
+            return None;
+        }
+        let mut short = ShortStr {
+            length: bytes.len() as u8,
+            bytes: [0; Self::CAPACITY],
+        };
+        short.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(short)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.length)]
+    }
+}
+
+impl std::fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+// Every key's entry holds a `Value`: a short string must not make it larger.
+const _: () = assert!(std::mem::size_of::<Value>() == 40);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -70,7 +137,10 @@ pub struct Entry {
     pub deadline_ms: Option<u64>,
 }
 
-type Map = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
+/// How the key map hashes keys.
+pub type KeyHasher = foldhash::fast::FixedState;
+
+type Map = IndexMap<Bytes, Entry, KeyHasher>;
 
 #[derive(Debug)]
 pub struct Keyspace {
@@ -314,20 +384,38 @@ impl Keyspace {
         Some(key)
     }
 
-    /// Inserts an owned key with one hash lookup (snapshot loading, where
+    /// The hasher of the key map, for loaders that hash keys on other
+    /// threads before [`Keyspace::load_hashed`].
+    pub fn key_hasher(&self) -> KeyHasher {
+        *self.map.hasher()
+    }
+
+    /// Inserts an owned key whose hash (by [`Keyspace::key_hasher`]) is
+    /// already known, with one probe of the map (snapshot loading, where
     /// keys are nearly always new). Records no effect.
-    pub fn load(&mut self, key: Bytes, value: Value, deadline_ms: Option<u64>) {
-        // Cloning a `Bytes` makes it shared (an allocation and atomic
-        // counts), so the key is cloned only when a deadline needs it.
-        if let Some(deadline) = deadline_ms {
-            self.deadlines.insert((deadline, key.clone()));
-        }
-        let (index, old) = self.map.insert_full(key, Entry { value, deadline_ms });
-        if let Some(old_deadline) = old.and_then(|entry| entry.deadline_ms) {
-            if Some(old_deadline) != deadline_ms {
-                if let Some((key, _)) = self.map.get_index(index) {
-                    let removed = self.deadlines.remove(&(old_deadline, key.clone()));
-                    assert!(removed, "deadline index out of step with the keyspace");
+    pub fn load_hashed(&mut self, hash: u64, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        debug_assert_eq!(hash, self.map.hasher().hash_one(&key[..]));
+        match self
+            .map
+            .raw_entry_mut_v1()
+            .from_key_hashed_nocheck(hash, &key[..])
+        {
+            RawEntryMut::Vacant(vacant) => {
+                // Cloning a `Bytes` makes it shared (an allocation and
+                // atomic counts), so the key is cloned only when a deadline
+                // needs it.
+                if let Some(deadline) = deadline_ms {
+                    self.deadlines.insert((deadline, key.clone()));
+                }
+                vacant.insert_hashed_nocheck(hash, key, Entry { value, deadline_ms });
+            }
+            RawEntryMut::Occupied(mut occupied) => {
+                let stored = occupied.key().clone();
+                let entry = occupied.get_mut();
+                entry.value = value;
+                let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
+                if old != deadline_ms {
+                    self.retime_index(stored, old, deadline_ms);
                 }
             }
         }
@@ -444,5 +532,43 @@ impl Recorder<'_> {
     /// The map's own copy of the key (for indexes that name keys).
     pub fn key(&self) -> &Bytes {
         self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_inline_up_to_the_capacity_and_allocated_beyond() {
+        let fits = vec![b'x'; ShortStr::CAPACITY];
+        let longer = vec![b'x'; ShortStr::CAPACITY + 1];
+        assert!(matches!(Value::string(&fits), Value::Short(_)));
+        assert!(matches!(Value::string(&longer), Value::Str(_)));
+        assert!(matches!(Value::string(b""), Value::Short(_)));
+        for bytes in [&b""[..], b"a", &fits, &longer] {
+            assert_eq!(Value::string(bytes).string_bytes(), Some(bytes));
+        }
+        assert_eq!(Value::from_string(b"42"), Value::Int(42));
+        assert_eq!(Value::from_string(b"042").string_bytes(), Some(&b"042"[..]));
+    }
+
+    #[test]
+    fn load_hashed_inserts_replaces_and_keeps_the_deadline_index() {
+        let mut keyspace = Keyspace::new(3);
+        let hasher = keyspace.key_hasher();
+        let key = Bytes::from_static(b"k");
+        let hash = hasher.hash_one(&key[..]);
+        keyspace.load_hashed(hash, key.clone(), Value::string(b"a"), Some(50));
+        keyspace.load_hashed(hash, key.clone(), Value::string(b"b"), Some(70));
+        keyspace.check_invariants();
+        assert_eq!(keyspace.len(), 1);
+        assert_eq!(keyspace.next_deadline(), Some(70));
+        let entry = keyspace.get_mut(b"k").map(|entry| entry.value.clone());
+        assert_eq!(entry, Some(Value::string(b"b")));
+        keyspace.load_hashed(hash, key, Value::Int(1), None);
+        keyspace.check_invariants();
+        assert_eq!(keyspace.next_deadline(), None);
+        assert!(keyspace.get_live(b"k", 1_000).is_some());
     }
 }
