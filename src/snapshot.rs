@@ -212,7 +212,7 @@ impl SnapshotJob {
                 put_bytes(&mut self.chunk, key);
                 self.chunk.extend_from_slice(&position.to_le_bytes());
                 self.chunk
-                    .extend_from_slice(&entry.deadline_ms.unwrap_or(0).to_le_bytes());
+                    .extend_from_slice(&entry.deadline_ms().unwrap_or(0).to_le_bytes());
                 encode_value(&entry.value, &mut self.chunk);
                 self.entries += 1;
             }
@@ -414,7 +414,9 @@ pub struct Loaded {
 /// One decoded snapshot entry.
 enum Captures {
     Key {
-        key: Bytes,
+        /// Half the size of a `Bytes` while it waits to be inserted; it
+        /// becomes one without a copy.
+        key: Box<[u8]>,
         deadline: u64,
         value: Value,
     },
@@ -429,7 +431,7 @@ enum Captures {
 fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
     match reader.u8()? {
         ENTRY_KEY => {
-            let key = reader.bytes()?;
+            let key = Box::from(reader.slice()?);
             let position = reader.u64()?;
             let deadline = reader.u64()?;
             let value = decode_value(reader)?;
@@ -686,7 +688,7 @@ struct Partitions {
 
 impl Partitions {
     /// Most partitions: each thread keeps one vector per partition.
-    const COUNT_MAX_BITS: u32 = 10;
+    const COUNT_MAX_BITS: u32 = 8;
     /// Fewest table buckets per partition: smaller ones buy nothing.
     const BUCKETS_MIN_BITS: u32 = 12;
 
@@ -715,7 +717,7 @@ impl Partitions {
 /// A decoded key entry waiting to be inserted.
 struct PendingKey {
     hash: u64,
-    key: Bytes,
+    key: Box<[u8]>,
     position: u64,
     deadline: u64,
     value: Value,
@@ -803,6 +805,7 @@ fn restore_key(state: &mut State, positions: &mut Captured, start_lsn: u64, pend
         deadline,
         value,
     } = pending;
+    let key = Bytes::from(key);
     // A key visited twice keeps its later capture.
     if !positions.keys.is_empty()
         && positions

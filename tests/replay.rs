@@ -271,7 +271,12 @@ fn dump(state: &State) -> BTreeMap<Vec<u8>, (Option<u64>, Dumped)> {
     state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.to_vec(), (entry.deadline_ms, dump_value(&entry.value))))
+        .map(|(key, entry)| {
+            (
+                key.to_vec(),
+                (entry.deadline_ms(), dump_value(&entry.value)),
+            )
+        })
         .collect()
 }
 
@@ -454,7 +459,7 @@ fn copy_through_encoding(state: &State) -> State {
         let mut bytes = Vec::new();
         encode_value(&entry.value, &mut bytes);
         let value = decode_value(&mut Reader::new(&bytes)).expect("an encoded value decodes");
-        copy.keyspace.insert(key, value, entry.deadline_ms);
+        copy.keyspace.insert(key, value, entry.deadline_ms());
     }
     copy.rebuild_timers();
     copy

@@ -15,6 +15,7 @@
 //! deadline.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 
 use std::hash::BuildHasher;
 
@@ -129,12 +130,31 @@ impl std::fmt::Debug for ShortStr {
 
 // Every key's entry holds a `Value`: a short string must not make it larger.
 const _: () = assert!(std::mem::size_of::<Value>() == 40);
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     pub value: Value,
+    /// Absolute deadline in Unix milliseconds; `None` = no expiry. Set only
+    /// by the keyspace, which keeps the deadline index in step. Non-zero
+    /// makes the entry 8 bytes smaller than an `Option<u64>` (see
+    /// [`stored_deadline`]).
+    deadline: Option<NonZeroU64>,
+}
+
+impl Entry {
     /// Absolute deadline in Unix milliseconds; `None` = no expiry.
-    pub deadline_ms: Option<u64>,
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline.map(NonZeroU64::get)
+    }
+}
+
+/// The deadline as entries and the deadline index hold it: a deadline of 0
+/// (the first millisecond of 1970, long past either way) is stored as 1.
+/// Apply never sets a past deadline (the key is deleted instead), so this
+/// only matters for an odd log or snapshot, and keeps every entry small.
+fn stored_deadline(deadline_ms: Option<u64>) -> Option<NonZeroU64> {
+    deadline_ms.map(|deadline| NonZeroU64::new(deadline).unwrap_or(NonZeroU64::MIN))
 }
 
 /// How the key map hashes keys.
@@ -228,7 +248,7 @@ impl Keyspace {
     /// Position of a live key; removes it first if its deadline has passed.
     pub fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let (index, _, entry) = self.map.get_full(key)?;
-        match entry.deadline_ms {
+        match entry.deadline_ms() {
             Some(deadline) if deadline <= now_ms => {
                 self.expire_at(index);
                 None
@@ -272,6 +292,8 @@ impl Keyspace {
 
     /// Inserts or replaces a key's value and deadline.
     pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
+        let deadline = stored_deadline(deadline_ms);
+        let deadline_ms = deadline.map(NonZeroU64::get);
         // Effects share the map's own key (a reference count, no copy).
         if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
             let stored = stored.clone();
@@ -283,9 +305,9 @@ impl Keyspace {
                 });
             }
             entry.value = value;
-            let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
-            if old != deadline_ms {
-                self.retime_index(stored, old, deadline_ms);
+            let old = std::mem::replace(&mut entry.deadline, deadline);
+            if old != deadline {
+                self.retime_index(stored, old, deadline);
             }
             return;
         }
@@ -300,11 +322,13 @@ impl Keyspace {
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
-        self.map.insert(key, Entry { value, deadline_ms });
+        self.map.insert(key, Entry { value, deadline });
     }
 
     /// Changes the deadline of an existing key.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) {
+        let deadline = stored_deadline(deadline_ms);
+        let deadline_ms = deadline.map(NonZeroU64::get);
         let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
             return;
         };
@@ -315,18 +339,18 @@ impl Keyspace {
                 deadline_ms,
             });
         }
-        let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
-        if old != deadline_ms {
-            self.retime_index(stored, old, deadline_ms);
+        let old = std::mem::replace(&mut entry.deadline, deadline);
+        if old != deadline {
+            self.retime_index(stored, old, deadline);
         }
     }
 
-    fn retime_index(&mut self, key: Bytes, old: Option<u64>, new: Option<u64>) {
-        if let Some(deadline) = old {
+    fn retime_index(&mut self, key: Bytes, old: Option<NonZeroU64>, new: Option<NonZeroU64>) {
+        if let Some(deadline) = old.map(NonZeroU64::get) {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
         }
-        if let Some(deadline) = new {
+        if let Some(deadline) = new.map(NonZeroU64::get) {
             self.deadlines.insert((deadline, key));
         }
     }
@@ -340,7 +364,7 @@ impl Keyspace {
             self.effects.push(Effect::Put {
                 key: stored.clone(),
                 value: value.clone(),
-                deadline_ms: entry.deadline_ms,
+                deadline_ms: entry.deadline_ms(),
             });
         }
         entry.value = value;
@@ -377,7 +401,7 @@ impl Keyspace {
     /// Removes the entry at `index` and its deadline; returns its key.
     fn remove_at(&mut self, index: usize) -> Option<Bytes> {
         let (key, entry) = self.map.swap_remove_index(index)?;
-        if let Some(deadline) = entry.deadline_ms {
+        if let Some(deadline) = entry.deadline_ms() {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
         }
@@ -394,6 +418,8 @@ impl Keyspace {
     /// already known, with one probe of the map (snapshot loading, where
     /// keys are nearly always new). Records no effect.
     pub fn load_hashed(&mut self, hash: u64, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        let deadline = stored_deadline(deadline_ms);
+        let deadline_ms = deadline.map(NonZeroU64::get);
         debug_assert_eq!(hash, self.map.hasher().hash_one(&key[..]));
         match self
             .map
@@ -407,15 +433,15 @@ impl Keyspace {
                 if let Some(deadline) = deadline_ms {
                     self.deadlines.insert((deadline, key.clone()));
                 }
-                vacant.insert_hashed_nocheck(hash, key, Entry { value, deadline_ms });
+                vacant.insert_hashed_nocheck(hash, key, Entry { value, deadline });
             }
             RawEntryMut::Occupied(mut occupied) => {
                 let stored = occupied.key().clone();
                 let entry = occupied.get_mut();
                 entry.value = value;
-                let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
-                if old != deadline_ms {
-                    self.retime_index(stored, old, deadline_ms);
+                let old = std::mem::replace(&mut entry.deadline, deadline);
+                if old != deadline {
+                    self.retime_index(stored, old, deadline);
                 }
             }
         }
@@ -474,8 +500,7 @@ impl Keyspace {
     }
 
     /// Every key with its entry, mutable, for rebuilding indexes that live
-    /// outside the keyspace (the queue timer index after recovery). Callers
-    /// must not change `deadline_ms`.
+    /// outside the keyspace (the queue timer index after recovery).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
         self.map.iter_mut()
     }
@@ -490,7 +515,7 @@ impl Keyspace {
     pub fn check_invariants(&self) {
         let mut with_deadline = 0;
         for (key, entry) in &self.map {
-            if let Some(deadline) = entry.deadline_ms {
+            if let Some(deadline) = entry.deadline_ms() {
                 with_deadline += 1;
                 assert!(
                     self.deadlines.contains(&(deadline, key.clone())),
@@ -570,5 +595,19 @@ mod tests {
         keyspace.check_invariants();
         assert_eq!(keyspace.next_deadline(), None);
         assert!(keyspace.get_live(b"k", 1_000).is_some());
+    }
+
+    #[test]
+    fn a_deadline_of_zero_is_kept_as_one_and_stays_in_the_past() {
+        let mut keyspace = Keyspace::new(3);
+        keyspace.insert(b"k", Value::Int(1), Some(0));
+        keyspace.check_invariants();
+        let deadline = keyspace.get_mut(b"k").map(|entry| entry.deadline_ms());
+        assert_eq!(deadline, Some(Some(1)));
+        assert_eq!(keyspace.next_deadline(), Some(1));
+        keyspace.set_deadline(b"k", Some(0));
+        keyspace.check_invariants();
+        assert_eq!(keyspace.expire_due(1, 10), 1);
+        assert!(keyspace.is_empty());
     }
 }

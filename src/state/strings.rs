@@ -61,7 +61,7 @@ pub fn set(
     let (exists, old_deadline, old_reply) = match state.keyspace.get_live(key, now_ms) {
         Some(entry) => (
             true,
-            entry.deadline_ms,
+            entry.deadline_ms(),
             get.then(|| string_reply(&entry.value)),
         ),
         None => (false, None, get.then_some(Reply::Nil)),
