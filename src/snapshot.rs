@@ -556,6 +556,7 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
             }
         }
     }
+    state.keyspace.rebuild_deadline_index();
     let mut result = Ok(());
     for half in &mut halves {
         for (req, position, at) in std::mem::take(&mut half.reqs) {
