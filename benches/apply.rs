@@ -53,6 +53,13 @@ fn bench_command(c: &mut Criterion, name: &str, setup: &[&[&str]], words: &[&str
 fn apply(c: &mut Criterion) {
     bench_command(c, "get_hit", &[], &["GET", "key:4242"]);
     bench_command(c, "get_miss", &[], &["GET", "no-such-key"]);
+    // A short value (a status, an id), which the state keeps inline.
+    bench_command(
+        c,
+        "get_hit_short",
+        &[&["SET", "short", "sold:4242"]],
+        &["GET", "short"],
+    );
     // Overwrites one existing key, the steady state of a hot key.
     bench_command(
         c,
