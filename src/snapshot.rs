@@ -476,7 +476,17 @@ fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
 /// region of the table, which stays in cache, instead of a random place in
 /// hundreds of megabytes per key. Nothing is inserted unless the whole file
 /// checks out.
-pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
+///
+/// `touched` names the keys that log records between the snapshot's start
+/// and end positions change (see [`trailer_end_lsn`]); only their capture
+/// positions are needed for replay, and keeping them for every key captured
+/// after the start (most keys, when the snapshot ran under writes) costs a
+/// copy and a random insert per key. `None` keeps them all.
+pub fn load(
+    path: &Path,
+    state: &mut State,
+    touched: Option<&TouchedKeys>,
+) -> Result<Loaded, SnapshotError> {
     let error = |offset: usize, reason: String| SnapshotError {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -515,9 +525,11 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     let partitions = Partitions::for_keys(expected, chunk_bytes);
     let hasher = state.keyspace.key_hasher();
     let half = split_half(&chunks);
+    let tracked = Tracked { start_lsn, touched };
     let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| decode_chunks(data, &chunks[half..], &hasher, partitions));
-        let first = decode_chunks(data, &chunks[..half], &hasher, partitions);
+        let second =
+            scope.spawn(|| decode_chunks(data, &chunks[half..], &hasher, partitions, tracked));
+        let first = decode_chunks(data, &chunks[..half], &hasher, partitions, tracked);
         (first, second.join())
     });
     let second = match second {
@@ -527,6 +539,11 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     // The first bad byte in file order is the one reported.
     if let Some((offset, reason)) = first.failure.as_ref().or(second.failure.as_ref()) {
         return Err(error(*offset, reason.clone()));
+    }
+    if let (Some(last), Some((first_position, at))) = (first.last_position, second.first_position) {
+        if first_position < last {
+            return Err(error(at, POSITIONS_BACKWARDS.into()));
+        }
     }
     let trailer = walked?;
     let entries = first.entries + second.entries;
@@ -581,6 +598,24 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
         entries,
         positions,
     })
+}
+
+/// The end position a snapshot's trailer gives, if the trailer is there and
+/// intact (read before loading, to find the log records that replay
+/// filters).
+pub fn trailer_end_lsn(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    file.seek(SeekFrom::End(-24)).ok()?;
+    let mut trailer = [0u8; 24];
+    file.read_exact(&mut trailer).ok()?;
+    let mut reader = Reader::new(&trailer);
+    let mark = reader.u32().ok()?;
+    let crc = reader.u32().ok()?;
+    if mark != TRAILER_MARK || crc32c::crc32c(&trailer[8..]) != crc {
+        return None;
+    }
+    reader.u64().ok()
 }
 
 /// A chunk's body in the file, with the checksum its header gives.
@@ -731,8 +766,45 @@ struct Decoded {
     /// `REQ` entries in file order, with capture position and file offset.
     reqs: Vec<(Captures, u64, usize)>,
     entries: u64,
+    /// The first entry's capture position and offset, and the last's.
+    first_position: Option<(u64, usize)>,
+    last_position: Option<u64>,
     /// The first fault: file offset and reason.
     failure: Option<(usize, String)>,
+}
+
+/// The snapshot walk captures entries at the next log position of the
+/// moment, which never goes back, so positions never decrease through the
+/// file. Loading relies on it: all captures of a key land in one partition
+/// and are inserted in file order, so the latest one wins.
+const POSITIONS_BACKWARDS: &str = "capture position lower than the entry before it";
+
+/// Keys that log records between a snapshot's start and end positions
+/// change: the only keys whose capture positions replay needs.
+pub type TouchedKeys = std::collections::HashSet<Bytes, foldhash::fast::FixedState>;
+
+/// Which capture positions loading keeps.
+#[derive(Clone, Copy)]
+struct Tracked<'a> {
+    start_lsn: u64,
+    /// `None`: every key captured after the start.
+    touched: Option<&'a TouchedKeys>,
+}
+
+impl Tracked<'_> {
+    /// The position to keep for `key` captured at `position`: the start
+    /// position (which needs no keeping) unless replay needs the real one.
+    /// A key that no record in the snapshot's window touches has the same
+    /// value in every capture and takes every later effect.
+    fn position(&self, key: &[u8], position: u64) -> u64 {
+        let needed =
+            position > self.start_lsn && self.touched.is_none_or(|touched| touched.contains(key));
+        if needed {
+            position
+        } else {
+            self.start_lsn
+        }
+    }
 }
 
 /// Checks and decodes a run of chunks, hashing each key and sorting it into
@@ -742,6 +814,7 @@ fn decode_chunks(
     chunks: &[Chunk],
     hasher: &KeyHasher,
     partitions: Partitions,
+    tracked: Tracked<'_>,
 ) -> Decoded {
     // Each partition's expected share of this run's entries, with room for
     // a few standard deviations, so that partitions rarely grow (and copy).
@@ -755,6 +828,8 @@ fn decode_chunks(
             .collect(),
         reqs: Vec::new(),
         entries: 0,
+        first_position: None,
+        last_position: None,
         failure: None,
     };
     for chunk in chunks {
@@ -766,16 +841,27 @@ fn decode_chunks(
         let mut reader = Reader::new(body);
         while !reader.is_empty() {
             let at = chunk.start + reader.position();
-            match read_entry(&mut reader) {
-                Ok((
-                    Captures::Key {
-                        key,
-                        deadline,
-                        value,
-                    },
-                    position,
-                )) => {
+            let (captures, position) = match read_entry(&mut reader) {
+                Ok(read) => read,
+                Err(decode) => {
+                    decoded.failure = Some((at, format!("bad entry: {decode}")));
+                    return decoded;
+                }
+            };
+            if decoded.last_position.is_some_and(|last| position < last) {
+                decoded.failure = Some((at, POSITIONS_BACKWARDS.into()));
+                return decoded;
+            }
+            decoded.first_position.get_or_insert((position, at));
+            decoded.last_position = Some(position);
+            match captures {
+                Captures::Key {
+                    key,
+                    deadline,
+                    value,
+                } => {
                     let hash = hasher.hash_one(&key[..]);
+                    let position = tracked.position(&key, position);
                     decoded.keys[partitions.of(hash)].push(PendingKey {
                         hash,
                         key,
@@ -784,11 +870,7 @@ fn decode_chunks(
                         value,
                     });
                 }
-                Ok((req, position)) => decoded.reqs.push((req, position, at)),
-                Err(decode) => {
-                    decoded.failure = Some((at, format!("bad entry: {decode}")));
-                    return decoded;
-                }
+                req => decoded.reqs.push((req, position, at)),
             }
             decoded.entries += 1;
         }
@@ -796,8 +878,9 @@ fn decode_chunks(
     decoded
 }
 
-/// Puts one decoded key into the state, unless the same key was already
-/// captured later.
+/// Puts one decoded key into the state. A key visited twice keeps its
+/// later capture: captures of a key arrive in file order (see
+/// [`POSITIONS_BACKWARDS`]), so the later one simply replaces the earlier.
 fn restore_key(state: &mut State, positions: &mut Captured, start_lsn: u64, pending: PendingKey) {
     let PendingKey {
         hash,
@@ -807,22 +890,11 @@ fn restore_key(state: &mut State, positions: &mut Captured, start_lsn: u64, pend
         value,
     } = pending;
     let key = Bytes::from(key);
-    // A key visited twice keeps its later capture.
-    if !positions.keys.is_empty()
-        && positions
-            .keys
-            .get(&key)
-            .is_some_and(|known| *known > position)
-    {
-        return;
-    }
     // A key captured at the snapshot's start takes every later effect,
     // exactly as a key with no entry does, so only later captures need
     // remembering.
     if position > start_lsn {
         positions.keys.insert(key.clone(), position);
-    } else if !positions.keys.is_empty() {
-        positions.keys.remove(&key);
     }
     state
         .keyspace

@@ -579,6 +579,40 @@ fn a_snapshot_of_many_chunks_loads_every_key_and_reports_its_first_damage() {
 }
 
 #[test]
+fn a_snapshot_whose_capture_positions_go_backwards_is_refused() {
+    // Loading inserts a key's captures in file order, the latest last,
+    // which holds because positions never decrease through the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = fresh();
+    for name in ["a", "b"] {
+        state
+            .replay(&put(name, Value::Int(1), None))
+            .expect("effect replays");
+    }
+    let done = write_snapshot(dir.path(), &state, 0, 7);
+    let mut bytes = std::fs::read(&done.path).expect("read");
+    // One chunk after the 24-byte header (length, crc, body) holding two
+    // key entries of 31 bytes: kind, key length, 1-byte key, position,
+    // deadline, integer value (tag and 8 bytes).
+    let length = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes")) as usize;
+    let body = 32;
+    assert_eq!(length, 2 * 31, "unexpected snapshot layout");
+    for (entry, position) in [(0, 7u64), (1, 6)] {
+        let at = body + entry * 31 + 6;
+        assert_eq!(&bytes[at..at + 8], &7u64.to_le_bytes());
+        bytes[at..at + 8].copy_from_slice(&position.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&bytes[body..body + length]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&done.path, &bytes).expect("write");
+    let message = recover_err(dir.path());
+    assert!(
+        message.contains("capture position lower") && message.contains("offset 63"),
+        "{message}"
+    );
+}
+
+#[test]
 fn truncated_snapshot_or_missing_trailer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (snapshot, _) = snapshot_dir(dir.path());
