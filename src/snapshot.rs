@@ -566,14 +566,19 @@ pub fn load(
     let mut halves = [first, second];
     // Partition by partition; which half a key came from does not matter,
     // since a key captured twice keeps its later capture whatever the order.
+    let mut with_deadline = 0u64;
     for partition in 0..partitions.count {
         for half in &mut halves {
             for key in std::mem::take(&mut half.keys[partition]) {
+                with_deadline += u64::from(key.deadline != 0);
                 restore_key(state, &mut positions, start_lsn, key);
             }
         }
     }
-    state.keyspace.rebuild_deadline_index();
+    // A pass over every key; none is needed when no deadline came or was.
+    if with_deadline > 0 || state.keyspace.with_deadline() > 0 {
+        state.keyspace.rebuild_deadline_index();
+    }
     let mut result = Ok(());
     for half in &mut halves {
         for (req, position, at) in std::mem::take(&mut half.reqs) {
