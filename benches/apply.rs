@@ -151,6 +151,13 @@ fn queue_state() -> State {
 fn strings(c: &mut Criterion) {
     bench_command(c, "get_hit", &[], &["GET", "key:4242"]);
     bench_command(c, "get_miss", &[], &["GET", "no-such-key"]);
+    // A short value (a status, an id), which the state keeps inline.
+    bench_command(
+        c,
+        "get_hit_short",
+        &[&["SET", "short", "sold:4242"]],
+        &["GET", "short"],
+    );
     // Overwrites one existing key, the steady state of a hot key.
     bench_command(
         c,

@@ -114,15 +114,20 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
     let snapshots = list(dir, snapshot::parse_snapshot_name)?;
     let (start_lsn, end_lsn, positions) = match snapshots.last() {
         Some((lsn, path)) => {
-            let loaded: Loaded = snapshot::load(path, &mut state).map_err(|error| {
-                RecoveryError(format!(
+            let touched = match snapshot::trailer_end_lsn(path) {
+                Some(end_lsn) => Some(touched_keys(dir, *lsn, end_lsn)?),
+                None => None,
+            };
+            let loaded: Loaded =
+                snapshot::load(path, &mut state, touched.as_ref()).map_err(|error| {
+                    RecoveryError(format!(
                     "{error}. The server will not start from a damaged snapshot: restore it from \
                      a backup. Moving it out of {} starts from the remaining files, which is \
                      only complete if `usher-server check` then shows the log starting at \
                      position 0.",
                     dir.display()
                 ))
-            })?;
+                })?;
             if loaded.start_lsn != *lsn {
                 return Err(RecoveryError(format!(
                     "snapshot {} says it starts at position {}, its name says {lsn}",
@@ -197,6 +202,74 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
     // Snapshot loading inserts queues without replaying effects.
     state.rebuild_timers();
     Ok((state, report))
+}
+
+/// The keys that log records from `start_lsn` up to (not including)
+/// `end_lsn` change: the records a snapshot's replay filter applies to, so
+/// the only keys whose capture positions loading must keep. (A `FlushAll`
+/// among them keeps the keys captured after it; each of those was created
+/// again after it, by a record that names it.) Reading stops at the first record that does not check out (or a
+/// gap): replay stops there too and applies nothing after it.
+fn touched_keys(
+    dir: &Path,
+    start_lsn: u64,
+    end_lsn: u64,
+) -> Result<snapshot::TouchedKeys, RecoveryError> {
+    let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    let mut expected = start_lsn;
+    for (first, path) in list(dir, wal::parse_segment_name)? {
+        if first < start_lsn {
+            continue;
+        }
+        if first != expected || expected >= end_lsn {
+            break;
+        }
+        let Ok(data) = std::fs::read(&path) else {
+            break;
+        };
+        let header_ok = data.len() >= SEGMENT_HEADER_BYTES && &data[..8] == wal::SEGMENT_MAGIC;
+        if !header_ok {
+            break;
+        }
+        let mut offset = SEGMENT_HEADER_BYTES;
+        while expected < end_lsn {
+            let Some(rest) = data
+                .get(offset..)
+                .filter(|rest| rest.len() >= RECORD_HEADER_BYTES)
+            else {
+                break;
+            };
+            let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+            let Some(payload) = rest.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length) else {
+                return Ok(touched);
+            };
+            if crc32c::crc32c(payload) != crc {
+                return Ok(touched);
+            }
+            let mut reader = Reader::new(payload);
+            let (Ok(lsn), Ok(count)) = (reader.u64(), reader.u32()) else {
+                return Ok(touched);
+            };
+            if lsn != expected {
+                return Ok(touched);
+            }
+            for _ in 0..count {
+                let Ok(effect) = Effect::decode(&mut reader) else {
+                    return Ok(touched);
+                };
+                match effect.target() {
+                    Target::Key(key) => {
+                        touched.insert(bytes::Bytes::copy_from_slice(key));
+                    }
+                    Target::ReqId(_) | Target::All => {}
+                }
+            }
+            expected += 1;
+            offset += RECORD_HEADER_BYTES + length;
+        }
+    }
+    Ok(touched)
 }
 
 /// Recovers the state from `dir` into `state` (empty, recording off): the

@@ -40,6 +40,7 @@
 //! both. (Version 1 had key entries only, without the kind byte.)
 
 use std::fs::{File, OpenOptions};
+use std::hash::BuildHasher;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use crate::state::effect::{
     decode_reply, decode_value, encode_reply, encode_value, put_bytes, DecodeError, Reader,
 };
+use crate::state::keyspace::KeyHasher;
 use crate::state::{State, Value};
 use crate::wal::{self, sync_dir};
 
@@ -210,7 +212,7 @@ impl SnapshotJob {
                 put_bytes(&mut self.chunk, key);
                 self.chunk.extend_from_slice(&position.to_le_bytes());
                 self.chunk
-                    .extend_from_slice(&entry.deadline_ms.unwrap_or(0).to_le_bytes());
+                    .extend_from_slice(&entry.deadline_ms().unwrap_or(0).to_le_bytes());
                 encode_value(&entry.value, &mut self.chunk);
                 self.entries += 1;
             }
@@ -412,7 +414,9 @@ pub struct Loaded {
 /// One decoded snapshot entry.
 enum Captures {
     Key {
-        key: Bytes,
+        /// Half the size of a `Bytes` while it waits to be inserted; it
+        /// becomes one without a copy.
+        key: Box<[u8]>,
         deadline: u64,
         value: Value,
     },
@@ -427,7 +431,7 @@ enum Captures {
 fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
     match reader.u8()? {
         ENTRY_KEY => {
-            let key = reader.bytes()?;
+            let key = Box::from(reader.slice()?);
             let position = reader.u64()?;
             let deadline = reader.u64()?;
             let value = decode_value(reader)?;
@@ -462,7 +466,27 @@ fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
 
 /// Loads a snapshot into `state` (recording off). The file is memory-mapped
 /// and checked chunk by chunk; any mismatch is an error naming the offset.
-pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
+///
+/// Loading is bound by cache misses in the key map, not by decoding, so it
+/// runs in two phases. First, two threads each check and decode half of
+/// the chunks (allocating keys and values), hash every key with the map's
+/// own hasher, and sort the entries into partitions by the region of the
+/// map's table their hash lands in. Then this thread inserts partition by
+/// partition with the precomputed hashes: each partition touches one small
+/// region of the table, which stays in cache, instead of a random place in
+/// hundreds of megabytes per key. Nothing is inserted unless the whole file
+/// checks out.
+///
+/// `touched` names the keys that log records between the snapshot's start
+/// and end positions change (see [`trailer_end_lsn`]); only their capture
+/// positions are needed for replay, and keeping them for every key captured
+/// after the start (most keys, when the snapshot ran under writes) costs a
+/// copy and a random insert per key. `None` keeps them all.
+pub fn load(
+    path: &Path,
+    state: &mut State,
+    touched: Option<&TouchedKeys>,
+) -> Result<Loaded, SnapshotError> {
     let error = |offset: usize, reason: String| SnapshotError {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -473,6 +497,8 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     // modified while mapped; snapshots are written once and renamed.
     let map =
         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| error(0, format!("cannot map: {e}")))?;
+    // Read front to back by two threads, each sequentially.
+    let _ = map.advise(memmap2::Advice::Sequential);
     let data: &[u8] = &map;
     if data.len() < SNAPSHOT_HEADER_BYTES || &data[..8] != SNAPSHOT_MAGIC {
         return Err(error(
@@ -487,75 +513,143 @@ pub fn load(path: &Path, state: &mut State) -> Result<Loaded, SnapshotError> {
     }
     let _reserved = header.u32().map_err(|e| error(12, e.0))?;
     let start_lsn = header.u64().map_err(|e| error(16, e.0))?;
+
+    let started = std::time::Instant::now();
+    let (chunks, walked) = walk_chunks(data, &error);
     // The trailer's entry count sizes the keyspace once instead of letting
-    // it grow (and rehash) step by step; it is verified again at the end.
-    if let Some(count) = trailer_entries(data) {
-        state.keyspace.reserve(count);
+    // it grow (and rehash) step by step, and sizes the partitions to the
+    // table that results; it is checked against the entries decoded.
+    let expected = walked.as_ref().map_or(0, |trailer| trailer.entries);
+    state.keyspace.reserve(expected as usize);
+    let chunk_bytes = chunks.iter().map(|chunk| chunk.end - chunk.start).sum();
+    let partitions = Partitions::for_keys(expected, chunk_bytes);
+    let hasher = state.keyspace.key_hasher();
+    let half = split_half(&chunks);
+    let tracked = Tracked { start_lsn, touched };
+    let (first, second) = std::thread::scope(|scope| {
+        let second =
+            scope.spawn(|| decode_chunks(data, &chunks[half..], &hasher, partitions, tracked));
+        let first = decode_chunks(data, &chunks[..half], &hasher, partitions, tracked);
+        (first, second.join())
+    });
+    let second = match second {
+        Ok(second) => second,
+        Err(_) => return Err(error(0, "the snapshot decoder panicked".into())),
+    };
+    // The first bad byte in file order is the one reported.
+    if let Some((offset, reason)) = first.failure.as_ref().or(second.failure.as_ref()) {
+        return Err(error(*offset, reason.clone()));
     }
+    if let (Some(last), Some((first_position, at))) = (first.last_position, second.first_position) {
+        if first_position < last {
+            return Err(error(at, POSITIONS_BACKWARDS.into()));
+        }
+    }
+    let trailer = walked?;
+    let entries = first.entries + second.entries;
+    if entries != trailer.entries {
+        return Err(error(
+            trailer.offset,
+            format!(
+                "trailer counts {} entries, file has {entries}",
+                trailer.entries
+            ),
+        ));
+    }
+
+    let decoded_ms = started.elapsed().as_millis() as u64;
     let recording = state.keyspace.set_recording(false);
     let mut positions = Captured {
         keys: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
         req_ids: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
     };
-    // Two threads: one checks and decodes chunks (checksums, allocation of
-    // keys and values), this one inserts them; on two cores that nearly
-    // halves the time to load a large snapshot.
-    let mut entries = 0u64;
-    let result = std::thread::scope(|scope| {
-        let (batches, decoded) = crossbeam_channel::bounded(LOAD_BATCHES_IN_FLIGHT);
-        scope.spawn(|| decode_chunks(data, &error, batches));
-        for message in decoded.iter() {
-            let batch = match message {
-                Decoded::Batch(batch) => batch,
-                Decoded::End(end_lsn) => return Ok(end_lsn),
-                Decoded::Failed(failure) => return Err(failure),
-            };
-            for (captures, position, at) in batch {
-                entries += 1;
-                if let Err(reason) = restore(state, &mut positions, start_lsn, captures, position) {
-                    // Dropping the receiver stops the decoder.
-                    return Err(error(at, reason));
-                }
+    let mut halves = [first, second];
+    // Partition by partition; which half a key came from does not matter,
+    // since a key captured twice keeps its later capture whatever the order.
+    let mut with_deadline = 0u64;
+    for partition in 0..partitions.count {
+        for half in &mut halves {
+            for key in std::mem::take(&mut half.keys[partition]) {
+                with_deadline += u64::from(key.deadline != 0);
+                restore_key(state, &mut positions, start_lsn, key);
             }
         }
-        Err(error(0, "the snapshot decoder stopped".into()))
-    });
+    }
+    // A pass over every key; none is needed when no deadline came or was.
+    if with_deadline > 0 || state.keyspace.with_deadline() > 0 {
+        state.keyspace.rebuild_deadline_index();
+    }
+    let mut result = Ok(());
+    for half in &mut halves {
+        for (req, position, at) in std::mem::take(&mut half.reqs) {
+            if let Err(reason) = restore_req(state, &mut positions, start_lsn, req, position) {
+                result = Err(error(at, reason));
+                break;
+            }
+        }
+    }
     state.keyspace.set_recording(recording);
-    let end_lsn = result?;
+    result?;
+    tracing::info!(
+        file = %path.display(),
+        entries,
+        decode_ms = decoded_ms,
+        insert_ms = started.elapsed().as_millis() as u64 - decoded_ms,
+        "snapshot loaded"
+    );
     Ok(Loaded {
         start_lsn,
-        end_lsn,
+        end_lsn: trailer.end_lsn,
         entries,
         positions,
     })
 }
 
-/// Batches of decoded entries waiting to be inserted, at most.
-const LOAD_BATCHES_IN_FLIGHT: usize = 8;
-/// Entries per batch handed from the decoder to the loader.
-const LOAD_BATCH_ENTRIES: usize = 4096;
-
-enum Decoded {
-    /// Entries with their capture position and file offset.
-    Batch(Vec<(Captures, u64, usize)>),
-    /// The trailer was reached and checks out: the snapshot's end position.
-    End(u64),
-    Failed(SnapshotError),
+/// The end position a snapshot's trailer gives, if the trailer is there and
+/// intact (read before loading, to find the log records that replay
+/// filters).
+pub fn trailer_end_lsn(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    file.seek(SeekFrom::End(-24)).ok()?;
+    let mut trailer = [0u8; 24];
+    file.read_exact(&mut trailer).ok()?;
+    let mut reader = Reader::new(&trailer);
+    let mark = reader.u32().ok()?;
+    let crc = reader.u32().ok()?;
+    if mark != TRAILER_MARK || crc32c::crc32c(&trailer[8..]) != crc {
+        return None;
+    }
+    reader.u64().ok()
 }
 
-/// Walks the chunks after the header, checking each checksum, and sends
-/// decoded entries in batches, then the end position from the trailer.
-fn decode_chunks(
+/// A chunk's body in the file, with the checksum its header gives.
+struct Chunk {
+    start: usize,
+    end: usize,
+    crc: u32,
+}
+
+/// What a checked trailer says.
+struct Trailer {
+    offset: usize,
+    end_lsn: u64,
+    entries: u64,
+}
+
+/// Walks the chunk headers after the file header up to the trailer,
+/// without reading the chunks. Returns the chunks found and the trailer,
+/// or the first structural fault (the chunks before it are still returned,
+/// so that damage inside them, earlier in the file, is reported first).
+fn walk_chunks(
     data: &[u8],
-    error: &(dyn Fn(usize, String) -> SnapshotError + Sync),
-    out: crossbeam_channel::Sender<Decoded>,
-) {
+    error: &dyn Fn(usize, String) -> SnapshotError,
+) -> (Vec<Chunk>, Result<Trailer, SnapshotError>) {
+    let mut chunks = Vec::new();
     let mut offset = SNAPSHOT_HEADER_BYTES;
-    let mut entries = 0u64;
-    let mut batch = Vec::with_capacity(LOAD_BATCH_ENTRIES);
     let outcome = loop {
         if data.len() - offset < 8 {
-            break Decoded::Failed(error(
+            break Err(error(
                 offset,
                 "file ends without a trailer (incomplete snapshot)".into(),
             ));
@@ -563,156 +657,289 @@ fn decode_chunks(
         let mut head = Reader::new(&data[offset..offset + 8]);
         let (length, crc) = match (head.u32(), head.u32()) {
             (Ok(length), Ok(crc)) => (length, crc),
-            _ => break Decoded::Failed(error(offset, "unreadable chunk header".into())),
+            _ => break Err(error(offset, "unreadable chunk header".into())),
         };
         if length == TRAILER_MARK {
             if data.len() - offset < 24 {
-                break Decoded::Failed(error(offset, "truncated trailer".into()));
+                break Err(error(offset, "truncated trailer".into()));
             }
             let tail = &data[offset + 8..offset + 24];
             if crc32c::crc32c(tail) != crc {
-                break Decoded::Failed(error(offset, "trailer checksum mismatch".into()));
+                break Err(error(offset, "trailer checksum mismatch".into()));
             }
             let mut tail = Reader::new(tail);
             let end_lsn = tail.u64().unwrap_or(0);
-            let count = tail.u64().unwrap_or(u64::MAX);
-            if count != entries {
-                break Decoded::Failed(error(
+            let entries = tail.u64().unwrap_or(u64::MAX);
+            if offset + 24 != data.len() {
+                break Err(error(offset + 24, "bytes after the trailer".into()));
+            }
+            // Every entry takes at least 21 bytes: a count beyond that is
+            // wrong, and must not size an allocation.
+            if entries > (data.len() / 21) as u64 {
+                break Err(error(
                     offset,
-                    format!("trailer counts {count} entries, file has {entries}"),
+                    format!("trailer counts {entries} entries, more than the file can hold"),
                 ));
             }
-            if offset + 24 != data.len() {
-                break Decoded::Failed(error(offset + 24, "bytes after the trailer".into()));
-            }
-            break Decoded::End(end_lsn);
+            break Ok(Trailer {
+                offset,
+                end_lsn,
+                entries,
+            });
         }
-        let body_start = offset + 8;
-        let body_end = body_start + length as usize;
-        if body_end > data.len() {
-            break Decoded::Failed(error(
+        let start = offset + 8;
+        let end = start + length as usize;
+        if end > data.len() {
+            break Err(error(
                 offset,
                 format!("chunk of {length} bytes runs past the end of the file"),
             ));
         }
-        let body = &data[body_start..body_end];
-        if crc32c::crc32c(body) != crc {
-            break Decoded::Failed(error(offset, "chunk checksum mismatch".into()));
-        }
-        let mut reader = Reader::new(body);
-        let mut failed = None;
-        while !reader.is_empty() {
-            let at = body_start + reader.position();
-            match read_entry(&mut reader) {
-                Ok((captures, position)) => {
-                    entries += 1;
-                    batch.push((captures, position, at));
-                    if batch.len() == LOAD_BATCH_ENTRIES {
-                        let full =
-                            std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_ENTRIES));
-                        if out.send(Decoded::Batch(full)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(decode) => {
-                    failed = Some(error(at, format!("bad entry: {decode}")));
-                    break;
-                }
-            }
-        }
-        if let Some(failed) = failed {
-            break Decoded::Failed(failed);
-        }
-        offset = body_end;
+        chunks.push(Chunk { start, end, crc });
+        offset = end;
     };
-    // Entries before a failure are still sent first, in order; the loader
-    // stops at the failure either way.
-    if !batch.is_empty() && out.send(Decoded::Batch(batch)).is_err() {
-        return;
-    }
-    let _ = out.send(outcome);
+    (chunks, outcome)
 }
 
-/// Puts one decoded entry into the state, unless the same key or id was
+/// The index that splits `chunks` into two runs of about equal bytes.
+fn split_half(chunks: &[Chunk]) -> usize {
+    let total: usize = chunks.iter().map(|chunk| chunk.end - chunk.start).sum();
+    let mut bytes = 0;
+    for (index, chunk) in chunks.iter().enumerate() {
+        if bytes >= total / 2 {
+            return index;
+        }
+        bytes += chunk.end - chunk.start;
+    }
+    chunks.len()
+}
+
+/// How decoded keys are grouped: by the high bits of the table position
+/// their hash gives (hashbrown probes from `hash & (buckets - 1)`), for a
+/// table sized for the snapshot's key count.
+#[derive(Clone, Copy)]
+struct Partitions {
+    count: usize,
+    /// The snapshot's entries and chunk bytes, to size the partitions.
+    keys: u64,
+    bytes: usize,
+    bucket_mask: u64,
+    shift: u32,
+}
+
+impl Partitions {
+    /// Most partitions: each thread keeps one vector per partition.
+    const COUNT_MAX_BITS: u32 = 8;
+    /// Fewest table buckets per partition: smaller ones buy nothing.
+    const BUCKETS_MIN_BITS: u32 = 12;
+
+    fn for_keys(keys: u64, bytes: usize) -> Partitions {
+        // hashbrown's table for `keys` entries: 8 buckets for 7 keys,
+        // rounded up to a power of two.
+        let buckets = (keys.saturating_mul(8) / 7).max(1).next_power_of_two();
+        let bucket_bits = buckets.trailing_zeros();
+        let bits = bucket_bits
+            .saturating_sub(Self::BUCKETS_MIN_BITS)
+            .min(Self::COUNT_MAX_BITS);
+        Partitions {
+            count: 1 << bits,
+            keys,
+            bytes,
+            bucket_mask: buckets - 1,
+            shift: bucket_bits - bits,
+        }
+    }
+
+    fn of(&self, hash: u64) -> usize {
+        ((hash & self.bucket_mask) >> self.shift) as usize
+    }
+}
+
+/// A decoded key entry waiting to be inserted.
+struct PendingKey {
+    hash: u64,
+    key: Box<[u8]>,
+    position: u64,
+    deadline: u64,
+    value: Value,
+}
+
+/// What one decoding thread found.
+struct Decoded {
+    /// Key entries by partition.
+    keys: Vec<Vec<PendingKey>>,
+    /// `REQ` entries in file order, with capture position and file offset.
+    reqs: Vec<(Captures, u64, usize)>,
+    entries: u64,
+    /// The first entry's capture position and offset, and the last's.
+    first_position: Option<(u64, usize)>,
+    last_position: Option<u64>,
+    /// The first fault: file offset and reason.
+    failure: Option<(usize, String)>,
+}
+
+/// The snapshot walk captures entries at the next log position of the
+/// moment, which never goes back, so positions never decrease through the
+/// file. Loading relies on it: all captures of a key land in one partition
+/// and are inserted in file order, so the latest one wins.
+const POSITIONS_BACKWARDS: &str = "capture position lower than the entry before it";
+
+/// Keys that log records between a snapshot's start and end positions
+/// change: the only keys whose capture positions replay needs.
+pub type TouchedKeys = std::collections::HashSet<Bytes, foldhash::fast::FixedState>;
+
+/// Which capture positions loading keeps.
+#[derive(Clone, Copy)]
+struct Tracked<'a> {
+    start_lsn: u64,
+    /// `None`: every key captured after the start.
+    touched: Option<&'a TouchedKeys>,
+}
+
+impl Tracked<'_> {
+    /// The position to keep for `key` captured at `position`: the start
+    /// position (which needs no keeping) unless replay needs the real one.
+    /// A key that no record in the snapshot's window touches has the same
+    /// value in every capture and takes every later effect.
+    fn position(&self, key: &[u8], position: u64) -> u64 {
+        let needed =
+            position > self.start_lsn && self.touched.is_none_or(|touched| touched.contains(key));
+        if needed {
+            position
+        } else {
+            self.start_lsn
+        }
+    }
+}
+
+/// Checks and decodes a run of chunks, hashing each key and sorting it into
+/// its partition; stops at the first fault.
+fn decode_chunks(
+    data: &[u8],
+    chunks: &[Chunk],
+    hasher: &KeyHasher,
+    partitions: Partitions,
+    tracked: Tracked<'_>,
+) -> Decoded {
+    // Each partition's expected share of this run's entries, with room for
+    // a few standard deviations, so that partitions rarely grow (and copy).
+    let run_bytes: usize = chunks.iter().map(|chunk| chunk.end - chunk.start).sum();
+    let share = (partitions.keys as f64 * run_bytes as f64
+        / (partitions.bytes.max(1) as f64 * partitions.count as f64)) as usize;
+    let room = share + 4 * share.isqrt() + 16;
+    let mut decoded = Decoded {
+        keys: (0..partitions.count)
+            .map(|_| Vec::with_capacity(room))
+            .collect(),
+        reqs: Vec::new(),
+        entries: 0,
+        first_position: None,
+        last_position: None,
+        failure: None,
+    };
+    for chunk in chunks {
+        let body = &data[chunk.start..chunk.end];
+        if crc32c::crc32c(body) != chunk.crc {
+            decoded.failure = Some((chunk.start - 8, "chunk checksum mismatch".into()));
+            return decoded;
+        }
+        let mut reader = Reader::new(body);
+        while !reader.is_empty() {
+            let at = chunk.start + reader.position();
+            let (captures, position) = match read_entry(&mut reader) {
+                Ok(read) => read,
+                Err(decode) => {
+                    decoded.failure = Some((at, format!("bad entry: {decode}")));
+                    return decoded;
+                }
+            };
+            if decoded.last_position.is_some_and(|last| position < last) {
+                decoded.failure = Some((at, POSITIONS_BACKWARDS.into()));
+                return decoded;
+            }
+            decoded.first_position.get_or_insert((position, at));
+            decoded.last_position = Some(position);
+            match captures {
+                Captures::Key {
+                    key,
+                    deadline,
+                    value,
+                } => {
+                    let hash = hasher.hash_one(&key[..]);
+                    let position = tracked.position(&key, position);
+                    decoded.keys[partitions.of(hash)].push(PendingKey {
+                        hash,
+                        key,
+                        position,
+                        deadline,
+                        value,
+                    });
+                }
+                req => decoded.reqs.push((req, position, at)),
+            }
+            decoded.entries += 1;
+        }
+    }
+    decoded
+}
+
+/// Puts one decoded key into the state. A key visited twice keeps its
+/// later capture: captures of a key arrive in file order (see
+/// [`POSITIONS_BACKWARDS`]), so the later one simply replaces the earlier.
+fn restore_key(state: &mut State, positions: &mut Captured, start_lsn: u64, pending: PendingKey) {
+    let PendingKey {
+        hash,
+        key,
+        position,
+        deadline,
+        value,
+    } = pending;
+    let key = Bytes::from(key);
+    // A key captured at the snapshot's start takes every later effect,
+    // exactly as a key with no entry does, so only later captures need
+    // remembering.
+    if position > start_lsn {
+        positions.keys.insert(key.clone(), position);
+    }
+    state
+        .keyspace
+        .load_hashed(hash, key, value, (deadline != 0).then_some(deadline));
+}
+
+/// Puts one decoded `REQ` entry into the state, unless the same id was
 /// already captured later.
-fn restore(
+fn restore_req(
     state: &mut State,
     positions: &mut Captured,
     start_lsn: u64,
     captures: Captures,
     position: u64,
 ) -> Result<(), String> {
-    match captures {
-        Captures::Key {
-            key,
-            deadline,
-            value,
-        } => {
-            // A key visited twice keeps its later capture.
-            if !positions.keys.is_empty()
-                && positions
-                    .keys
-                    .get(&key)
-                    .is_some_and(|known| *known > position)
-            {
-                return Ok(());
-            }
-            // A key captured at the snapshot's start takes every later
-            // effect, exactly as a key with no entry does, so only later
-            // captures need remembering.
-            if position > start_lsn {
-                positions.keys.insert(key.clone(), position);
-            } else if !positions.keys.is_empty() {
-                positions.keys.remove(&key);
-            }
-            state
-                .keyspace
-                .load(key, value, (deadline != 0).then_some(deadline));
-        }
-        Captures::Req {
-            id,
-            fingerprint,
-            deadline,
-            reply,
-        } => {
-            if deadline == 0 {
-                return Err("REQ entry without a deadline".into());
-            }
-            // The same rules as for keys, in the ids' own namespace.
-            if positions
-                .req_ids
-                .get(&id)
-                .is_some_and(|known| *known > position)
-            {
-                return Ok(());
-            }
-            if position > start_lsn {
-                positions.req_ids.insert(id.clone(), position);
-            } else {
-                positions.req_ids.remove(&id);
-            }
-            state.idempotency.restore(id, fingerprint, deadline, reply);
-        }
+    let Captures::Req {
+        id,
+        fingerprint,
+        deadline,
+        reply,
+    } = captures
+    else {
+        return Err("a key entry among the REQ entries".into());
+    };
+    if deadline == 0 {
+        return Err("REQ entry without a deadline".into());
     }
+    // The same rules as for keys, in the ids' own namespace.
+    if positions
+        .req_ids
+        .get(&id)
+        .is_some_and(|known| *known > position)
+    {
+        return Ok(());
+    }
+    if position > start_lsn {
+        positions.req_ids.insert(id.clone(), position);
+    } else {
+        positions.req_ids.remove(&id);
+    }
+    state.idempotency.restore(id, fingerprint, deadline, reply);
     Ok(())
-}
-
-/// The entry count from a checksummed trailer at the end of `data`, if the
-/// trailer is there and intact; at most a sane bound.
-fn trailer_entries(data: &[u8]) -> Option<usize> {
-    let trailer = data.get(data.len().checked_sub(24)?..)?;
-    let mut reader = Reader::new(trailer);
-    let mark = reader.u32().ok()?;
-    let crc = reader.u32().ok()?;
-    if mark != TRAILER_MARK || crc32c::crc32c(&trailer[8..]) != crc {
-        return None;
-    }
-    let _end_lsn = reader.u64().ok()?;
-    let entries = reader.u64().ok()?;
-    // Every entry takes at least 21 bytes; a count beyond that is not to be
-    // trusted with an allocation.
-    usize::try_from(entries)
-        .ok()
-        .filter(|count| *count <= data.len() / 21)
 }

@@ -36,7 +36,7 @@ fn dump(state: &State) -> Dump {
     let mut all: Dump = state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms))
+        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms()))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
@@ -51,7 +51,7 @@ fn put(key: &str, value: Value, deadline_ms: Option<u64>) -> Effect {
 }
 
 fn text(value: &str) -> Value {
-    Value::Str(Bytes::copy_from_slice(value.as_bytes()))
+    Value::string(value.as_bytes())
 }
 
 fn key(name: &str) -> Bytes {
@@ -531,6 +531,85 @@ fn flipped_bit_in_a_snapshot_is_refused_naming_file_and_offset() {
     let (code, output) = check(dir.path(), false);
     assert_eq!(code, 1, "check of a damaged snapshot: {output}");
     assert!(output.contains(&name), "{output}");
+}
+
+#[test]
+fn a_snapshot_of_many_chunks_loads_every_key_and_reports_its_first_damage() {
+    // Enough keys for several chunks, so both loading threads get some:
+    // short and long strings, integers, and keys with deadlines.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = fresh();
+    for i in 0..40_000u64 {
+        let value = match i % 3 {
+            0 => Value::string(format!("short-{i}").as_bytes()),
+            1 => Value::string(format!("{i:->60}").as_bytes()),
+            _ => Value::Int(i as i64 - 20_000),
+        };
+        let deadline = (i % 5 == 0).then_some(T0 + i);
+        state
+            .replay(&put(&format!("key:{i}"), value, deadline))
+            .expect("effect replays");
+    }
+    let done = write_snapshot(dir.path(), &state, 0, 0);
+    let original = std::fs::read(&done.path).expect("read");
+    assert!(original.len() > 2 * 1024 * 1024, "too few chunks");
+    let recovered = recover_ok(dir.path());
+    assert_eq!(dump(&recovered.state), dump(&state));
+    assert_eq!(
+        recovered.state.keyspace.with_deadline(),
+        state.keyspace.with_deadline()
+    );
+
+    // Damage near the end only, then near the start too: the first bad
+    // chunk in the file is the one reported.
+    let mut bytes = original.clone();
+    let last = original.len() - 24 - 100;
+    bytes[last] ^= 0x10;
+    std::fs::write(&done.path, &bytes).expect("write");
+    let message = recover_err(dir.path());
+    assert!(message.contains("checksum"), "{message}");
+    assert!(!message.contains("byte offset 24:"), "{message}");
+    bytes[100] ^= 0x10;
+    std::fs::write(&done.path, &bytes).expect("write");
+    let message = recover_err(dir.path());
+    assert!(
+        message.contains("byte offset 24: chunk checksum"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_snapshot_whose_capture_positions_go_backwards_is_refused() {
+    // Loading inserts a key's captures in file order, the latest last,
+    // which holds because positions never decrease through the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = fresh();
+    for name in ["a", "b"] {
+        state
+            .replay(&put(name, Value::Int(1), None))
+            .expect("effect replays");
+    }
+    let done = write_snapshot(dir.path(), &state, 0, 7);
+    let mut bytes = std::fs::read(&done.path).expect("read");
+    // One chunk after the 24-byte header (length, crc, body) holding two
+    // key entries of 31 bytes: kind, key length, 1-byte key, position,
+    // deadline, integer value (tag and 8 bytes).
+    let length = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes")) as usize;
+    let body = 32;
+    assert_eq!(length, 2 * 31, "unexpected snapshot layout");
+    for (entry, position) in [(0, 7u64), (1, 6)] {
+        let at = body + entry * 31 + 6;
+        assert_eq!(&bytes[at..at + 8], &7u64.to_le_bytes());
+        bytes[at..at + 8].copy_from_slice(&position.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&bytes[body..body + length]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&done.path, &bytes).expect("write");
+    let message = recover_err(dir.path());
+    assert!(
+        message.contains("capture position lower") && message.contains("offset 63"),
+        "{message}"
+    );
 }
 
 #[test]

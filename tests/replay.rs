@@ -247,6 +247,7 @@ fn dump_value(value: &Value) -> Dumped {
     match value {
         Value::Int(number) => Dumped::Int(*number),
         Value::Str(bytes) => Dumped::Str(bytes.to_vec()),
+        Value::Short(short) => Dumped::Str(short.as_bytes().to_vec()),
         Value::Zset(zset) => Dumped::Zset(
             zset.iter()
                 .map(|(member, score)| (member.to_vec(), score.to_bits()))
@@ -270,7 +271,12 @@ fn dump(state: &State) -> BTreeMap<Vec<u8>, (Option<u64>, Dumped)> {
     state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.to_vec(), (entry.deadline_ms, dump_value(&entry.value))))
+        .map(|(key, entry)| {
+            (
+                key.to_vec(),
+                (entry.deadline_ms(), dump_value(&entry.value)),
+            )
+        })
         .collect()
 }
 
@@ -437,7 +443,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Queue(queue) => queue.check_invariants(),
             Value::Seats(map) => map.check_invariants(),
             Value::Stock(stock) => stock.check_invariants(),
-            Value::Str(_) | Value::Int(_) => {}
+            Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
         encode_value(&decoded, &mut again);
@@ -453,7 +459,7 @@ fn copy_through_encoding(state: &State) -> State {
         let mut bytes = Vec::new();
         encode_value(&entry.value, &mut bytes);
         let value = decode_value(&mut Reader::new(&bytes)).expect("an encoded value decodes");
-        copy.keyspace.insert(key, value, entry.deadline_ms);
+        copy.keyspace.insert(key, value, entry.deadline_ms());
     }
     copy.rebuild_timers();
     copy

@@ -3,7 +3,7 @@
 //! the state it ends with must equal the state recovered from snapshot +
 //! log, and the state recovered from the log alone (a second run with
 //! snapshots off, same seed, same clock steps). A second test changes keys
-//! while a snapshot of 50 000 keys is being written (the snapshot spans
+//! while a snapshot of 100 000 keys is being written (the snapshot spans
 //! many engine ticks), flushes in the middle of one, and abandons one at
 //! shutdown; recovery must still give exactly the live state.
 //!
@@ -38,7 +38,7 @@ fn dump(state: &State) -> Dump {
     let mut all: Dump = state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms))
+        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms()))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
@@ -298,7 +298,7 @@ async fn recovery_from_snapshot_and_log_or_log_alone_equals_the_live_state() {
 
 // --- changes while a snapshot is being written ---
 
-const KEYS: usize = 50_000;
+const KEYS: usize = 100_000;
 
 async fn populate(client: &mut Client, prefix: &str, keys: std::ops::Range<usize>, rng: &mut Rng) {
     let commands: Vec<Vec<Arg>> = keys
@@ -363,7 +363,7 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(T0);
     let config = Config {
-        // A small timer budget: the snapshot of 50 000 keys is written a
+        // A small timer budget: the snapshot of 100 000 keys is written a
         // few hundred keys per engine tick, between request batches.
         timer_budget_percent: 1,
         ..persistent(dir.path(), false)

@@ -785,6 +785,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(VALUE_STR);
             put_bytes(out, bytes);
         }
+        Value::Short(short) => {
+            out.push(VALUE_STR);
+            put_bytes(out, short.as_bytes());
+        }
         Value::Int(number) => {
             out.push(VALUE_INT);
             out.extend_from_slice(&number.to_le_bytes());
@@ -810,7 +814,7 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
 
 pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
     match input.u8()? {
-        VALUE_STR => Ok(Value::Str(input.bytes()?)),
+        VALUE_STR => Ok(Value::string(input.slice()?)),
         VALUE_INT => Ok(Value::Int(input.i64()?)),
         VALUE_ZSET => Ok(Value::Zset(Box::new(Zset::decode(input)?))),
         VALUE_QUEUE => Ok(Value::Queue(Box::new(Queue::decode(input)?))),

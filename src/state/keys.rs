@@ -72,7 +72,7 @@ pub fn expire(
     let Some(entry) = state.keyspace.get_live(key, now_ms) else {
         return Reply::Int(0);
     };
-    let current = entry.deadline_ms.map(|d| d as i64);
+    let current = entry.deadline_ms().map(|d| d as i64);
     let allowed = match (condition, current) {
         (ExpireCondition::Always, _) => true,
         (ExpireCondition::NoExpiry, current) => current.is_none(),
@@ -104,7 +104,7 @@ pub fn expire(
 pub fn ttl(state: &mut State, key: &[u8], now_ms: u64, unit_ms: u64) -> Reply {
     match state.keyspace.get_live(key, now_ms) {
         None => Reply::Int(-2),
-        Some(entry) => match entry.deadline_ms {
+        Some(entry) => match entry.deadline_ms() {
             None => Reply::Int(-1),
             Some(deadline) => {
                 let left = deadline - now_ms;
@@ -120,7 +120,7 @@ pub fn ttl(state: &mut State, key: &[u8], now_ms: u64, unit_ms: u64) -> Reply {
 /// 1 if an expiry was removed, else 0.
 pub fn persist(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
     match state.keyspace.get_live(key, now_ms) {
-        Some(entry) if entry.deadline_ms.is_some() => {
+        Some(entry) if entry.deadline_ms().is_some() => {
             state.keyspace.set_deadline(key, None);
             Reply::Int(1)
         }
@@ -159,7 +159,10 @@ pub fn scan(
         let Some((key, entry)) = state.keyspace.at(position) else {
             continue;
         };
-        if entry.deadline_ms.is_some_and(|deadline| deadline <= now_ms) {
+        if entry
+            .deadline_ms()
+            .is_some_and(|deadline| deadline <= now_ms)
+        {
             continue;
         }
         if let Some(wanted) = type_name {

@@ -15,8 +15,12 @@
 //! deadline.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
+
+use std::hash::BuildHasher;
 
 use bytes::Bytes;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
 use super::effect::Effect;
@@ -25,9 +29,13 @@ use super::effect::Effect;
 /// added as variants, boxed when large so every entry stays small.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// A string, stored as its own allocation (never a slice of a network
-    /// buffer, which would pin the whole buffer).
+    /// A string longer than [`ShortStr::CAPACITY`] bytes, stored as its own
+    /// allocation (never a slice of a network buffer, which would pin the
+    /// whole buffer). Shorter strings are always `Short`.
     Str(Bytes),
+    /// A string of at most [`ShortStr::CAPACITY`] bytes, kept inside the
+    /// value itself.
+    Short(ShortStr),
     /// A string that is the canonical decimal form of a 64-bit integer.
     /// Storing it as a number makes INCR free of parsing and allocation;
     /// GET formats it back to the identical text.
@@ -46,7 +54,7 @@ impl Value {
     /// The name `TYPE` reports.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) | Value::Int(_) => "string",
+            Value::Str(_) | Value::Short(_) | Value::Int(_) => "string",
             Value::Seats(_) => "seats",
             Value::Stock(_) => "stock",
             Value::Zset(_) => "zset",
@@ -58,19 +66,101 @@ impl Value {
     pub fn from_string(bytes: &[u8]) -> Value {
         match usher_protocol::request::parse_i64(bytes) {
             Some(number) => Value::Int(number),
+            None => Value::string(bytes),
+        }
+    }
+
+    /// Stores a string as it is: inline when short, else in its own
+    /// allocation.
+    pub fn string(bytes: &[u8]) -> Value {
+        match ShortStr::new(bytes) {
+            Some(short) => Value::Short(short),
             None => Value::Str(Bytes::copy_from_slice(bytes)),
+        }
+    }
+
+    /// The bytes of a string value (`Str` or `Short`).
+    pub fn string_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(bytes) => Some(bytes),
+            Value::Short(short) => Some(short.as_bytes()),
+            _ => None,
         }
     }
 }
 
+/// A short string stored inline. Most keys' values in a sale (ids, states,
+/// small JSON) are this short; inline they cost no allocation, no
+/// allocator overhead (a 12-byte string takes a 32-byte heap chunk) and no
+/// pointer to chase, and `Value` stays 40 bytes: the length byte and the
+/// bytes fill the room a `Bytes` takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortStr {
+    length: u8,
+    bytes: [u8; ShortStr::CAPACITY],
+}
+
+impl ShortStr {
+    /// The longest string kept inline.
+    pub const CAPACITY: usize = 38;
+
+    /// `bytes` inline, if they fit.
+    pub fn new(bytes: &[u8]) -> Option<ShortStr> {
+        if bytes.len() > Self::CAPACITY {
+            return None;
+        }
+        let mut short = ShortStr {
+            length: bytes.len() as u8,
+            bytes: [0; Self::CAPACITY],
+        };
+        short.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(short)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.length)]
+    }
+}
+
+impl std::fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+// Every key's entry holds a `Value`: a short string must not make it larger.
+const _: () = assert!(std::mem::size_of::<Value>() == 40);
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute deadline in Unix milliseconds; `None` = no expiry.
-    pub deadline_ms: Option<u64>,
+    /// Absolute deadline in Unix milliseconds; `None` = no expiry. Set only
+    /// by the keyspace, which keeps the deadline index in step. Non-zero
+    /// makes the entry 8 bytes smaller than an `Option<u64>` (see
+    /// [`stored_deadline`]).
+    deadline: Option<NonZeroU64>,
 }
 
-type Map = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
+impl Entry {
+    /// Absolute deadline in Unix milliseconds; `None` = no expiry.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline.map(NonZeroU64::get)
+    }
+}
+
+/// The deadline as entries and the deadline index hold it: a deadline of 0
+/// (the first millisecond of 1970, long past either way) is stored as 1.
+/// Apply never sets a past deadline (the key is deleted instead), so this
+/// only matters for an odd log or snapshot, and keeps every entry small.
+fn stored_deadline(deadline_ms: Option<u64>) -> Option<NonZeroU64> {
+    deadline_ms.map(|deadline| NonZeroU64::new(deadline).unwrap_or(NonZeroU64::MIN))
+}
+
+/// How the key map hashes keys.
+pub type KeyHasher = foldhash::fast::FixedState;
+
+type Map = IndexMap<Bytes, Entry, KeyHasher>;
 
 #[derive(Debug)]
 pub struct Keyspace {
@@ -158,7 +248,7 @@ impl Keyspace {
     /// Position of a live key; removes it first if its deadline has passed.
     pub fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let (index, _, entry) = self.map.get_full(key)?;
-        match entry.deadline_ms {
+        match entry.deadline_ms() {
             Some(deadline) if deadline <= now_ms => {
                 self.expire_at(index);
                 None
@@ -202,6 +292,8 @@ impl Keyspace {
 
     /// Inserts or replaces a key's value and deadline.
     pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
+        let deadline = stored_deadline(deadline_ms);
+        let deadline_ms = deadline.map(NonZeroU64::get);
         // Effects share the map's own key (a reference count, no copy).
         if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
             let stored = stored.clone();
@@ -213,9 +305,9 @@ impl Keyspace {
                 });
             }
             entry.value = value;
-            let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
-            if old != deadline_ms {
-                self.retime_index(stored, old, deadline_ms);
+            let old = std::mem::replace(&mut entry.deadline, deadline);
+            if old != deadline {
+                self.retime_index(stored, old, deadline);
             }
             return;
         }
@@ -230,11 +322,13 @@ impl Keyspace {
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
-        self.map.insert(key, Entry { value, deadline_ms });
+        self.map.insert(key, Entry { value, deadline });
     }
 
     /// Changes the deadline of an existing key.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) {
+        let deadline = stored_deadline(deadline_ms);
+        let deadline_ms = deadline.map(NonZeroU64::get);
         let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
             return;
         };
@@ -245,18 +339,18 @@ impl Keyspace {
                 deadline_ms,
             });
         }
-        let old = std::mem::replace(&mut entry.deadline_ms, deadline_ms);
-        if old != deadline_ms {
-            self.retime_index(stored, old, deadline_ms);
+        let old = std::mem::replace(&mut entry.deadline, deadline);
+        if old != deadline {
+            self.retime_index(stored, old, deadline);
         }
     }
 
-    fn retime_index(&mut self, key: Bytes, old: Option<u64>, new: Option<u64>) {
-        if let Some(deadline) = old {
+    fn retime_index(&mut self, key: Bytes, old: Option<NonZeroU64>, new: Option<NonZeroU64>) {
+        if let Some(deadline) = old.map(NonZeroU64::get) {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
         }
-        if let Some(deadline) = new {
+        if let Some(deadline) = new.map(NonZeroU64::get) {
             self.deadlines.insert((deadline, key));
         }
     }
@@ -270,7 +364,7 @@ impl Keyspace {
             self.effects.push(Effect::Put {
                 key: stored.clone(),
                 value: value.clone(),
-                deadline_ms: entry.deadline_ms,
+                deadline_ms: entry.deadline_ms(),
             });
         }
         entry.value = value;
@@ -307,30 +401,57 @@ impl Keyspace {
     /// Removes the entry at `index` and its deadline; returns its key.
     fn remove_at(&mut self, index: usize) -> Option<Bytes> {
         let (key, entry) = self.map.swap_remove_index(index)?;
-        if let Some(deadline) = entry.deadline_ms {
+        if let Some(deadline) = entry.deadline_ms() {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
         }
         Some(key)
     }
 
-    /// Inserts an owned key with one hash lookup (snapshot loading, where
-    /// keys are nearly always new). Records no effect.
-    pub fn load(&mut self, key: Bytes, value: Value, deadline_ms: Option<u64>) {
-        // Cloning a `Bytes` makes it shared (an allocation and atomic
-        // counts), so the key is cloned only when a deadline needs it.
-        if let Some(deadline) = deadline_ms {
-            self.deadlines.insert((deadline, key.clone()));
-        }
-        let (index, old) = self.map.insert_full(key, Entry { value, deadline_ms });
-        if let Some(old_deadline) = old.and_then(|entry| entry.deadline_ms) {
-            if Some(old_deadline) != deadline_ms {
-                if let Some((key, _)) = self.map.get_index(index) {
-                    let removed = self.deadlines.remove(&(old_deadline, key.clone()));
-                    assert!(removed, "deadline index out of step with the keyspace");
-                }
+    /// The hasher of the key map, for loaders that hash keys on other
+    /// threads before [`Keyspace::load_hashed`].
+    pub fn key_hasher(&self) -> KeyHasher {
+        *self.map.hasher()
+    }
+
+    /// Inserts an owned key whose hash (by [`Keyspace::key_hasher`]) is
+    /// already known, with one probe of the map (snapshot loading, where
+    /// keys are nearly always new). Records no effect, and leaves the
+    /// deadline index behind: call [`Keyspace::rebuild_deadline_index`]
+    /// after the last one.
+    pub fn load_hashed(&mut self, hash: u64, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+        debug_assert_eq!(hash, self.map.hasher().hash_one(&key[..]));
+        let entry = Entry {
+            value,
+            deadline: stored_deadline(deadline_ms),
+        };
+        match self
+            .map
+            .raw_entry_mut_v1()
+            .from_key_hashed_nocheck(hash, &key[..])
+        {
+            RawEntryMut::Vacant(vacant) => {
+                vacant.insert_hashed_nocheck(hash, key, entry);
+            }
+            RawEntryMut::Occupied(mut occupied) => {
+                *occupied.get_mut() = entry;
             }
         }
+    }
+
+    /// Rebuilds the deadline index from the entries, after
+    /// [`Keyspace::load_hashed`]: sorting once and building the tree from
+    /// sorted items costs a fraction of inserting keys one by one in random
+    /// order, each a walk down the tree.
+    pub fn rebuild_deadline_index(&mut self) {
+        let mut deadlines: Vec<(u64, Bytes)> = self
+            .map
+            .iter()
+            .filter_map(|(key, entry)| Some((entry.deadline_ms()?, key.clone())))
+            .collect();
+        deadlines.sort_unstable();
+        // From sorted items, `BTreeSet` builds its nodes in one pass.
+        self.deadlines = deadlines.into_iter().collect();
     }
 
     /// Makes room for `additional` more keys at once (snapshot loading).
@@ -386,8 +507,7 @@ impl Keyspace {
     }
 
     /// Every key with its entry, mutable, for rebuilding indexes that live
-    /// outside the keyspace (the queue timer index after recovery). Callers
-    /// must not change `deadline_ms`.
+    /// outside the keyspace (the queue timer index after recovery).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
         self.map.iter_mut()
     }
@@ -400,20 +520,31 @@ impl Keyspace {
     /// Checks that the deadline index and the map agree; used by tests and
     /// debug builds.
     pub fn check_invariants(&self) {
-        let mut with_deadline = 0;
-        for (key, entry) in &self.map {
-            if let Some(deadline) = entry.deadline_ms {
-                with_deadline += 1;
-                assert!(
-                    self.deadlines.contains(&(deadline, key.clone())),
-                    "key with a deadline missing from the index"
-                );
-            }
-        }
+        // The index holds clones of the map's own keys (never copies), so
+        // it is right exactly when its (deadline, key buffer) pairs are
+        // those of the keys with a deadline. Comparing the two sorted lists
+        // of pairs reads each side in order: a lookup per key, with its
+        // cache misses, costs seconds for millions of keys at start-up.
+        let mut in_map: Vec<(u64, usize)> = self
+            .map
+            .iter()
+            .filter_map(|(key, entry)| Some((entry.deadline_ms()?, key.as_ptr() as usize)))
+            .collect();
+        let mut in_index: Vec<(u64, usize)> = self
+            .deadlines
+            .iter()
+            .map(|(deadline, key)| (*deadline, key.as_ptr() as usize))
+            .collect();
         assert_eq!(
-            with_deadline,
-            self.deadlines.len(),
-            "stray deadline index entries"
+            in_map.len(),
+            in_index.len(),
+            "deadline index and keys with a deadline differ in number"
+        );
+        in_map.sort_unstable();
+        in_index.sort_unstable();
+        assert!(
+            in_map == in_index,
+            "deadline index out of step with the keys' deadlines"
         );
     }
 }
@@ -444,5 +575,79 @@ impl Recorder<'_> {
     /// The map's own copy of the key (for indexes that name keys).
     pub fn key(&self) -> &Bytes {
         self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_inline_up_to_the_capacity_and_allocated_beyond() {
+        let fits = vec![b'x'; ShortStr::CAPACITY];
+        let longer = vec![b'x'; ShortStr::CAPACITY + 1];
+        assert!(matches!(Value::string(&fits), Value::Short(_)));
+        assert!(matches!(Value::string(&longer), Value::Str(_)));
+        assert!(matches!(Value::string(b""), Value::Short(_)));
+        for bytes in [&b""[..], b"a", &fits, &longer] {
+            assert_eq!(Value::string(bytes).string_bytes(), Some(bytes));
+        }
+        assert_eq!(Value::from_string(b"42"), Value::Int(42));
+        assert_eq!(Value::from_string(b"042").string_bytes(), Some(&b"042"[..]));
+    }
+
+    #[test]
+    fn load_hashed_inserts_replaces_and_keeps_the_deadline_index() {
+        let mut keyspace = Keyspace::new(3);
+        let hasher = keyspace.key_hasher();
+        let key = Bytes::from_static(b"k");
+        let hash = hasher.hash_one(&key[..]);
+        keyspace.load_hashed(hash, key.clone(), Value::string(b"a"), Some(50));
+        keyspace.load_hashed(hash, key.clone(), Value::string(b"b"), Some(70));
+        keyspace.rebuild_deadline_index();
+        keyspace.check_invariants();
+        assert_eq!(keyspace.len(), 1);
+        assert_eq!(keyspace.next_deadline(), Some(70));
+        let entry = keyspace.get_mut(b"k").map(|entry| entry.value.clone());
+        assert_eq!(entry, Some(Value::string(b"b")));
+        keyspace.load_hashed(hash, key, Value::Int(1), None);
+        keyspace.rebuild_deadline_index();
+        keyspace.check_invariants();
+        assert_eq!(keyspace.next_deadline(), None);
+        assert!(keyspace.get_live(b"k", 1_000).is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "out of step")]
+    fn check_invariants_finds_an_index_item_with_the_wrong_deadline() {
+        let mut keyspace = Keyspace::new(3);
+        keyspace.insert(b"k", Value::Int(1), Some(10));
+        let (deadline, key) = keyspace.deadlines.pop_first().expect("indexed");
+        keyspace.deadlines.insert((deadline + 1, key));
+        keyspace.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "differ in number")]
+    fn check_invariants_finds_a_key_missing_from_the_index() {
+        let mut keyspace = Keyspace::new(3);
+        keyspace.insert(b"k", Value::Int(1), Some(10));
+        keyspace.insert(b"j", Value::Int(1), Some(10));
+        keyspace.deadlines.pop_first();
+        keyspace.check_invariants();
+    }
+
+    #[test]
+    fn a_deadline_of_zero_is_kept_as_one_and_stays_in_the_past() {
+        let mut keyspace = Keyspace::new(3);
+        keyspace.insert(b"k", Value::Int(1), Some(0));
+        keyspace.check_invariants();
+        let deadline = keyspace.get_mut(b"k").map(|entry| entry.deadline_ms());
+        assert_eq!(deadline, Some(Some(1)));
+        assert_eq!(keyspace.next_deadline(), Some(1));
+        keyspace.set_deadline(b"k", Some(0));
+        keyspace.check_invariants();
+        assert_eq!(keyspace.expire_due(1, 10), 1);
+        assert!(keyspace.is_empty());
     }
 }

@@ -468,7 +468,7 @@ impl State {
                     queue.check_invariants();
                     continue;
                 }
-                Value::Str(_) | Value::Int(_) => continue,
+                Value::Str(_) | Value::Short(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
             // deadline, so the timer cannot miss it.

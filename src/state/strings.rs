@@ -11,6 +11,7 @@ use super::{State, Value};
 fn string_reply(value: &Value) -> Reply {
     match value {
         Value::Str(bytes) => Reply::Bulk(bytes.clone()),
+        Value::Short(short) => Reply::Bulk(Bytes::copy_from_slice(short.as_bytes())),
         Value::Int(number) => Reply::BulkInt(*number),
         Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
             Reply::Error(ServerError::WRONG_TYPE)
@@ -60,7 +61,7 @@ pub fn set(
     let (exists, old_deadline, old_reply) = match state.keyspace.get_live(key, now_ms) {
         Some(entry) => (
             true,
-            entry.deadline_ms,
+            entry.deadline_ms(),
             get.then(|| string_reply(&entry.value)),
         ),
         None => (false, None, get.then_some(Reply::Nil)),
@@ -105,7 +106,10 @@ fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool
         None => Ok((0, false)),
         Some(entry) => match &entry.value {
             Value::Int(number) => Ok((*number, true)),
-            Value::Str(bytes) => usher_protocol::request::parse_i64(bytes)
+            Value::Str(_) | Value::Short(_) => entry
+                .value
+                .string_bytes()
+                .and_then(usher_protocol::request::parse_i64)
                 .map(|number| (number, true))
                 .ok_or(ServerError::NOT_INTEGER),
             Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {

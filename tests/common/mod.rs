@@ -67,7 +67,7 @@ pub fn live(state: &State, now_ms: u64) -> BTreeMap<Bytes, Entry> {
     state
         .keyspace
         .iter()
-        .filter(|(_, entry)| entry.deadline_ms.is_none_or(|deadline| deadline > now_ms))
+        .filter(|(_, entry)| entry.deadline_ms().is_none_or(|deadline| deadline > now_ms))
         .map(|(key, entry)| (key.clone(), entry.clone()))
         .collect()
 }
