@@ -224,7 +224,7 @@ fn snapshots(c: &mut Criterion) {
         b.iter_batched(
             || State::new(StateLimits::default()),
             |mut loaded| {
-                match snapshot::load(&path, &mut loaded) {
+                match snapshot::load(&path, &mut loaded, None) {
                     Ok(done) => assert_eq!(done.entries, SNAPSHOT_KEYS as u64),
                     Err(error) => panic!("load: {error}"),
                 }
