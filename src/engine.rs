@@ -4,19 +4,20 @@
 //! Each round of the reactor is one batch: the engine reads the clock once
 //! ([`Engine::begin_batch`]), applies every request decoded in the round in
 //! arrival order, and [`Engine::end_batch`] appends the batch's effects to
-//! the log as one record and hands it to the log writer, which writes and
-//! syncs it per policy and then releases the batch's replies (group commit:
+//! the log as one record, writes it and syncs it per policy (group commit:
 //! one write and at most one fsync per batch, however many clients).
 //! Timers (key expiry, admissions, hold releases) and snapshot slices run
 //! between batches within a CPU budget of `timer_budget_percent` of each
 //! `timer_tick_ms` ([`Engine::background`]); their effects are logged the
 //! same way.
 //!
-//! Every log commit gets a ticket; the log writer publishes the highest
-//! durable ticket in [`Commits`] and wakes the reactor. A batch's replies
-//! wait for its own ticket, or, for a batch that changed nothing, for the
-//! last ticket handed out (its replies may show effects of earlier batches
-//! that are not durable yet).
+//! Every log commit gets a ticket, and [`Commits`] records the highest one
+//! done and the first one that failed. A batch's replies wait for its own
+//! ticket, or, for a batch that changed nothing, for the last ticket handed
+//! out (its replies may show effects of earlier batches). Commits are
+//! synchronous today, so a ticket is done when `end_batch` returns; the
+//! tickets keep the reply path independent of that (a log shipped to a
+//! replica before acknowledging would complete later).
 //!
 //! If the log cannot be written or synced, the replies waiting on that
 //! commit become durability errors and the engine refuses every later
@@ -37,7 +38,7 @@ use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wal::Wal;
 
-/// How far the log writer has got, shared with the reactor.
+/// How far the log has got, shared with the reactor.
 #[derive(Debug)]
 pub struct Commits {
     /// Highest ticket whose records are durable (or failed).
@@ -54,7 +55,7 @@ impl Commits {
         }
     }
 
-    /// Highest ticket the log writer is done with.
+    /// Highest ticket whose commit is done.
     pub fn durable(&self) -> u64 {
         self.durable.load(Ordering::SeqCst)
     }
@@ -64,9 +65,6 @@ impl Commits {
         ticket >= self.failed_from.load(Ordering::Acquire)
     }
 }
-
-/// Called (from the log writer thread) when a commit is done.
-pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// One round of requests applied at one instant.
 pub struct Batch {
@@ -110,7 +108,6 @@ pub struct Engine<C: Clock> {
     commits: Arc<Commits>,
     /// Last ticket handed out.
     tickets: u64,
-    notify: Notify,
 }
 
 impl<C: Clock> Engine<C> {
@@ -127,14 +124,7 @@ impl<C: Clock> Engine<C> {
             last_batch: Instant::now(),
             commits: Arc::new(Commits::new()),
             tickets: 0,
-            notify: Arc::new(|| {}),
         }
-    }
-
-    /// Has `notify` called whenever a log commit is done.
-    pub fn with_notify(mut self, notify: Notify) -> Engine<C> {
-        self.notify = notify;
-        self
     }
 
     pub fn commits(&self) -> Arc<Commits> {
@@ -198,16 +188,11 @@ impl<C: Clock> Engine<C> {
         self.tickets += 1;
         let ticket = self.tickets;
         let commits = self.commits.clone();
-        // An inline commit is done when `commit_then` returns: no wake-up.
-        let notify = (!durability.wal.is_inline()).then(|| self.notify.clone());
         durability.wal.commit_then(Box::new(move |failure| {
             if failure.is_some() {
                 commits.failed_from.fetch_min(ticket, Ordering::AcqRel);
             }
             commits.durable.fetch_max(ticket, Ordering::SeqCst);
-            if let Some(notify) = notify {
-                notify();
-            }
         }));
         ticket
     }

@@ -13,9 +13,10 @@
 //! One round of the loop is one engine batch (one clock reading, one log
 //! record). Without persistence replies are encoded straight into the
 //! connection's output buffer. With persistence they wait, in order, in the
-//! connection's `held` queue until the log writer reports their commit
-//! ticket durable (it wakes the poll); then they are encoded and written.
-//! If that commit failed, the engine's replies become durability errors.
+//! connection's `held` queue until their batch's commit ticket is durable
+//! (at the end of the round: the log is written and synced on this thread);
+//! then they are encoded and written. If that commit failed, the engine's
+//! replies become durability errors.
 //!
 //! In-process producers (embedding, tests, later replication) submit
 //! requests through the same bounded command queue the engine always had
@@ -72,9 +73,6 @@ pub struct Submission {
 pub struct Control {
     stop: AtomicBool,
     waker: Waker,
-    /// A commit wake-up is already on its way: the log writer finishes many
-    /// records in a row, and one wake-up serves them all.
-    wake_pending: AtomicBool,
     queue: crossbeam_channel::Sender<Submission>,
 }
 
@@ -190,16 +188,8 @@ impl<C: Clock> Reactor<C> {
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
             waker: Waker::new(poll.registry(), WAKER)?,
-            wake_pending: AtomicBool::new(false),
             queue,
         });
-        let wake = control.clone();
-        let engine = engine.with_notify(Arc::new(move || {
-            // A failed wake-up only delays replies to the next poll timeout.
-            if !wake.wake_pending.swap(true, Ordering::SeqCst) {
-                let _ = wake.waker.wake();
-            }
-        }));
         let commits = engine.commits();
         let reactor = Reactor {
             poll,
@@ -240,9 +230,6 @@ impl<C: Clock> Reactor<C> {
                     break;
                 }
             }
-            // Cleared before the durable ticket is read (release_durable), so
-            // a commit finishing after that read wakes the next poll.
-            self.control.wake_pending.store(false, Ordering::SeqCst);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
