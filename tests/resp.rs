@@ -89,6 +89,40 @@ async fn pipelined_requests_in_one_write_answer_in_order() {
     stop(running).await;
 }
 
+/// A client that sends its requests and then closes its side (as `nc` or a
+/// script piping a file does) still gets every reply, with more requests
+/// than one round serves (`pipeline_requests_max`), and the server closes
+/// once it has answered; a frame cut short by the close is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_before_a_half_close_are_all_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = usher::config::Config {
+        pipeline_requests_max: 7,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut stream = tokio::net::TcpStream::connect(running.addr)
+        .await
+        .expect("connect");
+    let mut request = b"INCR n\r\n".repeat(100);
+    request.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r"); // cut short
+    stream.write_all(&request).await.expect("send");
+    stream.shutdown().await.expect("half-close");
+    let mut replies = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut replies))
+        .await
+        .expect("the server closes after answering")
+        .expect("read");
+    let expected: Vec<u8> = (1..=100)
+        .flat_map(|i| format!(":{i}\r\n").into_bytes())
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        String::from_utf8_lossy(&expected)
+    );
+    stop(running).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_split_byte_by_byte_is_reassembled() {
     let running = start(test_config()).await;

@@ -416,3 +416,54 @@ async fn in_process_submissions_share_the_engine_and_the_log() {
     assert_eq!(conn.call(&["GET", "n"]).await, Resp::bulk("3"));
     stop(running).await;
 }
+
+/// CPU time of this process's engine thread, in ns (Linux schedstat).
+fn engine_cpu_ns() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let path = task.expect("task entry").path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if name.trim() == "usher-engine" {
+            let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// A connection holding half a frame, or a client that does not read, must
+/// not keep the engine thread busy while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_connections_do_not_spin_the_engine() {
+    let config = Config {
+        client_output_bytes_max: 64 * 1024,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut partial = RespConn::connect(running.addr).await;
+    partial.send(b"*2\r\n$3\r\nGET\r\n$1").await;
+    let mut slow = RespConn::connect(running.addr).await;
+    slow.send_command(&["SET", "big", &"v".repeat(256 * 1024)])
+        .await;
+    slow.expect(b"+OK\r\n").await;
+    slow.send(&b"GET big\r\n".repeat(64)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = engine_cpu_ns();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let used = engine_cpu_ns() - before;
+    assert!(
+        used < 100_000_000,
+        "the engine thread used {used} ns of CPU in 500 ms while its clients only waited"
+    );
+    // Both are still served once they go on.
+    partial.send(b"\r\nn\r\n").await;
+    assert_eq!(partial.read().await, Resp::Nil);
+    for _ in 0..64 {
+        assert_eq!(slow.read().await, Resp::Bulk(vec![b'v'; 256 * 1024]));
+    }
+    stop(running).await;
+}
