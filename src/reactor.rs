@@ -128,6 +128,9 @@ struct Client {
     held: VecDeque<Held>,
     /// The socket may have more bytes to read (edge-triggered readiness).
     readable: bool,
+    /// The peer closed its side: once `input` is read to the end, that is
+    /// the end of the stream.
+    peer_closed: bool,
     /// Stop reading; close once everything owed is written.
     closing: bool,
     /// Complete frames may be left in `input` (a round limit stopped
@@ -237,8 +240,18 @@ impl<C: Clock> Reactor<C> {
                     Token(token) => {
                         let index = token - FIRST_CONNECTION;
                         if let Some(Some(client)) = self.clients.get_mut(index) {
-                            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            // A closing connection is never read again, so
+                            // its readiness must not queue it round after round.
+                            let ready =
+                                event.is_readable() || event.is_read_closed() || event.is_error();
+                            if ready && !client.closing {
                                 client.readable = true;
+                            }
+                            // The peer's FIN often arrives with its last
+                            // data, in one readiness edge: remember it, as
+                            // no later event will say so.
+                            if event.is_read_closed() || event.is_error() {
+                                client.peer_closed = true;
                             }
                             if !client.queued {
                                 client.queued = true;
@@ -349,6 +362,7 @@ impl<C: Clock> Reactor<C> {
                 output: BytesMut::new(),
                 held: VecDeque::new(),
                 readable: false,
+                peer_closed: false,
                 closing: false,
                 backlog: false,
                 watching_writes: false,
@@ -398,6 +412,8 @@ impl<C: Clock> Reactor<C> {
                     ReadOutcome::Drained => {}
                     ReadOutcome::Closed => eof = true,
                 }
+                // Everything the peer sent before its FIN is read.
+                eof |= client.peer_closed && !client.readable;
             }
             let mut served = 0;
             let mut close = false;

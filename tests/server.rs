@@ -435,22 +435,36 @@ fn engine_cpu_ns() -> u64 {
     total
 }
 
-/// A connection holding half a frame, or a client that does not read, must
-/// not keep the engine thread busy while it waits.
+/// A connection holding half a frame, a client that does not read, or one
+/// that closed its side with replies owed, must not keep the engine thread
+/// busy while it waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_connections_do_not_spin_the_engine() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let config = Config {
-        client_output_bytes_max: 64 * 1024,
+        client_output_bytes_max: 1024 * 1024,
         ..test_config()
     };
     let running = start(config).await;
     let mut partial = RespConn::connect(running.addr).await;
     partial.send(b"*2\r\n$3\r\nGET\r\n$1").await;
     let mut slow = RespConn::connect(running.addr).await;
-    slow.send_command(&["SET", "big", &"v".repeat(256 * 1024)])
-        .await;
+    let (big, small) = ("v".repeat(256 * 1024), "s".repeat(32 * 1024));
+    slow.send_command(&["SET", "big", &big]).await;
+    slow.expect(b"+OK\r\n").await;
+    slow.send_command(&["SET", "small", &small]).await;
     slow.expect(b"+OK\r\n").await;
     slow.send(&b"GET big\r\n".repeat(64)).await;
+    // One that closed its side with a reply owed (less than the output
+    // limit), behind a small receive buffer so the server's write blocks.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut closer = socket.connect(running.addr).await.expect("connect");
+    closer
+        .write_all(&b"GET small\r\n".repeat(8))
+        .await
+        .expect("send");
+    closer.shutdown().await.expect("half-close");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = engine_cpu_ns();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -459,11 +473,18 @@ async fn waiting_connections_do_not_spin_the_engine() {
         used < 100_000_000,
         "the engine thread used {used} ns of CPU in 500 ms while its clients only waited"
     );
-    // Both are still served once they go on.
+    // All are still served once they go on.
     partial.send(b"\r\nn\r\n").await;
     assert_eq!(partial.read().await, Resp::Nil);
     for _ in 0..64 {
-        assert_eq!(slow.read().await, Resp::Bulk(vec![b'v'; 256 * 1024]));
+        assert_eq!(slow.read().await, Resp::bulk(&big));
     }
+    let mut owed = Vec::new();
+    tokio::time::timeout(TIMEOUT, closer.read_to_end(&mut owed))
+        .await
+        .expect("the half-closed client gets its replies, then the close")
+        .expect("read");
+    let reply = format!("${}\r\n{small}\r\n", small.len());
+    assert_eq!(owed, reply.repeat(8).into_bytes());
     stop(running).await;
 }
