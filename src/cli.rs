@@ -88,6 +88,7 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
     match reply {
         Reply::Simple(text) => out.push_str(text),
         Reply::Bulk(bytes) => quote_bytes(out, bytes),
+        Reply::BulkInline(inline) => quote_bytes(out, inline.as_bytes()),
         Reply::BulkInt(value) => {
             let _ = write!(out, "\"{value}\"");
         }

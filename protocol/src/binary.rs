@@ -322,6 +322,11 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
             out.put_u32(bytes.len() as u32);
             out.put_slice(bytes);
         }
+        Reply::BulkInline(inline) => {
+            out.put_u8(VALUE_BULK);
+            out.put_u32(inline.as_bytes().len() as u32);
+            out.put_slice(inline.as_bytes());
+        }
         Reply::BulkInt(value) => {
             let mut buffer = itoa::Buffer::new();
             let text = buffer.format(*value);

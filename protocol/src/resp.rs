@@ -325,6 +325,7 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
             put_line_text(out, text);
         }
         Reply::Bulk(bytes) => put_bulk(out, bytes),
+        Reply::BulkInline(inline) => put_bulk(out, inline.as_bytes()),
         Reply::BulkInt(value) => {
             let mut buffer = itoa::Buffer::new();
             put_bulk(out, buffer.format(*value).as_bytes());

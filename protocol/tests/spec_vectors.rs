@@ -377,7 +377,7 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
         let tag = match reply {
             Reply::Nil => 0,
             Reply::Simple(_) => 1,
-            Reply::Bulk(_) | Reply::BulkInt(_) => 2,
+            Reply::Bulk(_) | Reply::BulkInline(_) | Reply::BulkInt(_) => 2,
             Reply::Int(_) => 3,
             Reply::Double(_) => 4,
             Reply::Bool(_) => 5,

@@ -653,9 +653,15 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
             out.push(REPLY_SIMPLE);
             put_bytes(out, text.as_bytes());
         }
+        // Inline or not, the same bytes; they read back as `Bulk`, which
+        // equals the inline reply.
         Reply::Bulk(bytes) => {
             out.push(REPLY_BULK);
             put_bytes(out, bytes);
+        }
+        Reply::BulkInline(inline) => {
+            out.push(REPLY_BULK);
+            put_bytes(out, inline.as_bytes());
         }
         Reply::BulkInt(number) => {
             out.push(REPLY_BULK_INT);
