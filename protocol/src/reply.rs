@@ -36,8 +36,9 @@ pub enum Reply {
     Error(ServerError),
 }
 
-/// Up to [`InlineBytes::CAPACITY`] bytes stored in place.
-#[derive(Clone, Copy)]
+/// Up to [`InlineBytes::CAPACITY`] bytes stored in place (also the server's
+/// inline string value).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct InlineBytes {
     len: u8,
     bytes: [u8; InlineBytes::CAPACITY],

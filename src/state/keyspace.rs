@@ -93,40 +93,9 @@ impl Value {
 /// small JSON) are this short; inline they cost no allocation, no
 /// allocator overhead (a 12-byte string takes a 32-byte heap chunk) and no
 /// pointer to chase, and `Value` stays 40 bytes: the length byte and the
-/// bytes fill the room a `Bytes` takes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct ShortStr {
-    length: u8,
-    bytes: [u8; ShortStr::CAPACITY],
-}
-
-impl ShortStr {
-    /// The longest string kept inline.
-    pub const CAPACITY: usize = 38;
-
-    /// `bytes` inline, if they fit.
-    pub fn new(bytes: &[u8]) -> Option<ShortStr> {
-        if bytes.len() > Self::CAPACITY {
-            return None;
-        }
-        let mut short = ShortStr {
-            length: bytes.len() as u8,
-            bytes: [0; Self::CAPACITY],
-        };
-        short.bytes[..bytes.len()].copy_from_slice(bytes);
-        Some(short)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.length)]
-    }
-}
-
-impl std::fmt::Debug for ShortStr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
-    }
-}
+/// bytes fill the room a `Bytes` takes. It is the protocol's inline reply
+/// type, so GET answers with a copy of these 39 bytes and no allocation.
+pub use usher_protocol::reply::InlineBytes as ShortStr;
 
 // Every key's entry holds a `Value`: a short string must not make it larger.
 const _: () = assert!(std::mem::size_of::<Value>() == 40);

@@ -2,7 +2,6 @@
 //! with Redis's replies and errors.
 
 use bytes::Bytes;
-use usher_protocol::reply::InlineBytes;
 use usher_protocol::request::{SetCondition, SetExpiry};
 use usher_protocol::{Reply, ServerError};
 
@@ -12,11 +11,8 @@ use super::{State, Value};
 fn string_reply(value: &Value) -> Reply {
     match value {
         Value::Str(bytes) => Reply::Bulk(bytes.clone()),
-        // No allocation: short values go out inline (see `Reply::BulkInline`).
-        Value::Short(short) => match InlineBytes::new(short.as_bytes()) {
-            Some(inline) => Reply::BulkInline(inline),
-            None => Reply::Bulk(Bytes::copy_from_slice(short.as_bytes())),
-        },
+        // No allocation: short values go out inline.
+        Value::Short(short) => Reply::BulkInline(*short),
         Value::Int(number) => Reply::BulkInt(*number),
         Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
             Reply::Error(ServerError::WRONG_TYPE)
