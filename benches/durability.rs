@@ -2,13 +2,9 @@
 //! typical engine batch, and snapshot write and load of 10⁵ keys. Files go
 //! to a temporary directory.
 //!
-//! - `wal/append_commit_wait`: one batch's effects encoded into a record
-//!   (`Wal::append`), handed to the writer thread and waited for
-//!   (`Wal::commit`), fsync policy `no`: one write(2) and two thread hops
-//!   per batch, the cost when the engine has nothing else to do.
-//! - `wal/append_commit_pipelined`: the same, but as the engine does under
-//!   load (`Wal::commit_then`, not waiting): the writer groups what queued
-//!   up meanwhile into one write. Sustained throughput.
+//! - `wal/append_commit`: one batch's effects encoded into a record
+//!   (`Wal::append`) and written (`Wal::commit`, fsync policy `no`: one
+//!   write(2) per batch), as the engine thread does before replying.
 //! - `snapshot/write_100k_keys`: `SnapshotJob` driven to the end as the
 //!   engine drives it (no time budget), including the file's fsync and
 //!   rename, which depend on the disk.
@@ -113,7 +109,7 @@ fn wal(c: &mut Criterion) {
     let mut group = c.benchmark_group("wal");
     group.throughput(Throughput::Bytes(encoded.len() as u64));
     let mut written: u64 = 0;
-    let mut run = |wal: &mut Wal, iterations: u64, wait: bool| {
+    let mut run = |wal: &mut Wal, iterations: u64| {
         let mut timed = Duration::ZERO;
         let mut copies: Vec<Vec<Effect>> = Vec::new();
         let mut done = 0;
@@ -129,19 +125,6 @@ fn wal(c: &mut Criterion) {
             let began = Instant::now();
             for effects in &mut copies {
                 wal.append(effects);
-                if wait {
-                    if let Err(error) = wal.commit() {
-                        panic!("commit: {error}");
-                    }
-                } else {
-                    wal.commit_then(Box::new(|failure| {
-                        assert!(failure.is_none(), "log failure: {failure:?}");
-                    }));
-                }
-            }
-            if !wait {
-                // The last records are durable (per policy) only once the
-                // writer is through; that belongs to the timed work.
                 if let Err(error) = wal.commit() {
                     panic!("commit: {error}");
                 }
@@ -152,11 +135,10 @@ fn wal(c: &mut Criterion) {
         }
         timed
     };
-    group.bench_function("append_commit_wait", |b| {
-        b.iter_custom(|iterations| run(&mut wal, iterations, true))
-    });
-    group.bench_function("append_commit_pipelined", |b| {
-        b.iter_custom(|iterations| run(&mut wal, iterations, false))
+    // The engine writes each batch's record itself and then replies:
+    // append + commit is what one batch costs it.
+    group.bench_function("append_commit", |b| {
+        b.iter_custom(|iterations| run(&mut wal, iterations))
     });
     group.finish();
     if let Err(error) = wal.close() {

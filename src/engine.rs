@@ -11,20 +11,19 @@
 //! `timer_tick_ms` ([`Engine::background`]); their effects are logged the
 //! same way.
 //!
-//! Every log commit gets a ticket, and [`Commits`] records the highest one
-//! done and the first one that failed. A batch's replies wait for its own
-//! ticket, or, for a batch that changed nothing, for the last ticket handed
-//! out (its replies may show effects of earlier batches). Commits are
-//! synchronous today, so a ticket is done when `end_batch` returns; the
-//! tickets keep the reply path independent of that (a log shipped to a
-//! replica before acknowledging would complete later).
+//! Every log commit gets a ticket ([`Engine::end_batch`]). A batch's
+//! replies are tied to its own ticket or, for a batch that changed nothing,
+//! to the last ticket handed out (its replies may show effects of earlier
+//! batches); if that commit failed, they become durability errors
+//! ([`Engine::commit_failed`]). Commits are synchronous: a ticket is done
+//! when `end_batch` returns.
 //!
 //! If the log cannot be written or synced, the replies waiting on that
 //! commit become durability errors and the engine refuses every later
 //! request: nothing is acknowledged that is not on disk per policy.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,34 +36,6 @@ use crate::snapshot::{SnapshotDone, SnapshotJob};
 use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wal::Wal;
-
-/// How far the log has got, shared with the reactor.
-#[derive(Debug)]
-pub struct Commits {
-    /// Highest ticket whose records are durable (or failed).
-    durable: AtomicU64,
-    /// Lowest ticket whose commit failed; `u64::MAX` while none has.
-    failed_from: AtomicU64,
-}
-
-impl Commits {
-    fn new() -> Commits {
-        Commits {
-            durable: AtomicU64::new(0),
-            failed_from: AtomicU64::new(u64::MAX),
-        }
-    }
-
-    /// Highest ticket whose commit is done.
-    pub fn durable(&self) -> u64 {
-        self.durable.load(Ordering::SeqCst)
-    }
-
-    /// Whether replies waiting on `ticket` must become durability errors.
-    pub fn failed(&self, ticket: u64) -> bool {
-        ticket >= self.failed_from.load(Ordering::Acquire)
-    }
-}
 
 /// One round of requests applied at one instant.
 pub struct Batch {
@@ -105,9 +76,10 @@ pub struct Engine<C: Clock> {
     tick_spent: Duration,
     /// When the last batch of requests was applied.
     last_batch: Instant,
-    commits: Arc<Commits>,
     /// Last ticket handed out.
     tickets: u64,
+    /// Lowest ticket whose commit failed; `u64::MAX` while none has.
+    failed_from: u64,
 }
 
 impl<C: Clock> Engine<C> {
@@ -122,13 +94,16 @@ impl<C: Clock> Engine<C> {
             tick_started: Instant::now(),
             tick_spent: Duration::ZERO,
             last_batch: Instant::now(),
-            commits: Arc::new(Commits::new()),
             tickets: 0,
+            failed_from: u64::MAX,
         }
     }
 
-    pub fn commits(&self) -> Arc<Commits> {
-        self.commits.clone()
+    /// Whether the commit with this ticket (see [`Engine::end_batch`])
+    /// failed, so the replies that waited on it must become durability
+    /// errors.
+    pub fn commit_failed(&self, ticket: u64) -> bool {
+        ticket >= self.failed_from
     }
 
     /// Attaches the log: from now on every change is logged before it is
@@ -187,13 +162,9 @@ impl<C: Clock> Engine<C> {
         durability.wal.append(self.state.keyspace.effects_mut());
         self.tickets += 1;
         let ticket = self.tickets;
-        let commits = self.commits.clone();
-        durability.wal.commit_then(Box::new(move |failure| {
-            if failure.is_some() {
-                commits.failed_from.fetch_min(ticket, Ordering::AcqRel);
-            }
-            commits.durable.fetch_max(ticket, Ordering::SeqCst);
-        }));
+        if durability.wal.commit().is_err() {
+            self.failed_from = self.failed_from.min(ticket);
+        }
         ticket
     }
 
@@ -386,9 +357,7 @@ impl<C: Clock> Engine<C> {
         if let Some(log_durable) = job.take_log_durable() {
             // Publishing waits until every record handed to the log so far
             // is on stable storage, whatever the fsync policy.
-            durability.wal.commit_synced_then(Box::new(move |failure| {
-                let _ = log_durable.send(failure.is_none());
-            }));
+            let _ = log_durable.send(durability.wal.commit_synced().is_ok());
         }
         match job.poll() {
             None => true,

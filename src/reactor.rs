@@ -13,10 +13,10 @@
 //! One round of the loop is one engine batch (one clock reading, one log
 //! record). Without persistence replies are encoded straight into the
 //! connection's output buffer. With persistence they wait, in order, in the
-//! connection's `held` queue until their batch's commit ticket is durable
-//! (at the end of the round: the log is written and synced on this thread);
-//! then they are encoded and written. If that commit failed, the engine's
-//! replies become durability errors.
+//! connection's `held` queue until the round's log record is written and
+//! synced (at the end of the round, on this thread); then they are encoded
+//! and written. If that commit failed, the engine's replies become
+//! durability errors.
 //!
 //! In-process producers (embedding, tests, later replication) submit
 //! requests through the same bounded command queue the engine always had
@@ -43,7 +43,7 @@ use usher_protocol::{Arg, Reply, Request, ServerError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
-use crate::engine::{Commits, Engine};
+use crate::engine::Engine;
 use crate::state::State;
 use crate::stats::ServerStats;
 
@@ -51,8 +51,6 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Connection tokens start here.
 const FIRST_CONNECTION: usize = 2;
-/// The ticket of a held reply whose batch has not ended yet.
-const UNSTAMPED: u64 = u64::MAX;
 
 /// Bytes read per `read` call at most.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -111,7 +109,6 @@ impl Control {
 
 /// A reply waiting for its batch's log commit.
 struct Held {
-    ticket: u64,
     request_id: u64,
     codec: Codec,
     reply: Reply,
@@ -154,7 +151,6 @@ pub struct Reactor<C: Clock> {
     listener: Option<TcpListener>,
     control: Arc<Control>,
     engine: Engine<C>,
-    commits: Arc<Commits>,
     config: Arc<Config>,
     stats: Arc<ServerStats>,
     clients: Vec<Option<Client>>,
@@ -167,11 +163,16 @@ pub struct Reactor<C: Clock> {
     waiting: Vec<usize>,
     /// Connections whose output buffer has bytes to write.
     dirty: Vec<usize>,
+    /// An empty list kept for its capacity: `work` and `waiting` are
+    /// swapped with it while they are walked, so no round allocates.
+    spare: Vec<usize>,
     scratch: Vec<u8>,
     args: Vec<Arg>,
     queue: crossbeam_channel::Receiver<Submission>,
-    /// Submissions applied, waiting for their commit ticket.
-    submitted: VecDeque<(u64, Submission, Vec<Reply>)>,
+    /// Submissions applied this round, with their replies.
+    submitted: Vec<(Submission, Vec<Reply>)>,
+    /// The commit ticket of the last round (see `Engine::end_batch`).
+    ticket: u64,
 }
 
 impl<C: Clock> Reactor<C> {
@@ -193,13 +194,11 @@ impl<C: Clock> Reactor<C> {
             waker: Waker::new(poll.registry(), WAKER)?,
             queue,
         });
-        let commits = engine.commits();
         let reactor = Reactor {
             poll,
             listener: Some(listener),
             control: control.clone(),
             engine,
-            commits,
             config,
             stats,
             clients: Vec::new(),
@@ -208,10 +207,12 @@ impl<C: Clock> Reactor<C> {
             work: Vec::new(),
             waiting: Vec::new(),
             dirty: Vec::new(),
+            spare: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES],
             args: Vec::new(),
             queue: receiver,
-            submitted: VecDeque::new(),
+            submitted: Vec::new(),
+            ticket: 0,
         };
         Ok((reactor, control))
     }
@@ -269,7 +270,7 @@ impl<C: Clock> Reactor<C> {
                 self.begin_shutdown();
             }
             self.round();
-            self.release_durable();
+            self.release_committed();
             self.flush_dirty();
             if let Some(since) = stopping {
                 let grace = Duration::from_millis(self.config.shutdown_grace_ms);
@@ -380,7 +381,6 @@ impl<C: Clock> Reactor<C> {
         }
         let batch = self.engine.begin_batch();
         let mut budget = self.config.batch_requests_max;
-        let first_submitted = self.submitted.len();
         while budget > 0 {
             let Ok(submission) = self.queue.try_recv() else {
                 break;
@@ -391,12 +391,12 @@ impl<C: Clock> Reactor<C> {
                 .iter()
                 .map(|request| self.engine.apply_in(&batch, request))
                 .collect();
-            self.submitted.push_back((UNSTAMPED, submission, replies));
+            self.submitted.push((submission, replies));
         }
-        let work = std::mem::take(&mut self.work);
-        let mut again = Vec::new();
+        // Connections to serve again go back into `self.work` as it is walked.
+        let mut work = std::mem::replace(&mut self.work, std::mem::take(&mut self.spare));
         let persistent = self.config.persist;
-        for index in work {
+        for index in work.drain(..) {
             let Some(Some(client)) = self.clients.get_mut(index) else {
                 continue;
             };
@@ -460,7 +460,6 @@ impl<C: Clock> Reactor<C> {
                 budget -= 1;
                 if persistent {
                     client.held.push_back(Held {
-                        ticket: UNSTAMPED,
                         request_id,
                         codec,
                         reply,
@@ -500,86 +499,47 @@ impl<C: Clock> Reactor<C> {
             }
             if (client.readable || client.backlog) && !client.queued {
                 client.queued = true;
-                again.push(index);
+                self.work.push(index);
             }
             if client.closing && !client.backlog && client.held.is_empty() {
                 self.dirty.push(index);
             }
         }
-        self.work = again;
-        let ticket = self.engine.end_batch();
-        for (stamp, _, _) in self.submitted.iter_mut().skip(first_submitted) {
-            *stamp = ticket;
-        }
-        if persistent {
-            // Stamp this round's replies with the ticket they wait for.
-            for &index in &self.waiting {
-                if let Some(Some(client)) = self.clients.get_mut(index) {
-                    for held in client.held.iter_mut().rev() {
-                        if held.ticket != UNSTAMPED {
-                            break;
-                        }
-                        held.ticket = ticket;
-                    }
-                }
-            }
-        }
+        self.spare = work;
+        self.ticket = self.engine.end_batch();
     }
 
-    /// Encodes the replies whose commit is done into their output buffers,
-    /// and answers the submissions whose commit is done.
-    fn release_durable(&mut self) {
-        let durable = self.commits.durable();
-        while self
-            .submitted
-            .front()
-            .is_some_and(|(ticket, _, _)| *ticket <= durable)
-        {
-            let Some((ticket, submission, mut replies)) = self.submitted.pop_front() else {
-                break;
-            };
-            if self.commits.failed(ticket) {
-                let error = self.engine.durability_failure();
-                replies.fill(Reply::Error(error));
+    /// Encodes the replies held for this round's commit into their output
+    /// buffers, and answers the submissions; those whose commit failed
+    /// become durability errors.
+    fn release_committed(&mut self) {
+        let failed = self.engine.commit_failed(self.ticket);
+        for (submission, mut replies) in self.submitted.drain(..) {
+            if failed {
+                replies.fill(Reply::Error(self.engine.durability_failure()));
             }
             // A producer that went away no longer wants its replies.
             let _ = submission.done.send(replies);
         }
-        if self.waiting.is_empty() {
-            return;
-        }
-        let waiting = std::mem::take(&mut self.waiting);
-        for index in waiting {
+        let mut waiting = std::mem::replace(&mut self.waiting, std::mem::take(&mut self.spare));
+        for index in waiting.drain(..) {
             let Some(Some(client)) = self.clients.get_mut(index) else {
                 continue;
             };
-            let mut released = false;
-            while let Some(front) = client.held.front() {
-                if front.ticket > durable {
-                    break;
-                }
-                let Some(held) = client.held.pop_front() else {
-                    break;
-                };
-                if held.engine && self.commits.failed(held.ticket) {
-                    let error = self.engine.durability_failure();
+            client.in_held_list = false;
+            for held in client.held.drain(..) {
+                if held.engine && failed {
+                    let error = Reply::Error(self.engine.durability_failure());
                     held.codec
-                        .encode(held.request_id, &Reply::Error(error), &mut client.output);
+                        .encode(held.request_id, &error, &mut client.output);
                 } else {
                     held.codec
                         .encode(held.request_id, &held.reply, &mut client.output);
                 }
-                released = true;
             }
-            if released || client.closing {
-                self.dirty.push(index);
-            }
-            if client.held.is_empty() {
-                client.in_held_list = false;
-            } else {
-                self.waiting.push(index);
-            }
+            self.dirty.push(index);
         }
+        self.spare = waiting;
     }
 
     /// Writes every connection's pending output; closes connections that

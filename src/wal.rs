@@ -82,10 +82,6 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// What the log writer does after a group of records is written and
-/// synced: called with `None` on success or the failure message.
-pub type Release = Box<dyn FnOnce(Option<&str>) + Send>;
-
 /// Failure state, shared with the `everysec` sync thread's reports.
 struct Shared {
     failed: AtomicBool,
@@ -133,7 +129,6 @@ pub struct Wal {
     pub bytes_since_snapshot: u64,
     shared: Arc<Shared>,
     writer: Writer,
-    releases: Vec<Release>,
 }
 
 impl Wal {
@@ -163,7 +158,6 @@ impl Wal {
             bytes_since_snapshot: 0,
             shared,
             writer,
-            releases: Vec::new(),
         })
     }
 
@@ -202,37 +196,25 @@ impl Wal {
         self.next_lsn += 1;
     }
 
-    /// Hands the pending records to the writer; `then` runs once they (and
-    /// everything before them) are written and synced per policy, or with
-    /// the failure message. Blocks only while the writer is
-    /// `WRITES_IN_FLIGHT_MAX` records behind.
-    pub fn commit_then(&mut self, then: Release) {
-        self.send_write(then, false);
-    }
-
-    /// Like [`Wal::commit_then`], but the log is synced to stable storage
-    /// before `then` runs, whatever the fsync policy.
-    pub fn commit_synced_then(&mut self, then: Release) {
-        self.send_write(then, true);
-    }
-
-    fn send_write(&mut self, then: Release, sync: bool) {
-        self.bytes_since_snapshot += self.pending.len() as u64;
-        self.releases.push(then);
-        self.writer
-            .flush(&mut self.pending, &mut self.releases, sync);
-    }
-
-    /// Writes and syncs the pending records and waits for it.
+    /// Writes the pending records and syncs them per policy; the failure
+    /// message if the log has failed (now or before).
     pub fn commit(&mut self) -> Result<(), String> {
-        let (done, wait) = crossbeam_channel::bounded(1);
-        self.commit_then(Box::new(move |failure| {
-            let _ = done.send(failure.map(str::to_string));
-        }));
-        match wait.recv() {
-            Ok(None) => Ok(()),
-            Ok(Some(failure)) => Err(failure),
-            Err(_) => Err("the log writer thread is gone".into()),
+        self.write_pending(false)
+    }
+
+    /// Like [`Wal::commit`], but the log is synced to stable storage
+    /// whatever the fsync policy (a snapshot about to replace the log needs
+    /// it on disk).
+    pub fn commit_synced(&mut self) -> Result<(), String> {
+        self.write_pending(true)
+    }
+
+    fn write_pending(&mut self, sync: bool) -> Result<(), String> {
+        self.bytes_since_snapshot += self.pending.len() as u64;
+        self.writer.flush(&mut self.pending, sync);
+        match self.shared.failure() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
         }
     }
 
@@ -240,7 +222,8 @@ impl Wal {
     /// lsn, which is returned: the position a snapshot starts from.
     pub fn rotate(&mut self) -> Result<u64, String> {
         if !self.pending.is_empty() {
-            self.commit_then(Box::new(|_| {}));
+            // A failure here is reported by the rotation below.
+            let _ = self.commit();
         }
         self.writer.rotate(self.next_lsn).map(|()| self.next_lsn)
     }
@@ -274,9 +257,9 @@ struct Writer {
 }
 
 impl Writer {
-    /// One write and at most one sync for everything gathered, then the
-    /// releases, in order.
-    fn flush(&mut self, bytes: &mut Vec<u8>, releases: &mut Vec<Release>, force_sync: bool) {
+    /// One write and at most one sync for everything gathered; a failure
+    /// is recorded in `shared`.
+    fn flush(&mut self, bytes: &mut Vec<u8>, force_sync: bool) {
         let sync = force_sync || (self.policy == FsyncPolicy::Always && !bytes.is_empty());
         if self.shared.failure().is_none() && (sync || !bytes.is_empty()) {
             let result = self.file.write_all(bytes).and_then(|()| {
@@ -300,10 +283,6 @@ impl Writer {
         // A large burst must not pin its buffer.
         if bytes.capacity() > 16 * 1024 * 1024 {
             *bytes = Vec::with_capacity(256 * 1024);
-        }
-        let failure = self.shared.failure();
-        for release in releases.drain(..) {
-            release(failure.as_deref());
         }
     }
 
