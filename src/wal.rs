@@ -82,30 +82,22 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Failure state, shared with the `everysec` sync thread's reports.
-struct Shared {
-    failed: AtomicBool,
-    failure: std::sync::Mutex<Option<String>>,
-}
+/// Why the log failed, once it has: nothing may be acknowledged again.
+#[derive(Default)]
+struct Failure(Option<String>);
 
-impl Shared {
-    fn fail(&self, message: String) {
+impl Failure {
+    fn fail(&mut self, message: String) {
         tracing::error!(%message, "log failure: the server stops acknowledging requests");
-        if let Ok(mut failure) = self.failure.lock() {
-            failure.get_or_insert(message);
-        }
-        self.failed.store(true, Ordering::SeqCst);
+        self.0.get_or_insert(message);
     }
 
-    fn failure(&self) -> Option<String> {
-        if !self.failed.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.failure
-            .lock()
-            .ok()
-            .and_then(|failure| failure.clone())
-            .or_else(|| Some("log failure".to_string()))
+    fn get(&self) -> Option<String> {
+        self.0.clone()
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
     }
 }
 
@@ -127,7 +119,6 @@ pub struct Wal {
     pending: Vec<u8>,
     /// Bytes logged since the last snapshot started (snapshot trigger).
     pub bytes_since_snapshot: u64,
-    shared: Arc<Shared>,
     writer: Writer,
 }
 
@@ -139,24 +130,19 @@ impl Wal {
             FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
             _ => None,
         };
-        let shared = Arc::new(Shared {
-            failed: AtomicBool::new(false),
-            failure: std::sync::Mutex::new(None),
-        });
         let writer = Writer {
             dir: dir.to_path_buf(),
             file,
             path,
             policy,
             syncer,
-            shared: shared.clone(),
+            failure: Failure::default(),
         };
         Ok(Wal {
             policy,
             next_lsn,
             pending: Vec::with_capacity(64 * 1024),
             bytes_since_snapshot: 0,
-            shared,
             writer,
         })
     }
@@ -171,7 +157,7 @@ impl Wal {
 
     /// Why the log failed, once it has: nothing may be acknowledged again.
     pub fn failure(&self) -> Option<String> {
-        self.shared.failure()
+        self.writer.failure.get()
     }
 
     /// Encodes one record holding `effects` (drained) into the pending
@@ -212,7 +198,7 @@ impl Wal {
     fn write_pending(&mut self, sync: bool) -> Result<(), String> {
         self.bytes_since_snapshot += self.pending.len() as u64;
         self.writer.flush(&mut self.pending, sync);
-        match self.shared.failure() {
+        match self.writer.failure.get() {
             Some(failure) => Err(failure),
             None => Ok(()),
         }
@@ -231,9 +217,9 @@ impl Wal {
     /// Writes and syncs everything (shutdown).
     pub fn close(&mut self) -> Result<(), String> {
         let result = self.commit();
-        if self.shared.failure().is_none() {
+        if self.writer.failure.is_none() {
             if let Err(error) = self.writer.file.sync_all() {
-                self.shared.fail(format!(
+                self.writer.failure.fail(format!(
                     "cannot sync the log {}: {error}",
                     self.writer.path.display()
                 ));
@@ -253,15 +239,15 @@ struct Writer {
     path: PathBuf,
     policy: FsyncPolicy,
     syncer: Option<Syncer>,
-    shared: Arc<Shared>,
+    failure: Failure,
 }
 
 impl Writer {
     /// One write and at most one sync for everything gathered; a failure
-    /// is recorded in `shared`.
+    /// is recorded in `failure`.
     fn flush(&mut self, bytes: &mut Vec<u8>, force_sync: bool) {
         let sync = force_sync || (self.policy == FsyncPolicy::Always && !bytes.is_empty());
-        if self.shared.failure().is_none() && (sync || !bytes.is_empty()) {
+        if self.failure.is_none() && (sync || !bytes.is_empty()) {
             let result = self.file.write_all(bytes).and_then(|()| {
                 if sync {
                     self.file.sync_data()
@@ -270,13 +256,13 @@ impl Writer {
                 }
             });
             if let Err(error) = result {
-                self.shared.fail(format!(
+                self.failure.fail(format!(
                     "cannot write the log {}: {error}",
                     self.path.display()
                 ));
             }
             if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
-                self.shared.fail(error);
+                self.failure.fail(error);
             }
         }
         bytes.clear();
@@ -287,7 +273,7 @@ impl Writer {
     }
 
     fn rotate(&mut self, first_lsn: u64) -> Result<(), String> {
-        if let Some(failure) = self.shared.failure() {
+        if let Some(failure) = self.failure.get() {
             return Err(failure);
         }
         let result = self.file.sync_all().and_then(|()| {
@@ -301,7 +287,7 @@ impl Writer {
         });
         result.map_err(|error| {
             let message = format!("cannot start a new log segment: {error}");
-            self.shared.fail(message.clone());
+            self.failure.fail(message.clone());
             message
         })
     }
