@@ -102,7 +102,7 @@ fn wal(c: &mut Criterion) {
         Ok(dir) => dir,
         Err(error) => panic!("cannot create a temporary directory: {error}"),
     };
-    let mut wal = match Wal::create(dir.path(), 0, FsyncPolicy::No) {
+    let mut wal = match Wal::create(dir.path(), 0, FsyncPolicy::No, 0) {
         Ok(wal) => wal,
         Err(error) => panic!("cannot create the log: {error}"),
     };

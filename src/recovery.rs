@@ -37,6 +37,10 @@ pub struct Damage {
     pub reason: String,
     /// Torn tail of the last segment (safe to cut) rather than corruption.
     pub torn_tail: bool,
+    /// Everything from `offset` on is zeros: with `torn_tail`, space the
+    /// log had preallocated (or the file system had allocated) that no
+    /// record reached, which is what a crash normally leaves.
+    pub zeros: bool,
 }
 
 /// What recovery or `check` found.
@@ -170,6 +174,7 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
                 offset: 0,
                 reason: format!("log gap: segment starts at position {first}, expected {expected}"),
                 torn_tail: false,
+                zeros: false,
             });
             continue;
         }
@@ -282,7 +287,13 @@ pub fn recover(dir: &Path, state: State, repair: bool) -> Result<Recovered, Reco
             return Err(RecoveryError(refusal(dir, damage, &report)));
         }
         cut(damage, &report)?;
-        if damage.torn_tail {
+        if damage.torn_tail && damage.zeros {
+            tracing::info!(
+                file = %damage.path.display(),
+                offset = damage.offset,
+                "cut the preallocated space after the last record of the log"
+            );
+        } else if damage.torn_tail {
             tracing::warn!(
                 file = %damage.path.display(),
                 offset = damage.offset,
@@ -362,6 +373,7 @@ fn replay_segment(
             offset: offset as u64,
             reason,
             torn_tail: torn && is_last,
+            zeros: data[offset.min(data.len())..].iter().all(|b| *b == 0),
         })
     };
     if data.len() < SEGMENT_HEADER_BYTES {
@@ -576,6 +588,10 @@ pub fn check_tool(dir: &Path, repair: bool) -> std::process::ExitCode {
         return ExitCode::SUCCESS;
     };
     if !repair {
+        if damage.torn_tail && damage.zeros {
+            println!("the preallocated space after the last record is cut at the next start");
+            return ExitCode::SUCCESS;
+        }
         if damage.torn_tail {
             println!("the torn tail is dropped automatically at the next start");
             return ExitCode::SUCCESS;
@@ -634,7 +650,9 @@ fn print_report(report: &Report) {
     if let Some(damage) = &report.damage {
         println!(
             "{}: {} at byte offset {}: {}",
-            if damage.torn_tail {
+            if damage.torn_tail && damage.zeros {
+                "preallocated space"
+            } else if damage.torn_tail {
                 "torn tail"
             } else {
                 "DAMAGE"

@@ -109,7 +109,12 @@ fn recover(config: &Config, state: State) -> std::io::Result<(State, Durability,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "recovered"
     );
-    let wal = Wal::create(&config.dir, recovered.next_lsn, config.fsync)?;
+    let wal = Wal::create(
+        &config.dir,
+        recovered.next_lsn,
+        config.fsync,
+        config.log_segment_bytes,
+    )?;
     let durability = Durability {
         dir: config.dir.clone(),
         wal,

@@ -16,12 +16,21 @@
 //! segment at `S`; once the snapshot is safely on disk the segments before
 //! it are deleted, so the log does not grow forever.
 //!
+//! Preallocation (`log_segment_bytes`): a background thread writes spare
+//! files full of zeros (`log-spare-N.tmp`), and the log moves into one when
+//! a record does not fit its segment or a snapshot starts a new one. The
+//! segment in use is therefore followed by zeros up to its preallocated
+//! size; it is cut to its last record before the log leaves it (and at
+//! shutdown), so only the last segment can end in zeros, which recovery
+//! drops like a torn record.
+//!
 //! A record is all or nothing: a torn last record (crash mid-write) is
 //! dropped at recovery, and since replies are sent only after the record is
 //! written and synced, nothing it held was acknowledged.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,6 +48,14 @@ pub const SEGMENT_HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// `lsn` + `count` at the start of each payload.
 pub const PAYLOAD_HEADER_BYTES: usize = 12;
+/// Smallest preallocated segment (`log_segment_bytes`, when not 0).
+pub const SEGMENT_BYTES_MIN: u64 = 64 * 1024;
+/// Zeros written per call while preparing a spare segment.
+const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
+/// A spare being prepared is synced every this many bytes, so its writeback
+/// reaches the disk in slices rather than as one burst that would stall the
+/// engine's own fsyncs behind it.
+const SPARE_SYNC_BYTES: u64 = 4 * 1024 * 1024;
 
 /// When the log is flushed to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -117,31 +134,49 @@ pub struct Wal {
     next_lsn: u64,
     /// Encoded records not yet written.
     pending: Vec<u8>,
+    /// The lsn of the first record in `pending`.
+    pending_first_lsn: u64,
     /// Bytes logged since the last snapshot started (snapshot trigger).
     pub bytes_since_snapshot: u64,
     writer: Writer,
 }
 
 impl Wal {
-    /// Starts a new segment at `next_lsn` in `dir`.
-    pub fn create(dir: &Path, next_lsn: u64, policy: FsyncPolicy) -> io::Result<Wal> {
+    /// Starts a new segment at `next_lsn` in `dir`. With `segment_bytes`
+    /// above 0, later segments are preallocated to that size (this first
+    /// one grows until the first spare is ready).
+    pub fn create(
+        dir: &Path,
+        next_lsn: u64,
+        policy: FsyncPolicy,
+        segment_bytes: u64,
+    ) -> io::Result<Wal> {
         let (file, path) = create_segment(dir, next_lsn)?;
         let syncer = match policy {
             FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
             _ => None,
         };
+        let spares = if segment_bytes > 0 {
+            Some(Spares::start(dir, segment_bytes.max(SEGMENT_BYTES_MIN))?)
+        } else {
+            None
+        };
         let writer = Writer {
             dir: dir.to_path_buf(),
             file,
             path,
+            end: SEGMENT_HEADER_BYTES as u64,
+            capacity: SEGMENT_HEADER_BYTES as u64,
             policy,
             syncer,
+            spares,
             failure: Failure::default(),
         };
         Ok(Wal {
             policy,
             next_lsn,
             pending: Vec::with_capacity(64 * 1024),
+            pending_first_lsn: next_lsn,
             bytes_since_snapshot: 0,
             writer,
         })
@@ -197,7 +232,9 @@ impl Wal {
 
     fn write_pending(&mut self, sync: bool) -> Result<(), String> {
         self.bytes_since_snapshot += self.pending.len() as u64;
-        self.writer.flush(&mut self.pending, sync);
+        self.writer
+            .flush(&mut self.pending, self.pending_first_lsn, sync);
+        self.pending_first_lsn = self.next_lsn;
         match self.writer.failure.get() {
             Some(failure) => Err(failure),
             None => Ok(()),
@@ -218,7 +255,7 @@ impl Wal {
     pub fn close(&mut self) -> Result<(), String> {
         let result = self.commit();
         if self.writer.failure.is_none() {
-            if let Err(error) = self.writer.file.sync_all() {
+            if let Err(error) = self.writer.seal() {
                 self.writer.failure.fail(format!(
                     "cannot sync the log {}: {error}",
                     self.writer.path.display()
@@ -237,24 +274,40 @@ struct Writer {
     dir: PathBuf,
     file: File,
     path: PathBuf,
+    /// Where the next record goes: the header and every record before it.
+    end: u64,
+    /// The file's length; from `end` up to here it holds preallocated zeros.
+    capacity: u64,
     policy: FsyncPolicy,
     syncer: Option<Syncer>,
+    /// Preallocated segments, when `log_segment_bytes` is above 0.
+    spares: Option<Spares>,
     failure: Failure,
 }
 
 impl Writer {
-    /// One write and at most one sync for everything gathered; a failure
-    /// is recorded in `failure`.
-    fn flush(&mut self, bytes: &mut Vec<u8>, force_sync: bool) {
+    /// One write and at most one sync for everything gathered, whose first
+    /// record has `first_lsn`; a failure is recorded in `failure`.
+    fn flush(&mut self, bytes: &mut Vec<u8>, first_lsn: u64, force_sync: bool) {
         let sync = force_sync || (self.policy == FsyncPolicy::Always && !bytes.is_empty());
         if self.failure.is_none() && (sync || !bytes.is_empty()) {
-            let result = self.file.write_all(bytes).and_then(|()| {
-                if sync {
-                    self.file.sync_data()
-                } else {
-                    Ok(())
-                }
-            });
+            let full = self.end + bytes.len() as u64 > self.capacity;
+            let result = if full && !bytes.is_empty() {
+                self.next_spare(first_lsn).map(|_| ())
+            } else {
+                Ok(())
+            };
+            let result = result
+                .and_then(|()| self.file.write_all_at(bytes, self.end))
+                .and_then(|()| {
+                    self.end += bytes.len() as u64;
+                    self.capacity = self.capacity.max(self.end);
+                    if sync {
+                        self.file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(error) = result {
                 self.failure.fail(format!(
                     "cannot write the log {}: {error}",
@@ -272,17 +325,63 @@ impl Writer {
         }
     }
 
+    /// Moves the log into a prepared spare segment starting at `first_lsn`,
+    /// if one is ready; false (and the current segment grows) otherwise.
+    fn next_spare(&mut self, first_lsn: u64) -> io::Result<bool> {
+        let Some(spare) = self.spares.as_ref().and_then(Spares::take) else {
+            return Ok(false);
+        };
+        self.seal()?;
+        self.install(spare, first_lsn)?;
+        Ok(true)
+    }
+
+    /// Cuts the preallocated zeros after the last record and syncs the
+    /// segment, data and length: before the log moves on, so that only the
+    /// last segment can ever end in zeros.
+    fn seal(&mut self) -> io::Result<()> {
+        if self.capacity > self.end {
+            self.file.set_len(self.end)?;
+            self.capacity = self.end;
+        }
+        self.file.sync_all()
+    }
+
+    /// Makes a prepared spare the segment starting at `first_lsn`: header,
+    /// then the name, each synced before a record goes in.
+    fn install(&mut self, (file, temp): (File, PathBuf), first_lsn: u64) -> io::Result<()> {
+        let path = self.dir.join(segment_name(first_lsn));
+        refuse_overwrite(&path)?;
+        file.write_all_at(&segment_header(first_lsn), 0)?;
+        file.sync_data()?;
+        std::fs::rename(&temp, &path)?;
+        sync_dir(&self.dir)?;
+        self.capacity = file.metadata()?.len();
+        if let Some(syncer) = &mut self.syncer {
+            syncer.switch(file.try_clone()?);
+        }
+        self.file = file;
+        self.path = path;
+        self.end = SEGMENT_HEADER_BYTES as u64;
+        Ok(())
+    }
+
     fn rotate(&mut self, first_lsn: u64) -> Result<(), String> {
         if let Some(failure) = self.failure.get() {
             return Err(failure);
         }
-        let result = self.file.sync_all().and_then(|()| {
+        let result = self.seal().and_then(|()| {
+            if let Some(spare) = self.spares.as_ref().and_then(Spares::take) {
+                return self.install(spare, first_lsn);
+            }
             let (file, path) = create_segment(&self.dir, first_lsn)?;
             if let Some(syncer) = &mut self.syncer {
                 syncer.switch(file.try_clone()?);
             }
             self.file = file;
             self.path = path;
+            self.end = SEGMENT_HEADER_BYTES as u64;
+            self.capacity = self.end;
             Ok(())
         });
         result.map_err(|error| {
@@ -293,32 +392,140 @@ impl Writer {
     }
 }
 
-fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
-    let path = dir.join(segment_name(first_lsn));
-    // A segment with this name can only be an empty one a crash left
-    // behind (recovery starts the log after every record it holds).
-    if let Ok(existing) = std::fs::metadata(&path) {
-        if existing.len() > SEGMENT_HEADER_BYTES as u64 {
-            return Err(io::Error::other(format!(
+fn segment_header(first_lsn: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    header[..8].copy_from_slice(SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header[16..24].copy_from_slice(&first_lsn.to_le_bytes());
+    header
+}
+
+/// A segment with this name can only be an empty one a crash left behind
+/// (recovery starts the log after every record it holds).
+fn refuse_overwrite(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(existing) if existing.len() > SEGMENT_HEADER_BYTES as u64 => {
+            Err(io::Error::other(format!(
                 "refusing to overwrite log segment {} that holds records",
                 path.display()
-            )));
+            )))
         }
+        _ => Ok(()),
     }
+}
+
+fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(segment_name(first_lsn));
+    refuse_overwrite(&path)?;
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(&path)?;
-    let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
-    header.extend_from_slice(SEGMENT_MAGIC);
-    header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&first_lsn.to_le_bytes());
-    file.write_all(&header)?;
+    file.write_all(&segment_header(first_lsn))?;
     file.sync_all()?;
     sync_dir(dir)?;
     Ok((file, path))
+}
+
+/// The `usher-log-spare` background thread: keeps one spare segment file
+/// written full of zeros and synced, ready for the engine to take, so the
+/// engine never waits for that writing itself.
+struct Spares {
+    /// Zero capacity: the thread waits with a finished spare until the
+    /// engine takes it, then prepares the next one.
+    ready: Option<crossbeam_channel::Receiver<(File, PathBuf)>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spares {
+    fn start(dir: &Path, segment_bytes: u64) -> io::Result<Spares> {
+        let (sender, ready) = crossbeam_channel::bounded(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (dir, stop) = (dir.to_path_buf(), stop.clone());
+            std::thread::Builder::new()
+                .name("usher-log-spare".into())
+                .spawn(move || {
+                    let mut number = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        number += 1;
+                        let temp = dir.join(format!("log-spare-{number}.tmp"));
+                        match prepare_spare(&temp, segment_bytes, &stop) {
+                            Ok(file) => {
+                                if sender.send((file, temp.clone())).is_err() {
+                                    // The log closed first.
+                                    let _ = std::fs::remove_file(&temp);
+                                    return;
+                                }
+                            }
+                            Err(error) => {
+                                let _ = std::fs::remove_file(&temp);
+                                if stop.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                tracing::warn!(file = %temp.display(), %error,
+                                    "cannot preallocate a log segment; the log grows as written \
+                                     and the next attempt is in 10 s");
+                                for _ in 0..100 {
+                                    if stop.load(Ordering::Relaxed) {
+                                        return;
+                                    }
+                                    std::thread::sleep(Duration::from_millis(100));
+                                }
+                            }
+                        }
+                    }
+                })?
+        };
+        Ok(Spares {
+            ready: Some(ready),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// A prepared spare, if one is ready now (never waits).
+    fn take(&self) -> Option<(File, PathBuf)> {
+        self.ready.as_ref()?.try_recv().ok()
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receiver ends a send the thread is blocked in.
+        self.ready = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes `bytes` of zeros to a new file at `path` and syncs it, checking
+/// `stop` between slices.
+fn prepare_spare(path: &Path, bytes: u64, stop: &AtomicBool) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)?;
+    let zeros = vec![0u8; ZERO_CHUNK_BYTES];
+    let mut written = 0u64;
+    while written < bytes {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the log is closing"));
+        }
+        let slice = (bytes - written).min(ZERO_CHUNK_BYTES as u64) as usize;
+        file.write_all(&zeros[..slice])?;
+        written += slice as u64;
+        if written.is_multiple_of(SPARE_SYNC_BYTES) {
+            file.sync_data()?;
+        }
+    }
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// The `everysec` background thread: syncs the current segment once a

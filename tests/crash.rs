@@ -78,6 +78,7 @@ fn spawn_server(dir: &Path, log: &Path, fsync: &str) -> Server {
         .args(["--port", "0", "--bind", "127.0.0.1", "--fsync", fsync])
         .args(["--snapshot-log-bytes-max", "60000"])
         .args(["--snapshot-interval-ms", "250"])
+        .args(["--log-segment-bytes", "65536"])
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())

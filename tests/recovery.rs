@@ -110,7 +110,7 @@ fn append_records(wal: &mut Wal, records: &[Vec<Effect>]) {
 
 /// Writes `records` as one log segment starting at position 0.
 fn write_log(dir: &Path, records: &[Vec<Effect>]) -> PathBuf {
-    let mut wal = Wal::create(dir, 0, FsyncPolicy::No).expect("create the log");
+    let mut wal = Wal::create(dir, 0, FsyncPolicy::No, 0).expect("create the log");
     append_records(&mut wal, records);
     wal.close().expect("close");
     dir.join(segment_name(0))
@@ -211,7 +211,7 @@ fn write_snapshot(dir: &Path, state: &State, start_lsn: u64, position: u64) -> S
 /// segment at 3 with records 3 and 4. Returns (snapshot path, expected).
 fn snapshot_dir(dir: &Path) -> (PathBuf, Dump) {
     let all = records();
-    let mut wal = Wal::create(dir, 0, FsyncPolicy::No).expect("create the log");
+    let mut wal = Wal::create(dir, 0, FsyncPolicy::No, 0).expect("create the log");
     append_records(&mut wal, &all[..3]);
     let start = wal.rotate().expect("rotate");
     assert_eq!(start, 3);
@@ -269,8 +269,8 @@ fn torn_last_record_at_every_byte_is_cut_and_earlier_records_survive() {
 
         // The log continues where the good records end, and a second
         // recovery sees both.
-        let mut wal =
-            Wal::create(dir.path(), recovered.next_lsn, FsyncPolicy::No).expect("continue the log");
+        let mut wal = Wal::create(dir.path(), recovered.next_lsn, FsyncPolicy::No, 0)
+            .expect("continue the log");
         append_records(&mut wal, &[vec![put("z", Value::Int(cut as i64), None)]]);
         wal.close().expect("close");
         drop(wal);
@@ -286,7 +286,7 @@ fn torn_last_record_at_every_byte_is_cut_and_earlier_records_survive() {
 fn a_torn_segment_header_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let all = records();
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("create");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("create");
     append_records(&mut wal, &all);
     wal.rotate().expect("rotate");
     drop(wal);
@@ -387,7 +387,7 @@ fn flipped_bit_in_a_middle_record_is_refused_naming_file_and_offset() {
 fn flipped_bit_at_the_end_of_an_older_segment_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let all = records();
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("create");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("create");
     append_records(&mut wal, &all[..3]);
     wal.rotate().expect("rotate");
     append_records(&mut wal, &all[3..]);
@@ -453,7 +453,7 @@ fn check_reports_damage_and_repair_cuts_the_log() {
 fn a_missing_middle_segment_is_refused_and_repair_keeps_the_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let all = records();
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("create");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("create");
     append_records(&mut wal, &all[..2]);
     wal.rotate().expect("rotate");
     append_records(&mut wal, &all[2..4]);
@@ -649,7 +649,7 @@ fn crash_between_snapshot_rename_and_cleanup_leaves_stale_files_that_recovery_re
     let dir = tempfile::tempdir().expect("tempdir");
     let backup = tempfile::tempdir().expect("tempdir");
     let all = records();
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("create");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("create");
     append_records(&mut wal, &all[..2]);
     let mut state = fresh();
     for effect in all[..2].iter().flatten() {
@@ -708,7 +708,7 @@ fn a_missing_snapshot_is_refused() {
 fn a_log_that_ends_before_the_snapshot_it_follows_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let all = records();
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("create");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("create");
     append_records(&mut wal, &all[..2]);
     let start = wal.rotate().expect("rotate");
     let mut state = fresh();

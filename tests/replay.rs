@@ -659,7 +659,7 @@ fn fuzzy_snapshot_run(seed: u64) {
     let mut rng = Rng(seed);
     let mut state = State::with_seed(limits, seed);
     state.keyspace.set_recording(true);
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No).expect("the log opens");
+    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("the log opens");
     let mut now = T0;
     // Filler around the queues and sorted sets, so the snapshot needs
     // several slices and reaches them in the middle of the run.
