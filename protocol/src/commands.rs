@@ -2,9 +2,87 @@
 //! every command. The parser looks names up here, `COMMAND` answers from it
 //! and `usher-cli help` prints it, so the three never disagree.
 
+/// Every command, one variant per row of [`COMMANDS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    Ping,
+    Echo,
+    Time,
+    Hello,
+    Select,
+    Client,
+    Command,
+    Config,
+    Quit,
+    Info,
+    Dbsize,
+    Snapshot,
+    Flushall,
+    Del,
+    Exists,
+    Type,
+    Expire,
+    Pexpire,
+    Expireat,
+    Pexpireat,
+    Ttl,
+    Pttl,
+    Persist,
+    Scan,
+    Get,
+    Set,
+    Incr,
+    Decr,
+    Incrby,
+    Decrby,
+    Incrbound,
+    SeatCreate,
+    SeatHold,
+    SeatConfirm,
+    SeatRelease,
+    SeatStatus,
+    SeatHolder,
+    SeatInfo,
+    StockConfig,
+    StockReserve,
+    StockConfirm,
+    StockRelease,
+    StockTake,
+    StockRefund,
+    StockInfo,
+    Req,
+    Zadd,
+    Zincrby,
+    Zrem,
+    Zscore,
+    Zcard,
+    Zcount,
+    Zrank,
+    Zrevrank,
+    Zrange,
+    Zrangebyscore,
+    Zrevrange,
+    Zrevrangebyscore,
+    Zpopmin,
+    Zpopmax,
+    Zremrangebyscore,
+    Zremrangebyrank,
+    QueueConfig,
+    QueueJoin,
+    QueuePos,
+    QueueAdmit,
+    QueueTouch,
+    QueueLeave,
+    QueueClose,
+    QueueDrop,
+    QueueInfo,
+}
+
 /// One row of the table.
 #[derive(Debug)]
 pub struct CommandSpec {
+    /// Which command, for the parser to dispatch on without comparing names.
+    pub id: Cmd,
     /// Upper-case name.
     pub name: &'static str,
     /// Redis-style arity counting the name: `n` exact, `-n` at least n.
@@ -28,8 +106,9 @@ const R: &[&str] = &["readonly", "fast"];
 const C: &[&str] = &["fast", "stale", "loading"];
 
 macro_rules! row {
-    ($name:literal, $arity:expr, $flags:expr, $group:literal, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
+    ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
         CommandSpec {
+            id: Cmd::$id,
             name: $name,
             arity: $arity,
             flags: $flags,
@@ -44,84 +123,127 @@ macro_rules! row {
 
 /// Every command the server knows, grouped by family.
 pub const COMMANDS: &[CommandSpec] = &[
-    row!("PING", -1, C, "connection", 0, 0, "[message]", "Replies PONG, or the message."),
-    row!("ECHO", 2, C, "connection", 0, 0, "message", "Replies the message."),
-    row!("TIME", 1, C, "connection", 0, 0, "", "Server time as [unix seconds, microseconds]."),
-    row!("HELLO", -1, C, "connection", 0, 0, "[protover [AUTH user pass] [SETNAME name]]", "Switches RESP version (2 or 3) and replies server facts."),
-    row!("SELECT", 2, C, "connection", 0, 0, "index", "Only database 0 exists; SELECT 0 is accepted."),
-    row!("CLIENT", -2, C, "connection", 0, 0, "SETNAME name | GETNAME | ID | SETINFO attr value", "Names and identifies this connection."),
-    row!("COMMAND", -1, C, "connection", 0, 0, "[COUNT | INFO name... | DOCS name...]", "Describes the commands (for redis-cli and client libraries)."),
-    row!("CONFIG", -2, C, "connection", 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
-    row!("QUIT", 1, C, "connection", 0, 0, "", "Replies OK and closes the connection."),
-    row!("INFO", -1, &["stale", "loading"], "server", 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
-    row!("DBSIZE", 1, R, "server", 0, 0, "", "Number of keys."),
-    row!("SNAPSHOT", 1, &["admin"], "server", 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),
-    row!("FLUSHALL", -1, &["write"], "server", 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
-    row!("DEL", -2, W, "keys", 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
-    row!("EXISTS", -2, R, "keys", 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
-    row!("TYPE", 2, R, "keys", 1, 1, "key", "The key's type: string, zset, queue, or none."),
-    row!("EXPIRE", -3, W, "keys", 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
-    row!("PEXPIRE", -3, W, "keys", 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
-    row!("EXPIREAT", -3, W, "keys", 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
-    row!("PEXPIREAT", -3, W, "keys", 1, 1, "key unix-milliseconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix milliseconds; 1 if set, 0 if not."),
-    row!("TTL", 2, R, "keys", 1, 1, "key", "Seconds to live; -1 without expiry, -2 if missing."),
-    row!("PTTL", 2, R, "keys", 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
-    row!("PERSIST", 2, W, "keys", 1, 1, "key", "Removes the expiry; 1 if there was one."),
-    row!("SCAN", -2, &["readonly"], "keys", 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
-    row!("GET", 2, R, "strings", 1, 1, "key", "The string value, or nil."),
-    row!("SET", -3, WM, "strings", 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
-    row!("INCR", 2, WM, "strings", 1, 1, "key", "Adds 1; replies the new value."),
-    row!("DECR", 2, WM, "strings", 1, 1, "key", "Subtracts 1; replies the new value."),
-    row!("INCRBY", 3, WM, "strings", 1, 1, "key delta", "Adds delta; replies the new value."),
-    row!("DECRBY", 3, WM, "strings", 1, 1, "key delta", "Subtracts delta; replies the new value."),
-    row!("INCRBOUND", -3, WM, "strings", 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
-    row!("SEAT.CREATE", -3, WM, "seats", 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
-    row!("SEAT.HOLD", -5, WM, "seats", 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
-    row!("SEAT.CONFIRM", 3, W, "seats", 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
-    row!("SEAT.RELEASE", -3, W, "seats", 1, 1, "event holder [seat ...]", "Releases the named held seats (all when none named); replies how many."),
-    row!("SEAT.STATUS", 4, R, "seats", 1, 1, "event from count", "One integer per seat from `from`: 0 free, 1 held, 2 sold."),
-    row!("SEAT.HOLDER", 3, R, "seats", 1, 1, "event holder", "[held, ttl_ms, [seats]] | [sold, [seats]] | [none]."),
-    row!("SEAT.INFO", 2, R, "seats", 1, 1, "event", "total, free, held, sold, limit and holders of an event."),
-    row!("STOCK.CONFIG", -3, WM, "stock", 1, 1, "sku total [LIMIT k]", "Creates stock or changes its total (never below held + sold); k = most units per holder."),
-    row!("STOCK.RESERVE", 5, WM, "stock", 1, 1, "sku holder qty ttl_ms", "Reserves units: [held, holder held, available] | [soldout, available] | [limit, holder held and bought]."),
-    row!("STOCK.CONFIRM", 3, W, "stock", 1, 1, "sku holder", "Sells the units the holder reserved; replies how many."),
-    row!("STOCK.RELEASE", 3, W, "stock", 1, 1, "sku holder", "Returns the units the holder reserved; replies how many."),
-    row!("STOCK.TAKE", 4, WM, "stock", 1, 1, "sku holder qty", "Reserves and sells in one step: [sold, holder bought, available] | [soldout, available] | [limit, n]."),
-    row!("STOCK.REFUND", 4, W, "stock", 1, 1, "sku holder qty", "Returns sold units to available, never more than the holder bought; replies how many."),
-    row!("STOCK.INFO", 2, R, "stock", 1, 1, "sku", "total, available, held, sold and limit of a SKU."),
-    row!("REQ", -3, &["write", "denyoom", "movablekeys"], "idempotency", 0, 0, "id command [args ...]", "Runs the command once per id: a repeat within the idempotency window returns the first reply and changes nothing."),
-    row!("ZADD", -4, WM, "zset", 1, 1, "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", "Adds members or updates their scores; replies how many were added (or changed with CH), or the new score with INCR."),
-    row!("ZINCRBY", 4, WM, "zset", 1, 1, "key increment member", "Adds to a member's score (a new member starts at 0); replies the new score."),
-    row!("ZREM", -3, W, "zset", 1, 1, "key member [member ...]", "Removes members; replies how many were there."),
-    row!("ZSCORE", 3, R, "zset", 1, 1, "key member", "The member's score, or nil."),
-    row!("ZCARD", 2, R, "zset", 1, 1, "key", "Number of members."),
-    row!("ZCOUNT", 4, R, "zset", 1, 1, "key min max", "Number of members with a score in [min, max]; '(' excludes a bound, -inf/+inf allowed."),
-    row!("ZRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by ascending score ([rank, score] WITHSCORE), or nil."),
-    row!("ZREVRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by descending score ([rank, score] WITHSCORE), or nil."),
-    row!("ZRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]", "Members by rank or score range, ascending or REV; scores interleaved WITHSCORES."),
-    row!("ZRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key min max [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], ascending."),
-    row!("ZREVRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [WITHSCORES]", "Members by rank counted from the highest score."),
-    row!("ZREVRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key max min [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], descending."),
-    row!("ZPOPMIN", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the lowest scores, as [member, score, ...]."),
-    row!("ZPOPMAX", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the highest scores, as [member, score, ...]."),
-    row!("ZREMRANGEBYSCORE", 4, W, "zset", 1, 1, "key min max", "Removes members with a score in [min, max]; replies how many."),
-    row!("ZREMRANGEBYRANK", 4, W, "zset", 1, 1, "key start stop", "Removes members with a rank in [start, stop]; replies how many."),
-    row!("QUEUE.CONFIG", -2, WM, "queue", 1, 1, "queue [CAPACITY n] [RATE n PER ms] [TTL ms]", "Creates a waiting room or changes it live. CAPACITY: most members active at once; RATE: most admitted per period; TTL: lifetime of an admission. 0 switches a setting off; neither CAPACITY nor RATE = admission by QUEUE.ADMIT only."),
-    row!("QUEUE.JOIN", 3, WM, "queue", 1, 1, "queue member", "Joins the line: [waiting, position] (1-based), or [active, ttl_ms] if admitted. Joining again changes nothing. Error if the queue is closed or missing."),
-    row!("QUEUE.POS", 3, R, "queue", 1, 1, "queue member", "[waiting, position, eta_ms] (eta -1 if unknown), [active, ttl_ms] (-1 = no expiry), or [none]."),
-    row!("QUEUE.ADMIT", 3, W, "queue", 1, 1, "queue n", "Admits up to n waiting members, oldest first, within CAPACITY; replies the members admitted."),
-    row!("QUEUE.TOUCH", -3, W, "queue", 1, 1, "queue member [TTL ms]", "Restarts an active member's lifetime (queue TTL, or the one given): [active, ttl_ms], or [none] if not active."),
-    row!("QUEUE.LEAVE", 3, W, "queue", 1, 1, "queue member", "Removes a waiting or active member: 1 if removed, else 0. A freed slot is refilled at once."),
-    row!("QUEUE.CLOSE", 2, W, "queue", 1, 1, "queue", "Drops every waiting member and refuses later joins; replies how many were dropped."),
-    row!("QUEUE.DROP", 2, W, "queue", 1, 1, "queue", "Deletes the queue; 1 if it existed."),
-    row!("QUEUE.INFO", 2, R, "queue", 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
+    row!(Ping, "PING", -1, C, "connection", 0, 0, "[message]", "Replies PONG, or the message."),
+    row!(Echo, "ECHO", 2, C, "connection", 0, 0, "message", "Replies the message."),
+    row!(Time, "TIME", 1, C, "connection", 0, 0, "", "Server time as [unix seconds, microseconds]."),
+    row!(Hello, "HELLO", -1, C, "connection", 0, 0, "[protover [AUTH user pass] [SETNAME name]]", "Switches RESP version (2 or 3) and replies server facts."),
+    row!(Select, "SELECT", 2, C, "connection", 0, 0, "index", "Only database 0 exists; SELECT 0 is accepted."),
+    row!(Client, "CLIENT", -2, C, "connection", 0, 0, "SETNAME name | GETNAME | ID | SETINFO attr value", "Names and identifies this connection."),
+    row!(Command, "COMMAND", -1, C, "connection", 0, 0, "[COUNT | INFO name... | DOCS name...]", "Describes the commands (for redis-cli and client libraries)."),
+    row!(Config, "CONFIG", -2, C, "connection", 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
+    row!(Quit, "QUIT", 1, C, "connection", 0, 0, "", "Replies OK and closes the connection."),
+    row!(Info, "INFO", -1, &["stale", "loading"], "server", 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
+    row!(Dbsize, "DBSIZE", 1, R, "server", 0, 0, "", "Number of keys."),
+    row!(Snapshot, "SNAPSHOT", 1, &["admin"], "server", 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),
+    row!(Flushall, "FLUSHALL", -1, &["write"], "server", 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
+    row!(Del, "DEL", -2, W, "keys", 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
+    row!(Exists, "EXISTS", -2, R, "keys", 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
+    row!(Type, "TYPE", 2, R, "keys", 1, 1, "key", "The key's type: string, zset, queue, or none."),
+    row!(Expire, "EXPIRE", -3, W, "keys", 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
+    row!(Pexpire, "PEXPIRE", -3, W, "keys", 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
+    row!(Expireat, "EXPIREAT", -3, W, "keys", 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
+    row!(Pexpireat, "PEXPIREAT", -3, W, "keys", 1, 1, "key unix-milliseconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix milliseconds; 1 if set, 0 if not."),
+    row!(Ttl, "TTL", 2, R, "keys", 1, 1, "key", "Seconds to live; -1 without expiry, -2 if missing."),
+    row!(Pttl, "PTTL", 2, R, "keys", 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
+    row!(Persist, "PERSIST", 2, W, "keys", 1, 1, "key", "Removes the expiry; 1 if there was one."),
+    row!(Scan, "SCAN", -2, &["readonly"], "keys", 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
+    row!(Get, "GET", 2, R, "strings", 1, 1, "key", "The string value, or nil."),
+    row!(Set, "SET", -3, WM, "strings", 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
+    row!(Incr, "INCR", 2, WM, "strings", 1, 1, "key", "Adds 1; replies the new value."),
+    row!(Decr, "DECR", 2, WM, "strings", 1, 1, "key", "Subtracts 1; replies the new value."),
+    row!(Incrby, "INCRBY", 3, WM, "strings", 1, 1, "key delta", "Adds delta; replies the new value."),
+    row!(Decrby, "DECRBY", 3, WM, "strings", 1, 1, "key delta", "Subtracts delta; replies the new value."),
+    row!(Incrbound, "INCRBOUND", -3, WM, "strings", 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
+    row!(SeatCreate, "SEAT.CREATE", -3, WM, "seats", 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
+    row!(SeatHold, "SEAT.HOLD", -5, WM, "seats", 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
+    row!(SeatConfirm, "SEAT.CONFIRM", 3, W, "seats", 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
+    row!(SeatRelease, "SEAT.RELEASE", -3, W, "seats", 1, 1, "event holder [seat ...]", "Releases the named held seats (all when none named); replies how many."),
+    row!(SeatStatus, "SEAT.STATUS", 4, R, "seats", 1, 1, "event from count", "One integer per seat from `from`: 0 free, 1 held, 2 sold."),
+    row!(SeatHolder, "SEAT.HOLDER", 3, R, "seats", 1, 1, "event holder", "[held, ttl_ms, [seats]] | [sold, [seats]] | [none]."),
+    row!(SeatInfo, "SEAT.INFO", 2, R, "seats", 1, 1, "event", "total, free, held, sold, limit and holders of an event."),
+    row!(StockConfig, "STOCK.CONFIG", -3, WM, "stock", 1, 1, "sku total [LIMIT k]", "Creates stock or changes its total (never below held + sold); k = most units per holder."),
+    row!(StockReserve, "STOCK.RESERVE", 5, WM, "stock", 1, 1, "sku holder qty ttl_ms", "Reserves units: [held, holder held, available] | [soldout, available] | [limit, holder held and bought]."),
+    row!(StockConfirm, "STOCK.CONFIRM", 3, W, "stock", 1, 1, "sku holder", "Sells the units the holder reserved; replies how many."),
+    row!(StockRelease, "STOCK.RELEASE", 3, W, "stock", 1, 1, "sku holder", "Returns the units the holder reserved; replies how many."),
+    row!(StockTake, "STOCK.TAKE", 4, WM, "stock", 1, 1, "sku holder qty", "Reserves and sells in one step: [sold, holder bought, available] | [soldout, available] | [limit, n]."),
+    row!(StockRefund, "STOCK.REFUND", 4, W, "stock", 1, 1, "sku holder qty", "Returns sold units to available, never more than the holder bought; replies how many."),
+    row!(StockInfo, "STOCK.INFO", 2, R, "stock", 1, 1, "sku", "total, available, held, sold and limit of a SKU."),
+    row!(Req, "REQ", -3, &["write", "denyoom", "movablekeys"], "idempotency", 0, 0, "id command [args ...]", "Runs the command once per id: a repeat within the idempotency window returns the first reply and changes nothing."),
+    row!(Zadd, "ZADD", -4, WM, "zset", 1, 1, "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", "Adds members or updates their scores; replies how many were added (or changed with CH), or the new score with INCR."),
+    row!(Zincrby, "ZINCRBY", 4, WM, "zset", 1, 1, "key increment member", "Adds to a member's score (a new member starts at 0); replies the new score."),
+    row!(Zrem, "ZREM", -3, W, "zset", 1, 1, "key member [member ...]", "Removes members; replies how many were there."),
+    row!(Zscore, "ZSCORE", 3, R, "zset", 1, 1, "key member", "The member's score, or nil."),
+    row!(Zcard, "ZCARD", 2, R, "zset", 1, 1, "key", "Number of members."),
+    row!(Zcount, "ZCOUNT", 4, R, "zset", 1, 1, "key min max", "Number of members with a score in [min, max]; '(' excludes a bound, -inf/+inf allowed."),
+    row!(Zrank, "ZRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by ascending score ([rank, score] WITHSCORE), or nil."),
+    row!(Zrevrank, "ZREVRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by descending score ([rank, score] WITHSCORE), or nil."),
+    row!(Zrange, "ZRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]", "Members by rank or score range, ascending or REV; scores interleaved WITHSCORES."),
+    row!(Zrangebyscore, "ZRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key min max [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], ascending."),
+    row!(Zrevrange, "ZREVRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [WITHSCORES]", "Members by rank counted from the highest score."),
+    row!(Zrevrangebyscore, "ZREVRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key max min [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], descending."),
+    row!(Zpopmin, "ZPOPMIN", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the lowest scores, as [member, score, ...]."),
+    row!(Zpopmax, "ZPOPMAX", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the highest scores, as [member, score, ...]."),
+    row!(Zremrangebyscore, "ZREMRANGEBYSCORE", 4, W, "zset", 1, 1, "key min max", "Removes members with a score in [min, max]; replies how many."),
+    row!(Zremrangebyrank, "ZREMRANGEBYRANK", 4, W, "zset", 1, 1, "key start stop", "Removes members with a rank in [start, stop]; replies how many."),
+    row!(QueueConfig, "QUEUE.CONFIG", -2, WM, "queue", 1, 1, "queue [CAPACITY n] [RATE n PER ms] [TTL ms]", "Creates a waiting room or changes it live. CAPACITY: most members active at once; RATE: most admitted per period; TTL: lifetime of an admission. 0 switches a setting off; neither CAPACITY nor RATE = admission by QUEUE.ADMIT only."),
+    row!(QueueJoin, "QUEUE.JOIN", 3, WM, "queue", 1, 1, "queue member", "Joins the line: [waiting, position] (1-based), or [active, ttl_ms] if admitted. Joining again changes nothing. Error if the queue is closed or missing."),
+    row!(QueuePos, "QUEUE.POS", 3, R, "queue", 1, 1, "queue member", "[waiting, position, eta_ms] (eta -1 if unknown), [active, ttl_ms] (-1 = no expiry), or [none]."),
+    row!(QueueAdmit, "QUEUE.ADMIT", 3, W, "queue", 1, 1, "queue n", "Admits up to n waiting members, oldest first, within CAPACITY; replies the members admitted."),
+    row!(QueueTouch, "QUEUE.TOUCH", -3, W, "queue", 1, 1, "queue member [TTL ms]", "Restarts an active member's lifetime (queue TTL, or the one given): [active, ttl_ms], or [none] if not active."),
+    row!(QueueLeave, "QUEUE.LEAVE", 3, W, "queue", 1, 1, "queue member", "Removes a waiting or active member: 1 if removed, else 0. A freed slot is refilled at once."),
+    row!(QueueClose, "QUEUE.CLOSE", 2, W, "queue", 1, 1, "queue", "Drops every waiting member and refuses later joins; replies how many were dropped."),
+    row!(QueueDrop, "QUEUE.DROP", 2, W, "queue", 1, 1, "queue", "Deletes the queue; 1 if it existed."),
+    row!(QueueInfo, "QUEUE.INFO", 2, R, "queue", 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
 ];
+
+/// Slots of the name index: a power of two well above the number of
+/// commands, so that probes are short.
+const INDEX_SLOTS: usize = 256;
+/// Marks a free slot of the name index.
+const NO_COMMAND: u8 = u8::MAX;
+
+/// FNV-1a of a name: cheap for names of a few bytes.
+fn name_hash(name: &[u8]) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in name {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    hash as usize
+}
+
+/// Open-addressing index from name hash to row of [`COMMANDS`], built once:
+/// a lookup hashes the name and compares it with one row (two on a
+/// collision) instead of walking the table.
+fn index() -> &'static [u8; INDEX_SLOTS] {
+    static INDEX: std::sync::OnceLock<[u8; INDEX_SLOTS]> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        assert!(
+            COMMANDS.len() < INDEX_SLOTS / 2,
+            "the command index is too small"
+        );
+        let mut slots = [NO_COMMAND; INDEX_SLOTS];
+        for (row, spec) in COMMANDS.iter().enumerate() {
+            let mut slot = name_hash(spec.name.as_bytes()) % INDEX_SLOTS;
+            while slots[slot] != NO_COMMAND {
+                slot = (slot + 1) % INDEX_SLOTS;
+            }
+            slots[slot] = row as u8;
+        }
+        slots
+    })
+}
 
 /// Finds a command by its upper-case name.
 pub fn lookup(upper_name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|spec| spec.name.as_bytes() == upper_name)
+    let slots = index();
+    let mut slot = name_hash(upper_name) % INDEX_SLOTS;
+    loop {
+        let spec = COMMANDS.get(usize::from(slots[slot]))?;
+        if spec.name.as_bytes() == upper_name {
+            return Some(spec);
+        }
+        slot = (slot + 1) % INDEX_SLOTS;
+    }
 }
 
 /// Finds a command by name in any case.
@@ -129,4 +251,59 @@ pub fn find(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS
         .iter()
         .find(|spec| spec.name.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_looks_up_its_own_row() {
+        for spec in COMMANDS {
+            let found = lookup(spec.name.as_bytes()).map(|found| found.name);
+            assert_eq!(found, Some(spec.name));
+            assert_eq!(
+                lookup(spec.name.as_bytes()).map(|found| found.id),
+                Some(spec.id)
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in COMMANDS.iter().enumerate() {
+            for b in &COMMANDS[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.id, b.id, "{} and {}", a.name, b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_not_found() {
+        for name in [
+            &b""[..],
+            b"G",
+            b"GE",
+            b"GETT",
+            b"get",
+            b"SEAT.",
+            b"QUEUE.POSX",
+            b"ZREVRANGEBYSCOREZ",
+            &[0xff; 24],
+        ] {
+            assert!(lookup(name).is_none(), "{name:?}");
+        }
+        // Every prefix and one-byte change of every name misses too.
+        for spec in COMMANDS {
+            let name = spec.name.as_bytes();
+            for cut in 0..name.len() {
+                let found = lookup(&name[..cut]).map(|found| found.name);
+                assert!(found.is_none() || found == Some(&spec.name[..cut]));
+            }
+            let mut changed = name.to_vec();
+            changed[0] ^= 0x20;
+            assert!(lookup(&changed).is_none(), "{changed:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use crate::commands::Cmd;
 use crate::error::{ErrorCode, ServerError};
 
 /// One argument as decoded from the wire. RESP only carries strings; the
@@ -882,15 +883,15 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
     if (spec.arity > 0 && given != spec.arity) || (spec.arity < 0 && given < -spec.arity) {
         return Err(ServerError::wrong_arity(name));
     }
-    if name == "REQ" {
+    if spec.id == Cmd::Req {
         return parse_req(args);
     }
     let mut a = Args {
         name,
         args: args[1..].iter_mut(),
     };
-    let request = match name {
-        "PING" => {
+    let request = match spec.id {
+        Cmd::Ping => {
             let message = if a.remaining() == 1 {
                 Some(a.bytes()?)
             } else {
@@ -899,14 +900,14 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             a.end()?;
             Request::Ping(message)
         }
-        "ECHO" => Request::Echo(a.bytes()?),
-        "TIME" => Request::Time,
-        "QUIT" => Request::Quit,
-        "HELLO" => parse_hello(&mut a)?,
-        "SELECT" => Request::Select(a.int()?),
-        "CLIENT" => parse_client(&mut a)?,
-        "COMMAND" => parse_command(&mut a)?,
-        "CONFIG" => {
+        Cmd::Echo => Request::Echo(a.bytes()?),
+        Cmd::Time => Request::Time,
+        Cmd::Quit => Request::Quit,
+        Cmd::Hello => parse_hello(&mut a)?,
+        Cmd::Select => Request::Select(a.int()?),
+        Cmd::Client => parse_client(&mut a)?,
+        Cmd::Command => parse_command(&mut a)?,
+        Cmd::Config => {
             let sub = a.bytes()?;
             if !sub.eq_ignore_ascii_case(b"GET") {
                 return Err(ServerError::generic(format!(
@@ -919,10 +920,10 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             }
             Request::ConfigGet(a.rest())
         }
-        "INFO" => Request::Info(a.rest()),
-        "DBSIZE" => Request::DbSize,
-        "SNAPSHOT" => Request::Snapshot,
-        "FLUSHALL" => {
+        Cmd::Info => Request::Info(a.rest()),
+        Cmd::Dbsize => Request::DbSize,
+        Cmd::Snapshot => Request::Snapshot,
+        Cmd::Flushall => {
             // ASYNC and SYNC are accepted; flushing is always immediate.
             if let Some(mode) = a.peek_keyword() {
                 if !(mode.is_keyword("ASYNC") || mode.is_keyword("SYNC")) {
@@ -933,29 +934,29 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             a.end_syntax()?;
             Request::FlushAll
         }
-        "DEL" => Request::Del(a.rest()),
-        "EXISTS" => Request::Exists(a.rest()),
-        "TYPE" => Request::Type(a.bytes()?),
-        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => parse_expire(name, &mut a)?,
-        "TTL" => Request::Ttl(a.bytes()?),
-        "PTTL" => Request::Pttl(a.bytes()?),
-        "PERSIST" => Request::Persist(a.bytes()?),
-        "SCAN" => parse_scan(&mut a)?,
-        "GET" => Request::Get(a.bytes()?),
-        "SET" => parse_set(&mut a)?,
-        "INCR" => Request::IncrBy {
+        Cmd::Del => Request::Del(a.rest()),
+        Cmd::Exists => Request::Exists(a.rest()),
+        Cmd::Type => Request::Type(a.bytes()?),
+        Cmd::Expire | Cmd::Pexpire | Cmd::Expireat | Cmd::Pexpireat => parse_expire(name, &mut a)?,
+        Cmd::Ttl => Request::Ttl(a.bytes()?),
+        Cmd::Pttl => Request::Pttl(a.bytes()?),
+        Cmd::Persist => Request::Persist(a.bytes()?),
+        Cmd::Scan => parse_scan(&mut a)?,
+        Cmd::Get => Request::Get(a.bytes()?),
+        Cmd::Set => parse_set(&mut a)?,
+        Cmd::Incr => Request::IncrBy {
             key: a.bytes()?,
             delta: 1,
         },
-        "DECR" => Request::IncrBy {
+        Cmd::Decr => Request::IncrBy {
             key: a.bytes()?,
             delta: -1,
         },
-        "INCRBY" => Request::IncrBy {
+        Cmd::Incrby => Request::IncrBy {
             key: a.bytes()?,
             delta: a.int()?,
         },
-        "DECRBY" => {
+        Cmd::Decrby => {
             let key = a.bytes()?;
             let delta = a.int()?;
             let delta = delta.checked_neg().ok_or(ServerError::new_static(
@@ -964,14 +965,14 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             ))?;
             Request::IncrBy { key, delta }
         }
-        "INCRBOUND" => parse_incrbound(&mut a)?,
-        "SEAT.CREATE" => {
+        Cmd::Incrbound => parse_incrbound(&mut a)?,
+        Cmd::SeatCreate => {
             let key = a.bytes()?;
             let count = a.positive("seat count")?;
             let limit = parse_limit(&mut a)?;
             Request::SeatCreate { key, count, limit }
         }
-        "SEAT.HOLD" => {
+        Cmd::SeatHold => {
             let key = a.bytes()?;
             let holder = a.bytes()?;
             let ttl_ms = a.ttl_ms()?;
@@ -983,78 +984,78 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
                 seats,
             }
         }
-        "SEAT.CONFIRM" => Request::SeatConfirm {
+        Cmd::SeatConfirm => Request::SeatConfirm {
             key: a.bytes()?,
             holder: a.bytes()?,
         },
-        "SEAT.RELEASE" => Request::SeatRelease {
+        Cmd::SeatRelease => Request::SeatRelease {
             key: a.bytes()?,
             holder: a.bytes()?,
             seats: a.seats()?,
         },
-        "SEAT.STATUS" => Request::SeatStatus {
+        Cmd::SeatStatus => Request::SeatStatus {
             key: a.bytes()?,
             from: a.non_negative("from")?,
             count: a.non_negative("count")?,
         },
-        "SEAT.HOLDER" => Request::SeatHolder {
+        Cmd::SeatHolder => Request::SeatHolder {
             key: a.bytes()?,
             holder: a.bytes()?,
         },
-        "SEAT.INFO" => Request::SeatInfo(a.bytes()?),
-        "STOCK.CONFIG" => {
+        Cmd::SeatInfo => Request::SeatInfo(a.bytes()?),
+        Cmd::StockConfig => {
             let key = a.bytes()?;
             let total = a.non_negative("total")?;
             let limit = parse_limit(&mut a)?;
             Request::StockConfig { key, total, limit }
         }
-        "STOCK.RESERVE" => Request::StockReserve {
+        Cmd::StockReserve => Request::StockReserve {
             key: a.bytes()?,
             holder: a.bytes()?,
             quantity: a.positive("quantity")?,
             ttl_ms: a.ttl_ms()?,
         },
-        "STOCK.CONFIRM" => Request::StockConfirm {
+        Cmd::StockConfirm => Request::StockConfirm {
             key: a.bytes()?,
             holder: a.bytes()?,
         },
-        "STOCK.RELEASE" => Request::StockRelease {
+        Cmd::StockRelease => Request::StockRelease {
             key: a.bytes()?,
             holder: a.bytes()?,
         },
-        "STOCK.TAKE" => Request::StockTake {
-            key: a.bytes()?,
-            holder: a.bytes()?,
-            quantity: a.positive("quantity")?,
-        },
-        "STOCK.REFUND" => Request::StockRefund {
+        Cmd::StockTake => Request::StockTake {
             key: a.bytes()?,
             holder: a.bytes()?,
             quantity: a.positive("quantity")?,
         },
-        "STOCK.INFO" => Request::StockInfo(a.bytes()?),
-        "ZADD" => parse_zadd(&mut a)?,
-        "ZINCRBY" => {
+        Cmd::StockRefund => Request::StockRefund {
+            key: a.bytes()?,
+            holder: a.bytes()?,
+            quantity: a.positive("quantity")?,
+        },
+        Cmd::StockInfo => Request::StockInfo(a.bytes()?),
+        Cmd::Zadd => parse_zadd(&mut a)?,
+        Cmd::Zincrby => {
             let key = a.bytes()?;
             let delta = a.next_arg()?.to_f64()?;
             let member = a.bytes()?;
             Request::ZIncrBy { key, delta, member }
         }
-        "ZREM" => Request::ZRem {
+        Cmd::Zrem => Request::ZRem {
             key: a.bytes()?,
             members: a.rest(),
         },
-        "ZSCORE" => Request::ZScore {
+        Cmd::Zscore => Request::ZScore {
             key: a.bytes()?,
             member: a.bytes()?,
         },
-        "ZCARD" => Request::ZCard(a.bytes()?),
-        "ZCOUNT" => {
+        Cmd::Zcard => Request::ZCard(a.bytes()?),
+        Cmd::Zcount => {
             let key = a.bytes()?;
             let (min, max) = score_bounds(&mut a)?;
             Request::ZCount { key, min, max }
         }
-        "ZRANK" | "ZREVRANK" => {
+        Cmd::Zrank | Cmd::Zrevrank => {
             let key = a.bytes()?;
             let member = a.bytes()?;
             let with_score = match a.peek_keyword() {
@@ -1073,10 +1074,10 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
                 with_score,
             }
         }
-        "ZRANGE" | "ZRANGEBYSCORE" | "ZREVRANGE" | "ZREVRANGEBYSCORE" => {
+        Cmd::Zrange | Cmd::Zrangebyscore | Cmd::Zrevrange | Cmd::Zrevrangebyscore => {
             parse_zrange(name, &mut a)?
         }
-        "ZPOPMIN" | "ZPOPMAX" => {
+        Cmd::Zpopmin | Cmd::Zpopmax => {
             let key = a.bytes()?;
             let count = if a.remaining() > 0 {
                 Some(a.int()?)
@@ -1090,31 +1091,31 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
                 count,
             }
         }
-        "ZREMRANGEBYSCORE" => {
+        Cmd::Zremrangebyscore => {
             let key = a.bytes()?;
             let (min, max) = score_bounds(&mut a)?;
             Request::ZRemRangeByScore { key, min, max }
         }
-        "ZREMRANGEBYRANK" => Request::ZRemRangeByRank {
+        Cmd::Zremrangebyrank => Request::ZRemRangeByRank {
             key: a.bytes()?,
             start: a.int()?,
             stop: a.int()?,
         },
-        "QUEUE.CONFIG" => parse_queue_config(&mut a)?,
-        "QUEUE.JOIN" => Request::QueueJoin {
+        Cmd::QueueConfig => parse_queue_config(&mut a)?,
+        Cmd::QueueJoin => Request::QueueJoin {
             key: a.bytes()?,
             member: a.bytes()?,
         },
-        "QUEUE.POS" => Request::QueuePos {
+        Cmd::QueuePos => Request::QueuePos {
             key: a.bytes()?,
             member: a.bytes()?,
         },
-        "QUEUE.ADMIT" => {
+        Cmd::QueueAdmit => {
             let key = a.bytes()?;
             let count = non_negative(&mut a, "count")?;
             Request::QueueAdmit { key, count }
         }
-        "QUEUE.TOUCH" => {
+        Cmd::QueueTouch => {
             let key = a.bytes()?;
             let member = a.bytes()?;
             let ttl_ms = match a.peek_keyword() {
@@ -1135,17 +1136,14 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
                 ttl_ms,
             }
         }
-        "QUEUE.LEAVE" => Request::QueueLeave {
+        Cmd::QueueLeave => Request::QueueLeave {
             key: a.bytes()?,
             member: a.bytes()?,
         },
-        "QUEUE.CLOSE" => Request::QueueClose(a.bytes()?),
-        "QUEUE.DROP" => Request::QueueDrop(a.bytes()?),
-        "QUEUE.INFO" => Request::QueueInfo(a.bytes()?),
-        other => {
-            // The table and this match must name the same commands.
-            unreachable!("command {other} is in the table but has no parser")
-        }
+        Cmd::QueueClose => Request::QueueClose(a.bytes()?),
+        Cmd::QueueDrop => Request::QueueDrop(a.bytes()?),
+        Cmd::QueueInfo => Request::QueueInfo(a.bytes()?),
+        Cmd::Req => unreachable!("REQ is parsed above"),
     };
     Ok(request)
 }
