@@ -524,6 +524,57 @@ fn keys_max_refuses_new_keys_and_changes_nothing() {
     assert_eq!(run(&mut s, T0 + 10_000, "DBSIZE"), int(3));
 }
 
+#[test]
+fn a_full_keyspace_drops_past_deadline_keys_before_refusing() {
+    let mut s = state_with(StateLimits {
+        keys_max: 3,
+        ..StateLimits::default()
+    });
+    s.keyspace.set_recording(true);
+    assert_eq!(run(&mut s, T0, "SET a 1 PX 100"), ok());
+    assert_eq!(run(&mut s, T0, "SET b 1 PX 200"), ok());
+    assert_eq!(run(&mut s, T0, "SET c 1"), ok());
+    assert_error_code(&run(&mut s, T0 + 99, "SET d 1"), ErrorCode::OutOfMemory);
+    // `a` is past its deadline but the timer has not run: the write that
+    // needs its room removes it (and logs the expiry) instead of failing.
+    s.keyspace.effects_mut().clear();
+    assert_eq!(run(&mut s, T0 + 100, "SET d 1"), ok());
+    assert_eq!(s.keyspace.len(), 3);
+    let effects = std::mem::take(s.keyspace.effects_mut());
+    assert!(
+        matches!(&effects[0], usher::state::Effect::Expired { key } if &key[..] == b"a"),
+        "{effects:?}"
+    );
+    assert_eq!(effects.len(), 2, "{effects:?}");
+    // `b` is not due yet: still full.
+    assert_error_code(&run(&mut s, T0 + 150, "INCR e"), ErrorCode::OutOfMemory);
+    // Each command that creates a key finds its room the same way.
+    let mut at = T0 + 1_000;
+    for command in [
+        "SET new 1",
+        "INCR new",
+        "INCRBOUND new 1 MAX 5",
+        "ZADD new 1 m",
+        "QUEUE.CONFIG new",
+        "STOCK.CONFIG new 10",
+        "SEAT.CREATE new 10",
+    ] {
+        assert_eq!(run(&mut s, at, "FLUSHALL"), ok());
+        for setup in ["SET k1 1", "SET k2 1", "SET k3 1 PX 1"] {
+            assert_eq!(run(&mut s, at, setup), ok(), "{command}");
+        }
+        let reply = run(&mut s, at + 1, command);
+        assert!(!reply.is_error(), "{command}: {reply:?}");
+        assert_eq!(
+            run(&mut s, at + 1, "EXISTS new k1 k2 k3"),
+            int(3),
+            "{command}"
+        );
+        assert_eq!(s.keyspace.len(), 3, "{command}");
+        at += 1_000;
+    }
+}
+
 #[track_caller]
 fn assert_error_code(reply: &Reply, code: ErrorCode) {
     match reply {

@@ -33,6 +33,11 @@ pub use keyspace::{Entry, Keyspace, Value};
 pub use queue::{Queue, QueueSettings, QueueTimers};
 pub use zset::Zset;
 
+/// Most past-deadline keys one write into a full keyspace removes before it
+/// is refused: enough to make room at once in practice, few enough that one
+/// request never does unbounded work (the timer removes the rest).
+pub const KEYS_REAPED_WHEN_FULL: usize = 64;
+
 /// Limits that `State` enforces itself (the rest are enforced before a
 /// request reaches the engine).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,8 +315,14 @@ impl State {
         }
     }
 
-    /// Whether one more key may be added.
-    fn room_for_key(&self) -> Result<(), ServerError> {
+    /// Whether one more key may be added. A full keyspace first drops keys
+    /// whose deadline has passed but that the timer has not reached yet (up
+    /// to [`KEYS_REAPED_WHEN_FULL`], each logged as an expiry), so that dead
+    /// keys never make a write fail.
+    fn room_for_key(&mut self, now_ms: u64) -> Result<(), ServerError> {
+        if self.keyspace.len() >= self.limits.keys_max {
+            self.keyspace.expire_due(now_ms, KEYS_REAPED_WHEN_FULL);
+        }
         if self.keyspace.len() >= self.limits.keys_max {
             Err(ServerError::new(
                 ErrorCode::OutOfMemory,

@@ -1502,7 +1502,7 @@ pub fn config(
         }
         Some(_) => {}
         None => {
-            if let Err(error) = state.room_for_key() {
+            if let Err(error) = state.room_for_key(now_ms) {
                 return error.into();
             }
             let queue = Queue::new(state.hash_seed);

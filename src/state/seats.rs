@@ -817,7 +817,7 @@ pub fn create(state: &mut State, key: &[u8], count: u64, limit: Option<u64>, now
             _ => ServerError::WRONG_TYPE,
         });
     }
-    if let Err(error) = state.room_for_key() {
+    if let Err(error) = state.room_for_key(now_ms) {
         return Reply::Error(error);
     }
     let map = SeatMap::new(count, limit.unwrap_or(DEFAULT_LIMIT));

@@ -633,7 +633,7 @@ pub fn config(state: &mut State, key: &[u8], total: u64, limit: Option<u64>, now
             stock.configure(log, total, limit)
         });
     }
-    if let Err(error) = state.room_for_key() {
+    if let Err(error) = state.room_for_key(now_ms) {
         return Reply::Error(error);
     }
     state

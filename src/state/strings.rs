@@ -90,7 +90,7 @@ pub fn set(
     };
     // After the past-deadline case, which adds no key and so needs no room.
     if !exists {
-        if let Err(error) = state.room_for_key() {
+        if let Err(error) = state.room_for_key(now_ms) {
             return Reply::Error(error);
         }
     }
@@ -142,7 +142,7 @@ pub fn incr_by(state: &mut State, key: &[u8], delta: i64, now_ms: u64) -> Reply 
         return Reply::Error(ServerError::OVERFLOW);
     };
     if !exists {
-        if let Err(error) = state.room_for_key() {
+        if let Err(error) = state.room_for_key(now_ms) {
             return Reply::Error(error);
         }
     }
@@ -177,7 +177,7 @@ pub fn incr_bound(
         _ => return Reply::Array(vec![Reply::Int(current), Reply::Int(0)]),
     };
     if !exists {
-        if let Err(error) = state.room_for_key() {
+        if let Err(error) = state.room_for_key(now_ms) {
             return Reply::Error(error);
         }
     }

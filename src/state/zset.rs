@@ -740,7 +740,7 @@ pub fn zadd(
         .into();
     }
     if !exists {
-        if let Err(error) = state.room_for_key() {
+        if let Err(error) = state.room_for_key(now_ms) {
             return error.into();
         }
         state
