@@ -23,13 +23,16 @@
 #                Lua script stores them): growth of INFO used_memory (and RSS).
 #   latency      p50/p99/p99.9 at a fixed offered rate (LATENCY_RATE requests/s,
 #                LATENCY_SECONDS, open loop, measured from each request's due
-#                time) for INCR and GET: usher-load.
+#                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
+#                runs per server, medians.
 #   persistence  INCR with usher --fsync always|everysec|no against Redis
 #                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #
 # Environment (defaults in brackets):
-#   REQUESTS [200000]          requests per throughput row
-#   PERSIST_REQUESTS [REQUESTS] requests per persistence row
+#   REQUESTS [200000]          requests per unpipelined throughput row
+#   PIPELINED_REQUESTS [1000000] requests per pipelined (-P 16) row, so that it
+#                              runs about as long as an unpipelined one
+#   PERSIST_REQUESTS [REQUESTS] requests per unpipelined persistence row
 #   CLIENTS [50]               connections per row
 #   SEATS [1000000]            seats in the event of the hold rows
 #   QUEUE_MEMBERS [1000000]    members loaded for the memory rows
@@ -37,7 +40,9 @@
 #   LATENCY_RATE [20000]       offered requests/s in the latency view: keep it well below
 #                              both servers' unpipelined throughput (the basic rows), or
 #                              the figures measure queueing, not the servers
-#   LATENCY_SECONDS [10]       length of each latency run
+#   LATENCY_SECONDS [4]        length of each latency run
+#   LATENCY_REPEATS [5]        latency runs per server and command (alternating);
+#                              the table shows the median of the runs
 #   LOAD_THREADS [1]           usher-load event-loop threads
 #   USHER_PORT [7471], REDIS_PORT [7472]
 #
@@ -55,13 +60,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REQUESTS=${REQUESTS:-200000}
+PIPELINED_REQUESTS=${PIPELINED_REQUESTS:-1000000}
 PERSIST_REQUESTS=${PERSIST_REQUESTS:-$REQUESTS}
 CLIENTS=${CLIENTS:-50}
 SEATS=${SEATS:-1000000}
 QUEUE_MEMBERS=${QUEUE_MEMBERS:-1000000}
 SEAT_HOLDERS=${SEAT_HOLDERS:-100000}
 LATENCY_RATE=${LATENCY_RATE:-20000}
-LATENCY_SECONDS=${LATENCY_SECONDS:-10}
+LATENCY_SECONDS=${LATENCY_SECONDS:-4}
+LATENCY_REPEATS=${LATENCY_REPEATS:-5}
 LOAD_THREADS=${LOAD_THREADS:-1}
 USHER_PORT=${USHER_PORT:-7471}
 REDIS_PORT=${REDIS_PORT:-7472}
@@ -129,10 +136,10 @@ field() {
   grep -E '^(ops=|send_lag )' "$2" | awk -v key="$1" '{ for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' | tail -1
 }
 
-row_line() { printf '| %-38s | %3s | %12s | %12s | %5s | %9s | %9s | %5s |\n' "$@"; }
+row_line() { printf '| %-38s | %3s | %12s | %12s | %5s | %9s | %9s | %9s | %10s | %10s |\n' "$@"; }
 table_head() {
-  row_line test P "usher rps" "redis rps" ratio "usher CPU" "redis CPU" "CPU ratio"
-  echo "|----------------------------------------|-----|--------------|--------------|-------|-----------|-----------|-------|"
+  row_line test P "usher rps" "redis rps" ratio "usher CPU" "redis CPU" "CPU ratio" "usher busy" "redis busy"
+  echo "|----------------------------------------|-----|--------------|--------------|-------|-----------|-----------|-----------|------------|------------|"
 }
 
 # CPU time the server process has used, all threads, in ns (schedstat).
@@ -143,11 +150,14 @@ cpu_ns() {
 # Server CPU per request in µs between two cpu_ns readings.
 per_request() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / n / 1000 }'; }
 
+# requests_for PIPELINE: requests (steps) per row at that pipeline depth.
+requests_for() { if [ "$1" = 1 ]; then echo "$REQUESTS"; else echo "$PIPELINED_REQUESTS"; fi; }
+
 # rps PORT PIPELINE TEST...: redis-benchmark's requests per second.
 rps() {
   local port=$1 pipeline=$2
   shift 2
-  redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" -r 100000 -q "$@" 2>/dev/null |
+  redis-benchmark -p "$port" -c "$CLIENTS" -n "$(requests_for "$pipeline")" -P "$pipeline" -r 100000 -q "$@" 2>/dev/null |
     tr '\r' '\n' | grep "requests per second" | tail -1 |
     awk '{for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1)}'
 }
@@ -162,39 +172,47 @@ pair() {
   while [ "$1" != "--" ]; do usher_cmd+=("$1"); shift; done
   shift
   redis_cmd=("$@")
-  local usher redis c0 c1 c2 c3
-  c0=$(cpu_ns "${pids[0]}")
+  local usher redis c0 c1 c2 c3 t0 t1 t2 t3
+  t0=$(date +%s%N) c0=$(cpu_ns "${pids[0]}")
   usher=$(rps "$USHER_PORT" "$pipeline" "${usher_cmd[@]}")
-  c1=$(cpu_ns "${pids[0]}")
-  c2=$(cpu_ns "${pids[1]}")
+  t1=$(date +%s%N) c1=$(cpu_ns "${pids[0]}")
+  t2=$(date +%s%N) c2=$(cpu_ns "${pids[1]}")
   redis=$(rps "$REDIS_PORT" "$pipeline" "${redis_cmd[@]}")
-  c3=$(cpu_ns "${pids[1]}")
-  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
+  t3=$(date +%s%N) c3=$(cpu_ns "${pids[1]}")
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$(requests_for "$pipeline")" "$t0" "$t1" "$t2" "$t3"
 }
 
-# cpu_row LABEL P USHER_RPS REDIS_RPS U0 U1 R0 R1 REQUESTS: a table row with
-# each server's CPU per request (µs) and the CPU ratio redis/usher (above 1:
-# usher needs less CPU per request). The CPU figures depend far less on what
-# else runs on the machine than the rps figures do.
+# cpu_row LABEL P USHER_RPS REDIS_RPS U0 U1 R0 R1 REQUESTS UT0 UT1 RT0 RT1: a
+# table row with each server's CPU per request (µs), the CPU ratio
+# redis/usher (above 1: usher needs less CPU per request), and how busy each
+# server was during its run (CPU time / wall time, %; one thread is 100 %).
+# The CPU figures depend far less on what else runs on the machine than the
+# rps figures do; a server well below 100 % busy was waiting for the load
+# generator, so that row's rps measures the generator, not the server.
 cpu_row() {
-  local u r
+  local u r ub rb
   u=$(per_request "$5" "$6" "$9")
   r=$(per_request "$7" "$8" "$9")
-  row_line "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" "$u" "$r" "$(ratio "$r" "$u")"
+  ub=$(busy "$5" "$6" "${10}" "${11}")
+  rb=$(busy "$7" "$8" "${12}" "${13}")
+  row_line "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" "$u" "$r" "$(ratio "$r" "$u")" "$ub" "$rb"
 }
+
+# busy CPU0 CPU1 WALL0 WALL1: CPU time over wall time in percent.
+busy() { awk -v a="$1" -v b="$2" -v s="$3" -v e="$4" 'BEGIN { printf "%.0f", (b - a) * 100 / (e - s) }'; }
 
 # row LABEL PIPELINE TEST...: redis-benchmark, the same test on both.
 row() {
   local label=$1 pipeline=$2
   shift 2
-  local usher redis c0 c1 c2 c3
-  c0=$(cpu_ns "${pids[0]}")
+  local usher redis c0 c1 c2 c3 t0 t1 t2 t3
+  t0=$(date +%s%N) c0=$(cpu_ns "${pids[0]}")
   usher=$(rps "$USHER_PORT" "$pipeline" "$@")
-  c1=$(cpu_ns "${pids[0]}")
-  c2=$(cpu_ns "${pids[1]}")
+  t1=$(date +%s%N) c1=$(cpu_ns "${pids[0]}")
+  t2=$(date +%s%N) c2=$(cpu_ns "${pids[1]}")
   redis=$(rps "$REDIS_PORT" "$pipeline" "$@")
-  c3=$(cpu_ns "${pids[1]}")
-  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
+  t3=$(date +%s%N) c3=$(cpu_ns "${pids[1]}")
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$(requests_for "$pipeline")" "$t0" "$t1" "$t2" "$t3"
 }
 
 # load NAME PORT ARGS...: runs usher-load, output in $work/NAME; a failed run
@@ -225,17 +243,17 @@ load_pair() {
   for template in "$@"; do redis_args+=(--cmd "$template"); done
   local tag
   tag=$(echo "$label-P$pipeline" | tr -c 'A-Za-z0-9\n' '_')
-  local usher redis c0 c1 c2 c3
-  c0=$(cpu_ns "${pids[0]}")
-  load "$tag.usher" "$USHER_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${usher_args[@]}"
-  c1=$(cpu_ns "${pids[0]}")
-  c2=$(cpu_ns "${pids[1]}")
-  load "$tag.redis" "$REDIS_PORT" --pipeline "$pipeline" --requests "$REQUESTS" "${redis_args[@]}"
-  c3=$(cpu_ns "${pids[1]}")
+  local usher redis c0 c1 c2 c3 t0 t1 t2 t3
+  t0=$(date +%s%N) c0=$(cpu_ns "${pids[0]}")
+  load "$tag.usher" "$USHER_PORT" --pipeline "$pipeline" --requests "$(requests_for "$pipeline")" "${usher_args[@]}"
+  t1=$(date +%s%N) c1=$(cpu_ns "${pids[0]}")
+  t2=$(date +%s%N) c2=$(cpu_ns "${pids[1]}")
+  load "$tag.redis" "$REDIS_PORT" --pipeline "$pipeline" --requests "$(requests_for "$pipeline")" "${redis_args[@]}"
+  t3=$(date +%s%N) c3=$(cpu_ns "${pids[1]}")
   usher=$(field rps "$work/$tag.usher")
   redis=$(field rps "$work/$tag.redis")
   # CPU per step (a step may be several commands).
-  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$REQUESTS"
+  cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$(requests_for "$pipeline")" "$t0" "$t1" "$t2" "$t3"
   notes+=("$label P$pipeline replies: usher $(sed -n 's/^replies //p' "$work/$tag.usher"); redis $(sed -n 's/^replies //p' "$work/$tag.redis")")
 }
 
@@ -251,7 +269,7 @@ print_notes() {
   notes=()
 }
 
-echo "usher vs Redis $(redis-server --version | awk '{print $3}' | sed 's/v=//'), $CLIENTS clients, $REQUESTS requests per row, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "usher vs Redis $(redis-server --version | awk '{print $3}' | sed 's/v=//'), $CLIENTS clients, $REQUESTS requests per row at P 1 and $PIPELINED_REQUESTS at P 16 (persistence P 1: $PERSIST_REQUESTS), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 if want basic || want seats || want queue || want persistence; then
   table_head
@@ -359,25 +377,32 @@ fi
 if want latency; then
   start_pair none
   echo
-  echo "Latency at a fixed offered load: $LATENCY_RATE requests/s, $CLIENTS clients, ${LATENCY_SECONDS} s, open loop (from each request's due time), µs"
+  echo "Latency at a fixed offered load: $LATENCY_RATE requests/s, $CLIENTS clients, $LATENCY_REPEATS alternating runs of ${LATENCY_SECONDS} s per server, open loop (from each request's due time); median over the runs, µs"
   echo
-  printf '| %-10s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %9s |\n' command "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max"
+  printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' command "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max"
   echo "|------------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|"
   both SET counter 0
   for command in "INCR counter" "GET counter"; do
     tag=$(echo "$command" | tr -c 'A-Za-z0-9\n' '_')
-    for server in usher redis; do
-      if [ $server = usher ]; then port=$USHER_PORT; else port=$REDIS_PORT; fi
-      load "lat-$tag.$server" "$port" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --cmd "$command"
-      if grep -q '^warning' "$work/lat-$tag.$server"; then
-        notes+=("$command on $server: $(sed -n 's/^warning: //p' "$work/lat-$tag.$server")")
-      fi
+    # Runs alternate between the servers so that a noisy moment on the
+    # shared machine lands on both; each figure is the median of the runs.
+    for run in $(seq "$LATENCY_REPEATS"); do
+      for server in usher redis; do
+        if [ $server = usher ]; then port=$USHER_PORT; else port=$REDIS_PORT; fi
+        load "lat-$tag.$server.$run" "$port" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --cmd "$command"
+        if grep -q '^warning' "$work/lat-$tag.$server.$run"; then
+          notes+=("$command on $server, run $run: $(sed -n 's/^warning: //p' "$work/lat-$tag.$server.$run")")
+        fi
+      done
     done
-    u=$work/lat-$tag.usher r=$work/lat-$tag.redis
+    # runs KEY SERVER: that figure of every run, space-separated.
+    runs() { for run in $(seq "$LATENCY_REPEATS"); do field "$1" "$work/lat-$tag.$2.$run"; done | tr '\n' ' ' | sed 's/ $//'; }
+    med() { runs "$1" "$2" | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
     printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' "${command%% *}" \
-      "$(field p50_us "$u")" "$(field p50_us "$r")" "$(field p99_us "$u")" "$(field p99_us "$r")" \
-      "$(field p999_us "$u")" "$(field p999_us "$r")" "$(field max_us "$u")" "$(field max_us "$r")"
-    notes+=("$command achieved: usher $(field rps "$u")/s, redis $(field rps "$r")/s; send lag p50/p99 (µs from due to sent: waiting for a free connection + generator delay, inside the figures above): usher $(field lag_p50_us "$u")/$(field lag_p99_us "$u"), redis $(field lag_p50_us "$r")/$(field lag_p99_us "$r")")
+      "$(med p50_us usher)" "$(med p50_us redis)" "$(med p99_us usher)" "$(med p99_us redis)" \
+      "$(med p999_us usher)" "$(med p999_us redis)" "$(med max_us usher)" "$(med max_us redis)"
+    notes+=("${command%% *} p99 of each run (µs): usher $(runs p99_us usher); redis $(runs p99_us redis). p99.9: usher $(runs p999_us usher); redis $(runs p999_us redis)")
+    notes+=("${command%% *} achieved (steps/s): usher $(runs rps usher); redis $(runs rps redis). Send lag p99 (µs from due to sent: waiting for a free connection + generator delay, inside the figures above): usher $(runs lag_p99_us usher); redis $(runs lag_p99_us redis)")
   done
   print_notes
 fi
