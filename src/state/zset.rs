@@ -38,8 +38,11 @@ struct Node {
     score: f64,
     left: u32,
     right: u32,
-    /// Nodes in this subtree, this one included; 0 on a free node.
-    size: u32,
+    /// Nodes in the left subtree. Kept instead of the whole subtree's size
+    /// so that a descent reads only the nodes on its path: with subtree
+    /// sizes, every level also read the sibling's size, one more cache miss
+    /// per level on a large set.
+    left_size: u32,
     priority: u32,
 }
 
@@ -109,22 +112,6 @@ impl Zset {
         self.index.is_empty()
     }
 
-    fn size(&self, node: u32) -> u32 {
-        if node == NIL {
-            0
-        } else {
-            self.nodes[node as usize].size
-        }
-    }
-
-    fn update_size(&mut self, node: u32) {
-        let (left, right) = {
-            let n = &self.nodes[node as usize];
-            (n.left, n.right)
-        };
-        self.nodes[node as usize].size = 1 + self.size(left) + self.size(right);
-    }
-
     fn next_priority(&mut self) -> u32 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
@@ -145,8 +132,9 @@ impl Zset {
             .map(|node| self.nodes[node as usize].score)
     }
 
-    /// Joins two subtrees where every node of `a` orders before `b`.
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
+    /// Joins two treaps, every key of `a` (of `a_size` nodes) below every
+    /// key of `b`.
+    fn merge(&mut self, a: u32, a_size: u32, b: u32) -> u32 {
         if a == NIL {
             return b;
         }
@@ -154,16 +142,18 @@ impl Zset {
             return a;
         }
         if self.nodes[a as usize].priority >= self.nodes[b as usize].priority {
-            let right = self.nodes[a as usize].right;
-            let merged = self.merge(right, b);
+            let (right, right_size) = {
+                let n = &self.nodes[a as usize];
+                (n.right, a_size - n.left_size - 1)
+            };
+            let merged = self.merge(right, right_size, b);
             self.nodes[a as usize].right = merged;
-            self.update_size(a);
             a
         } else {
             let left = self.nodes[b as usize].left;
-            let merged = self.merge(a, left);
+            self.nodes[b as usize].left_size += a_size;
+            let merged = self.merge(a, a_size, left);
             self.nodes[b as usize].left = merged;
-            self.update_size(b);
             b
         }
     }
@@ -187,7 +177,9 @@ impl Zset {
         }
         let here = &self.nodes[subtree as usize];
         if compare(score, member, here.score, &here.member) == Ordering::Less {
-            let left = self.insert_at(here.left, node, score, member);
+            let next = here.left;
+            self.nodes[subtree as usize].left_size += 1;
+            let left = self.insert_at(next, node, score, member);
             self.nodes[subtree as usize].left = left;
             if self.nodes[left as usize].priority > self.nodes[subtree as usize].priority {
                 return self.rotate_right(subtree);
@@ -199,27 +191,34 @@ impl Zset {
                 return self.rotate_left(subtree);
             }
         }
-        self.update_size(subtree);
         subtree
     }
 
     /// Lifts the left child of `top` above it; returns the new subtree root.
     fn rotate_right(&mut self, top: u32) -> u32 {
         let lifted = self.nodes[top as usize].left;
-        self.nodes[top as usize].left = self.nodes[lifted as usize].right;
+        let (moved, lifted_left_size) = {
+            let l = &self.nodes[lifted as usize];
+            (l.right, l.left_size)
+        };
+        // `top` keeps, on its left, only what was right of `lifted`.
+        let t = &mut self.nodes[top as usize];
+        t.left = moved;
+        t.left_size -= lifted_left_size + 1;
         self.nodes[lifted as usize].right = top;
-        self.update_size(top);
-        self.update_size(lifted);
         lifted
     }
 
     /// Lifts the right child of `top` above it; returns the new subtree root.
     fn rotate_left(&mut self, top: u32) -> u32 {
         let lifted = self.nodes[top as usize].right;
-        self.nodes[top as usize].right = self.nodes[lifted as usize].left;
-        self.nodes[lifted as usize].left = top;
-        self.update_size(top);
-        self.update_size(lifted);
+        let top_left_size = self.nodes[top as usize].left_size;
+        let moved = self.nodes[lifted as usize].left;
+        self.nodes[top as usize].right = moved;
+        // `lifted` gains, on its left, `top` and everything left of it.
+        let l = &mut self.nodes[lifted as usize];
+        l.left = top;
+        l.left_size += top_left_size + 1;
         lifted
     }
 
@@ -228,15 +227,12 @@ impl Zset {
     fn unlink_from(&mut self, subtree: u32, node: u32) -> u32 {
         assert!(subtree != NIL, "zset node missing from its tree");
         if subtree == node {
-            let (left, right) = {
-                let n = &self.nodes[node as usize];
-                (n.left, n.right)
-            };
             let n = &mut self.nodes[node as usize];
+            let (left, left_size, right) = (n.left, n.left_size, n.right);
             n.left = NIL;
             n.right = NIL;
-            n.size = 1;
-            return self.merge(left, right);
+            n.left_size = 0;
+            return self.merge(left, left_size, right);
         }
         let goes_left = {
             let target = &self.nodes[node as usize];
@@ -244,7 +240,9 @@ impl Zset {
             compare(target.score, &target.member, here.score, &here.member) == Ordering::Less
         };
         if goes_left {
-            let left = self.nodes[subtree as usize].left;
+            let here = &mut self.nodes[subtree as usize];
+            here.left_size -= 1;
+            let left = here.left;
             let updated = self.unlink_from(left, node);
             self.nodes[subtree as usize].left = updated;
         } else {
@@ -252,7 +250,6 @@ impl Zset {
             let updated = self.unlink_from(right, node);
             self.nodes[subtree as usize].right = updated;
         }
-        self.update_size(subtree);
         subtree
     }
 
@@ -270,7 +267,7 @@ impl Zset {
             score,
             left: NIL,
             right: NIL,
-            size: 1,
+            left_size: 0,
             priority,
         };
         let node = if self.free != NIL {
@@ -322,7 +319,7 @@ impl Zset {
         let n = &mut self.nodes[node as usize];
         let score = n.score;
         n.member = Box::default();
-        n.size = 0;
+        n.left_size = 0;
         n.left = self.free;
         self.free = node;
         self.free_count += 1;
@@ -371,9 +368,9 @@ impl Zset {
             let n = &self.nodes[node as usize];
             match compare(score, key, n.score, &n.member) {
                 Ordering::Less => node = n.left,
-                Ordering::Equal => return Some(rank + self.size(n.left) as usize),
+                Ordering::Equal => return Some(rank + n.left_size as usize),
                 Ordering::Greater => {
-                    rank += self.size(n.left) as usize + 1;
+                    rank += n.left_size as usize + 1;
                     node = n.right;
                 }
             }
@@ -394,7 +391,7 @@ impl Zset {
                 n.score < score
             };
             if below {
-                count += self.size(n.left) as usize + 1;
+                count += n.left_size as usize + 1;
                 node = n.right;
             } else {
                 node = n.left;
@@ -420,14 +417,17 @@ impl Zset {
         visit: &mut dyn FnMut(&[u8], f64),
     ) {
         if first < end {
-            self.visit_ranks(self.root, 0, first, end, reverse, visit);
+            self.visit_ranks(self.root, 0, self.len(), first, end, reverse, visit);
         }
     }
 
+    /// `size` is the number of nodes in the subtree at `node`.
+    #[allow(clippy::too_many_arguments)]
     fn visit_ranks(
         &self,
         node: u32,
         offset: usize,
+        size: usize,
         first: usize,
         end: usize,
         reverse: bool,
@@ -437,24 +437,25 @@ impl Zset {
             return;
         }
         let n = &self.nodes[node as usize];
-        let size = n.size as usize;
         if offset >= end || offset + size <= first {
             return;
         }
-        let own = offset + self.size(n.left) as usize;
+        let left_size = n.left_size as usize;
+        let right_size = size - left_size - 1;
+        let own = offset + left_size;
         let own_in = own >= first && own < end;
         if reverse {
-            self.visit_ranks(n.right, own + 1, first, end, reverse, visit);
+            self.visit_ranks(n.right, own + 1, right_size, first, end, reverse, visit);
             if own_in {
                 visit(&n.member, n.score);
             }
-            self.visit_ranks(n.left, offset, first, end, reverse, visit);
+            self.visit_ranks(n.left, offset, left_size, first, end, reverse, visit);
         } else {
-            self.visit_ranks(n.left, offset, first, end, reverse, visit);
+            self.visit_ranks(n.left, offset, left_size, first, end, reverse, visit);
             if own_in {
                 visit(&n.member, n.score);
             }
-            self.visit_ranks(n.right, own + 1, first, end, reverse, visit);
+            self.visit_ranks(n.right, own + 1, right_size, first, end, reverse, visit);
         }
     }
 
@@ -531,26 +532,29 @@ impl Zset {
             counted += 1;
         }
         assert_eq!(counted, self.len(), "tree and index sizes differ");
-        assert_eq!(self.size(self.root) as usize, counted, "root size wrong");
-        let mut stack = vec![self.root];
-        while let Some(node) = stack.pop() {
-            if node == NIL {
-                continue;
-            }
-            let n = &self.nodes[node as usize];
-            assert_eq!(n.size, 1 + self.size(n.left) + self.size(n.right));
-            for child in [n.left, n.right] {
-                if child != NIL {
-                    assert!(self.nodes[child as usize].priority <= n.priority);
-                }
-                stack.push(child);
-            }
-        }
+        assert_eq!(self.checked_size(self.root), counted, "tree size wrong");
         assert_eq!(
             self.nodes.len(),
             counted + self.free_count as usize,
             "lost nodes"
         );
+    }
+
+    /// The number of nodes under `node`, checking each node's `left_size`
+    /// and the heap order of priorities on the way; for tests.
+    fn checked_size(&self, node: u32) -> usize {
+        if node == NIL {
+            return 0;
+        }
+        let n = &self.nodes[node as usize];
+        for child in [n.left, n.right] {
+            if child != NIL {
+                assert!(self.nodes[child as usize].priority <= n.priority);
+            }
+        }
+        let left = self.checked_size(n.left);
+        assert_eq!(n.left_size as usize, left, "left subtree size wrong");
+        left + 1 + self.checked_size(n.right)
     }
 }
 
