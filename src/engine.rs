@@ -204,8 +204,8 @@ impl<C: Clock> Engine<C> {
             if let Err(error) = durability.wal.close() {
                 tracing::error!(%error, "final log sync failed");
             }
-            // An unfinished snapshot is abandoned; its writer removes the
-            // temporary file when the channel closes.
+            // An unfinished snapshot is abandoned: dropping the job waits
+            // for its writer to remove the temporary file.
             durability.snapshot = None;
         }
         self.state

@@ -109,6 +109,22 @@ pub struct SnapshotJob {
     log_durable: Option<Sender<bool>>,
     to_writer: Sender<ToWriter>,
     from_writer: Receiver<Result<SnapshotDone, String>>,
+    /// Joined when the job is dropped, so an abandoned snapshot's writer has
+    /// removed its temporary file before the server exits.
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SnapshotJob {
+    /// Disconnects from the writer (an unfinished snapshot is abandoned: the
+    /// writer removes its temporary file) and waits for it to end.
+    fn drop(&mut self) {
+        self.log_durable = None;
+        let (disconnected, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.to_writer, disconnected));
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl SnapshotJob {
@@ -132,7 +148,7 @@ impl SnapshotJob {
         let (writer_tx, from_writer) = crossbeam_channel::bounded(1);
         let (log_durable, log_durable_rx) = crossbeam_channel::bounded(1);
         let dir = dir.to_path_buf();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("usher-snapshot".into())
             .spawn(move || {
                 let result = write_snapshot(&dir, start_lsn, &writer_rx, &log_durable_rx);
@@ -149,6 +165,7 @@ impl SnapshotJob {
             log_durable: Some(log_durable),
             to_writer,
             from_writer,
+            writer: Some(writer),
         })
     }
 

@@ -2,7 +2,7 @@
 //! torn and zero-filled log tails, flipped bits in the middle of the log and
 //! in snapshots, truncated and partial snapshots, a crash between a
 //! snapshot's rename and the removal of what it replaces, log gaps, a log
-//! that ends before the snapshot it follows, `usher-server check [--repair]`
+//! that ends before the snapshot it follows, an abandoned snapshot, `usher-server check [--repair]`
 //! and the data directory lock.
 //!
 //! Logs are written with `usher::wal::Wal` and snapshots with
@@ -628,6 +628,43 @@ fn truncated_snapshot_or_missing_trailer_is_refused() {
     std::fs::write(&snapshot, &original[..original.len() - 24]).expect("write");
     let message = recover_err(dir.path());
     assert!(message.contains("trailer"), "{message}");
+}
+
+#[test]
+fn an_abandoned_snapshot_leaves_no_temporary_file_once_dropped() {
+    // Several chunks, so that the writer has written some and waits for
+    // more when the job is dropped (as at shutdown).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = fresh();
+    for i in 0..40_000u64 {
+        let value = Value::string(format!("{i:->60}").as_bytes());
+        state
+            .replay(&put(&format!("key:{i}"), value, None))
+            .expect("effect replays");
+    }
+    let mut job = SnapshotJob::start(dir.path(), &state, 0).expect("start snapshot");
+    let temp = dir.path().join(format!("{}.tmp", snapshot_name(0)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Serialize a few keys at a time until the writer has created its file.
+    let mut steps = 0;
+    while !temp.exists() {
+        let calls = std::cell::Cell::new(0);
+        job.step(&state, 0, || {
+            calls.set(calls.get() + 1);
+            calls.get() > 50
+        });
+        steps += 1;
+        assert!(Instant::now() < deadline, "the writer never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(job.poll().is_none(), "finished after {steps} small steps");
+    drop(job);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .map(|entry| entry.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
