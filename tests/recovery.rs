@@ -2,8 +2,8 @@
 //! torn and zero-filled log tails, flipped bits in the middle of the log and
 //! in snapshots, truncated and partial snapshots, a crash between a
 //! snapshot's rename and the removal of what it replaces, log gaps, a log
-//! that ends before the snapshot it follows, an abandoned snapshot, `usher-server check [--repair]`
-//! and the data directory lock.
+//! that ends before the snapshot it follows, an abandoned snapshot,
+//! `usher-server check [--repair]` and the data directory lock.
 //!
 //! Logs are written with `usher::wal::Wal` and snapshots with
 //! `usher::snapshot::SnapshotJob`, exactly as the engine does, so every byte
