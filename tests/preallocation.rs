@@ -111,6 +111,16 @@ fn dump(state: &State) -> Vec<(Bytes, Value)> {
     all
 }
 
+/// Recovers `dir` as the server would at start-up and checks that it holds
+/// exactly the first `records` records.
+#[track_caller]
+fn assert_recovers(dir: &Path, records: u64) {
+    let recovered = recover(dir, State::new(StateLimits::default()), false)
+        .unwrap_or_else(|error| panic!("recovery failed: {error}"));
+    assert_eq!(recovered.next_lsn, records, "records recovered");
+    assert_eq!(dump(&recovered.state), expected(records));
+}
+
 #[test]
 fn segments_are_preallocated_and_cut_when_the_log_leaves_them() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -143,10 +153,7 @@ fn segments_are_preallocated_and_cut_when_the_log_leaves_them() {
         "spares left"
     );
 
-    let recovered = recover(dir.path(), State::new(StateLimits::default()), false)
-        .unwrap_or_else(|error| panic!("recovery failed: {error}"));
-    assert_eq!(recovered.next_lsn, records);
-    assert_eq!(dump(&recovered.state), expected(records));
+    assert_recovers(dir.path(), records);
 }
 
 #[test]
@@ -200,10 +207,7 @@ fn a_crash_leaves_zeros_only_at_the_end_and_recovery_cuts_them() {
     }
     wal.close().expect("close");
     drop(wal);
-    let recovered = recover(dir.path(), State::new(StateLimits::default()), false)
-        .unwrap_or_else(|error| panic!("recovery failed: {error}"));
-    assert_eq!(recovered.next_lsn, n);
-    assert_eq!(dump(&recovered.state), expected(n));
+    assert_recovers(dir.path(), n);
 }
 
 #[test]
@@ -241,10 +245,7 @@ fn a_snapshot_rotation_moves_into_a_spare() {
     wal.commit().expect("commit");
     n += 1;
     drop(wal);
-    let recovered = recover(dir.path(), State::new(StateLimits::default()), false)
-        .unwrap_or_else(|error| panic!("recovery failed: {error}"));
-    assert_eq!(recovered.next_lsn, n);
-    assert_eq!(dump(&recovered.state), expected(n));
+    assert_recovers(dir.path(), n);
 }
 
 #[test]
