@@ -2,7 +2,7 @@
 //! scores, and what is left after removing 90 % of them (a set that shrank
 //! must give memory back).
 //!
-//! Run: `cargo run --release --example zset_memory`. Memory is live heap
+//! Run: `cargo bench --bench zset`. Memory is live heap
 //! bytes counted by `usher::alloc::CountingAllocator` (what the allocator was
 //! asked for, without its own overhead); the members' `Vec<u8>` sources are
 //! built before the first reading and are not counted.
