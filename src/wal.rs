@@ -293,7 +293,7 @@ impl Writer {
         if self.failure.is_none() && (sync || !bytes.is_empty()) {
             let full = self.end + bytes.len() as u64 > self.capacity;
             let result = if full && !bytes.is_empty() {
-                self.next_spare(first_lsn).map(|_| ())
+                self.next_spare(first_lsn)
             } else {
                 Ok(())
             };
@@ -326,14 +326,15 @@ impl Writer {
     }
 
     /// Moves the log into a prepared spare segment starting at `first_lsn`,
-    /// if one is ready; false (and the current segment grows) otherwise.
-    fn next_spare(&mut self, first_lsn: u64) -> io::Result<bool> {
-        let Some(spare) = self.spares.as_ref().and_then(Spares::take) else {
-            return Ok(false);
-        };
-        self.seal()?;
-        self.install(spare, first_lsn)?;
-        Ok(true)
+    /// if one is ready; otherwise the current segment grows.
+    fn next_spare(&mut self, first_lsn: u64) -> io::Result<()> {
+        match self.spares.as_ref().and_then(Spares::take) {
+            Some(spare) => {
+                self.seal()?;
+                self.install(spare, first_lsn)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Cuts the preallocated zeros after the last record and syncs the
@@ -356,13 +357,20 @@ impl Writer {
         file.sync_data()?;
         std::fs::rename(&temp, &path)?;
         sync_dir(&self.dir)?;
-        self.capacity = file.metadata()?.len();
+        let capacity = file.metadata()?.len();
+        self.use_segment(file, path, capacity)
+    }
+
+    /// Writes the next records into `file` (a new segment holding just its
+    /// header, `capacity` bytes long).
+    fn use_segment(&mut self, file: File, path: PathBuf, capacity: u64) -> io::Result<()> {
         if let Some(syncer) = &mut self.syncer {
             syncer.switch(file.try_clone()?);
         }
         self.file = file;
         self.path = path;
         self.end = SEGMENT_HEADER_BYTES as u64;
+        self.capacity = capacity;
         Ok(())
     }
 
@@ -375,14 +383,7 @@ impl Writer {
                 return self.install(spare, first_lsn);
             }
             let (file, path) = create_segment(&self.dir, first_lsn)?;
-            if let Some(syncer) = &mut self.syncer {
-                syncer.switch(file.try_clone()?);
-            }
-            self.file = file;
-            self.path = path;
-            self.end = SEGMENT_HEADER_BYTES as u64;
-            self.capacity = self.end;
-            Ok(())
+            self.use_segment(file, path, SEGMENT_HEADER_BYTES as u64)
         });
         result.map_err(|error| {
             let message = format!("cannot start a new log segment: {error}");

@@ -41,9 +41,8 @@
 //! back.
 //!
 //! The serialized form (`encode`) is the treap's: seed, generator state,
-//! members in ascending order. The B+tree does not need random numbers; the
-//! generator still advances once per insertion so the stored state keeps
-//! its meaning for the format.
+//! members in ascending order. The B+tree draws no random numbers, so the
+//! generator state is only carried (never zero, as the format requires).
 //!
 //! RESP3 note: ranges WITHSCORES and ZPOPMIN/ZPOPMAX reply with the flat
 //! RESP2 layout (`member, score, member, score...`) in every protocol; scores
@@ -231,6 +230,23 @@ fn grow<T>(arena: &mut Vec<T>) {
     }
 }
 
+/// A node from `free`, or a new one at the end of `arena`.
+fn alloc_node<T: Default>(arena: &mut Vec<T>, free: &mut Vec<u32>) -> u32 {
+    if let Some(node) = free.pop() {
+        return node;
+    }
+    assert!(arena.len() < NIL as usize, "sorted set node space full");
+    grow(arena);
+    arena.push(T::default());
+    (arena.len() - 1) as u32
+}
+
+/// Resets `node` (dropping what it owned) and puts it on `free`.
+fn free_node<T: Default>(arena: &mut [T], free: &mut Vec<u32>, node: u32) {
+    arena[node as usize] = T::default();
+    free.push(node);
+}
+
 /// Members under the children of `inner` before `child`.
 fn counts_before(inner: &Inner, child: usize) -> usize {
     inner.counts[..child].iter().map(|&c| c as usize).sum()
@@ -326,14 +342,6 @@ impl Zset {
         self.index.is_empty()
     }
 
-    /// Steps the generator the treap drew priorities from; see the module
-    /// documentation.
-    fn advance_rng(&mut self) {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-    }
-
     fn find(&self, member: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(member);
         self.index
@@ -347,47 +355,26 @@ impl Zset {
     }
 
     fn alloc_leaf(&mut self) -> u32 {
-        if let Some(leaf) = self.free_leaves.pop() {
-            return leaf;
-        }
-        assert!(
-            self.leaves.len() < NIL as usize,
-            "sorted set leaf space full"
-        );
-        grow(&mut self.leaves);
-        self.leaves.push(Leaf::default());
-        (self.leaves.len() - 1) as u32
+        alloc_node(&mut self.leaves, &mut self.free_leaves)
     }
 
     fn free_leaf(&mut self, leaf: u32) {
-        self.leaves[leaf as usize] = Leaf::default();
-        self.free_leaves.push(leaf);
+        free_node(&mut self.leaves, &mut self.free_leaves, leaf);
     }
 
     fn alloc_inner(&mut self) -> u32 {
-        if let Some(inner) = self.free_inners.pop() {
-            return inner;
-        }
-        assert!(
-            self.inners.len() < NIL as usize,
-            "sorted set node space full"
-        );
-        grow(&mut self.inners);
-        self.inners.push(Inner::default());
-        (self.inners.len() - 1) as u32
+        alloc_node(&mut self.inners, &mut self.free_inners)
     }
 
     fn free_inner(&mut self, inner: u32) {
         // Drops any separator bytes left in it.
-        self.inners[inner as usize] = Inner::default();
-        self.free_inners.push(inner);
+        free_node(&mut self.inners, &mut self.free_inners, inner);
     }
 
     /// Adds a member that is not in the set yet.
     pub fn insert(&mut self, member: &[u8], score: f64) {
         assert!(!score.is_nan(), "NaN score reached the sorted set");
         debug_assert!(self.find(member).is_none());
-        self.advance_rng();
         let fresh = Member {
             bytes: member.into(),
             score,
