@@ -136,11 +136,26 @@ field() {
   grep -E '^(ops=|send_lag )' "$2" | awk -v key="$1" '{ for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' | tail -1
 }
 
-row_line() { printf '| %-38s | %3s | %12s | %12s | %5s | %9s | %9s | %9s | %10s | %10s |\n' "$@"; }
+row_line() { printf '| %-38s | %3s | %12s | %12s | %5s | %9s | %9s | %9s | %10s | %10s | %9s | %9s |\n' "$@"; }
 table_head() {
-  row_line test P "usher rps" "redis rps" ratio "usher CPU" "redis CPU" "CPU ratio" "usher busy" "redis busy"
-  echo "|----------------------------------------|-----|--------------|--------------|-------|-----------|-----------|-----------|------------|------------|"
+  row_line test P "usher rps" "redis rps" ratio "usher CPU" "redis CPU" "CPU ratio" "usher busy" "redis busy" "gen usher" "gen redis"
+  echo "|----------------------------------------|-----|--------------|--------------|-------|-----------|-----------|-----------|------------|------------|-----------|-----------|"
 }
+
+# timed FILE COMMAND...: runs COMMAND (its stderr discarded) and writes the
+# CPU seconds it used, user and system, to FILE (bash's time keyword, so it
+# needs nothing installed).
+timed() {
+  local file=$1
+  shift
+  { TIMEFORMAT='%3U %3S'; time "$@" 2>/dev/null; } 2>"$file"
+}
+
+# gen_busy FILE WALL0 WALL1: how busy the load generator was during its run
+# (CPU time over wall time, %; one thread is 100 %). Near 100 % with a
+# single-threaded generator means the generator, not the server, set the
+# row's pace.
+gen_busy() { awk -v s="$2" -v e="$3" '{ printf "%.0f", ($1 + $2) * 1e11 / (e - s) }' "$1"; }
 
 # CPU time the server process has used, all threads, in ns (schedstat).
 cpu_ns() {
@@ -157,7 +172,7 @@ requests_for() { if [ "$1" = 1 ]; then echo "$REQUESTS"; else echo "$PIPELINED_R
 rps() {
   local port=$1 pipeline=$2
   shift 2
-  redis-benchmark -p "$port" -c "$CLIENTS" -n "$(requests_for "$pipeline")" -P "$pipeline" -r 100000 -q "$@" 2>/dev/null |
+  timed "$work/gen.$port" redis-benchmark -p "$port" -c "$CLIENTS" -n "$(requests_for "$pipeline")" -P "$pipeline" -r 100000 -q "$@" |
     tr '\r' '\n' | grep "requests per second" | tail -1 |
     awk '{for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1)}'
 }
@@ -184,18 +199,23 @@ pair() {
 
 # cpu_row LABEL P USHER_RPS REDIS_RPS U0 U1 R0 R1 REQUESTS UT0 UT1 RT0 RT1: a
 # table row with each server's CPU per request (µs), the CPU ratio
-# redis/usher (above 1: usher needs less CPU per request), and how busy each
-# server was during its run (CPU time / wall time, %; one thread is 100 %).
+# redis/usher (above 1: usher needs less CPU per request), how busy each
+# server was during its run (CPU time / wall time, %; one thread is 100 %),
+# and how busy the load generator was in each run (from the gen.PORT files
+# its last runs left).
 # The CPU figures depend far less on what else runs on the machine than the
 # rps figures do; a server well below 100 % busy was waiting for the load
-# generator, so that row's rps measures the generator, not the server.
+# generator, so that row's rps measures the generator, not the server; a
+# single-threaded generator near 100 % is itself the limit.
 cpu_row() {
-  local u r ub rb
+  local u r ub rb gu gr
   u=$(per_request "$5" "$6" "$9")
   r=$(per_request "$7" "$8" "$9")
   ub=$(busy "$5" "$6" "${10}" "${11}")
   rb=$(busy "$7" "$8" "${12}" "${13}")
-  row_line "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" "$u" "$r" "$(ratio "$r" "$u")" "$ub" "$rb"
+  gu=$(gen_busy "$work/gen.$USHER_PORT" "${10}" "${11}")
+  gr=$(gen_busy "$work/gen.$REDIS_PORT" "${12}" "${13}")
+  row_line "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" "$u" "$r" "$(ratio "$r" "$u")" "$ub" "$rb" "$gu" "$gr"
 }
 
 # busy CPU0 CPU1 WALL0 WALL1: CPU time over wall time in percent.
@@ -220,7 +240,7 @@ row() {
 load() {
   local name=$1 port=$2
   shift 2
-  if ! "$LOAD" --port "$port" --clients "$CLIENTS" --threads "$LOAD_THREADS" "$@" >"$work/$name" 2>"$work/$name.err"; then
+  if ! { TIMEFORMAT='%3U %3S'; time "$LOAD" --port "$port" --clients "$CLIENTS" --threads "$LOAD_THREADS" "$@" >"$work/$name" 2>"$work/$name.err"; } 2>"$work/gen.$port"; then
     echo "usher-load failed ($name): $(cat "$work/$name.err")" >&2
     exit 1
   fi

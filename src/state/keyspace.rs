@@ -264,8 +264,9 @@ impl Keyspace {
         let deadline = stored_deadline(deadline_ms);
         let deadline_ms = deadline.map(NonZeroU64::get);
         // Effects share the map's own key (a reference count, no copy).
+        // The key is cloned only when something keeps it: the count lives
+        // in its own allocation, a likely cache miss per write.
         if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
-            let stored = stored.clone();
             if self.recording {
                 self.effects.push(Effect::Put {
                     key: stored.clone(),
@@ -276,6 +277,7 @@ impl Keyspace {
             entry.value = value;
             let old = std::mem::replace(&mut entry.deadline, deadline);
             if old != deadline {
+                let stored = stored.clone();
                 self.retime_index(stored, old, deadline);
             }
             return;
@@ -301,7 +303,6 @@ impl Keyspace {
         let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
             return;
         };
-        let stored = stored.clone();
         if self.recording {
             self.effects.push(Effect::Deadline {
                 key: stored.clone(),
@@ -310,6 +311,7 @@ impl Keyspace {
         }
         let old = std::mem::replace(&mut entry.deadline, deadline);
         if old != deadline {
+            let stored = stored.clone();
             self.retime_index(stored, old, deadline);
         }
     }
