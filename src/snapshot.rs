@@ -51,7 +51,7 @@ use crate::state::effect::{
     decode_reply, decode_value, encode_reply, encode_value, put_bytes, DecodeError, Reader,
 };
 use crate::state::keyspace::KeyHasher;
-use crate::state::{State, Value};
+use crate::state::{Key, State, Value};
 use crate::wal::{self, sync_dir};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"USHERSNP";
@@ -431,9 +431,9 @@ pub struct Loaded {
 /// One decoded snapshot entry.
 enum Captures {
     Key {
-        /// Half the size of a `Bytes` while it waits to be inserted; it
-        /// becomes one without a copy.
-        key: Box<[u8]>,
+        /// Built on the decoding thread: a short key is in place (no
+        /// allocation), a long one moves into the map without a copy.
+        key: Key,
         deadline: u64,
         value: Value,
     },
@@ -448,7 +448,7 @@ enum Captures {
 fn read_entry(reader: &mut Reader<'_>) -> Result<(Captures, u64), DecodeError> {
     match reader.u8()? {
         ENTRY_KEY => {
-            let key = Box::from(reader.slice()?);
+            let key = Key::copy_from_slice(reader.slice()?);
             let position = reader.u64()?;
             let deadline = reader.u64()?;
             let value = decode_value(reader)?;
@@ -775,7 +775,7 @@ impl Partitions {
 /// A decoded key entry waiting to be inserted.
 struct PendingKey {
     hash: u64,
-    key: Box<[u8]>,
+    key: Key,
     position: u64,
     deadline: u64,
     value: Value,
@@ -911,12 +911,11 @@ fn restore_key(state: &mut State, positions: &mut Captured, start_lsn: u64, pend
         deadline,
         value,
     } = pending;
-    let key = Bytes::from(key);
     // A key captured at the snapshot's start takes every later effect,
     // exactly as a key with no entry does, so only later captures need
     // remembering.
     if position > start_lsn {
-        positions.keys.insert(key.clone(), position);
+        positions.keys.insert(key.to_bytes(), position);
     }
     state
         .keyspace

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use usher::recovery::recover;
-use usher::state::{Effect, State, StateLimits, Value};
+use usher::state::{Effect, Key, State, StateLimits, Value};
 use usher::wal::{parse_segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 
 /// Small segments, so that a test fills several.
@@ -19,7 +19,7 @@ const SEGMENTS: usize = 4;
 
 fn record(n: u64) -> Vec<Effect> {
     vec![Effect::Put {
-        key: Bytes::from(format!("key:{}", n % 300)),
+        key: Key::copy_from_slice(format!("key:{}", n % 300).as_bytes()),
         value: Value::string(format!("{n}:{}", "v".repeat(700)).as_bytes()),
         deadline_ms: None,
     }]
@@ -105,7 +105,7 @@ fn dump(state: &State) -> Vec<(Bytes, Value)> {
     let mut all: Vec<(Bytes, Value)> = state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.clone(), entry.value.clone()))
+        .map(|(key, entry)| (key.to_bytes(), entry.value.clone()))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all

@@ -20,7 +20,7 @@ use usher::clock::ManualClock;
 use usher::config::Config;
 use usher::recovery::{recover, Recovered, RecoveryError};
 use usher::snapshot::{snapshot_name, SnapshotDone, SnapshotJob};
-use usher::state::{Effect, State, StateLimits, Value};
+use usher::state::{Effect, Key, State, StateLimits, Value};
 use usher::wal::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 
 const T0: u64 = 1_700_000_000_000;
@@ -36,7 +36,7 @@ fn dump(state: &State) -> Dump {
     let mut all: Dump = state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms()))
+        .map(|(key, entry)| (key.to_bytes(), entry.value.clone(), entry.deadline_ms()))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
@@ -44,7 +44,7 @@ fn dump(state: &State) -> Dump {
 
 fn put(key: &str, value: Value, deadline_ms: Option<u64>) -> Effect {
     Effect::Put {
-        key: Bytes::copy_from_slice(key.as_bytes()),
+        key: Key::copy_from_slice(key.as_bytes()),
         value,
         deadline_ms,
     }
@@ -54,8 +54,8 @@ fn text(value: &str) -> Value {
     Value::string(value.as_bytes())
 }
 
-fn key(name: &str) -> Bytes {
-    Bytes::copy_from_slice(name.as_bytes())
+fn key(name: &str) -> Key {
+    Key::copy_from_slice(name.as_bytes())
 }
 
 /// Five records touching every kind of effect; the last one is the largest

@@ -25,7 +25,7 @@ use usher::config::Config;
 use usher::protocol::{parse, Reply};
 use usher::snapshot::SnapshotJob;
 use usher::state::effect::{decode_value, encode_value, Reader};
-use usher::state::{Effect, State, StateLimits, Value};
+use usher::state::{Effect, Key, State, StateLimits, Value};
 use usher::wal::{FsyncPolicy, Wal};
 
 const T0: u64 = 1_700_000_000_000;
@@ -306,7 +306,11 @@ fn assert_same(original: &State, copy: &State, context: &str) {
 fn observe(state: &mut State, now_ms: u64) -> (Vec<Reply>, Vec<Effect>) {
     let recording = state.keyspace.set_recording(true);
     state.keyspace.effects_mut().clear();
-    let mut keys: Vec<Bytes> = state.keyspace.iter().map(|(key, _)| key.clone()).collect();
+    let mut keys: Vec<Bytes> = state
+        .keyspace
+        .iter()
+        .map(|(key, _)| key.to_bytes())
+        .collect();
     keys.sort();
     let mut replies = Vec::new();
     for key in keys {
@@ -326,7 +330,7 @@ fn observe(state: &mut State, now_ms: u64) -> (Vec<Reply>, Vec<Effect>) {
             Reply::Simple(name) if name == "queue" => {
                 replies.push(run(state, now_ms, &["QUEUE.INFO", &key_text]));
                 let mut members: BTreeSet<Vec<u8>> = BTreeSet::new();
-                if let Some((_, entry)) = state.keyspace.iter().find(|(k, _)| **k == key) {
+                if let Some((_, entry)) = state.keyspace.iter().find(|(k, _)| k.as_bytes() == key) {
                     if let Value::Queue(queue) = &entry.value {
                         members.extend(queue.waiting_members().map(<[u8]>::to_vec));
                         members.extend(
@@ -372,7 +376,10 @@ fn run_timers(state: &mut State, now_ms: u64) -> BTreeMap<Vec<u8>, Vec<Effect>> 
 /// (rebuilt after recovery) can bring up.
 fn assert_same_timers(original: &mut State, copy: &mut State, now_ms: u64, context: &str) {
     let timers = run_timers(original, now_ms);
-    let parked = original.keyspace.iter().any(|(key, _)| key == PARKED);
+    let parked = original
+        .keyspace
+        .iter()
+        .any(|(key, _)| key.as_bytes() == PARKED.as_bytes());
     if now_ms >= T0 + FAR_AHEAD_MS && parked {
         assert!(
             timers.contains_key(PARKED.as_bytes()),
@@ -991,7 +998,7 @@ fn specific_damage_is_refused_with_a_reason() {
 
 #[test]
 fn effects_that_do_not_fit_are_replay_errors() {
-    let key = Bytes::from_static(b"q");
+    let key = Key::copy_from_slice(b"q");
     let member = |name: &'static str| Bytes::from_static(name.as_bytes());
     let cases = [
         Effect::QueueAdmit {
@@ -1019,7 +1026,7 @@ fn effects_that_do_not_fit_are_replay_errors() {
             deadline_ms: Some(T0 + 5),
         },
         Effect::ZsetRemove {
-            key: Bytes::from_static(b"z"),
+            key: Key::copy_from_slice(b"z"),
             member: member("nobody"),
         },
         Effect::ZsetSet {
@@ -1038,7 +1045,7 @@ fn effects_that_do_not_fit_are_replay_errors() {
     // a snapshot reached it, and its Delete follows in the log.
     let mut state = sample_state();
     let effect = Effect::QueueJoin {
-        key: Bytes::from_static(b"gone"),
+        key: Key::copy_from_slice(b"gone"),
         member: member("x"),
     };
     assert_eq!(state.replay(&effect), Ok(()));

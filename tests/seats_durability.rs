@@ -233,7 +233,7 @@ fn dump(state: &State) -> Dump {
                 },
                 other => Dumped::Plain(other.clone()),
             };
-            (key.clone(), (entry.deadline_ms(), dumped))
+            (key.to_bytes(), (entry.deadline_ms(), dumped))
         })
         .collect();
     let remembered = state

@@ -38,7 +38,7 @@ fn dump(state: &State) -> Dump {
     let mut all: Dump = state
         .keyspace
         .iter()
-        .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms()))
+        .map(|(key, entry)| (key.to_bytes(), entry.value.clone(), entry.deadline_ms()))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all

@@ -102,6 +102,8 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+
+use super::key::Key;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::queue::{self, Queue, QueueSettings};
@@ -112,107 +114,100 @@ use super::{idempotency, seats, stock, State, Value};
 pub enum Effect {
     /// The key now holds `value` with `deadline_ms` (creation or replacement).
     Put {
-        key: Bytes,
+        key: Key,
         value: Value,
         deadline_ms: Option<u64>,
     },
     /// The key was deleted by a command.
-    Delete { key: Bytes },
+    Delete { key: Key },
     /// The key was removed because its deadline passed.
-    Expired { key: Bytes },
+    Expired { key: Key },
     /// The key's deadline changed (set, moved or removed).
-    Deadline {
-        key: Bytes,
-        deadline_ms: Option<u64>,
-    },
+    Deadline { key: Key, deadline_ms: Option<u64> },
     /// Every key was deleted and every remembered `REQ` reply forgotten.
     FlushAll,
     /// A sorted-set member was added or got a new score.
-    ZsetSet {
-        key: Bytes,
-        member: Bytes,
-        score: f64,
-    },
+    ZsetSet { key: Key, member: Bytes, score: f64 },
     /// A sorted-set member was removed (the key's `Delete` follows if the
     /// set became empty).
-    ZsetRemove { key: Bytes, member: Bytes },
+    ZsetRemove { key: Key, member: Bytes },
     /// A queue's settings and rate window after QUEUE.CONFIG.
-    QueueConfig { key: Bytes, settings: QueueSettings },
+    QueueConfig { key: Key, settings: QueueSettings },
     /// A member joined the end of a queue's line.
-    QueueJoin { key: Bytes, member: Bytes },
+    QueueJoin { key: Key, member: Bytes },
     /// The oldest waiting member was admitted at `at_ms` until
     /// `deadline_ms` (`None` = no expiry); `automatic` admissions count in
     /// the RATE window.
     QueueAdmit {
-        key: Bytes,
+        key: Key,
         member: Bytes,
         at_ms: u64,
         deadline_ms: Option<u64>,
         automatic: bool,
     },
     /// An active member's deadline passed.
-    QueueExpire { key: Bytes, member: Bytes },
+    QueueExpire { key: Key, member: Bytes },
     /// A waiting or active member left.
-    QueueLeave { key: Bytes, member: Bytes },
+    QueueLeave { key: Key, member: Bytes },
     /// An active member's deadline changed.
     QueueTouch {
-        key: Bytes,
+        key: Key,
         member: Bytes,
         deadline_ms: Option<u64>,
     },
     /// A queue was closed and its waiting members dropped.
-    QueueClose { key: Bytes },
+    QueueClose { key: Key },
     /// `holder` now also holds `seats` (free until then), and its holds
     /// share `deadline_ms`.
     SeatHold {
-        key: Bytes,
+        key: Key,
         holder: Bytes,
         deadline_ms: u64,
         seats: Vec<u32>,
     },
     /// Every seat `holder` held is sold to it.
-    SeatConfirm { key: Bytes, holder: Bytes },
+    SeatConfirm { key: Key, holder: Bytes },
     /// `holder` released `seats` (all held by it).
     SeatRelease {
-        key: Bytes,
+        key: Key,
         holder: Bytes,
         seats: Vec<u32>,
     },
     /// `holder`'s holds were released because their deadline passed.
-    SeatHoldExpired { key: Bytes, holder: Bytes },
+    SeatHoldExpired { key: Key, holder: Bytes },
     /// An existing SKU's total and limit are now these.
     StockConfig {
-        key: Bytes,
+        key: Key,
         total: u64,
         limit: Option<u64>,
     },
     /// `holder` reserved `quantity` more units; its reservations share
     /// `deadline_ms`.
     StockReserve {
-        key: Bytes,
+        key: Key,
         holder: Bytes,
         quantity: u64,
         deadline_ms: u64,
     },
     /// Every unit `holder` reserved is sold to it.
-    StockConfirm { key: Bytes, holder: Bytes },
+    StockConfirm { key: Key, holder: Bytes },
     /// Every unit `holder` reserved went back to available.
-    StockRelease { key: Bytes, holder: Bytes },
+    StockRelease { key: Key, holder: Bytes },
     /// `holder` bought `quantity` units at once.
     StockTake {
-        key: Bytes,
+        key: Key,
         holder: Bytes,
         quantity: u64,
     },
     /// `quantity` units `holder` bought went back to available.
     StockRefund {
-        key: Bytes,
+        key: Key,
         holder: Bytes,
         quantity: u64,
     },
     /// `holder`'s reservation went back to available because its deadline
     /// passed.
-    StockReservationExpired { key: Bytes, holder: Bytes },
+    StockReservationExpired { key: Key, holder: Bytes },
     /// The reply to `REQ id` is remembered until `deadline_ms`.
     ReqRemember {
         id: Bytes,
@@ -479,7 +474,7 @@ impl Effect {
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let effect = match input.u8()? {
             EFFECT_PUT => {
-                let key = input.bytes()?;
+                let key = input.key()?;
                 let deadline_ms = deadline(input.u64()?);
                 let value = decode_value(input)?;
                 Effect::Put {
@@ -488,107 +483,101 @@ impl Effect {
                     deadline_ms,
                 }
             }
-            EFFECT_DELETE => Effect::Delete {
-                key: input.bytes()?,
-            },
-            EFFECT_EXPIRED => Effect::Expired {
-                key: input.bytes()?,
-            },
+            EFFECT_DELETE => Effect::Delete { key: input.key()? },
+            EFFECT_EXPIRED => Effect::Expired { key: input.key()? },
             EFFECT_DEADLINE => Effect::Deadline {
-                key: input.bytes()?,
+                key: input.key()?,
                 deadline_ms: deadline(input.u64()?),
             },
             EFFECT_FLUSH_ALL => Effect::FlushAll,
             EFFECT_ZSET_SET => Effect::ZsetSet {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
                 score: input.f64()?,
             },
             EFFECT_ZSET_REMOVE => Effect::ZsetRemove {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
             },
             EFFECT_QUEUE_CONFIG => Effect::QueueConfig {
-                key: input.bytes()?,
+                key: input.key()?,
                 settings: get_settings(input)?,
             },
             EFFECT_QUEUE_JOIN => Effect::QueueJoin {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
             },
             EFFECT_QUEUE_ADMIT => Effect::QueueAdmit {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
                 at_ms: input.u64()?,
                 deadline_ms: deadline(input.u64()?),
                 automatic: input.flag()?,
             },
             EFFECT_QUEUE_EXPIRE => Effect::QueueExpire {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
             },
             EFFECT_QUEUE_LEAVE => Effect::QueueLeave {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
             },
             EFFECT_QUEUE_TOUCH => Effect::QueueTouch {
-                key: input.bytes()?,
+                key: input.key()?,
                 member: input.bytes()?,
                 deadline_ms: deadline(input.u64()?),
             },
-            EFFECT_QUEUE_CLOSE => Effect::QueueClose {
-                key: input.bytes()?,
-            },
+            EFFECT_QUEUE_CLOSE => Effect::QueueClose { key: input.key()? },
             EFFECT_SEAT_HOLD => Effect::SeatHold {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
                 deadline_ms: input.u64()?,
                 seats: input.seats()?,
             },
             EFFECT_SEAT_CONFIRM => Effect::SeatConfirm {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
             },
             EFFECT_SEAT_RELEASE => Effect::SeatRelease {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
                 seats: input.seats()?,
             },
             EFFECT_SEAT_HOLD_EXPIRED => Effect::SeatHoldExpired {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
             },
             EFFECT_STOCK_CONFIG => Effect::StockConfig {
-                key: input.bytes()?,
+                key: input.key()?,
                 total: input.u64()?,
                 limit: input.option()?,
             },
             EFFECT_STOCK_RESERVE => Effect::StockReserve {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
                 quantity: input.u64()?,
                 deadline_ms: input.u64()?,
             },
             EFFECT_STOCK_CONFIRM => Effect::StockConfirm {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
             },
             EFFECT_STOCK_RELEASE => Effect::StockRelease {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
             },
             EFFECT_STOCK_TAKE => Effect::StockTake {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
                 quantity: input.u64()?,
             },
             EFFECT_STOCK_REFUND => Effect::StockRefund {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
                 quantity: input.u64()?,
             },
             EFFECT_STOCK_RESERVATION_EXPIRED => Effect::StockReservationExpired {
-                key: input.bytes()?,
+                key: input.key()?,
                 holder: input.bytes()?,
             },
             EFFECT_REQ_REMEMBER => Effect::ReqRemember {
@@ -918,6 +907,11 @@ impl<'a> Reader<'a> {
     pub fn slice(&mut self) -> Result<&'a [u8], DecodeError> {
         let length = self.u32()? as usize;
         self.take(length)
+    }
+
+    /// A length-prefixed key name (in place when short, see [`Key`]).
+    pub fn key(&mut self) -> Result<Key, DecodeError> {
+        Ok(Key::copy_from_slice(self.slice()?))
     }
 
     /// A length-prefixed byte string, copied into its own allocation.

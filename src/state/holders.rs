@@ -22,7 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::hash::BuildHasher;
 
-use bytes::Bytes;
+use super::key::Key;
 use hashbrown::HashTable;
 use usher_protocol::{Reply, ServerError};
 
@@ -431,13 +431,13 @@ impl<T: PartialEq> PartialEq for HolderTable<T> {
 /// are due and are then dropped by the timer, which checks the value.
 #[derive(Clone, Debug, Default)]
 pub struct HoldIndex {
-    entries: BTreeSet<(u64, Bytes)>,
+    entries: BTreeSet<(u64, Key)>,
 }
 
 impl HoldIndex {
     /// Registers `key` under `next` (its value's earliest deadline, if
     /// any), replacing the registration recorded in `registered`.
-    pub fn sync(&mut self, key: &Bytes, registered: &mut Option<u64>, next: Option<u64>) {
+    pub fn sync(&mut self, key: &Key, registered: &mut Option<u64>, next: Option<u64>) {
         if *registered == next {
             return;
         }
@@ -456,7 +456,7 @@ impl HoldIndex {
     }
 
     /// Removes and returns the earliest entry if it is due at `now_ms`.
-    pub fn pop_due(&mut self, now_ms: u64) -> Option<(u64, Bytes)> {
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<(u64, Key)> {
         match self.entries.first() {
             Some((deadline, _)) if *deadline <= now_ms => self.entries.pop_first(),
             _ => None,
@@ -464,7 +464,7 @@ impl HoldIndex {
     }
 
     /// Whether `key` is registered under `deadline` (for invariant checks).
-    pub fn contains(&self, deadline: u64, key: &Bytes) -> bool {
+    pub fn contains(&self, deadline: u64, key: &Key) -> bool {
         self.entries.contains(&(deadline, key.clone()))
     }
 

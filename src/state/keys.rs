@@ -180,7 +180,7 @@ pub fn scan(
                 continue;
             }
         }
-        keys.push(Reply::Bulk(key.clone()));
+        keys.push(Reply::Bulk(key.to_bytes()));
     }
     let next = if position == 0 { 0 } else { position as u64 };
     let mut text = itoa::Buffer::new();

@@ -24,6 +24,7 @@ use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
 use super::effect::Effect;
+use super::key::Key;
 
 /// What a key holds. New data types (sorted sets, queues, seats, stock) are
 /// added as variants, boxed when large so every entry stays small.
@@ -129,13 +130,13 @@ fn stored_deadline(deadline_ms: Option<u64>) -> Option<NonZeroU64> {
 /// How the key map hashes keys.
 pub type KeyHasher = foldhash::fast::FixedState;
 
-type Map = IndexMap<Bytes, Entry, KeyHasher>;
+type Map = IndexMap<Key, Entry, KeyHasher>;
 
 #[derive(Debug)]
 pub struct Keyspace {
     map: Map,
     /// `(deadline, key)` for every key that has a deadline.
-    deadlines: BTreeSet<(u64, Bytes)>,
+    deadlines: BTreeSet<(u64, Key)>,
     /// Keys removed because their deadline passed (lazily or actively).
     pub expired_total: u64,
     /// Whether changes are recorded as effects (on when a log is attached).
@@ -173,7 +174,7 @@ impl Keyspace {
     /// A [`Recorder`] for effects that name no key (the `REQ` table's),
     /// for changes made while another part of the state is borrowed.
     pub fn recorder(&mut self) -> Recorder<'_> {
-        static NO_KEY: Bytes = Bytes::new();
+        static NO_KEY: Key = Key::from_static(b"");
         Recorder {
             key: &NO_KEY,
             effects: self.recording.then_some(&mut self.effects),
@@ -209,7 +210,7 @@ impl Keyspace {
 
     /// The entry for `key` whether or not its deadline passed (replay reads
     /// no clock: expiry arrives as an effect of its own).
-    pub fn get_with_key_mut(&mut self, key: &[u8]) -> Option<(&Bytes, &mut Entry)> {
+    pub fn get_with_key_mut(&mut self, key: &[u8]) -> Option<(&Key, &mut Entry)> {
         let index = self.map.get_index_of(key)?;
         self.map.get_index_mut(index)
     }
@@ -263,9 +264,9 @@ impl Keyspace {
     pub fn insert(&mut self, key: &[u8], value: Value, deadline_ms: Option<u64>) {
         let deadline = stored_deadline(deadline_ms);
         let deadline_ms = deadline.map(NonZeroU64::get);
-        // Effects share the map's own key (a reference count, no copy).
-        // The key is cloned only when something keeps it: the count lives
-        // in its own allocation, a likely cache miss per write.
+        // The key is cloned only when something keeps it (an effect, the
+        // deadline index): a short key is copied in place, a long one's
+        // reference count lives in its own allocation, a likely cache miss.
         if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
             if self.recording {
                 self.effects.push(Effect::Put {
@@ -282,7 +283,7 @@ impl Keyspace {
             }
             return;
         }
-        let key = Bytes::copy_from_slice(key);
+        let key = Key::copy_from_slice(key);
         if self.recording {
             self.effects.push(Effect::Put {
                 key: key.clone(),
@@ -316,7 +317,7 @@ impl Keyspace {
         }
     }
 
-    fn retime_index(&mut self, key: Bytes, old: Option<NonZeroU64>, new: Option<NonZeroU64>) {
+    fn retime_index(&mut self, key: Key, old: Option<NonZeroU64>, new: Option<NonZeroU64>) {
         if let Some(deadline) = old.map(NonZeroU64::get) {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
@@ -370,7 +371,7 @@ impl Keyspace {
     }
 
     /// Removes the entry at `index` and its deadline; returns its key.
-    fn remove_at(&mut self, index: usize) -> Option<Bytes> {
+    fn remove_at(&mut self, index: usize) -> Option<Key> {
         let (key, entry) = self.map.swap_remove_index(index)?;
         if let Some(deadline) = entry.deadline_ms() {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
@@ -390,7 +391,7 @@ impl Keyspace {
     /// keys are nearly always new). Records no effect, and leaves the
     /// deadline index behind: call [`Keyspace::rebuild_deadline_index`]
     /// after the last one.
-    pub fn load_hashed(&mut self, hash: u64, key: Bytes, value: Value, deadline_ms: Option<u64>) {
+    pub fn load_hashed(&mut self, hash: u64, key: Key, value: Value, deadline_ms: Option<u64>) {
         debug_assert_eq!(hash, self.map.hasher().hash_one(&key[..]));
         let entry = Entry {
             value,
@@ -415,7 +416,7 @@ impl Keyspace {
     /// sorted items costs a fraction of inserting keys one by one in random
     /// order, each a walk down the tree.
     pub fn rebuild_deadline_index(&mut self) {
-        let mut deadlines: Vec<(u64, Bytes)> = self
+        let mut deadlines: Vec<(u64, Key)> = self
             .map
             .iter()
             .filter_map(|(key, entry)| Some((entry.deadline_ms()?, key.clone())))
@@ -432,7 +433,7 @@ impl Keyspace {
 
     /// Keeps only the keys `keep` approves (recovery's FlushAll replay).
     pub fn retain_keys(&mut self, keep: impl Fn(&[u8]) -> bool) {
-        let doomed: Vec<Bytes> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
+        let doomed: Vec<Key> = self.map.keys().filter(|key| !keep(key)).cloned().collect();
         for key in doomed {
             if let Some(index) = self.map.get_index_of(&key) {
                 self.remove_at(index);
@@ -473,46 +474,45 @@ impl Keyspace {
     }
 
     /// Entry at a position (for SCAN); `None` past the end.
-    pub fn at(&self, index: usize) -> Option<(&Bytes, &Entry)> {
+    pub fn at(&self, index: usize) -> Option<(&Key, &Entry)> {
         self.map.get_index(index)
     }
 
     /// Every key with its entry, mutable, for rebuilding indexes that live
     /// outside the keyspace (the queue timer index after recovery).
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Entry)> {
         self.map.iter_mut()
     }
 
     /// Every key with its entry, in storage order (for snapshots and tests).
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()
     }
 
     /// Checks that the deadline index and the map agree; used by tests and
     /// debug builds.
     pub fn check_invariants(&self) {
-        // The index holds clones of the map's own keys (never copies), so
-        // it is right exactly when its (deadline, key buffer) pairs are
+        // The index is right exactly when its (deadline, key) pairs are
         // those of the keys with a deadline. Comparing the two sorted lists
-        // of pairs reads each side in order: a lookup per key, with its
-        // cache misses, costs seconds for millions of keys at start-up.
-        let mut in_map: Vec<(u64, usize)> = self
+        // reads each side in order: a lookup per key, with its cache misses,
+        // costs seconds for millions of keys at start-up.
+        let mut in_map: Vec<(u64, &[u8])> = self
             .map
             .iter()
-            .filter_map(|(key, entry)| Some((entry.deadline_ms()?, key.as_ptr() as usize)))
+            .filter_map(|(key, entry)| Some((entry.deadline_ms()?, key.as_bytes())))
             .collect();
-        let mut in_index: Vec<(u64, usize)> = self
+        let in_index: Vec<(u64, &[u8])> = self
             .deadlines
             .iter()
-            .map(|(deadline, key)| (*deadline, key.as_ptr() as usize))
+            .map(|(deadline, key)| (*deadline, key.as_bytes()))
             .collect();
         assert_eq!(
             in_map.len(),
             in_index.len(),
             "deadline index and keys with a deadline differ in number"
         );
+        // The index is a sorted set already.
         in_map.sort_unstable();
-        in_index.sort_unstable();
         assert!(
             in_map == in_index,
             "deadline index out of step with the keys' deadlines"
@@ -525,14 +525,15 @@ impl Keyspace {
 /// while they hold the value. Costs nothing when recording is off: the
 /// effect is built only when there is somewhere to put it.
 pub struct Recorder<'a> {
-    /// The map's own key (cloning it is a reference count, not a copy).
-    key: &'a Bytes,
+    /// The map's own key (a clone copies a short key in place, or counts
+    /// a reference to a long one).
+    key: &'a Key,
     effects: Option<&'a mut Vec<Effect>>,
 }
 
 impl Recorder<'_> {
     /// Records `effect(key)` if recording is on.
-    pub fn record(&mut self, effect: impl FnOnce(Bytes) -> Effect) {
+    pub fn record(&mut self, effect: impl FnOnce(Key) -> Effect) {
         if let Some(effects) = &mut self.effects {
             effects.push(effect(self.key.clone()));
         }
@@ -544,7 +545,7 @@ impl Recorder<'_> {
     }
 
     /// The map's own copy of the key (for indexes that name keys).
-    pub fn key(&self) -> &Bytes {
+    pub fn key(&self) -> &Key {
         self.key
     }
 }
@@ -571,7 +572,7 @@ mod tests {
     fn load_hashed_inserts_replaces_and_keeps_the_deadline_index() {
         let mut keyspace = Keyspace::new(3);
         let hasher = keyspace.key_hasher();
-        let key = Bytes::from_static(b"k");
+        let key = Key::copy_from_slice(b"k");
         let hash = hasher.hash_one(&key[..]);
         keyspace.load_hashed(hash, key.clone(), Value::string(b"a"), Some(50));
         keyspace.load_hashed(hash, key.clone(), Value::string(b"b"), Some(70));

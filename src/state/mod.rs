@@ -16,6 +16,7 @@
 pub mod effect;
 pub mod holders;
 pub mod idempotency;
+pub mod key;
 pub mod keys;
 pub mod keyspace;
 pub mod queue;
@@ -29,6 +30,7 @@ use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 pub use effect::Effect;
 pub use holders::HoldIndex;
 pub use idempotency::IdempotencyTable;
+pub use key::Key;
 pub use keyspace::{Entry, Keyspace, Value};
 pub use queue::{Queue, QueueSettings, QueueTimers};
 pub use zset::Zset;
@@ -423,7 +425,7 @@ impl State {
     pub fn rebuild_timers(&mut self) {
         queue::rebuild_timers(self);
         self.holds.clear();
-        let keys: Vec<bytes::Bytes> = self
+        let keys: Vec<Key> = self
             .keyspace
             .iter()
             .filter(|(_, entry)| matches!(entry.value, Value::Seats(_) | Value::Stock(_)))

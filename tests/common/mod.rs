@@ -68,7 +68,7 @@ pub fn live(state: &State, now_ms: u64) -> BTreeMap<Bytes, Entry> {
         .keyspace
         .iter()
         .filter(|(_, entry)| entry.deadline_ms().is_none_or(|deadline| deadline > now_ms))
-        .map(|(key, entry)| (key.clone(), entry.clone()))
+        .map(|(key, entry)| (key.to_bytes(), entry.clone()))
         .collect()
 }
 
