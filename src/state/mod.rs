@@ -8,6 +8,7 @@
 //! Only the engine thread owns a `State`.
 //!
 //! Families live in their own files: [`keyspace`] (storage and expiry),
+//! [`key`] (key names, short ones in place),
 //! [`keys`] (generic key commands), [`strings`] (strings and counters),
 //! [`zset`] (sorted sets), [`queue`] (waiting rooms and their timers),
 //! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
