@@ -327,21 +327,6 @@ impl Keyspace {
         }
     }
 
-    /// Replaces the value of an existing key, keeping its deadline.
-    pub fn update_value(&mut self, key: &[u8], value: Value) {
-        let Some((_, stored, entry)) = self.map.get_full_mut(key) else {
-            return;
-        };
-        if self.recording {
-            self.effects.push(Effect::Put {
-                key: stored.clone(),
-                value: value.clone(),
-                deadline_ms: entry.deadline_ms(),
-            });
-        }
-        entry.value = value;
-    }
-
     /// Deletes a key (a command's doing); returns whether it existed,
     /// expired or not.
     pub fn remove(&mut self, key: &[u8]) -> bool {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use usher_protocol::request::{SetCondition, SetExpiry};
 use usher_protocol::{Reply, ServerError};
 
-use super::{State, Value};
+use super::{Effect, State, Value};
 
 /// The reply GET gives for a stored value, or WRONGTYPE.
 fn string_reply(value: &Value) -> Reply {
@@ -102,31 +102,46 @@ pub fn set(
 
 /// Reads a key as an integer for INCR-like commands: missing counts as 0.
 /// Returns the value and whether the key exists.
-fn read_counter(state: &mut State, key: &[u8], now_ms: u64) -> Result<(i64, bool), ServerError> {
-    match state.keyspace.get_live(key, now_ms) {
-        None => Ok((0, false)),
-        Some(entry) => match &entry.value {
-            Value::Int(number) => Ok((*number, true)),
-            Value::Str(_) | Value::Short(_) => entry
-                .value
-                .string_bytes()
-                .and_then(usher_protocol::request::parse_i64)
-                .map(|number| (number, true))
-                .ok_or(ServerError::NOT_INTEGER),
-            Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
-                Err(ServerError::WRONG_TYPE)
-            }
-        },
+/// The number a string value holds.
+fn counter_value(value: &Value) -> Result<i64, ServerError> {
+    match value {
+        Value::Int(number) => Ok(*number),
+        Value::Str(_) | Value::Short(_) => value
+            .string_bytes()
+            .and_then(usher_protocol::request::parse_i64)
+            .ok_or(ServerError::NOT_INTEGER),
+        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
+            Err(ServerError::WRONG_TYPE)
+        }
     }
 }
 
-/// Stores a counter value, keeping the key's deadline.
-fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool) {
-    if exists {
-        state.keyspace.update_value(key, Value::Int(value));
-    } else {
-        state.keyspace.insert(key, Value::Int(value), None);
+/// Changes a counter: `change` gets its current value (0 for a missing
+/// key) and returns the new one to store, or `Err` with the reply that
+/// leaves it as it is. An existing key is read and written with one lookup
+/// (its deadline is kept); a missing one is created only if there is room.
+fn change_counter(
+    state: &mut State,
+    key: &[u8],
+    now_ms: u64,
+    change: impl FnOnce(i64) -> Result<i64, Reply>,
+) -> Result<i64, Reply> {
+    if let Some((entry, mut log)) = state.keyspace.get_live_recorded(key, now_ms) {
+        let current = counter_value(&entry.value).map_err(Reply::Error)?;
+        let next = change(current)?;
+        entry.value = Value::Int(next);
+        let deadline_ms = entry.deadline_ms();
+        log.record(|key| Effect::Put {
+            key,
+            value: Value::Int(next),
+            deadline_ms,
+        });
+        return Ok(next);
     }
+    let next = change(0)?;
+    state.room_for_key(now_ms).map_err(Reply::Error)?;
+    state.keyspace.insert(key, Value::Int(next), None);
+    Ok(next)
 }
 
 /// ```text
@@ -134,20 +149,15 @@ fn write_counter(state: &mut State, key: &[u8], value: i64, exists: bool) {
 /// ```
 /// The new value. A missing key counts as 0; the key's TTL is kept.
 pub fn incr_by(state: &mut State, key: &[u8], delta: i64, now_ms: u64) -> Reply {
-    let (current, exists) = match read_counter(state, key, now_ms) {
-        Ok(found) => found,
-        Err(error) => return Reply::Error(error),
-    };
-    let Some(next) = current.checked_add(delta) else {
-        return Reply::Error(ServerError::OVERFLOW);
-    };
-    if !exists {
-        if let Err(error) = state.room_for_key(now_ms) {
-            return Reply::Error(error);
-        }
+    let changed = change_counter(state, key, now_ms, |current| {
+        current
+            .checked_add(delta)
+            .ok_or(Reply::Error(ServerError::OVERFLOW))
+    });
+    match changed {
+        Ok(next) => Reply::Int(next),
+        Err(reply) => reply,
     }
-    write_counter(state, key, next, exists);
-    Reply::Int(next)
 }
 
 /// ```text
@@ -166,21 +176,16 @@ pub fn incr_bound(
     max: Option<i64>,
     now_ms: u64,
 ) -> Reply {
-    let (current, exists) = match read_counter(state, key, now_ms) {
-        Ok(found) => found,
-        Err(error) => return Reply::Error(error),
-    };
     let within =
         |value: i64| min.is_none_or(|floor| value >= floor) && max.is_none_or(|cap| value <= cap);
-    let next = match current.checked_add(delta) {
-        Some(next) if within(next) => next,
-        _ => return Reply::Array(vec![Reply::Int(current), Reply::Int(0)]),
-    };
-    if !exists {
-        if let Err(error) = state.room_for_key(now_ms) {
-            return Reply::Error(error);
+    let changed = change_counter(state, key, now_ms, |current| {
+        match current.checked_add(delta) {
+            Some(next) if within(next) => Ok(next),
+            _ => Err(Reply::Array(vec![Reply::Int(current), Reply::Int(0)])),
         }
+    });
+    match changed {
+        Ok(next) => Reply::Array(vec![Reply::Int(next), Reply::Int(1)]),
+        Err(reply) => reply,
     }
-    write_counter(state, key, next, exists);
-    Reply::Array(vec![Reply::Int(next), Reply::Int(1)])
 }
