@@ -62,6 +62,17 @@ pub enum Frame {
     },
 }
 
+impl Frame {
+    /// Whether the connection reads nothing after this frame (QUIT, or a
+    /// malformed frame).
+    pub fn ends_input(&self) -> bool {
+        matches!(
+            self,
+            Frame::Ready { close: true, .. } | Frame::Invalid { .. }
+        )
+    }
+}
+
 pub struct Connection {
     pub id: u64,
     name: Option<Bytes>,

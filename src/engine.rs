@@ -136,6 +136,13 @@ impl<C: Clock> Engine<C> {
         Batch { now_ms, refused }
     }
 
+    /// Warms the cache for a request about to be applied (see
+    /// [`State::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, request: &Request, entries: bool) {
+        self.state.prefetch(request, entries);
+    }
+
     /// Applies one request of the batch (or refuses it once the log failed).
     pub fn apply_in(&mut self, batch: &Batch, request: &Request) -> Reply {
         match &batch.refused {

@@ -488,3 +488,33 @@ async fn waiting_connections_do_not_spin_the_engine() {
     assert_eq!(owed, reply.repeat(8).into_bytes());
     stop(running).await;
 }
+
+/// Frames decoded ahead of the output limit are kept, not dropped: replies
+/// stay in order, and nothing after a QUIT that was held back runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_held_back_by_the_output_limit_run_in_order_up_to_quit() {
+    let config = Config {
+        client_output_bytes_max: 64 * 1024,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    let value = "v".repeat(100 * 1024);
+    conn.send_command(&["SET", "big", &value]).await;
+    conn.expect(b"+OK\r\n").await;
+    // Each GET reply alone passes the limit, so every one ends a group
+    // early and the frames decoded after it wait.
+    let mut pipeline = b"GET big\r\n".repeat(5);
+    pipeline.extend_from_slice(b"INCR n\r\nGET big\r\nQUIT\r\nINCR n\r\n");
+    conn.send(&pipeline).await;
+    for _ in 0..5 {
+        assert_eq!(conn.read().await, Resp::bulk(&value));
+    }
+    assert_eq!(conn.read().await, Resp::Int(1));
+    assert_eq!(conn.read().await, Resp::bulk(&value));
+    assert_eq!(conn.read().await, Resp::Simple("OK".into()));
+    conn.expect_closed().await;
+    let mut other = RespConn::connect(running.addr).await;
+    assert_eq!(other.call(&["GET", "n"]).await, Resp::bulk("1"));
+    stop(running).await;
+}

@@ -14,17 +14,12 @@
 //! sampling, no full scans, and a key is gone on the first tick after its
 //! deadline.
 
-use std::collections::BTreeSet;
-use std::num::NonZeroU64;
-
-use std::hash::BuildHasher;
-
-use bytes::Bytes;
-use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-use indexmap::IndexMap;
-
 use super::effect::Effect;
 use super::key::Key;
+use super::keymap::KeyMap;
+use bytes::Bytes;
+use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 
 /// What a key holds. New data types (sorted sets, queues, seats, stock) are
 /// added as variants, boxed when large so every entry stays small.
@@ -130,7 +125,7 @@ fn stored_deadline(deadline_ms: Option<u64>) -> Option<NonZeroU64> {
 /// How the key map hashes keys.
 pub type KeyHasher = foldhash::fast::FixedState;
 
-type Map = IndexMap<Key, Entry, KeyHasher>;
+type Map = KeyMap<Entry, KeyHasher>;
 
 #[derive(Debug)]
 pub struct Keyspace {
@@ -213,6 +208,20 @@ impl Keyspace {
     pub fn get_with_key_mut(&mut self, key: &[u8]) -> Option<(&Key, &mut Entry)> {
         let index = self.map.get_index_of(key)?;
         self.map.get_index_mut(index)
+    }
+
+    /// Starts loading `key`'s table slot into the cache without waiting
+    /// (see [`KeyMap::prefetch_slot`]); changes nothing.
+    #[inline]
+    pub fn prefetch_slot(&self, key: &[u8]) {
+        self.map.prefetch_slot(key);
+    }
+
+    /// Starts loading `key`'s entry into the cache without waiting (see
+    /// [`KeyMap::prefetch_entry`]); changes nothing.
+    #[inline]
+    pub fn prefetch_entry(&self, key: &[u8]) {
+        self.map.prefetch_entry(key);
     }
 
     /// Position of a live key; removes it first if its deadline has passed.
@@ -377,23 +386,11 @@ impl Keyspace {
     /// deadline index behind: call [`Keyspace::rebuild_deadline_index`]
     /// after the last one.
     pub fn load_hashed(&mut self, hash: u64, key: Key, value: Value, deadline_ms: Option<u64>) {
-        debug_assert_eq!(hash, self.map.hasher().hash_one(&key[..]));
         let entry = Entry {
             value,
             deadline: stored_deadline(deadline_ms),
         };
-        match self
-            .map
-            .raw_entry_mut_v1()
-            .from_key_hashed_nocheck(hash, &key[..])
-        {
-            RawEntryMut::Vacant(vacant) => {
-                vacant.insert_hashed_nocheck(hash, key, entry);
-            }
-            RawEntryMut::Occupied(mut occupied) => {
-                *occupied.get_mut() = entry;
-            }
-        }
+        self.map.insert_hashed(hash, key, entry);
     }
 
     /// Rebuilds the deadline index from the entries, after
@@ -558,7 +555,7 @@ mod tests {
         let mut keyspace = Keyspace::new(3);
         let hasher = keyspace.key_hasher();
         let key = Key::copy_from_slice(b"k");
-        let hash = hasher.hash_one(&key[..]);
+        let hash = std::hash::BuildHasher::hash_one(&hasher, &key[..]);
         keyspace.load_hashed(hash, key.clone(), Value::string(b"a"), Some(50));
         keyspace.load_hashed(hash, key.clone(), Value::string(b"b"), Some(70));
         keyspace.rebuild_deadline_index();

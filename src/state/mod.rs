@@ -18,6 +18,7 @@ pub mod effect;
 pub mod holders;
 pub mod idempotency;
 pub mod key;
+pub mod keymap;
 pub mod keys;
 pub mod keyspace;
 pub mod queue;
@@ -40,6 +41,9 @@ pub use zset::Zset;
 /// is refused: enough to make room at once in practice, few enough that one
 /// request never does unbounded work (the timer removes the rest).
 pub const KEYS_REAPED_WHEN_FULL: usize = 64;
+
+/// Most keys of one request [`State::prefetch`] warms.
+const PREFETCH_KEYS_MAX: usize = 4;
 
 /// Limits that `State` enforces itself (the rest are enforced before a
 /// request reaches the engine).
@@ -146,6 +150,25 @@ impl State {
     /// A new, empty state with the same limits.
     pub fn clone_empty(&self) -> State {
         State::new(self.limits)
+    }
+
+    /// Warms the cache for the keys `request` will look up, in two steps
+    /// (`entries` false, then true; see [`keymap`]): called for every
+    /// request of a pipeline, step by step, before the first is applied, it
+    /// lets their cache misses overlap. Changes nothing (a hint, not a read
+    /// of the state's values), so it is safe for requests that then fail or
+    /// are never applied.
+    #[inline]
+    pub fn prefetch(&self, request: &Request, entries: bool) {
+        // A multi-key request's first keys are enough to matter; a DEL of
+        // thousands of keys is not worth a second pass.
+        for key in request.keys().iter().take(PREFETCH_KEYS_MAX) {
+            if entries {
+                self.keyspace.prefetch_entry(key);
+            } else {
+                self.keyspace.prefetch_slot(key);
+            }
+        }
     }
 
     /// Applies one request at time `now_ms` (Unix milliseconds) and returns
