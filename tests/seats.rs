@@ -579,3 +579,43 @@ fn slots_are_reused_and_holders_removed() {
     state.check_invariants();
     assert_eq!(counts(&mut state, T0 + 1000, "ev"), [6, 0, 0, 0]);
 }
+
+/// `State::prefetch` is a cache hint: for any request, existing or not,
+/// of the right type or not, with seats in range or not, it neither panics
+/// nor changes what the requests then do.
+#[test]
+fn prefetching_any_request_leaves_replies_unchanged() {
+    let commands: [&[&str]; 8] = [
+        &["SEAT.HOLD", "ev", "h1", "60000", "1", "2"],
+        &["SEAT.HOLD", "ev", "h2", "60000", "2", "4000000000"],
+        &["SEAT.HOLD", "ev", "h3", "60000", "9"],
+        &["SEAT.HOLD", "str", "h1", "60000", "1"],
+        &["SEAT.HOLD", "missing", "h1", "60000", "1"],
+        &["SEAT.CONFIRM", "ev", "h1"],
+        &["GET", "str"],
+        &["DEL", "a", "b", "c", "d", "e", "f", "str"],
+    ];
+    let setup = |state: &mut State| {
+        assert_eq!(run(state, T0, &["SEAT.CREATE", "ev", "10"]), Reply::OK);
+        assert_eq!(run(state, T0, &["SET", "str", "x"]), Reply::OK);
+    };
+    let (mut plain, mut warmed) = (new_state(), new_state());
+    setup(&mut plain);
+    setup(&mut warmed);
+    let requests: Vec<_> = commands
+        .iter()
+        .map(|words| usher::protocol::parse(&mut args(*words)).expect("parses"))
+        .collect();
+    for request in &requests {
+        warmed.prefetch(request, false);
+    }
+    for request in &requests {
+        warmed.prefetch(request, true);
+    }
+    for (words, request) in commands.iter().zip(&requests) {
+        let expected = plain.apply(request, T0 + 1);
+        assert_eq!(warmed.apply(request, T0 + 1), expected, "{words:?}");
+        warmed.check_invariants();
+    }
+    assert_eq!(warmed.keyspace.len(), plain.keyspace.len());
+}

@@ -227,7 +227,7 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
 /// entry is under 128 bytes). A prefetch is a hint: it cannot fault or
 /// change memory, whatever the address.
 #[inline(always)]
-fn prefetch_read<T>(item: *const T) {
+pub(super) fn prefetch_read<T>(item: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

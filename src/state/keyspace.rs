@@ -224,6 +224,13 @@ impl Keyspace {
         self.map.prefetch_entry(key);
     }
 
+    /// The entry for `key` whatever its deadline, read-only: for cache
+    /// hints only (see [`State::prefetch`](super::State::prefetch)), never
+    /// for a reply.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get_full(key).map(|(_, _, entry)| entry)
+    }
+
     /// Position of a live key; removes it first if its deadline has passed.
     pub fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let (index, _, entry) = self.map.get_full(key)?;

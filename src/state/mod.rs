@@ -169,6 +169,20 @@ impl State {
                 self.keyspace.prefetch_slot(key);
             }
         }
+        // A hold also reads random seats of its map and the holder table.
+        // Reading the map's entry here waits for it if it is cold, but in a
+        // sale the event's entry is the hottest line there is.
+        if let (
+            true,
+            Request::SeatHold {
+                key, holder, seats, ..
+            },
+        ) = (entries, request)
+        {
+            if let Some(Value::Seats(map)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                map.prefetch(holder, seats);
+            }
+        }
     }
 
     /// Applies one request at time `now_ms` (Unix milliseconds) and returns
