@@ -8,7 +8,8 @@
 #   PARTS="seats memory" bash benches/compare.sh     # some parts only
 #
 # Parts (PARTS, default all, in this order):
-#   basic        INCR, SET, GET, ZADD without persistence, and the waiting-room
+#   basic        INCR, SET, GET, ZADD without persistence (after a PING row that
+#                measures the load generator's ceiling), and the waiting-room
 #                commands one by one (QUEUE.JOIN vs ZADD NX, QUEUE.POS vs ZRANK):
 #                redis-benchmark, -P 1 and -P 16.
 #   seats        2-seat all-or-nothing hold: usher's SEAT.HOLD against the same
@@ -209,6 +210,8 @@ pair() {
 # single-threaded generator near 100 % is itself the limit.
 cpu_row() {
   local u r ub rb gu gr
+  # For callers that need the rates (the generator-ceiling note).
+  last_usher=$3 last_redis=$4
   u=$(per_request "$5" "$6" "$9")
   r=$(per_request "$7" "$8" "$9")
   ub=$(busy "$5" "$6" "${10}" "${11}")
@@ -297,10 +300,17 @@ fi
 start_pair none
 if want basic; then
   for pipeline in 1 16; do
+    # The generator's own ceiling: PING costs usher next to nothing (no
+    # engine work), so its rate is what redis-benchmark can drive here.
+    row "ping: generator ceiling" "$pipeline" -t ping_mbulk
+    ceiling=$last_usher caps=()
     for test in incr set get; do
       row "$test (no persistence)" "$pipeline" -t "$test"
+      caps+=("$test $(ratio "$ceiling" "$last_redis")")
     done
     row "zadd (no persistence)" "$pipeline" ZADD myzset __rand_int__ member:__rand_int__
+    caps+=("zadd $(ratio "$ceiling" "$last_redis")")
+    notes+=("P$pipeline: the generator drives at most $ceiling requests/s (PING against usher), so against Redis's rates in these rows no server can show a ratio above: $(IFS=,; echo "${caps[*]}" | sed 's/,/, /g')")
   done
   # A waiting-room step: usher's queue against a Redis sorted set used as
   # one (ZADD NX with the arrival time as score, ZRANK for the position).
