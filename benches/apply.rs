@@ -9,6 +9,11 @@
 //! requests built in blocks, with the state rebuilt (untimed) every so often
 //! so it stays near its starting size.
 //!
+//! `pipeline16_get_1m_keys` is the one group about memory rather than code:
+//! 16 GETs of random keys among 10⁶ (far more than the caches hold), applied
+//! one after another, or after `State::prefetch` warmed all 16 as the
+//! reactor does for a pipeline.
+//!
 //! Run: `cargo bench --bench apply` (`-- queue` for one family).
 
 use std::hint::black_box;
@@ -295,6 +300,55 @@ fn stock(c: &mut Criterion) {
     );
 }
 
+/// 16 GETs of random keys among `PIPELINE_KEYS`, with and without the
+/// reactor's two prefetch steps first.
+fn pipelines(c: &mut Criterion) {
+    const PIPELINE_KEYS: u64 = 1_000_000;
+    let mut state = State::new(StateLimits::default());
+    // Static key names: building a request then costs no allocation and no
+    // reference count, so both variants time the same lookups.
+    let names: Vec<&'static str> = (0..PIPELINE_KEYS)
+        .map(|i| &*Box::leak(format!("key:{i}").into_boxed_str()))
+        .collect();
+    for name in &names {
+        let reply = state.apply(&request(&["SET", name, "v"]), NOW_MS);
+        assert!(!reply.is_error(), "{reply:?}");
+    }
+    let mut group = c.benchmark_group("pipeline16_get_1m_keys");
+    group.throughput(Throughput::Elements(16));
+    for prefetch in [false, true] {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let name = if prefetch {
+            "prefetch_then_apply"
+        } else {
+            "apply"
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let batch: [Request; 16] = std::array::from_fn(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let name = names[(seed % PIPELINE_KEYS) as usize];
+                    Request::Get(bytes::Bytes::from_static(name.as_bytes()))
+                });
+                if prefetch {
+                    for request in &batch {
+                        state.prefetch(request, false);
+                    }
+                    for request in &batch {
+                        state.prefetch(request, true);
+                    }
+                }
+                for request in &batch {
+                    black_box(state.apply(request, NOW_MS));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -305,6 +359,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = strings, zsets, queues, seats, stock
+    targets = strings, zsets, queues, seats, stock, pipelines
 }
 criterion_main!(benches);

@@ -298,6 +298,11 @@ if want basic || want seats || want queue || want persistence; then
   table_head
 fi
 start_pair none
+# Untimed warm-up of both servers and the generator: the first run of a
+# fresh pair was repeatedly a few per cent slower than the same run later.
+for port in "$USHER_PORT" "$REDIS_PORT"; do
+  redis-benchmark -p "$port" -c "$CLIENTS" -n 100000 -q -t ping_mbulk,incr >/dev/null 2>&1 || true
+done
 if want basic; then
   for pipeline in 1 16; do
     # The generator's own ceiling: PING costs either server next to
