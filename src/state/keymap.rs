@@ -55,15 +55,18 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
         self.entries.is_empty()
     }
 
+    #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
     /// Position of `key`.
+    #[inline]
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
         self.index_hashed(self.hash(key), key)
     }
 
+    #[inline]
     fn index_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.table
@@ -72,6 +75,7 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     }
 
     /// Position, key and value of `key`.
+    #[inline]
     pub fn get_full(&self, key: &[u8]) -> Option<(usize, &Key, &V)> {
         let index = self.get_index_of(key)?;
         let (key, value) = &self.entries[index];
@@ -79,6 +83,7 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     }
 
     /// Position, key and value of `key`, the value mutable.
+    #[inline]
     pub fn get_full_mut(&mut self, key: &[u8]) -> Option<(usize, &Key, &mut V)> {
         let index = self.get_index_of(key)?;
         let (key, value) = &mut self.entries[index];
@@ -90,10 +95,12 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     }
 
     /// Key and value at a position; `None` past the end.
+    #[inline]
     pub fn get_index(&self, index: usize) -> Option<(&Key, &V)> {
         self.entries.get(index).map(|(key, value)| (key, value))
     }
 
+    #[inline]
     pub fn get_index_mut(&mut self, index: usize) -> Option<(&Key, &mut V)> {
         self.entries
             .get_mut(index)
