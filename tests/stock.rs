@@ -337,3 +337,39 @@ fn bad_input_changes_nothing() {
     );
     assert_eq!(info(&mut state, T0, "sku").0, [10, 7, 1, 2]);
 }
+
+/// `State::prefetch` is a cache hint: prefetching reservations (of a SKU,
+/// of a missing key, of a key of another type) changes none of the replies.
+#[test]
+fn prefetching_reservations_leaves_replies_unchanged() {
+    let commands: [&[&str]; 6] = [
+        &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
+        &["STOCK.RESERVE", "sku", "h2", "9", "60000"],
+        &["STOCK.RESERVE", "sku", "h1", "1", "60000"],
+        &["STOCK.RESERVE", "str", "h1", "1", "60000"],
+        &["STOCK.RESERVE", "missing", "h1", "1", "60000"],
+        &["STOCK.CONFIRM", "sku", "h1"],
+    ];
+    let setup = |state: &mut State| {
+        assert_eq!(run(state, T0, &["STOCK.CONFIG", "sku", "10"]), Reply::OK);
+        assert_eq!(run(state, T0, &["SET", "str", "x"]), Reply::OK);
+    };
+    let mut plain = State::new(StateLimits::default());
+    let mut warmed = State::new(StateLimits::default());
+    setup(&mut plain);
+    setup(&mut warmed);
+    let requests: Vec<_> = commands
+        .iter()
+        .map(|words| usher::protocol::parse(&mut args(*words)).expect("parses"))
+        .collect();
+    for entries in [false, true] {
+        for request in &requests {
+            warmed.prefetch(request, entries);
+        }
+    }
+    for (words, request) in commands.iter().zip(&requests) {
+        let expected = plain.apply(request, T0 + 1);
+        assert_eq!(warmed.apply(request, T0 + 1), expected, "{words:?}");
+        warmed.check_invariants();
+    }
+}
