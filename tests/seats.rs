@@ -1,6 +1,8 @@
 //! Seat maps through `State::apply` with explicit times: every reply shape
 //! of SEAT.*, TTL edges, limits, and release by the timer with no request.
 
+mod common;
+
 use usher::client::args;
 use usher::protocol::{ErrorCode, Reply};
 use usher::state::{State, StateLimits, Value};
@@ -595,27 +597,5 @@ fn prefetching_any_request_leaves_replies_unchanged() {
         &["GET", "str"],
         &["DEL", "a", "b", "c", "d", "e", "f", "str"],
     ];
-    let setup = |state: &mut State| {
-        assert_eq!(run(state, T0, &["SEAT.CREATE", "ev", "10"]), Reply::OK);
-        assert_eq!(run(state, T0, &["SET", "str", "x"]), Reply::OK);
-    };
-    let (mut plain, mut warmed) = (new_state(), new_state());
-    setup(&mut plain);
-    setup(&mut warmed);
-    let requests: Vec<_> = commands
-        .iter()
-        .map(|words| usher::protocol::parse(&mut args(*words)).expect("parses"))
-        .collect();
-    for request in &requests {
-        warmed.prefetch(request, false);
-    }
-    for request in &requests {
-        warmed.prefetch(request, true);
-    }
-    for (words, request) in commands.iter().zip(&requests) {
-        let expected = plain.apply(request, T0 + 1);
-        assert_eq!(warmed.apply(request, T0 + 1), expected, "{words:?}");
-        warmed.check_invariants();
-    }
-    assert_eq!(warmed.keyspace.len(), plain.keyspace.len());
+    common::assert_prefetch_changes_no_reply(&["SEAT.CREATE ev 10", "SET str x"], &commands);
 }

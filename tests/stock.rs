@@ -1,6 +1,8 @@
 //! Stock through `State::apply` with explicit times: every reply shape of
 //! STOCK.*, reservation TTL edges, limits, refunds, and the timer.
 
+mod common;
+
 use usher::client::args;
 use usher::protocol::{ErrorCode, Reply};
 use usher::state::{State, StateLimits, Value};
@@ -350,26 +352,5 @@ fn prefetching_reservations_leaves_replies_unchanged() {
         &["STOCK.RESERVE", "missing", "h1", "1", "60000"],
         &["STOCK.CONFIRM", "sku", "h1"],
     ];
-    let setup = |state: &mut State| {
-        assert_eq!(run(state, T0, &["STOCK.CONFIG", "sku", "10"]), Reply::OK);
-        assert_eq!(run(state, T0, &["SET", "str", "x"]), Reply::OK);
-    };
-    let mut plain = State::new(StateLimits::default());
-    let mut warmed = State::new(StateLimits::default());
-    setup(&mut plain);
-    setup(&mut warmed);
-    let requests: Vec<_> = commands
-        .iter()
-        .map(|words| usher::protocol::parse(&mut args(*words)).expect("parses"))
-        .collect();
-    for entries in [false, true] {
-        for request in &requests {
-            warmed.prefetch(request, entries);
-        }
-    }
-    for (words, request) in commands.iter().zip(&requests) {
-        let expected = plain.apply(request, T0 + 1);
-        assert_eq!(warmed.apply(request, T0 + 1), expected, "{words:?}");
-        warmed.check_invariants();
-    }
+    common::assert_prefetch_changes_no_reply(&["STOCK.CONFIG sku 10", "SET str x"], &commands);
 }

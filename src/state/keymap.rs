@@ -107,20 +107,31 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
             .map(|(key, value)| (&*key, value))
     }
 
-    /// Inserts `key` or replaces its value. Returns its position.
-    pub fn insert(&mut self, key: Key, value: V) -> usize {
+    /// Appends `key`, which the caller has just looked up and not found:
+    /// no second probe for it. Returns its position.
+    pub fn insert_new(&mut self, key: Key, value: V) -> usize {
         let hash = self.hash(&key);
-        self.insert_hashed(hash, key, value)
+        debug_assert!(
+            self.index_hashed(hash, &key).is_none(),
+            "key already present"
+        );
+        self.push_hashed(hash, key, value)
     }
 
-    /// [`KeyMap::insert`] with the key's hash already known (by
-    /// [`KeyMap::hasher`]; loaders hash on other threads).
+    /// Inserts `key` or replaces its value, its hash already known (by
+    /// [`KeyMap::hasher`]; loaders hash on other threads). Returns its
+    /// position.
     pub fn insert_hashed(&mut self, hash: u64, key: Key, value: V) -> usize {
         debug_assert_eq!(hash, self.hash(&key));
         if let Some(index) = self.index_hashed(hash, &key) {
             self.entries[index].1 = value;
             return index;
         }
+        self.push_hashed(hash, key, value)
+    }
+
+    /// Appends an absent `key` whose hash is `hash`.
+    fn push_hashed(&mut self, hash: u64, key: Key, value: V) -> usize {
         let index = self.entries.len();
         assert!(index < ENTRIES_MAX, "key map full");
         let Self {
@@ -217,8 +228,10 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
         self.table.clear();
     }
 
-    /// Panics unless every entry has exactly one slot, at its position.
-    pub fn check_invariants(&self) {
+    /// Panics unless every entry has exactly one slot, at its position
+    /// (O(entries) lookups: for tests).
+    #[cfg(test)]
+    fn check_invariants(&self) {
         assert_eq!(self.table.len(), self.entries.len(), "key map slot count");
         for (index, (key, _)) in self.entries.iter().enumerate() {
             assert_eq!(
@@ -266,12 +279,22 @@ mod tests {
         Key::copy_from_slice(format!("key:{n}").as_bytes())
     }
 
+    /// Inserts or replaces, as the snapshot loader does.
+    fn insert(map: &mut Map, key: Key, value: u64) -> usize {
+        let hash = map.hasher().hash_one(key.as_bytes());
+        map.insert_hashed(hash, key, value)
+    }
+
     #[test]
     fn insert_replace_and_find() {
         let mut map = map();
-        assert_eq!(map.insert(key(1), 10), 0);
-        assert_eq!(map.insert(key(2), 20), 1);
-        assert_eq!(map.insert(key(1), 11), 0, "replacing keeps the position");
+        assert_eq!(insert(&mut map, key(1), 10), 0);
+        assert_eq!(insert(&mut map, key(2), 20), 1);
+        assert_eq!(
+            insert(&mut map, key(1), 11),
+            0,
+            "replacing keeps the position"
+        );
         assert_eq!(map.len(), 2);
         assert_eq!(map.get_full(b"key:1"), Some((0, &key(1), &11)));
         assert_eq!(map.get_index(1), Some((&key(2), &20)));
@@ -284,10 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn insert_new_appends_without_a_second_probe() {
+        let mut map = map();
+        assert_eq!(map.insert_new(key(1), 10), 0);
+        assert_eq!(map.insert_new(key(2), 20), 1);
+        assert_eq!(map.get_full(b"key:2"), Some((1, &key(2), &20)));
+        map.check_invariants();
+    }
+
+    #[test]
     fn swap_remove_moves_the_last_entry_into_the_hole() {
         let mut map = map();
         for n in 0..5 {
-            map.insert(key(n), n);
+            insert(&mut map, key(n), n);
         }
         assert_eq!(map.swap_remove_index(1), Some((key(1), 1)));
         assert_eq!(map.get_index(1), Some((&key(4), &4)));
@@ -304,7 +336,7 @@ mod tests {
         let mut map = map();
         let long = |n: u64| Key::copy_from_slice(format!("{n}:{}", "x".repeat(40)).as_bytes());
         for n in 0..10_000 {
-            map.insert(long(n), n);
+            insert(&mut map, long(n), n);
         }
         map.reserve(50_000);
         for n in (0..10_000).step_by(3) {
@@ -337,7 +369,7 @@ mod tests {
                     .and_then(|index| map.swap_remove_index(index));
                 assert_eq!(removed.map(|(_, v)| v), model.remove(&k), "step {step}");
             } else {
-                map.insert(k.clone(), step);
+                insert(&mut map, k.clone(), step);
                 model.insert(k, step);
             }
             if step.is_multiple_of(20_000) {

@@ -14,12 +14,14 @@
 //! sampling, no full scans, and a key is gone on the first tick after its
 //! deadline.
 
+use std::collections::BTreeSet;
+use std::num::NonZeroU64;
+
+use bytes::Bytes;
+
 use super::effect::Effect;
 use super::key::Key;
 use super::keymap::KeyMap;
-use bytes::Bytes;
-use std::collections::BTreeSet;
-use std::num::NonZeroU64;
 
 /// What a key holds. New data types (sorted sets, queues, seats, stock) are
 /// added as variants, boxed when large so every entry stays small.
@@ -310,7 +312,7 @@ impl Keyspace {
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
         }
-        self.map.insert(key, Entry { value, deadline });
+        self.map.insert_new(key, Entry { value, deadline });
     }
 
     /// Changes the deadline of an existing key.

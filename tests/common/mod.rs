@@ -176,3 +176,38 @@ pub fn proptest_cases(default: u32) -> u32 {
         .and_then(|text| text.parse().ok())
         .unwrap_or(default)
 }
+
+/// `State::prefetch` is a cache hint: two states built by `setup` (text
+/// commands, each of which must succeed), one of them with both prefetch
+/// steps run for every command first, give the same reply to every command
+/// (word lists, which must parse) and keep the same number of keys.
+pub fn assert_prefetch_changes_no_reply(setup: &[&str], commands: &[&[&str]]) {
+    let (mut plain, mut warmed) = (state(), state());
+    for command in setup {
+        for state in [&mut plain, &mut warmed] {
+            let reply = run(state, T0, command);
+            assert!(!reply.is_error(), "{command}: {reply:?}");
+        }
+    }
+    let requests: Vec<_> = commands
+        .iter()
+        .map(|words| {
+            let mut args: Vec<Arg> = words
+                .iter()
+                .map(|word| Arg::Bytes(Bytes::copy_from_slice(word.as_bytes())))
+                .collect();
+            parse(&mut args).expect("parses")
+        })
+        .collect();
+    for entries in [false, true] {
+        for request in &requests {
+            warmed.prefetch(request, entries);
+        }
+    }
+    for (words, request) in commands.iter().zip(&requests) {
+        let expected = plain.apply(request, T0 + 1);
+        assert_eq!(warmed.apply(request, T0 + 1), expected, "{words:?}");
+        warmed.check_invariants();
+    }
+    assert_eq!(warmed.keyspace.len(), plain.keyspace.len());
+}
