@@ -110,6 +110,11 @@ use super::queue::{self, Queue, QueueSettings};
 use super::zset::{self, Zset};
 use super::{idempotency, seats, stock, State, Value};
 
+/// A list of seat numbers in an effect (or on its way to one). A hold names
+/// a few seats (3 at most by default), so up to 4 stay inline and a hold
+/// allocates nothing for them; the type is the size of a `Vec`.
+pub type SeatList = smallvec::SmallVec<[u32; 4]>;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// The key now holds `value` with `deadline_ms` (creation or replacement).
@@ -163,7 +168,7 @@ pub enum Effect {
         key: Key,
         holder: Bytes,
         deadline_ms: u64,
-        seats: Vec<u32>,
+        seats: SeatList,
     },
     /// Every seat `holder` held is sold to it.
     SeatConfirm { key: Key, holder: Bytes },
@@ -171,7 +176,7 @@ pub enum Effect {
     SeatRelease {
         key: Key,
         holder: Bytes,
-        seats: Vec<u32>,
+        seats: SeatList,
     },
     /// `holder`'s holds were released because their deadline passed.
     SeatHoldExpired { key: Key, holder: Bytes },
@@ -941,7 +946,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A seat list (`put_seats`).
-    pub fn seats(&mut self) -> Result<Vec<u32>, DecodeError> {
+    pub fn seats(&mut self) -> Result<SeatList, DecodeError> {
         let count = self.count(4)?;
         (0..count).map(|_| self.u32()).collect()
     }

@@ -52,9 +52,10 @@
 use std::fmt;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
-use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError};
+use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError, SeatList};
 use super::holders::{with_holds, HoldValue, HolderTable, Restored, HOLDER_ID_BYTES_MAX};
 use super::keyspace::Recorder;
 use super::{State, StateLimits, Value};
@@ -96,16 +97,17 @@ fn decode(word: u32) -> Seat {
 }
 
 /// A holder's seat list from its payload.
-fn read_list(payload: &[u8]) -> Vec<u32> {
+fn read_list(payload: &[u8]) -> SeatList {
     payload
         .chunks_exact(4)
         .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
         .collect()
 }
 
-/// The payload for a seat list.
-fn write_list(held: &[u32], sold: &[u32]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(4 * (held.len() + sold.len()));
+/// The payload for a seat list (inline up to 8 seats, so writing a
+/// holder's list does not allocate under the default limit).
+fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
+    let mut payload = SmallVec::with_capacity(4 * (held.len() + sold.len()));
     for seat in held.iter().chain(sold) {
         payload.extend_from_slice(&seat.to_le_bytes());
     }
@@ -122,8 +124,8 @@ fn seat_list(seats: &[u32]) -> Reply {
 }
 
 /// Merges two ascending lists without duplicates.
-fn merge(left: &[u32], right: &[u32]) -> Vec<u32> {
-    let mut merged = Vec::with_capacity(left.len() + right.len());
+fn merge(left: &[u32], right: &[u32]) -> SeatList {
+    let mut merged = SeatList::with_capacity(left.len() + right.len());
     merged.extend_from_slice(left);
     merged.extend_from_slice(right);
     merged.sort_unstable();
@@ -254,11 +256,12 @@ impl SeatMap {
     }
 
     /// A holder's held and sold seats, each ascending.
-    fn lists(&self, slot: u32) -> (Vec<u32>, Vec<u32>) {
-        let mut held = read_list(self.holders.payload(slot));
-        let counts = self.holders.data(slot);
-        let sold = held.split_off(counts.held as usize);
-        (held, sold)
+    fn lists(&self, slot: u32) -> (SeatList, SeatList) {
+        let (held, sold) = self
+            .holders
+            .payload(slot)
+            .split_at(4 * self.holders.data(slot).held as usize);
+        (read_list(held), read_list(sold))
     }
 
     /// Holds every seat in `requested` for `holder` until `deadline_ms`, or
@@ -266,7 +269,7 @@ impl SeatMap {
     pub fn hold(
         &mut self,
         log: &mut Recorder<'_>,
-        holder: &[u8],
+        holder: &Bytes,
         ttl_ms: u64,
         deadline_ms: u64,
         requested: &[u32],
@@ -278,10 +281,10 @@ impl SeatMap {
             return Reply::Error(error);
         }
         let slot = self.holders.find(holder);
-        let mut wanted = requested.to_vec();
+        let mut wanted = SeatList::from_slice(requested);
         wanted.sort_unstable();
         wanted.dedup();
-        let taken: Vec<u32> = wanted
+        let taken: SeatList = wanted
             .iter()
             .copied()
             .filter(|&seat| match decode(self.seats[seat as usize]) {
@@ -294,7 +297,7 @@ impl SeatMap {
         }
         // What is left is free or already this holder's (held or bought):
         // only the free seats are new.
-        wanted.retain(|&seat| self.seats[seat as usize] == 0);
+        wanted.retain(|seat| self.seats[*seat as usize] == 0);
         let counts = slot.map(|s| *self.holders.data(s)).unwrap_or_default();
         let owned = u64::from(counts.held) + u64::from(counts.sold);
         if owned + wanted.len() as u64 > self.limit {
@@ -305,7 +308,7 @@ impl SeatMap {
         if !held.is_empty() {
             log.record(|key| Effect::SeatHold {
                 key,
-                holder: Bytes::copy_from_slice(holder),
+                holder: holder.clone(),
                 deadline_ms,
                 seats: wanted,
             });
@@ -320,7 +323,7 @@ impl SeatMap {
     /// Makes the free seats `new` held by `holder` (a new holder if need
     /// be) and sets its deadline; returns every seat it now holds. Shared by
     /// SEAT.HOLD and replay.
-    fn apply_hold(&mut self, holder: &[u8], deadline_ms: u64, new: &[u32]) -> Vec<u32> {
+    fn apply_hold(&mut self, holder: &[u8], deadline_ms: u64, new: &[u32]) -> SeatList {
         let slot = match self.holders.find(holder) {
             Some(slot) => slot,
             None => self.holders.insert(holder, SeatCounts::default()),
@@ -349,7 +352,7 @@ impl SeatMap {
     }
 
     /// Sells everything `holder` holds. See [`confirm`].
-    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
         let slot = match self.holders.find(holder) {
             Some(slot) if self.holders.data(slot).held > 0 => slot,
             _ => {
@@ -362,13 +365,13 @@ impl SeatMap {
         let held = self.apply_confirm(slot);
         log.record(|key| Effect::SeatConfirm {
             key,
-            holder: Bytes::copy_from_slice(holder),
+            holder: holder.clone(),
         });
         Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
     }
 
     /// Sells every seat the holder in `slot` holds; returns them.
-    fn apply_confirm(&mut self, slot: u32) -> Vec<u32> {
+    fn apply_confirm(&mut self, slot: u32) -> SeatList {
         let (held, sold) = self.lists(slot);
         for &seat in &held {
             assert_eq!(
@@ -392,17 +395,17 @@ impl SeatMap {
 
     /// Releases the named seats `holder` holds (all of them when none are
     /// named); replies how many. See [`release`].
-    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &[u8], named: &[u32]) -> Reply {
+    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &Bytes, named: &[u32]) -> Reply {
         if let Err(error) = self.check_range(named) {
             return Reply::Error(error);
         }
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
-        let mut named = named.to_vec();
+        let mut named = SeatList::from_slice(named);
         named.sort_unstable();
         let (held, _) = self.lists(slot);
-        let released: Vec<u32> = held
+        let released: SeatList = held
             .into_iter()
             .filter(|seat| named.is_empty() || named.binary_search(seat).is_ok())
             .collect();
@@ -413,7 +416,7 @@ impl SeatMap {
         self.apply_release(slot, &released);
         log.record(|key| Effect::SeatRelease {
             key,
-            holder: Bytes::copy_from_slice(holder),
+            holder: holder.clone(),
             seats: released,
         });
         Reply::Int(count as i64)
@@ -432,7 +435,7 @@ impl SeatMap {
             );
             self.seats[seat as usize] = 0;
         }
-        let kept: Vec<u32> = held
+        let kept: SeatList = held
             .into_iter()
             .filter(|&seat| self.seats[seat as usize] != 0)
             .collect();
@@ -509,8 +512,8 @@ impl SeatMap {
                 SeatHolder {
                     slot,
                     id: Bytes::copy_from_slice(id),
-                    held,
-                    sold,
+                    held: held.to_vec(),
+                    sold: sold.to_vec(),
                     deadline_ms: deadline,
                 }
             })
@@ -857,7 +860,7 @@ pub fn create(state: &mut State, key: &[u8], count: u64, limit: Option<u64>, now
 pub fn hold(
     state: &mut State,
     key: &[u8],
-    holder: &[u8],
+    holder: &Bytes,
     ttl_ms: u64,
     seats: &[u32],
     now_ms: u64,
@@ -880,7 +883,7 @@ pub fn hold(
 /// Sells every seat the holder holds: `["sold", [those seats]]`. A
 /// `NOTHELD` error if it holds none (the hold expired: payment came too
 /// late, or it was released).
-pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
+pub fn confirm(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
     with_map(state, key, now_ms, |map, log| map.confirm(log, holder))
 }
 
@@ -889,7 +892,7 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// ```
 /// How many held seats were released: the named ones the holder holds, or
 /// all it holds when none are named. Sold seats are never released.
-pub fn release(state: &mut State, key: &[u8], holder: &[u8], seats: &[u32], now_ms: u64) -> Reply {
+pub fn release(state: &mut State, key: &[u8], holder: &Bytes, seats: &[u32], now_ms: u64) -> Reply {
     with_map(state, key, now_ms, |map, log| {
         map.release(log, holder, seats)
     })

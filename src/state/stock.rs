@@ -235,7 +235,7 @@ impl Stock {
     pub fn reserve(
         &mut self,
         log: &mut Recorder<'_>,
-        holder: &[u8],
+        holder: &Bytes,
         quantity: u64,
         deadline_ms: u64,
         holders_max: usize,
@@ -249,7 +249,7 @@ impl Stock {
         let held = self.apply_reserve(holder, quantity, deadline_ms);
         log.record(|key| Effect::StockReserve {
             key,
-            holder: Bytes::copy_from_slice(holder),
+            holder: holder.clone(),
             quantity,
             deadline_ms,
         });
@@ -271,7 +271,7 @@ impl Stock {
     pub fn take(
         &mut self,
         log: &mut Recorder<'_>,
-        holder: &[u8],
+        holder: &Bytes,
         quantity: u64,
         holders_max: usize,
     ) -> Reply {
@@ -284,7 +284,7 @@ impl Stock {
         let bought = self.apply_take(holder, quantity);
         log.record(|key| Effect::StockTake {
             key,
-            holder: Bytes::copy_from_slice(holder),
+            holder: holder.clone(),
             quantity,
         });
         tagged("sold", &[bought, self.available()])
@@ -300,7 +300,7 @@ impl Stock {
     }
 
     /// Sells what `holder` reserved; replies how many units.
-    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
@@ -308,7 +308,7 @@ impl Stock {
         if moved > 0 {
             log.record(|key| Effect::StockConfirm {
                 key,
-                holder: Bytes::copy_from_slice(holder),
+                holder: holder.clone(),
             });
         }
         Reply::Int(moved as i64)
@@ -329,7 +329,7 @@ impl Stock {
     }
 
     /// Returns what `holder` reserved; replies how many units.
-    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &[u8]) -> Reply {
+    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
@@ -338,7 +338,7 @@ impl Stock {
         if released > 0 {
             log.record(|key| Effect::StockRelease {
                 key,
-                holder: Bytes::copy_from_slice(holder),
+                holder: holder.clone(),
             });
         }
         Reply::Int(released as i64)
@@ -346,7 +346,7 @@ impl Stock {
 
     /// Returns up to `quantity` of the units `holder` bought; replies how
     /// many.
-    pub fn refund(&mut self, log: &mut Recorder<'_>, holder: &[u8], quantity: u64) -> Reply {
+    pub fn refund(&mut self, log: &mut Recorder<'_>, holder: &Bytes, quantity: u64) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
@@ -355,7 +355,7 @@ impl Stock {
         if refunded > 0 {
             log.record(|key| Effect::StockRefund {
                 key,
-                holder: Bytes::copy_from_slice(holder),
+                holder: holder.clone(),
                 quantity: refunded,
             });
         }
@@ -653,7 +653,7 @@ pub fn config(state: &mut State, key: &[u8], total: u64, limit: Option<u64>, now
 pub fn reserve(
     state: &mut State,
     key: &[u8],
-    holder: &[u8],
+    holder: &Bytes,
     quantity: u64,
     ttl_ms: u64,
     now_ms: u64,
@@ -675,7 +675,7 @@ pub fn reserve(
 /// ```
 /// How many units moved from held to sold (0 if the holder held none, e.g.
 /// because the reservation expired).
-pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
+pub fn confirm(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
     with_stock(state, key, now_ms, |stock, log| stock.confirm(log, holder))
 }
 
@@ -683,7 +683,7 @@ pub fn confirm(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// STOCK.RELEASE sku holder
 /// ```
 /// How many held units went back to available.
-pub fn release(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
+pub fn release(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
     with_stock(state, key, now_ms, |stock, log| stock.release(log, holder))
 }
 
@@ -693,7 +693,7 @@ pub fn release(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Rep
 /// Reserve and confirm in one step: `["sold", holder_bought, available]` |
 /// `["soldout", available]` | `["limit", holder_held_plus_bought]`. With
 /// `STOCK.CONFIG coupon 100 LIMIT 1`, exactly 100 holders get one each.
-pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms: u64) -> Reply {
+pub fn take(state: &mut State, key: &[u8], holder: &Bytes, quantity: u64, now_ms: u64) -> Reply {
     let limits = state.limits;
     if let Err(error) = check_holder(&limits, holder) {
         return Reply::Error(error);
@@ -708,7 +708,7 @@ pub fn take(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms:
 /// ```
 /// Returns sold units to available, never more than the holder bought;
 /// replies how many were refunded.
-pub fn refund(state: &mut State, key: &[u8], holder: &[u8], quantity: u64, now_ms: u64) -> Reply {
+pub fn refund(state: &mut State, key: &[u8], holder: &Bytes, quantity: u64, now_ms: u64) -> Reply {
     with_stock(state, key, now_ms, |stock, log| {
         stock.refund(log, holder, quantity)
     })
