@@ -1,36 +1,38 @@
 //! The keyspace's map: keys and their values in one dense vector, found
-//! through a hash table of `u32` positions into it.
+//! through an open-addressing table of positions into it.
 //!
 //! The layout is the one `indexmap` has (dense entries, removal swaps the
 //! last entry into the hole, so SCAN and the snapshot walk positions), with
 //! two differences that matter on the request path:
 //!
 //! - **Prefetching.** [`KeyMap::prefetch_slot`] and
-//!   [`KeyMap::prefetch_entry`] start loading a key's table slot, then its
+//!   [`KeyMap::prefetch_entry`] start loading a key's table bucket, then its
 //!   entry, without waiting for either, so the engine can warm every key of
 //!   a pipeline before applying the first request: the cache misses of 16
 //!   lookups then overlap instead of following one another. A lookup in a
 //!   map larger than the caches is otherwise two or three misses in a row
 //!   (measured: 30 % of the server's time on `GET -P 16` over 10⁵ keys went
-//!   to them). `indexmap` does not expose its table, so it cannot do this.
-//! - **Smaller.** Positions are `u32` (4 bytes a slot, not 8) and the hash is
-//!   not stored with each entry (it is recomputed from the key when the
-//!   table grows or an entry moves): 13 bytes less per key.
+//!   to them). The first step is pure address arithmetic: the bucket a key
+//!   starts probing at follows from its hash alone, which is why the table
+//!   is our own ([`Positions`]) and not `hashbrown`'s, whose first read (its
+//!   control bytes) cannot be prefetched and so stalled the first step.
+//! - **Smaller.** Positions are `u32` and the hash is not stored with each
+//!   entry: a bucket is 8 bytes, half of it a tag from the hash. The table
+//!   never rehashes a key: the tag alone gives a bucket's home.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
 use super::key::Key;
 
-/// Most entries a map holds: positions are `u32`.
-pub const ENTRIES_MAX: usize = u32::MAX as usize;
+/// Most entries a map holds: positions are `u32`, and at most 3/4 of the
+/// table's buckets (at most 2³² of them) are used.
+pub const ENTRIES_MAX: usize = 3 << 30;
 
 #[derive(Debug, Clone)]
 pub struct KeyMap<V, S> {
     entries: Vec<(Key, V)>,
     /// Positions in `entries`, hashed by their entry's key.
-    table: HashTable<u32>,
+    table: Positions,
     hasher: S,
 }
 
@@ -38,7 +40,7 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     pub fn with_hasher(hasher: S) -> KeyMap<V, S> {
         KeyMap {
             entries: Vec::new(),
-            table: HashTable::new(),
+            table: Positions::default(),
             hasher,
         }
     }
@@ -70,8 +72,8 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     fn index_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.table
-            .find(hash, |&index| entries[index as usize].0.as_bytes() == key)
-            .map(|&index| index as usize)
+            .find(hash, |index| entries[index].0.as_bytes() == key)
+            .map(|bucket| self.table.position(bucket))
     }
 
     /// Position, key and value of `key`.
@@ -134,15 +136,12 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     fn push_hashed(&mut self, hash: u64, key: Key, value: V) -> usize {
         let index = self.entries.len();
         assert!(index < ENTRIES_MAX, "key map full");
-        let Self {
-            entries,
-            table,
-            hasher,
-        } = self;
-        table.insert_unique(hash, index as u32, |&moved| {
-            hasher.hash_one(entries[moved as usize].0.as_bytes())
-        });
-        entries.push((key, value));
+        self.table.insert(hash, index);
+        let capacity = self.entries.capacity();
+        self.entries.push((key, value));
+        if self.entries.capacity() != capacity {
+            crate::alloc::advise_huge_pages(&self.entries);
+        }
         index
     }
 
@@ -153,47 +152,41 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
             return None;
         }
         let hash = self.hash(&self.entries[index].0);
-        match self.table.find_entry(hash, |&slot| slot as usize == index) {
-            Ok(occupied) => {
-                occupied.remove();
-            }
-            Err(_) => panic!("key map table has no slot for entry {index}"),
-        }
+        let bucket = self.table.find(hash, |at| at == index);
+        let Some(bucket) = bucket else {
+            panic!("key map table has no bucket for entry {index}")
+        };
+        self.table.remove(bucket);
         if index != last {
             let hash = self.hash(&self.entries[last].0);
-            let slot = self.table.find_mut(hash, |&slot| slot as usize == last);
-            assert!(slot.is_some(), "key map table has no slot for entry {last}");
-            if let Some(slot) = slot {
-                *slot = index as u32;
-            }
+            let bucket = self.table.find(hash, |at| at == last);
+            let Some(bucket) = bucket else {
+                panic!("key map table has no bucket for entry {last}")
+            };
+            self.table.set_position(bucket, index);
         }
         Some(self.entries.swap_remove(index))
     }
 
     /// First of two prefetch steps for a lookup of `key`: starts loading the
-    /// table slots that may hold its position, without reading them. Call
-    /// it for every key of a group, then [`KeyMap::prefetch_entry`] for
-    /// each, then look them up: the misses of each step then overlap across
-    /// the group. Changes nothing; any key may be passed.
+    /// table bucket its probe starts at, reading nothing (the address
+    /// follows from the hash). Call it for every key of a group, then
+    /// [`KeyMap::prefetch_entry`] for each, then look them up: the misses of
+    /// each step then overlap across the group. Changes nothing; any key may
+    /// be passed.
     #[inline]
     pub fn prefetch_slot(&self, key: &[u8]) {
-        // The closure sees each candidate slot (its control byte matched)
-        // by reference; only its address is used. Returning false goes on
-        // to the end of the probe, almost always the same control group.
-        let _ = self.table.find(self.hash(key), |slot| {
-            prefetch_read(slot as *const u32);
-            false
-        });
+        self.table.prefetch(self.hash(key));
     }
 
-    /// Second prefetch step: reads the candidate slots (warmed by
-    /// [`KeyMap::prefetch_slot`]) and starts loading the entries they point
-    /// to, without waiting for them.
+    /// Second prefetch step: reads the probe (warmed by
+    /// [`KeyMap::prefetch_slot`]) and starts loading the entries whose tag
+    /// matches, without waiting for them.
     #[inline]
     pub fn prefetch_entry(&self, key: &[u8]) {
         let entries = self.entries.as_ptr();
-        let _ = self.table.find(self.hash(key), |&index| {
-            prefetch_read(entries.wrapping_add(index as usize));
+        let _ = self.table.find(self.hash(key), |index| {
+            prefetch_read(entries.wrapping_add(index));
             false
         });
     }
@@ -213,34 +206,207 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     /// Makes room for `additional` more entries.
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve(additional);
-        let Self {
-            entries,
-            table,
-            hasher,
-        } = self;
-        table.reserve(additional, |&moved| {
-            hasher.hash_one(entries[moved as usize].0.as_bytes())
-        });
+        crate::alloc::advise_huge_pages(&self.entries);
+        self.table.reserve(additional);
     }
 
+    /// Empties the map, keeping its memory (as `Vec::clear` does).
     pub fn clear(&mut self) {
         self.entries.clear();
         self.table.clear();
     }
 
-    /// Panics unless every entry has exactly one slot, at its position
-    /// (O(entries) lookups: for tests).
+    /// Panics unless every entry has exactly one bucket, at its position,
+    /// and the table's own invariants hold (O(entries) lookups: for tests).
     #[cfg(test)]
     fn check_invariants(&self) {
-        assert_eq!(self.table.len(), self.entries.len(), "key map slot count");
+        self.table.check_invariants();
+        assert_eq!(self.table.len, self.entries.len(), "key map bucket count");
         for (index, (key, _)) in self.entries.iter().enumerate() {
             assert_eq!(
                 self.get_index_of(key),
                 Some(index),
-                "key map slot of {key:?}"
+                "key map bucket of {key:?}"
             );
         }
     }
+}
+
+/// An open-addressing hash table of positions: linear probing, at most 3/4
+/// of the buckets used, and no tombstones (a removal shifts the rest of
+/// its probe run back), so a probe always ends at an empty bucket.
+///
+/// A bucket is 0 when empty, else `tag << 32 | (position + 1)`, where `tag`
+/// is the top half of the key's hash and its low bits are the bucket the
+/// key's probe starts at (its home). So growing and shifting never need the
+/// key, and a probe compares tags before it touches an entry: two keys
+/// whose tags are equal share their home and all 32 hash bits, which is
+/// rare.
+#[derive(Debug, Clone, Default)]
+struct Positions {
+    /// Empty, or a power of two long (at most 2³²).
+    buckets: Vec<u64>,
+    /// Used buckets.
+    len: usize,
+}
+
+impl Positions {
+    /// Fewest buckets of a table that has any.
+    const BUCKETS_MIN: usize = 8;
+
+    #[inline]
+    fn tag(hash: u64) -> u32 {
+        (hash >> 32) as u32
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The first bucket whose tag matches `hash` and whose position `eq`
+    /// accepts, probing from the hash's home to the first empty bucket.
+    #[inline]
+    fn find(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let tag = Self::tag(hash);
+        let mask = self.mask();
+        let mut at = tag as usize & mask;
+        loop {
+            let bucket = self.buckets[at];
+            if bucket == 0 {
+                return None;
+            }
+            if (bucket >> 32) as u32 == tag && eq(position_of(bucket)) {
+                return Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn position(&self, at: usize) -> usize {
+        position_of(self.buckets[at])
+    }
+
+    fn set_position(&mut self, at: usize, position: usize) {
+        let bucket = self.buckets[at];
+        assert!(bucket != 0, "set_position on an empty bucket");
+        self.buckets[at] = bucket_of((bucket >> 32) as u32, position);
+    }
+
+    /// Starts loading the cache line of `hash`'s home bucket.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        if !self.buckets.is_empty() {
+            let home = Self::tag(hash) as usize & self.mask();
+            prefetch_read(self.buckets.as_ptr().wrapping_add(home));
+        }
+    }
+
+    /// Adds `position` under `hash` (the caller knows its key is absent).
+    fn insert(&mut self, hash: u64, position: usize) {
+        self.reserve(1);
+        self.place(bucket_of(Self::tag(hash), position));
+        self.len += 1;
+    }
+
+    /// Puts `bucket` in the first empty bucket from its home.
+    fn place(&mut self, bucket: u64) {
+        let mask = self.mask();
+        let mut at = (bucket >> 32) as usize & mask;
+        while self.buckets[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.buckets[at] = bucket;
+    }
+
+    /// Empties bucket `at` and shifts back the entries after it in its run
+    /// that may move (those whose home is not between the hole and them).
+    fn remove(&mut self, at: usize) {
+        assert!(self.buckets[at] != 0, "removing an empty bucket");
+        let mask = self.mask();
+        let mut hole = at;
+        let mut next = at;
+        loop {
+            next = (next + 1) & mask;
+            let bucket = self.buckets[next];
+            if bucket == 0 {
+                break;
+            }
+            let home = (bucket >> 32) as usize & mask;
+            // The entry may fill the hole if the hole lies on its probe
+            // path, from its home up to where it sits.
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
+                self.buckets[hole] = bucket;
+                hole = next;
+            }
+        }
+        self.buckets[hole] = 0;
+        self.len -= 1;
+    }
+
+    /// Grows the table, if need be, so `additional` more entries keep at
+    /// most 3/4 of the buckets used.
+    fn reserve(&mut self, additional: usize) {
+        let needed = self.len.saturating_add(additional);
+        if needed.saturating_mul(4) <= self.buckets.len().saturating_mul(3) {
+            return;
+        }
+        let wanted = needed
+            .saturating_mul(4)
+            .div_ceil(3)
+            .max(Self::BUCKETS_MIN)
+            .next_power_of_two();
+        assert!(wanted <= 1 << 32, "key map table past 2^32 buckets");
+        let old = std::mem::replace(&mut self.buckets, vec![0; wanted]);
+        crate::alloc::advise_huge_pages(&self.buckets);
+        for bucket in old {
+            if bucket != 0 {
+                self.place(bucket);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buckets.fill(0);
+        self.len = 0;
+    }
+
+    /// Every used bucket is reachable from its home without crossing an
+    /// empty one, the count is right and the load is at most 3/4.
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        let used = self.buckets.iter().filter(|&&bucket| bucket != 0).count();
+        assert_eq!(used, self.len, "used bucket count");
+        assert!(self.len * 4 <= self.buckets.len() * 3, "load above 3/4");
+        let mask = self.mask();
+        for (at, &bucket) in self.buckets.iter().enumerate() {
+            if bucket == 0 {
+                continue;
+            }
+            let mut probe = (bucket >> 32) as usize & mask;
+            while probe != at {
+                assert!(
+                    self.buckets[probe] != 0,
+                    "bucket {at} cut off from its home"
+                );
+                probe = (probe + 1) & mask;
+            }
+        }
+    }
+}
+
+#[inline]
+fn bucket_of(tag: u32, position: usize) -> u64 {
+    u64::from(tag) << 32 | (position as u64 + 1)
+}
+
+#[inline]
+fn position_of(bucket: u64) -> usize {
+    (bucket as u32 - 1) as usize
 }
 
 /// Asks the CPU to load both cache lines of `*item` (no more than two: an
@@ -352,27 +518,66 @@ mod tests {
         map.check_invariants();
     }
 
+    /// Hashes whose tags take 16 values, half of them homed in the last
+    /// buckets: long runs that wrap around the end of the table, and equal
+    /// tags for different keys.
+    #[derive(Clone, Default)]
+    struct Clustered;
+
+    impl BuildHasher for Clustered {
+        type Hasher = Clustering;
+        fn build_hasher(&self) -> Clustering {
+            Clustering(foldhash::fast::FixedState::with_seed(5).build_hasher())
+        }
+    }
+
+    struct Clustering(foldhash::fast::FoldHasher);
+
+    impl std::hash::Hasher for Clustering {
+        fn finish(&self) -> u64 {
+            let spread = self.0.finish() % 16;
+            let tag = if spread < 8 {
+                spread
+            } else {
+                u64::from(u32::MAX) - spread
+            };
+            tag << 32
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.write(bytes);
+        }
+    }
+
+    #[test]
+    fn clustered_hashes_wrap_and_shift_back() {
+        random_against_a_hash_map(KeyMap::with_hasher(Clustered), 300, 20_000);
+    }
+
     /// Random inserts, replacements and removals against a `HashMap`.
     #[test]
     fn agrees_with_a_hash_map() {
-        let mut map = map();
+        random_against_a_hash_map(map(), 2_000, 200_000);
+    }
+
+    fn random_against_a_hash_map<S: BuildHasher>(mut map: KeyMap<u64, S>, keys: u64, steps: u64) {
         let mut model: HashMap<Key, u64> = HashMap::new();
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        for step in 0..200_000u64 {
+        for step in 0..steps {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let k = key(seed % 2_000);
+            let k = key(seed % keys);
             if seed.is_multiple_of(3) {
                 let removed = map
                     .get_index_of(&k)
                     .and_then(|index| map.swap_remove_index(index));
                 assert_eq!(removed.map(|(_, v)| v), model.remove(&k), "step {step}");
             } else {
-                insert(&mut map, k.clone(), step);
+                let hash = map.hasher().hash_one(k.as_bytes());
+                map.insert_hashed(hash, k.clone(), step);
                 model.insert(k, step);
             }
-            if step.is_multiple_of(20_000) {
+            if step.is_multiple_of(steps / 10) {
                 map.check_invariants();
             }
         }
