@@ -103,6 +103,10 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
         Reply::Error(error) => {
             let _ = write!(out, "(error) {}", error.message);
         }
+        Reply::Ints(ints) => {
+            write_reply(out, &ints.to_array(), indent);
+            return;
+        }
         Reply::Array(items) if items.is_empty() => out.push_str("(empty array)"),
         Reply::Map(pairs) if pairs.is_empty() => out.push_str("(empty map)"),
         Reply::Array(items) => {

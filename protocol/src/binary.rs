@@ -353,6 +353,14 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
                 encode_value(out, item);
             }
         }
+        Reply::Ints(ints) => {
+            out.put_u8(VALUE_ARRAY);
+            out.put_u32(ints.as_slice().len() as u32);
+            for &value in ints.as_slice() {
+                out.put_u8(VALUE_INT);
+                out.put_i64(i64::from(value));
+            }
+        }
         Reply::Map(pairs) => {
             out.put_u8(VALUE_MAP);
             out.put_u32(pairs.len() as u32);

@@ -22,7 +22,7 @@ pub mod resp;
 
 pub use error::{ErrorCode, ServerError};
 pub use reply::Reply;
-pub use request::{parse, Arg, Request};
+pub use request::{parse, Arg, Request, SeatList};
 
 /// The outcome of trying to decode one frame from a buffer.
 #[derive(Debug, PartialEq)]

@@ -30,6 +30,10 @@ pub enum Reply {
     Bool(bool),
     /// An ordered list of replies.
     Array(Vec<Reply>),
+    /// A short list of integers below 2³² kept inside the reply (a seat
+    /// list), so it needs no allocation. Equal to an `Array` of the same
+    /// `Int`s; the codecs send both alike.
+    Ints(InlineInts),
     /// Key/value pairs (RESP3 `%`; RESP2 sends a flat array).
     Map(Vec<(Reply, Reply)>),
     /// An error with its stable code.
@@ -66,6 +70,61 @@ impl InlineBytes {
     }
 }
 
+/// Up to [`InlineInts::CAPACITY`] integers below 2³² stored in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineInts {
+    len: u8,
+    ints: [u32; InlineInts::CAPACITY],
+}
+
+impl InlineInts {
+    /// As many as fit beside the reply's tag in the size of a `Bulk`.
+    pub const CAPACITY: usize = 8;
+
+    /// `None` if there are more than [`InlineInts::CAPACITY`] values.
+    pub fn new(values: &[u32]) -> Option<InlineInts> {
+        if values.len() > InlineInts::CAPACITY {
+            return None;
+        }
+        let mut inline = InlineInts {
+            len: values.len() as u8,
+            ints: [0; InlineInts::CAPACITY],
+        };
+        inline.ints[..values.len()].copy_from_slice(values);
+        Some(inline)
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        &self.ints[..usize::from(self.len)]
+    }
+
+    /// The same list as an `Array` of `Int`s (allocates: for tools).
+    pub fn to_array(&self) -> Reply {
+        Reply::Array(
+            self.as_slice()
+                .iter()
+                .map(|&value| Reply::Int(i64::from(value)))
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for InlineInts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// Whether `items` are the `Int`s `ints`.
+fn same_ints(ints: &InlineInts, items: &[Reply]) -> bool {
+    ints.as_slice().len() == items.len()
+        && ints
+            .as_slice()
+            .iter()
+            .zip(items)
+            .all(|(&value, item)| *item == Reply::Int(i64::from(value)))
+}
+
 impl std::fmt::Debug for InlineBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "b\"{}\"", self.as_bytes().escape_ascii())
@@ -74,7 +133,8 @@ impl std::fmt::Debug for InlineBytes {
 
 impl PartialEq for Reply {
     /// Structural, except that `Bulk` and `BulkInline` holding the same
-    /// bytes are equal: they are the same reply on the wire.
+    /// bytes are equal, and so are `Ints` and an `Array` of the same `Int`s:
+    /// they are the same reply on the wire.
     fn eq(&self, other: &Reply) -> bool {
         match (self, other) {
             (Reply::Simple(a), Reply::Simple(b)) => a == b,
@@ -87,6 +147,10 @@ impl PartialEq for Reply {
             (Reply::Nil, Reply::Nil) => true,
             (Reply::Bool(a), Reply::Bool(b)) => a == b,
             (Reply::Array(a), Reply::Array(b)) => a == b,
+            (Reply::Ints(a), Reply::Ints(b)) => a == b,
+            (Reply::Ints(ints), Reply::Array(items)) | (Reply::Array(items), Reply::Ints(ints)) => {
+                same_ints(ints, items)
+            }
             (Reply::Map(a), Reply::Map(b)) => a == b,
             (Reply::Error(a), Reply::Error(b)) => a == b,
             _ => false,
@@ -112,6 +176,20 @@ impl Reply {
 
     pub fn bulk_static(text: &'static [u8]) -> Reply {
         Reply::Bulk(Bytes::from_static(text))
+    }
+
+    /// A list of integers below 2³² (seat numbers): inline when it fits,
+    /// else an `Array` of `Int`s.
+    pub fn int_list(values: &[u32]) -> Reply {
+        match InlineInts::new(values) {
+            Some(inline) => Reply::Ints(inline),
+            None => Reply::Array(
+                values
+                    .iter()
+                    .map(|&value| Reply::Int(i64::from(value)))
+                    .collect(),
+            ),
+        }
     }
 
     pub fn is_error(&self) -> bool {
@@ -162,6 +240,38 @@ mod tests {
             "{}",
             std::mem::size_of::<Reply>()
         );
+    }
+
+    #[test]
+    fn inline_ints_equal_an_array_of_ints_and_encode_alike() {
+        let seats = [0, 7, u32::MAX];
+        let inline = Reply::int_list(&seats);
+        assert!(matches!(inline, Reply::Ints(_)), "{inline:?}");
+        let array = Reply::Array(seats.iter().map(|&s| Reply::Int(i64::from(s))).collect());
+        assert_eq!(inline, array);
+        assert_eq!(array, inline);
+        assert_ne!(inline, Reply::int_list(&[0, 7]));
+        assert_ne!(
+            inline,
+            Reply::Array(vec![Reply::Int(0), Reply::Int(7), Reply::BulkInt(-1)])
+        );
+        for version in [
+            crate::resp::RespVersion::Resp2,
+            crate::resp::RespVersion::Resp3,
+        ] {
+            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+            crate::resp::encode_reply(&inline, version, &mut a);
+            crate::resp::encode_reply(&array, version, &mut b);
+            assert_eq!(a, b);
+        }
+        let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+        crate::binary::encode_reply(&mut a, 7, &inline);
+        crate::binary::encode_reply(&mut b, 7, &array);
+        assert_eq!(a, b);
+        // Past the capacity the list is an ordinary array.
+        let long: Vec<u32> = (0..InlineInts::CAPACITY as u32 + 1).collect();
+        assert!(matches!(Reply::int_list(&long), Reply::Array(items) if items.len() == long.len()));
+        assert!(matches!(Reply::int_list(&[]), Reply::Ints(ints) if ints.as_slice().is_empty()));
     }
 
     #[test]

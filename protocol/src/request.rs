@@ -11,6 +11,11 @@ use bytes::Bytes;
 use crate::commands::Cmd;
 use crate::error::{ErrorCode, ServerError};
 
+/// Seat numbers named by a request (and, in the server, by its logged
+/// effect). A hold names a few (3 at most by default), so up to 4 stay
+/// inline: parsing one allocates nothing. The type is the size of a `Vec`.
+pub type SeatList = smallvec::SmallVec<[u32; 4]>;
+
 /// One argument as decoded from the wire. RESP only carries strings; the
 /// binary protocol may also carry integers and doubles directly.
 #[derive(Clone, Debug, PartialEq)]
@@ -384,7 +389,7 @@ pub enum Request {
         key: Bytes,
         holder: Bytes,
         ttl_ms: u64,
-        seats: Vec<u32>,
+        seats: SeatList,
     },
     /// `SEAT.CONFIRM event holder`.
     SeatConfirm {
@@ -395,7 +400,7 @@ pub enum Request {
     SeatRelease {
         key: Bytes,
         holder: Bytes,
-        seats: Vec<u32>,
+        seats: SeatList,
     },
     /// `SEAT.STATUS event from count`.
     SeatStatus {
@@ -784,8 +789,8 @@ impl<'a> Args<'a> {
     }
 
     /// Every remaining argument as a seat number.
-    fn seats(&mut self) -> Result<Vec<u32>, ServerError> {
-        let mut seats = Vec::with_capacity(self.remaining());
+    fn seats(&mut self) -> Result<SeatList, ServerError> {
+        let mut seats = SeatList::with_capacity(self.remaining());
         while self.remaining() > 0 {
             let value = self.int()?;
             let seat = u32::try_from(value).map_err(|_| {

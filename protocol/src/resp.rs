@@ -352,6 +352,12 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
                 encode_reply(item, version, out);
             }
         }
+        Reply::Ints(ints) => {
+            put_int_line(out, b'*', ints.as_slice().len() as i64);
+            for &value in ints.as_slice() {
+                put_int_line(out, b':', i64::from(value));
+            }
+        }
         Reply::Map(pairs) => {
             match version {
                 RespVersion::Resp2 => put_int_line(out, b'*', 2 * pairs.len() as i64),

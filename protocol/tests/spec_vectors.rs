@@ -385,6 +385,11 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
                 items.iter().for_each(|item| visit(item, seen));
                 6
             }
+            // Sent as an array of ints (value tags 6 and 3).
+            Reply::Ints(_) => {
+                seen[3] = true;
+                6
+            }
             Reply::Map(pairs) => {
                 for (key, value) in pairs {
                     visit(key, seen);

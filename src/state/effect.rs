@@ -110,10 +110,8 @@ use super::queue::{self, Queue, QueueSettings};
 use super::zset::{self, Zset};
 use super::{idempotency, seats, stock, State, Value};
 
-/// A list of seat numbers in an effect (or on its way to one). A hold names
-/// a few seats (3 at most by default), so up to 4 stay inline and a hold
-/// allocates nothing for them; the type is the size of a `Vec`.
-pub type SeatList = smallvec::SmallVec<[u32; 4]>;
+/// A list of seat numbers in an effect, the type requests carry them in.
+pub use usher_protocol::SeatList;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
@@ -678,6 +676,14 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
             out.extend_from_slice(&(items.len() as u32).to_le_bytes());
             for item in items {
                 encode_reply(item, out);
+            }
+        }
+        Reply::Ints(ints) => {
+            out.push(REPLY_ARRAY);
+            out.extend_from_slice(&(ints.as_slice().len() as u32).to_le_bytes());
+            for &value in ints.as_slice() {
+                out.push(REPLY_INT);
+                out.extend_from_slice(&i64::from(value).to_le_bytes());
             }
         }
         Reply::Map(pairs) => {

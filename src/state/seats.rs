@@ -115,12 +115,7 @@ fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
 }
 
 fn seat_list(seats: &[u32]) -> Reply {
-    Reply::Array(
-        seats
-            .iter()
-            .map(|&seat| Reply::Int(i64::from(seat)))
-            .collect(),
-    )
+    Reply::int_list(seats)
 }
 
 /// Merges two ascending lists without duplicates.
