@@ -298,7 +298,7 @@ impl SeatMap {
         if owned + wanted.len() as u64 > self.limit {
             return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
         }
-        let held = self.apply_hold(holder, deadline_ms, &wanted);
+        let held = self.apply_hold(holder, slot, deadline_ms, &wanted);
         // A hold that names only seats the holder bought changes nothing.
         if !held.is_empty() {
             log.record(|key| Effect::SeatHold {
@@ -315,11 +315,17 @@ impl SeatMap {
         ])
     }
 
-    /// Makes the free seats `new` held by `holder` (a new holder if need
-    /// be) and sets its deadline; returns every seat it now holds. Shared by
-    /// SEAT.HOLD and replay.
-    fn apply_hold(&mut self, holder: &[u8], deadline_ms: u64, new: &[u32]) -> SeatList {
-        let slot = match self.holders.find(holder) {
+    /// Makes the free seats `new` held by `holder` (in slot `found`, or a
+    /// new holder) and sets its deadline; returns every seat it now holds.
+    /// Shared by SEAT.HOLD and replay.
+    fn apply_hold(
+        &mut self,
+        holder: &[u8],
+        found: Option<u32>,
+        deadline_ms: u64,
+        new: &[u32],
+    ) -> SeatList {
+        let slot = match found {
             Some(slot) => slot,
             None => self.holders.insert(holder, SeatCounts::default()),
         };
@@ -978,7 +984,7 @@ pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayErr
             {
                 return fail(format!("hold of {seats:?} for {holder:?} does not fit"));
             }
-            map.apply_hold(holder, *deadline_ms, seats);
+            map.apply_hold(holder, slot, *deadline_ms, seats);
         }
         Effect::SeatRelease { holder, seats, .. } => {
             let Some(slot) = map.holders.find(holder) else {

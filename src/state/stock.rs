@@ -188,10 +188,11 @@ impl Stock {
         self.assert_totals();
     }
 
-    /// Whether `holder` may get units: it has some already, or there is
-    /// room for one more holder within `holders_max`.
-    fn room_for(&self, holder: &[u8], holders_max: usize) -> Result<(), ServerError> {
-        if self.holders.find(holder).is_none() && self.holders.len() >= holders_max {
+    /// Whether a holder (in `slot` if it has one) may get units: it has
+    /// some already, or there is room for one more holder within
+    /// `holders_max`.
+    fn room_for(&self, slot: Option<u32>, holders_max: usize) -> Result<(), ServerError> {
+        if slot.is_none() && self.holders.len() >= holders_max {
             return Err(ServerError::limit(
                 "holders of one key (holders_per_key_max)",
                 holders_max as u64,
@@ -200,23 +201,23 @@ impl Stock {
         Ok(())
     }
 
-    /// The holder's slot, creating it if needed.
-    fn slot_for(&mut self, holder: &[u8]) -> u32 {
-        match self.holders.find(holder) {
+    /// The holder's slot (`found` by the caller's lookup), creating it if
+    /// needed.
+    fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
+        match found {
             Some(slot) => slot,
             None => self.holders.insert(holder, StockCounts::default()),
         }
     }
 
-    /// Why `quantity` more units cannot go to `holder`, as the reply.
-    fn refusal(&self, holder: &[u8], quantity: u64) -> Option<Reply> {
+    /// Why `quantity` more units cannot go to a holder (in `slot` if it has
+    /// one), as the reply.
+    fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
         let available = self.available();
         if quantity > available {
             return Some(tagged("soldout", &[available]));
         }
-        let owned = self
-            .holders
-            .find(holder)
+        let owned = slot
             .map(|slot| {
                 let counts = self.holders.data(slot);
                 counts.held + counts.bought
@@ -240,13 +241,15 @@ impl Stock {
         deadline_ms: u64,
         holders_max: usize,
     ) -> Reply {
-        if let Some(refused) = self.refusal(holder, quantity) {
+        // One lookup serves the checks and the change.
+        let slot = self.holders.find(holder);
+        if let Some(refused) = self.refusal(slot, quantity) {
             return refused;
         }
-        if let Err(error) = self.room_for(holder, holders_max) {
+        if let Err(error) = self.room_for(slot, holders_max) {
             return Reply::Error(error);
         }
-        let held = self.apply_reserve(holder, quantity, deadline_ms);
+        let held = self.apply_reserve(holder, slot, quantity, deadline_ms);
         log.record(|key| Effect::StockReserve {
             key,
             holder: holder.clone(),
@@ -256,10 +259,16 @@ impl Stock {
         tagged("held", &[held, self.available()])
     }
 
-    /// Adds `quantity` to what `holder` holds and sets its deadline;
-    /// returns what it now holds.
-    fn apply_reserve(&mut self, holder: &[u8], quantity: u64, deadline_ms: u64) -> u64 {
-        let slot = self.slot_for(holder);
+    /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
+    /// holds and sets its deadline; returns what it now holds.
+    fn apply_reserve(
+        &mut self,
+        holder: &[u8],
+        found: Option<u32>,
+        quantity: u64,
+        deadline_ms: u64,
+    ) -> u64 {
+        let slot = self.slot_for(holder, found);
         self.holders.data_mut(slot).held += quantity;
         self.held += quantity;
         self.holders.set_deadline(slot, Some(deadline_ms));
@@ -275,13 +284,14 @@ impl Stock {
         quantity: u64,
         holders_max: usize,
     ) -> Reply {
-        if let Some(refused) = self.refusal(holder, quantity) {
+        let slot = self.holders.find(holder);
+        if let Some(refused) = self.refusal(slot, quantity) {
             return refused;
         }
-        if let Err(error) = self.room_for(holder, holders_max) {
+        if let Err(error) = self.room_for(slot, holders_max) {
             return Reply::Error(error);
         }
-        let bought = self.apply_take(holder, quantity);
+        let bought = self.apply_take(holder, slot, quantity);
         log.record(|key| Effect::StockTake {
             key,
             holder: holder.clone(),
@@ -290,9 +300,10 @@ impl Stock {
         tagged("sold", &[bought, self.available()])
     }
 
-    /// Adds `quantity` to what `holder` bought; returns its new total.
-    fn apply_take(&mut self, holder: &[u8], quantity: u64) -> u64 {
-        let slot = self.slot_for(holder);
+    /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
+    /// bought; returns its new total.
+    fn apply_take(&mut self, holder: &[u8], found: Option<u32>, quantity: u64) -> u64 {
+        let slot = self.slot_for(holder, found);
         self.holders.data_mut(slot).bought += quantity;
         self.sold += quantity;
         self.after_change(slot);
@@ -786,7 +797,8 @@ pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayErr
             if *quantity == 0 || *deadline_ms == 0 || !fits(stock, holder, *quantity) {
                 return fail(format!("{quantity} units do not fit for {holder:?}"));
             }
-            stock.apply_reserve(holder, *quantity, *deadline_ms);
+            let found = stock.holders.find(holder);
+            stock.apply_reserve(holder, found, *quantity, *deadline_ms);
         }
         Effect::StockTake {
             holder, quantity, ..
@@ -794,7 +806,8 @@ pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayErr
             if *quantity == 0 || !fits(stock, holder, *quantity) {
                 return fail(format!("{quantity} units do not fit for {holder:?}"));
             }
-            stock.apply_take(holder, *quantity);
+            let found = stock.holders.find(holder);
+            stock.apply_take(holder, found, *quantity);
         }
         Effect::StockConfirm { holder, .. }
         | Effect::StockRelease { holder, .. }
