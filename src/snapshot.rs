@@ -50,6 +50,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use crate::state::effect::{
     decode_reply, decode_value, encode_reply, encode_value, put_bytes, DecodeError, Reader,
 };
+use crate::state::keymap;
 use crate::state::keyspace::KeyHasher;
 use crate::state::{Key, State, Value};
 use crate::wal::{self, sync_dir};
@@ -740,7 +741,8 @@ struct Partitions {
     /// The snapshot's entries and chunk bytes, to size the partitions.
     keys: u64,
     bytes: usize,
-    bucket_mask: u64,
+    /// Buckets of the key map's table once it holds `keys`.
+    buckets: usize,
     shift: u32,
 }
 
@@ -751,9 +753,7 @@ impl Partitions {
     const BUCKETS_MIN_BITS: u32 = 12;
 
     fn for_keys(keys: u64, bytes: usize) -> Partitions {
-        // hashbrown's table for `keys` entries: 8 buckets for 7 keys,
-        // rounded up to a power of two.
-        let buckets = (keys.saturating_mul(8) / 7).max(1).next_power_of_two();
+        let buckets = keymap::buckets_for(keys as usize);
         let bucket_bits = buckets.trailing_zeros();
         let bits = bucket_bits
             .saturating_sub(Self::BUCKETS_MIN_BITS)
@@ -762,13 +762,13 @@ impl Partitions {
             count: 1 << bits,
             keys,
             bytes,
-            bucket_mask: buckets - 1,
+            buckets,
             shift: bucket_bits - bits,
         }
     }
 
     fn of(&self, hash: u64) -> usize {
-        ((hash & self.bucket_mask) >> self.shift) as usize
+        keymap::home_bucket(hash, self.buckets) >> self.shift
     }
 }
 

@@ -232,6 +232,20 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     }
 }
 
+/// How many buckets the table of an empty map has after
+/// `reserve(entries)`, and so, with [`home_bucket`], where in it a hash
+/// lands: loaders sort keys by that region so that inserting them touches
+/// one small part of the table at a time.
+pub fn buckets_for(entries: usize) -> usize {
+    Positions::buckets_for(entries)
+}
+
+/// The bucket a key with `hash` starts probing at in a table of `buckets`
+/// buckets (a power of two).
+pub fn home_bucket(hash: u64, buckets: usize) -> usize {
+    Positions::tag(hash) as usize & (buckets - 1)
+}
+
 /// An open-addressing hash table of positions: linear probing, at most 3/4
 /// of the buckets used, and no tombstones (a removal shifts the rest of
 /// its probe run back), so a probe always ends at an empty bucket.
@@ -355,11 +369,7 @@ impl Positions {
         if needed.saturating_mul(4) <= self.buckets.len().saturating_mul(3) {
             return;
         }
-        let wanted = needed
-            .saturating_mul(4)
-            .div_ceil(3)
-            .max(Self::BUCKETS_MIN)
-            .next_power_of_two();
+        let wanted = Self::buckets_for(needed);
         assert!(wanted <= 1 << 32, "key map table past 2^32 buckets");
         let old = std::mem::replace(&mut self.buckets, vec![0; wanted]);
         crate::alloc::advise_huge_pages(&self.buckets);
@@ -368,6 +378,15 @@ impl Positions {
                 self.place(bucket);
             }
         }
+    }
+
+    /// Buckets of a table grown to hold `entries`.
+    fn buckets_for(entries: usize) -> usize {
+        entries
+            .saturating_mul(4)
+            .div_ceil(3)
+            .max(Self::BUCKETS_MIN)
+            .next_power_of_two()
     }
 
     fn clear(&mut self) {
@@ -470,6 +489,21 @@ mod tests {
             map.prefetch_entry(key);
         }
         map.check_invariants();
+    }
+
+    #[test]
+    fn loaders_can_tell_where_a_hash_lands() {
+        for entries in [1, 6, 7, 1_000, 100_000] {
+            let mut map = map();
+            map.reserve(entries);
+            let buckets = buckets_for(entries);
+            assert_eq!(map.table.buckets.len(), buckets, "{entries} entries");
+            let hash = map.hasher().hash_one(b"key:1");
+            map.insert_hashed(hash, key(1), 1);
+            // Alone in the table, the key sits in its home bucket.
+            let at = map.table.find(hash, |index| index == 0);
+            assert_eq!(at, Some(home_bucket(hash, buckets)), "{entries} entries");
+        }
     }
 
     #[test]
