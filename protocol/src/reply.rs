@@ -40,64 +40,51 @@ pub enum Reply {
     Error(ServerError),
 }
 
-/// Up to [`InlineBytes::CAPACITY`] bytes stored in place (also the server's
-/// inline string value).
+/// Up to `N` values of `T` stored in place: the short strings and short
+/// integer lists a reply carries without an allocation.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct InlineBytes {
+pub struct Inline<T, const N: usize> {
     len: u8,
-    bytes: [u8; InlineBytes::CAPACITY],
+    items: [T; N],
 }
 
-impl InlineBytes {
-    /// As many bytes as the server keeps inline in a stored string value.
-    pub const CAPACITY: usize = 38;
+impl<T: Copy + Default, const N: usize> Inline<T, N> {
+    /// Most values it holds.
+    pub const CAPACITY: usize = N;
 
-    /// `None` if `bytes` is longer than [`InlineBytes::CAPACITY`].
-    pub fn new(bytes: &[u8]) -> Option<InlineBytes> {
-        if bytes.len() > InlineBytes::CAPACITY {
+    /// `None` if there are more than `N` values.
+    pub fn new(values: &[T]) -> Option<Inline<T, N>> {
+        if values.len() > N || N > usize::from(u8::MAX) {
             return None;
         }
-        let mut inline = InlineBytes {
-            len: bytes.len() as u8,
-            bytes: [0; InlineBytes::CAPACITY],
+        let mut inline = Inline {
+            len: values.len() as u8,
+            items: [T::default(); N],
         };
-        inline.bytes[..bytes.len()].copy_from_slice(bytes);
+        inline.items[..values.len()].copy_from_slice(values);
         Some(inline)
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+    pub fn as_slice(&self) -> &[T] {
+        &self.items[..usize::from(self.len)]
     }
 }
 
-/// Up to [`InlineInts::CAPACITY`] integers below 2³² stored in place.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct InlineInts {
-    len: u8,
-    ints: [u32; InlineInts::CAPACITY],
+/// Up to 38 bytes stored in place (also the server's inline string value:
+/// as many bytes as fit a `Reply` of 40 bytes).
+pub type InlineBytes = Inline<u8, 38>;
+
+/// Up to 8 integers below 2³² stored in place (as many as fit beside the
+/// reply's tag in the size of a `Bulk`).
+pub type InlineInts = Inline<u32, 8>;
+
+impl InlineBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.as_slice()
+    }
 }
 
 impl InlineInts {
-    /// As many as fit beside the reply's tag in the size of a `Bulk`.
-    pub const CAPACITY: usize = 8;
-
-    /// `None` if there are more than [`InlineInts::CAPACITY`] values.
-    pub fn new(values: &[u32]) -> Option<InlineInts> {
-        if values.len() > InlineInts::CAPACITY {
-            return None;
-        }
-        let mut inline = InlineInts {
-            len: values.len() as u8,
-            ints: [0; InlineInts::CAPACITY],
-        };
-        inline.ints[..values.len()].copy_from_slice(values);
-        Some(inline)
-    }
-
-    pub fn as_slice(&self) -> &[u32] {
-        &self.ints[..usize::from(self.len)]
-    }
-
     /// The same list as an `Array` of `Int`s (allocates: for tools).
     pub fn to_array(&self) -> Reply {
         Reply::Array(
@@ -255,19 +242,7 @@ mod tests {
             inline,
             Reply::Array(vec![Reply::Int(0), Reply::Int(7), Reply::BulkInt(-1)])
         );
-        for version in [
-            crate::resp::RespVersion::Resp2,
-            crate::resp::RespVersion::Resp3,
-        ] {
-            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-            crate::resp::encode_reply(&inline, version, &mut a);
-            crate::resp::encode_reply(&array, version, &mut b);
-            assert_eq!(a, b);
-        }
-        let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-        crate::binary::encode_reply(&mut a, 7, &inline);
-        crate::binary::encode_reply(&mut b, 7, &array);
-        assert_eq!(a, b);
+        assert_encoded_alike(&inline, &array);
         // Past the capacity the list is an ordinary array.
         let long: Vec<u32> = (0..InlineInts::CAPACITY as u32 + 1).collect();
         assert!(matches!(Reply::int_list(&long), Reply::Array(items) if items.len() == long.len()));
@@ -278,18 +253,24 @@ mod tests {
     fn both_codecs_send_inline_and_bulk_alike() {
         let inline = Reply::BulkInline(InlineBytes::new(b"seat-12").expect("fits"));
         let bulk = Reply::Bulk(Bytes::from_static(b"seat-12"));
+        assert_encoded_alike(&inline, &bulk);
+    }
+
+    /// Both RESP versions and the binary codec send `a` and `b` as the
+    /// same bytes.
+    fn assert_encoded_alike(a: &Reply, b: &Reply) {
         for version in [
             crate::resp::RespVersion::Resp2,
             crate::resp::RespVersion::Resp3,
         ] {
-            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-            crate::resp::encode_reply(&inline, version, &mut a);
-            crate::resp::encode_reply(&bulk, version, &mut b);
-            assert_eq!(a, b);
+            let (mut left, mut right) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+            crate::resp::encode_reply(a, version, &mut left);
+            crate::resp::encode_reply(b, version, &mut right);
+            assert_eq!(left, right, "{version:?}");
         }
-        let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-        crate::binary::encode_reply(&mut a, 7, &inline);
-        crate::binary::encode_reply(&mut b, 7, &bulk);
-        assert_eq!(a, b);
+        let (mut left, mut right) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+        crate::binary::encode_reply(&mut left, 7, a);
+        crate::binary::encode_reply(&mut right, 7, b);
+        assert_eq!(left, right, "binary");
     }
 }
