@@ -538,6 +538,9 @@ pub fn load(
     // it grow (and rehash) step by step, and sizes the partitions to the
     // table that results; it is checked against the entries decoded.
     let expected = walked.as_ref().map_or(0, |trailer| trailer.entries);
+    // An entry takes more than 8 bytes of the file: a count beyond that is
+    // wrong (and checked below), and must not size the map.
+    let expected = expected.min(data.len() as u64 / 8);
     state.keyspace.reserve(expected as usize);
     let chunk_bytes = chunks.iter().map(|chunk| chunk.end - chunk.start).sum();
     let partitions = Partitions::for_keys(expected, chunk_bytes);

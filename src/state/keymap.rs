@@ -205,9 +205,10 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
 
     /// Makes room for `additional` more entries.
     pub fn reserve(&mut self, additional: usize) {
+        // The table first: it refuses a count past ENTRIES_MAX by name.
+        self.table.reserve(additional);
         self.entries.reserve(additional);
         crate::alloc::advise_huge_pages(&self.entries);
-        self.table.reserve(additional);
     }
 
     /// Empties the map, keeping its memory (as `Vec::clear` does).
@@ -369,6 +370,7 @@ impl Positions {
         if needed.saturating_mul(4) <= self.buckets.len().saturating_mul(3) {
             return;
         }
+        assert!(needed <= ENTRIES_MAX, "key map past {ENTRIES_MAX} entries");
         let wanted = Self::buckets_for(needed);
         assert!(wanted <= 1 << 32, "key map table past 2^32 buckets");
         let old = std::mem::replace(&mut self.buckets, vec![0; wanted]);
