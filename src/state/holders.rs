@@ -199,17 +199,18 @@ impl<T: Default> HolderTable<T> {
         });
     }
 
-    /// Adds holder `id` (which must be absent) with `data` and an empty
-    /// payload; returns its slot.
-    pub fn insert(&mut self, id: &[u8], data: T) -> u32 {
+    /// Adds holder `id` (which must be absent) with `data` and `payload`
+    /// (one allocation for both); returns its slot.
+    pub fn insert(&mut self, id: &[u8], data: T, payload: &[u8]) -> u32 {
         assert!(
             !id.is_empty() && id.len() <= HOLDER_ID_BYTES_MAX,
             "holder id length is checked by the command handler"
         );
         debug_assert!(self.find(id).is_none(), "holder inserted twice");
-        let mut bytes = Vec::with_capacity(1 + id.len());
+        let mut bytes = Vec::with_capacity(1 + id.len() + payload.len());
         bytes.push(id.len() as u8);
         bytes.extend_from_slice(id);
+        bytes.extend_from_slice(payload);
         let slot = Slot {
             bytes: bytes.into_boxed_slice(),
             deadline_ms: 0,

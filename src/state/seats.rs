@@ -325,9 +325,22 @@ impl SeatMap {
         deadline_ms: u64,
         new: &[u32],
     ) -> SeatList {
-        let slot = match found {
-            Some(slot) => slot,
-            None => self.holders.insert(holder, SeatCounts::default()),
+        let (slot, held) = match found {
+            Some(slot) => {
+                let (held, sold) = self.lists(slot);
+                let held = merge(&held, new);
+                self.holders.set_payload(slot, &write_list(&held, &sold));
+                (slot, held)
+            }
+            // A new holder gets its list with its record: one allocation.
+            None => {
+                let held = merge(&[], new);
+                let payload = write_list(&held, &[]);
+                (
+                    self.holders.insert(holder, SeatCounts::default(), &payload),
+                    held,
+                )
+            }
         };
         assert!(
             slot + 1 < SOLD,
@@ -340,9 +353,6 @@ impl SeatMap {
             );
             self.seats[seat as usize] = slot + 1;
         }
-        let (held, sold) = self.lists(slot);
-        let held = merge(&held, new);
-        self.holders.set_payload(slot, &write_list(&held, &sold));
         self.holders.data_mut(slot).held = held.len() as u32;
         self.held += new.len() as u32;
         if !held.is_empty() {

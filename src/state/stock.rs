@@ -206,7 +206,7 @@ impl Stock {
     fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
         match found {
             Some(slot) => slot,
-            None => self.holders.insert(holder, StockCounts::default()),
+            None => self.holders.insert(holder, StockCounts::default(), &[]),
         }
     }
 
