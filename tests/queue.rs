@@ -3,6 +3,8 @@
 //! an observational model, and one test over TCP with the `redis` crate.
 //! Mirrors `src/state/queue.rs`.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -1067,4 +1069,21 @@ async fn engine_timer_expires_and_refills_without_requests() {
         }
         _ => panic!("not a queue"),
     }
+}
+
+/// `State::prefetch` is a cache hint: QUEUE.JOIN and QUEUE.POS on a queue,
+/// on a missing key and on a key of another type give the same replies
+/// with it as without.
+#[test]
+fn prefetching_queue_steps_leaves_replies_unchanged() {
+    let commands: [&[&str]; 7] = [
+        &["QUEUE.JOIN", "room", "a"],
+        &["QUEUE.JOIN", "room", "b"],
+        &["QUEUE.POS", "room", "b"],
+        &["QUEUE.POS", "room", "nobody"],
+        &["QUEUE.JOIN", "str", "a"],
+        &["QUEUE.POS", "missing", "a"],
+        &["QUEUE.JOIN", "room", "a"],
+    ];
+    common::assert_prefetch_changes_no_reply(&["QUEUE.CONFIG room", "SET str x"], &commands);
 }

@@ -169,19 +169,29 @@ impl State {
                 self.keyspace.prefetch_slot(key);
             }
         }
-        // A hold also reads random seats of its map and the holder table.
-        // Reading the map's entry here waits for it if it is cold, but in a
-        // sale the event's entry is the hottest line there is.
-        if let (
-            true,
+        // A hold also reads random seats of its map and the holder table, and
+        // a queue step its member index. Reading the map's or queue's entry
+        // here waits for it if it is cold, but in a sale that entry is the
+        // hottest line there is.
+        if !entries {
+            return;
+        }
+        match request {
             Request::SeatHold {
                 key, holder, seats, ..
-            },
-        ) = (entries, request)
-        {
-            if let Some(Value::Seats(map)) = self.keyspace.peek(key).map(|entry| &entry.value) {
-                map.prefetch(holder, seats);
+            } => {
+                if let Some(Value::Seats(map)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                    map.prefetch(holder, seats);
+                }
             }
+            // A waiting room's member index is as large as its crowd.
+            Request::QueueJoin { key, member } | Request::QueuePos { key, member } => {
+                if let Some(Value::Queue(queue)) = self.keyspace.peek(key).map(|entry| &entry.value)
+                {
+                    queue.prefetch(member);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -200,6 +200,17 @@ impl Members {
             .copied()
     }
 
+    /// Starts loading what [`Members::find`] of `member` reads after the
+    /// index: the slots its probe names (the probe itself reads the
+    /// index's control bytes). Changes nothing.
+    fn prefetch(&self, member: &[u8]) {
+        let slots = self.slots.as_ptr();
+        let _ = self.index.find(self.hasher.hash_one(member), |&slot| {
+            super::keymap::prefetch_read(slots.wrapping_add(slot as usize));
+            false
+        });
+    }
+
     /// Copies an id into the tail chunk, opening a new one when it is full.
     fn append(&mut self, member: &[u8]) -> u32 {
         let need = length_header(member.len()) + member.len();
@@ -736,6 +747,12 @@ impl PartialEq for Queue {
 }
 
 impl Queue {
+    /// Starts loading where `member`'s entry lives, for a QUEUE.JOIN or
+    /// QUEUE.POS about to run (see `State::prefetch`). Changes nothing.
+    pub fn prefetch(&self, member: &[u8]) {
+        self.members.prefetch(member);
+    }
+
     pub fn new(seed: u64) -> Queue {
         Queue {
             seed,
