@@ -87,12 +87,7 @@ impl InlineBytes {
 impl InlineInts {
     /// The same list as an `Array` of `Int`s (allocates: for tools).
     pub fn to_array(&self) -> Reply {
-        Reply::Array(
-            self.as_slice()
-                .iter()
-                .map(|&value| Reply::Int(i64::from(value)))
-                .collect(),
-        )
+        array_of_ints(self.as_slice())
     }
 }
 
@@ -100,6 +95,16 @@ impl std::fmt::Debug for InlineInts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.as_slice()).finish()
     }
+}
+
+/// `values` as an `Array` of `Int`s.
+fn array_of_ints(values: &[u32]) -> Reply {
+    Reply::Array(
+        values
+            .iter()
+            .map(|&value| Reply::Int(i64::from(value)))
+            .collect(),
+    )
 }
 
 /// Whether `items` are the `Int`s `ints`.
@@ -170,12 +175,7 @@ impl Reply {
     pub fn int_list(values: &[u32]) -> Reply {
         match InlineInts::new(values) {
             Some(inline) => Reply::Ints(inline),
-            None => Reply::Array(
-                values
-                    .iter()
-                    .map(|&value| Reply::Int(i64::from(value)))
-                    .collect(),
-            ),
+            None => array_of_ints(values),
         }
     }
 

@@ -192,11 +192,7 @@ impl<T: Default> HolderTable<T> {
     /// prefetched). Changes nothing.
     #[inline]
     pub fn prefetch(&self, id: &[u8]) {
-        let slots = self.slots.as_ptr();
-        let _ = self.index.find(self.hasher.hash_one(id), |&slot| {
-            super::keymap::prefetch_read(slots.wrapping_add(slot as usize));
-            false
-        });
+        super::keymap::prefetch_candidates(&self.index, self.hasher.hash_one(id), &self.slots);
     }
 
     /// Adds holder `id` (which must be absent) with `data` and `payload`

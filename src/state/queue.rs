@@ -204,11 +204,7 @@ impl Members {
     /// index: the slots its probe names (the probe itself reads the
     /// index's control bytes). Changes nothing.
     fn prefetch(&self, member: &[u8]) {
-        let slots = self.slots.as_ptr();
-        let _ = self.index.find(self.hasher.hash_one(member), |&slot| {
-            super::keymap::prefetch_read(slots.wrapping_add(slot as usize));
-            false
-        });
+        super::keymap::prefetch_candidates(&self.index, self.hasher.hash_one(member), &self.slots);
     }
 
     /// Copies an id into the tail chunk, opening a new one when it is full.
