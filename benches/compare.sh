@@ -34,6 +34,9 @@
 #   PIPELINED_REQUESTS [1000000] requests per pipelined (-P 16) row, so that it
 #                              runs about as long as an unpipelined one
 #   PERSIST_REQUESTS [REQUESTS] requests per unpipelined persistence row
+#   PERSIST_ROUNDS [3]         runs of each persistence row, alternating between the
+#                              servers; each run is a table row, and a note gives the
+#                              median ratio (these rows drift most: the disk's mood)
 #   CLIENTS [50]               connections per row
 #   SEATS [1000000]            seats in the event of the hold rows
 #   QUEUE_MEMBERS [1000000]    members loaded for the memory rows
@@ -63,6 +66,7 @@ cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-200000}
 PIPELINED_REQUESTS=${PIPELINED_REQUESTS:-1000000}
 PERSIST_REQUESTS=${PERSIST_REQUESTS:-$REQUESTS}
+PERSIST_ROUNDS=${PERSIST_ROUNDS:-3}
 CLIENTS=${CLIENTS:-50}
 SEATS=${SEATS:-1000000}
 QUEUE_MEMBERS=${QUEUE_MEMBERS:-1000000}
@@ -130,6 +134,9 @@ start_pair() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# median V...: the median of the numbers given (mean of the middle two for
+# an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # max_rate A B C: the largest of three request rates, rounded.
 max_rate() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN { m = a; if (b > m) m = b; if (c > m) m = c; printf "%.0f", m }'; }
 
@@ -212,10 +219,11 @@ pair() {
 # single-threaded generator near 100 % is itself the limit.
 cpu_row() {
   local u r ub rb gu gr
-  # For callers that need the rates (the generator-ceiling note).
+  # For callers that need the rates (the generator-ceiling note, medians).
   last_usher=$3 last_redis=$4
   u=$(per_request "$5" "$6" "$9")
   r=$(per_request "$7" "$8" "$9")
+  last_cpu_ratio=$(ratio "$r" "$u")
   ub=$(busy "$5" "$6" "${10}" "${11}")
   rb=$(busy "$7" "$8" "${12}" "${13}")
   gu=$(gen_busy "$work/gen.$USHER_PORT" "${10}" "${11}")
@@ -361,7 +369,16 @@ if want persistence; then
   for mode in always everysec no; do
     start_pair "$mode"
     for pipeline in 1 16; do
-      row "incr (fsync $mode)" "$pipeline" -t incr
+      ratios=() cpu_ratios=()
+      for run in $(seq "$PERSIST_ROUNDS"); do
+        label="incr (fsync $mode)"
+        [ "$PERSIST_ROUNDS" -gt 1 ] && label="$label, run $run"
+        row "$label" "$pipeline" -t incr
+        ratios+=("$(ratio "$last_usher" "$last_redis")") cpu_ratios+=("$last_cpu_ratio")
+      done
+      if [ "$PERSIST_ROUNDS" -gt 1 ]; then
+        notes+=("incr (fsync $mode) P$pipeline: median ratio $(median "${ratios[@]}") over $PERSIST_ROUNDS runs (${ratios[*]}), median CPU ratio $(median "${cpu_ratios[@]}") (${cpu_ratios[*]})")
+      fi
     done
   done
   REQUESTS=$saved
