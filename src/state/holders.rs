@@ -8,7 +8,7 @@
 //! 16 bytes per seat. So a slot is 16 bytes of boxed bytes (the holder id and
 //! the family's variable payload, e.g. a seat list, in one allocation), an
 //! 8-byte deadline and the family's small fixed data; the id → slot index is
-//! a `HashTable<u32>` that stores only slot numbers and hashes ids out of the
+//! a [`TagIndex`] that stores only slot numbers and hashes ids out of the
 //! slots; and the deadline order is a binary heap of `(deadline, slot)` with
 //! lazy deletion (an entry counts only while the slot still has exactly that
 //! deadline; stale entries are popped as soon as they reach the top, and the
@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::hash::BuildHasher;
 
 use super::key::Key;
-use hashbrown::HashTable;
+use super::tagindex::TagIndex;
 use usher_protocol::{Reply, ServerError};
 
 use super::keyspace::Recorder;
@@ -75,7 +75,7 @@ pub struct HolderTable<T> {
     slots: Vec<Slot<T>>,
     /// Free slot numbers; the lowest is reused first.
     free: BinaryHeap<Reverse<u32>>,
-    index: HashTable<u32>,
+    index: TagIndex,
     hasher: foldhash::fast::RandomState,
     /// `(deadline, slot)`, possibly stale; see the module comment.
     expiries: BinaryHeap<Reverse<(u64, u32)>>,
@@ -89,7 +89,7 @@ impl<T: Default> Default for HolderTable<T> {
         HolderTable {
             slots: Vec::new(),
             free: BinaryHeap::new(),
-            index: HashTable::new(),
+            index: TagIndex::default(),
             hasher: foldhash::fast::RandomState::default(),
             expiries: BinaryHeap::new(),
             live: 0,
@@ -156,7 +156,7 @@ impl<T: Default> HolderTable<T> {
             record.data = data;
             let hash = table.hasher.hash_one(id);
             let (slots, hasher) = (&table.slots, &table.hasher);
-            table.index.insert_unique(hash, number, |&other| {
+            table.index.insert_unique(hash, number, |other| {
                 hasher.hash_one(slots[other as usize].id())
             });
             table.live += 1;
@@ -183,16 +183,14 @@ impl<T: Default> HolderTable<T> {
         let hash = self.hasher.hash_one(id);
         let slots = &self.slots;
         self.index
-            .find(hash, |&slot| slots[slot as usize].id() == id)
-            .copied()
+            .find(hash, |slot| slots[slot as usize].id() == id)
     }
 
-    /// Starts loading what [`HolderTable::find`] of `id` reads (the probe
-    /// reads the table's control bytes; the slot they point to is
-    /// prefetched). Changes nothing.
+    /// Starts loading the start of [`HolderTable::find`]'s probe for `id`,
+    /// reading nothing. Changes nothing.
     #[inline]
     pub fn prefetch(&self, id: &[u8]) {
-        super::keymap::prefetch_candidates(&self.index, self.hasher.hash_one(id), &self.slots);
+        self.index.prefetch(self.hasher.hash_one(id));
     }
 
     /// Adds holder `id` (which must be absent) with `data` and `payload`
@@ -229,7 +227,7 @@ impl<T: Default> HolderTable<T> {
         };
         let hash = self.hasher.hash_one(id);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, number, |&other| {
+        self.index.insert_unique(hash, number, |other| {
             hasher.hash_one(slots[other as usize].id())
         });
         self.live += 1;
@@ -242,11 +240,8 @@ impl<T: Default> HolderTable<T> {
         let record = &mut self.slots[slot as usize];
         assert!(!record.is_free(), "removing a free holder slot");
         let hash = self.hasher.hash_one(record.id());
-        let removed = self
-            .index
-            .find_entry(hash, |&other| other == slot)
-            .map(|entry| entry.remove());
-        assert!(removed.is_ok(), "holder index out of step with its slots");
+        let removed = self.index.remove(hash, |other| other == slot);
+        assert!(removed.is_some(), "holder index out of step with its slots");
         let record = &mut self.slots[slot as usize];
         record.bytes = Box::default();
         record.data = T::default();

@@ -430,20 +430,6 @@ fn position_of(bucket: u64) -> usize {
     (bucket as u32 - 1) as usize
 }
 
-/// Starts loading the items of `items` that a probe of `index` for `hash`
-/// names (every candidate whose control byte matches), without comparing
-/// them: the warm-up for a `hashbrown` index of positions into `items`
-/// (holder tables, queue members). The probe itself reads the index's
-/// control bytes, which `hashbrown` gives no address for. Changes nothing.
-#[inline]
-pub(super) fn prefetch_candidates<T>(index: &hashbrown::HashTable<u32>, hash: u64, items: &[T]) {
-    let base = items.as_ptr();
-    let _ = index.find(hash, |&position| {
-        prefetch_read(base.wrapping_add(position as usize));
-        false
-    });
-}
-
 /// Asks the CPU to load both cache lines of `*item` (no more than two: an
 /// entry is under 128 bytes). A prefetch is a hint: it cannot fault or
 /// change memory, whatever the address.

@@ -25,6 +25,7 @@ pub mod queue;
 pub mod seats;
 pub mod stock;
 pub mod strings;
+pub mod tagindex;
 pub mod zset;
 
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};

@@ -43,8 +43,8 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 
+use super::tagindex::TagIndex;
 use bytes::Bytes;
-use hashbrown::HashTable;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{
@@ -110,7 +110,7 @@ struct Members {
     slots: Vec<Slot>,
     free_slot: u32,
     live: usize,
-    index: HashTable<u32>,
+    index: TagIndex,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -167,7 +167,7 @@ impl Members {
             slots: Vec::new(),
             free_slot: NIL,
             live: 0,
-            index: HashTable::new(),
+            index: TagIndex::default(),
             hasher: foldhash::fast::FixedState::with_seed(seed),
         }
     }
@@ -195,16 +195,13 @@ impl Members {
 
     fn find(&self, member: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(member);
-        self.index
-            .find(hash, |&slot| self.bytes(slot) == member)
-            .copied()
+        self.index.find(hash, |slot| self.bytes(slot) == member)
     }
 
-    /// Starts loading what [`Members::find`] of `member` reads after the
-    /// index: the slots its probe names (the probe itself reads the
-    /// index's control bytes). Changes nothing.
+    /// Starts loading the start of [`Members::find`]'s probe for `member`,
+    /// reading nothing. Changes nothing.
     fn prefetch(&self, member: &[u8]) {
-        super::keymap::prefetch_candidates(&self.index, self.hasher.hash_one(member), &self.slots);
+        self.index.prefetch(self.hasher.hash_one(member));
     }
 
     /// Copies an id into the tail chunk, opening a new one when it is full.
@@ -266,7 +263,7 @@ impl Members {
             slots,
             ..
         } = self;
-        index.insert_unique(hash, slot, |&other| {
+        index.insert_unique(hash, slot, |other| {
             hasher.hash_one(entry_bytes(chunks, slots[other as usize].offset))
         });
         self.live += 1;
@@ -280,12 +277,8 @@ impl Members {
         let member = self.bytes_at(offset);
         let hash = self.hasher.hash_one(member);
         let entry_size = (length_header(member.len()) + member.len()) as u32;
-        match self.index.find_entry(hash, |&other| other == slot) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => panic!("queue member missing from its index"),
-        }
+        let removed = self.index.remove(hash, |other| other == slot);
+        assert!(removed.is_some(), "queue member missing from its index");
         let (chunk, _) = split_offset(offset);
         self.chunk_live[chunk] -= entry_size;
         let record = &mut self.slots[slot as usize];
@@ -314,8 +307,7 @@ impl Members {
             let slots = &self.slots;
             let owner = self
                 .index
-                .find(hash, |&slot| slots[slot as usize].offset == here)
-                .copied();
+                .find(hash, |slot| slots[slot as usize].offset == here);
             if let Some(slot) = owner {
                 let moved = self.append(member);
                 self.slots[slot as usize].offset = moved;

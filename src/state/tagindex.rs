@@ -1,0 +1,402 @@
+//! `TagIndex`: a hash index of `u32` positions into a caller's array (holder
+//! slots, queue members, sorted-set members), whose probe can be warmed
+//! without reading anything.
+//!
+//! Why not `hashbrown::HashTable<u32>`, which these indexes used before: the
+//! engine warms the cache for a whole pipeline before applying it, and a
+//! `hashbrown` probe starts by reading its control bytes, whose address it
+//! does not give out. Warming a lookup therefore meant doing it, and waiting
+//! for that miss (measured: 62 % of SEAT.HOLD's warm-up, 6 % of the server's
+//! time under holds at -P 16). Here the bytes a probe reads first sit at an
+//! address that follows from the hash alone ([`TagIndex::prefetch`]).
+//!
+//! Layout: the same five bytes per bucket as `hashbrown` and the same
+//! largest load (7/8), so memory per entry is unchanged (the seat and queue
+//! memory targets depend on it): a tag byte per bucket, in one array so a
+//! probe scans one cache line of them, and the position in a parallel array
+//! read only when the tag matches. A tag is 0 (empty), 1 (deleted) or
+//! `0x80 | 7 hash bits`. Linear probing from the bucket the hash's low bits
+//! name; a removal leaves a deletion mark unless the next bucket is empty,
+//! and marks are dropped whenever the table is rebuilt (on growth, or when
+//! marks fill it).
+//!
+//! The hash of a stored position is never kept: rebuilding hashes each
+//! entry again through the caller's closure, which reads the item (as
+//! `hashbrown`'s growth does).
+
+use super::keymap::prefetch_read;
+
+const EMPTY: u8 = 0;
+const DELETED: u8 = 1;
+
+/// Most positions an index holds: at most 7/8 of 2³² buckets.
+pub const POSITIONS_MAX: usize = (1 << 32) / 8 * 7;
+
+#[derive(Debug, Clone, Default)]
+pub struct TagIndex {
+    /// One per bucket: empty, deleted or a full bucket's tag. Empty, or a
+    /// power of two long.
+    tags: Vec<u8>,
+    /// The position stored in each full bucket.
+    positions: Vec<u32>,
+    /// Full buckets.
+    live: usize,
+    /// Full and deleted buckets: a probe stops only at an empty one, so
+    /// this stays at most 7/8 of the buckets (one is always empty).
+    used: usize,
+}
+
+impl TagIndex {
+    /// Fewest buckets of an index that has any.
+    const BUCKETS_MIN: usize = 8;
+
+    /// An index with room for `positions` without growing.
+    pub fn with_capacity(positions: usize) -> TagIndex {
+        let mut index = TagIndex::default();
+        if positions > 0 {
+            index.rebuild(Self::buckets_for(positions), |_| {
+                unreachable!("an empty index has nothing to rehash")
+            });
+        }
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.tags.len().wrapping_sub(1)
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u8 {
+        0x80 | (hash >> 57) as u8
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.mask()
+    }
+
+    /// The bucket holding a position under `hash` that `eq` accepts.
+    #[inline]
+    fn find_bucket(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<usize> {
+        if self.tags.is_empty() {
+            return None;
+        }
+        let tag = Self::tag(hash);
+        let mask = self.mask();
+        let mut at = self.home(hash);
+        loop {
+            let here = self.tags[at];
+            if here == EMPTY {
+                return None;
+            }
+            if here == tag && eq(self.positions[at]) {
+                return Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The position under `hash` that `eq` accepts.
+    #[inline]
+    pub fn find(&self, hash: u64, eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.find_bucket(hash, eq).map(|at| self.positions[at])
+    }
+
+    /// Adds `position` under `hash`; the caller knows no position under it
+    /// is equal. `rehash` gives the hash of a stored position (growing
+    /// rebuilds the table).
+    pub fn insert_unique(&mut self, hash: u64, position: u32, rehash: impl Fn(u32) -> u64) {
+        self.reserve(1, rehash);
+        let mask = self.mask();
+        let mut at = self.home(hash);
+        while self.tags[at] > DELETED {
+            at = (at + 1) & mask;
+        }
+        if self.tags[at] == EMPTY {
+            self.used += 1;
+        }
+        self.tags[at] = Self::tag(hash);
+        self.positions[at] = position;
+        self.live += 1;
+    }
+
+    /// Removes and returns the position under `hash` that `eq` accepts.
+    pub fn remove(&mut self, hash: u64, eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let at = self.find_bucket(hash, eq)?;
+        let position = self.positions[at];
+        // A bucket before an empty one ends every probe that reaches it
+        // anyway, so it can be emptied rather than marked.
+        if self.tags[(at + 1) & self.mask()] == EMPTY {
+            self.tags[at] = EMPTY;
+            self.used -= 1;
+        } else {
+            self.tags[at] = DELETED;
+        }
+        self.live -= 1;
+        Some(position)
+    }
+
+    /// Makes room for `additional` more positions: grows, or rebuilds at
+    /// the same size when deletion marks are what fill the table.
+    pub fn reserve(&mut self, additional: usize, rehash: impl Fn(u32) -> u64) {
+        let needed = self.used.saturating_add(additional);
+        if needed.saturating_mul(8) <= self.tags.len().saturating_mul(7) {
+            return;
+        }
+        let live = self.live.saturating_add(additional);
+        assert!(
+            live <= POSITIONS_MAX,
+            "index past {POSITIONS_MAX} positions"
+        );
+        self.rebuild(Self::buckets_for(live), rehash);
+    }
+
+    /// Buckets of a table built to hold `positions`.
+    fn buckets_for(positions: usize) -> usize {
+        positions
+            .saturating_mul(8)
+            .div_ceil(7)
+            .max(Self::BUCKETS_MIN)
+            .next_power_of_two()
+    }
+
+    /// Moves every live position into a fresh table of `buckets` buckets
+    /// (no deletion marks).
+    fn rebuild(&mut self, buckets: usize, rehash: impl Fn(u32) -> u64) {
+        let old_tags = std::mem::replace(&mut self.tags, vec![EMPTY; buckets]);
+        let old_positions = std::mem::replace(&mut self.positions, vec![0; buckets]);
+        let mask = self.mask();
+        for (&tag, &position) in old_tags.iter().zip(&old_positions) {
+            if tag <= DELETED {
+                continue;
+            }
+            let hash = rehash(position);
+            debug_assert_eq!(Self::tag(hash), tag, "rehash disagrees with insert");
+            let mut at = hash as usize & mask;
+            while self.tags[at] != EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.tags[at] = tag;
+            self.positions[at] = position;
+        }
+        self.used = self.live;
+    }
+
+    /// Warms the cache for a lookup of `hash`: starts loading the tag and
+    /// position the probe reads first, reading nothing (their address
+    /// follows from the hash). Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if !self.tags.is_empty() {
+            let home = self.home(hash);
+            prefetch_read(self.tags.as_ptr().wrapping_add(home));
+            prefetch_read(self.positions.as_ptr().wrapping_add(home));
+        }
+    }
+
+    /// Panics unless counts and marks agree, the load is at most 7/8 and
+    /// every full bucket is reachable from its home (`rehash` gives a
+    /// position's hash). For tests.
+    #[cfg(test)]
+    pub fn check_invariants(&self, rehash: impl Fn(u32) -> u64) {
+        let full = self.tags.iter().filter(|&&tag| tag > DELETED).count();
+        let used = self.tags.iter().filter(|&&tag| tag != EMPTY).count();
+        assert_eq!(full, self.live, "full bucket count");
+        assert_eq!(used, self.used, "used bucket count");
+        assert!(self.used * 8 <= self.tags.len() * 7, "load above 7/8");
+        let mask = self.mask();
+        for (at, &tag) in self.tags.iter().enumerate() {
+            if tag <= DELETED {
+                continue;
+            }
+            let hash = rehash(self.positions[at]);
+            assert_eq!(Self::tag(hash), tag, "tag of bucket {at}");
+            let mut probe = hash as usize & mask;
+            while probe != at {
+                assert!(
+                    self.tags[probe] != EMPTY,
+                    "bucket {at} cut off from its home"
+                );
+                probe = (probe + 1) & mask;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::hash::BuildHasher;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Items are strings; positions index `items`. `hasher` may cluster.
+    struct Model<S> {
+        index: TagIndex,
+        items: Vec<Option<String>>,
+        hasher: S,
+    }
+
+    impl<S: Fn(&str) -> u64> Model<S> {
+        fn new(hasher: S) -> Self {
+            Model {
+                index: TagIndex::default(),
+                items: Vec::new(),
+                hasher,
+            }
+        }
+
+        fn rehash(&self) -> impl Fn(u32) -> u64 + '_ {
+            |position| {
+                let item = self.items[position as usize].as_deref();
+                (self.hasher)(item.expect("live position"))
+            }
+        }
+
+        fn find(&self, item: &str) -> Option<u32> {
+            let items = &self.items;
+            self.index.find((self.hasher)(item), |position| {
+                items[position as usize].as_deref() == Some(item)
+            })
+        }
+
+        fn insert(&mut self, item: &str) -> u32 {
+            assert!(self.find(item).is_none());
+            let position = self.items.len() as u32;
+            self.items.push(Some(item.to_string()));
+            let hash = (self.hasher)(item);
+            let (items, hasher) = (&self.items, &self.hasher);
+            self.index.insert_unique(hash, position, |other| {
+                hasher(items[other as usize].as_deref().expect("live position"))
+            });
+            position
+        }
+
+        fn remove(&mut self, item: &str) -> Option<u32> {
+            let items = &self.items;
+            let removed = self.index.remove((self.hasher)(item), |position| {
+                items[position as usize].as_deref() == Some(item)
+            })?;
+            self.items[removed as usize] = None;
+            Some(removed)
+        }
+
+        fn check(&self) {
+            self.index.check_invariants(self.rehash());
+        }
+    }
+
+    /// Proptest cases per property (`USHER_PROPTEST_CASES` raises it).
+    fn cases() -> u32 {
+        std::env::var("USHER_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64)
+    }
+
+    fn spread(item: &str) -> u64 {
+        foldhash::fast::FixedState::with_seed(7).hash_one(item)
+    }
+
+    /// Few homes and few tags: long runs, wrap-around and equal tags.
+    fn clustered(item: &str) -> u64 {
+        let h = spread(item);
+        (h & 0x3) | ((h >> 62) << 62) | (0x8 << 56) | 0xfff0
+    }
+
+    fn run_ops(ops: &[(bool, u8)], hasher: fn(&str) -> u64) {
+        let mut model = Model::new(hasher);
+        let mut reference: HashMap<String, u32> = HashMap::new();
+        for &(insert, n) in ops {
+            let item = format!("item:{n}");
+            if insert {
+                if let std::collections::hash_map::Entry::Vacant(vacant) = reference.entry(item) {
+                    let position = model.insert(vacant.key());
+                    vacant.insert(position);
+                }
+            } else {
+                assert_eq!(model.remove(&item), reference.remove(&item), "{item}");
+            }
+            model.check();
+        }
+        assert_eq!(model.index.len(), reference.len());
+        for n in 0..=u8::MAX {
+            let item = format!("item:{n}");
+            assert_eq!(model.find(&item), reference.get(&item).copied(), "{item}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn behaves_like_a_map(ops in prop::collection::vec((any::<bool>(), any::<u8>()), 0..600)) {
+            run_ops(&ops, spread);
+        }
+
+        #[test]
+        fn behaves_like_a_map_when_hashes_cluster(ops in prop::collection::vec((any::<bool>(), any::<u8>()), 0..600)) {
+            run_ops(&ops, clustered);
+        }
+    }
+
+    #[test]
+    fn churn_is_bounded_by_rebuilding_at_the_same_size() {
+        // Holds come and go all through a sale: the table must not grow
+        // with the number of holders ever seen, only with those alive.
+        let mut model = Model::new(spread);
+        for n in 0..100_000 {
+            let item = format!("holder:{n}");
+            model.insert(&item);
+            if n >= 100 {
+                let old = format!("holder:{}", n - 100);
+                assert!(model.remove(&old).is_some());
+            }
+        }
+        model.check();
+        assert_eq!(model.index.len(), 100);
+        assert!(
+            model.index.tags.len() <= 256,
+            "{} buckets",
+            model.index.tags.len()
+        );
+    }
+
+    #[test]
+    fn five_bytes_per_bucket_at_most_seven_eighths_full() {
+        let mut model = Model::new(spread);
+        for n in 0..7 * 1024 {
+            model.insert(&format!("m:{n}"));
+        }
+        assert_eq!(model.index.tags.len(), 8192);
+        let bytes = model.index.tags.capacity() + 4 * model.index.positions.capacity();
+        assert_eq!(bytes, 5 * 8192);
+        assert_eq!(TagIndex::with_capacity(7 * 1024).tags.len(), 8192);
+    }
+
+    #[test]
+    fn warming_changes_nothing_and_tolerates_any_hash() {
+        let mut model = Model::new(spread);
+        let empty = TagIndex::default();
+        empty.prefetch(12345);
+        for n in 0..1000 {
+            model.insert(&format!("m:{n}"));
+        }
+        for hash in [0, 1, u64::MAX, spread("m:5"), spread("absent")] {
+            model.index.prefetch(hash);
+        }
+        model.check();
+        assert_eq!(model.find("m:5"), Some(5));
+    }
+}
