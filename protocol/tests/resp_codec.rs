@@ -316,6 +316,16 @@ fn replies_in_resp2_and_resp3() {
         (Reply::bulk_static(b"v"), b"$1\r\nv\r\n", b"$1\r\nv\r\n"),
         (Reply::BulkInt(-5), b"$2\r\n-5\r\n", b"$2\r\n-5\r\n"),
         (Reply::Int(7), b":7\r\n", b":7\r\n"),
+        (
+            Reply::Int(i64::MIN),
+            b":-9223372036854775808\r\n",
+            b":-9223372036854775808\r\n",
+        ),
+        (
+            Reply::BulkInt(i64::MAX),
+            b"$19\r\n9223372036854775807\r\n",
+            b"$19\r\n9223372036854775807\r\n",
+        ),
         (Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n"),
         (
             Reply::Double(f64::NEG_INFINITY),
