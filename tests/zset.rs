@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+mod common;
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use usher::client::args;
@@ -529,4 +531,22 @@ fn double_replies_are_formatted_like_redis() {
     assert_eq!(format_double(-2.5), "-2.5");
     assert_eq!(format_double(-0.0), "0");
     assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
+}
+
+/// `State::prefetch` is a cache hint: ZADD, ZSCORE and ZRANK on a sorted
+/// set (new and existing members, several pairs), on a missing key and on
+/// a key of another type give the same replies with it as without.
+#[test]
+fn prefetching_sorted_set_commands_leaves_replies_unchanged() {
+    let commands: [&[&str]; 8] = [
+        &["ZADD", "z", "1", "a", "2", "b"],
+        &["ZADD", "z", "3", "c"],
+        &["ZSCORE", "z", "b"],
+        &["ZRANK", "z", "c"],
+        &["ZRANK", "z", "nobody"],
+        &["ZADD", "str", "1", "a"],
+        &["ZSCORE", "missing", "a"],
+        &["ZADD", "z", "XX", "5", "a"],
+    ];
+    common::assert_prefetch_changes_no_reply(&["ZADD z 0 seed", "SET str x"], &commands);
 }

@@ -185,6 +185,19 @@ impl State {
                     map.prefetch(holder, seats);
                 }
             }
+            // A sorted set's member index is as large as the set.
+            Request::ZAdd { key, pairs, .. } => {
+                if let Some(Value::Zset(zset)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                    for (_, member) in pairs.iter().take(PREFETCH_KEYS_MAX) {
+                        zset.prefetch(member);
+                    }
+                }
+            }
+            Request::ZScore { key, member } | Request::ZRank { key, member, .. } => {
+                if let Some(Value::Zset(zset)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                    zset.prefetch(member);
+                }
+            }
             // A waiting room's member index is as large as its crowd.
             Request::QueueJoin { key, member } | Request::QueuePos { key, member } => {
                 if let Some(Value::Queue(queue)) = self.keyspace.peek(key).map(|entry| &entry.value)

@@ -51,8 +51,8 @@
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
+use super::tagindex::TagIndex;
 use bytes::Bytes;
-use hashbrown::HashTable;
 use usher_protocol::request::{ScoreBound, ZAddFlags, ZRangeBy};
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
@@ -151,7 +151,7 @@ pub struct Zset {
     /// Inner levels above the leaves: 0 when the root is a leaf.
     height: u32,
     /// Member ids, hashed by member bytes.
-    index: HashTable<u32>,
+    index: TagIndex,
     hasher: foldhash::fast::FixedState,
     /// The seed `hasher` was made from, kept for serialization.
     seed: u64,
@@ -326,7 +326,7 @@ impl Zset {
             free_inners: Vec::new(),
             root: 0,
             height: 0,
-            index: HashTable::new(),
+            index: TagIndex::default(),
             hasher: foldhash::fast::FixedState::with_seed(seed),
             seed,
             // xorshift must not start at 0.
@@ -345,8 +345,13 @@ impl Zset {
     fn find(&self, member: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(member);
         self.index
-            .find(hash, |&id| &*self.members[id as usize].bytes == member)
-            .copied()
+            .find(hash, |id| &*self.members[id as usize].bytes == member)
+    }
+
+    /// Starts loading the start of the member index's probe for `member`,
+    /// reading nothing (see `State::prefetch`). Changes nothing.
+    pub fn prefetch(&self, member: &[u8]) {
+        self.index.prefetch(self.hasher.hash_one(member));
     }
 
     /// The member's score.
@@ -392,7 +397,7 @@ impl Zset {
         };
         let hash = self.hasher.hash_one(member);
         let (members, hasher) = (&self.members, &self.hasher);
-        self.index.insert_unique(hash, id, |&other| {
+        self.index.insert_unique(hash, id, |other| {
             hasher.hash_one(&*members[other as usize].bytes)
         });
         self.link(id, score, member);
@@ -762,11 +767,9 @@ impl Zset {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let hash = self.hasher.hash_one(member);
         let members = &self.members;
-        let entry = self
+        let id = self
             .index
-            .find_entry(hash, |&id| &*members[id as usize].bytes == member)
-            .ok()?;
-        let (id, _) = entry.remove();
+            .remove(hash, |id| &*members[id as usize].bytes == member)?;
         let score = self.members[id as usize].score;
         self.unlink(id, score, member);
         self.members[id as usize] = Member::default();
@@ -785,7 +788,7 @@ impl Zset {
         }
         let mut fresh = Zset::new(self.seed);
         fresh.members.reserve_exact(self.len());
-        fresh.index = HashTable::with_capacity(self.len());
+        fresh.index = TagIndex::with_capacity(self.len());
         // Ascending insertion takes the append path: leaves come out full.
         for (member, score) in self.iter() {
             fresh.insert(member, score);
