@@ -736,7 +736,7 @@ fn split_half(chunks: &[Chunk]) -> usize {
 }
 
 /// How decoded keys are grouped: by the high bits of the table position
-/// their hash gives (hashbrown probes from `hash & (buckets - 1)`), for a
+/// their hash gives (their home bucket, `keymap::home_bucket`), for a
 /// table sized for the snapshot's key count.
 #[derive(Clone, Copy)]
 struct Partitions {
