@@ -23,10 +23,10 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::hash::BuildHasher;
 
 use super::key::Key;
-use super::tagindex::TagIndex;
 use usher_protocol::{Reply, ServerError};
 
 use super::keyspace::Recorder;
+use super::tagindex::TagIndex;
 use super::{State, Value};
 
 /// Longest holder id the slot layout can store (its length is one byte).

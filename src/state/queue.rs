@@ -43,7 +43,6 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 
-use super::tagindex::TagIndex;
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
@@ -51,6 +50,7 @@ use super::effect::{
     get_settings, put_bytes, put_settings, DecodeError, Effect, Reader, ReplayError,
 };
 use super::keyspace::{Keyspace, Recorder};
+use super::tagindex::TagIndex;
 use super::{State, StateLimits, Value};
 
 /// Most admissions and expiries a single command performs while catching up;
