@@ -17,8 +17,10 @@
 //! read only when the tag matches. A tag is 0 (empty), 1 (deleted) or
 //! `0x80 | 7 hash bits`. Linear probing from the bucket the hash's low bits
 //! name; a removal leaves a deletion mark unless the next bucket is empty,
-//! and marks are dropped whenever the table is rebuilt (on growth, or when
-//! marks fill it).
+//! and marks are dropped whenever the table is rebuilt: on growth, or at the
+//! same size when marks fill a table at most half full of live entries (as
+//! `hashbrown` decides; rebuilding in place whenever marks fill it would,
+//! under churn near the limit, rebuild every few operations).
 //!
 //! The hash of a stored position is never kept: rebuilding hashes each
 //! entry again through the caller's closure, which reads the item (as
@@ -44,6 +46,9 @@ pub struct TagIndex {
     /// Full and deleted buckets: a probe stops only at an empty one, so
     /// this stays at most 7/8 of the buckets (one is always empty).
     used: usize,
+    /// Rebuilds so far (tests check they stay rare).
+    #[cfg(test)]
+    rebuilds: usize,
 }
 
 impl TagIndex {
@@ -145,11 +150,13 @@ impl TagIndex {
         Some(position)
     }
 
-    /// Makes room for `additional` more positions: grows, or rebuilds at
-    /// the same size when deletion marks are what fill the table.
+    /// Makes room for `additional` more positions: rebuilds at the same
+    /// size when deletion marks are what fill the table (live positions at
+    /// most half of what it may hold), else grows (see the module comment).
     pub fn reserve(&mut self, additional: usize, rehash: impl Fn(u32) -> u64) {
         let needed = self.used.saturating_add(additional);
-        if needed.saturating_mul(8) <= self.tags.len().saturating_mul(7) {
+        let room = self.tags.len() / 8 * 7;
+        if needed <= room {
             return;
         }
         let live = self.live.saturating_add(additional);
@@ -157,7 +164,12 @@ impl TagIndex {
             live <= POSITIONS_MAX,
             "index past {POSITIONS_MAX} positions"
         );
-        self.rebuild(Self::buckets_for(live), rehash);
+        let buckets = if live <= room / 2 {
+            self.tags.len()
+        } else {
+            Self::buckets_for(live.max(room + 1))
+        };
+        self.rebuild(buckets, rehash);
     }
 
     /// Buckets of a table built to hold `positions`.
@@ -172,6 +184,10 @@ impl TagIndex {
     /// Moves every live position into a fresh table of `buckets` buckets
     /// (no deletion marks).
     fn rebuild(&mut self, buckets: usize, rehash: impl Fn(u32) -> u64) {
+        #[cfg(test)]
+        {
+            self.rebuilds += 1;
+        }
         let old_tags = std::mem::replace(&mut self.tags, vec![EMPTY; buckets]);
         let old_positions = std::mem::replace(&mut self.positions, vec![0; buckets]);
         let mask = self.mask();
@@ -370,6 +386,29 @@ mod tests {
             model.index.tags.len() <= 256,
             "{} buckets",
             model.index.tags.len()
+        );
+    }
+
+    #[test]
+    fn churn_at_the_load_limit_rebuilds_rarely() {
+        // Fill a table to one below its limit, then replace one entry at a
+        // time: each replacement may add a deletion mark, but rebuilds must
+        // not come every few operations.
+        let mut model = Model::new(spread);
+        for n in 0..895 {
+            model.insert(&format!("m:{n}"));
+        }
+        assert_eq!(model.index.tags.len(), 1024);
+        let before = model.index.rebuilds;
+        for n in 0..10_000 {
+            assert!(model.remove(&format!("m:{n}")).is_some());
+            model.insert(&format!("m:{}", n + 895));
+        }
+        model.check();
+        assert!(
+            model.index.rebuilds - before <= 10,
+            "{} rebuilds for 10000 replacements",
+            model.index.rebuilds - before
         );
     }
 
