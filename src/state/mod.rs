@@ -177,31 +177,31 @@ impl State {
         if !entries {
             return;
         }
+        let value = |key: &[u8]| self.keyspace.peek(key).map(|entry| &entry.value);
         match request {
             Request::SeatHold {
                 key, holder, seats, ..
             } => {
-                if let Some(Value::Seats(map)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                if let Some(Value::Seats(map)) = value(key) {
                     map.prefetch(holder, seats);
                 }
             }
             // A sorted set's member index is as large as the set.
             Request::ZAdd { key, pairs, .. } => {
-                if let Some(Value::Zset(zset)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                if let Some(Value::Zset(zset)) = value(key) {
                     for (_, member) in pairs.iter().take(PREFETCH_KEYS_MAX) {
                         zset.prefetch(member);
                     }
                 }
             }
             Request::ZScore { key, member } | Request::ZRank { key, member, .. } => {
-                if let Some(Value::Zset(zset)) = self.keyspace.peek(key).map(|entry| &entry.value) {
+                if let Some(Value::Zset(zset)) = value(key) {
                     zset.prefetch(member);
                 }
             }
             // A waiting room's member index is as large as its crowd.
             Request::QueueJoin { key, member } | Request::QueuePos { key, member } => {
-                if let Some(Value::Queue(queue)) = self.keyspace.peek(key).map(|entry| &entry.value)
-                {
+                if let Some(Value::Queue(queue)) = value(key) {
                     queue.prefetch(member);
                 }
             }

@@ -57,13 +57,15 @@ impl TagIndex {
 
     /// An index with room for `positions` without growing.
     pub fn with_capacity(positions: usize) -> TagIndex {
-        let mut index = TagIndex::default();
-        if positions > 0 {
-            index.rebuild(Self::buckets_for(positions), |_| {
-                unreachable!("an empty index has nothing to rehash")
-            });
+        if positions == 0 {
+            return TagIndex::default();
         }
-        index
+        let buckets = Self::buckets_for(positions);
+        TagIndex {
+            tags: vec![EMPTY; buckets],
+            positions: vec![0; buckets],
+            ..TagIndex::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -110,6 +112,18 @@ impl TagIndex {
         }
     }
 
+    /// The first bucket from `hash`'s home that holds no position (empty or
+    /// deleted): where an insert goes.
+    #[inline]
+    fn free_bucket(&self, hash: u64) -> usize {
+        let mask = self.mask();
+        let mut at = self.home(hash);
+        while self.tags[at] > DELETED {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
     /// The position under `hash` that `eq` accepts.
     #[inline]
     pub fn find(&self, hash: u64, eq: impl FnMut(u32) -> bool) -> Option<u32> {
@@ -121,11 +135,7 @@ impl TagIndex {
     /// rebuilds the table).
     pub fn insert_unique(&mut self, hash: u64, position: u32, rehash: impl Fn(u32) -> u64) {
         self.reserve(1, rehash);
-        let mask = self.mask();
-        let mut at = self.home(hash);
-        while self.tags[at] > DELETED {
-            at = (at + 1) & mask;
-        }
+        let at = self.free_bucket(hash);
         if self.tags[at] == EMPTY {
             self.used += 1;
         }
@@ -190,17 +200,13 @@ impl TagIndex {
         }
         let old_tags = std::mem::replace(&mut self.tags, vec![EMPTY; buckets]);
         let old_positions = std::mem::replace(&mut self.positions, vec![0; buckets]);
-        let mask = self.mask();
         for (&tag, &position) in old_tags.iter().zip(&old_positions) {
             if tag <= DELETED {
                 continue;
             }
             let hash = rehash(position);
             debug_assert_eq!(Self::tag(hash), tag, "rehash disagrees with insert");
-            let mut at = hash as usize & mask;
-            while self.tags[at] != EMPTY {
-                at = (at + 1) & mask;
-            }
+            let at = self.free_bucket(hash);
             self.tags[at] = tag;
             self.positions[at] = position;
         }
