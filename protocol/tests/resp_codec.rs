@@ -368,6 +368,30 @@ fn line_replies_cannot_break_the_framing() {
 // --- properties ---
 
 proptest! {
+    /// Integer lines and integer bulks are written digit by digit at their final places;
+    /// the standard library's formatting is the reference, and text already
+    /// in the buffer must stay in front.
+    #[test]
+    fn integer_lines_match_standard_formatting(
+        value in prop_oneof![
+            any::<i64>(),
+            -1_000i64..1_000,
+            Just(i64::MIN), Just(i64::MAX), Just(0), Just(9), Just(10), Just(-10),
+            Just(999_999_999_999_999_999), Just(1_000_000_000_000_000_000),
+            Just(999_999_999), Just(1_000_000_000), Just(-123_456_789),
+        ]
+    ) {
+        let mut out = BytesMut::from(&b"+OK\r\n"[..]);
+        resp::encode_reply(&Reply::Int(value), RespVersion::Resp2, &mut out);
+        resp::encode_reply(&Reply::Array(vec![Reply::Int(value); 2]), RespVersion::Resp3, &mut out);
+        resp::encode_reply(&Reply::BulkInt(value), RespVersion::Resp2, &mut out);
+        let line = format!(":{value}\r\n");
+        let text = value.to_string();
+        let bulk = format!("${}\r\n{text}\r\n", text.len());
+        let expected = format!("+OK\r\n{line}*2\r\n{line}{line}{bulk}");
+        prop_assert_eq!(String::from_utf8_lossy(&out), expected);
+    }
+
     #[test]
     fn multibulk_requests_round_trip(
         args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..12)
