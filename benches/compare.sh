@@ -288,6 +288,22 @@ load_pair() {
   # CPU per step (a step may be several commands).
   cpu_row "$label" "$pipeline" "$usher" "$redis" "$c0" "$c1" "$c2" "$c3" "$(requests_for "$pipeline")" "$t0" "$t1" "$t2" "$t3"
   notes+=("$label P$pipeline replies: usher $(sed -n 's/^replies //p' "$work/$tag.usher"); redis $(sed -n 's/^replies //p' "$work/$tag.redis")")
+  generator_note "$label" "$pipeline" "$(requests_for "$pipeline")" "$redis"
+}
+
+# generator_note LABEL PIPELINE STEPS REDIS_RPS: what usher-load's own CPU
+# per step (in its run against usher) allows at most, against Redis's rate:
+# on its LOAD_THREADS thread(s), and on every core of the machine with a
+# server that cost nothing. A target above the second figure cannot show on
+# this machine, whatever the server does.
+generator_note() {
+  local threads cores
+  threads=$LOAD_THREADS cores=$(nproc)
+  [ "$threads" -gt "$cores" ] && threads=$cores
+  notes+=("$(awk -v label="$1" -v p="$2" -v n="$3" -v redis="$4" -v t="$threads" -v c="$cores" '{
+    g = ($1 + $2) / n * 1e6
+    printf "%s P%s generator: usher-load used %.2f us of CPU per step against usher; it can drive at most %.0f steps/s on its %d thread(s) (%.1fx Redis'"'"'s rate here), and %.0f on all %d cores with a server that cost nothing (%.1fx)", label, p, g, t / g * 1e6, t, t / g * 1e6 / redis, c / g * 1e6, c, c / g * 1e6 / redis
+  }' "$work/gen.$USHER_PORT")")
 }
 
 both() { redis-cli -p "$USHER_PORT" "$@" >/dev/null && redis-cli -p "$REDIS_PORT" "$@" >/dev/null; }
