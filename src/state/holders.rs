@@ -7,7 +7,8 @@
 //! Memory matters here: a 10⁶-seat event with 10⁵ holders must fit in about
 //! 16 bytes per seat. So a slot is 16 bytes of boxed bytes (the holder id and
 //! the family's variable payload, e.g. a seat list, in one allocation), an
-//! 8-byte deadline and the family's small fixed data; the id → slot index is
+//! 8-byte deadline and the family's small fixed data (stock's counts; seat
+//! maps keep none, their counts follow from the seat list); the id → slot index is
 //! a [`TagIndex`] that stores only slot numbers and hashes ids out of the
 //! slots; and the deadline order is a binary heap of `(deadline, slot)` with
 //! lazy deletion (an entry counts only while the slot still has exactly that
