@@ -339,6 +339,7 @@ impl SeatMap {
         // What is left is free or already this holder's (held or bought):
         // only the free seats are new.
         wanted.retain(|seat| self.seats[*seat as usize] == 0);
+        // Every listed seat, held or sold, counts against the limit.
         let owned = slot.map_or(0, |slot| self.holders.payload(slot).len() as u64 / 4);
         if owned + wanted.len() as u64 > self.limit {
             return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
