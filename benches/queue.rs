@@ -118,7 +118,7 @@ fn main() {
             key: key.clone(),
             member: member((i * stride) % members),
         },
-        |reply| assert!(matches!(reply, Reply::Array(items) if items.len() == 3)),
+        |reply| assert!(matches!(reply, Reply::Tuple(tuple) if tuple.len() == 3)),
     );
     println!(
         "POS    {:>12.0} ops/s  ({probes} lookups with position and eta)",

@@ -107,6 +107,10 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
             write_reply(out, &ints.to_array(), indent);
             return;
         }
+        Reply::Tuple(tuple) => {
+            write_reply(out, &tuple.to_array(), indent);
+            return;
+        }
         Reply::Array(items) if items.is_empty() => out.push_str("(empty array)"),
         Reply::Map(pairs) if pairs.is_empty() => out.push_str("(empty map)"),
         Reply::Array(items) => {

@@ -353,6 +353,11 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
                 encode_value(out, item);
             }
         }
+        Reply::Tuple(tuple) => {
+            out.put_u8(VALUE_ARRAY);
+            out.put_u32(tuple.len() as u32);
+            tuple.for_each_item(|item| encode_value(out, item));
+        }
         Reply::Ints(ints) => {
             out.put_u8(VALUE_ARRAY);
             out.put_u32(ints.as_slice().len() as u32);

@@ -34,6 +34,12 @@ pub enum Reply {
     /// list), so it needs no allocation. Equal to an `Array` of the same
     /// `Int`s; the codecs send both alike.
     Ints(InlineInts),
+    /// A short array of a status word, integers and a list of integers
+    /// below 2³², kept inside the reply (the answers of SEAT.HOLD,
+    /// QUEUE.JOIN/POS, INCRBOUND, STOCK.*), so those commands need no
+    /// allocation. Equal to the `Array` it stands for; the codecs send both
+    /// alike.
+    Tuple(Tuple),
     /// Key/value pairs (RESP3 `%`; RESP2 sends a flat array).
     Map(Vec<(Reply, Reply)>),
     /// An error with its stable code.
@@ -143,6 +149,10 @@ impl PartialEq for Reply {
             (Reply::Ints(ints), Reply::Array(items)) | (Reply::Array(items), Reply::Ints(ints)) => {
                 same_ints(ints, items)
             }
+            (Reply::Tuple(a), Reply::Tuple(b)) => a == b,
+            (Reply::Tuple(tuple), other) | (other, Reply::Tuple(tuple)) => {
+                tuple.to_array() == *other
+            }
             (Reply::Map(a), Reply::Map(b)) => a == b,
             (Reply::Error(a), Reply::Error(b)) => a == b,
             _ => false,
@@ -181,6 +191,182 @@ impl Reply {
 
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
+    }
+
+    /// `[head, ints..., list]` (the head and the list only when given):
+    /// inline when it fits (see [`Tuple`]), else the same `Array`.
+    pub fn tuple(head: Option<Word>, ints: &[i64], list: Option<&[u32]>) -> Reply {
+        match Tuple::new(head, ints, list) {
+            Some(tuple) => Reply::Tuple(tuple),
+            None => {
+                let mut items = Vec::with_capacity(2 + ints.len());
+                items.extend(head.map(Word::reply));
+                items.extend(ints.iter().map(|&value| Reply::Int(value)));
+                items.extend(list.map(array_of_ints));
+                Reply::Array(items)
+            }
+        }
+    }
+}
+
+/// The status words of the sale commands' replies, sent as simple strings
+/// (seats, stock) or bulk strings (queues: `*Bulk` words), as each
+/// command's reply was specified before replies could be inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Word {
+    Held,
+    Taken,
+    Limit,
+    Sold,
+    None,
+    Soldout,
+    WaitingBulk,
+    ActiveBulk,
+    NoneBulk,
+}
+
+impl Word {
+    const ALL: [Word; 9] = [
+        Word::Held,
+        Word::Taken,
+        Word::Limit,
+        Word::Sold,
+        Word::None,
+        Word::Soldout,
+        Word::WaitingBulk,
+        Word::ActiveBulk,
+        Word::NoneBulk,
+    ];
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Word::Held => "held",
+            Word::Taken => "taken",
+            Word::Limit => "limit",
+            Word::Sold => "sold",
+            Word::None | Word::NoneBulk => "none",
+            Word::Soldout => "soldout",
+            Word::WaitingBulk => "waiting",
+            Word::ActiveBulk => "active",
+        }
+    }
+
+    /// The word as the reply it is sent as (no allocation).
+    pub fn reply(self) -> Reply {
+        match self {
+            Word::WaitingBulk | Word::ActiveBulk | Word::NoneBulk => {
+                Reply::bulk_static(self.text().as_bytes())
+            }
+            _ => Reply::simple(self.text()),
+        }
+    }
+}
+
+/// The inline form of [`Reply::tuple`]: an optional head word, up to four
+/// `i64`s and an optional list of `u32`s, in 8 words of 32 bits (an `i64`
+/// takes two, a list item one). 36 bytes, so `Reply` stays 40.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Tuple {
+    words: [u32; Tuple::WORDS],
+    /// `Word as u8`, or `NO_HEAD`.
+    head: u8,
+    ints: u8,
+    /// List length, or `NO_LIST`.
+    list: u8,
+}
+
+impl Tuple {
+    const WORDS: usize = 8;
+    const NO_HEAD: u8 = u8::MAX;
+    const NO_LIST: u8 = u8::MAX;
+
+    /// `None` when the integers and the list need more than 8 words.
+    pub fn new(head: Option<Word>, ints: &[i64], list: Option<&[u32]>) -> Option<Tuple> {
+        let listed = list.map_or(0, <[u32]>::len);
+        if 2 * ints.len() + listed > Tuple::WORDS {
+            return None;
+        }
+        let mut words = [0; Tuple::WORDS];
+        for (pair, &value) in words.chunks_exact_mut(2).zip(ints) {
+            let bits = value as u64;
+            pair[0] = bits as u32;
+            pair[1] = (bits >> 32) as u32;
+        }
+        if let Some(list) = list {
+            words[2 * ints.len()..2 * ints.len() + listed].copy_from_slice(list);
+        }
+        Some(Tuple {
+            words,
+            head: head.map_or(Tuple::NO_HEAD, |word| word as u8),
+            ints: ints.len() as u8,
+            list: if list.is_some() {
+                listed as u8
+            } else {
+                Tuple::NO_LIST
+            },
+        })
+    }
+
+    /// Items of the array it stands for.
+    pub fn len(&self) -> usize {
+        usize::from(self.head().is_some())
+            + usize::from(self.ints)
+            + usize::from(self.list().is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn head(&self) -> Option<Word> {
+        Word::ALL.get(usize::from(self.head)).copied()
+    }
+
+    pub fn int(&self, index: usize) -> i64 {
+        let low = u64::from(self.words[2 * index]);
+        let high = u64::from(self.words[2 * index + 1]);
+        (low | (high << 32)) as i64
+    }
+
+    pub fn ints(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..usize::from(self.ints)).map(|index| self.int(index))
+    }
+
+    pub fn list(&self) -> Option<&[u32]> {
+        let start = 2 * usize::from(self.ints);
+        (self.list != Tuple::NO_LIST).then(|| &self.words[start..start + usize::from(self.list)])
+    }
+
+    /// Calls `item` with each item of the array it stands for, built
+    /// without allocation (for the codecs).
+    pub fn for_each_item(&self, mut item: impl FnMut(&Reply)) {
+        if let Some(word) = self.head() {
+            item(&word.reply());
+        }
+        for value in self.ints() {
+            item(&Reply::Int(value));
+        }
+        if let Some(list) = self.list() {
+            item(&Reply::int_list(list));
+        }
+    }
+
+    /// The same reply as an `Array` (allocates: for tools and tests).
+    pub fn to_array(&self) -> Reply {
+        let mut items = Vec::with_capacity(self.len());
+        self.for_each_item(|reply| items.push(reply.clone()));
+        Reply::Array(items)
+    }
+}
+
+impl std::fmt::Debug for Tuple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tuple")?;
+        match self.to_array() {
+            Reply::Array(items) => f.debug_list().entries(items).finish(),
+            other => write!(f, "{other:?}"),
+        }
     }
 }
 
@@ -247,6 +433,56 @@ mod tests {
         let long: Vec<u32> = (0..InlineInts::CAPACITY as u32 + 1).collect();
         assert!(matches!(Reply::int_list(&long), Reply::Array(items) if items.len() == long.len()));
         assert!(matches!(Reply::int_list(&[]), Reply::Ints(ints) if ints.as_slice().is_empty()));
+    }
+
+    #[test]
+    fn tuples_equal_the_array_they_stand_for_and_encode_alike() {
+        type Case<'a> = (Option<Word>, &'a [i64], Option<&'a [u32]>);
+        let cases: [Case; 8] = [
+            (Some(Word::Held), &[600_000], Some(&[101, 102, 103])),
+            (Some(Word::Taken), &[], Some(&[7])),
+            (Some(Word::Limit), &[3], None),
+            (Some(Word::WaitingBulk), &[1204, -1], None),
+            (Some(Word::NoneBulk), &[], None),
+            (None, &[i64::MIN, i64::MAX], None),
+            (Some(Word::Sold), &[], Some(&[])),
+            (Some(Word::Soldout), &[-1, 0, 1, u32::MAX as i64 + 1], None),
+        ];
+        for (head, ints, list) in cases {
+            let tuple = Reply::tuple(head, ints, list);
+            assert!(matches!(tuple, Reply::Tuple(_)), "{tuple:?}");
+            let mut items: Vec<Reply> = head.map(Word::reply).into_iter().collect();
+            items.extend(ints.iter().map(|&value| Reply::Int(value)));
+            items.extend(list.map(|list| {
+                Reply::Array(list.iter().map(|&v| Reply::Int(i64::from(v))).collect())
+            }));
+            let array = Reply::Array(items);
+            assert_eq!(tuple, array);
+            assert_eq!(array, tuple);
+            assert_eq!(tuple.clone(), tuple);
+            assert_encoded_alike(&tuple, &array);
+        }
+        // The word's kind, each integer and the list's presence all count.
+        let held = Reply::tuple(Some(Word::Held), &[5], Some(&[1]));
+        assert_ne!(held, Reply::tuple(Some(Word::Sold), &[5], Some(&[1])));
+        assert_ne!(held, Reply::tuple(Some(Word::Held), &[6], Some(&[1])));
+        assert_ne!(held, Reply::tuple(Some(Word::Held), &[5], Some(&[2])));
+        assert_ne!(held, Reply::tuple(Some(Word::Held), &[5], Some(&[])));
+        assert_ne!(held, Reply::tuple(Some(Word::Held), &[5], None));
+        assert_ne!(
+            Reply::tuple(Some(Word::None), &[], None),
+            Reply::tuple(Some(Word::NoneBulk), &[], None)
+        );
+        // Past 8 words it is an ordinary array, equal all the same.
+        let long: Vec<u32> = (0..8).collect();
+        let spilled = Reply::tuple(Some(Word::Held), &[1], Some(&long));
+        assert!(matches!(&spilled, Reply::Array(items) if items.len() == 3));
+        let fits = Reply::tuple(Some(Word::Taken), &[], Some(&long));
+        assert!(matches!(fits, Reply::Tuple(_)));
+        assert!(matches!(
+            Reply::tuple(None, &[1, 2, 3, 4, 5], None),
+            Reply::Array(_)
+        ));
     }
 
     #[test]

@@ -432,6 +432,10 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
                 encode_reply(item, version, out);
             }
         }
+        Reply::Tuple(tuple) => {
+            put_int_line(out, b'*', tuple.len() as i64);
+            tuple.for_each_item(|item| encode_reply(item, version, out));
+        }
         Reply::Ints(ints) => {
             put_int_line(out, b'*', ints.as_slice().len() as i64);
             for &value in ints.as_slice() {

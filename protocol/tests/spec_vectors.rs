@@ -390,6 +390,11 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
                 seen[3] = true;
                 6
             }
+            // Sent as the array it stands for.
+            Reply::Tuple(tuple) => {
+                tuple.for_each_item(|item| visit(item, seen));
+                6
+            }
             Reply::Map(pairs) => {
                 for (key, value) in pairs {
                     visit(key, seen);

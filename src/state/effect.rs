@@ -678,6 +678,11 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
                 encode_reply(item, out);
             }
         }
+        Reply::Tuple(tuple) => {
+            out.push(REPLY_ARRAY);
+            out.extend_from_slice(&(tuple.len() as u32).to_le_bytes());
+            tuple.for_each_item(|item| encode_reply(item, out));
+        }
         Reply::Ints(ints) => {
             out.push(REPLY_ARRAY);
             out.extend_from_slice(&(ints.as_slice().len() as u32).to_le_bytes());

@@ -44,6 +44,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
+use usher_protocol::reply::Word;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{
@@ -1124,20 +1125,21 @@ impl Queue {
     fn standing_reply(&self, standing: Standing, now_ms: u64, with_eta: bool) -> Reply {
         match standing {
             Standing::Waiting(position) => {
-                let mut items = vec![Reply::bulk_static(b"waiting"), Reply::Int(position as i64)];
                 if with_eta {
                     let eta = self
                         .eta_ms(position, now_ms)
                         .map_or(-1, |eta| eta.min(i64::MAX as u64) as i64);
-                    items.push(Reply::Int(eta));
+                    Reply::tuple(Some(Word::WaitingBulk), &[position as i64, eta], None)
+                } else {
+                    Reply::tuple(Some(Word::WaitingBulk), &[position as i64], None)
                 }
-                Reply::Array(items)
             }
-            Standing::Active(deadline) => Reply::Array(vec![
-                Reply::bulk_static(b"active"),
-                Reply::Int(deadline.map_or(-1, |d| d.saturating_sub(now_ms) as i64)),
-            ]),
-            Standing::None => Reply::Array(vec![Reply::bulk_static(b"none")]),
+            Standing::Active(deadline) => Reply::tuple(
+                Some(Word::ActiveBulk),
+                &[deadline.map_or(-1, |d| d.saturating_sub(now_ms) as i64)],
+                None,
+            ),
+            Standing::None => Reply::tuple(Some(Word::NoneBulk), &[], None),
         }
     }
 

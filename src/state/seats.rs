@@ -54,6 +54,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use smallvec::SmallVec;
+use usher_protocol::reply::Word;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError, SeatList};
@@ -158,10 +159,6 @@ fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
         }
     }
     (held, sold)
-}
-
-fn seat_list(seats: &[u32]) -> Reply {
-    Reply::int_list(seats)
 }
 
 /// Merges two ascending lists without duplicates.
@@ -334,7 +331,7 @@ impl SeatMap {
             })
             .collect();
         if !taken.is_empty() {
-            return Reply::Array(vec![Reply::simple("taken"), seat_list(&taken)]);
+            return Reply::tuple(Some(Word::Taken), &[], Some(&taken));
         }
         // What is left is free or already this holder's (held or bought):
         // only the free seats are new.
@@ -342,7 +339,7 @@ impl SeatMap {
         // Every listed seat, held or sold, counts against the limit.
         let owned = slot.map_or(0, |slot| self.holders.payload(slot).len() as u64 / 4);
         if owned + wanted.len() as u64 > self.limit {
-            return Reply::Array(vec![Reply::simple("limit"), Reply::Int(owned as i64)]);
+            return Reply::tuple(Some(Word::Limit), &[owned as i64], None);
         }
         let held = self.apply_hold(holder, slot, deadline_ms, &wanted);
         // A hold that names only seats the holder bought changes nothing.
@@ -354,11 +351,7 @@ impl SeatMap {
                 seats: wanted,
             });
         }
-        Reply::Array(vec![
-            Reply::simple("held"),
-            Reply::Int(ttl_ms as i64),
-            seat_list(&held),
-        ])
+        Reply::tuple(Some(Word::Held), &[ttl_ms as i64], Some(&held))
     }
 
     /// Makes the free seats `new` held by `holder` (in slot `found`, or a
@@ -420,7 +413,7 @@ impl SeatMap {
             key,
             holder: holder.clone(),
         });
-        Reply::Array(vec![Reply::simple("sold"), seat_list(&held)])
+        Reply::tuple(Some(Word::Sold), &[], Some(&held))
     }
 
     /// Sells every seat the holder in `slot` holds; returns them.
@@ -693,16 +686,16 @@ impl SeatMap {
     /// What `holder` has. See [`holder`].
     pub fn holder(&self, holder: &[u8], now_ms: u64) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
-            return Reply::Array(vec![Reply::simple("none")]);
+            return Reply::tuple(Some(Word::None), &[], None);
         };
         let (held, sold) = self.lists(slot);
         match self.holders.deadline(slot) {
-            Some(deadline) if !held.is_empty() => Reply::Array(vec![
-                Reply::simple("held"),
-                Reply::Int(deadline.saturating_sub(now_ms) as i64),
-                seat_list(&held),
-            ]),
-            _ => Reply::Array(vec![Reply::simple("sold"), seat_list(&sold)]),
+            Some(deadline) if !held.is_empty() => Reply::tuple(
+                Some(Word::Held),
+                &[deadline.saturating_sub(now_ms) as i64],
+                Some(&held),
+            ),
+            _ => Reply::tuple(Some(Word::Sold), &[], Some(&sold)),
         }
     }
 

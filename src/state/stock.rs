@@ -42,6 +42,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use usher_protocol::reply::Word;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader, ReplayError};
@@ -107,11 +108,9 @@ impl PartialEq for Stock {
     }
 }
 
-fn tagged(tag: &'static str, values: &[u64]) -> Reply {
-    let mut items = Vec::with_capacity(1 + values.len());
-    items.push(Reply::simple(tag));
-    items.extend(values.iter().map(|&value| Reply::Int(value as i64)));
-    Reply::Array(items)
+/// `[tag, values...]` (inline: no allocation).
+fn tagged<const N: usize>(tag: Word, values: [u64; N]) -> Reply {
+    Reply::tuple(Some(tag), &values.map(|value| value as i64), None)
 }
 
 impl Stock {
@@ -215,7 +214,7 @@ impl Stock {
     fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
         let available = self.available();
         if quantity > available {
-            return Some(tagged("soldout", &[available]));
+            return Some(tagged(Word::Soldout, [available]));
         }
         let owned = slot
             .map(|slot| {
@@ -225,7 +224,7 @@ impl Stock {
             .unwrap_or(0);
         match self.limit {
             Some(limit) if owned.saturating_add(quantity) > limit => {
-                Some(tagged("limit", &[owned]))
+                Some(tagged(Word::Limit, [owned]))
             }
             _ => None,
         }
@@ -256,7 +255,7 @@ impl Stock {
             quantity,
             deadline_ms,
         });
-        tagged("held", &[held, self.available()])
+        tagged(Word::Held, [held, self.available()])
     }
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
@@ -297,7 +296,7 @@ impl Stock {
             holder: holder.clone(),
             quantity,
         });
-        tagged("sold", &[bought, self.available()])
+        tagged(Word::Sold, [bought, self.available()])
     }
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)

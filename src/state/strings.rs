@@ -181,11 +181,11 @@ pub fn incr_bound(
     let changed = change_counter(state, key, now_ms, |current| {
         match current.checked_add(delta) {
             Some(next) if within(next) => Ok(next),
-            _ => Err(Reply::Array(vec![Reply::Int(current), Reply::Int(0)])),
+            _ => Err(Reply::tuple(None, &[current, 0], None)),
         }
     });
     match changed {
-        Ok(next) => Reply::Array(vec![Reply::Int(next), Reply::Int(1)]),
+        Ok(next) => Reply::tuple(None, &[next, 1], None),
         Err(reply) => reply,
     }
 }
