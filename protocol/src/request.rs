@@ -16,6 +16,11 @@ use crate::error::{ErrorCode, ServerError};
 /// inline: parsing one allocates nothing. The type is the size of a `Vec`.
 pub type SeatList = smallvec::SmallVec<[u32; 4]>;
 
+/// ZADD's `(score, member)` pairs: one in place (the usual ZADD adds one
+/// member, and a `Vec` was an allocation per request), more on the heap.
+/// `Request` keeps its size.
+pub type ZAddPairs = smallvec::SmallVec<[(f64, Bytes); 1]>;
+
 /// One argument as decoded from the wire. RESP only carries strings; the
 /// binary protocol may also carry integers and doubles directly.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,18 +116,21 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     if text.is_empty() || text.trim() != text {
         return None;
     }
-    let value = match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            if text
-                .bytes()
-                .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
-            {
-                return None;
-            }
-            text.parse::<f64>().ok()?
+    // Compared without changing case in a copy: a score is parsed for every
+    // ZADD, and lowering it into a `String` was an allocation per request.
+    let named = |names: &[&str]| names.iter().any(|name| text.eq_ignore_ascii_case(name));
+    let value = if named(&["inf", "+inf", "infinity", "+infinity"]) {
+        f64::INFINITY
+    } else if named(&["-inf", "-infinity"]) {
+        f64::NEG_INFINITY
+    } else {
+        if text
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+        {
+            return None;
         }
+        text.parse::<f64>().ok()?
     };
     if value.is_nan() {
         None
@@ -136,26 +144,78 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
 /// C's `%.17g` lays them out (Redis 7.2+): plain notation for exponents from
 /// -4 to 16, else `d.ddde+XX`. Negative zero is `0`, as Redis stores it.
 pub fn format_double(value: f64) -> String {
+    double_text(value).as_str().to_string()
+}
+
+/// [`format_double`]'s text in a stack buffer, for replies (no allocation).
+pub fn double_text(value: f64) -> DoubleText {
+    let mut text = DoubleText::default();
+    // The longest text an `f64` gives here is 24 bytes.
+    assert!(
+        write_double(&mut text, value).is_ok(),
+        "a double's text fits its buffer"
+    );
+    text
+}
+
+fn write_double(out: &mut DoubleText, value: f64) -> std::fmt::Result {
+    use std::fmt::Write;
     if value == f64::INFINITY {
-        return "inf".to_string();
+        return out.write_str("inf");
     }
     if value == f64::NEG_INFINITY {
-        return "-inf".to_string();
+        return out.write_str("-inf");
     }
     if value == 0.0 {
-        return "0".to_string();
+        return out.write_str("0");
     }
     // `{:e}` gives the shortest round-trip digits, e.g. `-1.25e-7`.
-    let scientific = format!("{value:e}");
+    let mut scientific = DoubleText::default();
+    write!(scientific, "{value:e}")?;
     let (mantissa, exponent) = scientific
+        .as_str()
         .split_once('e')
         .unwrap_or((scientific.as_str(), "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     if (-4..17).contains(&exponent) {
-        return format!("{value}");
+        return write!(out, "{value}");
     }
     let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    write!(out, "{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+}
+
+/// Text of at most 48 bytes kept in place (see [`double_text`]).
+pub struct DoubleText {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for DoubleText {
+    fn default() -> DoubleText {
+        DoubleText {
+            bytes: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl DoubleText {
+    pub fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever appended (see `write_str`).
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for DoubleText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let end = self.len + text.len();
+        if end > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// How `SET` and `EXPIRE` spell a deadline before the engine turns it into an
@@ -467,7 +527,7 @@ pub enum Request {
     ZAdd {
         key: Bytes,
         flags: ZAddFlags,
-        pairs: Vec<(f64, Bytes)>,
+        pairs: ZAddPairs,
     },
     ZIncrBy {
         key: Bytes,
@@ -1519,7 +1579,7 @@ fn parse_zadd(a: &mut Args<'_>) -> Result<Request, ServerError> {
             "ERR INCR option supports a single increment-element pair",
         ));
     }
-    let mut pairs = Vec::with_capacity(elements / 2);
+    let mut pairs = ZAddPairs::with_capacity(elements / 2);
     while a.remaining() > 0 {
         let score = a.next_arg()?.to_f64()?;
         let member = a.bytes()?;

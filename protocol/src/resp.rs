@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::ServerError;
 use crate::reply::Reply;
-use crate::request::{format_double, Arg};
+use crate::request::{double_text, Arg};
 use crate::{Decoded, Limits};
 
 /// Which RESP dialect replies are encoded in (`HELLO 3` switches to 3).
@@ -412,10 +412,10 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
         Reply::BulkInt(value) => put_bulk_int(out, *value),
         Reply::Int(value) => put_int_line(out, b':', *value),
         Reply::Double(value) => match version {
-            RespVersion::Resp2 => put_bulk(out, format_double(*value).as_bytes()),
+            RespVersion::Resp2 => put_bulk(out, double_text(*value).as_str().as_bytes()),
             RespVersion::Resp3 => {
                 out.put_u8(b',');
-                put_line_text(out, &format_double(*value));
+                put_line_text(out, double_text(*value).as_str());
             }
         },
         Reply::Nil => match version {

@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use usher_protocol::commands::COMMANDS;
 use usher_protocol::request::{
-    ClientCommand, CommandQuery, Deadline, ExpireCondition, SetCondition, SetExpiry,
+    double_text, parse_f64, ClientCommand, CommandQuery, Deadline, ExpireCondition, SetCondition,
+    SetExpiry,
 };
 use usher_protocol::{parse, Arg, ErrorCode, Request, ServerError};
 
@@ -626,4 +627,76 @@ fn typed_arguments_where_strings_are_expected() {
     // A number where a keyword belongs is its text, so not a keyword.
     let mut list = [b("SET"), b("k"), b("v"), Arg::Int(1)];
     assert_eq!(parse(&mut list).unwrap_err().code, ErrorCode::Syntax);
+}
+
+#[test]
+fn doubles_parse_as_redis_reads_them() {
+    for (text, value) in [
+        ("1.5", 1.5),
+        ("-2e3", -2000.0),
+        ("0", 0.0),
+        ("inf", f64::INFINITY),
+        ("+INF", f64::INFINITY),
+        ("Infinity", f64::INFINITY),
+        ("+infinity", f64::INFINITY),
+        ("-inf", f64::NEG_INFINITY),
+        ("-INFINITY", f64::NEG_INFINITY),
+    ] {
+        assert_eq!(parse_f64(text.as_bytes()), Some(value), "{text}");
+    }
+    for text in [
+        "", " 1", "1 ", "nan", "NaN", "infx", "-+inf", "in", "1.5x", "0x10",
+    ] {
+        assert_eq!(parse_f64(text.as_bytes()), None, "{text:?}");
+    }
+    assert_eq!(parse_f64(b"1\xff"), None, "not UTF-8");
+}
+
+/// Requests travel by value through the reactor's lookahead; ZADD's inline
+/// pair must not make every request bigger.
+#[test]
+fn a_request_stays_104_bytes() {
+    assert!(
+        std::mem::size_of::<Request>() <= 104,
+        "{}",
+        std::mem::size_of::<Request>()
+    );
+}
+
+/// Every double's reply text fits the stack buffer (the longest are
+/// subnormals and values near `f64::MAX`) and reads back to the same value.
+#[test]
+fn double_texts_fit_and_read_back() {
+    let edges = [
+        f64::MAX,
+        -f64::MAX,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        -1.2345678901234567e-5,
+        -0.00012345678901234567,
+        -12345678901234567.0,
+        -1.2345678901234567e16,
+        0.1 + 0.2,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let random = (0..100_000).map(|_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        f64::from_bits(seed)
+    });
+    for value in edges.into_iter().chain(random).filter(|v| !v.is_nan()) {
+        let text = double_text(value);
+        assert_eq!(
+            parse_f64(text.as_str().as_bytes()),
+            Some(value),
+            "{value:e} as {}",
+            text.as_str()
+        );
+    }
 }
