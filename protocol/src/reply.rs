@@ -213,7 +213,6 @@ impl Reply {
 /// (seats, stock) or bulk strings (queues: `*Bulk` words), as each
 /// command's reply was specified before replies could be inline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Word {
     Held,
     Taken,
@@ -227,18 +226,6 @@ pub enum Word {
 }
 
 impl Word {
-    const ALL: [Word; 9] = [
-        Word::Held,
-        Word::Taken,
-        Word::Limit,
-        Word::Sold,
-        Word::None,
-        Word::Soldout,
-        Word::WaitingBulk,
-        Word::ActiveBulk,
-        Word::NoneBulk,
-    ];
-
     pub fn text(self) -> &'static str {
         match self {
             Word::Held => "held",
@@ -269,17 +256,14 @@ impl Word {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Tuple {
     words: [u32; Tuple::WORDS],
-    /// `Word as u8`, or `NO_HEAD`.
-    head: u8,
+    head: Option<Word>,
     ints: u8,
-    /// List length, or `NO_LIST`.
-    list: u8,
+    /// The list's length, when there is a list.
+    list: Option<u8>,
 }
 
 impl Tuple {
     const WORDS: usize = 8;
-    const NO_HEAD: u8 = u8::MAX;
-    const NO_LIST: u8 = u8::MAX;
 
     /// `None` when the integers and the list need more than 8 words.
     pub fn new(head: Option<Word>, ints: &[i64], list: Option<&[u32]>) -> Option<Tuple> {
@@ -298,13 +282,9 @@ impl Tuple {
         }
         Some(Tuple {
             words,
-            head: head.map_or(Tuple::NO_HEAD, |word| word as u8),
+            head,
             ints: ints.len() as u8,
-            list: if list.is_some() {
-                listed as u8
-            } else {
-                Tuple::NO_LIST
-            },
+            list: list.map(|_| listed as u8),
         })
     }
 
@@ -320,7 +300,7 @@ impl Tuple {
     }
 
     pub fn head(&self) -> Option<Word> {
-        Word::ALL.get(usize::from(self.head)).copied()
+        self.head
     }
 
     pub fn int(&self, index: usize) -> i64 {
@@ -335,7 +315,8 @@ impl Tuple {
 
     pub fn list(&self) -> Option<&[u32]> {
         let start = 2 * usize::from(self.ints);
-        (self.list != Tuple::NO_LIST).then(|| &self.words[start..start + usize::from(self.list)])
+        self.list
+            .map(|length| &self.words[start..start + usize::from(length)])
     }
 
     /// Calls `item` with each item of the array it stands for, built
