@@ -26,6 +26,10 @@
 #                LATENCY_SECONDS, open loop, measured from each request's due
 #                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
 #                runs per server, medians.
+#   growth       latency while a waiting room grows past the size at which its
+#                index grows: GROW_MEMBERS members loaded (pipelined, untimed),
+#                then new members join at GROW_RATE/s for GROW_SECONDS (QUEUE.JOIN
+#                vs ZADD NX): usher-load, GROW_REPEATS runs, each on fresh servers.
 #   persistence  INCR with usher --fsync always|everysec|no against Redis
 #                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #
@@ -47,8 +51,17 @@
 #   LATENCY_SECONDS [4]        length of each latency run
 #   LATENCY_REPEATS [5]        latency runs per server and command (alternating);
 #                              the table shows the median of the runs
+#   GROW_MEMBERS [1700000]     members loaded before each growth run: the runs then
+#                              cross usher's index growth at 1835008 members (7/8 of
+#                              2^21 buckets) and Redis's dict growth at 2^21
+#   GROW_RATE [50000]          offered joins/s in the growth runs
+#   GROW_SECONDS [8]           length of each growth run (GROW_RATE x GROW_SECONDS new
+#                              members: 400000 by default)
+#   GROW_REPEATS [3]           growth runs per server
 #   LOAD_THREADS [1]           usher-load event-loop threads
 #   USHER_PORT [7471], REDIS_PORT [7472]
+#   USHER_SERVER [./target/release/usher-server]  the usher binary to run (another
+#                              build, for a before/after comparison)
 #
 # Load generators: redis-benchmark (50 clients, as the issue asks) where it can
 # express the command, and usher-load (src/bin/usher-load.rs) where it cannot:
@@ -74,10 +87,15 @@ SEAT_HOLDERS=${SEAT_HOLDERS:-100000}
 LATENCY_RATE=${LATENCY_RATE:-20000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-4}
 LATENCY_REPEATS=${LATENCY_REPEATS:-5}
+GROW_MEMBERS=${GROW_MEMBERS:-1700000}
+GROW_RATE=${GROW_RATE:-50000}
+GROW_SECONDS=${GROW_SECONDS:-8}
+GROW_REPEATS=${GROW_REPEATS:-3}
 LOAD_THREADS=${LOAD_THREADS:-1}
 USHER_PORT=${USHER_PORT:-7471}
 REDIS_PORT=${REDIS_PORT:-7472}
-PARTS=${PARTS:-basic seats queue memory latency persistence}
+USHER_SERVER=${USHER_SERVER:-./target/release/usher-server}
+PARTS=${PARTS:-basic seats queue memory latency growth persistence}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools..." >&2
@@ -125,7 +143,7 @@ start_pair() {
       exit 1
     fi
   done
-  ./target/release/usher-server --port "$USHER_PORT" "${usher_flags[@]}" >"$work/usher.log" 2>&1 &
+  "$USHER_SERVER" --port "$USHER_PORT" "${usher_flags[@]}" >"$work/usher.log" 2>&1 &
   pids+=($!)
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --dir "$work/redis" "${redis_flags[@]}" >"$work/redis.log" 2>&1 &
   pids+=($!)
@@ -379,6 +397,31 @@ if want queue; then
       "ZADD room NX {seq} user:{seq}" "ZRANK room user:{seq}"
   done
 fi
+if want growth; then
+  echo
+  echo "Latency while a waiting room grows: $GROW_MEMBERS members loaded (-P 16, untimed), then $GROW_RATE new members/s for ${GROW_SECONDS} s, $CLIENTS clients, open loop; QUEUE.JOIN vs ZADD NX; fresh servers per run, µs"
+  echo
+  printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |
+' run "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max" "usher size" "redis size"
+  echo "|-------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|------------|------------|"
+  for run in $(seq "$GROW_REPEATS"); do
+    start_pair none
+    redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
+    load "grow-pre.usher.$run" "$USHER_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "QUEUE.JOIN room a{seq}"
+    load "grow-pre.redis.$run" "$REDIS_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "ZADD room NX {seq} a{seq}"
+    load "grow.usher.$run" "$USHER_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "QUEUE.JOIN room b{seq}"
+    load "grow.redis.$run" "$REDIS_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "ZADD room NX {seq} b{seq}"
+    usher_size=$(redis-cli -p "$USHER_PORT" QUEUE.INFO room | tr -d '\r' | sed -n '2p')
+    redis_size=$(redis-cli -p "$REDIS_PORT" ZCARD room | tr -d '\r')
+    g() { field "$1" "$work/grow.$2.$run"; }
+    printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |\n' "$run" \
+      "$(g p50_us usher)" "$(g p50_us redis)" "$(g p99_us usher)" "$(g p99_us redis)" \
+      "$(g p999_us usher)" "$(g p999_us redis)" "$(g max_us usher)" "$(g max_us redis)" "$usher_size" "$redis_size"
+    notes+=("run $run achieved (steps/s): usher $(g rps usher), redis $(g rps redis); send lag p99 (µs, inside the figures above): usher $(g lag_p99_us usher), redis $(g lag_p99_us redis)")
+  done
+  print_notes
+fi
+
 if want persistence; then
   saved=$REQUESTS
   REQUESTS=$PERSIST_REQUESTS

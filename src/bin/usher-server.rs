@@ -40,6 +40,8 @@ enum Tool {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts and before the state grows (see its doc).
+    usher::alloc::map_large_allocations();
     let matches = Cli::command().get_matches();
     if let Some(("check", check)) = matches.subcommand() {
         let dir = check.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
