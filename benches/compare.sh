@@ -26,12 +26,12 @@
 #                LATENCY_SECONDS, open loop, measured from each request's due
 #                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
 #                runs per server, medians.
+#   persistence  INCR with usher --fsync always|everysec|no against Redis
+#                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #   growth       latency while a waiting room grows past the size at which its
 #                index grows: GROW_MEMBERS members loaded (pipelined, untimed),
 #                then new members join at GROW_RATE/s for GROW_SECONDS (QUEUE.JOIN
 #                vs ZADD NX): usher-load, GROW_REPEATS runs, each on fresh servers.
-#   persistence  INCR with usher --fsync always|everysec|no against Redis
-#                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #
 # Environment (defaults in brackets):
 #   REQUESTS [200000]          requests per unpipelined throughput row
@@ -95,7 +95,7 @@ LOAD_THREADS=${LOAD_THREADS:-1}
 USHER_PORT=${USHER_PORT:-7471}
 REDIS_PORT=${REDIS_PORT:-7472}
 USHER_SERVER=${USHER_SERVER:-./target/release/usher-server}
-PARTS=${PARTS:-basic seats queue memory latency growth persistence}
+PARTS=${PARTS:-basic seats queue memory latency persistence growth}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools..." >&2
@@ -397,31 +397,6 @@ if want queue; then
       "ZADD room NX {seq} user:{seq}" "ZRANK room user:{seq}"
   done
 fi
-if want growth; then
-  echo
-  echo "Latency while a waiting room grows: $GROW_MEMBERS members loaded (-P 16, untimed), then $GROW_RATE new members/s for ${GROW_SECONDS} s, $CLIENTS clients, open loop; QUEUE.JOIN vs ZADD NX; fresh servers per run, µs"
-  echo
-  printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |
-' run "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max" "usher size" "redis size"
-  echo "|-------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|------------|------------|"
-  for run in $(seq "$GROW_REPEATS"); do
-    start_pair none
-    redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
-    load "grow-pre.usher.$run" "$USHER_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "QUEUE.JOIN room a{seq}"
-    load "grow-pre.redis.$run" "$REDIS_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "ZADD room NX {seq} a{seq}"
-    load "grow.usher.$run" "$USHER_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "QUEUE.JOIN room b{seq}"
-    load "grow.redis.$run" "$REDIS_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "ZADD room NX {seq} b{seq}"
-    usher_size=$(redis-cli -p "$USHER_PORT" QUEUE.INFO room | tr -d '\r' | sed -n '2p')
-    redis_size=$(redis-cli -p "$REDIS_PORT" ZCARD room | tr -d '\r')
-    g() { field "$1" "$work/grow.$2.$run"; }
-    printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |\n' "$run" \
-      "$(g p50_us usher)" "$(g p50_us redis)" "$(g p99_us usher)" "$(g p99_us redis)" \
-      "$(g p999_us usher)" "$(g p999_us redis)" "$(g max_us usher)" "$(g max_us redis)" "$usher_size" "$redis_size"
-    notes+=("run $run achieved (steps/s): usher $(g rps usher), redis $(g rps redis); send lag p99 (µs, inside the figures above): usher $(g lag_p99_us usher), redis $(g lag_p99_us redis)")
-  done
-  print_notes
-fi
-
 if want persistence; then
   saved=$REQUESTS
   REQUESTS=$PERSIST_REQUESTS
@@ -523,6 +498,31 @@ if want latency; then
       "$(med p999_us usher)" "$(med p999_us redis)" "$(med max_us usher)" "$(med max_us redis)"
     notes+=("${command%% *} p99 of each run (µs): usher $(runs p99_us usher); redis $(runs p99_us redis). p99.9: usher $(runs p999_us usher); redis $(runs p999_us redis)")
     notes+=("${command%% *} achieved (steps/s): usher $(runs rps usher); redis $(runs rps redis). Send lag p99 (µs from due to sent: waiting for a free connection + generator delay, inside the figures above): usher $(runs lag_p99_us usher); redis $(runs lag_p99_us redis)")
+  done
+  print_notes
+fi
+
+if want growth; then
+  echo
+  echo "Latency while a waiting room grows: $GROW_MEMBERS members loaded (-P 16, untimed), then $GROW_RATE new members/s for ${GROW_SECONDS} s, $CLIENTS clients, open loop; QUEUE.JOIN vs ZADD NX; fresh servers per run, µs"
+  echo
+  printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |
+' run "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max" "usher size" "redis size"
+  echo "|-------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|------------|------------|"
+  for run in $(seq "$GROW_REPEATS"); do
+    start_pair none
+    redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
+    load "grow-pre.usher.$run" "$USHER_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "QUEUE.JOIN room a{seq}"
+    load "grow-pre.redis.$run" "$REDIS_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "ZADD room NX {seq} a{seq}"
+    load "grow.usher.$run" "$USHER_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "QUEUE.JOIN room b{seq}"
+    load "grow.redis.$run" "$REDIS_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "ZADD room NX {seq} b{seq}"
+    usher_size=$(redis-cli -p "$USHER_PORT" QUEUE.INFO room | tr -d '\r' | sed -n '2p')
+    redis_size=$(redis-cli -p "$REDIS_PORT" ZCARD room | tr -d '\r')
+    g() { field "$1" "$work/grow.$2.$run"; }
+    printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |\n' "$run" \
+      "$(g p50_us usher)" "$(g p50_us redis)" "$(g p99_us usher)" "$(g p99_us redis)" \
+      "$(g p999_us usher)" "$(g p999_us redis)" "$(g max_us usher)" "$(g max_us redis)" "$usher_size" "$redis_size"
+    notes+=("run $run achieved (steps/s): usher $(g rps usher), redis $(g rps redis); send lag p99 (µs, inside the figures above): usher $(g lag_p99_us usher), redis $(g lag_p99_us redis)")
   done
   print_notes
 fi

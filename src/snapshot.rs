@@ -22,7 +22,11 @@
 //! every write. The incremental walk costs engine CPU spread over many
 //! ticks (bounded by `timer_budget_percent`) and never blocks on disk: when
 //! the writer falls behind, serialization pauses instead. A single very
-//! large key (a huge seat map or queue) is serialized in one slice.
+//! large key (a huge seat map or queue) is serialized in one slice: a
+//! pause of 45–100 ms at 2·10⁶ members or holders (`cargo bench --bench
+//! growth`). Copying such a key to serialize it elsewhere would not help:
+//! the copy took longer than the serialization (66 against 46 ms for a
+//! queue, 153 against 62 for a sorted set, 204 against 85 for seats).
 //!
 //! File format (little-endian), version 2, named
 //! `snapshot-<S, 20 digits>.usnap`, written as `.tmp` first:

@@ -282,11 +282,11 @@ struct Positions {
 
 /// Buckets of a draining table that each insert moves into the new one.
 /// The new table has room for twice the drained table's entries, so any
-/// step of two or more empties it in time; as in `tagindex.rs`, a bigger
-/// step shortens the time during which lookups of absent keys probe both
-/// tables. 64 buckets are 8 cache lines read in order and at most 48
-/// entries placed: no key is hashed again.
-const DRAIN_BUCKETS_PER_INSERT: usize = 64;
+/// step of two or more empties it in time. A bigger step shortens the time
+/// during which lookups of absent keys probe both tables, and costs more
+/// per insert: 16, as in `tagindex.rs` (see there), is two cache lines read
+/// in order and at most 12 entries placed; no key is hashed again.
+const DRAIN_BUCKETS_PER_INSERT: usize = 16;
 
 /// A table set aside by growth. It takes no inserts. A bucket moved out or
 /// removed becomes [`GONE`] instead of shifting its run back, so the

@@ -51,13 +51,18 @@ pub const POSITIONS_MAX: usize = (1 << 32) / 8 * 7;
 /// Buckets of a draining table that each insert moves into the fresh one.
 /// Growth sets aside a table 7/8 full and the fresh one has room for 7/8
 /// of twice as many buckets, so any step of two or more drains it before
-/// the fresh table fills. Bigger steps end the drain sooner, and while a
-/// table drains, a lookup of an absent item probes both tables: a 2-seat
-/// hold for a new holder each time cost 1.17–1.22 µs without draining,
-/// 1.24–1.29 with steps of 8, 1.19–1.24 with 32 and 1.17–1.23 with 64
-/// (server CPU per hold, alternating runs). 64 buckets are 56 items hashed
-/// again at most, a few microseconds.
-pub const DRAIN_BUCKETS_PER_INSERT: usize = 64;
+/// the fresh table fills.
+///
+/// Bigger steps end the drain sooner (while a table drains, a lookup of an
+/// absent item probes both tables), but each item moved is hashed again,
+/// which reads it: 0.15–0.35 µs apiece when it is not in the cache. Server
+/// CPU per 2-seat hold for a new holder each time, alternating runs:
+/// 1.17–1.22 µs rebuilding at once, 1.24–1.29 with steps of 8, 1.23–1.26
+/// with 16, 1.19–1.24 with 32, 1.16–1.23 with 64. But at 50,000 queue
+/// joins a second, steps of 64 kept the engine busy for 655 ms straight
+/// while a 2-million-member index drained, and p99 rose to 19–38 ms; with
+/// 8 or 16 it stayed at 0.4–0.7 ms (`benches/compare.sh` growth part).
+pub const DRAIN_BUCKETS_PER_INSERT: usize = 16;
 
 /// A table set aside by a rebuild, still holding the positions not yet
 /// moved to the fresh table. It takes no inserts; a moved or removed
