@@ -288,6 +288,9 @@ struct Positions {
 /// in order and at most 12 entries placed; no key is hashed again.
 const DRAIN_BUCKETS_PER_INSERT: usize = 16;
 
+/// Entries a drain warms before it places any of them.
+const DRAIN_BATCH: usize = 16;
+
 /// A table set aside by growth. It takes no inserts. A bucket moved out or
 /// removed becomes [`GONE`] instead of shifting its run back, so the
 /// drain's cursor never has an entry move behind it, and probes pass it.
@@ -539,15 +542,32 @@ impl Positions {
                 self.most_drained_at_once = self.most_drained_at_once.max(moved);
             }
         }
-        for at in draining.next..end {
-            let bucket = draining.buckets[at];
-            if bucket as u32 == 0 {
-                continue;
+        // In batches: warm every entry's home in the new table, then place
+        // them, so their cache misses overlap instead of each placement's
+        // probe waiting for its own.
+        let mut batch = [0u64; DRAIN_BATCH];
+        let mask = self.mask();
+        let mut at = draining.next;
+        while at < end {
+            let mut filled = 0;
+            while at < end && filled < DRAIN_BATCH {
+                let bucket = draining.buckets[at];
+                if bucket as u32 != 0 {
+                    batch[filled] = bucket;
+                    draining.buckets[at] = GONE;
+                    draining.len -= 1;
+                    filled += 1;
+                }
+                at += 1;
             }
-            draining.buckets[at] = GONE;
-            draining.len -= 1;
-            self.place(bucket);
-            self.len += 1;
+            for &bucket in &batch[..filled] {
+                let home = (bucket >> 32) as usize & mask;
+                prefetch_read(self.buckets.as_ptr().wrapping_add(home));
+            }
+            for &bucket in &batch[..filled] {
+                self.place(bucket);
+            }
+            self.len += filled;
         }
         draining.next = end;
         if draining.len > 0 {

@@ -64,6 +64,9 @@ pub const POSITIONS_MAX: usize = (1 << 32) / 8 * 7;
 /// 8 or 16 it stayed at 0.4–0.7 ms (`benches/compare.sh` growth part).
 pub const DRAIN_BUCKETS_PER_INSERT: usize = 16;
 
+/// Items a drain hashes before it places any of them.
+const DRAIN_BATCH: usize = 16;
+
 /// A table set aside by a rebuild, still holding the positions not yet
 /// moved to the fresh table. It takes no inserts; a moved or removed
 /// position leaves a deletion mark, so probes through it stay whole.
@@ -347,19 +350,40 @@ impl TagIndex {
                 self.most_drained_at_once = self.most_drained_at_once.max(moved);
             }
         }
-        for at in draining.next..end {
-            let tag = draining.tags[at];
-            if tag <= DELETED {
-                continue;
+        // In batches, in three passes: hash every item of the batch (the
+        // reads of independent items overlap, where hashing and placing one
+        // at a time made each placement's probe wait for its item), warm
+        // each one's home in the fresh table, then place them.
+        let mut batch = [(0u32, 0u8, 0u64); DRAIN_BATCH];
+        let mut at = draining.next;
+        while at < end {
+            let mut filled = 0;
+            while at < end && filled < DRAIN_BATCH {
+                let tag = draining.tags[at];
+                if tag > DELETED {
+                    batch[filled].0 = draining.positions[at];
+                    batch[filled].1 = tag;
+                    // Marked, not emptied: later probes in the draining
+                    // table pass through it, and must not find the
+                    // position there again.
+                    draining.tags[at] = DELETED;
+                    draining.live -= 1;
+                    filled += 1;
+                }
+                at += 1;
             }
-            let position = draining.positions[at];
-            let hash = rehash(position);
-            debug_assert_eq!(Self::tag(hash), tag, "rehash disagrees with insert");
-            // Marked, not emptied: later probes in the draining table pass
-            // through it, and must not find the position there again.
-            draining.tags[at] = DELETED;
-            draining.live -= 1;
-            self.put(tag, hash, position);
+            for item in &mut batch[..filled] {
+                item.2 = rehash(item.0);
+            }
+            for &(_, _, hash) in &batch[..filled] {
+                let home = self.home(hash);
+                prefetch_read(self.tags.as_ptr().wrapping_add(home));
+                prefetch_read(self.positions.as_ptr().wrapping_add(home));
+            }
+            for &(position, tag, hash) in &batch[..filled] {
+                debug_assert_eq!(Self::tag(hash), tag, "rehash disagrees with insert");
+                self.put(tag, hash, position);
+            }
         }
         draining.next = end;
         if draining.live > 0 && draining.next < draining.tags.len() {
