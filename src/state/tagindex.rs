@@ -34,11 +34,10 @@
 //! index at once stalled the engine, and with it every client, for as long
 //! as hashing every member again takes: measured 257 ms at 1.8 million
 //! members and 573 ms at 3.7 million (`QUEUE.JOIN`, one `apply` each).
-//! The price, measured: adding 2·10⁶ new sorted-set members costs about a
-//! tenth more CPU than with rebuilds at once (`cargo bench --bench growth`,
-//! 764–890 against 646–820 ns per apply), the same hashing done in small
-//! steps between other work; holds and queue joins showed no cost above
-//! drift.
+//! Each step hashes a batch of items before placing any, so their cache
+//! misses overlap: without that, adding 2·10⁶ new sorted-set members cost
+//! 764–890 ns per apply against 646–820 when rebuilding at once; with it,
+//! 668–780 (`cargo bench --bench growth`).
 
 use super::keymap::prefetch_read;
 
