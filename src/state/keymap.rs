@@ -399,8 +399,9 @@ impl Positions {
     #[inline]
     fn position(&self, slot: Slot) -> usize {
         let bucket = match (slot.draining, self.draining.as_deref()) {
+            (false, _) => self.buckets[slot.at],
             (true, Some(draining)) => draining.buckets[slot.at],
-            _ => self.buckets[slot.at],
+            (true, None) => panic!("a draining slot with no draining table"),
         };
         position_of(bucket)
     }
