@@ -344,10 +344,11 @@ impl Tuple {
 impl std::fmt::Debug for Tuple {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Tuple")?;
-        match self.to_array() {
-            Reply::Array(items) => f.debug_list().entries(items).finish(),
-            other => write!(f, "{other:?}"),
-        }
+        let mut list = f.debug_list();
+        self.for_each_item(|item| {
+            list.entry(item);
+        });
+        list.finish()
     }
 }
 

@@ -322,15 +322,11 @@ fn put_bulk_int(out: &mut BytesMut, value: i64) {
     put_in_place::<BULK_INT_BYTES>(out, |line| {
         let length = decimal_len(value);
         line[0] = b'$';
-        let mut start = 1;
-        if length >= 10 {
-            line[start] = b'0' + (length / 10) as u8;
-            start += 1;
-        }
-        line[start] = b'0' + (length % 10) as u8;
-        line[start + 1] = b'\r';
-        line[start + 2] = b'\n';
-        start += 3;
+        let digits_end = 1 + decimal_len(length as i64);
+        put_decimal(line, 1, digits_end, length as i64);
+        line[digits_end] = b'\r';
+        line[digits_end + 1] = b'\n';
+        let start = digits_end + 2;
         let end = start + length;
         put_decimal(line, start, end, value);
         line[end] = b'\r';

@@ -314,22 +314,27 @@ struct Slot {
     draining: bool,
 }
 
-impl Draining {
-    #[inline]
-    fn find(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
-        let tag = Positions::tag(hash);
-        let mask = self.buckets.len() - 1;
-        let mut at = tag as usize & mask;
-        loop {
-            let bucket = self.buckets[at];
-            if bucket == 0 {
-                return None;
-            }
-            if bucket as u32 != 0 && (bucket >> 32) as u32 == tag && eq(position_of(bucket)) {
-                return Some(at);
-            }
-            at = (at + 1) & mask;
+/// The bucket of `buckets` whose tag matches `hash` and whose position `eq`
+/// accepts, probing from the hash's home to the first empty bucket, past
+/// [`GONE`] ones (only a draining table has them).
+#[inline]
+fn find_in(buckets: &[u64], hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
+    if buckets.is_empty() {
+        return None;
+    }
+    let tag = Positions::tag(hash);
+    let mask = buckets.len() - 1;
+    let mut at = tag as usize & mask;
+    loop {
+        let bucket = buckets[at];
+        if bucket == 0 {
+            return None;
         }
+        // The low half is checked only on a tag match: `GONE` has tag 1.
+        if (bucket >> 32) as u32 == tag && bucket as u32 != 0 && eq(position_of(bucket)) {
+            return Some(at);
+        }
+        at = (at + 1) & mask;
     }
 }
 
@@ -357,34 +362,14 @@ impl Positions {
     /// table, then in the draining one.
     #[inline]
     fn find(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<Slot> {
-        if let Some(at) = self.find_here(hash, &mut eq) {
+        if let Some(at) = find_in(&self.buckets, hash, &mut eq) {
             return Some(Slot {
                 at,
                 draining: false,
             });
         }
-        let at = self.draining.as_deref()?.find(hash, eq)?;
+        let at = find_in(&self.draining.as_deref()?.buckets, hash, eq)?;
         Some(Slot { at, draining: true })
-    }
-
-    #[inline]
-    fn find_here(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let tag = Self::tag(hash);
-        let mask = self.mask();
-        let mut at = tag as usize & mask;
-        loop {
-            let bucket = self.buckets[at];
-            if bucket == 0 {
-                return None;
-            }
-            if (bucket >> 32) as u32 == tag && eq(position_of(bucket)) {
-                return Some(at);
-            }
-            at = (at + 1) & mask;
-        }
     }
 
     #[inline]

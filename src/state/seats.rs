@@ -100,10 +100,6 @@ impl SeatCounts {
             sold,
         }
     }
-
-    fn owned(&self) -> u64 {
-        u64::from(self.held) + u64::from(self.sold)
-    }
 }
 
 /// What one seat is.
@@ -302,6 +298,12 @@ impl SeatMap {
         SeatCounts::of(self.holders.payload(slot))
     }
 
+    /// Seats the holder in `slot` holds or bought: every listed seat counts
+    /// against the limit, so this is the list's length (no scan).
+    fn owned(&self, slot: u32) -> u64 {
+        self.holders.payload(slot).len() as u64 / 4
+    }
+
     /// Holds every seat in `requested` for `holder` until `deadline_ms`, or
     /// none of them. See [`hold`] for the replies.
     pub fn hold(
@@ -336,8 +338,7 @@ impl SeatMap {
         // What is left is free or already this holder's (held or bought):
         // only the free seats are new.
         wanted.retain(|seat| self.seats[*seat as usize] == 0);
-        // Every listed seat, held or sold, counts against the limit.
-        let owned = slot.map_or(0, |slot| self.holders.payload(slot).len() as u64 / 4);
+        let owned = slot.map_or(0, |slot| self.owned(slot));
         if owned + wanted.len() as u64 > self.limit {
             return Reply::tuple(Some(Word::Limit), &[owned as i64], None);
         }
@@ -729,10 +730,9 @@ impl SeatMap {
 
     /// Per-holder checks after a change to the holder in `slot`.
     fn after_change(&self, slot: u32) {
-        let counts = self.counts(slot);
-        assert!(counts.owned() <= self.limit, "a holder exceeds its limit");
+        assert!(self.owned(slot) <= self.limit, "a holder exceeds its limit");
         assert_eq!(
-            counts.held > 0,
+            self.counts(slot).held > 0,
             self.holders.deadline(slot).is_some(),
             "a holder has held seats exactly when it has a deadline"
         );
@@ -756,13 +756,13 @@ impl SeatMap {
         let (mut listed_held, mut listed_sold) = (0u64, 0u64);
         for (slot, _, payload, (), deadline) in self.holders.iter() {
             assert_eq!(payload.len() % 4, 0, "seat list of partial seats");
-            let counts = SeatCounts::of(payload);
             let list = read_list(payload);
+            let (held_part, sold_part) = split_list(payload);
             // Held seats first, then the marked sold ones.
             assert!(
                 list.iter()
                     .enumerate()
-                    .all(|(at, entry)| (entry & LISTED_SOLD == 0) == (at < counts.held as usize)),
+                    .all(|(at, entry)| (entry & LISTED_SOLD == 0) == (at < held_part.len())),
                 "sold seats listed before held ones"
             );
             assert!(!list.is_empty(), "a holder without seats is kept");
@@ -771,11 +771,10 @@ impl SeatMap {
                 "a holder exceeds its limit"
             );
             assert_eq!(
-                counts.held > 0,
+                !held_part.is_empty(),
                 deadline.is_some(),
                 "a holder has held seats exactly when it has a deadline"
             );
-            let (held_part, sold_part) = split_list(payload);
             for part in [&held_part, &sold_part] {
                 assert!(
                     part.windows(2).all(|pair| pair[0] < pair[1]),
@@ -790,8 +789,8 @@ impl SeatMap {
             for &seat in &sold_part {
                 assert_eq!(decode(self.seats[seat as usize]), Seat::Sold(slot));
             }
-            listed_held += u64::from(counts.held);
-            listed_sold += u64::from(counts.sold);
+            listed_held += held_part.len() as u64;
+            listed_sold += sold_part.len() as u64;
         }
         assert_eq!(listed_held, held, "held seats missing from holder lists");
         assert_eq!(listed_sold, sold, "sold seats missing from holder lists");
@@ -1012,7 +1011,7 @@ pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayErr
             ..
         } => {
             let slot = map.holders.find(holder);
-            let owned = slot.map_or(0, |slot| map.counts(slot).owned());
+            let owned = slot.map_or(0, |slot| map.owned(slot));
             let mut distinct = seats.clone();
             distinct.sort_unstable();
             distinct.dedup();
