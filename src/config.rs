@@ -135,6 +135,11 @@ pub struct Config {
     /// Share of each timer period the engine may spend on timers, in percent.
     #[arg(long, default_value_t = 25)]
     pub timer_budget_percent: u64,
+    /// Free large removed values (more than 64 members, holders or keys:
+    /// DEL, UNLINK, expiry, overwrite, FLUSHALL) on a background thread, so
+    /// the engine does not pause for them. Off, the engine frees them.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub lazy_free: bool,
     /// Once shutdown starts, how long a connection may still spend writing
     /// replies its client does not read before it is dropped, in milliseconds.
     #[arg(long, default_value_t = 2000)]

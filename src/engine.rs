@@ -24,6 +24,7 @@
 
 use std::path::PathBuf;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::info;
 use crate::snapshot::{SnapshotDone, SnapshotJob};
+use crate::state::graveyard::Doomed;
 use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wal::Wal;
@@ -51,6 +53,47 @@ const IDLE_SLICE: Duration = Duration::from_micros(250);
 
 /// How many timer items to process between two looks at the time budget.
 const TIMER_CHUNK: usize = 64;
+
+/// Batches of buried values that may wait for the freeing thread; beyond
+/// that the engine frees them itself (slower, never unbounded).
+const FREE_BATCHES_IN_FLIGHT_MAX: usize = 1024;
+
+/// The thread that drops the large values the keyspace's graveyard buries
+/// (lazy free), so the engine does not pause for them.
+struct Freer {
+    to_free: Option<crossbeam_channel::Sender<Vec<Doomed>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Freer {
+    fn start(stats: Arc<ServerStats>) -> std::io::Result<Freer> {
+        let (to_free, doomed) =
+            crossbeam_channel::bounded::<Vec<Doomed>>(FREE_BATCHES_IN_FLIGHT_MAX);
+        let thread = std::thread::Builder::new()
+            .name("usher-free".into())
+            .spawn(move || {
+                for batch in doomed {
+                    let count = batch.len() as u64;
+                    drop(batch);
+                    stats.lazyfree_pending.fetch_sub(count, Ordering::Relaxed);
+                }
+            })?;
+        Ok(Freer {
+            to_free: Some(to_free),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Freer {
+    /// Lets the thread free what it was given, then waits for it.
+    fn drop(&mut self) {
+        self.to_free = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// The log, snapshots and their bookkeeping.
 pub struct Durability {
@@ -80,11 +123,31 @@ pub struct Engine<C: Clock> {
     tickets: u64,
     /// Lowest ticket whose commit failed; `u64::MAX` while none has.
     failed_from: u64,
+    /// Frees large removed values; `None` when lazy freeing is off.
+    freer: Option<Freer>,
 }
 
 impl<C: Clock> Engine<C> {
-    pub fn new(state: State, clock: C, config: Arc<Config>, stats: Arc<ServerStats>) -> Engine<C> {
+    pub fn new(
+        mut state: State,
+        clock: C,
+        config: Arc<Config>,
+        stats: Arc<ServerStats>,
+    ) -> Engine<C> {
+        let freer = if config.lazy_free {
+            match Freer::start(stats.clone()) {
+                Ok(freer) => Some(freer),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start the freeing thread; the engine frees large values itself");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        state.keyspace.graveyard.set_lazy(freer.is_some());
         Engine {
+            freer,
             state,
             clock,
             config,
@@ -154,6 +217,7 @@ impl<C: Clock> Engine<C> {
     /// Ends the batch: logs its effects as one record. Returns the ticket its
     /// replies wait for (0 without persistence: nothing to wait for).
     pub fn end_batch(&mut self) -> u64 {
+        self.hand_over_doomed();
         if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
             return self.tickets;
         }
@@ -218,8 +282,33 @@ impl<C: Clock> Engine<C> {
         self.state
     }
 
+    /// Hands the values buried since the last call to the freeing thread;
+    /// frees them here if its queue is full.
+    fn hand_over_doomed(&mut self) {
+        let graveyard = &mut self.state.keyspace.graveyard;
+        if graveyard.is_empty() {
+            return;
+        }
+        let doomed = graveyard.take();
+        let Some(to_free) = self.freer.as_ref().and_then(|f| f.to_free.as_ref()) else {
+            return;
+        };
+        let count = doomed.len() as u64;
+        self.stats
+            .lazyfree_pending
+            .fetch_add(count, Ordering::Relaxed);
+        if to_free.try_send(doomed).is_err() {
+            // The thread is behind (or gone): dropping the batch here, as
+            // the error hands it back, is the fallback.
+            self.stats
+                .lazyfree_pending
+                .fetch_sub(count, Ordering::Relaxed);
+        }
+    }
+
     /// Hands effects recorded outside a batch (timers) to the log.
     fn log_effects(&mut self) {
+        self.hand_over_doomed();
         if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
             return;
         }

@@ -77,6 +77,14 @@ pub fn render(
                 ("used_memory", alloc::allocated_bytes().to_string()),
                 ("used_memory_rss", alloc::resident_bytes().to_string()),
                 ("keys_max", config.keys_max.to_string()),
+                (
+                    "lazyfree_pending_objects",
+                    ServerStats::get(&stats.lazyfree_pending).to_string(),
+                ),
+                (
+                    "lazyfreed_objects",
+                    state.keyspace.graveyard.buried_total.to_string(),
+                ),
             ],
             "persistence" => persistence_lines(config, durability),
             "stats" => vec![

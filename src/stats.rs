@@ -16,6 +16,8 @@ pub struct ServerStats {
     pub protocol_errors: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// Large removed values handed to the freeing thread and not yet freed.
+    pub lazyfree_pending: AtomicU64,
 }
 
 impl Default for ServerStats {
@@ -29,6 +31,7 @@ impl Default for ServerStats {
             protocol_errors: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            lazyfree_pending: AtomicU64::new(0),
         }
     }
 }

@@ -18,6 +18,72 @@ use usher_protocol::{ErrorCode, Reply};
 
 // ------------------------------------------------- DEL, EXISTS, TYPE, DBSIZE
 
+/// Words of one command that adds `count` members to sorted set `key`.
+fn zadd_many(key: &str, count: usize) -> String {
+    let members: Vec<String> = (0..count).map(|i| format!("{i} m{i}")).collect();
+    format!("ZADD {key} {}", members.join(" "))
+}
+
+#[test]
+fn large_removed_values_are_buried_for_the_freeing_thread() {
+    let mut s = state();
+    s.keyspace.graveyard.set_lazy(true);
+    run(&mut s, T0, "ZADD small 1 a 2 b");
+    run(&mut s, T0, &zadd_many("big", 65));
+    run(&mut s, T0, &zadd_many("edge", 64));
+    // Small values and values of exactly the threshold are freed at once.
+    assert_eq!(run(&mut s, T0, "DEL small edge"), int(2));
+    assert!(s.keyspace.graveyard.is_empty());
+    // UNLINK is DEL: the key is gone at once, its value waits to be freed.
+    assert_eq!(run(&mut s, T0, "UNLINK big nosuch"), int(1));
+    assert_eq!(run(&mut s, T0, "EXISTS big"), int(0));
+    assert_eq!(s.keyspace.graveyard.len(), 1);
+    assert_eq!(s.keyspace.graveyard.take().len(), 1);
+
+    // An overwrite buries the value it replaces.
+    run(&mut s, T0, &zadd_many("big", 100));
+    assert_eq!(run(&mut s, T0, "SET big v"), ok());
+    assert_eq!(s.keyspace.graveyard.len(), 1);
+    // So does expiry, by the timer or on access.
+    run(&mut s, T0, "QUEUE.CONFIG room");
+    for i in 0..70 {
+        run(&mut s, T0, &format!("QUEUE.JOIN room u{i}"));
+    }
+    run(&mut s, T0, "PEXPIRE room 10");
+    run(&mut s, T0, &zadd_many("lazy", 70));
+    run(&mut s, T0, "PEXPIRE lazy 10");
+    s.run_timers(T0 + 10, 1);
+    assert_eq!(s.keyspace.graveyard.len(), 2);
+    assert_eq!(run(&mut s, T0 + 10, "EXISTS lazy room"), int(0));
+    assert_eq!(s.keyspace.graveyard.len(), 3);
+    assert_eq!(s.keyspace.graveyard.buried_total, 4);
+
+    // FLUSHALL buries the whole map and the deadline index once they are
+    // large, whatever they hold.
+    s.keyspace.graveyard.take();
+    for i in 0..100 {
+        run(&mut s, T0, &format!("SET k{i} v PX 1000"));
+    }
+    assert_eq!(run(&mut s, T0, "FLUSHALL"), ok());
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(0));
+    assert_eq!(s.next_timer_ms(), None);
+    assert_eq!(s.keyspace.graveyard.len(), 2);
+    run(&mut s, T0, "SET after v");
+    assert_eq!(run(&mut s, T0, "GET after"), bulk("v"));
+}
+
+#[test]
+fn without_lazy_free_nothing_is_buried() {
+    let mut s = state();
+    run(&mut s, T0, &zadd_many("big", 1000));
+    assert_eq!(run(&mut s, T0, "UNLINK big"), int(1));
+    run(&mut s, T0, &zadd_many("big", 1000));
+    run(&mut s, T0, "SET big v");
+    assert_eq!(run(&mut s, T0, "FLUSHALL"), ok());
+    assert!(s.keyspace.graveyard.is_empty());
+    assert_eq!(s.keyspace.graveyard.buried_total, 0);
+}
+
 #[test]
 fn del_and_exists_take_many_keys() {
     let mut s = state();

@@ -382,6 +382,83 @@ async fn resident_bytes(conn: &mut RespConn) -> u64 {
         .expect("used_memory_rss in INFO")
 }
 
+/// One numeric field of an INFO section.
+async fn info_number(conn: &mut RespConn, section: &str, name: &str) -> u64 {
+    let info = conn.call(&["INFO", section]).await;
+    let Resp::Bulk(text) = info else {
+        panic!("INFO is a bulk string: {info:?}")
+    };
+    let prefix = format!("{name}:");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in INFO {section}"))
+}
+
+/// Names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_deleted_values_are_freed_by_the_freeing_thread() {
+    let running = start(test_config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    let mut zadd = vec!["ZADD".to_string(), "big".to_string()];
+    for i in 0..1000 {
+        zadd.push(i.to_string());
+        zadd.push(format!("member:{i}"));
+    }
+    let zadd: Vec<&str> = zadd.iter().map(String::as_str).collect();
+    for key in ["big", "other"] {
+        let mut words = zadd.clone();
+        words[1] = key;
+        assert_eq!(conn.call(&words).await, Resp::Int(1000));
+    }
+    assert_eq!(conn.call(&["UNLINK", "big"]).await, Resp::Int(1));
+    assert_eq!(conn.call(&["DEL", "other", "big"]).await, Resp::Int(1));
+    assert_eq!(conn.call(&["EXISTS", "big", "other"]).await, Resp::Int(0));
+    assert_eq!(
+        info_number(&mut conn, "memory", "lazyfreed_objects").await,
+        2
+    );
+    eventually("the freeing thread frees what it was handed", || async {
+        let mut conn = RespConn::connect(running.addr).await;
+        info_number(&mut conn, "memory", "lazyfree_pending_objects").await == 0
+    })
+    .await;
+    assert!(thread_names().iter().any(|name| name == "usher-free"));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_free_off_frees_on_the_engine_thread() {
+    let config = Config {
+        lazy_free: false,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    let mut words = vec!["ZADD".to_string(), "big".to_string()];
+    for i in 0..1000 {
+        words.push(i.to_string());
+        words.push(format!("member:{i}"));
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    assert_eq!(conn.call(&words).await, Resp::Int(1000));
+    assert_eq!(conn.call(&["UNLINK", "big"]).await, Resp::Int(1));
+    assert_eq!(
+        info_number(&mut conn, "memory", "lazyfreed_objects").await,
+        0
+    );
+    stop(running).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_submissions_share_the_engine_and_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");

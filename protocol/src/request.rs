@@ -999,7 +999,9 @@ pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
             a.end_syntax()?;
             Request::FlushAll
         }
-        Cmd::Del => Request::Del(a.rest()),
+        // DEL already frees large values on a background thread (lazy
+        // free), which is what UNLINK asks for.
+        Cmd::Del | Cmd::Unlink => Request::Del(a.rest()),
         Cmd::Exists => Request::Exists(a.rest()),
         Cmd::Type => Request::Type(a.bytes()?),
         Cmd::Expire | Cmd::Pexpire | Cmd::Expireat | Cmd::Pexpireat => parse_expire(name, &mut a)?,

@@ -20,6 +20,7 @@ use std::num::NonZeroU64;
 use bytes::Bytes;
 
 use super::effect::Effect;
+use super::graveyard::Graveyard;
 use super::key::Key;
 use super::keymap::KeyMap;
 
@@ -74,6 +75,18 @@ impl Value {
         match ShortStr::new(bytes) {
             Some(short) => Value::Short(short),
             None => Value::Str(Bytes::copy_from_slice(bytes)),
+        }
+    }
+
+    /// How many separately freed parts the value holds (members, holders,
+    /// reservations), which is what freeing it costs; 1 for a string.
+    pub fn items(&self) -> usize {
+        match self {
+            Value::Str(_) | Value::Short(_) | Value::Int(_) => 1,
+            Value::Seats(seats) => seats.holders(),
+            Value::Stock(stock) => stock.holders(),
+            Value::Zset(zset) => zset.len(),
+            Value::Queue(queue) => queue.waiting() + queue.active() as usize,
         }
     }
 
@@ -140,6 +153,8 @@ pub struct Keyspace {
     recording: bool,
     /// Effects recorded since the engine last took them.
     effects: Vec<Effect>,
+    /// Large removed values, for the engine's freeing thread.
+    pub graveyard: Graveyard,
 }
 
 impl Keyspace {
@@ -150,6 +165,7 @@ impl Keyspace {
             expired_total: 0,
             recording: false,
             effects: Vec::new(),
+            graveyard: Graveyard::default(),
         }
     }
 
@@ -293,7 +309,9 @@ impl Keyspace {
                     deadline_ms,
                 });
             }
-            entry.value = value;
+            let replaced = std::mem::replace(&mut entry.value, value);
+            let items = replaced.items();
+            self.graveyard.bury(replaced, items);
             let old = std::mem::replace(&mut entry.deadline, deadline);
             if old != deadline {
                 let stored = stored.clone();
@@ -380,6 +398,8 @@ impl Keyspace {
             let removed = self.deadlines.remove(&(deadline, key.clone()));
             assert!(removed, "deadline index out of step with the keyspace");
         }
+        let items = entry.value.items();
+        self.graveyard.bury(entry.value, items);
         Some(key)
     }
 
@@ -434,8 +454,15 @@ impl Keyspace {
 
     pub fn clear(&mut self) {
         self.record(|| Effect::FlushAll);
-        self.map.clear();
-        self.deadlines.clear();
+        // Every key and every large value goes to the freeing thread: a
+        // FLUSHALL of millions of keys would otherwise free them all here.
+        let hasher = *self.map.hasher();
+        let map = std::mem::replace(&mut self.map, Map::with_hasher(hasher));
+        let keys = map.len();
+        self.graveyard.bury(map, keys);
+        let deadlines = std::mem::take(&mut self.deadlines);
+        let timed = deadlines.len();
+        self.graveyard.bury(deadlines, timed);
     }
 
     /// The earliest deadline of any key, for the engine's timer.

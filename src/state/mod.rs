@@ -15,6 +15,7 @@
 //! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
 
 pub mod effect;
+pub mod graveyard;
 pub mod holders;
 pub mod idempotency;
 pub mod key;
