@@ -120,6 +120,13 @@ pub struct Config {
     /// one; 0 = never on size.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub snapshot_log_bytes_max: u64,
+    /// A value whose snapshot encoding should take at least this many bytes
+    /// (a waiting room, sorted set or seat map of about 10⁵ members and up)
+    /// is serialized into a buffer the snapshot writer has already faulted
+    /// in: a third or less of the engine's time for it (`cargo bench
+    /// --bench growth`); 0 = never.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub snapshot_prefault_value_bytes: usize,
     /// Size of each log segment file, in bytes, written full of zeros by a
     /// background thread before the log moves into it. Records then only
     /// overwrite space the file already has, so a sync writes the data and no

@@ -351,6 +351,7 @@ impl<C: Clock> Engine<C> {
         };
         match SnapshotJob::start(&durability.dir, &self.state, start) {
             Ok(job) => {
+                let job = job.with_prefault_value_bytes(self.config.snapshot_prefault_value_bytes);
                 tracing::info!(position = start, "snapshot started");
                 durability.snapshot = Some(job);
                 durability.wal.bytes_since_snapshot = 0;
@@ -463,6 +464,7 @@ impl<C: Clock> Engine<C> {
                         path = %done.path.display(),
                         entries = done.entries,
                         bytes = done.bytes,
+                        prefaulted_values = done.prefaulted_values,
                         "snapshot written"
                     ),
                     Err(error) => tracing::error!(%error, "snapshot failed"),

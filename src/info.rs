@@ -172,6 +172,10 @@ fn persistence_lines(
             lines.push(("last_snapshot_position", done.start_lsn.to_string()));
             lines.push(("last_snapshot_keys", done.entries.to_string()));
             lines.push(("last_snapshot_bytes", done.bytes.to_string()));
+            lines.push((
+                "last_snapshot_prefaulted_values",
+                done.prefaulted_values.to_string(),
+            ));
         }
         Some(Err(error)) => lines.push(("last_snapshot_status", format!("err: {error}"))),
         None => lines.push(("last_snapshot_status", "none".to_string())),

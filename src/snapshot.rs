@@ -21,12 +21,19 @@
 //! gigabyte, which breaks the p99 target; copy-on-write structures would tax
 //! every write. The incremental walk costs engine CPU spread over many
 //! ticks (bounded by `timer_budget_percent`) and never blocks on disk: when
-//! the writer falls behind, serialization pauses instead. A single very
-//! large key (a huge seat map or queue) is serialized in one slice: a
-//! pause of 45–100 ms at 2·10⁶ members or holders (`cargo bench --bench
-//! growth`). Copying such a key to serialize it elsewhere would not help:
-//! the copy took longer than the serialization (66 against 46 ms for a
-//! queue, 153 against 62 for a sorted set, 204 against 85 for seats).
+//! the writer falls behind, serialization pauses instead.
+//!
+//! A single very large key (a huge seat map or queue) is serialized in one
+//! slice. Two thirds of that slice used to be page faults: the output
+//! buffer for a 2·10⁶-member key is 42–96 MB of fresh memory. So before a
+//! value whose encoding should take [`LARGE_VALUE_BYTES`] or more, the job
+//! asks the writer thread for a buffer of the hinted size
+//! ([`encoded_len_hint`]) with every page already touched, and waits for
+//! it without holding the engine; the key is then serialized into warm
+//! memory, on its own chunk. Copying such a key to serialize it elsewhere
+//! would not help: the copy took longer than the serialization (66 against
+//! 46 ms for a queue, 153 against 62 for a sorted set, 204 against 85 for
+//! seats). Figures: `cargo bench --bench growth`.
 //!
 //! File format (little-endian), version 2, named
 //! `snapshot-<S, 20 digits>.usnap`, written as `.tmp` first:
@@ -52,9 +59,11 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use crate::state::effect::{
-    decode_reply, decode_value, encode_reply, encode_value, put_bytes, DecodeError, Reader,
+    decode_reply, decode_value, encode_reply, encode_value, encoded_len_hint, put_bytes,
+    DecodeError, Reader,
 };
 use crate::state::keymap;
+use crate::state::keyspace::Entry;
 use crate::state::keyspace::KeyHasher;
 use crate::state::{Key, State, Value};
 use crate::wal::{self, sync_dir};
@@ -71,6 +80,21 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 const CHUNKS_IN_FLIGHT_MAX: usize = 16;
 /// Keys serialized between two looks at the clock.
 const KEYS_PER_STEP: usize = 256;
+/// Values expected to encode to at least this many bytes are serialized
+/// into a buffer the writer prefaulted (see the module docs); the default
+/// of `snapshot_prefault_value_bytes`.
+pub const LARGE_VALUE_BYTES: usize = 4 * 1024 * 1024;
+/// Only values with at least one item per this many bytes of the threshold
+/// are hinted (the hint samples members): items of 256 bytes and more are
+/// rare, and missing one costs page faults, nothing else.
+const LARGE_ITEM_BYTES: usize = 256;
+
+/// The buffer asked for a value with this size hint: a quarter more, since
+/// the hint takes sampled member lengths for all, and the value may grow
+/// while the buffer is prepared.
+pub fn prefault_bytes(hint: usize) -> usize {
+    hint.saturating_add(hint / 4).saturating_add(64 * 1024)
+}
 
 pub fn snapshot_name(start_lsn: u64) -> String {
     format!("snapshot-{start_lsn:020}.usnap")
@@ -85,7 +109,32 @@ pub fn parse_snapshot_name(name: &str) -> Option<u64> {
 
 enum ToWriter {
     Chunk(Vec<u8>),
-    Finish { end_lsn: u64, entries: u64 },
+    /// Send back an empty buffer of this capacity with every page touched.
+    Prefault(usize),
+    /// Free a prefaulted buffer that was not needed after all.
+    Discard(Vec<u8>),
+    Finish {
+        end_lsn: u64,
+        entries: u64,
+        prefaulted: u64,
+    },
+}
+
+/// The prefaulted buffer for the next large value.
+enum LargeBuffer {
+    None,
+    /// Asked of the writer, not yet taken.
+    Requested,
+    Ready(Vec<u8>),
+}
+
+/// What one look at the next key did.
+enum Capture {
+    Captured,
+    /// A large value waits for its buffer, or its chunk for the writer.
+    Waiting,
+    /// Every key and `REQ` entry is serialized.
+    Done,
 }
 
 /// What a finished snapshot reports.
@@ -95,6 +144,8 @@ pub struct SnapshotDone {
     pub start_lsn: u64,
     pub entries: u64,
     pub bytes: u64,
+    /// Values serialized into prefaulted buffers of their own.
+    pub prefaulted_values: u64,
 }
 
 /// A snapshot in progress, driven by the engine.
@@ -107,6 +158,12 @@ pub struct SnapshotJob {
     chunk: Vec<u8>,
     /// A full chunk the writer could not take yet.
     held: Option<Vec<u8>>,
+    large: LargeBuffer,
+    /// Prefaulted buffers from the writer.
+    buffers: Receiver<Vec<u8>>,
+    /// Threshold of [`LARGE_VALUE_BYTES`]'s kind; 0 = never prefault.
+    prefault_value_bytes: usize,
+    prefaulted_values: u64,
     entries: u64,
     finished: bool,
     /// Tells the writer that the log is durable up to the snapshot's end
@@ -152,11 +209,20 @@ impl SnapshotJob {
         let (to_writer, writer_rx) = crossbeam_channel::bounded(CHUNKS_IN_FLIGHT_MAX);
         let (writer_tx, from_writer) = crossbeam_channel::bounded(1);
         let (log_durable, log_durable_rx) = crossbeam_channel::bounded(1);
+        // One buffer at a time is ever asked for.
+        let (buffers_tx, buffers) = crossbeam_channel::bounded(1);
+        let unclaimed = buffers.clone();
         let dir = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("usher-snapshot".into())
             .spawn(move || {
-                let result = write_snapshot(&dir, start_lsn, &writer_rx, &log_durable_rx);
+                let pipes = WriterPipes {
+                    chunks: writer_rx,
+                    log_durable: log_durable_rx,
+                    buffers: buffers_tx,
+                    unclaimed,
+                };
+                let result = write_snapshot(&dir, start_lsn, &pipes);
                 let _ = writer_tx.send(result);
             })?;
         Ok(SnapshotJob {
@@ -165,6 +231,10 @@ impl SnapshotJob {
             req_cursor: state.idempotency.len(),
             chunk: Vec::with_capacity(CHUNK_BYTES + 4096),
             held: None,
+            large: LargeBuffer::None,
+            buffers,
+            prefault_value_bytes: LARGE_VALUE_BYTES,
+            prefaulted_values: 0,
             entries: 0,
             finished: false,
             log_durable: Some(log_durable),
@@ -172,6 +242,13 @@ impl SnapshotJob {
             from_writer,
             writer: Some(writer),
         })
+    }
+
+    /// Sets the size from which a value is serialized into a prefaulted
+    /// buffer (`snapshot_prefault_value_bytes`; 0 = never).
+    pub fn with_prefault_value_bytes(mut self, bytes: usize) -> SnapshotJob {
+        self.prefault_value_bytes = bytes;
+        self
     }
 
     /// Serializes keys until `out_of_time()` says stop, the writer is full,
@@ -186,8 +263,14 @@ impl SnapshotJob {
         }
         loop {
             for _ in 0..KEYS_PER_STEP {
-                if !self.capture_next(state, position) {
-                    break;
+                match self.capture_next(state, position) {
+                    Capture::Captured => {}
+                    Capture::Waiting => return,
+                    Capture::Done => break,
+                }
+                // A large value's own chunk leaves at once.
+                if !self.flush_held() {
+                    return;
                 }
                 if self.chunk.len() >= CHUNK_BYTES {
                     break;
@@ -204,9 +287,24 @@ impl SnapshotJob {
                 }
             }
             if walked {
+                if let LargeBuffer::Ready(unused) =
+                    std::mem::replace(&mut self.large, LargeBuffer::None)
+                {
+                    // Freed by the writer: unmapping it here would be a
+                    // pause of its own.
+                    if let Err(TrySendError::Full(message)) =
+                        self.to_writer.try_send(ToWriter::Discard(unused))
+                    {
+                        if let ToWriter::Discard(unused) = message {
+                            self.large = LargeBuffer::Ready(unused);
+                        }
+                        return;
+                    }
+                }
                 let finish = ToWriter::Finish {
                     end_lsn: position,
                     entries: self.entries,
+                    prefaulted: self.prefaulted_values,
                 };
                 // The writer has room or is gone; a full channel only
                 // delays the finish to the next step.
@@ -225,20 +323,22 @@ impl SnapshotJob {
     /// Serializes the next key, or once the keys are done the next `REQ`
     /// entry; false when both walks are done. Cursors are clamped to the
     /// current sizes, since entries may have gone since the last step.
-    fn capture_next(&mut self, state: &State, position: u64) -> bool {
+    fn capture_next(&mut self, state: &State, position: u64) -> Capture {
         self.cursor = self.cursor.min(state.keyspace.len());
         if self.cursor > 0 {
-            self.cursor -= 1;
-            if let Some((key, entry)) = state.keyspace.at(self.cursor) {
-                self.chunk.push(ENTRY_KEY);
-                put_bytes(&mut self.chunk, key);
-                self.chunk.extend_from_slice(&position.to_le_bytes());
-                self.chunk
-                    .extend_from_slice(&entry.deadline_ms().unwrap_or(0).to_le_bytes());
-                encode_value(&entry.value, &mut self.chunk);
+            if let Some((key, entry)) = state.keyspace.at(self.cursor - 1) {
+                let threshold = self.prefault_value_bytes;
+                if threshold > 0 && entry.value.items() * LARGE_ITEM_BYTES >= threshold {
+                    let hint = encoded_len_hint(&entry.value);
+                    if hint >= threshold {
+                        return self.capture_large(key, entry, position, hint);
+                    }
+                }
+                put_key_entry(&mut self.chunk, key, entry, position);
                 self.entries += 1;
             }
-            return true;
+            self.cursor -= 1;
+            return Capture::Captured;
         }
         self.req_cursor = self.req_cursor.min(state.idempotency.len());
         if self.req_cursor > 0 {
@@ -254,9 +354,58 @@ impl SnapshotJob {
                 encode_reply(&remembered.reply, &mut self.chunk);
                 self.entries += 1;
             }
-            return true;
+            return Capture::Captured;
         }
-        false
+        Capture::Done
+    }
+
+    /// Serializes the large value at the cursor into a prefaulted buffer of
+    /// its own, which becomes the held chunk; first asks for the buffer and
+    /// sends the chunk so far (entries stay in walk order). Waits, without
+    /// moving the cursor, while either is not done.
+    fn capture_large(&mut self, key: &[u8], entry: &Entry, position: u64, hint: usize) -> Capture {
+        let mut buffer = match std::mem::replace(&mut self.large, LargeBuffer::None) {
+            LargeBuffer::Ready(buffer) => buffer,
+            LargeBuffer::Requested => match self.buffers.try_recv() {
+                Ok(buffer) => buffer,
+                Err(TryRecvError::Empty) => {
+                    self.large = LargeBuffer::Requested;
+                    return Capture::Waiting;
+                }
+                // The writer is gone and the snapshot with it; the value
+                // is serialized anyway, to finish the walk.
+                Err(TryRecvError::Disconnected) => Vec::new(),
+            },
+            LargeBuffer::None => {
+                match self
+                    .to_writer
+                    .try_send(ToWriter::Prefault(prefault_bytes(hint)))
+                {
+                    Ok(()) => {
+                        self.large = LargeBuffer::Requested;
+                        return Capture::Waiting;
+                    }
+                    Err(TrySendError::Full(_)) => return Capture::Waiting,
+                    Err(TrySendError::Disconnected(_)) => Vec::new(),
+                }
+            }
+        };
+        if !self.chunk.is_empty() {
+            self.held = Some(std::mem::replace(
+                &mut self.chunk,
+                Vec::with_capacity(CHUNK_BYTES + 4096),
+            ));
+            if !self.flush_held() {
+                self.large = LargeBuffer::Ready(buffer);
+                return Capture::Waiting;
+            }
+        }
+        put_key_entry(&mut buffer, key, entry, position);
+        self.entries += 1;
+        self.prefaulted_values += 1;
+        self.cursor -= 1;
+        self.held = Some(buffer);
+        Capture::Captured
     }
 
     /// Once every key is serialized (and only once): the sender through
@@ -296,17 +445,50 @@ impl SnapshotJob {
     }
 }
 
+/// One key entry: kind, key, capture position, deadline, value.
+fn put_key_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, position: u64) {
+    out.push(ENTRY_KEY);
+    put_bytes(out, key);
+    out.extend_from_slice(&position.to_le_bytes());
+    out.extend_from_slice(&entry.deadline_ms().unwrap_or(0).to_le_bytes());
+    encode_value(&entry.value, out);
+}
+
+/// A buffer of `bytes` capacity whose pages are all touched, so that
+/// writing into it faults nothing; empty if the memory is not there (the
+/// engine then grows its own buffer, as it would have anyway).
+pub fn prefaulted(bytes: usize) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    if buffer.try_reserve_exact(bytes).is_err() {
+        return buffer;
+    }
+    buffer.resize(bytes, 0);
+    buffer.clear();
+    buffer
+}
+
+/// The writer's ends of the job's channels.
+struct WriterPipes {
+    chunks: Receiver<ToWriter>,
+    log_durable: Receiver<bool>,
+    buffers: Sender<Vec<u8>>,
+    /// The job's end of `buffers`, to free a buffer it never took.
+    unclaimed: Receiver<Vec<u8>>,
+}
+
 /// The writer thread: temp file, chunks, trailer, fsync, atomic rename,
 /// fsync of the directory, then removal of what the snapshot replaces.
-fn write_snapshot(
-    dir: &Path,
-    start_lsn: u64,
-    chunks: &Receiver<ToWriter>,
-    log_durable: &Receiver<bool>,
-) -> Result<SnapshotDone, String> {
+/// It also prefaults buffers for large values and frees unused ones.
+fn write_snapshot(dir: &Path, start_lsn: u64, pipes: &WriterPipes) -> Result<SnapshotDone, String> {
+    let WriterPipes {
+        chunks,
+        log_durable,
+        buffers,
+        unclaimed,
+    } = pipes;
     let final_path = dir.join(snapshot_name(start_lsn));
     let temp_path = dir.join(format!("{}.tmp", snapshot_name(start_lsn)));
-    let result = (|| -> io::Result<(u64, u64)> {
+    let result = (|| -> io::Result<(u64, u64, u64)> {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -326,7 +508,18 @@ fn write_snapshot(
                     out.write_all(&chunk)?;
                     bytes += 8 + chunk.len() as u64;
                 }
-                Ok(ToWriter::Finish { end_lsn, entries }) => {
+                Ok(ToWriter::Prefault(capacity)) => {
+                    // The job asks for one buffer at a time, so the
+                    // channel has room.
+                    let _ = buffers.try_send(prefaulted(capacity));
+                }
+                Ok(ToWriter::Discard(buffer)) => drop(buffer),
+                Ok(ToWriter::Finish {
+                    end_lsn,
+                    entries,
+                    prefaulted,
+                }) => {
+                    while unclaimed.try_recv().is_ok() {}
                     let mut tail = [0u8; 16];
                     tail[..8].copy_from_slice(&end_lsn.to_le_bytes());
                     tail[8..].copy_from_slice(&entries.to_le_bytes());
@@ -341,7 +534,7 @@ fn write_snapshot(
                             "the log up to the snapshot's end position did not become durable",
                         ));
                     }
-                    return Ok((entries, bytes));
+                    return Ok((entries, bytes, prefaulted));
                 }
                 Err(_) => {
                     return Err(io::Error::new(
@@ -352,7 +545,7 @@ fn write_snapshot(
             }
         }
     })();
-    let (entries, bytes) = match result {
+    let (entries, bytes, prefaulted_values) = match result {
         Ok(done) => done,
         Err(error) => {
             let _ = std::fs::remove_file(&temp_path);
@@ -371,6 +564,7 @@ fn write_snapshot(
         start_lsn,
         entries,
         bytes,
+        prefaulted_values,
     })
 }
 

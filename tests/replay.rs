@@ -23,7 +23,7 @@ use usher::client::{args, Client};
 use usher::clock::{Clock, ManualClock};
 use usher::config::Config;
 use usher::protocol::{parse, Reply};
-use usher::snapshot::SnapshotJob;
+use usher::snapshot::{SnapshotJob, LARGE_VALUE_BYTES};
 use usher::state::effect::{decode_value, encode_value, Reader};
 use usher::state::{Effect, Key, State, StateLimits, Value};
 use usher::wal::{FsyncPolicy, Wal};
@@ -682,6 +682,12 @@ fn fuzzy_snapshot_run(seed: u64) {
     let steps = 600;
     let snapshot_at = setup_steps + 100 + rng.below(100);
     let mut job: Option<SnapshotJob> = None;
+    let prefault_value_bytes = if seed.is_multiple_of(2) {
+        64
+    } else {
+        LARGE_VALUE_BYTES
+    };
+    let mut prefaulted_values = 0;
     let mut snapshot_done = false;
     let mut slices = 0;
     for step in 0..setup_steps + steps {
@@ -703,7 +709,12 @@ fn fuzzy_snapshot_run(seed: u64) {
         log(&mut state, &mut wal);
         if step == snapshot_at {
             let start = wal.rotate().expect("the log rotates");
-            job = Some(SnapshotJob::start(dir.path(), &state, start).expect("snapshot starts"));
+            let job_started =
+                SnapshotJob::start(dir.path(), &state, start).expect("snapshot starts");
+            // Even seeds serialize every queue, sorted set and seat map as
+            // a large value: into a prefaulted buffer that the writer
+            // prepares while the workload goes on changing the value.
+            job = Some(job_started.with_prefault_value_bytes(prefault_value_bytes));
         }
         // A slice every few steps, so the workload changes keys before and
         // after the snapshot reaches them.
@@ -713,7 +724,8 @@ fn fuzzy_snapshot_run(seed: u64) {
             slices += 1;
             match running.poll() {
                 None => {}
-                Some(Ok(_)) => {
+                Some(Ok(done)) => {
+                    prefaulted_values = done.prefaulted_values;
                     snapshot_done = true;
                     job = None;
                 }
@@ -733,7 +745,8 @@ fn fuzzy_snapshot_run(seed: u64) {
                 );
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Some(Ok(_)) => {
+            Some(Ok(done)) => {
+                prefaulted_values = done.prefaulted_values;
                 snapshot_done = true;
                 job = None;
             }
@@ -741,6 +754,11 @@ fn fuzzy_snapshot_run(seed: u64) {
         }
     }
     assert!(snapshot_done);
+    assert_eq!(
+        prefaulted_values > 0,
+        seed.is_multiple_of(2),
+        "seed {seed}: {prefaulted_values} values serialized into prefaulted buffers"
+    );
     assert!(
         slices >= 3,
         "seed {seed}: the snapshot took only {slices} slice(s)"

@@ -460,3 +460,143 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
         "recovered vs live state after changes during snapshots",
     );
 }
+
+// --- large values: prefaulted buffers ---
+
+fn apply_words(state: &mut State, words: &[String]) {
+    let request = usher::protocol::parse(&mut args(words.iter().map(String::as_str)))
+        .unwrap_or_else(|error| panic!("{words:?} does not parse: {error}"));
+    let reply = state.apply(&request, T0);
+    assert!(!reply.is_error(), "{words:?}: {reply:?}");
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// The size hint a snapshot prefaults by is close to the real encoding
+/// when members are of one length: within 5 %, for every large type.
+#[test]
+fn encoded_len_hints_are_close_to_the_encoding() {
+    use usher::state::effect::{encode_value, encoded_len_hint};
+    let mut state = State::new(StateLimits::default());
+    apply_words(&mut state, &words("QUEUE.CONFIG room TTL 60000"));
+    apply_words(&mut state, &words("SEAT.CREATE event 20000 LIMIT 3"));
+    apply_words(&mut state, &words("STOCK.CONFIG sku 100000 LIMIT 5"));
+    apply_words(&mut state, &words("QUEUE.CONFIG quiet"));
+    for i in 0..5000 {
+        apply_words(&mut state, &words(&format!("ZADD board {i} user:{i:08}")));
+        apply_words(&mut state, &words(&format!("QUEUE.JOIN room user:{i:08}")));
+        apply_words(&mut state, &words(&format!("QUEUE.JOIN quiet user:{i:08}")));
+    }
+    apply_words(&mut state, &words("QUEUE.ADMIT room 1500"));
+    for i in 0..3000 {
+        let (a, b) = (2 * i, 2 * i + 1);
+        let hold = format!("SEAT.HOLD event holder:{i:08} 60000 {a} {b}");
+        apply_words(&mut state, &words(&hold));
+        let reserve = format!("STOCK.RESERVE sku holder:{i:08} 2 60000");
+        apply_words(&mut state, &words(&reserve));
+    }
+    apply_words(&mut state, &["SET".into(), "text".into(), "x".repeat(5000)]);
+    apply_words(&mut state, &words("SET number 12345"));
+    for key in ["board", "room", "quiet", "event", "sku", "text", "number"] {
+        let entry = state.keyspace.peek(key.as_bytes()).expect("key built");
+        let mut encoded = Vec::new();
+        encode_value(&entry.value, &mut encoded);
+        let (actual, hint) = (encoded.len(), encoded_len_hint(&entry.value));
+        assert!(
+            hint * 100 >= actual * 95 && hint * 100 <= actual * 105 + 6400,
+            "{key}: hint {hint} bytes for an encoding of {actual}"
+        );
+    }
+}
+
+/// Large values (here anything over 4 KiB encoded) are serialized into
+/// buffers the writer prefaults, while requests go on changing them, and
+/// even deleting and re-creating them; recovery gives the live state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_changed_during_a_snapshot_are_recovered_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let config = Config {
+        timer_budget_percent: 1,
+        snapshot_prefault_value_bytes: 4096,
+        ..persistent(dir.path(), false)
+    };
+    let running = start_with_clock(config, clock.clone()).await;
+    let mut client = Client::connect(running.addr).await.expect("connect");
+    let mut rng = Rng::new(0x1a_76e0);
+    populate(&mut client, "key", 0..20_000, &mut rng).await;
+    let large = |i: usize| -> Vec<Vec<Arg>> {
+        let text = [
+            format!("ZADD board:{} {i} user:{i:08}", i % 7),
+            format!("QUEUE.JOIN room:{} user:{i:08}", i % 5),
+            format!("SEAT.HOLD event:{} holder:{i:08} 600000 {}", i % 3, i / 3),
+        ];
+        text.iter().map(|t| args(t.split_whitespace())).collect()
+    };
+    let mut setup: Vec<Vec<Arg>> = Vec::new();
+    for n in 0..5 {
+        setup.push(args(words(&format!("QUEUE.CONFIG room:{n}"))));
+    }
+    for n in 0..3 {
+        setup.push(args(words(&format!("SEAT.CREATE event:{n} 100000"))));
+    }
+    pipeline(&mut client, &setup).await;
+    let commands: Vec<Vec<Arg>> = (0..6000).flat_map(large).collect();
+    for chunk in commands.chunks(1000) {
+        pipeline(&mut client, chunk).await;
+    }
+
+    let mut overlapped = 0;
+    let mut next = 6000;
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        start_snapshot(&mut client).await;
+        overlapped = 0;
+        while snapshot_in_progress(&mut client).await && overlapped < 10_000 {
+            let mut batch = churn(&mut rng);
+            batch.extend((next..next + 20).flat_map(large));
+            next += 20;
+            let key = rng.below(7);
+            match rng.below(20) {
+                0 => batch.push(args(words(&format!("DEL board:{key}")))),
+                1 => batch.push(args(words(&format!("QUEUE.ADMIT room:{} 50", key % 5)))),
+                _ => {}
+            }
+            pipeline(&mut client, &batch).await;
+            clock.advance(rng.below(20));
+            overlapped += 1;
+        }
+        wait_snapshot_done(&mut client).await;
+        if overlapped >= 5 {
+            break;
+        }
+    }
+    assert!(
+        overlapped >= 5,
+        "only {overlapped} batches ran during the snapshot"
+    );
+    let reply = call(&mut client, &args(["INFO", "persistence"])).await;
+    let Reply::Bulk(text) = reply else {
+        panic!("INFO replied {reply:?}");
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let prefaulted: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("last_snapshot_prefaulted_values:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no last_snapshot_prefaulted_values in {text}"));
+    assert!(
+        prefaulted >= 10,
+        "{prefaulted} values were prefaulted: {text}"
+    );
+    drop(client);
+    let live = dump(&stop(running).await);
+    let recovered = recover_dir(dir.path());
+    assert!(recovered.report.snapshot.is_some());
+    assert_same(
+        &dump(&recovered.state),
+        &live,
+        "recovered vs live state after large values changed during a snapshot",
+    );
+}

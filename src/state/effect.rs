@@ -790,6 +790,36 @@ pub fn get_settings(input: &mut Reader<'_>) -> Result<QueueSettings, DecodeError
 }
 
 /// Encodes a whole value (used by `Put` and by snapshots).
+/// About how many bytes [`encode_value`] writes for `value`: exact for
+/// strings, from counts and a sample of member lengths for the other types.
+/// A snapshot asks for a buffer this big, prefaulted off the engine thread,
+/// before it serializes a large value.
+pub fn encoded_len_hint(value: &Value) -> usize {
+    match value {
+        Value::Str(bytes) => 5 + bytes.len(),
+        Value::Short(short) => 5 + short.as_bytes().len(),
+        Value::Int(_) => 9,
+        Value::Zset(zset) => 1 + zset.encoded_len_hint(),
+        Value::Queue(queue) => 1 + queue.encoded_len_hint(),
+        Value::Seats(map) => 1 + map.encoded_len_hint(),
+        Value::Stock(stock) => 1 + stock.encoded_len_hint(),
+    }
+}
+
+/// The average of the first few lengths, rounded up (0 if none): what
+/// [`encoded_len_hint`] takes as every member's length.
+pub(crate) fn sampled_average(lengths: impl Iterator<Item = usize>) -> usize {
+    const SAMPLE: usize = 32;
+    let (count, sum) = lengths
+        .take(SAMPLE)
+        .fold((0, 0), |(count, sum), length| (count + 1, sum + length));
+    if count == 0 {
+        0
+    } else {
+        sum.div_ceil(count)
+    }
+}
+
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Str(bytes) => {

@@ -351,6 +351,17 @@ impl<T: Default> HolderTable<T> {
         None
     }
 
+    /// About how many bytes an encoding of every slot takes: one marker per
+    /// slot, and per holder `fixed` bytes plus its id and payload, averaged
+    /// over the first few holders (a snapshot prefaults a buffer this big).
+    pub fn encoded_len_hint(&self, fixed: usize) -> usize {
+        let average = super::effect::sampled_average(
+            self.iter()
+                .map(|(_, id, payload, _, _)| id.len() + payload.len()),
+        );
+        self.slot_count() + self.len() * (fixed + average)
+    }
+
     /// Every holder: `(slot, id, payload, data, deadline)`, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], &[u8], &T, Option<u64>)> {
         self.slots

@@ -1147,6 +1147,18 @@ impl Queue {
     /// The encoding is canonical (waiting members in line order, active
     /// ones in expiry order, those without a deadline by id), so equal
     /// queues encode to equal bytes whatever their layout.
+    /// About how many bytes [`Queue::encode`] writes.
+    pub fn encoded_len_hint(&self) -> usize {
+        let average = super::effect::sampled_average(
+            self.line
+                .iter()
+                .chain(self.members.live_slots())
+                .map(|slot| self.members.bytes(slot).len()),
+        );
+        let history = self.history.seconds.len() * 16;
+        256 + history + self.line.waiting * (4 + average) + self.active as usize * (12 + average)
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.seed.to_le_bytes());
         put_settings(out, &self.settings());

@@ -563,6 +563,12 @@ impl SeatMap {
     }
 
     /// Appends the whole-map encoding (module comment).
+    /// About how many bytes [`SeatMap::encode`] writes.
+    pub fn encoded_len_hint(&self) -> usize {
+        // Per holder: marker, id length, deadline, two counts.
+        16 + self.holders.encoded_len_hint(1 + 4 + 8 + 4 + 4)
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.total().to_le_bytes());
         out.extend_from_slice(&self.limit.to_le_bytes());

@@ -454,6 +454,12 @@ impl Stock {
     }
 
     /// Appends the whole-SKU encoding (module comment).
+    /// About how many bytes [`Stock::encode`] writes.
+    pub fn encoded_len_hint(&self) -> usize {
+        // Per holder: marker, id length, deadline, two counts.
+        32 + self.holders.encoded_len_hint(1 + 4 + 8 + 8 + 8)
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.total.to_le_bytes());
         put_option(out, self.limit);

@@ -936,6 +936,12 @@ impl Zset {
 
     /// Serializes the set: seed, generator state and members in ascending
     /// order (the `zset` rule in `effect.rs`).
+    /// About how many bytes [`Zset::encode`] writes.
+    pub fn encoded_len_hint(&self) -> usize {
+        let average = super::effect::sampled_average(self.iter().map(|(m, _)| m.len()));
+        24 + self.len() * (4 + 8 + average)
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&self.rng.to_le_bytes());
