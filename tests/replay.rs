@@ -655,12 +655,15 @@ fn filler(from: usize, to: usize) -> Vec<Vec<String>> {
 #[test]
 fn fuzzy_snapshot_and_log_recover_the_same_state() {
     let seeds = env_count("USHER_REPLAY_SEEDS", 12).div_ceil(4);
+    let mut prefaulted = 0;
     for seed in 0..seeds {
-        fuzzy_snapshot_run(0xf022_0000 + seed);
+        prefaulted += fuzzy_snapshot_run(0xf022_0000 + seed);
     }
+    assert!(prefaulted > 0, "no even seed serialized a prefaulted value");
 }
 
-fn fuzzy_snapshot_run(seed: u64) {
+/// Returns how many values the snapshot serialized into prefaulted buffers.
+fn fuzzy_snapshot_run(seed: u64) -> u64 {
     let dir = tempfile::tempdir().expect("temporary data directory");
     let limits = StateLimits::default();
     let mut rng = Rng(seed);
@@ -754,9 +757,11 @@ fn fuzzy_snapshot_run(seed: u64) {
         }
     }
     assert!(snapshot_done);
-    assert_eq!(
-        prefaulted_values > 0,
-        seed.is_multiple_of(2),
+    // Odd seeds never prefault; whether an even seed does depends on what
+    // a FLUSHALL left by the time the walk got there (the caller checks
+    // that some even seed did).
+    assert!(
+        seed.is_multiple_of(2) || prefaulted_values == 0,
         "seed {seed}: {prefaulted_values} values serialized into prefaulted buffers"
     );
     assert!(
@@ -783,6 +788,7 @@ fn fuzzy_snapshot_run(seed: u64) {
     assert_same_timers(&mut state, &mut copy, now, &context);
     assert_same_timers(&mut state, &mut copy, now + FAR_AHEAD_MS, &context);
     assert_same_behaviour(&mut [&mut state, &mut copy], now + FAR_AHEAD_MS, &context);
+    prefaulted_values
 }
 
 // ---------------------------------------------------------------------------
