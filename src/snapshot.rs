@@ -321,8 +321,9 @@ impl SnapshotJob {
     }
 
     /// Serializes the next key, or once the keys are done the next `REQ`
-    /// entry; false when both walks are done. Cursors are clamped to the
-    /// current sizes, since entries may have gone since the last step.
+    /// entry (`Done` when both walks are done; `Waiting` while a large
+    /// value waits for its buffer). Cursors are clamped to the current
+    /// sizes, since entries may have gone since the last step.
     fn capture_next(&mut self, state: &State, position: u64) -> Capture {
         self.cursor = self.cursor.min(state.keyspace.len());
         if self.cursor > 0 {

@@ -405,19 +405,23 @@ fn thread_names() -> Vec<String> {
         .collect()
 }
 
+/// `ZADD key` with 1000 members: a value large enough to be freed lazily.
+fn zadd_thousand(key: &str) -> Vec<String> {
+    let mut words = vec!["ZADD".to_string(), key.to_string()];
+    for i in 0..1000 {
+        words.push(i.to_string());
+        words.push(format!("member:{i}"));
+    }
+    words
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_deleted_values_are_freed_by_the_freeing_thread() {
     let running = start(test_config()).await;
     let mut conn = RespConn::connect(running.addr).await;
-    let mut zadd = vec!["ZADD".to_string(), "big".to_string()];
-    for i in 0..1000 {
-        zadd.push(i.to_string());
-        zadd.push(format!("member:{i}"));
-    }
-    let zadd: Vec<&str> = zadd.iter().map(String::as_str).collect();
     for key in ["big", "other"] {
-        let mut words = zadd.clone();
-        words[1] = key;
+        let words = zadd_thousand(key);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         assert_eq!(conn.call(&words).await, Resp::Int(1000));
     }
     assert_eq!(conn.call(&["UNLINK", "big"]).await, Resp::Int(1));
@@ -444,11 +448,7 @@ async fn lazy_free_off_frees_on_the_engine_thread() {
     };
     let running = start(config).await;
     let mut conn = RespConn::connect(running.addr).await;
-    let mut words = vec!["ZADD".to_string(), "big".to_string()];
-    for i in 0..1000 {
-        words.push(i.to_string());
-        words.push(format!("member:{i}"));
-    }
+    let words = zadd_thousand("big");
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     assert_eq!(conn.call(&words).await, Resp::Int(1000));
     assert_eq!(conn.call(&["UNLINK", "big"]).await, Resp::Int(1));

@@ -586,8 +586,10 @@ async fn large_values_changed_during_a_snapshot_are_recovered_exactly() {
         .find_map(|line| line.strip_prefix("last_snapshot_prefaulted_values:"))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no last_snapshot_prefaulted_values in {text}"));
+    // The 5 rooms and 3 events are never deleted, and each encodes to well
+    // over 4 KiB; the boards may be deleted while the walk goes on.
     assert!(
-        prefaulted >= 10,
+        prefaulted >= 8,
         "{prefaulted} values were prefaulted: {text}"
     );
     drop(client);
