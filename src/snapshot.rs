@@ -229,7 +229,7 @@ impl SnapshotJob {
             start_lsn,
             cursor: state.keyspace.len(),
             req_cursor: state.idempotency.len(),
-            chunk: Vec::with_capacity(CHUNK_BYTES + 4096),
+            chunk: fresh_chunk(),
             held: None,
             large: LargeBuffer::None,
             buffers,
@@ -277,14 +277,8 @@ impl SnapshotJob {
                 }
             }
             let walked = self.cursor == 0 && self.req_cursor == 0;
-            if self.chunk.len() >= CHUNK_BYTES || (walked && !self.chunk.is_empty()) {
-                self.held = Some(std::mem::replace(
-                    &mut self.chunk,
-                    Vec::with_capacity(CHUNK_BYTES + 4096),
-                ));
-                if !self.flush_held() {
-                    return;
-                }
+            if (self.chunk.len() >= CHUNK_BYTES || walked) && !self.send_chunk() {
+                return;
             }
             if walked {
                 if let LargeBuffer::Ready(unused) =
@@ -292,12 +286,10 @@ impl SnapshotJob {
                 {
                     // Freed by the writer: unmapping it here would be a
                     // pause of its own.
-                    if let Err(TrySendError::Full(message)) =
+                    if let Err(TrySendError::Full(ToWriter::Discard(unused))) =
                         self.to_writer.try_send(ToWriter::Discard(unused))
                     {
-                        if let ToWriter::Discard(unused) = message {
-                            self.large = LargeBuffer::Ready(unused);
-                        }
+                        self.large = LargeBuffer::Ready(unused);
                         return;
                     }
                 }
@@ -391,15 +383,9 @@ impl SnapshotJob {
                 }
             }
         };
-        if !self.chunk.is_empty() {
-            self.held = Some(std::mem::replace(
-                &mut self.chunk,
-                Vec::with_capacity(CHUNK_BYTES + 4096),
-            ));
-            if !self.flush_held() {
-                self.large = LargeBuffer::Ready(buffer);
-                return Capture::Waiting;
-            }
+        if !self.send_chunk() {
+            self.large = LargeBuffer::Ready(buffer);
+            return Capture::Waiting;
         }
         put_key_entry(&mut buffer, key, entry, position);
         self.entries += 1;
@@ -419,6 +405,15 @@ impl SnapshotJob {
         } else {
             None
         }
+    }
+
+    /// Hands the chunk being filled, if it has anything, to the writer
+    /// (through `held`); false if the writer has no room yet.
+    fn send_chunk(&mut self) -> bool {
+        if !self.chunk.is_empty() {
+            self.held = Some(std::mem::replace(&mut self.chunk, fresh_chunk()));
+        }
+        self.flush_held()
     }
 
     /// Hands a held chunk to the writer; false if it has no room yet.
@@ -444,6 +439,12 @@ impl SnapshotJob {
             Err(TryRecvError::Disconnected) => Some(Err("the snapshot writer stopped".into())),
         }
     }
+}
+
+/// An empty chunk with room for [`CHUNK_BYTES`] and the entry that
+/// crosses it.
+fn fresh_chunk() -> Vec<u8> {
+    Vec::with_capacity(CHUNK_BYTES + 4096)
 }
 
 /// One key entry: kind, key, capture position, deadline, value.

@@ -343,22 +343,45 @@ fn churn(rng: &mut Rng) -> Vec<Vec<Arg>> {
         .collect()
 }
 
-/// Runs churn batches while the snapshot is in progress; returns how many
-/// batches were answered while it still was.
+/// Runs batches (from `batch`) while the snapshot is in progress; returns
+/// how many were answered while it still was.
 async fn churn_during_snapshot(
     client: &mut Client,
     clock: &ManualClock,
     rng: &mut Rng,
     batches_max: usize,
+    batch: &mut impl FnMut(&mut Rng) -> Vec<Vec<Arg>>,
 ) -> usize {
     let mut overlapped = 0;
     for _ in 0..batches_max {
-        pipeline(client, &churn(rng)).await;
+        pipeline(client, &batch(rng)).await;
         clock.advance(rng.below(20));
         if !snapshot_in_progress(client).await {
             break;
         }
         overlapped += 1;
+    }
+    overlapped
+}
+
+/// Starts snapshots until one spans at least 5 batches, a bounded number of
+/// times (an idle engine gives a snapshot all its time, so on a machine busy
+/// enough to starve this client a snapshot can end within a batch or two);
+/// returns the batches the last one spanned.
+async fn snapshot_spanning_batches(
+    client: &mut Client,
+    clock: &ManualClock,
+    rng: &mut Rng,
+    batch: &mut impl FnMut(&mut Rng) -> Vec<Vec<Arg>>,
+) -> usize {
+    let mut overlapped = 0;
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        start_snapshot(client).await;
+        overlapped = churn_during_snapshot(client, clock, rng, 10_000, batch).await;
+        wait_snapshot_done(client).await;
+        if overlapped >= 5 {
+            break;
+        }
     }
     overlapped
 }
@@ -378,20 +401,9 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
     let mut rng = Rng::new(0xc0ff_ee00);
     populate(&mut client, "key", 0..KEYS, &mut rng).await;
 
-    // Overwrites, deletes and re-creations while the snapshot walks. An
-    // idle engine gives a snapshot all its time, so on a machine busy
-    // enough to starve this client a snapshot can end within a batch or
-    // two: each step below tries again until its snapshot spans the batches
-    // it needs, a bounded number of times.
-    let mut overlapped = 0;
-    for _ in 0..SNAPSHOT_ATTEMPTS {
-        start_snapshot(&mut client).await;
-        overlapped = churn_during_snapshot(&mut client, &clock, &mut rng, 10_000).await;
-        wait_snapshot_done(&mut client).await;
-        if overlapped >= 5 {
-            break;
-        }
-    }
+    // Overwrites, deletes and re-creations while the snapshot walks. Each
+    // step below tries again until its snapshot spans the batches it needs.
+    let overlapped = snapshot_spanning_batches(&mut client, &clock, &mut rng, &mut churn).await;
     assert!(
         overlapped >= 5,
         "only {overlapped} batches ran during the snapshot: it did not span many ticks"
@@ -404,7 +416,7 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
     let mut flushed_during_snapshot = false;
     for _ in 0..SNAPSHOT_ATTEMPTS {
         start_snapshot(&mut client).await;
-        if churn_during_snapshot(&mut client, &clock, &mut rng, 5).await == 5 {
+        if churn_during_snapshot(&mut client, &clock, &mut rng, 5, &mut churn).await == 5 {
             flushed_during_snapshot = true;
             break;
         }
@@ -420,7 +432,7 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
         "FLUSHALL"
     );
     populate(&mut client, "key", 0..3_000, &mut rng).await;
-    churn_during_snapshot(&mut client, &clock, &mut rng, 10_000).await;
+    churn_during_snapshot(&mut client, &clock, &mut rng, 10_000, &mut churn).await;
     wait_snapshot_done(&mut client).await;
 
     // A snapshot still running at shutdown is abandoned. (New names: keys
@@ -548,30 +560,20 @@ async fn large_values_changed_during_a_snapshot_are_recovered_exactly() {
         pipeline(&mut client, chunk).await;
     }
 
-    let mut overlapped = 0;
     let mut next = 6000;
-    for _ in 0..SNAPSHOT_ATTEMPTS {
-        start_snapshot(&mut client).await;
-        overlapped = 0;
-        while snapshot_in_progress(&mut client).await && overlapped < 10_000 {
-            let mut batch = churn(&mut rng);
-            batch.extend((next..next + 20).flat_map(large));
-            next += 20;
-            let key = rng.below(7);
-            match rng.below(20) {
-                0 => batch.push(args(words(&format!("DEL board:{key}")))),
-                1 => batch.push(args(words(&format!("QUEUE.ADMIT room:{} 50", key % 5)))),
-                _ => {}
-            }
-            pipeline(&mut client, &batch).await;
-            clock.advance(rng.below(20));
-            overlapped += 1;
+    let mut changes = |rng: &mut Rng| {
+        let mut batch = churn(rng);
+        batch.extend((next..next + 20).flat_map(large));
+        next += 20;
+        let key = rng.below(7);
+        match rng.below(20) {
+            0 => batch.push(args(words(&format!("DEL board:{key}")))),
+            1 => batch.push(args(words(&format!("QUEUE.ADMIT room:{} 50", key % 5)))),
+            _ => {}
         }
-        wait_snapshot_done(&mut client).await;
-        if overlapped >= 5 {
-            break;
-        }
-    }
+        batch
+    };
+    let overlapped = snapshot_spanning_batches(&mut client, &clock, &mut rng, &mut changes).await;
     assert!(
         overlapped >= 5,
         "only {overlapped} batches ran during the snapshot"

@@ -47,10 +47,6 @@ impl Graveyard {
         self.lazy = lazy;
     }
 
-    pub fn is_lazy(&self) -> bool {
-        self.lazy
-    }
-
     /// Keeps `thing`, which holds `items` separately freed parts, for the
     /// freeing thread if it is large and lazy freeing is on; drops it here
     /// otherwise.
