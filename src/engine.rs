@@ -454,7 +454,7 @@ impl<C: Clock> Engine<C> {
         if let Some(log_durable) = job.take_log_durable() {
             // Publishing waits until every record handed to the log so far
             // is on stable storage, whatever the fsync policy.
-            let _ = log_durable.send(durability.wal.commit_synced().is_ok());
+            durability.wal.commit_durable(log_durable);
         }
         match job.poll() {
             None => true,

@@ -56,8 +56,13 @@ pub struct Report {
     pub damage: Option<Damage>,
     /// Segments after a damaged one (lost if the log is cut there).
     pub later_segments: Vec<PathBuf>,
-    /// Files that an interrupted snapshot left behind.
+    /// Files that an interrupted snapshot left behind, and unused spare
+    /// segments.
     pub stale_files: Vec<PathBuf>,
+    /// Spare segments the log moved into, with the first position their
+    /// header names, that a crash left before they were renamed: recovery
+    /// gives them their segment names.
+    pub spares: Vec<(PathBuf, u64)>,
 }
 
 /// The result of a successful recovery.
@@ -106,12 +111,50 @@ fn list(dir: &Path, parse: fn(&str) -> Option<u64>) -> Result<Vec<(u64, PathBuf)
     Ok(found)
 }
 
+fn is_spare(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(wal::is_spare_name)
+}
+
+/// The log segments in `dir` by first position: the files named for it,
+/// and the spares the log moved into (their header names it) that a crash
+/// left before the sync thread renamed them. Unused spares hold zeros and
+/// are left out.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecoveryError> {
+    let mut found = list(dir, wal::parse_segment_name)?;
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| RecoveryError(format!("cannot list {}: {e}", dir.display())))?;
+    for entry in listing.flatten() {
+        let path = entry.path();
+        if !is_spare(&path) {
+            continue;
+        }
+        let first = wal::spare_first_lsn(&path)
+            .map_err(|e| RecoveryError(format!("cannot read {}: {e}", path.display())))?;
+        if let Some(first) = first {
+            found.push((first, path));
+        }
+    }
+    // A named segment sorts before a spare at the same position; replay
+    // then finds a gap at the second unless the first holds no record.
+    found.sort();
+    Ok(found)
+}
+
 /// Reads the snapshot and replays the log into `state` without changing
 /// any file: what `recover` would find, and `check` reports.
 pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryError> {
     let mut report = Report::default();
+    let found = segments(dir)?;
+    for (first, path) in &found {
+        if is_spare(path) {
+            report.spares.push((path.clone(), *first));
+        }
+    }
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().ends_with(".tmp") {
+        let in_use = report.spares.iter().any(|(path, _)| *path == entry.path());
+        if entry.file_name().to_string_lossy().ends_with(".tmp") && !in_use {
             report.stale_files.push(entry.path());
         }
     }
@@ -153,7 +196,7 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
         }
     }
     let mut live: Vec<(u64, PathBuf)> = Vec::new();
-    for (first, path) in list(dir, wal::parse_segment_name)? {
+    for (first, path) in found {
         if first < start_lsn {
             report.stale_files.push(path);
         } else {
@@ -222,7 +265,7 @@ fn touched_keys(
 ) -> Result<snapshot::TouchedKeys, RecoveryError> {
     let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut expected = start_lsn;
-    for (first, path) in list(dir, wal::parse_segment_name)? {
+    for (first, path) in segments(dir)? {
         if first < start_lsn {
             continue;
         }
@@ -244,6 +287,11 @@ fn touched_keys(
             else {
                 break;
             };
+            if rest.iter().all(|b| *b == 0) {
+                // Preallocated space after the segment's last record: replay
+                // goes on to the next segment, and so does this.
+                break;
+            }
             let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
             let Some(payload) = rest.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length) else {
@@ -302,6 +350,7 @@ pub fn recover(dir: &Path, state: State, repair: bool) -> Result<Recovered, Reco
             );
         }
     }
+    let report = name_spares(dir, report)?;
     for stale in &report.stale_files {
         let _ = std::fs::remove_file(stale);
     }
@@ -311,6 +360,38 @@ pub fn recover(dir: &Path, state: State, repair: bool) -> Result<Recovered, Reco
         state,
         report,
     })
+}
+
+/// Renames the spare segments the log had moved into to their segment
+/// names, as the sync thread would have (the next run's spares reuse the
+/// temporary names). Runs after a cut, which may have removed some;
+/// spares before the snapshot are stale and removed instead.
+fn name_spares(dir: &Path, mut report: Report) -> Result<Report, RecoveryError> {
+    if report.spares.is_empty() {
+        return Ok(report);
+    }
+    for (spare, first) in &report.spares {
+        if !spare.exists() || report.stale_files.contains(spare) {
+            continue;
+        }
+        let named = dir.join(wal::segment_name(*first));
+        std::fs::rename(spare, &named).map_err(|e| {
+            RecoveryError(format!(
+                "cannot rename log segment {} to {}: {e}",
+                spare.display(),
+                named.display()
+            ))
+        })?;
+        tracing::info!(from = %spare.display(), to = %named.display(),
+            "named a log segment the server had not renamed before it stopped");
+        for path in report.segments.iter_mut() {
+            if path == spare {
+                *path = named.clone();
+            }
+        }
+    }
+    wal::sync_dir(dir).map_err(|e| RecoveryError(format!("cannot sync {}: {e}", dir.display())))?;
+    Ok(report)
 }
 
 fn refusal(dir: &Path, damage: &Damage, report: &Report) -> String {
@@ -408,8 +489,14 @@ fn replay_segment(
     while offset < data.len() {
         let rest = &data[offset..];
         // A tail of zeros is space the file system allocated but the crash
-        // never filled.
+        // never filled, or space the log preallocated and left when it
+        // moved on to the next segment.
         let zeros = rest.iter().all(|b| *b == 0);
+        if zeros && !is_last {
+            // The next segment's header must say it starts at `expected`,
+            // which the caller checks: nothing between them is lost.
+            return Ok(None);
+        }
         if rest.len() < RECORD_HEADER_BYTES {
             return Ok(damage(
                 offset,
@@ -647,6 +734,14 @@ fn print_report(report: &Report) {
         report.effects,
         report.next_lsn
     );
+    for (spare, first) in &report.spares {
+        println!(
+            "spare in use: {} holds the segment starting at position {first}; it is renamed to {} \
+             at the next start",
+            spare.display(),
+            wal::segment_name(*first)
+        );
+    }
     if let Some(damage) = &report.damage {
         println!(
             "{}: {} at byte offset {}: {}",

@@ -17,12 +17,20 @@
 //! it are deleted, so the log does not grow forever.
 //!
 //! Preallocation (`log_segment_bytes`): a background thread writes spare
-//! files full of zeros (`log-spare-N.tmp`), and the log moves into one when
-//! a record does not fit its segment or a snapshot starts a new one. The
-//! segment in use is therefore followed by zeros up to its preallocated
-//! size; it is cut to its last record before the log leaves it (and at
-//! shutdown), so only the last segment can end in zeros, which recovery
-//! drops like a torn record.
+//! files full of zeros (`log-spare-N.tmp`, synced with their directory
+//! entry), and the log moves into one when a record does not fit its
+//! segment or a snapshot starts a new one. Moving costs the engine one
+//! `pwrite` of the header: the `usher-log-sync` thread then syncs the
+//! segment left (unless `always` synced every record already) before it
+//! ever syncs the new one, renames the spare to its segment name and syncs
+//! the directory. So:
+//! - a segment ends in zeros after its last record (cut only when the log
+//!   closes, or at recovery for the last one); recovery reads a zero tail
+//!   as the segment's end, and the next segment's header, which must start
+//!   at the position after the last record, proves nothing was lost;
+//! - a crash before the rename leaves a spare holding records; recovery
+//!   knows it by its header and gives it its name. A spare whose header is
+//!   zeros was never used.
 //!
 //! A record is all or nothing: a torn last record (crash mid-write) is
 //! dropped at recovery, and since replies are sent only after the record is
@@ -93,6 +101,39 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
         .ok()
 }
 
+/// The temporary name of the `number`th spare segment a run prepares.
+fn spare_name(number: u64) -> String {
+    format!("log-spare-{number}.tmp")
+}
+
+/// Whether `name` is a spare segment's: recovery reads the header of such
+/// a file to learn whether the log moved into it (see [`spare_first_lsn`]).
+pub fn is_spare_name(name: &str) -> bool {
+    name.strip_prefix("log-spare-")
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|number| number.parse::<u64>().is_ok())
+}
+
+/// The first position a spare segment's header names, if the log moved
+/// into it (an unused spare holds only zeros).
+pub fn spare_first_lsn(path: &Path) -> io::Result<Option<u64>> {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    let file = File::open(path)?;
+    match file.read_exact_at(&mut header, 0) {
+        Ok(()) => {}
+        // Shorter than a header: a spare cut short while being prepared.
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if &header[..8] != SEGMENT_MAGIC || version != SEGMENT_VERSION {
+        return Ok(None);
+    }
+    let mut lsn = [0u8; 8];
+    lsn.copy_from_slice(&header[16..24]);
+    Ok(Some(u64::from_le_bytes(lsn)))
+}
+
 /// Syncs the directory so a created, renamed or deleted file entry survives
 /// a power failure.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -126,8 +167,9 @@ impl Failure {
 /// overlapped the next batches with the fsync was measured against it and
 /// lost: the thread hops and wake-ups cost more than the overlap gained
 /// (`--fsync always`, INCR, 50 clients: 41–44k vs 66k requests/s
-/// unpipelined, equal at -P 16). `everysec` keeps its once-a-second fsync
-/// thread.
+/// unpipelined, equal at -P 16). Everything else that touches the disk
+/// runs on the `usher-log-sync` thread: `everysec`'s once-a-second fsync and
+/// the syncs and renames of a segment switch.
 pub struct Wal {
     policy: FsyncPolicy,
     /// The lsn the next record gets.
@@ -152,10 +194,12 @@ impl Wal {
         segment_bytes: u64,
     ) -> io::Result<Wal> {
         let (file, path) = create_segment(dir, next_lsn)?;
-        let syncer = match policy {
-            FsyncPolicy::Everysec => Some(Syncer::start(file.try_clone()?)?),
-            _ => None,
-        };
+        let sync = LogSync::start(
+            dir,
+            file.try_clone()?,
+            path.clone(),
+            policy == FsyncPolicy::Everysec,
+        )?;
         let spares = if segment_bytes > 0 {
             Some(Spares::start(dir, segment_bytes.max(SEGMENT_BYTES_MIN))?)
         } else {
@@ -165,10 +209,11 @@ impl Wal {
             dir: dir.to_path_buf(),
             file,
             path,
+            first_lsn: next_lsn,
             end: SEGMENT_HEADER_BYTES as u64,
             capacity: SEGMENT_HEADER_BYTES as u64,
             policy,
-            syncer,
+            sync,
             spares,
             failure: Failure::default(),
         };
@@ -220,20 +265,8 @@ impl Wal {
     /// Writes the pending records and syncs them per policy; the failure
     /// message if the log has failed (now or before).
     pub fn commit(&mut self) -> Result<(), String> {
-        self.write_pending(false)
-    }
-
-    /// Like [`Wal::commit`], but the log is synced to stable storage
-    /// whatever the fsync policy (a snapshot about to replace the log needs
-    /// it on disk).
-    pub fn commit_synced(&mut self) -> Result<(), String> {
-        self.write_pending(true)
-    }
-
-    fn write_pending(&mut self, sync: bool) -> Result<(), String> {
         self.bytes_since_snapshot += self.pending.len() as u64;
-        self.writer
-            .flush(&mut self.pending, self.pending_first_lsn, sync);
+        self.writer.flush(&mut self.pending, self.pending_first_lsn);
         self.pending_first_lsn = self.next_lsn;
         match self.writer.failure.get() {
             Some(failure) => Err(failure),
@@ -241,8 +274,26 @@ impl Wal {
         }
     }
 
-    /// Closes the current segment (synced) and starts a new one at the next
-    /// lsn, which is returned: the position a snapshot starts from.
+    /// Commits, then has `durable` told whether every record so far is on
+    /// stable storage, whatever the fsync policy (a snapshot about to
+    /// replace the log needs it there). Under `always` it is already;
+    /// otherwise the sync thread tells once it has synced every segment in
+    /// order, so the engine never waits for the disk here.
+    pub fn commit_durable(&mut self, durable: crossbeam_channel::Sender<bool>) {
+        if self.commit().is_err() {
+            let _ = durable.send(false);
+        } else if self.policy == FsyncPolicy::Always {
+            let _ = durable.send(true);
+        } else if let Err(error) = self.writer.sync.send(SyncJob::Durable(durable)) {
+            self.writer
+                .failure
+                .fail(format!("cannot sync the log: {error}"));
+        }
+    }
+
+    /// Starts a new segment at the next lsn, which is returned: the position
+    /// a snapshot starts from. The segment left is synced per policy, as
+    /// when the log moves on because a segment is full.
     pub fn rotate(&mut self) -> Result<u64, String> {
         if !self.pending.is_empty() {
             // A failure here is reported by the rotation below.
@@ -255,7 +306,7 @@ impl Wal {
     pub fn close(&mut self) -> Result<(), String> {
         let result = self.commit();
         if self.writer.failure.is_none() {
-            if let Err(error) = self.writer.seal() {
+            if let Err(error) = self.writer.close() {
                 self.writer.failure.fail(format!(
                     "cannot sync the log {}: {error}",
                     self.writer.path.display()
@@ -269,30 +320,40 @@ impl Wal {
     }
 }
 
-/// Writes and syncs the segment file.
+/// Writes the segment in use, on the engine thread; everything that moving
+/// to the next segment needs beyond a `pwrite` (syncing the segment left,
+/// naming the new one, syncing the directory) goes to the `usher-log-sync`
+/// thread, so a segment switch never waits for the disk.
 struct Writer {
     dir: PathBuf,
     file: File,
+    /// The segment's name (a spare gets it from the sync thread shortly
+    /// after the log moves in; recovery finds it by its header until then).
     path: PathBuf,
+    /// The position of the segment's first record.
+    first_lsn: u64,
     /// Where the next record goes: the header and every record before it.
     end: u64,
     /// The file's length; from `end` up to here it holds preallocated zeros.
     capacity: u64,
     policy: FsyncPolicy,
-    syncer: Option<Syncer>,
+    sync: LogSync,
     /// Preallocated segments, when `log_segment_bytes` is above 0.
     spares: Option<Spares>,
     failure: Failure,
 }
 
 impl Writer {
-    /// One write and at most one sync for everything gathered, whose first
-    /// record has `first_lsn`; a failure is recorded in `failure`.
-    fn flush(&mut self, bytes: &mut Vec<u8>, first_lsn: u64, force_sync: bool) {
-        let sync = force_sync || (self.policy == FsyncPolicy::Always && !bytes.is_empty());
-        if self.failure.is_none() && (sync || !bytes.is_empty()) {
-            let full = self.end + bytes.len() as u64 > self.capacity;
-            let result = if full && !bytes.is_empty() {
+    /// One write, and under `always` one sync, for everything gathered,
+    /// whose first record has `first_lsn`; a failure is recorded in
+    /// `failure`.
+    fn flush(&mut self, bytes: &mut Vec<u8>, first_lsn: u64) {
+        if self.failure.is_none() && !bytes.is_empty() {
+            // An empty segment grows instead: a new one would start at the
+            // same position.
+            let full = self.end + bytes.len() as u64 > self.capacity
+                && self.end > SEGMENT_HEADER_BYTES as u64;
+            let result = if full {
                 self.next_spare(first_lsn)
             } else {
                 Ok(())
@@ -302,7 +363,7 @@ impl Writer {
                 .and_then(|()| {
                     self.end += bytes.len() as u64;
                     self.capacity = self.capacity.max(self.end);
-                    if sync {
+                    if self.policy == FsyncPolicy::Always {
                         self.file.sync_data()
                     } else {
                         Ok(())
@@ -314,9 +375,9 @@ impl Writer {
                     self.path.display()
                 ));
             }
-            if let Some(error) = self.syncer.as_ref().and_then(Syncer::failure) {
-                self.failure.fail(error);
-            }
+        }
+        if let Some(error) = self.sync.failure() {
+            self.failure.fail(error);
         }
         bytes.clear();
         // A large burst must not pin its buffer.
@@ -329,67 +390,91 @@ impl Writer {
     /// if one is ready; otherwise the current segment grows.
     fn next_spare(&mut self, first_lsn: u64) -> io::Result<()> {
         match self.spares.as_ref().and_then(Spares::take) {
-            Some(spare) => {
-                self.seal()?;
-                self.install(spare, first_lsn)
-            }
+            Some(spare) => self.install(spare, first_lsn),
             None => Ok(()),
         }
     }
 
-    /// Cuts the preallocated zeros after the last record and syncs the
-    /// segment, data and length: before the log moves on, so that only the
-    /// last segment can ever end in zeros.
-    fn seal(&mut self) -> io::Result<()> {
-        if self.capacity > self.end {
-            self.file.set_len(self.end)?;
-            self.capacity = self.end;
-        }
-        self.file.sync_all()
-    }
-
-    /// Makes a prepared spare the segment starting at `first_lsn`: header,
-    /// then the name, each synced before a record goes in.
-    fn install(&mut self, (file, temp): (File, PathBuf), first_lsn: u64) -> io::Result<()> {
+    /// Makes a prepared spare the segment starting at `first_lsn`. Only its
+    /// header is written here; it reaches the disk with the first record's
+    /// sync (`always`) or the sync thread's. The spare keeps its temporary
+    /// name until the sync thread renames it, and recovery reads a spare's
+    /// header, so a crash in between loses nothing.
+    fn install(&mut self, spare: Spare, first_lsn: u64) -> io::Result<()> {
+        spare.file.write_all_at(&segment_header(first_lsn), 0)?;
         let path = self.dir.join(segment_name(first_lsn));
-        refuse_overwrite(&path)?;
-        file.write_all_at(&segment_header(first_lsn), 0)?;
-        file.sync_data()?;
-        std::fs::rename(&temp, &path)?;
-        sync_dir(&self.dir)?;
-        let capacity = file.metadata()?.len();
-        self.use_segment(file, path, capacity)
+        self.leave_segment(spare.file, path.clone(), first_lsn, spare.bytes)?;
+        self.sync.send(SyncJob::Name {
+            temp: spare.path,
+            path,
+        })
     }
 
     /// Writes the next records into `file` (a new segment holding just its
-    /// header, `capacity` bytes long).
-    fn use_segment(&mut self, file: File, path: PathBuf, capacity: u64) -> io::Result<()> {
-        if let Some(syncer) = &mut self.syncer {
-            syncer.switch(file.try_clone()?);
-        }
-        self.file = file;
-        self.path = path;
+    /// header, `capacity` bytes long, starting at `first_lsn`) and hands the
+    /// segment left to the sync thread. Its zeros after the last record stay
+    /// (recovery reads them as the segment's end; the next segment's header
+    /// proves nothing was lost between them): cutting them would be a
+    /// metadata write, and segments before a snapshot are deleted anyway.
+    fn leave_segment(
+        &mut self,
+        file: File,
+        path: PathBuf,
+        first_lsn: u64,
+        capacity: u64,
+    ) -> io::Result<()> {
+        let current = file.try_clone()?;
+        let left = std::mem::replace(&mut self.file, file);
+        let left_path = std::mem::replace(&mut self.path, path.clone());
+        self.first_lsn = first_lsn;
         self.end = SEGMENT_HEADER_BYTES as u64;
         self.capacity = capacity;
-        Ok(())
+        // Under `always` every record is synced already. Otherwise the
+        // segment left is synced before the new one ever is, so a power
+        // failure cannot keep later records and lose earlier ones.
+        self.sync.send(SyncJob::Left {
+            file: left,
+            path: left_path,
+            sync: self.policy != FsyncPolicy::Always,
+        })?;
+        self.sync.send(SyncJob::Current {
+            file: current,
+            path,
+        })
     }
 
     fn rotate(&mut self, first_lsn: u64) -> Result<(), String> {
         if let Some(failure) = self.failure.get() {
             return Err(failure);
         }
-        let result = self.seal().and_then(|()| {
-            if let Some(spare) = self.spares.as_ref().and_then(Spares::take) {
-                return self.install(spare, first_lsn);
-            }
-            let (file, path) = create_segment(&self.dir, first_lsn)?;
-            self.use_segment(file, path, SEGMENT_HEADER_BYTES as u64)
-        });
+        if self.first_lsn == first_lsn && self.end == SEGMENT_HEADER_BYTES as u64 {
+            // The segment in use already starts there, empty.
+            return Ok(());
+        }
+        let result = match self.spares.as_ref().and_then(Spares::take) {
+            Some(spare) => self.install(spare, first_lsn),
+            None => create_segment(&self.dir, first_lsn).and_then(|(file, path)| {
+                self.leave_segment(file, path, first_lsn, SEGMENT_HEADER_BYTES as u64)
+            }),
+        };
         result.map_err(|error| {
             let message = format!("cannot start a new log segment: {error}");
             self.failure.fail(message.clone());
             message
         })
+    }
+
+    /// Shutdown: waits for the sync thread to finish every job, then cuts
+    /// the zeros after the last record and syncs the segment in use.
+    fn close(&mut self) -> io::Result<()> {
+        if let Some(error) = self.sync.finish() {
+            return Err(io::Error::other(error));
+        }
+        if self.capacity > self.end {
+            self.file.set_len(self.end)?;
+            self.capacity = self.end;
+        }
+        self.file.sync_all()
     }
 }
 
@@ -436,8 +521,18 @@ struct Spares {
     /// Zero capacity: the thread waits with a finished spare until the
     /// engine takes it, then prepares the next one.
     ready: Option<crossbeam_channel::Receiver<(File, PathBuf)>>,
+    /// The size of every spare.
+    bytes: u64,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A prepared spare segment: zeros, synced, its directory entry too.
+struct Spare {
+    file: File,
+    /// Its temporary name, [`spare_name`].
+    path: PathBuf,
+    bytes: u64,
 }
 
 impl Spares {
@@ -452,8 +547,13 @@ impl Spares {
                     let mut number = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         number += 1;
-                        let temp = dir.join(format!("log-spare-{number}.tmp"));
-                        match prepare_spare(&temp, segment_bytes, &stop) {
+                        let temp = dir.join(spare_name(number));
+                        // The log may acknowledge records in the spare
+                        // before it is renamed, so its entry must survive a
+                        // power failure too.
+                        let prepared = prepare_spare(&temp, segment_bytes, &stop)
+                            .and_then(|file| sync_dir(&dir).map(|()| file));
+                        match prepared {
                             Ok(file) => {
                                 if sender.send((file, temp.clone())).is_err() {
                                     // The log closed first.
@@ -482,14 +582,20 @@ impl Spares {
         };
         Ok(Spares {
             ready: Some(ready),
+            bytes: segment_bytes,
             stop,
             thread: Some(thread),
         })
     }
 
     /// A prepared spare, if one is ready now (never waits).
-    fn take(&self) -> Option<(File, PathBuf)> {
-        self.ready.as_ref()?.try_recv().ok()
+    fn take(&self) -> Option<Spare> {
+        let (file, path) = self.ready.as_ref()?.try_recv().ok()?;
+        Some(Spare {
+            file,
+            path,
+            bytes: self.bytes,
+        })
     }
 }
 
@@ -529,66 +635,166 @@ fn prepare_spare(path: &Path, bytes: u64, stop: &AtomicBool) -> io::Result<File>
     Ok(file)
 }
 
-/// The `everysec` background thread: syncs the current segment once a
-/// second and reports a failure, which stops all acknowledgements.
-struct Syncer {
-    file: Arc<std::sync::Mutex<File>>,
-    failed: Arc<std::sync::Mutex<Option<String>>>,
-    stop: Arc<AtomicBool>,
+/// Jobs for the `usher-log-sync` thread, done in the order sent.
+enum SyncJob {
+    /// A segment the log has left: synced if `sync` (the records in it were
+    /// not synced as written), then closed.
+    Left {
+        file: File,
+        path: PathBuf,
+        sync: bool,
+    },
+    /// A spare the log has moved into gets the segment name `path` (the
+    /// directory is synced after the rename).
+    Name { temp: PathBuf, path: PathBuf },
+    /// The segment the log now writes: the one `everysec` syncs.
+    Current { file: File, path: PathBuf },
+    /// Tell, once every record written before this job is on stable
+    /// storage, whether it made it.
+    Durable(crossbeam_channel::Sender<bool>),
+}
+
+/// Jobs queued for the sync thread before the engine waits for it: only a
+/// disk stalled for dozens of segment switches fills this.
+const SYNC_JOBS_MAX: usize = 64;
+
+/// The `usher-log-sync` background thread: syncs the segments the log has
+/// left and names the spares it moved into (so the engine never waits for
+/// the disk when the log moves on), syncs the segment in use once a second
+/// under `everysec`, and answers the snapshot's wait for a durable log.
+/// A failure is kept and stops all acknowledgements.
+struct LogSync {
+    jobs: Option<crossbeam_channel::Sender<SyncJob>>,
+    failed: Arc<SyncFailure>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Syncer {
-    fn start(file: File) -> io::Result<Syncer> {
-        let file = Arc::new(std::sync::Mutex::new(file));
-        let failed = Arc::new(std::sync::Mutex::new(None));
-        let stop = Arc::new(AtomicBool::new(false));
+#[derive(Default)]
+struct SyncFailure {
+    /// Set with the message, so the engine's check per batch is one load.
+    any: AtomicBool,
+    message: std::sync::Mutex<Option<String>>,
+}
+
+impl SyncFailure {
+    fn fail(&self, message: String) {
+        if let Ok(mut slot) = self.message.lock() {
+            slot.get_or_insert(message);
+        }
+        self.any.store(true, Ordering::Release);
+    }
+
+    fn get(&self) -> Option<String> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        match self.message.lock() {
+            Ok(slot) => slot.clone(),
+            Err(_) => Some("the log sync thread failed".into()),
+        }
+    }
+}
+
+impl LogSync {
+    fn start(dir: &Path, file: File, path: PathBuf, everysec: bool) -> io::Result<LogSync> {
+        let (jobs, receiver) = crossbeam_channel::bounded(SYNC_JOBS_MAX);
+        let failed = Arc::new(SyncFailure::default());
         let thread = {
-            let (file, failed, stop) = (file.clone(), failed.clone(), stop.clone());
+            let (dir, failed) = (dir.to_path_buf(), failed.clone());
             std::thread::Builder::new()
-                .name("usher-fsync".into())
-                .spawn(move || loop {
-                    std::thread::park_timeout(Duration::from_millis(1000));
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let result = match file.lock() {
-                        Ok(file) => file.sync_data(),
-                        Err(_) => return,
-                    };
-                    if let Err(error) = result {
-                        if let Ok(mut failed) = failed.lock() {
-                            *failed = Some(format!("background fsync failed: {error}"));
-                        }
-                        return;
-                    }
-                })?
+                .name("usher-log-sync".into())
+                .spawn(move || sync_thread(&dir, receiver, (file, path), everysec, &failed))?
         };
-        Ok(Syncer {
-            file,
+        Ok(LogSync {
+            jobs: Some(jobs),
             failed,
-            stop,
             thread: Some(thread),
         })
     }
 
-    fn switch(&mut self, file: File) {
-        if let Ok(mut current) = self.file.lock() {
-            *current = file;
+    /// Queues a job; waits only if [`SYNC_JOBS_MAX`] are queued already.
+    fn send(&self, job: SyncJob) -> io::Result<()> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(io::Error::other("the log sync thread has stopped")),
         }
     }
 
     fn failure(&self) -> Option<String> {
-        self.failed.lock().ok().and_then(|failed| failed.clone())
+        self.failed.get()
+    }
+
+    /// Lets the thread finish every queued job and waits for it; the
+    /// failure, if any.
+    fn finish(&mut self) -> Option<String> {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                self.failed.fail("the log sync thread panicked".into());
+            }
+        }
+        self.failure()
     }
 }
 
-impl Drop for Syncer {
+impl Drop for LogSync {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
+        self.finish();
+    }
+}
+
+fn sync_thread(
+    dir: &Path,
+    jobs: crossbeam_channel::Receiver<SyncJob>,
+    (mut current, mut current_path): (File, PathBuf),
+    everysec: bool,
+    failed: &SyncFailure,
+) {
+    const PERIOD: Duration = Duration::from_secs(1);
+    let mut tick = std::time::Instant::now() + PERIOD;
+    loop {
+        let job = if everysec {
+            match jobs.recv_deadline(tick) {
+                Ok(job) => Some(job),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            }
+        };
+        let result = match job {
+            None => {
+                tick = std::time::Instant::now() + PERIOD;
+                current
+                    .sync_data()
+                    .map_err(|error| (current_path.clone(), error))
+            }
+            Some(SyncJob::Left { file, path, sync }) => match sync {
+                true => file.sync_data().map_err(|error| (path, error)),
+                false => Ok(()),
+            },
+            Some(SyncJob::Name { temp, path }) => refuse_overwrite(&path)
+                .and_then(|()| std::fs::rename(&temp, &path))
+                .and_then(|()| sync_dir(dir))
+                .map_err(|error| (path, error)),
+            Some(SyncJob::Current { file, path }) => {
+                (current, current_path) = (file, path);
+                Ok(())
+            }
+            Some(SyncJob::Durable(tell)) => {
+                let result = current.sync_data();
+                let _ = tell.send(result.is_ok() && failed.get().is_none());
+                result.map_err(|error| (current_path.clone(), error))
+            }
+        };
+        if let Err((path, error)) = result {
+            failed.fail(format!(
+                "cannot sync the log {} in the background: {error}",
+                path.display()
+            ));
         }
     }
 }

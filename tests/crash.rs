@@ -672,6 +672,11 @@ async fn sigkill_cycles(fsync: &str, cycles: usize) {
         "the server panicked:\n{}",
         log_tail(&log)
     );
+    // How often a kill came between a segment switch and its rename.
+    println!(
+        "crash harness: recovery named {} log segment(s) left in spare files",
+        log_text.matches("named a log segment").count()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,9 @@
 //! Preallocated log segments (`log_segment_bytes`, `src/wal.rs`): the log
-//! moves into zero-filled spare files prepared by a background thread; every
-//! segment it leaves is cut to its last record; a crash leaves zeros only at
-//! the end of the last segment, which recovery cuts; nothing acknowledged is
-//! lost and no spare file is left behind.
+//! moves into zero-filled spare files prepared by a background thread, and
+//! the sync thread names them; a segment the log left keeps its zeros after
+//! its last record, which recovery reads as the segment's end; a crash
+//! before a spare is named leaves it to recovery, which finds it by its
+//! header; nothing acknowledged is lost and no spare file is left behind.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use usher::recovery::recover;
 use usher::state::{Effect, Key, State, StateLimits, Value};
-use usher::wal::{parse_segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
+use usher::wal::{parse_segment_name, segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 
 /// Small segments, so that a test fills several.
 const SEGMENT_BYTES: u64 = 64 * 1024;
@@ -121,26 +122,53 @@ fn assert_recovers(dir: &Path, records: u64) {
     assert_eq!(dump(&recovered.state), expected(records));
 }
 
+/// Waits (bounded) until the sync thread has named every spare the log
+/// moved into, so that the named segments are the whole log.
+fn wait_for_names(dir: &Path, first_lsn: u64) {
+    let started = Instant::now();
+    while !segments(dir)
+        .iter()
+        .any(|path| path.ends_with(segment_name(first_lsn)))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the segment starting at {first_lsn} was never named"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
-fn segments_are_preallocated_and_cut_when_the_log_leaves_them() {
+fn segments_keep_their_zeros_until_the_log_closes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut wal =
         Wal::create(dir.path(), 0, FsyncPolicy::Always, SEGMENT_BYTES).expect("create the log");
     let records = fill(&mut wal, dir.path());
     let all = segments(dir.path());
-    // Every segment the log left ends at its last record, with no zeros.
-    for path in &all[..all.len() - 1] {
+    // The first segment grew as written; the others were spares: full
+    // size, records, then zeros (the log does not cut them as it leaves).
+    let first = &all[0];
+    assert_eq!(
+        records_end(first) as u64,
+        std::fs::metadata(first).expect("stat").len()
+    );
+    for path in &all[1..] {
         let length = std::fs::metadata(path).expect("stat").len();
-        assert_eq!(records_end(path) as u64, length, "{}", path.display());
-        assert!(length > SEGMENT_HEADER_BYTES as u64, "{}", path.display());
+        assert_eq!(length, SEGMENT_BYTES, "{}", path.display());
+        assert!(
+            records_end(path) > SEGMENT_HEADER_BYTES,
+            "{}",
+            path.display()
+        );
+        assert!((records_end(path) as u64) < SEGMENT_BYTES);
     }
-    // The one in use was a spare: full size, zeros after its records.
-    let last = &all[all.len() - 1];
-    assert_eq!(std::fs::metadata(last).expect("stat").len(), SEGMENT_BYTES);
-    assert!((records_end(last) as u64) < SEGMENT_BYTES);
 
     wal.close().expect("close");
     drop(wal);
+    // A clean close waits for the sync thread's names and cuts the zeros
+    // of the segment in use.
+    let all = segments(dir.path());
+    let last = &all[all.len() - 1];
     let length = std::fs::metadata(last).expect("stat").len();
     assert_eq!(
         records_end(last) as u64,
@@ -157,18 +185,23 @@ fn segments_are_preallocated_and_cut_when_the_log_leaves_them() {
 }
 
 #[test]
-fn a_crash_leaves_zeros_only_at_the_end_and_recovery_cuts_them() {
+fn after_a_crash_recovery_reads_zeros_as_segment_ends_and_cuts_the_last() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut wal =
         Wal::create(dir.path(), 0, FsyncPolicy::Always, SEGMENT_BYTES).expect("create the log");
     let records = fill(&mut wal, dir.path());
-    // A crash: no close, so the segment in use keeps its preallocated zeros
+    // A crash: no close, so every spare keeps its preallocated zeros
     // (dropping stops the spare thread, as the process dying would).
     drop(wal);
     let all = segments(dir.path());
     let last = all[all.len() - 1].clone();
     assert_eq!(std::fs::metadata(&last).expect("stat").len(), SEGMENT_BYTES);
     let end = records_end(&last) as u64;
+    let middle = all[all.len() - 2].clone();
+    assert_eq!(
+        std::fs::metadata(&middle).expect("stat").len(),
+        SEGMENT_BYTES
+    );
 
     let recovered = recover(dir.path(), State::new(StateLimits::default()), false)
         .unwrap_or_else(|error| panic!("recovery refused the preallocated tail: {error}"));
@@ -181,6 +214,11 @@ fn a_crash_leaves_zeros_only_at_the_end_and_recovery_cuts_them() {
         std::fs::metadata(&last).expect("stat").len(),
         end,
         "recovery cuts the zeros after the last record"
+    );
+    assert_eq!(
+        std::fs::metadata(&middle).expect("stat").len(),
+        SEGMENT_BYTES,
+        "recovery changes no segment but the last"
     );
 
     // The log continues after a restart, into new preallocated segments.
@@ -210,6 +248,87 @@ fn a_crash_leaves_zeros_only_at_the_end_and_recovery_cuts_them() {
     assert_recovers(dir.path(), n);
 }
 
+/// A crashed log whose segments after the first were spares: the log as a
+/// crash may leave it, its segment paths, and how many records it holds.
+fn crashed_log(dir: &Path) -> (Vec<PathBuf>, u64) {
+    let mut wal = Wal::create(dir, 0, FsyncPolicy::Always, SEGMENT_BYTES).expect("create the log");
+    let records = fill(&mut wal, dir);
+    drop(wal);
+    (segments(dir), records)
+}
+
+/// Gives a named segment back the temporary name of a spare, as if the
+/// sync thread had not renamed it before the crash.
+fn unname(segment: &Path, number: u64) -> PathBuf {
+    let spare = segment.with_file_name(format!("log-spare-{number}.tmp"));
+    std::fs::rename(segment, &spare).expect("rename");
+    spare
+}
+
+#[test]
+fn spares_the_log_moved_into_before_a_crash_are_found_by_their_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (all, records) = crashed_log(dir.path());
+    assert!(all.len() >= 3, "{all:?}");
+    // The segment in use and the one before it were never named; an unused
+    // spare (zeros) lies next to them.
+    let last = all[all.len() - 1].clone();
+    let middle = all[all.len() - 2].clone();
+    let spare_last = unname(&last, 7);
+    let spare_middle = unname(&middle, 3);
+    let unused = dir.path().join("log-spare-8.tmp");
+    std::fs::write(&unused, vec![0u8; SEGMENT_BYTES as usize]).expect("write");
+
+    let recovered = recover(dir.path(), State::new(StateLimits::default()), false)
+        .unwrap_or_else(|error| panic!("recovery refused the spares in use: {error}"));
+    assert_eq!(recovered.next_lsn, records, "every record is back");
+    assert_eq!(dump(&recovered.state), expected(records));
+    // Recovery gave them their names (the next run reuses the spare names)
+    // and removed the unused spare.
+    assert_eq!(segments(dir.path()), all);
+    assert!(!spare_last.exists() && !spare_middle.exists());
+    assert_eq!(spare_files(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        records_end(&last) as u64,
+        std::fs::metadata(&last).expect("stat").len(),
+        "the zeros of the last segment are cut"
+    );
+    assert_recovers(dir.path(), records);
+}
+
+#[test]
+fn a_gap_after_a_segment_ending_in_zeros_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (all, _) = crashed_log(dir.path());
+    assert!(all.len() >= 3, "{all:?}");
+    // Zeros where the last records of a middle segment were: the next
+    // segment's header names a later position, so records are missing.
+    let middle = &all[1];
+    let end = records_end(middle);
+    let mut bytes = std::fs::read(middle).expect("read");
+    let length = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes")) as usize;
+    let second_record = SEGMENT_HEADER_BYTES + 8 + length;
+    assert!(second_record < end, "the segment holds two records");
+    bytes[second_record..].fill(0);
+    std::fs::write(middle, &bytes).expect("write");
+    let before: Vec<Vec<u8>> = all
+        .iter()
+        .map(|path| std::fs::read(path).expect("read"))
+        .collect();
+
+    let error = match recover(dir.path(), State::new(StateLimits::default()), false) {
+        Ok(recovered) => panic!("recovered {} records past a gap", recovered.next_lsn),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("log gap"), "{error}");
+    assert!(error.contains(&all[2].display().to_string()), "{error}");
+    let after: Vec<Vec<u8>> = all
+        .iter()
+        .map(|path| std::fs::read(path).expect("read"))
+        .collect();
+    assert!(before == after, "a refused recovery changed a segment");
+}
+
 #[test]
 fn a_snapshot_rotation_moves_into_a_spare() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -226,6 +345,7 @@ fn a_snapshot_rotation_moves_into_a_spare() {
         n += 1;
         let start = wal.rotate().expect("rotate");
         assert_eq!(start, n);
+        wait_for_names(dir.path(), n);
         let all = segments(dir.path());
         let last = &all[all.len() - 1];
         assert_eq!(

@@ -628,8 +628,7 @@ fn random_workloads_replay_to_the_same_state() {
 /// writer when the log it depends on is durable.
 fn signal_log_durable(job: &mut SnapshotJob, wal: &mut Wal) {
     if let Some(log_durable) = job.take_log_durable() {
-        let durable = wal.commit().is_ok();
-        let _ = log_durable.send(durable);
+        wal.commit_durable(log_durable);
     }
 }
 
@@ -654,28 +653,62 @@ fn filler(from: usize, to: usize) -> Vec<Vec<String>> {
 /// the run ended with.
 #[test]
 fn fuzzy_snapshot_and_log_recover_the_same_state() {
-    let seeds = env_count("USHER_REPLAY_SEEDS", 12).div_ceil(4);
-    let mut prefaulted = 0;
+    let seeds = env_count("USHER_REPLAY_SEEDS", 12).div_ceil(4).max(4);
+    let (mut prefaulted, mut switched) = (0, 0);
     for seed in 0..seeds {
-        prefaulted += fuzzy_snapshot_run(0xf022_0000 + seed);
+        let run = fuzzy_snapshot_run(0xf022_0000 + seed);
+        prefaulted += run.prefaulted_values;
+        switched += u64::from(run.segments_after_snapshot > 1);
     }
     assert!(prefaulted > 0, "no even seed serialized a prefaulted value");
+    assert!(
+        switched > 0,
+        "no run's log moved to another segment after the snapshot started"
+    );
 }
 
-/// Returns how many values the snapshot serialized into prefaulted buffers.
-fn fuzzy_snapshot_run(seed: u64) -> u64 {
+struct FuzzyRun {
+    /// Values the snapshot serialized into prefaulted buffers.
+    prefaulted_values: u64,
+    /// Log segments recovery replayed after the snapshot.
+    segments_after_snapshot: usize,
+}
+
+/// Size of the values of the big `SET`s that make a run's log switch
+/// segments while its snapshot is written.
+const BIG_VALUE_BYTES: usize = 4000;
+/// Queues those runs join while the snapshot is written.
+const BIG_QUEUES: u64 = 64;
+
+fn fuzzy_snapshot_run(seed: u64) -> FuzzyRun {
     let dir = tempfile::tempdir().expect("temporary data directory");
     let limits = StateLimits::default();
     let mut rng = Rng(seed);
     let mut state = State::with_seed(limits, seed);
     state.keyspace.set_recording(true);
-    let mut wal = Wal::create(dir.path(), 0, FsyncPolicy::No, 0).expect("the log opens");
+    // Seeds 2 and 3 of every 4 log into small preallocated segments and add
+    // big writes while the snapshot runs, so the log moves through several
+    // segments, each ending in zeros, between the snapshot's start and end
+    // positions: recovery must read past those zeros for the keys the log
+    // touched there.
+    let switching = seed % 4 >= 2;
+    let segment_bytes = if switching { 64 * 1024 } else { 0 };
+    let mut wal =
+        Wal::create(dir.path(), 0, FsyncPolicy::No, segment_bytes).expect("the log opens");
     let mut now = T0;
     // Filler around the queues and sorted sets, so the snapshot needs
     // several slices and reaches them in the middle of the run.
     let mut setup = setup();
     let later = setup.split_off(2);
-    let mut commands = filler(0, 1000);
+    // The walk goes from the newest key to the oldest, so these come first.
+    let mut commands: Vec<Vec<String>> = (0..if switching { BIG_QUEUES } else { 0 })
+        .map(|index| {
+            ["QUEUE.CONFIG", &format!("bq{index}"), "TTL", "1000000"]
+                .map(String::from)
+                .to_vec()
+        })
+        .collect();
+    commands.extend(filler(0, 1000));
     commands.extend(setup);
     commands.extend(filler(1000, 2000));
     commands.extend(later);
@@ -708,6 +741,29 @@ fn fuzzy_snapshot_run(seed: u64) -> u64 {
         };
         if !words.is_empty() {
             apply(&mut state, now, &words);
+        }
+        if switching && job.is_some() {
+            let value = format!("{step:0width$}", width = BIG_VALUE_BYTES);
+            apply(
+                &mut state,
+                now,
+                &["SET".into(), format!("big{}", step % 8), value],
+            );
+            // Each queue gets joins for 4 steps only, many of them after
+            // the log moved on, and the snapshot walks them last: replaying
+            // a join the snapshot holds does not fit, so recovery must know
+            // that the log touched them.
+            let queue = format!("bq{}", ((step - snapshot_at) / 4).min(BIG_QUEUES - 1));
+            let joined = apply(
+                &mut state,
+                now,
+                &["QUEUE.JOIN".into(), queue, format!("u{step}")],
+            );
+            assert!(!matches!(joined, Reply::Error(_)), "{joined:?}");
+            if step % 8 == 0 {
+                // Time for the spare thread to prepare the next segment.
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
         log(&mut state, &mut wal);
         if step == snapshot_at {
@@ -788,7 +844,10 @@ fn fuzzy_snapshot_run(seed: u64) -> u64 {
     assert_same_timers(&mut state, &mut copy, now, &context);
     assert_same_timers(&mut state, &mut copy, now + FAR_AHEAD_MS, &context);
     assert_same_behaviour(&mut [&mut state, &mut copy], now + FAR_AHEAD_MS, &context);
-    prefaulted_values
+    FuzzyRun {
+        prefaulted_values,
+        segments_after_snapshot: recovered.report.segments.len(),
+    }
 }
 
 // ---------------------------------------------------------------------------
