@@ -162,6 +162,14 @@ fn persistence_lines(
                 .unwrap_or_else(|| "none".to_string()),
         ),
         (
+            "log_segments_prepared",
+            durability.wal.segment_counts().prepared.to_string(),
+        ),
+        (
+            "log_segments_unprepared",
+            durability.wal.segment_counts().unprepared.to_string(),
+        ),
+        (
             "snapshot_in_progress",
             u8::from(durability.snapshot.is_some()).to_string(),
         ),

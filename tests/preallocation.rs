@@ -369,6 +369,57 @@ fn a_snapshot_rotation_moves_into_a_spare() {
 }
 
 #[test]
+fn a_rotation_right_after_a_switch_still_finds_a_spare() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut wal =
+        Wal::create(dir.path(), 0, FsyncPolicy::No, SEGMENT_BYTES).expect("create the log");
+    let started = Instant::now();
+    let mut n = 0;
+    // A snapshot's rotation often comes just after the log moved into a
+    // spare: the spare thread keeps a second one ready for it. Spares are
+    // prepared in the background, so this retries (bounded) until one
+    // rotation of that kind lands in a spare; with a single spare ready,
+    // none ever could.
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no rotation right after a switch found a spare: {:?}",
+            wal.segment_counts()
+        );
+        // Time to prepare both spares.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = wal.segment_counts();
+        while wal.segment_counts().prepared == before.prepared {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no rotation right after a switch found a spare: {:?}",
+                wal.segment_counts()
+            );
+            let mut effects = record(n);
+            wal.append(&mut effects);
+            wal.commit().expect("commit");
+            n += 1;
+        }
+        let switched = wal.segment_counts();
+        wal.rotate().expect("rotate");
+        let rotated = wal.segment_counts();
+        if rotated.prepared == switched.prepared + 1 {
+            assert_eq!(rotated.unprepared, switched.unprepared);
+            break;
+        }
+        assert_eq!(rotated.unprepared, switched.unprepared + 1);
+    }
+    let mut effects = record(n);
+    wal.append(&mut effects);
+    wal.commit().expect("commit");
+    n += 1;
+    wal.close().expect("close");
+    drop(wal);
+    assert_eq!(spare_files(dir.path()), Vec::<PathBuf>::new());
+    assert_recovers(dir.path(), n);
+}
+
+#[test]
 fn segment_size_is_validated() {
     for (bytes, ok) in [(0, true), (1000, false), (65_535, false), (65_536, true)] {
         let text = bytes.to_string();
