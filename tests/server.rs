@@ -494,6 +494,56 @@ async fn in_process_submissions_share_the_engine_and_the_log() {
     stop(running).await;
 }
 
+/// INFO persistence counts the log's moves into new segments: into
+/// prepared spares as segments fill, and one more for a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_counts_the_logs_moves_into_prepared_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        persist: true,
+        dir: dir.path().to_path_buf(),
+        log_segment_bytes: usher::wal::SEGMENT_BYTES_MIN,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    assert_eq!(
+        info_number(&mut conn, "persistence", "log_segments_prepared").await,
+        0
+    );
+    let value = "v".repeat(2000);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut n = 0;
+    while info_number(&mut conn, "persistence", "log_segments_prepared").await < 3 {
+        assert!(std::time::Instant::now() < deadline, "no segment switch");
+        for _ in 0..20 {
+            let key = format!("k{}", n % 100);
+            assert_eq!(
+                conn.call(&["SET", &key, &value]).await,
+                Resp::Simple("OK".into())
+            );
+            n += 1;
+        }
+        // Time for the spare thread.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A snapshot's rotation moves the log once more: into a spare when one
+    // is ready (whether one is, is timing: `tests/preallocation.rs` checks
+    // that one is kept for it), else into a file the engine creates.
+    let moves = |prepared: u64, unprepared: u64| prepared + unprepared;
+    let before = moves(
+        info_number(&mut conn, "persistence", "log_segments_prepared").await,
+        info_number(&mut conn, "persistence", "log_segments_unprepared").await,
+    );
+    assert!(matches!(conn.call(&["SNAPSHOT"]).await, Resp::Simple(_)));
+    let after = moves(
+        info_number(&mut conn, "persistence", "log_segments_prepared").await,
+        info_number(&mut conn, "persistence", "log_segments_unprepared").await,
+    );
+    assert_eq!(after, before + 1);
+    stop(running).await;
+}
+
 /// CPU time of this process's engine thread, in ns (Linux schedstat).
 fn engine_cpu_ns() -> u64 {
     let mut total = 0;
