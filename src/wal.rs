@@ -541,8 +541,6 @@ fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
 /// (seen with 4 MiB segments and snapshots every 16 MiB) and created and
 /// synced a segment on the engine thread.
 const SPARES_READY: usize = 2;
-/// How often the spare thread looks whether the engine took a spare.
-const SPARE_POLL: Duration = Duration::from_millis(10);
 
 /// The `usher-log-spare` background thread: keeps [`SPARES_READY`] spare
 /// segment files written full of zeros and synced, ready for the engine to
@@ -550,6 +548,9 @@ const SPARE_POLL: Duration = Duration::from_millis(10);
 struct Spares {
     /// Holds every prepared spare.
     ready: Option<crossbeam_channel::Receiver<(File, PathBuf)>>,
+    /// Wakes the thread, waiting with the channel full, when the engine
+    /// takes a spare (dropped to end the thread).
+    taken: Option<crossbeam_channel::Sender<()>>,
     /// The size of every spare.
     bytes: u64,
     stop: Arc<AtomicBool>,
@@ -567,6 +568,7 @@ struct Spare {
 impl Spares {
     fn start(dir: &Path, segment_bytes: u64) -> io::Result<Spares> {
         let (sender, ready) = crossbeam_channel::bounded(SPARES_READY);
+        let (taken, wake) = crossbeam_channel::bounded::<()>(SPARES_READY);
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (dir, stop) = (dir.to_path_buf(), stop.clone());
@@ -580,7 +582,10 @@ impl Spares {
                             // the engine can take them one right after the
                             // other (a send blocked on a full channel would
                             // only land after the thread is woken).
-                            std::thread::sleep(SPARE_POLL);
+                            if wake.recv().is_err() {
+                                // The log is closing.
+                                return;
+                            }
                             continue;
                         }
                         number += 1;
@@ -619,6 +624,7 @@ impl Spares {
         };
         Ok(Spares {
             ready: Some(ready),
+            taken: Some(taken),
             bytes: segment_bytes,
             stop,
             thread: Some(thread),
@@ -628,6 +634,9 @@ impl Spares {
     /// A prepared spare, if one is ready now (never waits).
     fn take(&self) -> Option<Spare> {
         let (file, path) = self.ready.as_ref()?.try_recv().ok()?;
+        if let Some(taken) = &self.taken {
+            let _ = taken.try_send(());
+        }
         Some(Spare {
             file,
             path,
@@ -639,8 +648,9 @@ impl Spares {
 impl Drop for Spares {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Removes every prepared spare until the thread, seeing `stop`,
-        // ends and so disconnects the channel.
+        self.taken = None;
+        // Removes every prepared spare until the thread, seeing `stop` (or
+        // the wake-up channel closed), ends and so disconnects the channel.
         if let Some(ready) = self.ready.take() {
             while let Ok((file, path)) = ready.recv() {
                 drop(file);
