@@ -128,7 +128,8 @@ pub struct Config {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub snapshot_prefault_value_bytes: usize,
     /// Size of each log segment file, in bytes, written full of zeros by a
-    /// background thread before the log moves into it. Records then only
+    /// background thread before the log moves into it (two are kept ready,
+    /// so the data directory holds up to two such spares). Records then only
     /// overwrite space the file already has, so a sync writes the data and no
     /// change of file size (on ext4 about a third less time per fsync). A
     /// record that does not fit starts the next prepared segment, or grows

@@ -537,9 +537,9 @@ fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
 /// Spare segments kept ready. Two, because a snapshot's rotation often
 /// comes right after a switch that took one: the snapshot trigger counts
 /// log bytes, and `snapshot_log_bytes_max` is a multiple of the segment
-/// size by default. With one, that rotation found none about every time
-/// (seen with 4 MiB segments and snapshots every 16 MiB) and created and
-/// synced a segment on the engine thread.
+/// size by default. With one, such a rotation finds none (seen with 4 MiB
+/// segments and snapshots every 16 MiB; `tests/preallocation.rs` checks it)
+/// and creates and syncs a segment on the engine thread.
 const SPARES_READY: usize = 2;
 
 /// The `usher-log-spare` background thread: keeps [`SPARES_READY`] spare
