@@ -122,16 +122,18 @@ fn is_spare(path: &Path) -> bool {
 /// left before the sync thread renamed them. Unused spares hold zeros and
 /// are left out.
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecoveryError> {
-    let mut found = list(dir, wal::parse_segment_name)?;
     let listing = std::fs::read_dir(dir)
         .map_err(|e| RecoveryError(format!("cannot list {}: {e}", dir.display())))?;
+    let mut found = Vec::new();
     for entry in listing.flatten() {
         let path = entry.path();
-        if !is_spare(&path) {
-            continue;
-        }
-        let first = wal::spare_first_lsn(&path)
-            .map_err(|e| RecoveryError(format!("cannot read {}: {e}", path.display())))?;
+        let named = entry.file_name().to_str().and_then(wal::parse_segment_name);
+        let first = match named {
+            Some(first) => Some(first),
+            None if is_spare(&path) => wal::spare_first_lsn(&path)
+                .map_err(|e| RecoveryError(format!("cannot read {}: {e}", path.display())))?,
+            None => None,
+        };
         if let Some(first) = first {
             found.push((first, path));
         }
@@ -161,10 +163,8 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
     let snapshots = list(dir, snapshot::parse_snapshot_name)?;
     let (start_lsn, end_lsn, positions) = match snapshots.last() {
         Some((lsn, path)) => {
-            let touched = match snapshot::trailer_end_lsn(path) {
-                Some(end_lsn) => Some(touched_keys(dir, *lsn, end_lsn)?),
-                None => None,
-            };
+            let touched =
+                snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(&found, *lsn, end_lsn));
             let loaded: Loaded =
                 snapshot::load(path, &mut state, touched.as_ref()).map_err(|error| {
                     RecoveryError(format!(
@@ -259,20 +259,21 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
 /// again after it, by a record that names it.) Reading stops at the first record that does not check out (or a
 /// gap): replay stops there too and applies nothing after it.
 fn touched_keys(
-    dir: &Path,
+    segments: &[(u64, PathBuf)],
     start_lsn: u64,
     end_lsn: u64,
-) -> Result<snapshot::TouchedKeys, RecoveryError> {
+) -> snapshot::TouchedKeys {
     let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut expected = start_lsn;
-    for (first, path) in segments(dir)? {
+    for (first, path) in segments {
+        let first = *first;
         if first < start_lsn {
             continue;
         }
         if first != expected || expected >= end_lsn {
             break;
         }
-        let Ok(data) = std::fs::read(&path) else {
+        let Ok(data) = std::fs::read(path) else {
             break;
         };
         let header_ok = data.len() >= SEGMENT_HEADER_BYTES && &data[..8] == wal::SEGMENT_MAGIC;
@@ -295,21 +296,21 @@ fn touched_keys(
             let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
             let Some(payload) = rest.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length) else {
-                return Ok(touched);
+                return touched;
             };
             if crc32c::crc32c(payload) != crc {
-                return Ok(touched);
+                return touched;
             }
             let mut reader = Reader::new(payload);
             let (Ok(lsn), Ok(count)) = (reader.u64(), reader.u32()) else {
-                return Ok(touched);
+                return touched;
             };
             if lsn != expected {
-                return Ok(touched);
+                return touched;
             }
             for _ in 0..count {
                 let Ok(effect) = Effect::decode(&mut reader) else {
-                    return Ok(touched);
+                    return touched;
                 };
                 match effect.target() {
                     Target::Key(key) => {
@@ -322,7 +323,7 @@ fn touched_keys(
             offset += RECORD_HEADER_BYTES + length;
         }
     }
-    Ok(touched)
+    touched
 }
 
 /// Recovers the state from `dir` into `state` (empty, recording off): the
