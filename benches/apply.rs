@@ -35,8 +35,8 @@ const SEATS: u64 = 1_000_000;
 const BLOCK: u64 = 4096;
 
 fn request(words: &[&str]) -> Request {
-    let mut arguments = args(words.iter().copied());
-    match parse(&mut arguments) {
+    let arguments = args(words.iter().copied());
+    match parse(&arguments) {
         Ok(request) => request,
         Err(error) => panic!("bench request {words:?} does not parse: {error}"),
     }

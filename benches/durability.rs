@@ -34,8 +34,8 @@ const SNAPSHOT_KEYS: usize = 100_000;
 const BATCHES_PER_SEGMENT: u64 = 20_000;
 
 fn request(text: &str) -> Request {
-    let mut arguments = args(text.split_whitespace());
-    match parse(&mut arguments) {
+    let arguments = args(text.split_whitespace());
+    match parse(&arguments) {
         Ok(request) => request,
         Err(error) => panic!("bench request {text:?} does not parse: {error}"),
     }

@@ -27,8 +27,8 @@ const NOW_MS: u64 = 1_700_000_000_000;
 const SLOW: Duration = Duration::from_millis(1);
 
 fn request(words: &[&str]) -> Request {
-    let mut arguments = args(words.iter().copied());
-    match parse(&mut arguments) {
+    let arguments = args(words.iter().copied());
+    match parse(&arguments) {
         Ok(request) => request,
         Err(error) => panic!("bench request {words:?} does not parse: {error}"),
     }

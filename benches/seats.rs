@@ -28,7 +28,7 @@ const HOLDERS: u32 = 100_000;
 const NOW: u64 = 1_700_000_000_000;
 
 fn request(words: &[String]) -> Request {
-    match usher::protocol::parse(&mut args(words)) {
+    match usher::protocol::parse(&args(words)) {
         Ok(request) => request,
         Err(error) => panic!("{words:?} does not parse: {error}"),
     }

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use usher_protocol::request::{ClientCommand, CommandQuery};
 use usher_protocol::resp::{RespDecoder, RespVersion};
 use usher_protocol::{
-    binary, commands, resp, Arg, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
+    binary, commands, resp, ArgList, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
 };
 
 use crate::config::Config;
@@ -99,12 +99,7 @@ impl Connection {
 
     /// Decodes the next frame of `buf` (consuming it) and, for a request,
     /// checks it and answers it if it is connection-level.
-    pub fn next_frame(
-        &mut self,
-        buf: &mut BytesMut,
-        args: &mut Vec<Arg>,
-        config: &Config,
-    ) -> Frame {
+    pub fn next_frame(&mut self, buf: &mut BytesMut, args: &mut ArgList, config: &Config) -> Frame {
         let Some(&first) = buf.first() else {
             return Frame::NeedMore;
         };
@@ -139,13 +134,16 @@ impl Connection {
         }
         // A binary frame's idempotency key makes the request a `REQ`.
         let parsed = match idempotency_key {
-            None => usher_protocol::parse(args),
+            None => usher_protocol::parse_list(args),
             Some(id) => {
-                let fingerprint = usher_protocol::request::fingerprint(args);
-                usher_protocol::parse(args)
+                let fingerprint = usher_protocol::request::fingerprint_list(args, 0);
+                usher_protocol::parse_list(args)
                     .and_then(|request| Request::idempotent(id, fingerprint, request))
             }
         };
+        // The request holds what it needs of the frame; letting go of the
+        // rest now lets the input buffer be reused sooner.
+        args.clear();
         let ready = |reply| Frame::Ready {
             request_id,
             codec,

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use usher_protocol::{Arg, Reply, Request, ServerError};
+use usher_protocol::{ArgList, Reply, Request, ServerError};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -173,7 +173,7 @@ pub struct Reactor<C: Clock> {
     /// swapped with it while they are walked, so no round allocates.
     spare: Vec<usize>,
     scratch: Vec<u8>,
-    args: Vec<Arg>,
+    args: ArgList,
     /// Decoded frames waiting to be applied (one group, see
     /// `LOOKAHEAD_FRAMES`); empty between groups, kept for its capacity.
     frames: Vec<Frame>,
@@ -218,7 +218,7 @@ impl<C: Clock> Reactor<C> {
             dirty: Vec::new(),
             spare: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES],
-            args: Vec::new(),
+            args: ArgList::new(),
             frames: Vec::with_capacity(LOOKAHEAD_FRAMES),
             queue: receiver,
             submitted: Vec::new(),

@@ -261,11 +261,11 @@ fn piped_mode_reconnects_after_the_server_closes() {
         drop(first);
         let (mut second, _) = listener.accept().unwrap();
         let mut buf = BytesMut::new();
-        let mut args = Vec::new();
+        let mut args = usher_protocol::ArgList::new();
         loop {
             match binary::decode_request(&mut buf, &limits, &mut args) {
                 Decoded::Frame(header) => {
-                    let last = args.pop().unwrap().into_bytes();
+                    let last = args.bytes(args.len() - 1);
                     let mut out = BytesMut::new();
                     binary::encode_reply(&mut out, header.request_id, &Reply::Bulk(last));
                     second.write_all(&out).unwrap();

@@ -20,7 +20,7 @@ fn limits() -> StateLimits {
 }
 
 fn run(state: &mut State, now: u64, words: &[&str]) -> Reply {
-    let request = match usher::protocol::parse(&mut args(words)) {
+    let request = match usher::protocol::parse(&args(words)) {
         Ok(request) => request,
         Err(error) => return Reply::Error(error),
     };

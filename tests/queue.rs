@@ -16,8 +16,8 @@ use usher::state::{State, StateLimits, Value};
 const T0: u64 = 1_700_000_000_000;
 
 fn run(state: &mut State, now_ms: u64, words: &[&str]) -> Reply {
-    let mut arguments = args(words);
-    match parse(&mut arguments) {
+    let arguments = args(words);
+    match parse(&arguments) {
         Ok(request) => {
             let reply = state.apply(&request, now_ms);
             state.check_invariants();
@@ -641,8 +641,8 @@ fn big_backlogs_are_admitted_within_the_timer_budget() {
     let mut s = fresh();
     run(&mut s, T0, &["QUEUE.CONFIG", "q"]);
     for i in 0..1000 {
-        let mut arguments = args(["QUEUE.JOIN", "q", &format!("m{i}")]);
-        s.apply(&parse(&mut arguments).unwrap(), T0);
+        let arguments = args(["QUEUE.JOIN", "q", &format!("m{i}")]);
+        s.apply(&parse(&arguments).unwrap(), T0);
     }
     run(&mut s, T0, &["QUEUE.CONFIG", "q", "CAPACITY", "1000"]);
     // A command does a bounded amount of catching up; the timer the rest.
@@ -676,18 +676,18 @@ fn positions_stay_exact_through_churn() {
         if roll < 5 || line.is_empty() {
             let member = format!("user-{joined:016}");
             joined += 1;
-            let mut arguments = args(["QUEUE.JOIN", "q", &member]);
-            s.apply(&parse(&mut arguments).unwrap(), T0);
+            let arguments = args(["QUEUE.JOIN", "q", &member]);
+            s.apply(&parse(&arguments).unwrap(), T0);
             line.push(member);
         } else if roll < 8 {
             let index = (next() % line.len() as u64) as usize;
             let member = line.remove(index);
-            let mut arguments = args(["QUEUE.LEAVE", "q", &member]);
-            assert_eq!(s.apply(&parse(&mut arguments).unwrap(), T0), Reply::Int(1));
+            let arguments = args(["QUEUE.LEAVE", "q", &member]);
+            assert_eq!(s.apply(&parse(&arguments).unwrap(), T0), Reply::Int(1));
         } else {
             let count = (next() % 5) as usize;
-            let mut arguments = args(["QUEUE.ADMIT", "q", &count.to_string()]);
-            let admitted = s.apply(&parse(&mut arguments).unwrap(), T0);
+            let arguments = args(["QUEUE.ADMIT", "q", &count.to_string()]);
+            let admitted = s.apply(&parse(&arguments).unwrap(), T0);
             let expected: Vec<String> = line.drain(..count.min(line.len())).collect();
             let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
             assert_eq!(admitted, members(&expected));
@@ -719,8 +719,8 @@ fn sparse_lines_are_renumbered_and_the_arena_shrinks() {
     let mut s = fresh();
     run(&mut s, T0, &["QUEUE.CONFIG", "q"]);
     let apply = |s: &mut State, words: &[&str]| {
-        let mut arguments = args(words);
-        s.apply(&parse(&mut arguments).unwrap(), T0)
+        let arguments = args(words);
+        s.apply(&parse(&arguments).unwrap(), T0)
     };
     let id = |i: usize| format!("user-{i:017}");
     for i in 0..20_000 {

@@ -63,8 +63,8 @@ impl Rng {
 }
 
 fn apply(state: &mut State, now_ms: u64, words: &[String]) -> Reply {
-    let mut arguments = args(words);
-    match parse(&mut arguments) {
+    let arguments = args(words);
+    match parse(&arguments) {
         Ok(request) => state.apply(&request, now_ms),
         Err(error) => Reply::Error(error),
     }

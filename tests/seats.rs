@@ -10,7 +10,7 @@ use usher::state::{State, StateLimits, Value};
 const T0: u64 = 1_000_000;
 
 fn run(state: &mut State, now: u64, words: &[&str]) -> Reply {
-    let request = match usher::protocol::parse(&mut args(words)) {
+    let request = match usher::protocol::parse(&args(words)) {
         Ok(request) => request,
         Err(error) => return Reply::Error(error),
     };

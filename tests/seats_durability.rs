@@ -339,7 +339,7 @@ fn round_trip_values(state: &State) {
 }
 
 fn apply_line(state: &mut State, line: &[String], now: u64) -> Reply {
-    let request = usher::protocol::parse(&mut args(line))
+    let request = usher::protocol::parse(&args(line))
         .unwrap_or_else(|error| panic!("{line:?} does not parse: {error}"));
     state.apply(&request, now)
 }
@@ -868,7 +868,7 @@ async fn seats_stock_and_req_are_recovered_exactly_and_retries_survive_a_restart
     // included: past all of them, both states end up the same.
     let mut recovered_state = recovered.state;
     let quiet = |state: &mut State| {
-        let request = usher::protocol::parse(&mut args(["SEAT.INFO", "quiet:ev"])).expect("parses");
+        let request = usher::protocol::parse(&args(["SEAT.INFO", "quiet:ev"])).expect("parses");
         state.apply(&request, T0)
     };
     let far = T0 + 365 * 86_400_000;

@@ -471,7 +471,7 @@ async fn in_process_submissions_share_the_engine_and_the_log() {
     let requests = |words: &[&[&str]]| -> Vec<usher::protocol::Request> {
         words
             .iter()
-            .map(|w| usher::protocol::parse(&mut args(w.iter().copied())).expect("parses"))
+            .map(|w| usher::protocol::parse(&args(w.iter().copied())).expect("parses"))
             .collect()
     };
     let replies = running

@@ -614,7 +614,7 @@ fn run_seed(seed: u64, steps: usize, history: &mut Vec<String>) {
         );
     }
     for words in &setup {
-        let request = usher::protocol::parse(&mut args(words)).expect("setup parses");
+        let request = usher::protocol::parse(&args(words)).expect("setup parses");
         assert!(!state.apply(&request, now).is_error(), "setup {words:?}");
     }
     let mut recent_reqs: Vec<Vec<String>> = Vec::new();
@@ -676,8 +676,8 @@ fn run_seed(seed: u64, steps: usize, history: &mut Vec<String>) {
             };
             history.push(format!("{step} @{now}: DEL {key}; {create}"));
             for line in [format!("DEL {key}"), create] {
-                let request = usher::protocol::parse(&mut args(line.split(' ')))
-                    .expect("reset commands parse");
+                let request =
+                    usher::protocol::parse(&args(line.split(' '))).expect("reset commands parse");
                 let reply = state.apply(&request, now);
                 assert!(
                     !reply.is_error(),
@@ -703,7 +703,7 @@ fn run_seed(seed: u64, steps: usize, history: &mut Vec<String>) {
             command(&mut rng)
         };
         history.push(format!("{step} @{now}: {}", words.join(" ")));
-        let request = match usher::protocol::parse(&mut args(&words)) {
+        let request = match usher::protocol::parse(&args(&words)) {
             Ok(request) => request,
             Err(error) => panic!("seed {seed} step {step}: {words:?} does not parse: {error}"),
         };

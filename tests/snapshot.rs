@@ -476,7 +476,7 @@ async fn changes_during_a_snapshot_are_recovered_exactly() {
 // --- large values: prefaulted buffers ---
 
 fn apply_words(state: &mut State, words: &[String]) {
-    let request = usher::protocol::parse(&mut args(words.iter().map(String::as_str)))
+    let request = usher::protocol::parse(&args(words.iter().map(String::as_str)))
         .unwrap_or_else(|error| panic!("{words:?} does not parse: {error}"));
     let reply = state.apply(&request, T0);
     assert!(!reply.is_error(), "{words:?}: {reply:?}");

@@ -14,8 +14,8 @@ use usher::state::{State, StateLimits};
 const NOW: u64 = 1_700_000_000_000;
 
 fn run(state: &mut State, words: &[&str]) -> Reply {
-    let mut arguments = args(words);
-    match parse(&mut arguments) {
+    let arguments = args(words);
+    match parse(&arguments) {
         Ok(request) => {
             let reply = state.apply(&request, NOW);
             state.check_invariants();
@@ -27,8 +27,8 @@ fn run(state: &mut State, words: &[&str]) -> Reply {
 
 /// Like [`run`] without the O(n) invariant check, for large sets.
 fn run_unchecked(state: &mut State, words: &[&str]) -> Reply {
-    let mut arguments = args(words);
-    match parse(&mut arguments) {
+    let arguments = args(words);
+    match parse(&arguments) {
         Ok(request) => state.apply(&request, NOW),
         Err(error) => Reply::Error(error),
     }

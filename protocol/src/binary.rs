@@ -16,9 +16,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::args::{Arg, ArgList};
 use crate::error::{ErrorCode, ServerError};
 use crate::reply::Reply;
-use crate::request::Arg;
 use crate::{Decoded, Limits};
 
 pub const MAGIC: u8 = 0xD5;
@@ -118,8 +118,8 @@ fn take_frame(
         buf.reserve(HEADER_BYTES + body - buf.len());
         return Decoded::Incomplete;
     }
-    let frame = buf.split_to(HEADER_BYTES + body).freeze();
-    Decoded::Frame((flags, request_id, frame.slice(HEADER_BYTES..)))
+    buf.advance(HEADER_BYTES);
+    Decoded::Frame((flags, request_id, buf.split_to(body).freeze()))
 }
 
 /// The request id of a frame whose header is buffered, for error replies to
@@ -140,20 +140,24 @@ pub fn peek_request_id(buf: &[u8]) -> u64 {
 pub fn decode_request(
     buf: &mut BytesMut,
     limits: &Limits,
-    args: &mut Vec<Arg>,
+    args: &mut ArgList,
 ) -> Decoded<RequestHeader> {
     args.clear();
-    let (flags, request_id, mut cursor) =
+    let (flags, request_id, body) =
         match take_frame(buf, KIND_REQUEST, FLAG_IDEMPOTENCY_KEY, limits) {
             Decoded::Frame(frame) => frame,
             Decoded::Incomplete => return Decoded::Incomplete,
             Decoded::Invalid(error) => return Decoded::Invalid(error),
         };
-    match decode_request_body(&mut cursor, flags, limits, args) {
-        Ok(idempotency_key) => Decoded::Frame(RequestHeader {
-            request_id,
-            idempotency_key,
-        }),
+    match decode_request_body(&body, flags, limits, args) {
+        Ok(idempotency_key) => {
+            let idempotency_key = idempotency_key.map(|(start, end)| body.slice(start..end));
+            args.finish(body);
+            Decoded::Frame(RequestHeader {
+                request_id,
+                idempotency_key,
+            })
+        }
         Err(error) => {
             args.clear();
             Decoded::Invalid(error)
@@ -161,8 +165,8 @@ pub fn decode_request(
     }
 }
 
-fn need(cursor: &Bytes, bytes: usize, what: &str) -> Result<(), ServerError> {
-    if cursor.remaining() < bytes {
+fn need(cursor: &[u8], bytes: usize, what: &str) -> Result<(), ServerError> {
+    if cursor.len() < bytes {
         Err(ServerError::protocol(format!(
             "frame body ends inside {what}"
         )))
@@ -171,12 +175,17 @@ fn need(cursor: &Bytes, bytes: usize, what: &str) -> Result<(), ServerError> {
     }
 }
 
+/// Reads a request body into `args` as spans of `body`; returns where the
+/// idempotency key lies, if there is one.
 fn decode_request_body(
-    cursor: &mut Bytes,
+    body: &[u8],
     flags: u8,
     limits: &Limits,
-    args: &mut Vec<Arg>,
-) -> Result<Option<Bytes>, ServerError> {
+    args: &mut ArgList,
+) -> Result<Option<(usize, usize)>, ServerError> {
+    let mut cursor = body;
+    // Where `cursor` starts within `body`.
+    let at = |cursor: &[u8]| body.len() - cursor.len();
     let mut idempotency_key = None;
     if flags & FLAG_IDEMPOTENCY_KEY != 0 {
         need(cursor, 1, "the idempotency key length")?;
@@ -187,7 +196,9 @@ fn decode_request_body(
             )));
         }
         need(cursor, length, "the idempotency key")?;
-        idempotency_key = Some(cursor.split_to(length));
+        let start = at(cursor);
+        idempotency_key = Some((start, start + length));
+        cursor.advance(length);
     }
     need(cursor, 4, "the argument count")?;
     let count = cursor.get_u32() as usize;
@@ -202,16 +213,19 @@ fn decode_request_body(
     }
     for index in 0..count {
         need(cursor, 1, "an argument tag")?;
-        let arg = match cursor.get_u8() {
+        let tag = cursor.get_u8();
+        match tag {
             ARG_BYTES => {
                 need(cursor, 4, "a string length")?;
                 let length = cursor.get_u32() as usize;
                 need(cursor, length, "a string argument")?;
-                Arg::Bytes(cursor.split_to(length))
+                let start = at(cursor);
+                args.push_span(start, start + length);
+                cursor.advance(length);
             }
             ARG_INT => {
                 need(cursor, 8, "an integer argument")?;
-                Arg::Int(cursor.get_i64())
+                args.push_int(cursor.get_i64());
             }
             ARG_DOUBLE => {
                 need(cursor, 8, "a double argument")?;
@@ -219,20 +233,19 @@ fn decode_request_body(
                 if value.is_nan() {
                     return Err(ServerError::protocol(format!("argument {index} is NaN")));
                 }
-                Arg::Double(value)
+                args.push_double(value);
             }
             tag => {
                 return Err(ServerError::protocol(format!(
                     "unknown argument tag 0x{tag:02X} at argument {index}"
                 )))
             }
-        };
-        if index == 0 && !matches!(arg, Arg::Bytes(_)) {
+        }
+        if index == 0 && tag != ARG_BYTES {
             return Err(ServerError::protocol(
                 "the command name must be a string argument",
             ));
         }
-        args.push(arg);
     }
     if cursor.has_remaining() {
         return Err(ServerError::protocol(format!(

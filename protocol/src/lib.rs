@@ -2,6 +2,8 @@
 //!
 //! Module map:
 //! - [`error`]    — stable numbered error codes and the error reply value.
+//! - [`args`]     — a request's arguments: owned (`Arg`) or as decoded (`ArgList`:
+//!   the frame once, and where each argument lies in it).
 //! - [`request`]  — `Request` (one variant per command) and the argument parser
 //!   shared by both codecs.
 //! - [`commands`] — the command table (arity, flags, syntax, summary) behind the
@@ -13,6 +15,7 @@
 //! Both decoders answer [`Decoded::Incomplete`] ("read more") as a normal
 //! outcome, distinct from [`Decoded::Invalid`] (close the connection).
 
+pub mod args;
 pub mod binary;
 pub mod commands;
 pub mod error;
@@ -20,9 +23,10 @@ pub mod reply;
 pub mod request;
 pub mod resp;
 
+pub use args::{Arg, ArgList, ArgRef};
 pub use error::{ErrorCode, ServerError};
 pub use reply::Reply;
-pub use request::{parse, Arg, Request, SeatList};
+pub use request::{parse, parse_list, Request, SeatList};
 
 /// The outcome of trying to decode one frame from a buffer.
 #[derive(Debug, PartialEq)]

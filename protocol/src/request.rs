@@ -1,13 +1,14 @@
 //! `Request`: one typed variant per command, and the parser that turns a
 //! decoded argument list (from either codec) into it.
 //!
-//! Both codecs produce a list of [`Arg`]s whose first element is the command
-//! name; [`parse`] checks arity and syntax and builds the variant, so a
+//! Both codecs produce an [`ArgList`] whose first argument is the command
+//! name; [`parse_list`] checks arity and syntax and builds the variant, so a
 //! command's syntax is defined once for both protocols. A syntax error is a
 //! per-request error reply, never a connection error.
 
 use bytes::Bytes;
 
+pub use crate::args::{Arg, ArgList, ArgRef};
 use crate::commands::Cmd;
 use crate::error::{ErrorCode, ServerError};
 
@@ -20,65 +21,6 @@ pub type SeatList = smallvec::SmallVec<[u32; 4]>;
 /// member, and a `Vec` was an allocation per request), more on the heap.
 /// `Request` keeps its size.
 pub type ZAddPairs = smallvec::SmallVec<[(f64, Bytes); 1]>;
-
-/// One argument as decoded from the wire. RESP only carries strings; the
-/// binary protocol may also carry integers and doubles directly.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Arg {
-    Bytes(Bytes),
-    Int(i64),
-    Double(f64),
-}
-
-impl Arg {
-    /// The argument as a string. Numbers become their decimal text.
-    pub fn into_bytes(self) -> Bytes {
-        match self {
-            Arg::Bytes(bytes) => bytes,
-            Arg::Int(value) => Bytes::from(value.to_string()),
-            Arg::Double(value) => Bytes::from(format_double(value)),
-        }
-    }
-
-    pub fn to_i64(&self) -> Result<i64, ServerError> {
-        match self {
-            Arg::Int(value) => Ok(*value),
-            Arg::Bytes(bytes) => parse_i64(bytes).ok_or(ServerError::NOT_INTEGER),
-            Arg::Double(value) => {
-                if value.fract() == 0.0 && *value >= i64::MIN as f64 && *value < i64::MAX as f64 {
-                    Ok(*value as i64)
-                } else {
-                    Err(ServerError::NOT_INTEGER)
-                }
-            }
-        }
-    }
-
-    pub fn to_f64(&self) -> Result<f64, ServerError> {
-        match self {
-            Arg::Int(value) => Ok(*value as f64),
-            Arg::Double(value) if !value.is_nan() => Ok(*value),
-            Arg::Double(_) => Err(ServerError::NOT_FLOAT),
-            Arg::Bytes(bytes) => parse_f64(bytes).ok_or(ServerError::NOT_FLOAT),
-        }
-    }
-
-    /// Case-insensitive comparison with an upper-case keyword.
-    pub fn is_keyword(&self, upper: &str) -> bool {
-        match self {
-            Arg::Bytes(bytes) => bytes.eq_ignore_ascii_case(upper.as_bytes()),
-            _ => false,
-        }
-    }
-
-    /// Length in bytes as it would be sent in RESP; used for limit checks.
-    pub fn wire_len(&self) -> usize {
-        match self {
-            Arg::Bytes(bytes) => bytes.len(),
-            Arg::Int(_) | Arg::Double(_) => 8,
-        }
-    }
-}
 
 /// Parses a 64-bit signed integer the way Redis does: optional `-`, digits,
 /// no leading `+`, no spaces, no leading zeros except `0` itself.
@@ -307,9 +249,9 @@ pub struct ScoreBound {
 impl ScoreBound {
     /// Parses a bound as Redis's `zslParseRange` does; `None` if it is not
     /// a float (or is NaN).
-    pub fn parse(arg: &Arg) -> Option<ScoreBound> {
+    pub fn parse(arg: ArgRef<'_>) -> Option<ScoreBound> {
         match arg {
-            Arg::Bytes(bytes) => match bytes.first() {
+            ArgRef::Bytes(bytes) => match bytes.first() {
                 Some(b'(') => parse_f64(&bytes[1..]).map(|value| ScoreBound {
                     value,
                     exclusive: true,
@@ -627,6 +569,15 @@ pub const REQ_ID_BYTES_MAX: usize = crate::binary::IDEMPOTENCY_KEY_BYTES_MAX;
 /// same fingerprint over either codec. Stable across processes and
 /// versions: it is stored with remembered replies and will be persisted.
 pub fn fingerprint(args: &[Arg]) -> u64 {
+    fingerprint_of(args.iter().map(Arg::as_ref))
+}
+
+/// [`fingerprint`] of a decoded list's arguments from `from` on.
+pub fn fingerprint_list(list: &ArgList, from: usize) -> u64 {
+    fingerprint_of(list.iter().skip(from))
+}
+
+fn fingerprint_of<'a>(args: impl Iterator<Item = ArgRef<'a>>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     fn eat(mut hash: u64, bytes: &[u8], upper: bool) -> u64 {
@@ -645,12 +596,12 @@ pub fn fingerprint(args: &[Arg]) -> u64 {
     }
     let mut hash = OFFSET;
     let mut digits = itoa::Buffer::new();
-    for (position, arg) in args.iter().enumerate() {
+    for (position, arg) in args.enumerate() {
         let upper = position == 0;
         hash = match arg {
-            Arg::Bytes(bytes) => eat(hash, bytes, upper),
-            Arg::Int(value) => eat(hash, digits.format(*value).as_bytes(), upper),
-            Arg::Double(value) => eat(hash, format_double(*value).as_bytes(), upper),
+            ArgRef::Bytes(bytes) => eat(hash, bytes, upper),
+            ArgRef::Int(value) => eat(hash, digits.format(value).as_bytes(), upper),
+            ArgRef::Double(value) => eat(hash, format_double(value).as_bytes(), upper),
         };
     }
     hash
@@ -797,26 +748,40 @@ impl Request {
     }
 }
 
-/// Walks an argument list; each method consumes one argument.
+/// Walks a decoded argument list; each method consumes one argument.
 struct Args<'a> {
     name: &'static str,
-    args: std::slice::IterMut<'a, Arg>,
+    list: &'a ArgList,
+    /// The next argument's index.
+    next: usize,
 }
 
 impl<'a> Args<'a> {
     fn remaining(&self) -> usize {
-        self.args.len()
+        self.list.len() - self.next
     }
 
-    fn next_arg(&mut self) -> Result<&mut Arg, ServerError> {
-        self.args
-            .next()
-            .ok_or_else(|| ServerError::wrong_arity(self.name))
+    fn next_index(&mut self) -> Result<usize, ServerError> {
+        if self.next < self.list.len() {
+            self.next += 1;
+            Ok(self.next - 1)
+        } else {
+            Err(ServerError::wrong_arity(self.name))
+        }
     }
 
+    fn next_arg(&mut self) -> Result<ArgRef<'a>, ServerError> {
+        let index = self.next_index()?;
+        let list: &'a ArgList = self.list;
+        Ok(list.get(index).expect("index checked against the length"))
+    }
+
+    /// The next argument as a string sharing the frame: for what a request
+    /// keeps. Reading one only to compare it is [`Args::next_arg`], which
+    /// makes no `Bytes`.
     fn bytes(&mut self) -> Result<Bytes, ServerError> {
-        let arg = self.next_arg()?;
-        Ok(std::mem::replace(arg, Arg::Int(0)).into_bytes())
+        let index = self.next_index()?;
+        Ok(self.list.bytes(index))
     }
 
     fn int(&mut self) -> Result<i64, ServerError> {
@@ -861,21 +826,23 @@ impl<'a> Args<'a> {
         Ok(seats)
     }
 
-    fn peek_keyword(&mut self) -> Option<&Arg> {
-        self.args.as_slice().first()
+    fn peek_keyword(&self) -> Option<ArgRef<'a>> {
+        let list: &'a ArgList = self.list;
+        list.get(self.next)
     }
 
     fn rest(&mut self) -> Vec<Bytes> {
-        let mut out = Vec::with_capacity(self.args.len());
-        for arg in self.args.by_ref() {
-            out.push(std::mem::replace(arg, Arg::Int(0)).into_bytes());
+        let mut out = Vec::with_capacity(self.remaining());
+        while self.next < self.list.len() {
+            out.push(self.list.bytes(self.next));
+            self.next += 1;
         }
         out
     }
 
     /// Fails with the arity error unless every argument was used.
     fn end(&self) -> Result<(), ServerError> {
-        if self.args.len() == 0 {
+        if self.remaining() == 0 {
             Ok(())
         } else {
             Err(ServerError::wrong_arity(self.name))
@@ -885,7 +852,7 @@ impl<'a> Args<'a> {
     /// Fails with a syntax error unless every argument was used (for
     /// commands whose optional tail is parsed by keyword).
     fn end_syntax(&self) -> Result<(), ServerError> {
-        if self.args.len() == 0 {
+        if self.remaining() == 0 {
             Ok(())
         } else {
             Err(ServerError::SYNTAX)
@@ -895,8 +862,10 @@ impl<'a> Args<'a> {
 
 /// Upper-cases a command name into a stack buffer; `None` if it is too long
 /// to be any known command.
-fn upper_name(arg: &Arg, buffer: &mut [u8; 24]) -> Option<usize> {
-    let Arg::Bytes(name) = arg else { return None };
+fn upper_name(arg: ArgRef<'_>, buffer: &mut [u8; 24]) -> Option<usize> {
+    let ArgRef::Bytes(name) = arg else {
+        return None;
+    };
     if name.len() > buffer.len() {
         return None;
     }
@@ -906,17 +875,17 @@ fn upper_name(arg: &Arg, buffer: &mut [u8; 24]) -> Option<usize> {
     Some(name.len())
 }
 
-fn unknown_command(args: &[Arg]) -> ServerError {
-    let name = match args.first() {
-        Some(Arg::Bytes(bytes)) => {
+fn unknown_command(args: &ArgList, from: usize) -> ServerError {
+    let name = match args.get(from) {
+        Some(ArgRef::Bytes(bytes)) => {
             String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned()
         }
         Some(other) => format!("{other:?}"),
         None => String::new(),
     };
     let mut start = String::new();
-    for arg in args.iter().skip(1).take(8) {
-        if let Arg::Bytes(bytes) = arg {
+    for arg in args.iter().skip(from + 1).take(8) {
+        if let ArgRef::Bytes(bytes) = arg {
             start.push('\'');
             start.push_str(&String::from_utf8_lossy(&bytes[..bytes.len().min(64)]));
             start.push_str("' ");
@@ -928,32 +897,43 @@ fn unknown_command(args: &[Arg]) -> ServerError {
     )
 }
 
-/// Parses a decoded argument list (command name first). The arguments are
-/// moved out of `args`, leaving placeholders, so the caller can reuse the
-/// vector without reallocating.
-pub fn parse(args: &mut [Arg]) -> Result<Request, ServerError> {
+/// Parses a list of owned arguments (command name first): for clients and
+/// tests. The server parses the decoder's list with [`parse_list`].
+pub fn parse(args: &[Arg]) -> Result<Request, ServerError> {
+    parse_list(&ArgList::from_args(args))
+}
+
+/// Parses a decoded argument list (command name first). It only reads the
+/// list; a `Bytes` is made for each argument the request keeps.
+pub fn parse_list(args: &ArgList) -> Result<Request, ServerError> {
+    parse_from(args, 0)
+}
+
+/// Parses the command whose name is argument `from` of `args`.
+fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
     let mut buffer = [0u8; 24];
-    let Some(first) = args.first() else {
+    let Some(first) = args.get(from) else {
         return Err(ServerError::protocol("empty command"));
     };
     let Some(length) = upper_name(first, &mut buffer) else {
-        return Err(unknown_command(args));
+        return Err(unknown_command(args, from));
     };
     let upper = &buffer[..length];
     let Some(spec) = crate::commands::lookup(upper) else {
-        return Err(unknown_command(args));
+        return Err(unknown_command(args, from));
     };
     let name = spec.name;
-    let given = args.len() as i64;
+    let given = (args.len() - from) as i64;
     if (spec.arity > 0 && given != spec.arity) || (spec.arity < 0 && given < -spec.arity) {
         return Err(ServerError::wrong_arity(name));
     }
     if spec.id == Cmd::Req {
-        return parse_req(args);
+        return parse_req(args, from);
     }
     let mut a = Args {
         name,
-        args: args[1..].iter_mut(),
+        list: args,
+        next: from + 1,
     };
     let request = match spec.id {
         Cmd::Ping => {
@@ -1304,7 +1284,7 @@ fn parse_command(a: &mut Args<'_>) -> Result<Request, ServerError> {
 fn parse_expire(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerError> {
     let key = a.bytes()?;
     // Redis checks the options before the number; keep its error order.
-    let amount = std::mem::replace(a.next_arg()?, Arg::Int(0));
+    let amount = a.next_arg()?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while a.remaining() > 0 {
         let option = a.bytes()?;
@@ -1405,7 +1385,7 @@ fn parse_set(a: &mut Args<'_>) -> Result<Request, ServerError> {
     // As in Redis: options may repeat (the last expiry wins), incompatible
     // ones are a syntax error, and the expiry number is checked only after
     // every option was read, so syntax errors take precedence.
-    let mut expiry: Option<(&'static str, Arg)> = None;
+    let mut expiry: Option<(&'static str, ArgRef<'_>)> = None;
     while a.remaining() > 0 {
         let option = a.bytes()?;
         let upper = option.to_ascii_uppercase();
@@ -1430,7 +1410,7 @@ fn parse_set(a: &mut Args<'_>) -> Result<Request, ServerError> {
                     && expiry.as_ref().is_none_or(|(given, _)| *given == unit)
                     && a.remaining() > 0 =>
             {
-                let amount = std::mem::replace(a.next_arg()?, Arg::Int(0));
+                let amount = a.next_arg()?;
                 expiry = Some((unit, amount));
             }
             _ => return Err(ServerError::SYNTAX),
@@ -1500,19 +1480,20 @@ fn parse_incrbound(a: &mut Args<'_>) -> Result<Request, ServerError> {
 
 /// `REQ id command [args ...]`: the wrapped command is parsed like any other
 /// (its own arity and syntax errors are reported as they are).
-fn parse_req(args: &mut [Arg]) -> Result<Request, ServerError> {
-    let (head, inner) = args.split_at_mut(2);
+fn parse_req(args: &ArgList, from: usize) -> Result<Request, ServerError> {
+    // `from + 1` is the id; the wrapped command starts after it.
+    let inner = from + 2;
     // Refused before recursing so that `REQ a REQ b REQ c ...` cannot nest
     // the parser arbitrarily deep.
-    if inner.first().is_some_and(|name| name.is_keyword("REQ")) {
+    if args.get(inner).is_some_and(|name| name.is_keyword("REQ")) {
         return Err(ServerError::new_static(
             ErrorCode::Syntax,
             "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
         ));
     }
-    let id = std::mem::replace(&mut head[1], Arg::Int(0)).into_bytes();
-    let fingerprint = fingerprint(inner);
-    let command = parse(inner)?;
+    let id = args.bytes(from + 1);
+    let fingerprint = fingerprint_list(args, inner);
+    let command = parse_from(args, inner)?;
     Request::idempotent(id, fingerprint, command)
 }
 
@@ -1601,8 +1582,8 @@ fn parse_zrange(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerE
         "ZREVRANGE" => (Some(true), Some(false)),
         _ => (Some(true), Some(true)),
     };
-    let first = std::mem::replace(a.next_arg()?, Arg::Int(0));
-    let second = std::mem::replace(a.next_arg()?, Arg::Int(0));
+    let first = a.next_arg()?;
+    let second = a.next_arg()?;
     let mut with_scores = false;
     let mut limit = (0i64, -1i64);
     while a.remaining() > 0 {
@@ -1643,8 +1624,8 @@ fn parse_zrange(name: &'static str, a: &mut Args<'_>) -> Result<Request, ServerE
         let not_float =
             || ServerError::new_static(ErrorCode::NotFloat, "ERR min or max is not a float");
         ZRangeBy::Score {
-            min: ScoreBound::parse(&low).ok_or_else(not_float)?,
-            max: ScoreBound::parse(&high).ok_or_else(not_float)?,
+            min: ScoreBound::parse(low).ok_or_else(not_float)?,
+            max: ScoreBound::parse(high).ok_or_else(not_float)?,
         }
     } else {
         ZRangeBy::Rank {

@@ -3,13 +3,15 @@
 //!
 //! Decoding never panics and never consumes a partial frame: it answers
 //! [`Decoded::Incomplete`] until the whole frame is buffered, then splits it
-//! off the buffer and hands out zero-copy slices of it as arguments.
+//! off the buffer and records where each argument lies in it (an
+//! [`ArgList`], nothing copied).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
+use crate::args::ArgList;
 use crate::error::ServerError;
 use crate::reply::Reply;
-use crate::request::{double_text, Arg};
+use crate::request::double_text;
 use crate::{Decoded, Limits};
 
 /// Which RESP dialect replies are encoded in (`HELLO 3` switches to 3).
@@ -64,7 +66,7 @@ impl RespDecoder {
 
     /// Decodes one request from the front of `buf` into `args` (cleared
     /// first). On `Frame`, the frame's bytes have been removed from `buf`.
-    pub fn decode(&mut self, buf: &mut BytesMut, args: &mut Vec<Arg>) -> Decoded<()> {
+    pub fn decode(&mut self, buf: &mut BytesMut, args: &mut ArgList) -> Decoded<()> {
         args.clear();
         loop {
             let Some(&first) = buf.first() else {
@@ -79,12 +81,10 @@ impl RespDecoder {
             }
             match self.scan_multibulk(buf) {
                 Decoded::Frame(Some(total)) => {
-                    let frame = buf.split_to(total).freeze();
-                    args.extend(
-                        self.spans
-                            .iter()
-                            .map(|&(start, end)| Arg::Bytes(frame.slice(start..end))),
-                    );
+                    for &(start, end) in &self.spans {
+                        args.push_span(start, end);
+                    }
+                    args.finish(buf.split_to(total).freeze());
                     return Decoded::Frame(());
                 }
                 // `*0` or `*-1`: an empty request, skipped as Redis does.
@@ -165,7 +165,7 @@ impl RespDecoder {
 
     /// Inline command: one line of space-separated words, with Redis's
     /// quoting rules. Empty lines are skipped.
-    fn decode_inline(&mut self, buf: &mut BytesMut, args: &mut Vec<Arg>) -> Decoded<()> {
+    fn decode_inline(&mut self, buf: &mut BytesMut, args: &mut ArgList) -> Decoded<()> {
         {
             let Some(newline) = memchr(b'\n', buf) else {
                 if buf.len() > self.limits.inline_bytes_max {
@@ -186,7 +186,17 @@ impl RespDecoder {
                     if words.len() > self.limits.args_max {
                         return Decoded::Invalid(ServerError::protocol("too many arguments"));
                     }
-                    args.extend(words.into_iter().map(|w| Arg::Bytes(Bytes::from(w))));
+                    // The unquoted words, end to end, are the frame.
+                    let mut frame = BytesMut::with_capacity(words.iter().map(Vec::len).sum());
+                    for word in &words {
+                        frame.put_slice(word);
+                    }
+                    let mut start = 0;
+                    for word in &words {
+                        args.push_span(start, start + word.len());
+                        start += word.len();
+                    }
+                    args.finish(frame.freeze());
                     Decoded::Frame(())
                 }
                 None => Decoded::Invalid(ServerError::protocol("unbalanced quotes in request")),

@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use usher_protocol::binary::{self, RequestHeader, HEADER_BYTES, IDEMPOTENCY_KEY_BYTES_MAX};
-use usher_protocol::{Arg, Decoded, ErrorCode, Limits, Reply, ServerError};
+use usher_protocol::{Arg, ArgList, Decoded, ErrorCode, Limits, Reply, ServerError};
 
 fn b(text: &str) -> Arg {
     Arg::Bytes(Bytes::copy_from_slice(text.as_bytes()))
@@ -23,9 +23,10 @@ fn reply(id: u64, value: &Reply) -> BytesMut {
 }
 
 fn decode(buf: &mut BytesMut, limits: &Limits) -> (Decoded<RequestHeader>, Vec<Arg>) {
-    let mut args = vec![b("stale")];
+    // A list left from an earlier request: decoding must replace it.
+    let mut args = ArgList::from_args(&[b("stale")]);
     let outcome = binary::decode_request(buf, limits, &mut args);
-    (outcome, args)
+    (outcome, args.to_args())
 }
 
 /// Hand-builds a request frame from a raw header and body.
@@ -594,7 +595,7 @@ proptest! {
         let mut buf = request(id, key.as_deref(), &args);
         let total = buf.len();
         buf.extend_from_slice(b"\xD5next");
-        let mut decoded = Vec::new();
+        let mut decoded = ArgList::new();
         match binary::decode_request(&mut buf, &Limits::default(), &mut decoded) {
             Decoded::Frame(header) => {
                 prop_assert_eq!(header.request_id, id);
@@ -602,7 +603,7 @@ proptest! {
             }
             other => prop_assert!(false, "decoding gave {:?}", other),
         }
-        prop_assert_eq!(decoded, args);
+        prop_assert_eq!(decoded.to_args(), args);
         prop_assert_eq!(&buf[..], &b"\xD5next"[..], "exactly {} bytes consumed", total);
     }
 
@@ -623,7 +624,7 @@ proptest! {
     fn random_requests_never_panic_or_overconsume(bytes in wire_strategy(binary::KIND_REQUEST)) {
         let limits = Limits { frame_bytes_max: 256, args_max: 8, ..Limits::default() };
         let mut buf = BytesMut::from(&bytes[..]);
-        let mut args = Vec::new();
+        let mut args = ArgList::new();
         loop {
             let before = buf.len();
             match binary::decode_request(&mut buf, &limits, &mut args) {

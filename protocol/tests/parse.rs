@@ -25,11 +25,11 @@ fn bytes(text: &str) -> Bytes {
 }
 
 fn ok(words: &str) -> Request {
-    parse(&mut args(words)).unwrap_or_else(|e| panic!("{words}: {e}"))
+    parse(&args(words)).unwrap_or_else(|e| panic!("{words}: {e}"))
 }
 
 fn err(words: &str) -> ServerError {
-    match parse(&mut args(words)) {
+    match parse(&args(words)) {
         Ok(request) => panic!("{words} parsed as {request:?}"),
         Err(error) => error,
     }
@@ -58,10 +58,10 @@ fn unknown_commands() {
     );
     // A name that is not a string is no command.
     for first in [Arg::Int(1), Arg::Double(2.0)] {
-        let error = parse(&mut [first, b("x")]).unwrap_err();
+        let error = parse(&[first, b("x")]).unwrap_err();
         assert_eq!(error.code, ErrorCode::UnknownCommand);
     }
-    assert_eq!(parse(&mut []).unwrap_err().code, ErrorCode::Protocol);
+    assert_eq!(parse(&[]).unwrap_err().code, ErrorCode::Protocol);
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn every_command_parses_a_valid_call() {
     // Every command in the table has a parser (none reaches the
     // "no parser" arm): a wrong arity is the only error for bare names.
     for spec in COMMANDS {
-        if let Err(error) = parse(&mut args(spec.name)) {
+        if let Err(error) = parse(&args(spec.name)) {
             assert!(
                 matches!(error.code, ErrorCode::WrongArity),
                 "{}: {error}",
@@ -379,8 +379,8 @@ fn integer_arguments_are_strict() {
         "",
         "9223372036854775808",
     ] {
-        let mut list = vec![b("INCRBY"), b("k"), b(bad)];
-        let error = parse(&mut list).unwrap_err();
+        let list = vec![b("INCRBY"), b("k"), b(bad)];
+        let error = parse(&list).unwrap_err();
         assert_eq!(error.code, ErrorCode::NotInteger, "{bad:?}");
         assert_eq!(error.message, "ERR value is not an integer or out of range");
     }
@@ -398,7 +398,7 @@ fn decrby_of_the_smallest_integer_overflows() {
     let error = err("DECRBY k -9223372036854775808");
     assert_eq!(error.code, ErrorCode::Overflow);
     assert_eq!(error.message, "ERR decrement would overflow");
-    let error = parse(&mut [b("DECRBY"), b("k"), Arg::Int(i64::MIN)]).unwrap_err();
+    let error = parse(&[b("DECRBY"), b("k"), Arg::Int(i64::MIN)]).unwrap_err();
     assert_eq!(error.code, ErrorCode::Overflow);
     assert_eq!(
         ok("DECRBY k 9223372036854775807"),
@@ -473,8 +473,8 @@ fn scan_options() {
     }
     assert_eq!(err_code("SCAN 0 COUNT many"), ErrorCode::NotInteger);
     for cursor in ["-1", "abc", "18446744073709551616", "1.5", ""] {
-        let mut list = vec![b("SCAN"), b(cursor)];
-        let error = parse(&mut list).unwrap_err();
+        let list = vec![b("SCAN"), b(cursor)];
+        let error = parse(&list).unwrap_err();
         assert_eq!(error.code, ErrorCode::Syntax, "{cursor:?}");
         assert_eq!(error.message, "ERR invalid cursor");
     }
@@ -488,7 +488,7 @@ fn hello_versions() {
         error.message,
         "ERR Protocol version is not an integer or out of range"
     );
-    let error = parse(&mut [b("HELLO"), Arg::Double(2.5)]).unwrap_err();
+    let error = parse(&[b("HELLO"), Arg::Double(2.5)]).unwrap_err();
     assert_eq!(error.code, ErrorCode::Syntax);
     // Any integer parses; the connection refuses versions other than 2 and 3.
     assert_eq!(
@@ -526,40 +526,40 @@ fn connection_subcommand_errors() {
 #[test]
 fn typed_arguments_where_integers_are_expected() {
     // Integers as they are, doubles without a fraction, in every integer slot.
-    let mut list = [b("INCRBY"), b("k"), Arg::Int(-3)];
+    let list = [b("INCRBY"), b("k"), Arg::Int(-3)];
     assert_eq!(
-        parse(&mut list).unwrap(),
+        parse(&list).unwrap(),
         Request::IncrBy {
             key: bytes("k"),
             delta: -3
         }
     );
-    let mut list = [b("INCRBY"), b("k"), Arg::Double(4.0)];
+    let list = [b("INCRBY"), b("k"), Arg::Double(4.0)];
     assert_eq!(
-        parse(&mut list).unwrap(),
+        parse(&list).unwrap(),
         Request::IncrBy {
             key: bytes("k"),
             delta: 4
         }
     );
     for bad in [0.5, f64::INFINITY, 9.3e18, -9.3e18] {
-        let mut list = [b("INCRBY"), b("k"), Arg::Double(bad)];
+        let list = [b("INCRBY"), b("k"), Arg::Double(bad)];
         assert_eq!(
-            parse(&mut list).unwrap_err().code,
+            parse(&list).unwrap_err().code,
             ErrorCode::NotInteger,
             "{bad}"
         );
     }
-    let mut list = [b("SET"), b("k"), b("v"), b("EX"), Arg::Int(60)];
-    match parse(&mut list).unwrap() {
+    let list = [b("SET"), b("k"), b("v"), b("EX"), Arg::Int(60)];
+    match parse(&list).unwrap() {
         Request::Set { expiry, .. } => {
             assert_eq!(expiry, SetExpiry::At(Deadline::InSeconds(60)))
         }
         other => panic!("{other:?}"),
     }
-    let mut list = [b("SET"), b("k"), b("v"), b("PX"), Arg::Int(0)];
-    assert_eq!(parse(&mut list).unwrap_err().code, ErrorCode::InvalidExpire);
-    let mut list = [
+    let list = [b("SET"), b("k"), b("v"), b("PX"), Arg::Int(0)];
+    assert_eq!(parse(&list).unwrap_err().code, ErrorCode::InvalidExpire);
+    let list = [
         b("INCRBOUND"),
         b("c"),
         Arg::Int(1),
@@ -569,7 +569,7 @@ fn typed_arguments_where_integers_are_expected() {
         Arg::Int(100),
     ];
     assert_eq!(
-        parse(&mut list).unwrap(),
+        parse(&list).unwrap(),
         Request::IncrBound {
             key: bytes("c"),
             delta: 1,
@@ -577,9 +577,9 @@ fn typed_arguments_where_integers_are_expected() {
             max: Some(100)
         }
     );
-    let mut list = [b("EXPIRE"), b("k"), Arg::Int(10), b("NX")];
+    let list = [b("EXPIRE"), b("k"), Arg::Int(10), b("NX")];
     assert!(matches!(
-        parse(&mut list).unwrap(),
+        parse(&list).unwrap(),
         Request::Expire {
             deadline: Deadline::InSeconds(10),
             condition: ExpireCondition::NoExpiry,
@@ -587,17 +587,17 @@ fn typed_arguments_where_integers_are_expected() {
         }
     ));
     assert_eq!(
-        parse(&mut [b("SELECT"), Arg::Int(0)]).unwrap(),
+        parse(&[b("SELECT"), Arg::Int(0)]).unwrap(),
         Request::Select(0)
     );
     assert_eq!(
-        parse(&mut [b("HELLO"), Arg::Int(3)]).unwrap(),
+        parse(&[b("HELLO"), Arg::Int(3)]).unwrap(),
         Request::Hello {
             protocol: Some(3),
             client_name: None
         }
     );
-    match parse(&mut [b("SCAN"), Arg::Int(7), b("COUNT"), Arg::Int(3)]).unwrap() {
+    match parse(&[b("SCAN"), Arg::Int(7), b("COUNT"), Arg::Int(3)]).unwrap() {
         Request::Scan { cursor, count, .. } => assert_eq!((cursor, count), (7, 3)),
         other => panic!("{other:?}"),
     }
@@ -605,28 +605,28 @@ fn typed_arguments_where_integers_are_expected() {
 
 #[test]
 fn typed_arguments_where_strings_are_expected() {
-    let mut list = [b("SET"), Arg::Int(-3), Arg::Double(1.5)];
-    match parse(&mut list).unwrap() {
+    let list = [b("SET"), Arg::Int(-3), Arg::Double(1.5)];
+    match parse(&list).unwrap() {
         Request::Set { key, value, .. } => {
             assert_eq!(key, bytes("-3"));
             assert_eq!(value, bytes("1.5"));
         }
         other => panic!("{other:?}"),
     }
-    let mut list = [b("ECHO"), Arg::Double(3.0)];
-    assert_eq!(parse(&mut list).unwrap(), Request::Echo(bytes("3")));
-    let mut list = [b("ECHO"), Arg::Double(f64::NEG_INFINITY)];
-    assert_eq!(parse(&mut list).unwrap(), Request::Echo(bytes("-inf")));
-    let mut list = [b("ECHO"), Arg::Double(0.1)];
-    assert_eq!(parse(&mut list).unwrap(), Request::Echo(bytes("0.1")));
-    let mut list = [b("DEL"), Arg::Int(i64::MIN), b("x")];
+    let list = [b("ECHO"), Arg::Double(3.0)];
+    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("3")));
+    let list = [b("ECHO"), Arg::Double(f64::NEG_INFINITY)];
+    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("-inf")));
+    let list = [b("ECHO"), Arg::Double(0.1)];
+    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("0.1")));
+    let list = [b("DEL"), Arg::Int(i64::MIN), b("x")];
     assert_eq!(
-        parse(&mut list).unwrap(),
+        parse(&list).unwrap(),
         Request::Del(vec![bytes("-9223372036854775808"), bytes("x")])
     );
     // A number where a keyword belongs is its text, so not a keyword.
-    let mut list = [b("SET"), b("k"), b("v"), Arg::Int(1)];
-    assert_eq!(parse(&mut list).unwrap_err().code, ErrorCode::Syntax);
+    let list = [b("SET"), b("k"), b("v"), Arg::Int(1)];
+    assert_eq!(parse(&list).unwrap_err().code, ErrorCode::Syntax);
 }
 
 #[test]

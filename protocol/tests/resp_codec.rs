@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use usher_protocol::resp::{self, RespDecoder, RespVersion};
-use usher_protocol::{Arg, Decoded, ErrorCode, Limits, Reply, ServerError};
+use usher_protocol::{Arg, ArgList, Decoded, ErrorCode, Limits, Reply, ServerError};
 
 fn decoder() -> RespDecoder {
     RespDecoder::new(Limits::default())
@@ -20,9 +20,10 @@ fn words(list: &[&[u8]]) -> Vec<Arg> {
 /// what is left in the buffer.
 fn decode_with(decoder: &mut RespDecoder, input: &[u8]) -> (Decoded<()>, Vec<Arg>, Vec<u8>) {
     let mut buf = BytesMut::from(input);
-    let mut args = words(&[b"stale"]);
+    // A list left from an earlier request: decoding must replace it.
+    let mut args = ArgList::from_args(&words(&[b"stale"]));
     let outcome = decoder.decode(&mut buf, &mut args);
-    (outcome, args, buf.to_vec())
+    (outcome, args.to_args(), buf.to_vec())
 }
 
 fn decode(input: &[u8]) -> (Decoded<()>, Vec<Arg>, Vec<u8>) {
@@ -281,10 +282,10 @@ fn pipelined_requests_in_one_buffer() {
         b"*1\r\n$4\r\nPING\r\nSET a 1\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\nINCR a\n*2\r\n$3\r\nGET";
     let mut decoder = decoder();
     let mut buf = BytesMut::from(&input[..]);
-    let mut args = Vec::new();
+    let mut args = ArgList::new();
     let mut seen = Vec::new();
     while let Decoded::Frame(()) = decoder.decode(&mut buf, &mut args) {
-        seen.push(args.clone());
+        seen.push(args.to_args());
     }
     assert_eq!(
         seen,
@@ -298,7 +299,7 @@ fn pipelined_requests_in_one_buffer() {
     assert_eq!(&buf[..], b"*2\r\n$3\r\nGET", "the partial request waits");
     buf.extend_from_slice(b"\r\n$1\r\nb\r\n");
     assert_eq!(decoder.decode(&mut buf, &mut args), Decoded::Frame(()));
-    assert_eq!(args, words(&[b"GET", b"b"]));
+    assert_eq!(args.to_args(), words(&[b"GET", b"b"]));
     assert!(buf.is_empty());
 }
 
@@ -401,10 +402,10 @@ proptest! {
         resp::encode_request(&slices, &mut buf);
         // A second request behind it must stay untouched.
         buf.extend_from_slice(b"*1\r\n$4\r\nPI");
-        let mut decoded = Vec::new();
+        let mut decoded = ArgList::new();
         prop_assert_eq!(decoder().decode(&mut buf, &mut decoded), Decoded::Frame(()));
         let expected: Vec<Arg> = args.into_iter().map(|a| Arg::Bytes(Bytes::from(a))).collect();
-        prop_assert_eq!(decoded, expected);
+        prop_assert_eq!(decoded.to_args(), expected);
         prop_assert_eq!(&buf[..], &b"*1\r\n$4\r\nPI"[..]);
     }
 
@@ -425,7 +426,7 @@ proptest! {
         let limits = Limits { frame_bytes_max: 128, args_max: 8, inline_bytes_max: 48 };
         let mut decoder = RespDecoder::new(limits);
         let mut buf = BytesMut::from(&bytes[..]);
-        let mut args = Vec::new();
+        let mut args = ArgList::new();
         loop {
             let before = buf.len();
             match decoder.decode(&mut buf, &mut args) {

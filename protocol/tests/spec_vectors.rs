@@ -293,7 +293,7 @@ fn check_request(vector: &Vector) {
     let expected_args = vector.args.as_ref().expect("a request vector has args");
     assert!(vector.value.is_none(), "a request vector has no value");
     let mut buf = BytesMut::from(&vector.hex[..]);
-    let mut args = Vec::new();
+    let mut args = usher_protocol::ArgList::new();
     match binary::decode_request(&mut buf, &Limits::default(), &mut args) {
         Decoded::Frame(header) => {
             assert_eq!(header.request_id, id);
@@ -302,7 +302,7 @@ fn check_request(vector: &Vector) {
         other => panic!("decoding gave {other:?}"),
     }
     assert!(buf.is_empty(), "the frame was not consumed exactly");
-    assert_eq!(&args, expected_args);
+    assert_eq!(&args.to_args(), expected_args);
     let mut out = BytesMut::new();
     binary::encode_request(&mut out, id, vector.key.as_deref(), expected_args);
     assert_eq!(&out[..], &vector.hex[..], "re-encoding differs");

@@ -43,11 +43,11 @@ pub fn run(state: &mut State, now_ms: u64, command: &str) -> Reply {
 #[track_caller]
 pub fn run_words(state: &mut State, now_ms: u64, words: &[&[u8]]) -> Reply {
     let before = live(state, now_ms);
-    let mut args: Vec<Arg> = words
+    let args: Vec<Arg> = words
         .iter()
         .map(|word| Arg::Bytes(Bytes::copy_from_slice(word)))
         .collect();
-    let reply = match parse(&mut args) {
+    let reply = match parse(&args) {
         Ok(request) => state.apply(&request, now_ms),
         Err(error) => Reply::Error(error),
     };
@@ -194,11 +194,11 @@ pub fn assert_prefetch_changes_no_reply(setup: &[&str], commands: &[&[&str]]) {
     let requests: Vec<_> = commands
         .iter()
         .map(|words| {
-            let mut args: Vec<Arg> = words
+            let args: Vec<Arg> = words
                 .iter()
                 .map(|word| Arg::Bytes(Bytes::copy_from_slice(word.as_bytes())))
                 .collect();
-            parse(&mut args).expect("parses")
+            parse(&args).expect("parses")
         })
         .collect();
     for entries in [false, true] {
