@@ -14,8 +14,8 @@
 //! largest load (7/8), so memory per entry is unchanged (the seat and queue
 //! memory targets depend on it): a tag byte per bucket, in one array so a
 //! probe scans one cache line of them, and the position in a parallel array
-//! read only when the tag matches. A tag is 0 (empty), 1 (deleted) or
-//! `0x80 | 7 hash bits`. Linear probing from the bucket the hash's low bits
+//! read only when the tag matches. A tag is 0 (empty), 1 (deleted) or the
+//! hash's top byte (2 if it is below 2). Linear probing from the bucket the hash's low bits
 //! name; a removal leaves a deletion mark unless the next bucket is empty,
 //! and marks are dropped whenever the table is rebuilt: on growth, or at the
 //! same size when marks fill a table at most half full of live entries (as
@@ -172,9 +172,15 @@ impl TagIndex {
         self.tags.len().wrapping_sub(1)
     }
 
+    /// The hash's top byte, moved off the two marks: 254 values, so a
+    /// probe passing a full bucket of another item reads that item (two or
+    /// three cache misses) once in 254 rather than once in 128 as with the
+    /// 7-bit tag used before. Measured, 4·10⁶ 2-seat holds by new holders
+    /// (444,378 held at the end): 4.0 % of holder lookups compared a holder
+    /// id, against 8.0 %. The throughput change was within the noise.
     #[inline]
     fn tag(hash: u64) -> u8 {
-        0x80 | (hash >> 57) as u8
+        ((hash >> 56) as u8).max(DELETED + 1)
     }
 
     #[inline]
@@ -544,6 +550,13 @@ mod tests {
         (h & 0x3) | ((h >> 62) << 62) | (0x8 << 56) | 0xfff0
     }
 
+    /// Top bytes 0 to 3 only: the tag must not take a mark's value (0 is
+    /// empty, 1 deleted), or such items are lost.
+    fn low_tags(item: &str) -> u64 {
+        let h = spread(item);
+        (h & !(0xff << 56)) | ((h % 4) << 56)
+    }
+
     fn run_ops(ops: &[(bool, u8)], hasher: fn(&str) -> u64) {
         let mut model = Model::new(hasher);
         let mut reference: HashMap<String, u32> = HashMap::new();
@@ -577,6 +590,11 @@ mod tests {
         #[test]
         fn behaves_like_a_map_when_hashes_cluster(ops in prop::collection::vec((any::<bool>(), any::<u8>()), 0..600)) {
             run_ops(&ops, clustered);
+        }
+
+        #[test]
+        fn behaves_like_a_map_when_hash_tops_equal_the_marks(ops in prop::collection::vec((any::<bool>(), any::<u8>()), 0..600)) {
+            run_ops(&ops, low_tags);
         }
     }
 
