@@ -25,13 +25,15 @@
 #   latency      p50/p99/p99.9 at a fixed offered rate (LATENCY_RATE requests/s,
 #                LATENCY_SECONDS, open loop, measured from each request's due
 #                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
-#                runs per server, medians.
+#                runs per server, medians of the runs, and the runs pooled into
+#                one distribution per server.
 #   persistence  INCR with usher --fsync always|everysec|no against Redis
 #                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #   growth       latency while a waiting room grows past the size at which its
 #                index grows: GROW_MEMBERS members loaded (pipelined, untimed),
 #                then new members join at GROW_RATE/s for GROW_SECONDS (QUEUE.JOIN
-#                vs ZADD NX): usher-load, GROW_REPEATS runs, each on fresh servers.
+#                vs ZADD NX): usher-load, GROW_REPEATS runs, each on fresh servers,
+#                and the runs pooled.
 #
 # Environment (defaults in brackets):
 #   REQUESTS [200000]          requests per unpipelined throughput row
@@ -324,6 +326,23 @@ generator_note() {
   }' "$work/gen.$USHER_PORT")")
 }
 
+# pooled FILES...: "p50 p99 p99.9 max" in µs of the latencies in usher-load
+# --latency-out files (`nanoseconds count` lines), taken as one distribution.
+# A quantile is the first value whose running count reaches that share of
+# the total, as usher-load's own figures are.
+pooled() {
+  cat "$@" | awk '{ c[$1] += $2 } END { for (v in c) print v, c[v] }' | sort -n | awk '
+    { v[NR] = $1; n[NR] = $2; t += $2 }
+    END {
+      split("0.5 0.99 0.999", q, " ")
+      for (i = 1; i <= 3; i++) {
+        target = q[i] * t; cum = 0
+        for (j = 1; j <= NR; j++) { cum += n[j]; if (cum >= target) { printf "%.0f ", v[j] / 1000; break } }
+      }
+      printf "%.0f\n", v[NR] / 1000
+    }'
+}
+
 both() { redis-cli -p "$USHER_PORT" "$@" >/dev/null && redis-cli -p "$REDIS_PORT" "$@" >/dev/null; }
 
 used_memory() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: -v key="$2" '$1 == key { print $2 }'; }
@@ -477,6 +496,7 @@ if want latency; then
   printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' command "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max"
   echo "|------------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|"
   both SET counter 0
+  pooled_rows=()
   for command in "INCR counter" "GET counter"; do
     tag=$(echo "$command" | tr -c 'A-Za-z0-9\n' '_')
     # Runs alternate between the servers so that a noisy moment on the
@@ -484,7 +504,8 @@ if want latency; then
     for run in $(seq "$LATENCY_REPEATS"); do
       for server in usher redis; do
         if [ $server = usher ]; then port=$USHER_PORT; else port=$REDIS_PORT; fi
-        load "lat-$tag.$server.$run" "$port" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --cmd "$command"
+        load "lat-$tag.$server.$run" "$port" --rate "$LATENCY_RATE" --seconds "$LATENCY_SECONDS" --cmd "$command" \
+          --latency-out "$work/lat-$tag.$server.$run.hist"
         if grep -q '^warning' "$work/lat-$tag.$server.$run"; then
           notes+=("$command on $server, run $run: $(sed -n 's/^warning: //p' "$work/lat-$tag.$server.$run")")
         fi
@@ -496,9 +517,21 @@ if want latency; then
     printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' "${command%% *}" \
       "$(med p50_us usher)" "$(med p50_us redis)" "$(med p99_us usher)" "$(med p99_us redis)" \
       "$(med p999_us usher)" "$(med p999_us redis)" "$(med max_us usher)" "$(med max_us redis)"
+    # The same runs as one distribution per server: every request of every
+    # run counts once, so one noisy run moves the figure by its share only.
+    read -r up50 up99 up999 umax < <(pooled "$work"/lat-"$tag".usher.*.hist)
+    read -r rp50 rp99 rp999 rmax < <(pooled "$work"/lat-"$tag".redis.*.hist)
+    pooled_rows+=("$(printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |' "${command%% *}" \
+      "$up50" "$rp50" "$up99" "$rp99" "$up999" "$rp999" "$umax" "$rmax")")
     notes+=("${command%% *} p99 of each run (µs): usher $(runs p99_us usher); redis $(runs p99_us redis). p99.9: usher $(runs p999_us usher); redis $(runs p999_us redis)")
     notes+=("${command%% *} achieved (steps/s): usher $(runs rps usher); redis $(runs rps redis). Send lag p99 (µs from due to sent: waiting for a free connection + generator delay, inside the figures above): usher $(runs lag_p99_us usher); redis $(runs lag_p99_us redis)")
   done
+  echo
+  echo "The same runs pooled: all of a server's requests in one distribution, µs"
+  echo
+  printf '| %-10s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s |\n' command "usher p50" "redis p50" "usher p99" "redis p99" "usher p99.9" "redis p99.9" "usher max" "redis max"
+  echo "|------------|-----------|-----------|-----------|-----------|-------------|-------------|-----------|-----------|"
+  printf '%s\n' "${pooled_rows[@]}"
   print_notes
 fi
 
@@ -514,8 +547,10 @@ if want growth; then
     redis-cli -p "$USHER_PORT" QUEUE.CONFIG room >/dev/null
     load "grow-pre.usher.$run" "$USHER_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "QUEUE.JOIN room a{seq}"
     load "grow-pre.redis.$run" "$REDIS_PORT" --pipeline 16 --requests "$GROW_MEMBERS" --cmd "ZADD room NX {seq} a{seq}"
-    load "grow.usher.$run" "$USHER_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "QUEUE.JOIN room b{seq}"
-    load "grow.redis.$run" "$REDIS_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "ZADD room NX {seq} b{seq}"
+    load "grow.usher.$run" "$USHER_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "QUEUE.JOIN room b{seq}" \
+      --latency-out "$work/grow.usher.$run.hist"
+    load "grow.redis.$run" "$REDIS_PORT" --rate "$GROW_RATE" --seconds "$GROW_SECONDS" --cmd "ZADD room NX {seq} b{seq}" \
+      --latency-out "$work/grow.redis.$run.hist"
     usher_size=$(redis-cli -p "$USHER_PORT" QUEUE.INFO room | tr -d '\r' | sed -n '2p')
     redis_size=$(redis-cli -p "$REDIS_PORT" ZCARD room | tr -d '\r')
     g() { field "$1" "$work/grow.$2.$run"; }
@@ -524,5 +559,9 @@ if want growth; then
       "$(g p999_us usher)" "$(g p999_us redis)" "$(g max_us usher)" "$(g max_us redis)" "$usher_size" "$redis_size"
     notes+=("run $run achieved (steps/s): usher $(g rps usher), redis $(g rps redis); send lag p99 (µs, inside the figures above): usher $(g lag_p99_us usher), redis $(g lag_p99_us redis)")
   done
+  read -r up50 up99 up999 umax < <(pooled "$work"/grow.usher.*.hist)
+  read -r rp50 rp99 rp999 rmax < <(pooled "$work"/grow.redis.*.hist)
+  printf '| %-5s | %9s | %9s | %9s | %9s | %11s | %11s | %9s | %9s | %10s | %10s |\n' pooled \
+    "$up50" "$rp50" "$up99" "$rp99" "$up999" "$rp999" "$umax" "$rmax" "" ""
   print_notes
 fi

@@ -105,6 +105,11 @@ struct Args {
     /// Text to start the human line with (default: the templates).
     #[arg(long)]
     label: Option<String>,
+    /// Also write every recorded latency to this file, one `nanoseconds
+    /// count` line per distinct value, so several runs can be pooled into
+    /// one distribution (`benches/compare.sh` does, for its latency rows).
+    #[arg(long)]
+    latency_out: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -176,6 +181,10 @@ fn run(args: &Args) -> Result<String, String> {
         Some(label) => label.clone(),
         None => args.commands.join(" + "),
     };
+    if let Some(path) = &args.latency_out {
+        std::fs::write(path, total.latency_lines())
+            .map_err(|error| format!("writing {}: {error}", path.display()))?;
+    }
     Ok(total.report(&label, &plan))
 }
 
@@ -462,6 +471,20 @@ impl Tally {
         self.other_labels += other.other_labels;
         self.finished = self.finished.max(other.finished);
         Ok(())
+    }
+
+    /// Every recorded latency as `nanoseconds count` lines, in increasing
+    /// order (values are the histogram's, within its 3 significant digits).
+    fn latency_lines(&self) -> String {
+        let mut text = String::new();
+        for value in self.latency.iter_recorded() {
+            text.push_str(&format!(
+                "{} {}\n",
+                self.latency.highest_equivalent(value.value_iterated_to()),
+                value.count_at_value()
+            ));
+        }
+        text
     }
 
     fn report(&self, label: &str, plan: &Plan) -> String {
