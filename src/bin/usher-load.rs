@@ -1130,6 +1130,32 @@ mod tests {
     }
 
     #[test]
+    fn latency_lines_hold_every_sample_in_increasing_order() {
+        let mut tally = Tally::new().expect("histogram");
+        for value in [85_000u64, 85_000, 1_000, 3_000_000, 85_000, 250_000] {
+            tally.latency.record(value).expect("in range");
+        }
+        let lines: Vec<(u64, u64)> = tally
+            .latency_lines()
+            .lines()
+            .map(|line| {
+                let (value, count) = line.split_once(' ').expect("two fields");
+                (value.parse().expect("value"), count.parse().expect("count"))
+            })
+            .collect();
+        assert_eq!(lines.iter().map(|(_, count)| count).sum::<u64>(), 6);
+        assert!(lines.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        // Each value is its bucket's highest equivalent, as the quantiles
+        // usher-load prints are.
+        assert_eq!(lines[0], (tally.latency.highest_equivalent(1_000), 1));
+        assert_eq!(lines[1], (tally.latency.highest_equivalent(85_000), 3));
+        assert_eq!(
+            lines.last().map(|line| line.0),
+            Some(tally.latency.highest_equivalent(3_000_000))
+        );
+    }
+
+    #[test]
     fn placeholders_print_without_leading_zeros() {
         assert_eq!(
             encode("SEAT.HOLD ev h{seq} {seq*2} {seq*2+1} {seq+10}", 0),
