@@ -265,7 +265,7 @@ fn piped_mode_reconnects_after_the_server_closes() {
         loop {
             match binary::decode_request(&mut buf, &limits, &mut args) {
                 Decoded::Frame(header) => {
-                    let last = args.bytes(args.len() - 1);
+                    let last = args.bytes(args.len() - 1).unwrap();
                     let mut out = BytesMut::new();
                     binary::encode_reply(&mut out, header.request_id, &Reply::Bulk(last));
                     second.write_all(&out).unwrap();

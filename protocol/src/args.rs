@@ -186,22 +186,22 @@ impl ArgList {
     }
 
     /// Argument `index` as a string sharing the frame (numbers become their
-    /// decimal text). Panics if `index` is out of range: callers check the
-    /// count first.
-    pub fn bytes(&self, index: usize) -> Bytes {
-        match self.items[index] {
+    /// decimal text).
+    pub fn bytes(&self, index: usize) -> Option<Bytes> {
+        Some(match *self.items.get(index)? {
             Item::Span(start, end) => self.frame.slice(start..end),
             Item::Int(value) => Bytes::from(value.to_string()),
             Item::Double(value) => Bytes::from(format_double(value)),
-        }
+        })
     }
 
     /// Every argument as an owned [`Arg`] sharing the frame (for tests and
     /// tools; the server's path never builds them).
     pub fn to_args(&self) -> Vec<Arg> {
-        (0..self.len())
-            .map(|index| match self.items[index] {
-                Item::Span(..) => Arg::Bytes(self.bytes(index)),
+        self.items
+            .iter()
+            .map(|item| match *item {
+                Item::Span(start, end) => Arg::Bytes(self.frame.slice(start..end)),
                 Item::Int(value) => Arg::Int(value),
                 Item::Double(value) => Arg::Double(value),
             })
@@ -269,8 +269,9 @@ mod tests {
         assert_eq!(list.to_args(), args);
         assert_eq!(list.get(1), Some(ArgRef::Bytes(b"")));
         assert_eq!(list.get(5), None);
-        assert_eq!(&list.bytes(2)[..], b"-7");
-        assert_eq!(&list.bytes(4)[..], b"value");
+        assert_eq!(list.bytes(2).as_deref(), Some(&b"-7"[..]));
+        assert_eq!(list.bytes(4).as_deref(), Some(&b"value"[..]));
+        assert_eq!(list.bytes(5), None);
     }
 
     #[test]

@@ -761,27 +761,25 @@ impl<'a> Args<'a> {
         self.list.len() - self.next
     }
 
-    fn next_index(&mut self) -> Result<usize, ServerError> {
-        if self.next < self.list.len() {
-            self.next += 1;
-            Ok(self.next - 1)
-        } else {
-            Err(ServerError::wrong_arity(self.name))
-        }
-    }
-
     fn next_arg(&mut self) -> Result<ArgRef<'a>, ServerError> {
-        let index = self.next_index()?;
         let list: &'a ArgList = self.list;
-        Ok(list.get(index).expect("index checked against the length"))
+        let arg = list
+            .get(self.next)
+            .ok_or_else(|| ServerError::wrong_arity(self.name))?;
+        self.next += 1;
+        Ok(arg)
     }
 
     /// The next argument as a string sharing the frame: for what a request
     /// keeps. Reading one only to compare it is [`Args::next_arg`], which
     /// makes no `Bytes`.
     fn bytes(&mut self) -> Result<Bytes, ServerError> {
-        let index = self.next_index()?;
-        Ok(self.list.bytes(index))
+        let bytes = self
+            .list
+            .bytes(self.next)
+            .ok_or_else(|| ServerError::wrong_arity(self.name))?;
+        self.next += 1;
+        Ok(bytes)
     }
 
     fn int(&mut self) -> Result<i64, ServerError> {
@@ -833,8 +831,8 @@ impl<'a> Args<'a> {
 
     fn rest(&mut self) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(self.remaining());
-        while self.next < self.list.len() {
-            out.push(self.list.bytes(self.next));
+        while let Some(bytes) = self.list.bytes(self.next) {
+            out.push(bytes);
             self.next += 1;
         }
         out
@@ -1491,7 +1489,9 @@ fn parse_req(args: &ArgList, from: usize) -> Result<Request, ServerError> {
             "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
         ));
     }
-    let id = args.bytes(from + 1);
+    let id = args
+        .bytes(from + 1)
+        .ok_or_else(|| ServerError::wrong_arity("REQ"))?;
     let fingerprint = fingerprint_list(args, inner);
     let command = parse_from(args, inner)?;
     Request::idempotent(id, fingerprint, command)
