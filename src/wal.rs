@@ -62,8 +62,12 @@ pub const SEGMENT_BYTES_MIN: u64 = 64 * 1024;
 const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
 /// A spare being prepared is synced every this many bytes, so its writeback
 /// reaches the disk in slices rather than as one burst that would stall the
-/// engine's own fsyncs behind it.
-const SPARE_SYNC_BYTES: u64 = 4 * 1024 * 1024;
+/// engine's own fsyncs behind it. Measured under `fsync always` (SET of
+/// 200 B at 50,000/s, 15 s, 6 alternating runs each): with 1 MiB slices
+/// p99 was 5.8–15.9 ms and p99.9 14–29 ms, against 14–29 ms and 30–68 ms
+/// with 4 MiB; INCR -P 16 throughput was the same (1.14–1.18M/s against
+/// 1.12–1.17M/s).
+const SPARE_SYNC_BYTES: u64 = 1024 * 1024;
 
 /// When the log is flushed to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
