@@ -1219,3 +1219,93 @@ fn large_queue_churn_replays() {
     assert_same_timers(&mut original, &mut copy, now, "churn");
     assert_same_behaviour(&mut [&mut original, &mut from_log, &mut copy], now, "churn");
 }
+
+/// Closing a crowd: more members waiting than the rebuild threshold (4096)
+/// and than are active, so `QUEUE.CLOSE` rebuilds the member table from the
+/// active members and hands the old one to the graveyard. The queue left
+/// must be the one the log and a decoded copy rebuild, and behave alike
+/// after: active members keep their deadlines (some have none) and expire
+/// in the same order, the dropped are gone.
+#[test]
+fn closing_a_crowd_replays_and_behaves_alike() {
+    for (waiting, rebuilt) in [(6_000u64, true), (1_000, false)] {
+        let context = format!("close of {waiting}");
+        let limits = StateLimits::default();
+        let mut original = State::with_seed(limits, 11);
+        original.keyspace.set_recording(true);
+        original.keyspace.graveyard.set_lazy(true);
+        let id = |index: u64| format!("fan-{index:06}");
+        let mut now = T0;
+        run(&mut original, now, &["QUEUE.CONFIG", "crowd"]);
+        for index in 0..waiting + 130 {
+            run(&mut original, now, &["QUEUE.JOIN", "crowd", &id(index)]);
+        }
+        // The first hundred leave, so the members admitted next do not sit
+        // in the table's first slots, and a rebuilt table renumbers them.
+        for index in 0..100 {
+            run(&mut original, now, &["QUEUE.LEAVE", "crowd", &id(index)]);
+        }
+        // Active without a deadline, then with two different ones.
+        run(&mut original, now, &["QUEUE.ADMIT", "crowd", "10"]);
+        now += 1;
+        run(
+            &mut original,
+            now,
+            &["QUEUE.CONFIG", "crowd", "TTL", "1000"],
+        );
+        run(&mut original, now, &["QUEUE.ADMIT", "crowd", "10"]);
+        now += 1;
+        run(&mut original, now, &["QUEUE.CONFIG", "crowd", "TTL", "500"]);
+        run(&mut original, now, &["QUEUE.ADMIT", "crowd", "10"]);
+        // Some of the crowd left first: the line has gaps.
+        for index in (130..waiting + 130).step_by(7) {
+            run(&mut original, now, &["QUEUE.LEAVE", "crowd", &id(index)]);
+        }
+        let left = (130..waiting + 130).step_by(7).count() as i64;
+        let before = original.keyspace.graveyard.len();
+        assert_eq!(
+            run(&mut original, now, &["QUEUE.CLOSE", "crowd"]),
+            Reply::Int(waiting as i64 - left),
+            "{context}"
+        );
+        assert_eq!(
+            original.keyspace.graveyard.len() - before,
+            usize::from(rebuilt),
+            "{context}: the old table went to the graveyard only when rebuilt"
+        );
+        original.check_invariants();
+        let effects: Vec<Effect> = std::mem::take(original.keyspace.effects_mut())
+            .iter()
+            .map(through_bytes)
+            .collect();
+        let mut from_log = State::new(limits);
+        replay_all(&mut from_log, &effects, &context);
+        let mut copy = copy_through_encoding(&original);
+        assert_same(&original, &from_log, &context);
+        assert_same(&original, &copy, &context);
+        round_trip_values(&original, &context);
+        assert_eq!(
+            run(&mut original, now, &["QUEUE.POS", "crowd", &id(140)]),
+            run(&mut original, now, &["QUEUE.POS", "crowd", "stranger"]),
+            "{context}: a dropped member is gone"
+        );
+        for at in [now, T0 + 503, T0 + 1002, T0 + 5000] {
+            assert_same_behaviour(
+                &mut [&mut original, &mut from_log, &mut copy],
+                at,
+                &format!("{context} at +{}", at - T0),
+            );
+        }
+        let Reply::Map(info) = run(&mut original, T0 + 5000, &["QUEUE.INFO", "crowd"]) else {
+            panic!("{context}: QUEUE.INFO is a map");
+        };
+        let field = |name: &str| {
+            info.iter()
+                .find(|(key, _)| *key == Reply::Bulk(Bytes::copy_from_slice(name.as_bytes())))
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(field("active"), Some(Reply::Int(10)), "{context}");
+        assert_eq!(field("expired_total"), Some(Reply::Int(20)), "{context}");
+        assert_eq!(field("waiting"), Some(Reply::Int(0)), "{context}");
+    }
+}
