@@ -550,3 +550,54 @@ fn prefetching_sorted_set_commands_leaves_replies_unchanged() {
     ];
     common::assert_prefetch_changes_no_reply(&["ZADD z 0 seed", "SET str x"], &commands);
 }
+
+/// A range removal that takes every member deletes the key in one step:
+/// one `Delete` effect (not one per member) and the set handed to the
+/// graveyard whole; a range that leaves members keeps the per-member
+/// effects.
+#[test]
+fn removing_every_member_by_range_deletes_the_key_at_once() {
+    for (command, low, high) in [
+        ("ZREMRANGEBYRANK", "0", "-1"),
+        ("ZREMRANGEBYSCORE", "-inf", "+inf"),
+        ("ZREMRANGEBYRANK", "-200", "500"),
+    ] {
+        let mut s = State::new(StateLimits::default());
+        s.keyspace.graveyard.set_lazy(true);
+        for n in 0..100 {
+            run(&mut s, &["ZADD", "z", &n.to_string(), &format!("m{n}")]);
+        }
+        run(&mut s, &["PEXPIRE", "z", "100000"]);
+        s.keyspace.set_recording(true);
+        assert_eq!(
+            run(&mut s, &[command, "z", low, high]),
+            Reply::Int(100),
+            "{command} {low} {high}"
+        );
+        let effects = std::mem::take(s.keyspace.effects_mut());
+        assert_eq!(effects.len(), 1, "{command} {low} {high}: {effects:?}");
+        assert!(
+            matches!(&effects[0], usher::state::Effect::Delete { key } if key.as_bytes() == b"z"),
+            "{command} {low} {high}: {effects:?}"
+        );
+        assert_eq!(
+            s.keyspace.graveyard.len(),
+            1,
+            "the set went to the graveyard whole"
+        );
+        assert_eq!(run(&mut s, &["EXISTS", "z"]), Reply::Int(0));
+        assert_eq!(run(&mut s, &["ZCARD", "z"]), Reply::Int(0));
+    }
+    // Leaving one member: an effect per removed member, the key stays.
+    let mut s = State::new(StateLimits::default());
+    for n in 0..100 {
+        run(&mut s, &["ZADD", "z", &n.to_string(), &format!("m{n}")]);
+    }
+    s.keyspace.set_recording(true);
+    assert_eq!(
+        run(&mut s, &["ZREMRANGEBYRANK", "z", "1", "-1"]),
+        Reply::Int(99)
+    );
+    assert_eq!(std::mem::take(s.keyspace.effects_mut()).len(), 99);
+    assert_eq!(run(&mut s, &["ZRANGE", "z", "0", "-1"]), bulks(&["m0"]));
+}

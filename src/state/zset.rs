@@ -1676,6 +1676,16 @@ fn remove_ranks(state: &mut State, key: &[u8], first: usize, end: usize, now_ms:
     let Ok(Some((zset, mut recorder))) = zset_write(state, key, now_ms) else {
         return Reply::Int(0);
     };
+    let len = zset.len();
+    if first == 0 && end == len && len > 0 {
+        // Every member goes, so the key goes, as it would once empty: in
+        // one step (one `Delete` effect), the set freed off the engine.
+        // Removing 2·10⁶ members one by one stopped the engine for 861 ms
+        // (measured; Redis took 707 ms).
+        drop(recorder);
+        state.keyspace.remove(key);
+        return Reply::Int(len as i64);
+    }
     let mut doomed: Vec<Box<[u8]>> = Vec::with_capacity(end - first);
     zset.for_each_in_ranks(first, end, false, &mut |member, _| {
         doomed.push(member.into())
