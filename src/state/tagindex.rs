@@ -10,12 +10,12 @@
 //! time under holds at -P 16). Here the bytes a probe reads first sit at an
 //! address that follows from the hash alone ([`TagIndex::prefetch`]).
 //!
-//! Layout: the same five bytes per bucket as `hashbrown` and the same
-//! largest load (7/8), so memory per entry is unchanged (the seat and queue
-//! memory targets depend on it): a tag byte per bucket, in one array so a
-//! probe scans one cache line of them, and the position in a parallel array
-//! read only when the tag matches. A tag is 0 (empty), 1 (deleted) or the
-//! hash's top byte (2 if it is below 2). Linear probing from the bucket the hash's low bits
+//! Layout: six bytes per bucket (one more than `hashbrown`'s five: the
+//! tag has 16 bits, see [`TagIndex::tag`]) and `hashbrown`'s largest load
+//! (7/8): a 2-byte tag per bucket, in one array so a probe scans one cache
+//! line of them, and the position in a parallel array read only when the
+//! tag matches. A tag is 0 (empty), 1 (deleted) or the hash's top 16 bits
+//! (2 if they are below 2). Linear probing from the bucket the hash's low bits
 //! name; a removal leaves a deletion mark unless the next bucket is empty,
 //! and marks are dropped whenever the table is rebuilt: on growth, or at the
 //! same size when marks fill a table at most half full of live entries (as
@@ -41,8 +41,11 @@
 
 use super::keymap::prefetch_read;
 
-const EMPTY: u8 = 0;
-const DELETED: u8 = 1;
+const EMPTY: Tag = 0;
+const DELETED: Tag = 1;
+
+/// A bucket's tag: empty, deleted, or 16 bits of a full bucket's hash.
+type Tag = u16;
 
 /// Most positions an index holds: at most 7/8 of 2³² buckets.
 pub const POSITIONS_MAX: usize = (1 << 32) / 8 * 7;
@@ -71,7 +74,7 @@ const DRAIN_BATCH: usize = 16;
 /// position leaves a deletion mark, so probes through it stay whole.
 #[derive(Debug, Clone)]
 struct Draining {
-    tags: Vec<u8>,
+    tags: Vec<Tag>,
     positions: Vec<u32>,
     /// Buckets before this one are drained (empty or deleted).
     next: usize,
@@ -90,7 +93,7 @@ impl Draining {
 /// `eq` accepts: linear probing from the hash's home to an empty bucket.
 #[inline]
 fn find_in(
-    tags: &[u8],
+    tags: &[Tag],
     positions: &[u32],
     hash: u64,
     mut eq: impl FnMut(u32) -> bool,
@@ -117,7 +120,7 @@ fn find_in(
 pub struct TagIndex {
     /// One per bucket: empty, deleted or a full bucket's tag. Empty, or a
     /// power of two long.
-    tags: Vec<u8>,
+    tags: Vec<Tag>,
     /// The position stored in each full bucket.
     positions: Vec<u32>,
     /// Full buckets, here and in `draining`: the index's length.
@@ -172,15 +175,25 @@ impl TagIndex {
         self.tags.len().wrapping_sub(1)
     }
 
-    /// The hash's top byte, moved off the two marks: 254 values, so a
-    /// probe passing a full bucket of another item reads that item (two or
-    /// three cache misses) once in 254 rather than once in 128 as with the
-    /// 7-bit tag used before. Measured, 4·10⁶ 2-seat holds by new holders
-    /// (444,378 held at the end): 4.0 % of holder lookups compared a holder
-    /// id, against 8.0 %. The throughput change was within the noise.
+    /// The hash's top 16 bits, moved off the two marks: a probe passing a
+    /// full bucket of another item reads that item (its slot and its bytes:
+    /// two or three cache misses) once in 65,534.
+    ///
+    /// Measured with 4·10⁶ 2-seat holds by new holders (444,378 held at
+    /// the end), where every lookup of a holder misses:
+    /// - the 7-bit tag used first made 8.0 % of lookups compare an id;
+    /// - an 8-bit tag made 4.0 % do so, with no throughput change beyond
+    ///   the noise. Those compares were still half of `HolderTable::find`'s
+    ///   time, and `find` was 6.8 % of the server's;
+    /// - this 16-bit tag gave 1.63–1.66M holds/s against 1.53–1.59M with
+    ///   8 bits, and 4–5 % less server CPU (3 alternating runs each).
+    ///
+    /// It costs a byte per bucket: 41.4 B per queue member against 39.3 B,
+    /// and 41.7 B per held seat against 41.0 B (`compare.sh` memory part).
+    /// Queue steps and ZADD ran at the same speed.
     #[inline]
-    fn tag(hash: u64) -> u8 {
-        ((hash >> 56) as u8).max(DELETED + 1)
+    fn tag(hash: u64) -> Tag {
+        ((hash >> 48) as Tag).max(DELETED + 1)
     }
 
     #[inline]
@@ -231,7 +244,7 @@ impl TagIndex {
     /// Stores `position` with `tag` in the fresh table's first free bucket
     /// from `hash`'s home.
     #[inline]
-    fn put(&mut self, tag: u8, hash: u64, position: u32) {
+    fn put(&mut self, tag: Tag, hash: u64, position: u32) {
         let at = self.free_bucket(hash);
         if self.tags[at] == EMPTY {
             self.used += 1;
@@ -359,7 +372,7 @@ impl TagIndex {
         // reads of independent items overlap, where hashing and placing one
         // at a time made each placement's probe wait for its item), warm
         // each one's home in the fresh table, then place them.
-        let mut batch = [(0u32, 0u8, 0u64); DRAIN_BATCH];
+        let mut batch = [(0u32, 0 as Tag, 0u64); DRAIN_BATCH];
         let mut at = draining.next;
         while at < end {
             let mut filled = 0;
@@ -450,7 +463,7 @@ impl TagIndex {
     /// Panics unless every full bucket's tag is its position's and the
     /// bucket is reachable from its home.
     #[cfg(test)]
-    fn check_probes(tags: &[u8], positions: &[u32], rehash: &impl Fn(u32) -> u64) {
+    fn check_probes(tags: &[Tag], positions: &[u32], rehash: &impl Fn(u32) -> u64) {
         let mask = tags.len().wrapping_sub(1);
         for (at, &tag) in tags.iter().enumerate() {
             if tag <= DELETED {
@@ -550,11 +563,11 @@ mod tests {
         (h & 0x3) | ((h >> 62) << 62) | (0x8 << 56) | 0xfff0
     }
 
-    /// Top bytes 0 to 3 only: the tag must not take a mark's value (0 is
-    /// empty, 1 deleted), or such items are lost.
+    /// Top 16 bits 0 to 3 only: the tag must not take a mark's value (0
+    /// is empty, 1 deleted), or such items are lost.
     fn low_tags(item: &str) -> u64 {
         let h = spread(item);
-        (h & !(0xff << 56)) | ((h % 4) << 56)
+        (h & !(0xffff << 48)) | ((h % 4) << 48)
     }
 
     fn run_ops(ops: &[(bool, u8)], hasher: fn(&str) -> u64) {
@@ -644,14 +657,14 @@ mod tests {
     }
 
     #[test]
-    fn five_bytes_per_bucket_at_most_seven_eighths_full() {
+    fn six_bytes_per_bucket_at_most_seven_eighths_full() {
         let mut model = Model::new(spread);
         for n in 0..7 * 1024 {
             model.insert(&format!("m:{n}"));
         }
         assert_eq!(model.index.tags.len(), 8192);
-        let bytes = model.index.tags.capacity() + 4 * model.index.positions.capacity();
-        assert_eq!(bytes, 5 * 8192);
+        let bytes = 2 * model.index.tags.capacity() + 4 * model.index.positions.capacity();
+        assert_eq!(bytes, 6 * 8192);
         assert_eq!(TagIndex::with_capacity(7 * 1024).tags.len(), 8192);
     }
 
