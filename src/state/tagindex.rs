@@ -185,8 +185,9 @@ impl TagIndex {
     /// - an 8-bit tag made 4.0 % do so, with no throughput change beyond
     ///   the noise. Those compares were still half of `HolderTable::find`'s
     ///   time, and `find` was 6.8 % of the server's;
-    /// - this 16-bit tag gave 1.63–1.66M holds/s against 1.53–1.59M with
-    ///   8 bits, and 4–5 % less server CPU (3 alternating runs each).
+    /// - this 16-bit tag gave 4–11 % more holds/s than 8 bits in each of
+    ///   5 alternating pairs (1.56–1.66M against 1.47–1.59M), and 4–9 %
+    ///   less server CPU.
     ///
     /// It costs a byte per bucket: 41.4 B per queue member against 39.3 B,
     /// and 41.7 B per held seat against 41.0 B (`compare.sh` memory part).
