@@ -24,39 +24,12 @@ pub enum Arg {
 }
 
 impl Arg {
-    /// The argument as a string. Numbers become their decimal text.
-    pub fn into_bytes(self) -> Bytes {
-        match self {
-            Arg::Bytes(bytes) => bytes,
-            Arg::Int(value) => Bytes::from(value.to_string()),
-            Arg::Double(value) => Bytes::from(format_double(value)),
-        }
-    }
-
     pub fn as_ref(&self) -> ArgRef<'_> {
         match self {
             Arg::Bytes(bytes) => ArgRef::Bytes(bytes),
             Arg::Int(value) => ArgRef::Int(*value),
             Arg::Double(value) => ArgRef::Double(*value),
         }
-    }
-
-    pub fn to_i64(&self) -> Result<i64, ServerError> {
-        self.as_ref().to_i64()
-    }
-
-    pub fn to_f64(&self) -> Result<f64, ServerError> {
-        self.as_ref().to_f64()
-    }
-
-    /// Case-insensitive comparison with an upper-case keyword.
-    pub fn is_keyword(&self, upper: &str) -> bool {
-        self.as_ref().is_keyword(upper)
-    }
-
-    /// Length in bytes as it would be sent in RESP; used for limit checks.
-    pub fn wire_len(&self) -> usize {
-        self.as_ref().wire_len()
     }
 }
 
@@ -97,23 +70,6 @@ impl ArgRef<'_> {
         match self {
             ArgRef::Bytes(bytes) => bytes.eq_ignore_ascii_case(upper.as_bytes()),
             _ => false,
-        }
-    }
-
-    /// Length in bytes as it would be sent in RESP; used for limit checks.
-    pub fn wire_len(self) -> usize {
-        match self {
-            ArgRef::Bytes(bytes) => bytes.len(),
-            ArgRef::Int(_) | ArgRef::Double(_) => 8,
-        }
-    }
-
-    /// The argument as an owned [`Arg`], copying its bytes.
-    pub fn to_arg(self) -> Arg {
-        match self {
-            ArgRef::Bytes(bytes) => Arg::Bytes(Bytes::copy_from_slice(bytes)),
-            ArgRef::Int(value) => Arg::Int(value),
-            ArgRef::Double(value) => Arg::Double(value),
         }
     }
 }
