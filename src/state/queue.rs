@@ -66,10 +66,15 @@ const CLOSE_REBUILD_WAITING_MIN: usize = 4096;
 /// The member table and line a `QUEUE.CLOSE` set aside, for the engine to
 /// free off its thread (held only to be dropped).
 pub struct ClosedLine {
-    _members: Members,
+    members: Members,
     _line: WaitLine,
+}
+
+impl ClosedLine {
     /// Members in the old table: the graveyard's measure of its size.
-    pub items: usize,
+    pub fn items(&self) -> usize {
+        self.members.live
+    }
 }
 
 /// Hard cap on a member id in a queue: an id must fit in one arena chunk.
@@ -1051,13 +1056,11 @@ impl Queue {
         );
         let members = std::mem::replace(&mut self.members, kept);
         self.deadlines = deadlines;
-        let items = members.live;
         (
             waiting,
             Some(ClosedLine {
-                _members: members,
+                members,
                 _line: old_line,
-                items,
             }),
         )
     }
@@ -1779,7 +1782,7 @@ pub fn close(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
         Reply::Int(dropped as i64)
     });
     if let Some(closed) = set_aside {
-        let items = closed.items;
+        let items = closed.items();
         state.keyspace.graveyard.bury(closed, items);
     }
     reply
