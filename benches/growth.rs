@@ -16,6 +16,7 @@
 
 use std::time::{Duration, Instant};
 
+use usher::alloc::CountingAllocator;
 use usher::client::args;
 use usher::protocol::{parse, Request};
 use usher::snapshot::{prefault_bytes, prefaulted};
@@ -95,6 +96,11 @@ const STREAMS: [Stream; 4] = [
         },
     },
 ];
+
+// The server's allocator, so that large allocations are placed as the
+// server places them.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() {
     // As the server does at start-up.
