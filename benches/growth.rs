@@ -104,7 +104,7 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() {
     // As the server does at start-up.
-    usher::alloc::map_large_allocations();
+    usher::alloc::pin_mapping_threshold();
     let entries: usize = std::env::var("GROWTH_ENTRIES")
         .ok()
         .and_then(|value| value.parse().ok())

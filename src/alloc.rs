@@ -191,7 +191,7 @@ pub const MAPPED_ALLOCATION_BYTES_MIN: usize = 4 << 20;
 /// Setting the threshold explicitly turns that adjustment off, so where an
 /// allocation lives does not depend on what was freed before; the larger
 /// ones never reach glibc (see [`CountingAllocator`]).
-pub fn map_large_allocations() {
+pub fn pin_mapping_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only changes the allocator's tuning; it is called

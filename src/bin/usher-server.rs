@@ -41,7 +41,7 @@ enum Tool {
 
 fn main() -> ExitCode {
     // Before any thread starts and before the state grows (see its doc).
-    usher::alloc::map_large_allocations();
+    usher::alloc::pin_mapping_threshold();
     let matches = Cli::command().get_matches();
     if let Some(("check", check)) = matches.subcommand() {
         let dir = check.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
