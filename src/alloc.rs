@@ -85,8 +85,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Bytes in a page: the alignment every mapping has (and the smallest on
-/// the platforms usher runs on).
+/// Bytes in a page: the alignment every mapping has, and the unit of
+/// `/proc/self/statm` (the page size on the platforms usher runs on).
 const PAGE_BYTES: usize = 4096;
 
 /// Whether an allocation of this size and alignment is a mapping of its own.
@@ -162,7 +162,7 @@ pub fn resident_bytes() -> u64 {
         .nth(1)
         .and_then(|field| field.parse().ok())
         .unwrap_or(0);
-    pages * 4096
+    pages * PAGE_BYTES as u64
 }
 
 /// Smallest allocation that [`CountingAllocator`] makes a mapping of its
