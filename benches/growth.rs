@@ -2,8 +2,9 @@
 //! stream that only adds (new keys, queue members, sorted-set members,
 //! seat holders) is timed on its own, and the longest ones are reported.
 //! One engine thread serves every client, so one slow apply delays them
-//! all: a table rebuilt at once showed up here as single applies of
-//! 125–640 ms at a few million entries (`BENCHMARKS.md`, session 9).
+//! all: a table rebuilt at once in a single apply would stop the engine
+//! for hundreds of milliseconds at a few million entries, which is why the
+//! tables grow a few buckets per insert.
 //!
 //! Then, for the one large key each stream built, the time to serialize it
 //! (`encode_value`, what a snapshot does to a key in one engine slice) and
@@ -169,7 +170,7 @@ fn main() {
         let started = Instant::now();
         encode_value(&value, &mut out);
         let encoded = started.elapsed();
-        // What a snapshot does since session 10: the writer prefaults a
+        // What a snapshot does with a large value: the writer prefaults a
         // buffer of the hinted size, the engine serializes into it.
         let started = Instant::now();
         let mut warm = prefaulted(prefault_bytes(encoded_len_hint(&value)));

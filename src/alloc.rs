@@ -176,10 +176,11 @@ pub fn resident_bytes() -> u64 {
 ///
 /// Why the wrapper maps them itself: glibc maps a large allocation only when
 /// its heap has no free chunk big enough. A server that has freed many
-/// small values (a sale's keys deleted or expired) has such chunks, so its
-/// large vectors came from the heap and growing one copied it whole on the
-/// engine thread: 20 ms at 2²⁰ seat holders in `cargo bench --bench growth`,
-/// where the seat stream runs after the others have freed theirs.
+/// small values (a sale's keys deleted or expired) has such chunks, so glibc
+/// would serve its large vectors from the heap, and growing one would copy
+/// it whole on the engine thread: 20 ms at 2²⁰ seat holders in `cargo bench
+/// --bench growth`, where the seat stream runs after the others have freed
+/// theirs.
 pub const MAPPED_ALLOCATION_BYTES_MIN: usize = 4 << 20;
 
 /// Keeps glibc from mapping allocations below

@@ -24,8 +24,8 @@
 //! the writer falls behind, serialization pauses instead.
 //!
 //! A single very large key (a huge seat map or queue) is serialized in one
-//! slice. Two thirds of that slice used to be page faults: the output
-//! buffer for a 2·10⁶-member key is 42–96 MB of fresh memory. So before a
+//! slice. Into fresh memory, two thirds of that slice are page faults: the
+//! output buffer for a 2·10⁶-member key is 42–96 MB. So before a
 //! value whose encoding should take [`LARGE_VALUE_BYTES`] or more, the job
 //! asks the writer thread for a buffer of the hinted size
 //! ([`encoded_len_hint`]) with every page already touched, and waits for
