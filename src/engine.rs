@@ -33,11 +33,11 @@ use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::info;
+use crate::log::Wal;
 use crate::snapshot::{SnapshotDone, SnapshotJob};
 use crate::state::graveyard::Doomed;
 use crate::state::State;
 use crate::stats::ServerStats;
-use crate::wal::Wal;
 
 /// One round of requests applied at one instant.
 pub struct Batch {

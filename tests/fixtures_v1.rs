@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use usher::log::record::{self, Decoded};
+use usher::log::segment::parse_header;
+use usher::log::SEGMENT_HEADER_BYTES;
 use usher::recovery::recover;
 use usher::state::effect::{encode_reply, encode_value};
-use usher::state::effect::{Effect, Reader};
 use usher::state::{State, StateLimits};
-use usher::wal::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
 const FIXTURES: [&str; 2] = ["snapshot-and-log", "log-only"];
 
@@ -125,21 +126,29 @@ fn logged_tags(dir: &Path) -> Vec<u8> {
     let mut tags = Vec::new();
     for path in segments {
         let data = std::fs::read(&path).expect("segment");
+        let header = parse_header(&data).expect("a version-1 header");
+        assert_eq!(header.version, 1);
         let mut offset = SEGMENT_HEADER_BYTES;
-        while offset + RECORD_HEADER_BYTES <= data.len() && data[offset..].iter().any(|b| *b != 0) {
-            let length = u32::from_le_bytes(data[offset..offset + 4].try_into().unwrap()) as usize;
-            let payload =
-                &data[offset + RECORD_HEADER_BYTES..offset + RECORD_HEADER_BYTES + length];
-            let mut reader = Reader::new(payload);
-            reader.u64().expect("lsn");
-            for _ in 0..reader.u32().expect("count") {
-                let mut encoded = Vec::new();
-                Effect::decode(&mut reader)
-                    .expect("effect")
-                    .encode(&mut encoded);
-                tags.push(encoded[0]);
+        while offset < data.len() {
+            match record::decode(&data[offset..]) {
+                Decoded::Record {
+                    count,
+                    effects,
+                    len,
+                    ..
+                } => {
+                    let mut decoded = Vec::new();
+                    record::decode_effects(effects, count, &mut decoded).expect("effects");
+                    for effect in decoded {
+                        let mut encoded = Vec::new();
+                        effect.encode(&mut encoded);
+                        tags.push(encoded[0]);
+                    }
+                    offset += len;
+                }
+                Decoded::Zeros => break,
+                other => panic!("{}: {other:?} at {offset}", path.display()),
             }
-            offset += RECORD_HEADER_BYTES + length;
         }
     }
     tags
