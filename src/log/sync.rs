@@ -3,13 +3,12 @@
 //! failure that, once the log has one, stops all acknowledgements.
 
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use std::io;
 
 use super::segment::refuse_overwrite;
 use super::sync_dir;
