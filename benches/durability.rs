@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use usher::client::args;
+use usher::log::{parse_segment_name, FsyncPolicy, Wal};
 use usher::protocol::{parse, Request};
 use usher::snapshot::{self, SnapshotJob};
 use usher::state::{Effect, State, StateLimits};
-use usher::wal::{parse_segment_name, FsyncPolicy, Wal};
 
 const NOW_MS: u64 = 1_700_000_000_000;
 const SNAPSHOT_KEYS: usize = 100_000;

@@ -9,8 +9,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
+use crate::log::FsyncPolicy;
 use crate::state::StateLimits;
-use crate::wal::FsyncPolicy;
 
 #[derive(Args, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -292,10 +292,10 @@ impl Config {
                 "zset_members_max and queue_members_max must be below 4294967295".into(),
             ));
         }
-        if self.log_segment_bytes != 0 && self.log_segment_bytes < crate::wal::SEGMENT_BYTES_MIN {
+        if self.log_segment_bytes != 0 && self.log_segment_bytes < crate::log::SEGMENT_BYTES_MIN {
             return Err(ConfigError(format!(
                 "log_segment_bytes must be 0 (no preallocation) or at least {}",
-                crate::wal::SEGMENT_BYTES_MIN
+                crate::log::SEGMENT_BYTES_MIN
             )));
         }
         if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {

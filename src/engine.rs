@@ -18,6 +18,10 @@
 //! ([`Engine::commit_failed`]). Commits are synchronous: a ticket is done
 //! when `end_batch` returns.
 //!
+//! Taps registered with [`Engine::add_commit_tap`] see each commit's
+//! records, as written, when the commit succeeds: the moment its replies
+//! may go out (the log calls them; see `log/tap.rs`).
+//!
 //! If the log cannot be written or synced, the replies waiting on that
 //! commit become durability errors and the engine refuses every later
 //! request: nothing is acknowledged that is not on disk per policy.
@@ -33,11 +37,11 @@ use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::info;
+use crate::log::{CommitTap, Wal};
 use crate::snapshot::{SnapshotDone, SnapshotJob};
 use crate::state::graveyard::Doomed;
 use crate::state::State;
 use crate::stats::ServerStats;
-use crate::wal::Wal;
 
 /// One round of requests applied at one instant.
 pub struct Batch {
@@ -166,7 +170,27 @@ impl<C: Clock> Engine<C> {
     /// failed, so the replies that waited on it must become durability
     /// errors.
     pub fn commit_failed(&self, ticket: u64) -> bool {
+        // Paired with `commit_effects`: tickets only increase, so no reply
+        // can wait for a commit that has not happened yet.
+        assert!(
+            ticket <= self.tickets,
+            "ticket {ticket} was never handed out"
+        );
         ticket >= self.failed_from
+    }
+
+    /// Registers a tap told of every batch once it is committed and durable
+    /// per policy, before its replies go out (see `log/tap.rs`); done before
+    /// the engine starts. Without persistence nothing is logged, and the
+    /// tap is handed back.
+    pub fn add_commit_tap(&mut self, tap: Box<dyn CommitTap>) -> Result<(), Box<dyn CommitTap>> {
+        match &mut self.durability {
+            Some(durability) => {
+                durability.wal.add_tap(tap);
+                Ok(())
+            }
+            None => Err(tap),
+        }
     }
 
     /// Attaches the log: from now on every change is logged before it is
@@ -231,8 +255,9 @@ impl<C: Clock> Engine<C> {
             return self.tickets;
         };
         durability.wal.append(self.state.keyspace.effects_mut());
-        self.tickets += 1;
-        let ticket = self.tickets;
+        let ticket = self.tickets + 1;
+        assert!(ticket > self.tickets, "commit tickets only increase");
+        self.tickets = ticket;
         if durability.wal.commit().is_err() {
             self.failed_from = self.failed_from.min(ticket);
         }

@@ -32,12 +32,12 @@ pub mod connection;
 pub mod engine;
 pub mod glob;
 pub mod info;
+pub mod log;
 pub mod reactor;
 pub mod recovery;
 pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod stats;
-pub mod wal;
 
 pub use usher_protocol as protocol;

@@ -6,15 +6,20 @@
 //! acknowledged. Anything else that is wrong — a bad checksum before the
 //! tail, a gap in the log, a snapshot that fails its checks — stops the
 //! server with a message saying which file, which offset and how to proceed,
-//! because starting anyway would silently lose acknowledged sales.
+//! because starting anyway would silently lose acknowledged sales. A log
+//! segment written by a newer usher (a format version this build does not
+//! know) is refused the same way and never cut, not even by `--repair`.
+//! Every record is read through the codec in `log/record.rs`.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use crate::log::record::{self, Decoded};
+use crate::log::segment::{self, HeaderError};
+use crate::log::{self, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::snapshot::{self, Captured, Loaded};
-use crate::state::effect::{Effect, Reader, ReplayError, Target};
+use crate::state::effect::{Effect, ReplayError, Target};
 use crate::state::State;
-use crate::wal::{self, PAYLOAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
 /// Why the data directory cannot be used as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,25 +119,32 @@ fn list(dir: &Path, parse: fn(&str) -> Option<u64>) -> Result<Vec<(u64, PathBuf)
 fn is_spare(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
-        .is_some_and(wal::is_spare_name)
+        .is_some_and(log::is_spare_name)
 }
 
 /// The log segments in `dir` by first position: the files named for it,
 /// and the spares the log moved into (their header names it) that a crash
 /// left before the sync thread renamed them. Unused spares hold zeros and
-/// are left out.
+/// are left out. A segment written by a newer usher is refused here, before
+/// anything is replayed or cut.
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecoveryError> {
     let listing = std::fs::read_dir(dir)
         .map_err(|e| RecoveryError(format!("cannot list {}: {e}", dir.display())))?;
     let mut found = Vec::new();
     for entry in listing.flatten() {
         let path = entry.path();
-        let named = entry.file_name().to_str().and_then(wal::parse_segment_name);
+        let named = entry.file_name().to_str().and_then(log::parse_segment_name);
+        if named.is_none() && !is_spare(&path) {
+            continue;
+        }
+        let header = segment::read_header(&path)
+            .map_err(|e| RecoveryError(format!("cannot read {}: {e}", path.display())))?;
+        if let Err(HeaderError::Newer(version)) = header {
+            return Err(newer_version(&path, version));
+        }
         let first = match named {
             Some(first) => Some(first),
-            None if is_spare(&path) => wal::spare_first_lsn(&path)
-                .map_err(|e| RecoveryError(format!("cannot read {}: {e}", path.display())))?,
-            None => None,
+            None => header.ok().map(|header| header.first_lsn),
         };
         if let Some(first) = first {
             found.push((first, path));
@@ -142,6 +154,16 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecoveryError> {
     // then finds a gap at the second unless the first holds no record.
     found.sort();
     Ok(found)
+}
+
+fn newer_version(path: &Path, version: u32) -> RecoveryError {
+    RecoveryError(format!(
+        "log segment {} was written by a newer usher (log format version {version}; this build \
+         reads version {}). The server will not start, and nothing was changed: run a build of \
+         usher that reads version {version}.",
+        path.display(),
+        log::SEGMENT_VERSION
+    ))
 }
 
 /// Reads the snapshot and replays the log into `state` without changing
@@ -162,30 +184,7 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
     }
     let snapshots = list(dir, snapshot::parse_snapshot_name)?;
     let (start_lsn, end_lsn, positions) = match snapshots.last() {
-        Some((lsn, path)) => {
-            let touched =
-                snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(&found, *lsn, end_lsn));
-            let loaded: Loaded =
-                snapshot::load(path, &mut state, touched.as_ref()).map_err(|error| {
-                    RecoveryError(format!(
-                    "{error}. The server will not start from a damaged snapshot: restore it from \
-                     a backup. Moving it out of {} starts from the remaining files, which is \
-                     only complete if `usher-server check` then shows the log starting at \
-                     position 0.",
-                    dir.display()
-                ))
-                })?;
-            if loaded.start_lsn != *lsn {
-                return Err(RecoveryError(format!(
-                    "snapshot {} says it starts at position {}, its name says {lsn}",
-                    path.display(),
-                    loaded.start_lsn
-                )));
-            }
-            report.snapshot = Some((path.clone(), *lsn));
-            report.snapshot_entries = loaded.entries;
-            (*lsn, loaded.end_lsn, loaded.positions)
-        }
+        Some((lsn, path)) => load_snapshot(dir, path, *lsn, &found, &mut state, &mut report)?,
         None => (0, 0, Default::default()),
     };
     // Older snapshots and segments before the snapshot are leftovers of a
@@ -203,34 +202,14 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
             live.push((first, path));
         }
     }
-    let mut expected = start_lsn;
-    let last_index = live.len().saturating_sub(1);
-    for (index, (first, path)) in live.iter().enumerate() {
-        if report.damage.is_some() {
-            report.later_segments.push(path.clone());
-            continue;
-        }
-        report.segments.push(path.clone());
-        if *first != expected {
-            report.damage = Some(Damage {
-                path: path.clone(),
-                offset: 0,
-                reason: format!("log gap: segment starts at position {first}, expected {expected}"),
-                torn_tail: false,
-                zeros: false,
-            });
-            continue;
-        }
-        let is_last = index == last_index;
-        report.damage = replay_segment(
-            path,
-            is_last,
-            &mut expected,
-            &mut state,
-            &positions,
-            &mut report,
-        )?;
-    }
+    let expected = replay_segments(&live, start_lsn, &mut state, &positions, &mut report)?;
+    // Paired with the log's assertion that it writes positions one after
+    // the other: replay advanced exactly one position per record.
+    assert_eq!(
+        expected,
+        start_lsn + report.records,
+        "replay skipped a position"
+    );
     if expected < end_lsn {
         // Keys were captured after records the log no longer holds: the
         // state would mix two moments, and the log would hand out those
@@ -252,12 +231,78 @@ pub fn scan(dir: &Path, mut state: State) -> Result<(State, Report), RecoveryErr
     Ok((state, report))
 }
 
+/// Loads the snapshot at `path` (named for position `lsn`) into `state`;
+/// its start and end positions and the positions its keys were captured at.
+fn load_snapshot(
+    dir: &Path,
+    path: &Path,
+    lsn: u64,
+    found: &[(u64, PathBuf)],
+    state: &mut State,
+    report: &mut Report,
+) -> Result<(u64, u64, Captured), RecoveryError> {
+    let touched = snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(found, lsn, end_lsn));
+    let loaded: Loaded = snapshot::load(path, state, touched.as_ref()).map_err(|error| {
+        RecoveryError(format!(
+            "{error}. The server will not start from a damaged snapshot: restore it from a \
+             backup. Moving it out of {} starts from the remaining files, which is only complete \
+             if `usher-server check` then shows the log starting at position 0.",
+            dir.display()
+        ))
+    })?;
+    if loaded.start_lsn != lsn {
+        return Err(RecoveryError(format!(
+            "snapshot {} says it starts at position {}, its name says {lsn}",
+            path.display(),
+            loaded.start_lsn
+        )));
+    }
+    report.snapshot = Some((path.to_path_buf(), lsn));
+    report.snapshot_entries = loaded.entries;
+    Ok((lsn, loaded.end_lsn, loaded.positions))
+}
+
+/// Replays the segments from position `start_lsn` on, stopping at the
+/// first damage (recorded in `report`); the position after the last record
+/// replayed.
+fn replay_segments(
+    live: &[(u64, PathBuf)],
+    start_lsn: u64,
+    state: &mut State,
+    positions: &Captured,
+    report: &mut Report,
+) -> Result<u64, RecoveryError> {
+    let mut expected = start_lsn;
+    let last_index = live.len().saturating_sub(1);
+    for (index, (first, path)) in live.iter().enumerate() {
+        if report.damage.is_some() {
+            report.later_segments.push(path.clone());
+            continue;
+        }
+        report.segments.push(path.clone());
+        if *first != expected {
+            report.damage = Some(Damage {
+                path: path.clone(),
+                offset: 0,
+                reason: format!("log gap: segment starts at position {first}, expected {expected}"),
+                torn_tail: false,
+                zeros: false,
+            });
+            continue;
+        }
+        let is_last = index == last_index;
+        report.damage = replay_segment(path, is_last, &mut expected, state, positions, report)?;
+    }
+    Ok(expected)
+}
+
 /// The keys that log records from `start_lsn` up to (not including)
 /// `end_lsn` change: the records a snapshot's replay filter applies to, so
 /// the only keys whose capture positions loading must keep. (A `FlushAll`
 /// among them keeps the keys captured after it; each of those was created
-/// again after it, by a record that names it.) Reading stops at the first record that does not check out (or a
-/// gap): replay stops there too and applies nothing after it.
+/// again after it, by a record that names it.) Reading stops at the first
+/// record that does not check out (or a gap): replay stops there too and
+/// applies nothing after it.
 fn touched_keys(
     segments: &[(u64, PathBuf)],
     start_lsn: u64,
@@ -265,62 +310,49 @@ fn touched_keys(
 ) -> snapshot::TouchedKeys {
     let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut expected = start_lsn;
+    let mut effects = Vec::new();
     for (first, path) in segments {
-        let first = *first;
-        if first < start_lsn {
+        if *first < start_lsn {
             continue;
         }
-        if first != expected || expected >= end_lsn {
+        if *first != expected || expected >= end_lsn {
             break;
         }
         let Ok(data) = std::fs::read(path) else {
             break;
         };
-        let header_ok = data.len() >= SEGMENT_HEADER_BYTES && &data[..8] == wal::SEGMENT_MAGIC;
-        if !header_ok {
+        if segment::parse_header(&data).is_err() {
             break;
         }
         let mut offset = SEGMENT_HEADER_BYTES;
         while expected < end_lsn {
-            let Some(rest) = data
-                .get(offset..)
-                .filter(|rest| rest.len() >= RECORD_HEADER_BYTES)
-            else {
-                break;
-            };
-            if rest.iter().all(|b| *b == 0) {
-                // Preallocated space after the segment's last record: replay
-                // goes on to the next segment, and so does this.
+            let rest = data.get(offset..).unwrap_or_default();
+            if rest.len() < RECORD_HEADER_BYTES {
                 break;
             }
-            let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-            let Some(payload) = rest.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length) else {
-                return touched;
+            let (lsn, count, body, len) = match record::decode(rest) {
+                Decoded::Record {
+                    lsn,
+                    count,
+                    effects,
+                    len,
+                } => (lsn, count, effects, len),
+                // Preallocated space after the segment's last record:
+                // replay goes on to the next segment, and so does this.
+                Decoded::Zeros => break,
+                Decoded::Incomplete { .. } | Decoded::Corrupt { .. } => return touched,
             };
-            if crc32c::crc32c(payload) != crc {
+            effects.clear();
+            if lsn != expected || record::decode_effects(body, count, &mut effects).is_err() {
                 return touched;
             }
-            let mut reader = Reader::new(payload);
-            let (Ok(lsn), Ok(count)) = (reader.u64(), reader.u32()) else {
-                return touched;
-            };
-            if lsn != expected {
-                return touched;
-            }
-            for _ in 0..count {
-                let Ok(effect) = Effect::decode(&mut reader) else {
-                    return touched;
-                };
-                match effect.target() {
-                    Target::Key(key) => {
-                        touched.insert(bytes::Bytes::copy_from_slice(key));
-                    }
-                    Target::ReqId(_) | Target::All => {}
+            for effect in &effects {
+                if let Target::Key(key) = effect.target() {
+                    touched.insert(bytes::Bytes::copy_from_slice(key));
                 }
             }
             expected += 1;
-            offset += RECORD_HEADER_BYTES + length;
+            offset += len;
         }
     }
     touched
@@ -375,7 +407,7 @@ fn name_spares(dir: &Path, mut report: Report) -> Result<Report, RecoveryError> 
         if !spare.exists() || report.stale_files.contains(spare) {
             continue;
         }
-        let named = dir.join(wal::segment_name(*first));
+        let named = dir.join(log::segment_name(*first));
         std::fs::rename(spare, &named).map_err(|e| {
             RecoveryError(format!(
                 "cannot rename log segment {} to {}: {e}",
@@ -391,7 +423,7 @@ fn name_spares(dir: &Path, mut report: Report) -> Result<Report, RecoveryError> 
             }
         }
     }
-    wal::sync_dir(dir).map_err(|e| RecoveryError(format!("cannot sync {}: {e}", dir.display())))?;
+    log::sync_dir(dir).map_err(|e| RecoveryError(format!("cannot sync {}: {e}", dir.display())))?;
     Ok(report)
 }
 
@@ -433,7 +465,7 @@ fn cut(damage: &Damage, report: &Report) -> Result<(), RecoveryError> {
         std::fs::remove_file(later).map_err(io)?;
     }
     if let Some(dir) = damage.path.parent() {
-        let _ = wal::sync_dir(dir);
+        let _ = log::sync_dir(dir);
     }
     Ok(())
 }
@@ -458,149 +490,84 @@ fn replay_segment(
             zeros: data[offset.min(data.len())..].iter().all(|b| *b == 0),
         })
     };
-    if data.len() < SEGMENT_HEADER_BYTES {
-        return Ok(damage(0, "segment header is incomplete".into(), true));
-    }
-    if &data[..8] != wal::SEGMENT_MAGIC {
-        return Ok(damage(
-            0,
-            "not an usher log segment (bad magic)".into(),
-            false,
-        ));
-    }
-    let mut header = Reader::new(&data[8..SEGMENT_HEADER_BYTES]);
-    let version = header.u32().unwrap_or(0);
-    let _reserved = header.u32().unwrap_or(0);
-    let first = header.u64().unwrap_or(u64::MAX);
-    if version != wal::SEGMENT_VERSION {
-        return Ok(damage(
-            8,
-            format!("unsupported log version {version}"),
-            false,
-        ));
-    }
-    if first != *expected {
-        return Ok(damage(
-            16,
-            format!("header says position {first}, expected {expected}"),
-            false,
-        ));
+    if let Some((offset, reason, torn)) = header_damage(path, &data, *expected)? {
+        return Ok(damage(offset, reason, torn));
     }
     let mut offset = SEGMENT_HEADER_BYTES;
+    let mut effects = Vec::new();
     while offset < data.len() {
-        let rest = &data[offset..];
-        // A tail of zeros is space the file system allocated but the crash
-        // never filled, or space the log preallocated and left when it
-        // moved on to the next segment.
-        let zeros = rest.iter().all(|b| *b == 0);
-        if zeros && !is_last {
-            // The next segment's header must say it starts at `expected`,
-            // which the caller checks: nothing between them is lost.
-            return Ok(None);
-        }
-        if rest.len() < RECORD_HEADER_BYTES {
-            return Ok(damage(
-                offset,
-                format!("{} bytes of an incomplete record header", rest.len()),
-                true,
-            ));
-        }
-        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if length < PAYLOAD_HEADER_BYTES {
-            return Ok(damage(
-                offset,
-                format!("record length {length} is too small"),
-                zeros,
-            ));
-        }
-        if RECORD_HEADER_BYTES + length > rest.len() {
-            // A torn write leaves nothing valid behind it; a damaged length
-            // in the middle of the log does.
-            let torn = !valid_record_after(&data, offset + 1, *expected);
-            return Ok(damage(
-                offset,
-                format!("record of {length} bytes runs past the end of the file"),
-                torn,
-            ));
-        }
-        let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length];
-        let ends_file = RECORD_HEADER_BYTES + length == rest.len();
-        if crc32c::crc32c(payload) != crc {
-            return Ok(damage(
-                offset,
-                "record checksum mismatch".into(),
-                ends_file || zeros,
-            ));
-        }
-        let mut reader = Reader::new(payload);
-        let lsn = reader.u64().unwrap_or(u64::MAX);
-        let count = reader.u32().unwrap_or(0);
-        if lsn != *expected {
-            return Ok(damage(
-                offset,
-                format!("record position {lsn}, expected {expected}"),
-                false,
-            ));
-        }
-        let mut effects = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            match Effect::decode(&mut reader) {
-                Ok(effect) => effects.push(effect),
-                Err(error) => {
-                    return Ok(damage(
-                        offset,
-                        format!("undecodable effect: {error}"),
-                        false,
-                    ));
-                }
+        let (lsn, count, body, len) = match record::decode(&data[offset..]) {
+            Decoded::Record {
+                lsn,
+                count,
+                effects,
+                len,
+            } => (lsn, count, effects, len),
+            // A tail of zeros is space the file system allocated but the
+            // crash never filled, or space the log preallocated and left
+            // when it moved on to the next segment; then the next
+            // segment's header must say it starts at `expected`, which the
+            // caller checks: nothing between them is lost.
+            Decoded::Zeros if !is_last => return Ok(None),
+            Decoded::Zeros => {
+                let reason = format!(
+                    "{} bytes of zeros after the last record",
+                    data.len() - offset
+                );
+                return Ok(damage(offset, reason, true));
             }
+            // A torn write leaves nothing valid behind it; damage in the
+            // middle of the log does.
+            Decoded::Incomplete { reason } => {
+                let torn = !record::later_record_follows(&data, offset + 1, *expected);
+                return Ok(damage(offset, reason, torn));
+            }
+            Decoded::Corrupt { reason } => return Ok(damage(offset, reason, false)),
+        };
+        if lsn != *expected {
+            let reason = format!("record position {lsn}, expected {expected}");
+            return Ok(damage(offset, reason, false));
         }
-        if !reader.is_empty() {
-            return Ok(damage(
-                offset,
-                "bytes left over after the record's effects".into(),
-                false,
-            ));
+        effects.clear();
+        if let Err(reason) = record::decode_effects(body, count, &mut effects) {
+            return Ok(damage(offset, reason, false));
         }
         for effect in &effects {
             if let Err(error) = apply_logged(state, effect, lsn, positions) {
-                return Ok(damage(
-                    offset,
-                    format!("effect does not fit the recovered state: {error}"),
-                    false,
-                ));
+                let reason = format!("effect does not fit the recovered state: {error}");
+                return Ok(damage(offset, reason, false));
             }
         }
         report.records += 1;
         report.effects += effects.len() as u64;
         *expected += 1;
-        offset += RECORD_HEADER_BYTES + length;
+        offset += len;
     }
     Ok(None)
 }
 
-/// Whether a well-formed record with a later position starts anywhere in
-/// `data` from `from` on: then the damage before it is not a torn tail.
-fn valid_record_after(data: &[u8], from: usize, expected: u64) -> bool {
-    let record_min = RECORD_HEADER_BYTES + PAYLOAD_HEADER_BYTES;
-    if data.len() < from + record_min {
-        return false;
-    }
-    // Every record takes at least `record_min` bytes, which bounds the
-    // positions the rest of the file can hold.
-    let positions_max = ((data.len() - from) / record_min) as u64 + 1;
-    (from..=data.len() - record_min).any(|at| {
-        let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-        let length = word(at) as usize;
-        let crc = word(at + 4);
-        let lsn = u64::from(word(at + 8)) | (u64::from(word(at + 12)) << 32);
-        lsn > expected
-            && lsn - expected <= positions_max
-            && length >= PAYLOAD_HEADER_BYTES
-            && length <= data.len() - at - RECORD_HEADER_BYTES
-            && crc32c::crc32c(&data[at + RECORD_HEADER_BYTES..at + RECORD_HEADER_BYTES + length])
-                == crc
+/// What is wrong with the header of the segment at `path` holding `data`,
+/// expected to start at position `expected`: the offset, the reason and
+/// whether it may be a torn tail. A newer version is an error of its own.
+fn header_damage(
+    path: &Path,
+    data: &[u8],
+    expected: u64,
+) -> Result<Option<(usize, String, bool)>, RecoveryError> {
+    Ok(match segment::parse_header(data) {
+        Ok(header) if header.first_lsn != expected => Some((
+            16,
+            format!(
+                "header says position {}, expected {expected}",
+                header.first_lsn
+            ),
+            false,
+        )),
+        Ok(_) => None,
+        Err(HeaderError::Newer(version)) => return Err(newer_version(path, version)),
+        Err(error @ HeaderError::Incomplete) => Some((0, error.to_string(), true)),
+        Err(error @ HeaderError::BadMagic) => Some((0, error.to_string(), false)),
+        Err(error @ HeaderError::Unsupported(_)) => Some((8, error.to_string(), false)),
     })
 }
 
@@ -690,6 +657,12 @@ pub fn check_tool(dir: &Path, repair: bool) -> std::process::ExitCode {
         );
         return ExitCode::from(1);
     }
+    repair_tool(dir, &scan, damage, state)
+}
+
+/// `check --repair` on a damaged directory: says what will be lost, cuts.
+fn repair_tool(dir: &Path, scan: &Report, damage: &Damage, state: State) -> std::process::ExitCode {
+    use std::process::ExitCode;
     let size = std::fs::metadata(&damage.path)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -740,7 +713,7 @@ fn print_report(report: &Report) {
             "spare in use: {} holds the segment starting at position {first}; it is renamed to {} \
              at the next start",
             spare.display(),
-            wal::segment_name(*first)
+            log::segment_name(*first)
         );
     }
     if let Some(damage) = &report.damage {

@@ -10,11 +10,11 @@ use std::thread::JoinHandle;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Durability, Engine};
+use crate::log::Wal;
 use crate::reactor::{Control, Reactor};
 use crate::recovery::{self, RecoveryError};
 use crate::state::State;
 use crate::stats::ServerStats;
-use crate::wal::Wal;
 
 /// A running server's handle, for tests and the binary.
 pub struct Running {

@@ -58,6 +58,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
+use crate::log::{self, sync_dir};
 use crate::state::effect::{
     decode_reply, decode_value, encode_reply, encode_value, encoded_len_hint, put_bytes,
     DecodeError, Reader,
@@ -66,7 +67,6 @@ use crate::state::keymap;
 use crate::state::keyspace::Entry;
 use crate::state::keyspace::KeyHasher;
 use crate::state::{Key, State, Value};
-use crate::wal::{self, sync_dir};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"USHERSNP";
 pub const SNAPSHOT_VERSION: u32 = 2;
@@ -579,7 +579,7 @@ pub fn remove_superseded(dir: &Path, start_lsn: u64) {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let older = parse_snapshot_name(name)
-            .or_else(|| wal::parse_segment_name(name))
+            .or_else(|| log::parse_segment_name(name))
             .is_some_and(|lsn| lsn < start_lsn);
         if older {
             if let Err(error) = std::fs::remove_file(entry.path()) {

@@ -1,4 +1,4 @@
-//! Preallocated log segments (`log_segment_bytes`, `src/wal.rs`): the log
+//! Preallocated log segments (`log_segment_bytes`, `src/log/`): the log
 //! moves into zero-filled spare files prepared by a background thread, and
 //! the sync thread names them; a segment the log left keeps its zeros after
 //! its last record, which recovery reads as the segment's end; a crash
@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use usher::log::{parse_segment_name, segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 use usher::recovery::recover;
 use usher::state::{Effect, Key, State, StateLimits, Value};
-use usher::wal::{parse_segment_name, segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 
 /// Small segments, so that a test fills several.
 const SEGMENT_BYTES: u64 = 64 * 1024;

@@ -5,7 +5,7 @@
 //! that ends before the snapshot it follows, an abandoned snapshot,
 //! `usher-server check [--repair]` and the data directory lock.
 //!
-//! Logs are written with `usher::wal::Wal` and snapshots with
+//! Logs are written with `usher::log::Wal` and snapshots with
 //! `usher::snapshot::SnapshotJob`, exactly as the engine does, so every byte
 //! offset is known; the expected state is rebuilt by replaying the same
 //! effects into a fresh `State`. After each fault the directory is recovered
@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use usher::clock::ManualClock;
 use usher::config::Config;
+use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 use usher::recovery::{recover, Recovered, RecoveryError};
 use usher::snapshot::{snapshot_name, SnapshotDone, SnapshotJob};
 use usher::state::{Effect, Key, State, StateLimits, Value};
-use usher::wal::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -22,11 +22,11 @@ use bytes::Bytes;
 use usher::client::{args, Client};
 use usher::clock::{Clock, ManualClock};
 use usher::config::Config;
+use usher::log::{FsyncPolicy, Wal};
 use usher::protocol::{parse, Reply};
 use usher::snapshot::{SnapshotJob, LARGE_VALUE_BYTES};
 use usher::state::effect::{decode_value, encode_value, Reader};
 use usher::state::{Effect, Key, State, StateLimits, Value};
-use usher::wal::{FsyncPolicy, Wal};
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -34,13 +34,13 @@ use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
+use usher::log::FsyncPolicy;
 use usher::protocol::{Arg, Reply};
 use usher::recovery::recover;
 use usher::state::effect::{decode_value, encode_value, Effect, Reader};
 use usher::state::seats::SeatHolder;
 use usher::state::stock::StockHolder;
 use usher::state::{State, StateLimits, Value};
-use usher::wal::FsyncPolicy;
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

@@ -502,7 +502,7 @@ async fn info_counts_the_logs_moves_into_prepared_segments() {
     let config = Config {
         persist: true,
         dir: dir.path().to_path_buf(),
-        log_segment_bytes: usher::wal::SEGMENT_BYTES_MIN,
+        log_segment_bytes: usher::log::SEGMENT_BYTES_MIN,
         ..test_config()
     };
     let running = start(config).await;

@@ -22,10 +22,10 @@ use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::{Clock, ManualClock};
 use usher::config::Config;
+use usher::log::{segment_name, FsyncPolicy};
 use usher::protocol::{Arg, Reply};
 use usher::recovery::{recover, Recovered};
 use usher::state::{State, StateLimits, Value};
-use usher::wal::{segment_name, FsyncPolicy};
 
 const T0: u64 = 1_700_000_000_000;
 /// Longest wait for a snapshot to finish.
