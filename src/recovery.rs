@@ -11,8 +11,9 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use crate::encoding::Reader;
 use crate::snapshot::{self, Captured, Loaded};
-use crate::state::effect::{Effect, Reader, ReplayError, Target};
+use crate::state::effect::{Effect, ReplayError, Target};
 use crate::state::State;
 use crate::wal::{self, PAYLOAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 

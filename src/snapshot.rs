@@ -58,13 +58,12 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
-use crate::state::effect::{
-    decode_reply, decode_value, encode_reply, encode_value, encoded_len_hint, put_bytes,
-    DecodeError, Reader,
-};
+use crate::encoding::{put_bytes, DecodeError, Reader};
+use crate::state::idempotency::effects::{decode_reply, encode_reply};
 use crate::state::keymap;
 use crate::state::keyspace::Entry;
 use crate::state::keyspace::KeyHasher;
+use crate::state::value::{decode_value, encode_value, encoded_len_hint};
 use crate::state::{Key, State, Value};
 use crate::wal::{self, sync_dir};
 

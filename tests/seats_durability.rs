@@ -34,11 +34,13 @@ use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
+use usher::encoding::Reader;
 use usher::protocol::{Arg, Reply};
 use usher::recovery::recover;
-use usher::state::effect::{decode_value, encode_value, Effect, Reader};
+use usher::state::effect::Effect;
 use usher::state::seats::SeatHolder;
 use usher::state::stock::StockHolder;
+use usher::state::value::{decode_value, encode_value};
 use usher::state::{State, StateLimits, Value};
 use usher::wal::FsyncPolicy;
 
