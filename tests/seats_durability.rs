@@ -313,13 +313,12 @@ fn ship(original: &mut State, replica: &mut State, log: &mut Vec<Effect>) {
     }
 }
 
-/// The variant name of an effect.
+/// The name of an effect's kind: its family (none for whole keys) and its
+/// variant, e.g. `SeatHold` for `Seat(Hold { .. })`.
 fn kind(effect: &Effect) -> String {
     let text = format!("{effect:?}");
-    text.split([' ', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let head = text.split([' ', '{', ')']).next().unwrap_or_default();
+    head.trim_start_matches("Key(").replace('(', "")
 }
 
 /// Every value encodes and decodes to an equal value (free slots included).

@@ -321,3 +321,440 @@ impl std::fmt::Display for ReplayError {
 }
 
 impl std::error::Error for ReplayError {}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use usher_protocol::{ErrorCode, Reply, ServerError};
+
+    use super::*;
+    use crate::client::args;
+    use crate::state::key_effects as key_tags;
+    use crate::state::queue::effects::{self as queue_tags, QueueSettings};
+    use crate::state::store::State;
+    use crate::state::{idempotency, limits::StateLimits, seats, stock, zset};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn key(name: &str) -> Key {
+        Key::copy_from_slice(name.as_bytes())
+    }
+
+    fn bytes(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    /// Every key's value after a few commands of every family: each value
+    /// type, empty and not, as a `Put` would carry it.
+    fn values() -> Vec<Value> {
+        let mut state = State::new(StateLimits::default());
+        for words in [
+            &["SET", "short", "v"][..],
+            &["SET", "long", &"x".repeat(100)],
+            &["SET", "number", "-42"],
+            &["ZADD", "z", "1.5", "a", "-2", "b", "inf", "c"],
+            &[
+                "QUEUE.CONFIG",
+                "q",
+                "CAPACITY",
+                "1",
+                "RATE",
+                "5",
+                "PER",
+                "1000",
+                "TTL",
+                "60000",
+            ],
+            &["QUEUE.JOIN", "q", "m1"],
+            &["QUEUE.JOIN", "q", "m2"],
+            &["QUEUE.CONFIG", "empty-queue"],
+            &["SEAT.CREATE", "event", "10", "LIMIT", "4"],
+            &["SEAT.HOLD", "event", "h1", "60000", "1", "2"],
+            &["SEAT.HOLD", "event", "h2", "60000", "3"],
+            &["SEAT.CONFIRM", "event", "h2"],
+            &["STOCK.CONFIG", "sku", "100", "LIMIT", "5"],
+            &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
+            &["STOCK.TAKE", "sku", "h2", "3"],
+            &["STOCK.CONFIG", "sku-free", "7"],
+        ] {
+            let request = usher_protocol::parse(&args(words.iter().copied()))
+                .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
+            let reply = state.apply(&request, T0);
+            assert!(!matches!(reply, Reply::Error(_)), "{words:?}: {reply:?}");
+        }
+        let mut values: Vec<Value> = state
+            .keyspace
+            .iter()
+            .map(|(_, e)| e.value.clone())
+            .collect();
+        values.push(Value::Zset(Box::new(zset::Zset::new(9))));
+        values
+    }
+
+    fn replies() -> Vec<Reply> {
+        vec![
+            Reply::Nil,
+            Reply::Simple("OK".into()),
+            Reply::Bulk(bytes("bulk")),
+            Reply::Bulk(Bytes::new()),
+            Reply::BulkInt(-7),
+            Reply::Int(i64::MAX),
+            Reply::Double(-0.5),
+            Reply::Double(f64::INFINITY),
+            Reply::Bool(true),
+            Reply::Bool(false),
+            Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
+            Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
+            Reply::Error(ServerError::new(
+                ErrorCode::Limit,
+                "ERR too many".to_string(),
+            )),
+        ]
+    }
+
+    /// One effect (at least) of every kind, with edge values.
+    fn samples() -> Vec<Effect> {
+        let (k, m, h) = (key("k"), bytes("member"), bytes("holder"));
+        let long = Key::copy_from_slice(&[b'k'; 100]);
+        let mut effects: Vec<Effect> = values()
+            .into_iter()
+            .map(|value| {
+                KeyEffect::Put {
+                    key: k.clone(),
+                    value,
+                    deadline_ms: Some(T0),
+                }
+                .into()
+            })
+            .collect();
+        effects.extend([
+            KeyEffect::Put {
+                key: long.clone(),
+                value: Value::Int(1),
+                deadline_ms: None,
+            }
+            .into(),
+            KeyEffect::Delete { key: long }.into(),
+            KeyEffect::Expired { key: k.clone() }.into(),
+            KeyEffect::Deadline {
+                key: k.clone(),
+                deadline_ms: Some(T0),
+            }
+            .into(),
+            KeyEffect::Deadline {
+                key: k.clone(),
+                deadline_ms: None,
+            }
+            .into(),
+            KeyEffect::FlushAll.into(),
+        ]);
+        for score in [0.0, -1.25, f64::INFINITY, f64::NEG_INFINITY] {
+            effects.push(
+                ZsetEffect::Set {
+                    key: k.clone(),
+                    member: m.clone(),
+                    score,
+                }
+                .into(),
+            );
+        }
+        effects.push(
+            ZsetEffect::Remove {
+                key: k.clone(),
+                member: Bytes::new(),
+            }
+            .into(),
+        );
+        let settings = QueueSettings {
+            capacity: 3,
+            rate_members: 5,
+            rate_period_ms: 1000,
+            rate_anchor_ms: T0,
+            ttl_ms: 60_000,
+            window: 4,
+            admitted_in_window: 2,
+        };
+        effects.extend([
+            QueueEffect::Config {
+                key: k.clone(),
+                settings,
+            }
+            .into(),
+            QueueEffect::Config {
+                key: k.clone(),
+                settings: QueueSettings::default(),
+            }
+            .into(),
+            QueueEffect::Join {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Admit {
+                key: k.clone(),
+                member: m.clone(),
+                at_ms: T0,
+                deadline_ms: Some(T0 + 1),
+                automatic: true,
+            }
+            .into(),
+            QueueEffect::Admit {
+                key: k.clone(),
+                member: m.clone(),
+                at_ms: T0,
+                deadline_ms: None,
+                automatic: false,
+            }
+            .into(),
+            QueueEffect::Expire {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Leave {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Touch {
+                key: k.clone(),
+                member: m.clone(),
+                deadline_ms: Some(T0),
+            }
+            .into(),
+            QueueEffect::Touch {
+                key: k.clone(),
+                member: m.clone(),
+                deadline_ms: None,
+            }
+            .into(),
+            QueueEffect::Close { key: k.clone() }.into(),
+        ]);
+        effects.extend([
+            SeatEffect::Hold {
+                key: k.clone(),
+                holder: h.clone(),
+                deadline_ms: T0,
+                seats: SeatList::from_slice(&[0, 7, u32::MAX >> 1]),
+            }
+            .into(),
+            SeatEffect::Hold {
+                key: k.clone(),
+                holder: h.clone(),
+                deadline_ms: T0,
+                seats: SeatList::new(),
+            }
+            .into(),
+            SeatEffect::Confirm {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            SeatEffect::Release {
+                key: k.clone(),
+                holder: h.clone(),
+                seats: SeatList::from_slice(&[3]),
+            }
+            .into(),
+            SeatEffect::HoldExpired {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+        ]);
+        effects.extend([
+            StockEffect::Config {
+                key: k.clone(),
+                total: 10,
+                limit: Some(2),
+            }
+            .into(),
+            StockEffect::Config {
+                key: k.clone(),
+                total: 0,
+                limit: None,
+            }
+            .into(),
+            StockEffect::Reserve {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: 3,
+                deadline_ms: T0,
+            }
+            .into(),
+            StockEffect::Confirm {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            StockEffect::Release {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            StockEffect::Take {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: u64::MAX,
+            }
+            .into(),
+            StockEffect::Refund {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: 1,
+            }
+            .into(),
+            StockEffect::ReservationExpired { key: k, holder: h }.into(),
+        ]);
+        for reply in replies() {
+            effects.push(
+                ReqEffect::Remember {
+                    id: bytes("id"),
+                    fingerprint: 0xfeed,
+                    deadline_ms: T0,
+                    reply,
+                }
+                .into(),
+            );
+        }
+        effects.push(ReqEffect::Forget { id: bytes("id") }.into());
+        effects
+    }
+
+    /// The tag every effect kind is written with: the grammar's table.
+    fn expected_tag(effect: &Effect) -> u8 {
+        match effect {
+            Effect::Key(KeyEffect::Put { .. }) => 1,
+            Effect::Key(KeyEffect::Delete { .. }) => 2,
+            Effect::Key(KeyEffect::Expired { .. }) => 3,
+            Effect::Key(KeyEffect::Deadline { .. }) => 4,
+            Effect::Key(KeyEffect::FlushAll) => 5,
+            Effect::Zset(ZsetEffect::Set { .. }) => 6,
+            Effect::Zset(ZsetEffect::Remove { .. }) => 7,
+            Effect::Queue(QueueEffect::Config { .. }) => 8,
+            Effect::Queue(QueueEffect::Join { .. }) => 9,
+            Effect::Queue(QueueEffect::Admit { .. }) => 10,
+            Effect::Queue(QueueEffect::Expire { .. }) => 11,
+            Effect::Queue(QueueEffect::Leave { .. }) => 12,
+            Effect::Queue(QueueEffect::Touch { .. }) => 13,
+            Effect::Queue(QueueEffect::Close { .. }) => 14,
+            Effect::Seat(SeatEffect::Hold { .. }) => 32,
+            Effect::Seat(SeatEffect::Confirm { .. }) => 33,
+            Effect::Seat(SeatEffect::Release { .. }) => 34,
+            Effect::Seat(SeatEffect::HoldExpired { .. }) => 35,
+            Effect::Stock(StockEffect::Config { .. }) => 36,
+            Effect::Stock(StockEffect::Reserve { .. }) => 37,
+            Effect::Stock(StockEffect::Confirm { .. }) => 38,
+            Effect::Stock(StockEffect::Release { .. }) => 39,
+            Effect::Stock(StockEffect::Take { .. }) => 40,
+            Effect::Stock(StockEffect::Refund { .. }) => 41,
+            Effect::Stock(StockEffect::ReservationExpired { .. }) => 42,
+            Effect::Req(ReqEffect::Remember { .. }) => 43,
+            Effect::Req(ReqEffect::Forget { .. }) => 44,
+        }
+    }
+
+    #[test]
+    fn every_effect_kind_round_trips_byte_for_byte() {
+        let effects = samples();
+        let mut tags_seen = std::collections::BTreeSet::new();
+        for effect in &effects {
+            let mut bytes = Vec::new();
+            effect.encode(&mut bytes);
+            assert_eq!(bytes[0], expected_tag(effect), "{effect:?}");
+            tags_seen.insert(bytes[0]);
+            let mut reader = Reader::new(&bytes);
+            let decoded = Effect::decode(&mut reader).expect("an encoded effect decodes");
+            assert!(reader.is_empty(), "{effect:?} left bytes behind");
+            assert_eq!(decoded.target(), effect.target(), "{effect:?}");
+            let mut again = Vec::new();
+            decoded.encode(&mut again);
+            assert_eq!(again, bytes, "{effect:?} re-encodes differently");
+            assert_eq!(&decoded, effect);
+        }
+        let all: Vec<u8> = (1..=14).chain(32..=44).collect();
+        assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
+    }
+
+    #[test]
+    fn the_family_tag_constants_are_the_grammar_s() {
+        assert_eq!(
+            [
+                key_tags::TAG_PUT,
+                key_tags::TAG_DELETE,
+                key_tags::TAG_EXPIRED,
+                key_tags::TAG_DEADLINE,
+                key_tags::TAG_FLUSH_ALL,
+                zset::effects::TAG_SET,
+                zset::effects::TAG_REMOVE,
+                queue_tags::TAG_CONFIG,
+                queue_tags::TAG_JOIN,
+                queue_tags::TAG_ADMIT,
+                queue_tags::TAG_EXPIRE,
+                queue_tags::TAG_LEAVE,
+                queue_tags::TAG_TOUCH,
+                queue_tags::TAG_CLOSE,
+            ],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        );
+        assert_eq!(
+            [
+                seats::effects::TAG_HOLD,
+                seats::effects::TAG_CONFIRM,
+                seats::effects::TAG_RELEASE,
+                seats::effects::TAG_HOLD_EXPIRED,
+                stock::effects::TAG_CONFIG,
+                stock::effects::TAG_RESERVE,
+                stock::effects::TAG_CONFIRM,
+                stock::effects::TAG_RELEASE,
+                stock::effects::TAG_TAKE,
+                stock::effects::TAG_REFUND,
+                stock::effects::TAG_RESERVATION_EXPIRED,
+                idempotency::effects::TAG_REMEMBER,
+                idempotency::effects::TAG_FORGET,
+            ],
+            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
+        );
+    }
+
+    #[test]
+    fn unknown_tags_and_truncated_effects_are_refused() {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44)) {
+            let bytes = [tag, 0, 0, 0, 0];
+            assert!(
+                Effect::decode(&mut Reader::new(&bytes)).is_err(),
+                "tag {tag}"
+            );
+        }
+        for effect in samples() {
+            let mut bytes = Vec::new();
+            effect.encode(&mut bytes);
+            for length in 0..bytes.len() {
+                let mut reader = Reader::new(&bytes[..length]);
+                assert!(
+                    Effect::decode(&mut reader).is_err(),
+                    "{effect:?} cut at {length}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrapping_a_family_effect_does_not_grow_the_effect() {
+        let largest = [
+            std::mem::size_of::<KeyEffect>(),
+            std::mem::size_of::<ZsetEffect>(),
+            std::mem::size_of::<QueueEffect>(),
+            std::mem::size_of::<SeatEffect>(),
+            std::mem::size_of::<StockEffect>(),
+            std::mem::size_of::<ReqEffect>(),
+        ]
+        .into_iter()
+        .max();
+        eprintln!(
+            "size_of::<Effect>() = {}, largest family effect = {largest:?}",
+            std::mem::size_of::<Effect>()
+        );
+        assert!(std::mem::size_of::<Effect>() <= 104);
+    }
+}

@@ -528,3 +528,85 @@ pub fn replay(state: &mut State, effect: &QueueEffect) -> Result<(), ReplayError
     replayed(state, key);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::state::effect::Effect;
+    use crate::state::key::Key;
+    use crate::state::keyspace::Entry;
+    use crate::state::limits::StateLimits;
+
+    /// Everything replay could change, to compare before and after.
+    fn contents(state: &State) -> (Vec<(Key, Entry)>, Option<u64>) {
+        let entries = state
+            .keyspace
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
+        (entries, state.next_timer_ms())
+    }
+
+    #[test]
+    fn a_queue_effect_on_a_key_of_another_type_is_wrong_type_and_changes_nothing() {
+        let mut state = State::new(StateLimits::default());
+        state
+            .keyspace
+            .insert(b"text", Value::string(b"v"), Some(1_000));
+        state.keyspace.insert(
+            b"other",
+            Value::Zset(Box::new(crate::state::zset::set::Zset::new(1))),
+            None,
+        );
+        for (name, found) in [("text", "string"), ("other", "zset")] {
+            let key = Key::copy_from_slice(name.as_bytes());
+            let holder = Bytes::from_static(b"h");
+            for effect in [
+                QueueEffect::Config {
+                    key: key.clone(),
+                    settings: crate::state::queue::effects::QueueSettings::default(),
+                },
+                QueueEffect::Join {
+                    key: key.clone(),
+                    member: holder.clone(),
+                },
+                QueueEffect::Admit {
+                    key: key.clone(),
+                    member: holder.clone(),
+                    at_ms: 1,
+                    deadline_ms: None,
+                    automatic: false,
+                },
+                QueueEffect::Expire {
+                    key: key.clone(),
+                    member: holder.clone(),
+                },
+                QueueEffect::Leave {
+                    key: key.clone(),
+                    member: holder.clone(),
+                },
+                QueueEffect::Touch {
+                    key: key.clone(),
+                    member: holder.clone(),
+                    deadline_ms: Some(5),
+                },
+                QueueEffect::Close { key: key.clone() },
+            ] {
+                let before = contents(&state);
+                let result = state.replay(&Effect::from(effect.clone()));
+                assert_eq!(
+                    result,
+                    Err(ReplayError::WrongType {
+                        key: key.clone(),
+                        expected: "queue",
+                        found,
+                    }),
+                    "{effect:?}"
+                );
+                assert_eq!(contents(&state), before, "{effect:?} changed the state");
+            }
+        }
+    }
+}

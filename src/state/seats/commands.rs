@@ -274,3 +274,75 @@ pub fn replay(state: &mut State, effect: &SeatEffect) -> Result<(), ReplayError>
     state.holds.sync(key, &mut map.indexed_ms, next);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::state::effect::Effect;
+    use crate::state::key::Key;
+    use crate::state::keyspace::Entry;
+    use crate::state::limits::StateLimits;
+
+    /// Everything replay could change, to compare before and after.
+    fn contents(state: &State) -> (Vec<(Key, Entry)>, Option<u64>) {
+        let entries = state
+            .keyspace
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
+        (entries, state.next_timer_ms())
+    }
+
+    #[test]
+    fn a_seat_effect_on_a_key_of_another_type_is_wrong_type_and_changes_nothing() {
+        let mut state = State::new(StateLimits::default());
+        state
+            .keyspace
+            .insert(b"text", Value::string(b"v"), Some(1_000));
+        state.keyspace.insert(
+            b"other",
+            Value::Stock(Box::new(crate::state::stock::sku::Stock::new(5, None))),
+            None,
+        );
+        for (name, found) in [("text", "string"), ("other", "stock")] {
+            let key = Key::copy_from_slice(name.as_bytes());
+            let holder = Bytes::from_static(b"h");
+            for effect in [
+                SeatEffect::Hold {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                    deadline_ms: 5,
+                    seats: [0].into_iter().collect(),
+                },
+                SeatEffect::Confirm {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                },
+                SeatEffect::Release {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                    seats: [0].into_iter().collect(),
+                },
+                SeatEffect::HoldExpired {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                },
+            ] {
+                let before = contents(&state);
+                let result = state.replay(&Effect::from(effect.clone()));
+                assert_eq!(
+                    result,
+                    Err(ReplayError::WrongType {
+                        key: key.clone(),
+                        expected: "seats",
+                        found,
+                    }),
+                    "{effect:?}"
+                );
+                assert_eq!(contents(&state), before, "{effect:?} changed the state");
+            }
+        }
+    }
+}

@@ -247,3 +247,89 @@ pub fn replay(state: &mut State, effect: &StockEffect) -> Result<(), ReplayError
     state.holds.sync(key, &mut stock.indexed_ms, next);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::state::effect::Effect;
+    use crate::state::key::Key;
+    use crate::state::keyspace::Entry;
+    use crate::state::limits::StateLimits;
+
+    /// Everything replay could change, to compare before and after.
+    fn contents(state: &State) -> (Vec<(Key, Entry)>, Option<u64>) {
+        let entries = state
+            .keyspace
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
+        (entries, state.next_timer_ms())
+    }
+
+    #[test]
+    fn a_stock_effect_on_a_key_of_another_type_is_wrong_type_and_changes_nothing() {
+        let mut state = State::new(StateLimits::default());
+        state
+            .keyspace
+            .insert(b"text", Value::string(b"v"), Some(1_000));
+        state.keyspace.insert(
+            b"other",
+            Value::Seats(Box::new(crate::state::seats::map::SeatMap::new(5, 2))),
+            None,
+        );
+        for (name, found) in [("text", "string"), ("other", "seats")] {
+            let key = Key::copy_from_slice(name.as_bytes());
+            let holder = Bytes::from_static(b"h");
+            for effect in [
+                StockEffect::Config {
+                    key: key.clone(),
+                    total: 5,
+                    limit: None,
+                },
+                StockEffect::Reserve {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                    quantity: 1,
+                    deadline_ms: 5,
+                },
+                StockEffect::Confirm {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                },
+                StockEffect::Release {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                },
+                StockEffect::Take {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                    quantity: 1,
+                },
+                StockEffect::Refund {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                    quantity: 1,
+                },
+                StockEffect::ReservationExpired {
+                    key: key.clone(),
+                    holder: holder.clone(),
+                },
+            ] {
+                let before = contents(&state);
+                let result = state.replay(&Effect::from(effect.clone()));
+                assert_eq!(
+                    result,
+                    Err(ReplayError::WrongType {
+                        key: key.clone(),
+                        expected: "stock",
+                        found,
+                    }),
+                    "{effect:?}"
+                );
+                assert_eq!(contents(&state), before, "{effect:?} changed the state");
+            }
+        }
+    }
+}
