@@ -11,14 +11,14 @@ use crate::state::tagindex::TagIndex;
 /// Hard cap on a member id in a queue: an id must fit in one arena chunk.
 pub const QUEUE_MEMBER_BYTES_LIMIT: usize = 16 * 1024;
 
-pub(in crate::state) const CHUNK_BYTES: usize = 1 << 16;
-pub(in crate::state) const NIL: u32 = u32::MAX;
+pub(super) const CHUNK_BYTES: usize = 1 << 16;
+pub(super) const NIL: u32 = u32::MAX;
 /// Set in a slot's tag while the member is active.
-pub(in crate::state) const ACTIVE_BIT: u64 = 1 << 63;
+pub(super) const ACTIVE_BIT: u64 = 1 << 63;
 /// Sequence numbers per Fenwick block.
-pub(in crate::state) const BLOCK: u64 = 64;
+pub(super) const BLOCK: u64 = 64;
 /// Seconds of admissions kept to estimate the observed rate.
-pub(in crate::state) const HISTORY_SECONDS: usize = 60;
+pub(super) const HISTORY_SECONDS: usize = 60;
 
 // ---------------------------------------------------------------------------
 // Members: interned ids, slots and the hash index
@@ -27,21 +27,21 @@ pub(in crate::state) const HISTORY_SECONDS: usize = 60;
 /// One member: where its id lies in the arena and what it is doing. Three
 /// `u32`s rather than `u32 + u64` so the record is 12 bytes, not 16.
 #[derive(Clone, Copy, Debug)]
-pub(in crate::state) struct Slot {
+pub(super) struct Slot {
     /// `chunk << 16 | position`; `NIL` for a free slot.
-    pub(in crate::state) offset: u32,
-    pub(in crate::state) tag_low: u32,
-    pub(in crate::state) tag_high: u32,
+    pub(super) offset: u32,
+    pub(super) tag_low: u32,
+    pub(super) tag_high: u32,
 }
 
 impl Slot {
     /// Waiting: the arrival sequence number. Active: `ACTIVE_BIT |
     /// deadline_ms` (deadline 0 = none). Free: the next free slot.
-    pub(in crate::state) fn tag(&self) -> u64 {
+    pub(super) fn tag(&self) -> u64 {
         u64::from(self.tag_high) << 32 | u64::from(self.tag_low)
     }
 
-    pub(in crate::state) fn set_tag(&mut self, tag: u64) {
+    pub(super) fn set_tag(&mut self, tag: u64) {
         self.tag_low = tag as u32;
         self.tag_high = (tag >> 32) as u32;
     }
@@ -49,28 +49,28 @@ impl Slot {
 
 /// Member ids and their slots. See the module documentation.
 #[derive(Clone)]
-pub(in crate::state) struct Members {
-    pub(in crate::state) chunks: Vec<Option<Box<[u8]>>>,
+pub(super) struct Members {
+    pub(super) chunks: Vec<Option<Box<[u8]>>>,
     /// Bytes written into each chunk.
-    pub(in crate::state) chunk_used: Vec<u32>,
+    pub(super) chunk_used: Vec<u32>,
     /// Bytes of each chunk that belong to live members.
-    pub(in crate::state) chunk_live: Vec<u32>,
-    pub(in crate::state) free_chunks: Vec<u32>,
+    pub(super) chunk_live: Vec<u32>,
+    pub(super) free_chunks: Vec<u32>,
     /// The chunk new ids go to, or `NIL`.
-    pub(in crate::state) tail: u32,
-    pub(in crate::state) slots: Vec<Slot>,
-    pub(in crate::state) free_slot: u32,
-    pub(in crate::state) live: usize,
-    pub(in crate::state) index: TagIndex,
-    pub(in crate::state) hasher: foldhash::fast::FixedState,
+    pub(super) tail: u32,
+    pub(super) slots: Vec<Slot>,
+    pub(super) free_slot: u32,
+    pub(super) live: usize,
+    pub(super) index: TagIndex,
+    pub(super) hasher: foldhash::fast::FixedState,
 }
 
-pub(in crate::state) fn split_offset(offset: u32) -> (usize, usize) {
+pub(super) fn split_offset(offset: u32) -> (usize, usize) {
     ((offset >> 16) as usize, (offset & 0xffff) as usize)
 }
 
 /// Reads a LEB128 length; returns it and the header size.
-pub(in crate::state) fn read_length(data: &[u8]) -> (usize, usize) {
+pub(super) fn read_length(data: &[u8]) -> (usize, usize) {
     let mut value = 0usize;
     let mut shift = 0;
     for (index, byte) in data.iter().enumerate() {
@@ -83,7 +83,7 @@ pub(in crate::state) fn read_length(data: &[u8]) -> (usize, usize) {
     panic!("queue arena entry without a complete length");
 }
 
-pub(in crate::state) fn write_length(out: &mut [u8], mut value: usize) -> usize {
+pub(super) fn write_length(out: &mut [u8], mut value: usize) -> usize {
     let mut index = 0;
     loop {
         let byte = (value & 0x7f) as u8;
@@ -97,7 +97,7 @@ pub(in crate::state) fn write_length(out: &mut [u8], mut value: usize) -> usize 
     }
 }
 
-pub(in crate::state) fn length_header(value: usize) -> usize {
+pub(super) fn length_header(value: usize) -> usize {
     let mut size = 1;
     let mut rest = value >> 7;
     while rest != 0 {
@@ -108,7 +108,7 @@ pub(in crate::state) fn length_header(value: usize) -> usize {
 }
 
 impl Members {
-    pub(in crate::state) fn new(seed: u64) -> Members {
+    pub(super) fn new(seed: u64) -> Members {
         Members {
             chunks: Vec::new(),
             chunk_used: Vec::new(),
@@ -123,7 +123,7 @@ impl Members {
         }
     }
 
-    pub(in crate::state) fn bytes_at(&self, offset: u32) -> &[u8] {
+    pub(super) fn bytes_at(&self, offset: u32) -> &[u8] {
         let (chunk, position) = split_offset(offset);
         let data = self.chunks[chunk]
             .as_deref()
@@ -132,31 +132,31 @@ impl Members {
         &data[position + header..position + header + length]
     }
 
-    pub(in crate::state) fn bytes(&self, slot: u32) -> &[u8] {
+    pub(super) fn bytes(&self, slot: u32) -> &[u8] {
         self.bytes_at(self.slots[slot as usize].offset)
     }
 
-    pub(in crate::state) fn tag(&self, slot: u32) -> u64 {
+    pub(super) fn tag(&self, slot: u32) -> u64 {
         self.slots[slot as usize].tag()
     }
 
-    pub(in crate::state) fn set_tag(&mut self, slot: u32, tag: u64) {
+    pub(super) fn set_tag(&mut self, slot: u32, tag: u64) {
         self.slots[slot as usize].set_tag(tag);
     }
 
-    pub(in crate::state) fn find(&self, member: &[u8]) -> Option<u32> {
+    pub(super) fn find(&self, member: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(member);
         self.index.find(hash, |slot| self.bytes(slot) == member)
     }
 
     /// Starts loading the start of [`Members::find`]'s probe for `member`,
     /// reading nothing. Changes nothing.
-    pub(in crate::state) fn prefetch(&self, member: &[u8]) {
+    pub(super) fn prefetch(&self, member: &[u8]) {
         self.index.prefetch(self.hasher.hash_one(member));
     }
 
     /// Copies an id into the tail chunk, opening a new one when it is full.
-    pub(in crate::state) fn append(&mut self, member: &[u8]) -> u32 {
+    pub(super) fn append(&mut self, member: &[u8]) -> u32 {
         let need = length_header(member.len()) + member.len();
         assert!(need <= CHUNK_BYTES, "queue member longer than a chunk");
         if self.tail == NIL || self.chunk_used[self.tail as usize] as usize + need > CHUNK_BYTES {
@@ -188,7 +188,7 @@ impl Members {
     }
 
     /// Adds a member that is not present; returns its slot.
-    pub(in crate::state) fn insert(&mut self, member: &[u8], tag: u64) -> u32 {
+    pub(super) fn insert(&mut self, member: &[u8], tag: u64) -> u32 {
         let offset = self.append(member);
         let mut record = Slot {
             offset,
@@ -222,7 +222,7 @@ impl Members {
     }
 
     /// Removes a member by slot.
-    pub(in crate::state) fn remove(&mut self, slot: u32) {
+    pub(super) fn remove(&mut self, slot: u32) {
         let offset = self.slots[slot as usize].offset;
         assert!(offset != NIL, "removing a free queue slot");
         let member = self.bytes_at(offset);
@@ -244,7 +244,7 @@ impl Members {
 
     /// Moves a sparse chunk's live ids to the tail and frees it. The live
     /// entries are the ones their member's slot still points at.
-    pub(in crate::state) fn evacuate(&mut self, chunk: usize) {
+    pub(super) fn evacuate(&mut self, chunk: usize) {
         let Some(data) = self.chunks[chunk].take() else {
             return;
         };
@@ -271,7 +271,7 @@ impl Members {
     }
 
     /// Every live slot number.
-    pub(in crate::state) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots
             .iter()
             .enumerate()
@@ -279,7 +279,7 @@ impl Members {
             .map(|(slot, _)| slot as u32)
     }
 
-    pub(in crate::state) fn check_invariants(&self) {
+    pub(super) fn check_invariants(&self) {
         let live: Vec<u32> = self.live_slots().collect();
         assert_eq!(live.len(), self.live, "live member count wrong");
         assert_eq!(self.index.len(), self.live, "index size wrong");
@@ -299,7 +299,7 @@ impl Members {
 }
 
 /// The id at an arena offset, for hashing while the index is borrowed.
-pub(in crate::state) fn entry_bytes(chunks: &[Option<Box<[u8]>>], offset: u32) -> &[u8] {
+pub(super) fn entry_bytes(chunks: &[Option<Box<[u8]>>], offset: u32) -> &[u8] {
     let (chunk, position) = split_offset(offset);
     let data = chunks[chunk]
         .as_deref()
@@ -315,21 +315,21 @@ pub(in crate::state) fn entry_bytes(chunks: &[Option<Box<[u8]>>], offset: u32) -
 /// The waiting members in arrival order. Sequence number `s` is at
 /// `order[s - base]`; `NIL` marks one that left or was admitted.
 #[derive(Clone, Debug)]
-pub(in crate::state) struct WaitLine {
+pub(super) struct WaitLine {
     /// Sequence number of `order[0]`; always a multiple of [`BLOCK`].
-    pub(in crate::state) base: u64,
-    pub(in crate::state) order: VecDeque<u32>,
+    pub(super) base: u64,
+    pub(super) order: VecDeque<u32>,
     /// Waiting members per block of [`BLOCK`] sequence numbers.
-    pub(in crate::state) block_live: VecDeque<u8>,
+    pub(super) block_live: VecDeque<u8>,
     /// Fenwick tree over `block_live`.
-    pub(in crate::state) fenwick: Vec<u32>,
+    pub(super) fenwick: Vec<u32>,
     /// No waiting member has a sequence number below this.
-    pub(in crate::state) head: u64,
-    pub(in crate::state) waiting: usize,
+    pub(super) head: u64,
+    pub(super) waiting: usize,
 }
 
 impl WaitLine {
-    pub(in crate::state) fn new() -> WaitLine {
+    pub(super) fn new() -> WaitLine {
         WaitLine {
             base: 0,
             order: VecDeque::new(),
@@ -340,11 +340,11 @@ impl WaitLine {
         }
     }
 
-    pub(in crate::state) fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         self.base + self.order.len() as u64
     }
 
-    pub(in crate::state) fn fenwick_add(&mut self, block: usize, delta: i64) {
+    pub(super) fn fenwick_add(&mut self, block: usize, delta: i64) {
         let mut index = block;
         while index < self.fenwick.len() {
             self.fenwick[index] = (i64::from(self.fenwick[index]) + delta) as u32;
@@ -353,7 +353,7 @@ impl WaitLine {
     }
 
     /// Waiting members in blocks `[0, block)`.
-    pub(in crate::state) fn fenwick_prefix(&self, block: usize) -> u64 {
+    pub(super) fn fenwick_prefix(&self, block: usize) -> u64 {
         let mut sum = 0u64;
         let mut index = block;
         while index > 0 {
@@ -364,7 +364,7 @@ impl WaitLine {
         sum
     }
 
-    pub(in crate::state) fn rebuild_fenwick(&mut self) {
+    pub(super) fn rebuild_fenwick(&mut self) {
         self.fenwick.clear();
         self.fenwick
             .extend(self.block_live.iter().map(|&count| u32::from(count)));
@@ -377,7 +377,7 @@ impl WaitLine {
     }
 
     /// Appends a waiting slot; returns its sequence number.
-    pub(in crate::state) fn push(&mut self, slot: u32) -> u64 {
+    pub(super) fn push(&mut self, slot: u32) -> u64 {
         let seq = self.next_seq();
         self.order.push_back(slot);
         let block = ((seq - self.base) / BLOCK) as usize;
@@ -402,12 +402,12 @@ impl WaitLine {
         seq
     }
 
-    pub(in crate::state) fn slot_at(&self, seq: u64) -> u32 {
+    pub(super) fn slot_at(&self, seq: u64) -> u32 {
         self.order[(seq - self.base) as usize]
     }
 
     /// 1-based position of a waiting sequence number.
-    pub(in crate::state) fn position(&self, seq: u64) -> u64 {
+    pub(super) fn position(&self, seq: u64) -> u64 {
         let offset = (seq - self.base) as usize;
         let block = offset / BLOCK as usize;
         let block_start = block * BLOCK as usize;
@@ -420,7 +420,7 @@ impl WaitLine {
     }
 
     /// The oldest waiting member as `(seq, slot)`.
-    pub(in crate::state) fn front(&mut self) -> Option<(u64, u32)> {
+    pub(super) fn front(&mut self) -> Option<(u64, u32)> {
         if self.waiting == 0 {
             return None;
         }
@@ -434,7 +434,7 @@ impl WaitLine {
     }
 
     /// Marks a waiting sequence number gone.
-    pub(in crate::state) fn remove(&mut self, seq: u64) {
+    pub(super) fn remove(&mut self, seq: u64) {
         let offset = (seq - self.base) as usize;
         let slot = std::mem::replace(&mut self.order[offset], NIL);
         assert!(slot != NIL, "removing a member that is not waiting");
@@ -448,7 +448,7 @@ impl WaitLine {
 
     /// Drops whole blocks before the head once they are half the line, so
     /// admissions from the front cost amortized O(1) memory work.
-    pub(in crate::state) fn drain_front(&mut self) {
+    pub(super) fn drain_front(&mut self) {
         if self.waiting == 0 {
             self.head = self.next_seq();
         }
@@ -468,14 +468,14 @@ impl WaitLine {
     }
 
     /// Whether gaps from departures dominate the line.
-    pub(in crate::state) fn needs_renumbering(&self) -> bool {
+    pub(super) fn needs_renumbering(&self) -> bool {
         let gaps = self.order.len() - self.waiting;
         gaps > 4096 && gaps > 2 * self.waiting
     }
 
     /// Rebuilds the line without gaps; `renumbered(slot, seq)` is called for
     /// every waiting member with its new sequence number (order kept).
-    pub(in crate::state) fn renumber(&mut self, renumbered: &mut dyn FnMut(u32, u64)) {
+    pub(super) fn renumber(&mut self, renumbered: &mut dyn FnMut(u32, u64)) {
         let live: Vec<u32> = self
             .order
             .iter()
@@ -493,11 +493,11 @@ impl WaitLine {
     }
 
     /// Every waiting slot, oldest first.
-    pub(in crate::state) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.order.iter().copied().filter(|&slot| slot != NIL)
     }
 
-    pub(in crate::state) fn check_invariants(&self) {
+    pub(super) fn check_invariants(&self) {
         assert_eq!(self.base % BLOCK, 0);
         assert_eq!(self.iter().count(), self.waiting, "waiting count wrong");
         assert!(self.head >= self.base && self.head <= self.next_seq());
@@ -530,20 +530,20 @@ impl WaitLine {
 /// Admissions per second over the last [`HISTORY_SECONDS`] seconds, for the
 /// eta of queues without a configured rate.
 #[derive(Clone, Debug, PartialEq)]
-pub(in crate::state) struct AdmissionHistory {
-    pub(in crate::state) seconds: [u64; HISTORY_SECONDS],
-    pub(in crate::state) counts: [u32; HISTORY_SECONDS],
+pub(super) struct AdmissionHistory {
+    pub(super) seconds: [u64; HISTORY_SECONDS],
+    pub(super) counts: [u32; HISTORY_SECONDS],
 }
 
 impl AdmissionHistory {
-    pub(in crate::state) fn new() -> AdmissionHistory {
+    pub(super) fn new() -> AdmissionHistory {
         AdmissionHistory {
             seconds: [u64::MAX; HISTORY_SECONDS],
             counts: [0; HISTORY_SECONDS],
         }
     }
 
-    pub(in crate::state) fn record(&mut self, now_ms: u64) {
+    pub(super) fn record(&mut self, now_ms: u64) {
         let second = now_ms / 1000;
         let index = (second % HISTORY_SECONDS as u64) as usize;
         if self.seconds[index] != second {
@@ -556,7 +556,7 @@ impl AdmissionHistory {
     /// `(admissions, span_ms)` over the recent seconds that saw admissions;
     /// the span runs from the start of the oldest such second to the end of
     /// the current one.
-    pub(in crate::state) fn observed(&self, now_ms: u64) -> Option<(u64, u64)> {
+    pub(super) fn observed(&self, now_ms: u64) -> Option<(u64, u64)> {
         let second = now_ms / 1000;
         let mut total = 0u64;
         let mut oldest = second;

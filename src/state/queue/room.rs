@@ -18,13 +18,13 @@ use crate::state::record::Log;
 /// Waiting members from which `QUEUE.CLOSE` rebuilds the member table
 /// from the active ones instead of removing the waiting ones one by one
 /// (when fewer are active than waiting); see [`Queue::close_line`].
-pub(in crate::state) const CLOSE_REBUILD_WAITING_MIN: usize = 4096;
+pub(super) const CLOSE_REBUILD_WAITING_MIN: usize = 4096;
 
 /// The member table and line a `QUEUE.CLOSE` set aside, for the engine to
 /// free off its thread (held only to be dropped).
 pub struct ClosedLine {
-    pub(in crate::state) members: Members,
-    pub(in crate::state) _line: WaitLine,
+    pub(super) members: Members,
+    pub(super) _line: WaitLine,
 }
 
 impl ClosedLine {
@@ -48,33 +48,33 @@ pub enum Standing {
 #[derive(Clone)]
 pub struct Queue {
     /// Seed of the member hash index, kept for serialization.
-    pub(in crate::state) seed: u64,
+    pub(super) seed: u64,
     /// Most active members at once; 0 = no limit.
-    pub(in crate::state) capacity: u64,
+    pub(super) capacity: u64,
     /// Most members admitted automatically per rate window; 0 = no rate.
-    pub(in crate::state) rate_members: u64,
-    pub(in crate::state) rate_period_ms: u64,
+    pub(super) rate_members: u64,
+    pub(super) rate_period_ms: u64,
     /// Start of rate window 0.
-    pub(in crate::state) rate_anchor_ms: u64,
+    pub(super) rate_anchor_ms: u64,
     /// Lifetime of an admission; 0 = no expiry.
-    pub(in crate::state) ttl_ms: u64,
-    pub(in crate::state) closed: bool,
-    pub(in crate::state) members: Members,
-    pub(in crate::state) line: WaitLine,
+    pub(super) ttl_ms: u64,
+    pub(super) closed: bool,
+    pub(super) members: Members,
+    pub(super) line: WaitLine,
     /// `(deadline_ms, slot)` of every active member with a deadline.
-    pub(in crate::state) deadlines: BTreeSet<(u64, u64, u32)>,
-    pub(in crate::state) active: u64,
+    pub(super) deadlines: BTreeSet<(u64, u64, u32)>,
+    pub(super) active: u64,
     /// The rate window `admitted_in_window` counts for.
-    pub(in crate::state) window: u64,
-    pub(in crate::state) admitted_in_window: u64,
-    pub(in crate::state) history: AdmissionHistory,
-    pub(in crate::state) joined_total: u64,
-    pub(in crate::state) admitted_total: u64,
-    pub(in crate::state) expired_total: u64,
-    pub(in crate::state) left_total: u64,
-    pub(in crate::state) dropped_total: u64,
+    pub(super) window: u64,
+    pub(super) admitted_in_window: u64,
+    pub(super) history: AdmissionHistory,
+    pub(super) joined_total: u64,
+    pub(super) admitted_total: u64,
+    pub(super) expired_total: u64,
+    pub(super) left_total: u64,
+    pub(super) dropped_total: u64,
     /// The due time this queue is registered under in [`QueueTimers`].
-    pub(in crate::state) timer_due: Option<u64>,
+    pub(super) timer_due: Option<u64>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -204,12 +204,12 @@ impl Queue {
         }
     }
 
-    pub(in crate::state) fn automatic(&self) -> bool {
+    pub(super) fn automatic(&self) -> bool {
         self.capacity > 0 || self.rate_members > 0
     }
 
     /// Free active slots under CAPACITY.
-    pub(in crate::state) fn room(&self) -> u64 {
+    pub(super) fn room(&self) -> u64 {
         if self.capacity == 0 {
             u64::MAX
         } else {
@@ -217,12 +217,12 @@ impl Queue {
         }
     }
 
-    pub(in crate::state) fn window_at(&self, now_ms: u64) -> u64 {
+    pub(super) fn window_at(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.rate_anchor_ms) / self.rate_period_ms
     }
 
     /// Automatic admissions the RATE still allows in the window of `now_ms`.
-    pub(in crate::state) fn rate_budget(&self, now_ms: u64) -> u64 {
+    pub(super) fn rate_budget(&self, now_ms: u64) -> u64 {
         if self.rate_members == 0 {
             return u64::MAX;
         }
@@ -233,7 +233,7 @@ impl Queue {
         }
     }
 
-    pub(in crate::state) fn window_end(&self, now_ms: u64) -> u64 {
+    pub(super) fn window_end(&self, now_ms: u64) -> u64 {
         self.rate_anchor_ms
             .saturating_add((self.window_at(now_ms) + 1).saturating_mul(self.rate_period_ms))
     }
@@ -252,7 +252,7 @@ impl Queue {
         }
     }
 
-    pub(in crate::state) fn set_settings(&mut self, settings: QueueSettings) {
+    pub(super) fn set_settings(&mut self, settings: QueueSettings) {
         self.capacity = settings.capacity;
         self.rate_members = settings.rate_members;
         self.rate_period_ms = settings.rate_period_ms;
@@ -262,7 +262,7 @@ impl Queue {
         self.admitted_in_window = settings.admitted_in_window;
     }
 
-    pub(in crate::state) fn member_bytes(&self, slot: u32) -> Bytes {
+    pub(super) fn member_bytes(&self, slot: u32) -> Bytes {
         Bytes::copy_from_slice(self.members.bytes(slot))
     }
 
@@ -270,7 +270,7 @@ impl Queue {
     /// with deadline `now + ttl` (none if TTL is 0); `automatic` admissions
     /// count against the RATE window. Logs `QueueAdmit`; returns the
     /// member's slot.
-    pub(in crate::state) fn admit_one(
+    pub(super) fn admit_one(
         &mut self,
         now_ms: u64,
         automatic: bool,
@@ -296,7 +296,7 @@ impl Queue {
     /// Moves a waiting member (sequence number `seq`) to the active set
     /// until `deadline` (0 = none); shared by [`Queue::admit_one`] and
     /// replay.
-    pub(in crate::state) fn admit_slot(
+    pub(super) fn admit_slot(
         &mut self,
         seq: u64,
         slot: u32,
@@ -330,7 +330,7 @@ impl Queue {
 
     /// **Effect: expiry.** Removes an active member whose deadline passed;
     /// logs `QueueExpire`.
-    pub(in crate::state) fn expire_one(
+    pub(super) fn expire_one(
         &mut self,
         deadline_ms: u64,
         slot: u32,
@@ -343,7 +343,7 @@ impl Queue {
         self.expire_slot(deadline_ms, slot);
     }
 
-    pub(in crate::state) fn expire_slot(&mut self, deadline_ms: u64, slot: u32) {
+    pub(super) fn expire_slot(&mut self, deadline_ms: u64, slot: u32) {
         let removed = self.deadlines.remove(&self.expiry_entry(deadline_ms, slot));
         assert!(removed, "expiring a member that has no such deadline");
         self.members.remove(slot);
@@ -352,12 +352,12 @@ impl Queue {
     }
 
     /// Appends a member that is not in the queue to the line (QUEUE.JOIN).
-    pub(in crate::state) fn join_member(&mut self, member: &[u8]) {
+    pub(super) fn join_member(&mut self, member: &[u8]) {
         self.push_waiting(member);
         self.joined_total += 1;
     }
 
-    pub(in crate::state) fn push_waiting(&mut self, member: &[u8]) {
+    pub(super) fn push_waiting(&mut self, member: &[u8]) {
         let seq = self.line.next_seq();
         let slot = self.members.insert(member, seq);
         let pushed = self.line.push(slot);
@@ -365,7 +365,7 @@ impl Queue {
     }
 
     /// Removes a waiting or active member (QUEUE.LEAVE).
-    pub(in crate::state) fn leave_slot(&mut self, slot: u32) {
+    pub(super) fn leave_slot(&mut self, slot: u32) {
         let tag = self.members.tag(slot);
         if tag & ACTIVE_BIT != 0 {
             let deadline = tag & !ACTIVE_BIT;
@@ -383,7 +383,7 @@ impl Queue {
     }
 
     /// Gives an active member a new deadline (0 = none).
-    pub(in crate::state) fn touch_slot(&mut self, slot: u32, deadline: u64) {
+    pub(super) fn touch_slot(&mut self, slot: u32, deadline: u64) {
         assert!(deadline & ACTIVE_BIT == 0, "touch deadline out of range");
         let old = self.members.tag(slot) & !ACTIVE_BIT;
         if old != 0 {
@@ -409,7 +409,7 @@ impl Queue {
     /// counters; slot numbers differ, which nothing observable depends on),
     /// and replay takes the same way as the original, as it sees the same
     /// counts.
-    pub(in crate::state) fn close_line(&mut self) -> (usize, Option<ClosedLine>) {
+    pub(super) fn close_line(&mut self) -> (usize, Option<ClosedLine>) {
         self.closed = true;
         let waiting = self.line.waiting;
         let next = self.line.next_seq();
@@ -454,12 +454,12 @@ impl Queue {
     }
 
     /// The deadline set's entry for an active member.
-    pub(in crate::state) fn expiry_entry(&self, deadline: u64, slot: u32) -> (u64, u64, u32) {
+    pub(super) fn expiry_entry(&self, deadline: u64, slot: u32) -> (u64, u64, u32) {
         let hash = self.members.hasher.hash_one(self.members.bytes(slot));
         (deadline, hash, slot)
     }
 
-    pub(in crate::state) fn renumber_if_sparse(&mut self) {
+    pub(super) fn renumber_if_sparse(&mut self) {
         if self.line.needs_renumbering() {
             let members = &mut self.members;
             self.line
@@ -469,7 +469,7 @@ impl Queue {
 
     /// Expires active members whose deadline is at or before `now_ms`,
     /// earliest first, at most `max`. Returns how many.
-    pub(in crate::state) fn expire_due(
+    pub(super) fn expire_due(
         &mut self,
         now_ms: u64,
         max: usize,
@@ -489,7 +489,7 @@ impl Queue {
     }
 
     /// Admits automatically while CAPACITY and RATE allow, at most `max`.
-    pub(in crate::state) fn admit_ready(
+    pub(super) fn admit_ready(
         &mut self,
         now_ms: u64,
         max: usize,
@@ -510,7 +510,7 @@ impl Queue {
 
     /// All time-driven work due at `now_ms`: expiries first (their slots are
     /// refilled by the admissions that follow), at most `max` effects.
-    pub(in crate::state) fn run_due(
+    pub(super) fn run_due(
         &mut self,
         now_ms: u64,
         max: usize,
@@ -523,7 +523,7 @@ impl Queue {
     /// When this queue next has time-driven work: an active deadline, or
     /// an admission the RATE or CAPACITY will allow. `now_ms` (or earlier)
     /// means work is pending now.
-    pub(in crate::state) fn next_due(&self, now_ms: u64) -> Option<u64> {
+    pub(super) fn next_due(&self, now_ms: u64) -> Option<u64> {
         let expiry = self.deadlines.first().map(|&(deadline, _, _)| deadline);
         let admission = if self.automatic() && self.line.waiting > 0 && self.room() > 0 {
             if self.rate_budget(now_ms) > 0 {
@@ -543,7 +543,7 @@ impl Queue {
     /// [`Queue::next_due`] without a clock, for a queue rebuilt by replay:
     /// the earliest deadline, or 0 (due at once) when an admission may be
     /// possible, so the engine's first tick works out the real time.
-    pub(in crate::state) fn next_due_unclocked(&self) -> Option<u64> {
+    pub(super) fn next_due_unclocked(&self) -> Option<u64> {
         let expiry = self.deadlines.first().map(|&(deadline, _, _)| deadline);
         if self.automatic() && self.line.waiting > 0 && self.room() > 0 {
             Some(0)
@@ -554,7 +554,7 @@ impl Queue {
 
     /// Expires one member now if its deadline passed, so a command about
     /// that member never sees it alive past its deadline.
-    pub(in crate::state) fn expire_member_if_due(
+    pub(super) fn expire_member_if_due(
         &mut self,
         member: &[u8],
         now_ms: u64,
@@ -574,7 +574,7 @@ impl Queue {
 
     /// Estimated milliseconds until the member at `position` is admitted;
     /// `None` when there is nothing to estimate from.
-    pub(in crate::state) fn eta_ms(&self, position: u64, now_ms: u64) -> Option<u64> {
+    pub(super) fn eta_ms(&self, position: u64, now_ms: u64) -> Option<u64> {
         if self.rate_members > 0 {
             let budget = self.rate_budget(now_ms);
             if position <= budget {
@@ -590,12 +590,7 @@ impl Queue {
         Some((position.saturating_mul(span_ms)).div_ceil(admitted))
     }
 
-    pub(in crate::state) fn standing_reply(
-        &self,
-        standing: Standing,
-        now_ms: u64,
-        with_eta: bool,
-    ) -> Reply {
+    pub(super) fn standing_reply(&self, standing: Standing, now_ms: u64, with_eta: bool) -> Reply {
         match standing {
             Standing::Waiting(position) => {
                 if with_eta {
@@ -734,7 +729,7 @@ impl Queue {
         Ok(queue)
     }
 
-    pub(in crate::state) fn check_new_member(&self, member: &[u8]) -> Result<(), DecodeError> {
+    pub(super) fn check_new_member(&self, member: &[u8]) -> Result<(), DecodeError> {
         if member.len() > QUEUE_MEMBER_BYTES_LIMIT {
             return Err(DecodeError(format!(
                 "queue member of {} bytes",

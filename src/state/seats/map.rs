@@ -15,34 +15,34 @@ use crate::state::holders::{HolderTable, Restored};
 use crate::state::record::Log;
 
 /// Top bit of a seat's word: the seat is sold (the rest names the owner).
-pub(in crate::state) const SOLD: u32 = 1 << 31;
+pub(super) const SOLD: u32 = 1 << 31;
 
 /// Full invariant checks after every change run in debug builds for maps up
 /// to this many seats (bigger maps would make debug tests crawl).
-pub(in crate::state) const DEBUG_CHECK_SEATS_MAX: usize = 4096;
+pub(super) const DEBUG_CHECK_SEATS_MAX: usize = 4096;
 
 /// The default `LIMIT`: most seats one holder may hold or buy.
 pub const DEFAULT_LIMIT: u64 = 3;
 
 /// Slot markers in the whole-map encoding.
-pub(in crate::state) const SLOT_FREE: u8 = 0;
-pub(in crate::state) const SLOT_USED: u8 = 1;
+pub(super) const SLOT_FREE: u8 = 0;
+pub(super) const SLOT_USED: u8 = 1;
 
 /// In a holder's seat list, the bit that marks a sold seat (seat numbers
 /// are below 2³¹). The list alone then tells held from sold, so a holder's
 /// slot keeps no counts: 8 bytes less per holder slot (24 instead of 32),
 /// 1 B per seat at 10 seats per holder.
-pub(in crate::state) const LISTED_SOLD: u32 = 1 << 31;
+pub(super) const LISTED_SOLD: u32 = 1 << 31;
 
 /// How many seats a holder holds and has bought, counted from its list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(in crate::state) struct SeatCounts {
-    pub(in crate::state) held: u32,
-    pub(in crate::state) sold: u32,
+pub(super) struct SeatCounts {
+    pub(super) held: u32,
+    pub(super) sold: u32,
 }
 
 impl SeatCounts {
-    pub(in crate::state) fn of(payload: &[u8]) -> SeatCounts {
+    pub(super) fn of(payload: &[u8]) -> SeatCounts {
         let listed = (payload.len() / 4) as u32;
         let sold = entries(payload)
             .filter(|entry| entry & LISTED_SOLD != 0)
@@ -56,13 +56,13 @@ impl SeatCounts {
 
 /// What one seat is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(in crate::state) enum Seat {
+pub(super) enum Seat {
     Free,
     Held(u32),
     Sold(u32),
 }
 
-pub(in crate::state) fn decode(word: u32) -> Seat {
+pub(super) fn decode(word: u32) -> Seat {
     match word {
         0 => Seat::Free,
         word if word & SOLD != 0 => Seat::Sold((word & !SOLD) - 1),
@@ -71,21 +71,21 @@ pub(in crate::state) fn decode(word: u32) -> Seat {
 }
 
 /// The little-endian `u32`s of a payload or of an encoded seat list.
-pub(in crate::state) fn entries(payload: &[u8]) -> impl Iterator<Item = u32> + '_ {
+pub(super) fn entries(payload: &[u8]) -> impl Iterator<Item = u32> + '_ {
     payload
         .chunks_exact(4)
         .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
 }
 
 /// A seat list as encoded (no marks).
-pub(in crate::state) fn read_list(payload: &[u8]) -> SeatList {
+pub(super) fn read_list(payload: &[u8]) -> SeatList {
     entries(payload).collect()
 }
 
 /// The payload for a holder's seats: held, then sold marked with
 /// [`LISTED_SOLD`], each ascending (inline up to 8 seats, so writing a
 /// holder's list does not allocate under the default limit).
-pub(in crate::state) fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
+pub(super) fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
     let mut payload = SmallVec::with_capacity(4 * (held.len() + sold.len()));
     for seat in held {
         payload.extend_from_slice(&seat.to_le_bytes());
@@ -97,7 +97,7 @@ pub(in crate::state) fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 
 }
 
 /// A payload's held and sold seats (see [`write_list`]).
-pub(in crate::state) fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
+pub(super) fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
     let (mut held, mut sold) = (SeatList::new(), SeatList::new());
     for entry in entries(payload) {
         if entry & LISTED_SOLD == 0 {
@@ -110,7 +110,7 @@ pub(in crate::state) fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
 }
 
 /// Merges two ascending lists without duplicates.
-pub(in crate::state) fn merge(left: &[u32], right: &[u32]) -> SeatList {
+pub(super) fn merge(left: &[u32], right: &[u32]) -> SeatList {
     let mut merged = SeatList::with_capacity(left.len() + right.len());
     merged.extend_from_slice(left);
     merged.extend_from_slice(right);
@@ -134,11 +134,11 @@ pub struct SeatHolder {
 /// The seats of one event.
 #[derive(Clone)]
 pub struct SeatMap {
-    pub(in crate::state) seats: Vec<u32>,
-    pub(in crate::state) holders: HolderTable<()>,
-    pub(in crate::state) limit: u64,
-    pub(in crate::state) held: u32,
-    pub(in crate::state) sold: u32,
+    pub(super) seats: Vec<u32>,
+    pub(super) holders: HolderTable<()>,
+    pub(super) limit: u64,
+    pub(super) held: u32,
+    pub(super) sold: u32,
     /// The deadline this map is registered under in `State::holds`.
     pub(in crate::state) indexed_ms: Option<u64>,
 }
@@ -169,7 +169,7 @@ impl PartialEq for SeatMap {
 
 /// Most seats of one request [`SeatMap::prefetch`] warms (a hold names at
 /// most a few; the cap bounds the work for one that names many).
-pub(in crate::state) const SEATS_PREFETCHED_MAX: usize = 16;
+pub(super) const SEATS_PREFETCHED_MAX: usize = 16;
 
 impl SeatMap {
     /// `count` free seats; `count` must be below 2³¹ (the config bounds it).
@@ -228,7 +228,7 @@ impl SeatMap {
     }
 
     /// The first named seat beyond the map, as an error.
-    pub(in crate::state) fn check_range(&self, seats: &[u32]) -> Result<(), ServerError> {
+    pub(super) fn check_range(&self, seats: &[u32]) -> Result<(), ServerError> {
         match seats
             .iter()
             .find(|&&seat| seat as usize >= self.seats.len())
@@ -242,17 +242,17 @@ impl SeatMap {
     }
 
     /// A holder's held and sold seats, each ascending.
-    pub(in crate::state) fn lists(&self, slot: u32) -> (SeatList, SeatList) {
+    pub(super) fn lists(&self, slot: u32) -> (SeatList, SeatList) {
         split_list(self.holders.payload(slot))
     }
 
-    pub(in crate::state) fn counts(&self, slot: u32) -> SeatCounts {
+    pub(super) fn counts(&self, slot: u32) -> SeatCounts {
         SeatCounts::of(self.holders.payload(slot))
     }
 
     /// Seats the holder in `slot` holds or bought: every listed seat counts
     /// against the limit, so this is the list's length (no scan).
-    pub(in crate::state) fn owned(&self, slot: u32) -> u64 {
+    pub(super) fn owned(&self, slot: u32) -> u64 {
         self.holders.payload(slot).len() as u64 / 4
     }
 
@@ -310,7 +310,7 @@ impl SeatMap {
     /// Makes the free seats `new` held by `holder` (in slot `found`, or a
     /// new holder) and sets its deadline; returns every seat it now holds.
     /// Shared by SEAT.HOLD and replay.
-    pub(in crate::state) fn apply_hold(
+    pub(super) fn apply_hold(
         &mut self,
         holder: &[u8],
         found: Option<u32>,
@@ -370,7 +370,7 @@ impl SeatMap {
     }
 
     /// Sells every seat the holder in `slot` holds; returns them.
-    pub(in crate::state) fn apply_confirm(&mut self, slot: u32) -> SeatList {
+    pub(super) fn apply_confirm(&mut self, slot: u32) -> SeatList {
         let (held, sold) = self.lists(slot);
         for &seat in &held {
             assert_eq!(
@@ -425,7 +425,7 @@ impl SeatMap {
 
     /// Frees `released`, seats the holder in `slot` holds; the holder goes
     /// when it has no seats left.
-    pub(in crate::state) fn apply_release(&mut self, slot: u32, released: &[u32]) {
+    pub(super) fn apply_release(&mut self, slot: u32, released: &[u32]) {
         let (held, sold) = self.lists(slot);
         for &seat in released {
             assert!(
@@ -465,7 +465,7 @@ impl SeatMap {
         self.apply_expired_hold(slot)
     }
 
-    pub(in crate::state) fn apply_expired_hold(&mut self, slot: u32) -> u32 {
+    pub(super) fn apply_expired_hold(&mut self, slot: u32) -> u32 {
         let (held, sold) = self.lists(slot);
         assert!(!held.is_empty(), "an expiring holder holds seats");
         for &seat in &held {
@@ -686,7 +686,7 @@ impl SeatMap {
     }
 
     /// Checks that cost O(1), run after every change.
-    pub(in crate::state) fn assert_totals(&self) {
+    pub(super) fn assert_totals(&self) {
         assert!(
             u64::from(self.held) + u64::from(self.sold) <= self.seats.len() as u64,
             "held + sold exceeds the seat count"
@@ -697,7 +697,7 @@ impl SeatMap {
     }
 
     /// Per-holder checks after a change to the holder in `slot`.
-    pub(in crate::state) fn after_change(&self, slot: u32) {
+    pub(super) fn after_change(&self, slot: u32) {
         assert!(self.owned(slot) <= self.limit, "a holder exceeds its limit");
         assert_eq!(
             self.counts(slot).held > 0,

@@ -14,13 +14,13 @@ use crate::state::holders::{HolderTable, Restored};
 use crate::state::record::Log;
 
 /// Slot markers in the whole-SKU encoding.
-pub(in crate::state) const SLOT_FREE: u8 = 0;
-pub(in crate::state) const SLOT_USED: u8 = 1;
+pub(super) const SLOT_FREE: u8 = 0;
+pub(super) const SLOT_USED: u8 = 1;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(in crate::state) struct StockCounts {
-    pub(in crate::state) held: u64,
-    pub(in crate::state) bought: u64,
+pub(super) struct StockCounts {
+    pub(super) held: u64,
+    pub(super) bought: u64,
 }
 
 /// One holder of a SKU, as [`Stock::holder_entries`] reports it.
@@ -36,12 +36,12 @@ pub struct StockHolder {
 /// The units of one SKU.
 #[derive(Clone)]
 pub struct Stock {
-    pub(in crate::state) total: u64,
-    pub(in crate::state) held: u64,
-    pub(in crate::state) sold: u64,
+    pub(super) total: u64,
+    pub(super) held: u64,
+    pub(super) sold: u64,
     /// Most units one holder may hold and buy together; `None` = no limit.
-    pub(in crate::state) limit: Option<u64>,
-    pub(in crate::state) holders: HolderTable<StockCounts>,
+    pub(super) limit: Option<u64>,
+    pub(super) holders: HolderTable<StockCounts>,
     /// The deadline this SKU is registered under in `State::holds`.
     pub(in crate::state) indexed_ms: Option<u64>,
 }
@@ -71,7 +71,7 @@ impl PartialEq for Stock {
 }
 
 /// `[tag, values...]` (inline: no allocation).
-pub(in crate::state) fn tagged<const N: usize>(tag: Word, values: [u64; N]) -> Reply {
+pub(super) fn tagged<const N: usize>(tag: Word, values: [u64; N]) -> Reply {
     Reply::tuple(Some(tag), &values.map(|value| value as i64), None)
 }
 
@@ -148,7 +148,7 @@ impl Stock {
         Reply::OK
     }
 
-    pub(in crate::state) fn apply_config(&mut self, total: u64, limit: Option<u64>) {
+    pub(super) fn apply_config(&mut self, total: u64, limit: Option<u64>) {
         self.limit = limit;
         self.total = total;
         self.assert_totals();
@@ -157,7 +157,7 @@ impl Stock {
     /// Whether a holder (in `slot` if it has one) may get units: it has
     /// some already, or there is room for one more holder within
     /// `holders_max`.
-    pub(in crate::state) fn room_for(
+    pub(super) fn room_for(
         &self,
         slot: Option<u32>,
         holders_max: usize,
@@ -173,7 +173,7 @@ impl Stock {
 
     /// The holder's slot (`found` by the caller's lookup), creating it if
     /// needed.
-    pub(in crate::state) fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
+    pub(super) fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
         match found {
             Some(slot) => slot,
             None => self.holders.insert(holder, StockCounts::default(), &[]),
@@ -182,7 +182,7 @@ impl Stock {
 
     /// Why `quantity` more units cannot go to a holder (in `slot` if it has
     /// one), as the reply.
-    pub(in crate::state) fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
+    pub(super) fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
         let available = self.available();
         if quantity > available {
             return Some(tagged(Word::Soldout, [available]));
@@ -231,7 +231,7 @@ impl Stock {
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
     /// holds and sets its deadline; returns what it now holds.
-    pub(in crate::state) fn apply_reserve(
+    pub(super) fn apply_reserve(
         &mut self,
         holder: &[u8],
         found: Option<u32>,
@@ -272,12 +272,7 @@ impl Stock {
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
     /// bought; returns its new total.
-    pub(in crate::state) fn apply_take(
-        &mut self,
-        holder: &[u8],
-        found: Option<u32>,
-        quantity: u64,
-    ) -> u64 {
+    pub(super) fn apply_take(&mut self, holder: &[u8], found: Option<u32>, quantity: u64) -> u64 {
         let slot = self.slot_for(holder, found);
         self.holders.data_mut(slot).bought += quantity;
         self.sold += quantity;
@@ -302,7 +297,7 @@ impl Stock {
 
     /// Moves everything the holder in `slot` holds to bought; returns how
     /// many units.
-    pub(in crate::state) fn apply_confirm(&mut self, slot: u32) -> u64 {
+    pub(super) fn apply_confirm(&mut self, slot: u32) -> u64 {
         let counts = self.holders.data_mut(slot);
         let moved = counts.held;
         counts.bought += moved;
@@ -355,7 +350,7 @@ impl Stock {
 
     /// Returns `refunded` (at most what it bought) of the units the holder
     /// in `slot` bought.
-    pub(in crate::state) fn apply_refund(&mut self, slot: u32, refunded: u64) {
+    pub(super) fn apply_refund(&mut self, slot: u32, refunded: u64) {
         let counts = self.holders.data_mut(slot);
         assert!(
             refunded <= counts.bought,
@@ -383,7 +378,7 @@ impl Stock {
         self.apply_expired_reservation(slot)
     }
 
-    pub(in crate::state) fn apply_expired_reservation(&mut self, slot: u32) -> u64 {
+    pub(super) fn apply_expired_reservation(&mut self, slot: u32) -> u64 {
         let held = self.holders.data(slot).held;
         assert!(held > 0, "an expiring holder holds units");
         self.return_held(slot);
@@ -391,7 +386,7 @@ impl Stock {
     }
 
     /// Moves a holder's held units back to available.
-    pub(in crate::state) fn return_held(&mut self, slot: u32) {
+    pub(super) fn return_held(&mut self, slot: u32) {
         let counts = self.holders.data_mut(slot);
         let held = counts.held;
         counts.held = 0;
@@ -401,7 +396,7 @@ impl Stock {
         self.assert_totals();
     }
 
-    pub(in crate::state) fn drop_if_empty(&mut self, slot: u32) {
+    pub(super) fn drop_if_empty(&mut self, slot: u32) {
         let counts = self.holders.data(slot);
         if counts.held == 0 && counts.bought == 0 {
             self.holders.remove(slot);
@@ -536,7 +531,7 @@ impl Stock {
         ])
     }
 
-    pub(in crate::state) fn assert_totals(&self) {
+    pub(super) fn assert_totals(&self) {
         assert!(
             self.held
                 .checked_add(self.sold)
@@ -545,7 +540,7 @@ impl Stock {
         );
     }
 
-    pub(in crate::state) fn after_change(&self, slot: u32) {
+    pub(super) fn after_change(&self, slot: u32) {
         let counts = self.holders.data(slot);
         if let Some(limit) = self.limit {
             assert!(
