@@ -21,7 +21,7 @@ use usher::alloc::CountingAllocator;
 use usher::client::args;
 use usher::protocol::{parse, Request};
 use usher::snapshot::{prefault_bytes, prefaulted};
-use usher::state::effect::{encode_value, encoded_len_hint};
+use usher::state::value::{encode_value, encoded_len_hint};
 use usher::state::{State, StateLimits};
 
 const NOW_MS: u64 = 1_700_000_000_000;

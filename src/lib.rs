@@ -13,6 +13,7 @@
 //! - [`wal`]        — the append-only log: checksummed records, group commit, fsync policy.
 //! - [`snapshot`]   — incremental snapshots written off the engine thread, and loading.
 //! - [`recovery`]   — start-up recovery (snapshot + log replay) and `usher-server check`.
+//! - [`encoding`]   — byte primitives of every on-disk format: `Reader`, `put_*`, `DecodeError`.
 //! - [`info`]       — the INFO text.
 //! - [`client`]     — async binary-protocol client (usher-cli, tests, benches).
 //! - [`cli`]        — usher-cli's line handling, reply printing, help and completion.
@@ -29,6 +30,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod encoding;
 pub mod engine;
 pub mod glob;
 pub mod info;

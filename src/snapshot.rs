@@ -58,14 +58,13 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
+use crate::encoding::{put_bytes, DecodeError, Reader};
 use crate::log::{self, sync_dir};
-use crate::state::effect::{
-    decode_reply, decode_value, encode_reply, encode_value, encoded_len_hint, put_bytes,
-    DecodeError, Reader,
-};
+use crate::state::idempotency::effects::{decode_reply, encode_reply};
 use crate::state::keymap;
 use crate::state::keyspace::Entry;
 use crate::state::keyspace::KeyHasher;
+use crate::state::value::{decode_value, encode_value, encoded_len_hint};
 use crate::state::{Key, State, Value};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"USHERSNP";

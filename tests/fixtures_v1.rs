@@ -9,7 +9,8 @@ use usher::log::record::{self, Decoded};
 use usher::log::segment::parse_header;
 use usher::log::SEGMENT_HEADER_BYTES;
 use usher::recovery::recover;
-use usher::state::effect::{encode_reply, encode_value};
+use usher::state::idempotency::effects::encode_reply;
+use usher::state::value::encode_value;
 use usher::state::{State, StateLimits};
 
 const FIXTURES: [&str; 2] = ["snapshot-and-log", "log-only"];

@@ -608,7 +608,7 @@ fn a_full_keyspace_drops_past_deadline_keys_before_refusing() {
     assert_eq!(s.keyspace.len(), 3);
     let effects = std::mem::take(s.keyspace.effects_mut());
     assert!(
-        matches!(&effects[0], usher::state::Effect::Expired { key } if &key[..] == b"a"),
+        matches!(&effects[0], usher::state::Effect::Key(usher::state::KeyEffect::Expired { key }) if &key[..] == b"a"),
         "{effects:?}"
     );
     assert_eq!(effects.len(), 2, "{effects:?}");

@@ -6,14 +6,14 @@ use std::process::Command;
 
 use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES, SEGMENT_VERSION};
 use usher::recovery::recover;
-use usher::state::{Effect, Key, State, StateLimits, Value};
+use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
 
 fn put(name: &str) -> Vec<Effect> {
-    vec![Effect::Put {
+    vec![Effect::from(KeyEffect::Put {
         key: Key::copy_from_slice(name.as_bytes()),
         value: Value::string(b"value"),
         deadline_ms: None,
-    }]
+    })]
 }
 
 /// A log of records 0..4 in two segments (0..2 and 2..4).

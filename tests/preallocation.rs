@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use usher::log::{parse_segment_name, segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 use usher::recovery::recover;
-use usher::state::{Effect, Key, State, StateLimits, Value};
+use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
 
 /// Small segments, so that a test fills several.
 const SEGMENT_BYTES: u64 = 64 * 1024;
@@ -19,11 +19,11 @@ const SEGMENT_BYTES: u64 = 64 * 1024;
 const SEGMENTS: usize = 4;
 
 fn record(n: u64) -> Vec<Effect> {
-    vec![Effect::Put {
+    vec![Effect::Key(KeyEffect::Put {
         key: Key::copy_from_slice(format!("key:{}", n % 300).as_bytes()),
         value: Value::string(format!("{n}:{}", "v".repeat(700)).as_bytes()),
         deadline_ms: None,
-    }]
+    })]
 }
 
 /// The log segments in `dir`, by first position.

@@ -21,7 +21,7 @@ use usher::config::Config;
 use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 use usher::recovery::{recover, Recovered, RecoveryError};
 use usher::snapshot::{snapshot_name, SnapshotDone, SnapshotJob};
-use usher::state::{Effect, Key, State, StateLimits, Value};
+use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -43,11 +43,11 @@ fn dump(state: &State) -> Dump {
 }
 
 fn put(key: &str, value: Value, deadline_ms: Option<u64>) -> Effect {
-    Effect::Put {
+    Effect::Key(KeyEffect::Put {
         key: Key::copy_from_slice(key.as_bytes()),
         value,
         deadline_ms,
-    }
+    })
 }
 
 fn text(value: &str) -> Value {
@@ -68,21 +68,21 @@ fn records() -> Vec<Vec<Effect>> {
         ],
         vec![put("c", text(&"c".repeat(50)), None)],
         vec![
-            Effect::Deadline {
+            Effect::Key(KeyEffect::Deadline {
                 key: key("b"),
                 deadline_ms: None,
-            },
-            Effect::Delete { key: key("a") },
+            }),
+            Effect::Key(KeyEffect::Delete { key: key("a") }),
         ],
         vec![
             put("a", Value::Int(-2), Some(T0 + 5)),
-            Effect::Expired { key: key("c") },
+            Effect::Key(KeyEffect::Expired { key: key("c") }),
         ],
         vec![
             put("d", text(&"d".repeat(40)), Some(T0 + 9_000)),
             put("e", Value::Int(i64::MAX), None),
-            Effect::Delete { key: key("b") },
-            Effect::FlushAll,
+            Effect::Key(KeyEffect::Delete { key: key("b") }),
+            Effect::Key(KeyEffect::FlushAll),
             put("f", text("after the flush"), None),
         ],
     ]

@@ -22,11 +22,15 @@ use bytes::Bytes;
 use usher::client::{args, Client};
 use usher::clock::{Clock, ManualClock};
 use usher::config::Config;
+use usher::encoding::Reader;
 use usher::log::{FsyncPolicy, Wal};
 use usher::protocol::{parse, Reply};
 use usher::snapshot::{SnapshotJob, LARGE_VALUE_BYTES};
-use usher::state::effect::{decode_value, encode_value, Reader};
-use usher::state::{Effect, Key, State, StateLimits, Value};
+use usher::state::value::{decode_value, encode_value};
+use usher::state::{
+    Effect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits, StockEffect,
+    Value, ZsetEffect,
+};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -577,35 +581,35 @@ fn replay_workload(seed: u64, steps: u64) {
 
 fn kind(effect: &Effect) -> &'static str {
     match effect {
-        Effect::Put { .. } => "Put",
-        Effect::Delete { .. } => "Delete",
-        Effect::Expired { .. } => "Expired",
-        Effect::Deadline { .. } => "Deadline",
-        Effect::FlushAll => "FlushAll",
-        Effect::ZsetSet { .. } => "ZsetSet",
-        Effect::ZsetRemove { .. } => "ZsetRemove",
-        Effect::QueueConfig { .. } => "QueueConfig",
-        Effect::QueueJoin { .. } => "QueueJoin",
-        Effect::QueueAdmit { .. } => "QueueAdmit",
-        Effect::QueueExpire { .. } => "QueueExpire",
-        Effect::QueueLeave { .. } => "QueueLeave",
-        Effect::QueueTouch { .. } => "QueueTouch",
-        Effect::QueueClose { .. } => "QueueClose",
+        Effect::Key(KeyEffect::Put { .. }) => "Put",
+        Effect::Key(KeyEffect::Delete { .. }) => "Delete",
+        Effect::Key(KeyEffect::Expired { .. }) => "Expired",
+        Effect::Key(KeyEffect::Deadline { .. }) => "Deadline",
+        Effect::Key(KeyEffect::FlushAll) => "FlushAll",
+        Effect::Zset(ZsetEffect::Set { .. }) => "ZsetSet",
+        Effect::Zset(ZsetEffect::Remove { .. }) => "ZsetRemove",
+        Effect::Queue(QueueEffect::Config { .. }) => "QueueConfig",
+        Effect::Queue(QueueEffect::Join { .. }) => "QueueJoin",
+        Effect::Queue(QueueEffect::Admit { .. }) => "QueueAdmit",
+        Effect::Queue(QueueEffect::Expire { .. }) => "QueueExpire",
+        Effect::Queue(QueueEffect::Leave { .. }) => "QueueLeave",
+        Effect::Queue(QueueEffect::Touch { .. }) => "QueueTouch",
+        Effect::Queue(QueueEffect::Close { .. }) => "QueueClose",
         // Seats, stock and REQ have their own replay test
         // (tests/seats_durability.rs); this workload makes none.
-        Effect::SeatHold { .. }
-        | Effect::SeatConfirm { .. }
-        | Effect::SeatRelease { .. }
-        | Effect::SeatHoldExpired { .. }
-        | Effect::StockConfig { .. }
-        | Effect::StockReserve { .. }
-        | Effect::StockConfirm { .. }
-        | Effect::StockRelease { .. }
-        | Effect::StockTake { .. }
-        | Effect::StockRefund { .. }
-        | Effect::StockReservationExpired { .. }
-        | Effect::ReqRemember { .. }
-        | Effect::ReqForget { .. } => "seats, stock or REQ",
+        Effect::Seat(SeatEffect::Hold { .. })
+        | Effect::Seat(SeatEffect::Confirm { .. })
+        | Effect::Seat(SeatEffect::Release { .. })
+        | Effect::Seat(SeatEffect::HoldExpired { .. })
+        | Effect::Stock(StockEffect::Config { .. })
+        | Effect::Stock(StockEffect::Reserve { .. })
+        | Effect::Stock(StockEffect::Confirm { .. })
+        | Effect::Stock(StockEffect::Release { .. })
+        | Effect::Stock(StockEffect::Take { .. })
+        | Effect::Stock(StockEffect::Refund { .. })
+        | Effect::Stock(StockEffect::ReservationExpired { .. })
+        | Effect::Req(ReqEffect::Remember { .. })
+        | Effect::Req(ReqEffect::Forget { .. }) => "seats, stock or REQ",
     }
 }
 
@@ -1100,39 +1104,39 @@ fn effects_that_do_not_fit_are_replay_errors() {
     let key = Key::copy_from_slice(b"q");
     let member = |name: &'static str| Bytes::from_static(name.as_bytes());
     let cases = [
-        Effect::QueueAdmit {
+        Effect::Queue(QueueEffect::Admit {
             key: key.clone(),
             member: member("w5"),
             at_ms: T0,
             deadline_ms: None,
             automatic: false,
-        },
-        Effect::QueueJoin {
+        }),
+        Effect::Queue(QueueEffect::Join {
             key: key.clone(),
             member: member("w4"),
-        },
-        Effect::QueueExpire {
+        }),
+        Effect::Queue(QueueEffect::Expire {
             key: key.clone(),
             member: member("w1"),
-        },
-        Effect::QueueLeave {
+        }),
+        Effect::Queue(QueueEffect::Leave {
             key: key.clone(),
             member: member("nobody"),
-        },
-        Effect::QueueTouch {
+        }),
+        Effect::Queue(QueueEffect::Touch {
             key: key.clone(),
             member: member("w5"),
             deadline_ms: Some(T0 + 5),
-        },
-        Effect::ZsetRemove {
+        }),
+        Effect::Zset(ZsetEffect::Remove {
             key: Key::copy_from_slice(b"z"),
             member: member("nobody"),
-        },
-        Effect::ZsetSet {
+        }),
+        Effect::Zset(ZsetEffect::Set {
             key: key.clone(),
             member: member("a"),
             score: 1.0,
-        },
+        }),
     ];
     for effect in cases {
         let mut state = sample_state();
@@ -1143,10 +1147,10 @@ fn effects_that_do_not_fit_are_replay_errors() {
     // A delta on a key that is gone is skipped: the key was deleted before
     // a snapshot reached it, and its Delete follows in the log.
     let mut state = sample_state();
-    let effect = Effect::QueueJoin {
+    let effect = Effect::Queue(QueueEffect::Join {
         key: Key::copy_from_slice(b"gone"),
         member: member("x"),
-    };
+    });
     assert_eq!(state.replay(&effect), Ok(()));
     assert_eq!(state.keyspace.len(), 2);
 }

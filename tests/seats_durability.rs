@@ -34,12 +34,14 @@ use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
+use usher::encoding::Reader;
 use usher::log::FsyncPolicy;
 use usher::protocol::{Arg, Reply};
 use usher::recovery::recover;
-use usher::state::effect::{decode_value, encode_value, Effect, Reader};
+use usher::state::effect::Effect;
 use usher::state::seats::SeatHolder;
 use usher::state::stock::StockHolder;
+use usher::state::value::{decode_value, encode_value};
 use usher::state::{State, StateLimits, Value};
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -311,13 +313,12 @@ fn ship(original: &mut State, replica: &mut State, log: &mut Vec<Effect>) {
     }
 }
 
-/// The variant name of an effect.
+/// The name of an effect's kind: its family (none for whole keys) and its
+/// variant, e.g. `SeatHold` for `Seat(Hold { .. })`.
 fn kind(effect: &Effect) -> String {
     let text = format!("{effect:?}");
-    text.split([' ', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let head = text.split([' ', '{', ')']).next().unwrap_or_default();
+    head.trim_start_matches("Key(").replace('(', "")
 }
 
 /// Every value encodes and decodes to an equal value (free slots included).

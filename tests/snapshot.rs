@@ -490,7 +490,7 @@ fn words(text: &str) -> Vec<String> {
 /// when members are of one length: within 5 %, for every large type.
 #[test]
 fn encoded_len_hints_are_close_to_the_encoding() {
-    use usher::state::effect::{encode_value, encoded_len_hint};
+    use usher::state::value::{encode_value, encoded_len_hint};
     let mut state = State::new(StateLimits::default());
     apply_words(&mut state, &words("QUEUE.CONFIG room TTL 60000"));
     apply_words(&mut state, &words("SEAT.CREATE event 20000 LIMIT 3"));

@@ -577,7 +577,7 @@ fn removing_every_member_by_range_deletes_the_key_at_once() {
         let effects = std::mem::take(s.keyspace.effects_mut());
         assert_eq!(effects.len(), 1, "{command} {low} {high}: {effects:?}");
         assert!(
-            matches!(&effects[0], usher::state::Effect::Delete { key } if key.as_bytes() == b"z"),
+            matches!(&effects[0], usher::state::Effect::Key(usher::state::KeyEffect::Delete { key }) if key.as_bytes() == b"z"),
             "{command} {low} {high}: {effects:?}"
         );
         assert_eq!(

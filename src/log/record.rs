@@ -5,7 +5,7 @@
 //! [`decode_effects`], and recovery judges what a bad frame means (torn
 //! tail or damage) from where it is.
 
-use crate::state::effect::Reader;
+use crate::encoding::Reader;
 use crate::state::Effect;
 
 /// `length` + `crc` before each record's payload.
@@ -142,14 +142,16 @@ mod tests {
     use bytes::Bytes;
     use proptest::prelude::*;
 
-    use crate::state::{Key, Value};
+    use crate::state::{Key, KeyEffect, Value};
 
     fn effects(keys: &[Vec<u8>]) -> Vec<Effect> {
         keys.iter()
-            .map(|key| Effect::Put {
-                key: Key::from(Bytes::copy_from_slice(key)),
-                value: Value::string(key),
-                deadline_ms: None,
+            .map(|key| {
+                Effect::from(KeyEffect::Put {
+                    key: Key::from(Bytes::copy_from_slice(key)),
+                    value: Value::string(key),
+                    deadline_ms: None,
+                })
             })
             .collect()
     }

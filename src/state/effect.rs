@@ -2,6 +2,12 @@
 //! was asked. The engine appends them to the log; recovery replays them with
 //! [`State::replay`], which reads no clock and reproduces the same state.
 //!
+//! Each family owns its effects: a sub-enum ([`KeyEffect`], [`ZsetEffect`],
+//! [`QueueEffect`], [`SeatEffect`], [`StockEffect`], [`ReqEffect`]) in its
+//! own `effects` file, with its tags, encoding, decoding, and a `replay`
+//! beside its commands. This file holds the grammar below, the tag table
+//! (which family owns which tags) and the dispatch.
+//!
 //! Rules every family follows:
 //! - relative times are already resolved: effects carry absolute deadlines;
 //! - timer-driven changes (expiry, admission, release) are effects of their
@@ -69,7 +75,7 @@
 //! seats  := count:u32 seat:u32{count}
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
-//!         | 5 Seats seat-map | 6 Stock stock        (state/seats.rs, state/stock.rs)
+//!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
@@ -93,133 +99,83 @@
 //! order set by the member's hash under the value's seed, not by slot.
 //!
 //! An effect that does not fit the state it is replayed on (a member that
-//! is not where the effect says) is a [`ReplayError`]: the log and the state
-//! disagree, and recovery refuses to start at that record. Tags are never
+//! is not where the effect says, or a key holding another type) is a
+//! [`ReplayError`]: the log and the state disagree, and recovery refuses to
+//! start at that record. Tags are never
 //! reused; new effects and value types get new numbers. The reply encoding
 //! is lossless (unlike the binary protocol's, which sends `BulkInt` as a
 //! string): a remembered reply comes back identical after a restart.
 
-use std::borrow::Cow;
-
-use bytes::Bytes;
-
+use super::idempotency::effects::ReqEffect;
 use super::key::Key;
-use usher_protocol::{ErrorCode, Reply, ServerError};
-
-use super::queue::{self, Queue, QueueSettings};
-use super::zset::{self, Zset};
-use super::{idempotency, seats, stock, State, Value};
+use super::key_effects::KeyEffect;
+use super::queue::effects::QueueEffect;
+use super::seats::effects::SeatEffect;
+use super::stock::effects::StockEffect;
+use super::value::Value;
+use super::zset::effects::ZsetEffect;
+use crate::encoding::{DecodeError, Reader};
 
 /// A list of seat numbers in an effect, the type requests carry them in.
 pub use usher_protocol::SeatList;
 
+/// One logged effect: a family's own effect, wrapped.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// The key now holds `value` with `deadline_ms` (creation or replacement).
-    Put {
-        key: Key,
-        value: Value,
-        deadline_ms: Option<u64>,
-    },
-    /// The key was deleted by a command.
-    Delete { key: Key },
-    /// The key was removed because its deadline passed.
-    Expired { key: Key },
-    /// The key's deadline changed (set, moved or removed).
-    Deadline { key: Key, deadline_ms: Option<u64> },
-    /// Every key was deleted and every remembered `REQ` reply forgotten.
-    FlushAll,
-    /// A sorted-set member was added or got a new score.
-    ZsetSet { key: Key, member: Bytes, score: f64 },
-    /// A sorted-set member was removed (the key's `Delete` follows if the
-    /// set became empty).
-    ZsetRemove { key: Key, member: Bytes },
-    /// A queue's settings and rate window after QUEUE.CONFIG.
-    QueueConfig { key: Key, settings: QueueSettings },
-    /// A member joined the end of a queue's line.
-    QueueJoin { key: Key, member: Bytes },
-    /// The oldest waiting member was admitted at `at_ms` until
-    /// `deadline_ms` (`None` = no expiry); `automatic` admissions count in
-    /// the RATE window.
-    QueueAdmit {
-        key: Key,
-        member: Bytes,
-        at_ms: u64,
-        deadline_ms: Option<u64>,
-        automatic: bool,
-    },
-    /// An active member's deadline passed.
-    QueueExpire { key: Key, member: Bytes },
-    /// A waiting or active member left.
-    QueueLeave { key: Key, member: Bytes },
-    /// An active member's deadline changed.
-    QueueTouch {
-        key: Key,
-        member: Bytes,
-        deadline_ms: Option<u64>,
-    },
-    /// A queue was closed and its waiting members dropped.
-    QueueClose { key: Key },
-    /// `holder` now also holds `seats` (free until then), and its holds
-    /// share `deadline_ms`.
-    SeatHold {
-        key: Key,
-        holder: Bytes,
-        deadline_ms: u64,
-        seats: SeatList,
-    },
-    /// Every seat `holder` held is sold to it.
-    SeatConfirm { key: Key, holder: Bytes },
-    /// `holder` released `seats` (all held by it).
-    SeatRelease {
-        key: Key,
-        holder: Bytes,
-        seats: SeatList,
-    },
-    /// `holder`'s holds were released because their deadline passed.
-    SeatHoldExpired { key: Key, holder: Bytes },
-    /// An existing SKU's total and limit are now these.
-    StockConfig {
-        key: Key,
-        total: u64,
-        limit: Option<u64>,
-    },
-    /// `holder` reserved `quantity` more units; its reservations share
-    /// `deadline_ms`.
-    StockReserve {
-        key: Key,
-        holder: Bytes,
-        quantity: u64,
-        deadline_ms: u64,
-    },
-    /// Every unit `holder` reserved is sold to it.
-    StockConfirm { key: Key, holder: Bytes },
-    /// Every unit `holder` reserved went back to available.
-    StockRelease { key: Key, holder: Bytes },
-    /// `holder` bought `quantity` units at once.
-    StockTake {
-        key: Key,
-        holder: Bytes,
-        quantity: u64,
-    },
-    /// `quantity` units `holder` bought went back to available.
-    StockRefund {
-        key: Key,
-        holder: Bytes,
-        quantity: u64,
-    },
-    /// `holder`'s reservation went back to available because its deadline
-    /// passed.
-    StockReservationExpired { key: Key, holder: Bytes },
-    /// The reply to `REQ id` is remembered until `deadline_ms`.
-    ReqRemember {
-        id: Bytes,
-        fingerprint: u64,
-        deadline_ms: u64,
-        reply: Reply,
-    },
-    /// The remembered reply for `id` was forgotten: its deadline passed.
-    ReqForget { id: Bytes },
+    /// A whole key created, replaced, deleted, expired or re-timed, or
+    /// every key flushed.
+    Key(KeyEffect),
+    /// A sorted-set member added, re-scored or removed.
+    Zset(ZsetEffect),
+    /// A queue member joined, admitted, expired, left or touched; settings
+    /// changed; the queue closed.
+    Queue(QueueEffect),
+    /// A seat map's holds, confirmations and releases.
+    Seat(SeatEffect),
+    /// A SKU's reservations, purchases, refunds and settings.
+    Stock(StockEffect),
+    /// An entry of the `REQ` table remembered or forgotten.
+    Req(ReqEffect),
+}
+
+// The recording path pushes an `Effect` per change: the wrapping must not
+// make it larger than the largest family effect needs.
+const _: () = assert!(std::mem::size_of::<Effect>() <= 104);
+
+impl From<KeyEffect> for Effect {
+    fn from(effect: KeyEffect) -> Effect {
+        Effect::Key(effect)
+    }
+}
+
+impl From<ZsetEffect> for Effect {
+    fn from(effect: ZsetEffect) -> Effect {
+        Effect::Zset(effect)
+    }
+}
+
+impl From<QueueEffect> for Effect {
+    fn from(effect: QueueEffect) -> Effect {
+        Effect::Queue(effect)
+    }
+}
+
+impl From<SeatEffect> for Effect {
+    fn from(effect: SeatEffect) -> Effect {
+        Effect::Seat(effect)
+    }
+}
+
+impl From<StockEffect> for Effect {
+    fn from(effect: StockEffect) -> Effect {
+        Effect::Stock(effect)
+    }
+}
+
+impl From<ReqEffect> for Effect {
+    fn from(effect: ReqEffect) -> Effect {
+        Effect::Req(effect)
+    }
 }
 
 /// What an effect changes, for recovery's snapshot-position filter.
@@ -232,55 +188,6 @@ pub enum Target<'a> {
     /// Everything (`FlushAll`).
     All,
 }
-
-const EFFECT_PUT: u8 = 1;
-const EFFECT_DELETE: u8 = 2;
-const EFFECT_EXPIRED: u8 = 3;
-const EFFECT_DEADLINE: u8 = 4;
-const EFFECT_FLUSH_ALL: u8 = 5;
-const EFFECT_ZSET_SET: u8 = 6;
-const EFFECT_ZSET_REMOVE: u8 = 7;
-const EFFECT_QUEUE_CONFIG: u8 = 8;
-const EFFECT_QUEUE_JOIN: u8 = 9;
-const EFFECT_QUEUE_ADMIT: u8 = 10;
-const EFFECT_QUEUE_EXPIRE: u8 = 11;
-const EFFECT_QUEUE_LEAVE: u8 = 12;
-const EFFECT_QUEUE_TOUCH: u8 = 13;
-const EFFECT_QUEUE_CLOSE: u8 = 14;
-const EFFECT_SEAT_HOLD: u8 = 32;
-const EFFECT_SEAT_CONFIRM: u8 = 33;
-const EFFECT_SEAT_RELEASE: u8 = 34;
-const EFFECT_SEAT_HOLD_EXPIRED: u8 = 35;
-const EFFECT_STOCK_CONFIG: u8 = 36;
-const EFFECT_STOCK_RESERVE: u8 = 37;
-const EFFECT_STOCK_CONFIRM: u8 = 38;
-const EFFECT_STOCK_RELEASE: u8 = 39;
-const EFFECT_STOCK_TAKE: u8 = 40;
-const EFFECT_STOCK_REFUND: u8 = 41;
-const EFFECT_STOCK_RESERVATION_EXPIRED: u8 = 42;
-const EFFECT_REQ_REMEMBER: u8 = 43;
-const EFFECT_REQ_FORGET: u8 = 44;
-
-const VALUE_STR: u8 = 1;
-const VALUE_INT: u8 = 2;
-const VALUE_ZSET: u8 = 3;
-const VALUE_QUEUE: u8 = 4;
-const VALUE_SEATS: u8 = 5;
-const VALUE_STOCK: u8 = 6;
-
-const REPLY_NIL: u8 = 0;
-const REPLY_SIMPLE: u8 = 1;
-const REPLY_BULK: u8 = 2;
-const REPLY_BULK_INT: u8 = 3;
-const REPLY_INT: u8 = 4;
-const REPLY_DOUBLE: u8 = 5;
-const REPLY_BOOL: u8 = 6;
-const REPLY_ARRAY: u8 = 7;
-const REPLY_MAP: u8 = 8;
-const REPLY_ERROR: u8 = 9;
-/// Deepest nesting a remembered reply may have (command replies nest two
-/// or three levels).
-const REPLY_DEPTH_MAX: usize = usher_protocol::binary::REPLY_DEPTH_MAX;
 
 impl Effect {
     /// The key this effect changes; `None` for `FlushAll` and for effects
@@ -295,794 +202,559 @@ impl Effect {
     /// What this effect changes.
     pub fn target(&self) -> Target<'_> {
         match self {
-            Effect::Put { key, .. }
-            | Effect::Delete { key }
-            | Effect::Expired { key }
-            | Effect::Deadline { key, .. }
-            | Effect::ZsetSet { key, .. }
-            | Effect::ZsetRemove { key, .. }
-            | Effect::QueueConfig { key, .. }
-            | Effect::QueueJoin { key, .. }
-            | Effect::QueueAdmit { key, .. }
-            | Effect::QueueExpire { key, .. }
-            | Effect::QueueLeave { key, .. }
-            | Effect::QueueTouch { key, .. }
-            | Effect::QueueClose { key }
-            | Effect::SeatHold { key, .. }
-            | Effect::SeatConfirm { key, .. }
-            | Effect::SeatRelease { key, .. }
-            | Effect::SeatHoldExpired { key, .. }
-            | Effect::StockConfig { key, .. }
-            | Effect::StockReserve { key, .. }
-            | Effect::StockConfirm { key, .. }
-            | Effect::StockRelease { key, .. }
-            | Effect::StockTake { key, .. }
-            | Effect::StockRefund { key, .. }
-            | Effect::StockReservationExpired { key, .. } => Target::Key(key),
-            Effect::ReqRemember { id, .. } | Effect::ReqForget { id } => Target::ReqId(id),
-            Effect::FlushAll => Target::All,
+            Effect::Key(effect) => match effect.key() {
+                Some(key) => Target::Key(key),
+                None => Target::All,
+            },
+            Effect::Zset(effect) => Target::Key(effect.key()),
+            Effect::Queue(effect) => Target::Key(effect.key()),
+            Effect::Seat(effect) => Target::Key(effect.key()),
+            Effect::Stock(effect) => Target::Key(effect.key()),
+            Effect::Req(effect) => Target::ReqId(effect.id()),
         }
     }
 
+    /// Appends the effect's tag and body to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Effect::Put {
-                key,
-                value,
-                deadline_ms,
-            } => {
-                out.push(EFFECT_PUT);
-                put_bytes(out, key);
-                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
-                encode_value(value, out);
-            }
-            Effect::Delete { key } => {
-                out.push(EFFECT_DELETE);
-                put_bytes(out, key);
-            }
-            Effect::Expired { key } => {
-                out.push(EFFECT_EXPIRED);
-                put_bytes(out, key);
-            }
-            Effect::Deadline { key, deadline_ms } => {
-                out.push(EFFECT_DEADLINE);
-                put_bytes(out, key);
-                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
-            }
-            Effect::FlushAll => out.push(EFFECT_FLUSH_ALL),
-            Effect::ZsetSet { key, member, score } => {
-                out.push(EFFECT_ZSET_SET);
-                put_bytes(out, key);
-                put_bytes(out, member);
-                out.extend_from_slice(&score.to_bits().to_le_bytes());
-            }
-            Effect::ZsetRemove { key, member } => {
-                put_key_member(out, EFFECT_ZSET_REMOVE, key, member);
-            }
-            Effect::QueueConfig { key, settings } => {
-                out.push(EFFECT_QUEUE_CONFIG);
-                put_bytes(out, key);
-                put_settings(out, settings);
-            }
-            Effect::QueueJoin { key, member } => {
-                put_key_member(out, EFFECT_QUEUE_JOIN, key, member);
-            }
-            Effect::QueueAdmit {
-                key,
-                member,
-                at_ms,
-                deadline_ms,
-                automatic,
-            } => {
-                put_key_member(out, EFFECT_QUEUE_ADMIT, key, member);
-                out.extend_from_slice(&at_ms.to_le_bytes());
-                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
-                out.push(u8::from(*automatic));
-            }
-            Effect::QueueExpire { key, member } => {
-                put_key_member(out, EFFECT_QUEUE_EXPIRE, key, member);
-            }
-            Effect::QueueLeave { key, member } => {
-                put_key_member(out, EFFECT_QUEUE_LEAVE, key, member);
-            }
-            Effect::QueueTouch {
-                key,
-                member,
-                deadline_ms,
-            } => {
-                put_key_member(out, EFFECT_QUEUE_TOUCH, key, member);
-                out.extend_from_slice(&deadline_ms.unwrap_or(0).to_le_bytes());
-            }
-            Effect::QueueClose { key } => {
-                out.push(EFFECT_QUEUE_CLOSE);
-                put_bytes(out, key);
-            }
-            Effect::SeatHold {
-                key,
-                holder,
-                deadline_ms,
-                seats,
-            } => {
-                keyed(out, EFFECT_SEAT_HOLD, key, holder);
-                out.extend_from_slice(&deadline_ms.to_le_bytes());
-                put_seats(out, seats);
-            }
-            Effect::SeatConfirm { key, holder } => keyed(out, EFFECT_SEAT_CONFIRM, key, holder),
-            Effect::SeatRelease { key, holder, seats } => {
-                keyed(out, EFFECT_SEAT_RELEASE, key, holder);
-                put_seats(out, seats);
-            }
-            Effect::SeatHoldExpired { key, holder } => {
-                keyed(out, EFFECT_SEAT_HOLD_EXPIRED, key, holder)
-            }
-            Effect::StockConfig { key, total, limit } => {
-                out.push(EFFECT_STOCK_CONFIG);
-                put_bytes(out, key);
-                out.extend_from_slice(&total.to_le_bytes());
-                put_option(out, *limit);
-            }
-            Effect::StockReserve {
-                key,
-                holder,
-                quantity,
-                deadline_ms,
-            } => {
-                keyed(out, EFFECT_STOCK_RESERVE, key, holder);
-                out.extend_from_slice(&quantity.to_le_bytes());
-                out.extend_from_slice(&deadline_ms.to_le_bytes());
-            }
-            Effect::StockConfirm { key, holder } => keyed(out, EFFECT_STOCK_CONFIRM, key, holder),
-            Effect::StockRelease { key, holder } => keyed(out, EFFECT_STOCK_RELEASE, key, holder),
-            Effect::StockTake {
-                key,
-                holder,
-                quantity,
-            } => {
-                keyed(out, EFFECT_STOCK_TAKE, key, holder);
-                out.extend_from_slice(&quantity.to_le_bytes());
-            }
-            Effect::StockRefund {
-                key,
-                holder,
-                quantity,
-            } => {
-                keyed(out, EFFECT_STOCK_REFUND, key, holder);
-                out.extend_from_slice(&quantity.to_le_bytes());
-            }
-            Effect::StockReservationExpired { key, holder } => {
-                keyed(out, EFFECT_STOCK_RESERVATION_EXPIRED, key, holder)
-            }
-            Effect::ReqRemember {
-                id,
-                fingerprint,
-                deadline_ms,
-                reply,
-            } => {
-                out.push(EFFECT_REQ_REMEMBER);
-                put_bytes(out, id);
-                out.extend_from_slice(&fingerprint.to_le_bytes());
-                out.extend_from_slice(&deadline_ms.to_le_bytes());
-                encode_reply(reply, out);
-            }
-            Effect::ReqForget { id } => {
-                out.push(EFFECT_REQ_FORGET);
-                put_bytes(out, id);
-            }
+            Effect::Key(effect) => effect.encode(out),
+            Effect::Zset(effect) => effect.encode(out),
+            Effect::Queue(effect) => effect.encode(out),
+            Effect::Seat(effect) => effect.encode(out),
+            Effect::Stock(effect) => effect.encode(out),
+            Effect::Req(effect) => effect.encode(out),
         }
     }
 
     /// Decodes one effect from the front of `input`, advancing it. The
     /// caller has checked the enclosing record's checksum, so an error here
     /// means a format bug or a file from another version.
+    ///
+    /// The tag table: each family owns a block of tags (the grammar above
+    /// lists every one); a family's `decode` refuses a tag of its block it
+    /// does not know. Tags 15 to 31 and 45 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
-        let effect = match input.u8()? {
-            EFFECT_PUT => {
-                let key = input.key()?;
-                let deadline_ms = deadline(input.u64()?);
-                let value = decode_value(input)?;
-                Effect::Put {
-                    key,
-                    value,
-                    deadline_ms,
-                }
-            }
-            EFFECT_DELETE => Effect::Delete { key: input.key()? },
-            EFFECT_EXPIRED => Effect::Expired { key: input.key()? },
-            EFFECT_DEADLINE => Effect::Deadline {
-                key: input.key()?,
-                deadline_ms: deadline(input.u64()?),
-            },
-            EFFECT_FLUSH_ALL => Effect::FlushAll,
-            EFFECT_ZSET_SET => Effect::ZsetSet {
-                key: input.key()?,
-                member: input.bytes()?,
-                score: input.f64()?,
-            },
-            EFFECT_ZSET_REMOVE => Effect::ZsetRemove {
-                key: input.key()?,
-                member: input.bytes()?,
-            },
-            EFFECT_QUEUE_CONFIG => Effect::QueueConfig {
-                key: input.key()?,
-                settings: get_settings(input)?,
-            },
-            EFFECT_QUEUE_JOIN => Effect::QueueJoin {
-                key: input.key()?,
-                member: input.bytes()?,
-            },
-            EFFECT_QUEUE_ADMIT => Effect::QueueAdmit {
-                key: input.key()?,
-                member: input.bytes()?,
-                at_ms: input.u64()?,
-                deadline_ms: deadline(input.u64()?),
-                automatic: input.flag()?,
-            },
-            EFFECT_QUEUE_EXPIRE => Effect::QueueExpire {
-                key: input.key()?,
-                member: input.bytes()?,
-            },
-            EFFECT_QUEUE_LEAVE => Effect::QueueLeave {
-                key: input.key()?,
-                member: input.bytes()?,
-            },
-            EFFECT_QUEUE_TOUCH => Effect::QueueTouch {
-                key: input.key()?,
-                member: input.bytes()?,
-                deadline_ms: deadline(input.u64()?),
-            },
-            EFFECT_QUEUE_CLOSE => Effect::QueueClose { key: input.key()? },
-            EFFECT_SEAT_HOLD => Effect::SeatHold {
-                key: input.key()?,
-                holder: input.bytes()?,
-                deadline_ms: input.u64()?,
-                seats: input.seats()?,
-            },
-            EFFECT_SEAT_CONFIRM => Effect::SeatConfirm {
-                key: input.key()?,
-                holder: input.bytes()?,
-            },
-            EFFECT_SEAT_RELEASE => Effect::SeatRelease {
-                key: input.key()?,
-                holder: input.bytes()?,
-                seats: input.seats()?,
-            },
-            EFFECT_SEAT_HOLD_EXPIRED => Effect::SeatHoldExpired {
-                key: input.key()?,
-                holder: input.bytes()?,
-            },
-            EFFECT_STOCK_CONFIG => Effect::StockConfig {
-                key: input.key()?,
-                total: input.u64()?,
-                limit: input.option()?,
-            },
-            EFFECT_STOCK_RESERVE => Effect::StockReserve {
-                key: input.key()?,
-                holder: input.bytes()?,
-                quantity: input.u64()?,
-                deadline_ms: input.u64()?,
-            },
-            EFFECT_STOCK_CONFIRM => Effect::StockConfirm {
-                key: input.key()?,
-                holder: input.bytes()?,
-            },
-            EFFECT_STOCK_RELEASE => Effect::StockRelease {
-                key: input.key()?,
-                holder: input.bytes()?,
-            },
-            EFFECT_STOCK_TAKE => Effect::StockTake {
-                key: input.key()?,
-                holder: input.bytes()?,
-                quantity: input.u64()?,
-            },
-            EFFECT_STOCK_REFUND => Effect::StockRefund {
-                key: input.key()?,
-                holder: input.bytes()?,
-                quantity: input.u64()?,
-            },
-            EFFECT_STOCK_RESERVATION_EXPIRED => Effect::StockReservationExpired {
-                key: input.key()?,
-                holder: input.bytes()?,
-            },
-            EFFECT_REQ_REMEMBER => Effect::ReqRemember {
-                id: input.bytes()?,
-                fingerprint: input.u64()?,
-                deadline_ms: input.u64()?,
-                reply: decode_reply(input)?,
-            },
-            EFFECT_REQ_FORGET => Effect::ReqForget { id: input.bytes()? },
+        let tag = input.u8()?;
+        let effect = match tag {
+            1..=5 => Effect::Key(KeyEffect::decode(tag, input)?),
+            6..=7 => Effect::Zset(ZsetEffect::decode(tag, input)?),
+            8..=14 => Effect::Queue(QueueEffect::decode(tag, input)?),
+            32..=35 => Effect::Seat(SeatEffect::decode(tag, input)?),
+            36..=42 => Effect::Stock(StockEffect::decode(tag, input)?),
+            43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)
     }
 }
 
-fn deadline(raw: u64) -> Option<u64> {
-    (raw != 0).then_some(raw)
-}
-
-pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-fn put_key_member(out: &mut Vec<u8>, tag: u8, key: &[u8], member: &[u8]) {
-    out.push(tag);
-    put_bytes(out, key);
-    put_bytes(out, member);
-}
-
-/// Tag, key and holder: the head of every seat and stock effect.
-fn keyed(out: &mut Vec<u8>, tag: u8, key: &[u8], holder: &[u8]) {
-    out.push(tag);
-    put_bytes(out, key);
-    put_bytes(out, holder);
-}
-
-/// A seat list: count, then each seat.
-pub fn put_seats(out: &mut Vec<u8>, seats: &[u32]) {
-    out.extend_from_slice(&(seats.len() as u32).to_le_bytes());
-    for seat in seats {
-        out.extend_from_slice(&seat.to_le_bytes());
-    }
-}
-
-/// An optional number: 0, or 1 and the number.
-pub fn put_option(out: &mut Vec<u8>, value: Option<u64>) {
-    match value {
-        None => out.push(0),
-        Some(value) => {
-            out.push(1);
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-}
-
-/// Encodes a reply losslessly (the `reply` rule of the module comment).
-pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
-    match reply {
-        Reply::Nil => out.push(REPLY_NIL),
-        Reply::Simple(text) => {
-            out.push(REPLY_SIMPLE);
-            put_bytes(out, text.as_bytes());
-        }
-        // Inline or not, the same bytes; they read back as `Bulk`, which
-        // equals the inline reply.
-        Reply::Bulk(bytes) => {
-            out.push(REPLY_BULK);
-            put_bytes(out, bytes);
-        }
-        Reply::BulkInline(inline) => {
-            out.push(REPLY_BULK);
-            put_bytes(out, inline.as_bytes());
-        }
-        Reply::BulkInt(number) => {
-            out.push(REPLY_BULK_INT);
-            out.extend_from_slice(&number.to_le_bytes());
-        }
-        Reply::Int(number) => {
-            out.push(REPLY_INT);
-            out.extend_from_slice(&number.to_le_bytes());
-        }
-        Reply::Double(number) => {
-            out.push(REPLY_DOUBLE);
-            out.extend_from_slice(&number.to_bits().to_le_bytes());
-        }
-        Reply::Bool(flag) => {
-            out.push(REPLY_BOOL);
-            out.push(u8::from(*flag));
-        }
-        Reply::Array(items) => {
-            out.push(REPLY_ARRAY);
-            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-            for item in items {
-                encode_reply(item, out);
-            }
-        }
-        Reply::Tuple(tuple) => {
-            out.push(REPLY_ARRAY);
-            out.extend_from_slice(&(tuple.len() as u32).to_le_bytes());
-            tuple.for_each_item(|item| encode_reply(item, out));
-        }
-        Reply::Ints(ints) => {
-            out.push(REPLY_ARRAY);
-            out.extend_from_slice(&(ints.as_slice().len() as u32).to_le_bytes());
-            for &value in ints.as_slice() {
-                out.push(REPLY_INT);
-                out.extend_from_slice(&i64::from(value).to_le_bytes());
-            }
-        }
-        Reply::Map(pairs) => {
-            out.push(REPLY_MAP);
-            out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-            for (key, value) in pairs {
-                encode_reply(key, out);
-                encode_reply(value, out);
-            }
-        }
-        Reply::Error(error) => {
-            out.push(REPLY_ERROR);
-            out.extend_from_slice(&error.code.as_u16().to_le_bytes());
-            put_bytes(out, error.message.as_bytes());
-        }
-    }
-}
-
-pub fn decode_reply(input: &mut Reader<'_>) -> Result<Reply, DecodeError> {
-    decode_reply_at(input, 0)
-}
-
-fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, DecodeError> {
-    if depth > REPLY_DEPTH_MAX {
-        return Err(DecodeError("reply nested too deeply".into()));
-    }
-    let reply = match input.u8()? {
-        REPLY_NIL => Reply::Nil,
-        REPLY_SIMPLE => Reply::Simple(Cow::Owned(input.text()?)),
-        REPLY_BULK => Reply::Bulk(input.bytes()?),
-        REPLY_BULK_INT => Reply::BulkInt(input.i64()?),
-        REPLY_INT => Reply::Int(input.i64()?),
-        REPLY_DOUBLE => Reply::Double(f64::from_bits(input.u64()?)),
-        REPLY_BOOL => match input.u8()? {
-            0 => Reply::Bool(false),
-            1 => Reply::Bool(true),
-            other => return Err(DecodeError(format!("boolean byte {other}"))),
-        },
-        REPLY_ARRAY => {
-            let count = input.count(1)?;
-            let mut items = Vec::with_capacity(count);
-            for _ in 0..count {
-                items.push(decode_reply_at(input, depth + 1)?);
-            }
-            Reply::Array(items)
-        }
-        REPLY_MAP => {
-            let count = input.count(2)?;
-            let mut pairs = Vec::with_capacity(count);
-            for _ in 0..count {
-                let key = decode_reply_at(input, depth + 1)?;
-                let value = decode_reply_at(input, depth + 1)?;
-                pairs.push((key, value));
-            }
-            Reply::Map(pairs)
-        }
-        REPLY_ERROR => {
-            let raw = input.u16()?;
-            let code = ErrorCode::from_u16(raw)
-                .ok_or_else(|| DecodeError(format!("unknown error code {raw}")))?;
-            Reply::Error(ServerError::new(code, input.text()?))
-        }
-        tag => return Err(DecodeError(format!("unknown reply tag {tag}"))),
-    };
-    Ok(reply)
-}
-
-/// Encodes a queue's settings (the `settings` rule of the format).
-pub fn put_settings(out: &mut Vec<u8>, settings: &QueueSettings) {
-    for field in [
-        settings.capacity,
-        settings.rate_members,
-        settings.rate_period_ms,
-        settings.rate_anchor_ms,
-        settings.ttl_ms,
-        settings.window,
-        settings.admitted_in_window,
-    ] {
-        out.extend_from_slice(&field.to_le_bytes());
-    }
-}
-
-/// Decodes a queue's settings; refuses a rate without a period, which
-/// would divide by zero.
-pub fn get_settings(input: &mut Reader<'_>) -> Result<QueueSettings, DecodeError> {
-    let settings = QueueSettings {
-        capacity: input.u64()?,
-        rate_members: input.u64()?,
-        rate_period_ms: input.u64()?,
-        rate_anchor_ms: input.u64()?,
-        ttl_ms: input.u64()?,
-        window: input.u64()?,
-        admitted_in_window: input.u64()?,
-    };
-    if settings.rate_members > 0 && settings.rate_period_ms == 0 {
-        return Err(DecodeError("queue rate without a period".into()));
-    }
-    Ok(settings)
-}
-
-/// Encodes a whole value (used by `Put` and by snapshots).
-/// About how many bytes [`encode_value`] writes for `value`: exact for
-/// strings, from counts and a sample of member lengths for the other types.
-/// A snapshot asks for a buffer this big, prefaulted off the engine thread,
-/// before it serializes a large value.
-pub fn encoded_len_hint(value: &Value) -> usize {
-    match value {
-        Value::Str(bytes) => 5 + bytes.len(),
-        Value::Short(short) => 5 + short.as_bytes().len(),
-        Value::Int(_) => 9,
-        Value::Zset(zset) => 1 + zset.encoded_len_hint(),
-        Value::Queue(queue) => 1 + queue.encoded_len_hint(),
-        Value::Seats(map) => 1 + map.encoded_len_hint(),
-        Value::Stock(stock) => 1 + stock.encoded_len_hint(),
-    }
-}
-
-/// The average of the first few lengths, rounded up (0 if none): what
-/// [`encoded_len_hint`] takes as every member's length.
-pub(crate) fn sampled_average(lengths: impl Iterator<Item = usize>) -> usize {
-    const SAMPLE: usize = 32;
-    let (count, sum) = lengths
-        .take(SAMPLE)
-        .fold((0, 0), |(count, sum), length| (count + 1, sum + length));
-    if count == 0 {
-        0
-    } else {
-        sum.div_ceil(count)
-    }
-}
-
-pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Str(bytes) => {
-            out.push(VALUE_STR);
-            put_bytes(out, bytes);
-        }
-        Value::Short(short) => {
-            out.push(VALUE_STR);
-            put_bytes(out, short.as_bytes());
-        }
-        Value::Int(number) => {
-            out.push(VALUE_INT);
-            out.extend_from_slice(&number.to_le_bytes());
-        }
-        Value::Zset(zset) => {
-            out.push(VALUE_ZSET);
-            zset.encode(out);
-        }
-        Value::Queue(queue) => {
-            out.push(VALUE_QUEUE);
-            queue.encode(out);
-        }
-        Value::Seats(map) => {
-            out.push(VALUE_SEATS);
-            map.encode(out);
-        }
-        Value::Stock(stock) => {
-            out.push(VALUE_STOCK);
-            stock.encode(out);
-        }
-    }
-}
-
-pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
-    match input.u8()? {
-        VALUE_STR => Ok(Value::string(input.slice()?)),
-        VALUE_INT => Ok(Value::Int(input.i64()?)),
-        VALUE_ZSET => Ok(Value::Zset(Box::new(Zset::decode(input)?))),
-        VALUE_QUEUE => Ok(Value::Queue(Box::new(Queue::decode(input)?))),
-        VALUE_SEATS => Ok(Value::Seats(Box::new(seats::SeatMap::decode(input)?))),
-        VALUE_STOCK => Ok(Value::Stock(Box::new(stock::Stock::decode(input)?))),
-        tag => Err(DecodeError(format!("unknown value tag {tag}"))),
-    }
-}
-
-/// A decoding failure inside a checksummed record or snapshot chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(pub String);
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-/// A bounds-checked little-endian reader over a byte slice.
-pub struct Reader<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
-        Reader { data, position: 0 }
-    }
-
-    pub fn position(&self) -> usize {
-        self.position
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.position >= self.data.len()
-    }
-
-    pub fn take(&mut self, count: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .position
-            .checked_add(count)
-            .filter(|end| *end <= self.data.len())
-            .ok_or_else(|| DecodeError(format!("truncated at byte {}", self.position)))?;
-        let slice = &self.data[self.position..end];
-        self.position = end;
-        Ok(slice)
-    }
-
-    pub fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    pub fn u16(&mut self) -> Result<u16, DecodeError> {
-        let mut raw = [0u8; 2];
-        raw.copy_from_slice(self.take(2)?);
-        Ok(u16::from_le_bytes(raw))
-    }
-
-    pub fn u32(&mut self) -> Result<u32, DecodeError> {
-        let mut raw = [0u8; 4];
-        raw.copy_from_slice(self.take(4)?);
-        Ok(u32::from_le_bytes(raw))
-    }
-
-    pub fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(raw))
-    }
-
-    pub fn i64(&mut self) -> Result<i64, DecodeError> {
-        Ok(self.u64()? as i64)
-    }
-
-    pub fn f64(&mut self) -> Result<f64, DecodeError> {
-        Ok(f64::from_bits(self.u64()?))
-    }
-
-    /// A byte that must be 0 or 1.
-    pub fn flag(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(DecodeError(format!(
-                "flag byte {other} at byte {}",
-                self.position - 1
-            ))),
-        }
-    }
-
-    /// A length-prefixed byte string, borrowed from the input.
-    pub fn slice(&mut self) -> Result<&'a [u8], DecodeError> {
-        let length = self.u32()? as usize;
-        self.take(length)
-    }
-
-    /// A length-prefixed key name (in place when short, see [`Key`]).
-    pub fn key(&mut self) -> Result<Key, DecodeError> {
-        Ok(Key::copy_from_slice(self.slice()?))
-    }
-
-    /// A length-prefixed byte string, copied into its own allocation.
-    pub fn bytes(&mut self) -> Result<Bytes, DecodeError> {
-        let length = self.u32()? as usize;
-        Ok(Bytes::copy_from_slice(self.take(length)?))
-    }
-
-    /// A length-prefixed UTF-8 string.
-    pub fn text(&mut self) -> Result<String, DecodeError> {
-        let at = self.position;
-        String::from_utf8(self.slice()?.to_vec())
-            .map_err(|_| DecodeError(format!("text at byte {at} is not UTF-8")))
-    }
-
-    /// A `u32` count of items that take at least `item_bytes` each, checked
-    /// against what is left so that a bad count cannot allocate much.
-    pub fn count(&mut self, item_bytes: usize) -> Result<usize, DecodeError> {
-        let at = self.position;
-        let count = self.u32()? as usize;
-        if count.saturating_mul(item_bytes) > self.data.len() - self.position {
-            return Err(DecodeError(format!(
-                "count {count} at byte {at} runs past the end"
-            )));
-        }
-        Ok(count)
-    }
-
-    /// A seat list (`put_seats`).
-    pub fn seats(&mut self) -> Result<SeatList, DecodeError> {
-        let count = self.count(4)?;
-        (0..count).map(|_| self.u32()).collect()
-    }
-
-    /// An optional number (`put_option`).
-    pub fn option(&mut self) -> Result<Option<u64>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => Ok(Some(self.u64()?)),
-            flag => Err(DecodeError(format!("option flag {flag}"))),
-        }
-    }
-}
-
 /// A logged effect that does not fit the state it is replayed on: the log
 /// and the state disagree, which only a bug can cause (records are
 /// checksummed). Recovery refuses to start rather than diverge silently.
+/// Replay checks before it changes anything, so a refused effect leaves
+/// the state as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayError(pub String);
+pub enum ReplayError {
+    /// A family's effect names a key that holds another type.
+    WrongType {
+        key: Key,
+        /// The type the effect's family changes (`TYPE`'s name for it).
+        expected: &'static str,
+        /// The type the key holds.
+        found: &'static str,
+    },
+    /// The effect does not fit the value at its key: a member, holder,
+    /// seat or count is not what the effect says.
+    Unfit { key: Key, detail: String },
+    /// The effect does not fit the `REQ` table entry it names.
+    UnfitReq { id: bytes::Bytes, detail: String },
+}
+
+impl ReplayError {
+    /// The effect of a family whose type is `expected` names `key`, which
+    /// holds `found`.
+    pub fn wrong_type(key: &Key, expected: &'static str, found: &Value) -> ReplayError {
+        ReplayError::WrongType {
+            key: key.clone(),
+            expected,
+            found: found.type_name(),
+        }
+    }
+
+    /// The effect on `key` does not fit: `detail` says how.
+    pub fn unfit(key: &Key, detail: impl Into<String>) -> ReplayError {
+        ReplayError::Unfit {
+            key: key.clone(),
+            detail: detail.into(),
+        }
+    }
+}
 
 impl std::fmt::Display for ReplayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ReplayError::WrongType {
+                key,
+                expected,
+                found,
+            } => write!(
+                f,
+                "a {expected} effect names key \"{}\", which holds a {found}",
+                key.escape_ascii()
+            ),
+            ReplayError::Unfit { key, detail } => {
+                write!(
+                    f,
+                    "effect on key \"{}\" does not fit: {detail}",
+                    key.escape_ascii()
+                )
+            }
+            ReplayError::UnfitReq { id, detail } => {
+                write!(
+                    f,
+                    "effect on REQ id \"{}\" does not fit: {detail}",
+                    id.escape_ascii()
+                )
+            }
+        }
     }
 }
 
 impl std::error::Error for ReplayError {}
 
-impl State {
-    /// Applies one logged effect. Reads no clock; records no new effects.
-    /// Queues it touches are put back in the timer index, due at once when
-    /// they could admit (the engine's first tick works out the real time);
-    /// seat maps and stock it touches are registered under their earliest
-    /// hold deadline.
-    pub fn replay(&mut self, effect: &Effect) -> Result<(), ReplayError> {
-        let recording = self.keyspace.set_recording(false);
-        let result = match effect {
-            Effect::Put {
-                key,
-                value,
-                deadline_ms,
-            } => {
-                self.keyspace.insert(key, value.clone(), *deadline_ms);
-                match value {
-                    Value::Queue(_) => queue::replayed(self, key),
-                    Value::Seats(_) | Value::Stock(_) => self.register_holds(key),
-                    _ => {}
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use usher_protocol::{ErrorCode, Reply, ServerError};
+
+    use super::*;
+    use crate::client::args;
+    use crate::state::key_effects as key_tags;
+    use crate::state::queue::effects::{self as queue_tags, QueueSettings};
+    use crate::state::store::State;
+    use crate::state::{idempotency, limits::StateLimits, seats, stock, zset};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn key(name: &str) -> Key {
+        Key::copy_from_slice(name.as_bytes())
+    }
+
+    fn bytes(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    /// Every key's value after a few commands of every family: each value
+    /// type, empty and not, as a `Put` would carry it.
+    fn values() -> Vec<Value> {
+        let mut state = State::new(StateLimits::default());
+        for words in [
+            &["SET", "short", "v"][..],
+            &["SET", "long", &"x".repeat(100)],
+            &["SET", "number", "-42"],
+            &["ZADD", "z", "1.5", "a", "-2", "b", "inf", "c"],
+            &[
+                "QUEUE.CONFIG",
+                "q",
+                "CAPACITY",
+                "1",
+                "RATE",
+                "5",
+                "PER",
+                "1000",
+                "TTL",
+                "60000",
+            ],
+            &["QUEUE.JOIN", "q", "m1"],
+            &["QUEUE.JOIN", "q", "m2"],
+            &["QUEUE.CONFIG", "empty-queue"],
+            &["SEAT.CREATE", "event", "10", "LIMIT", "4"],
+            &["SEAT.HOLD", "event", "h1", "60000", "1", "2"],
+            &["SEAT.HOLD", "event", "h2", "60000", "3"],
+            &["SEAT.CONFIRM", "event", "h2"],
+            &["STOCK.CONFIG", "sku", "100", "LIMIT", "5"],
+            &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
+            &["STOCK.TAKE", "sku", "h2", "3"],
+            &["STOCK.CONFIG", "sku-free", "7"],
+        ] {
+            let request = usher_protocol::parse(&args(words.iter().copied()))
+                .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
+            let reply = state.apply(&request, T0);
+            assert!(!matches!(reply, Reply::Error(_)), "{words:?}: {reply:?}");
+        }
+        let mut values: Vec<Value> = state
+            .keyspace
+            .iter()
+            .map(|(_, e)| e.value.clone())
+            .collect();
+        values.push(Value::Zset(Box::new(zset::Zset::new(9))));
+        values
+    }
+
+    fn replies() -> Vec<Reply> {
+        vec![
+            Reply::Nil,
+            Reply::Simple("OK".into()),
+            Reply::Bulk(bytes("bulk")),
+            Reply::Bulk(Bytes::new()),
+            Reply::BulkInt(-7),
+            Reply::Int(i64::MAX),
+            Reply::Double(-0.5),
+            Reply::Double(f64::INFINITY),
+            Reply::Bool(true),
+            Reply::Bool(false),
+            Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
+            Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
+            Reply::Error(ServerError::new(
+                ErrorCode::Limit,
+                "ERR too many".to_string(),
+            )),
+        ]
+    }
+
+    /// One effect (at least) of every kind, with edge values.
+    fn samples() -> Vec<Effect> {
+        let (k, m, h) = (key("k"), bytes("member"), bytes("holder"));
+        let long = Key::copy_from_slice(&[b'k'; 100]);
+        let mut effects: Vec<Effect> = values()
+            .into_iter()
+            .map(|value| {
+                KeyEffect::Put {
+                    key: k.clone(),
+                    value,
+                    deadline_ms: Some(T0),
                 }
-                Ok(())
+                .into()
+            })
+            .collect();
+        effects.extend([
+            KeyEffect::Put {
+                key: long.clone(),
+                value: Value::Int(1),
+                deadline_ms: None,
             }
-            Effect::Delete { key } => {
-                self.keyspace.remove(key);
-                Ok(())
+            .into(),
+            KeyEffect::Delete { key: long }.into(),
+            KeyEffect::Expired { key: k.clone() }.into(),
+            KeyEffect::Deadline {
+                key: k.clone(),
+                deadline_ms: Some(T0),
             }
-            Effect::Expired { key } => {
-                if self.keyspace.remove(key) {
-                    self.keyspace.expired_total += 1;
+            .into(),
+            KeyEffect::Deadline {
+                key: k.clone(),
+                deadline_ms: None,
+            }
+            .into(),
+            KeyEffect::FlushAll.into(),
+        ]);
+        for score in [0.0, -1.25, f64::INFINITY, f64::NEG_INFINITY] {
+            effects.push(
+                ZsetEffect::Set {
+                    key: k.clone(),
+                    member: m.clone(),
+                    score,
                 }
-                Ok(())
+                .into(),
+            );
+        }
+        effects.push(
+            ZsetEffect::Remove {
+                key: k.clone(),
+                member: Bytes::new(),
             }
-            Effect::Deadline { key, deadline_ms } => {
-                self.keyspace.set_deadline(key, *deadline_ms);
-                Ok(())
-            }
-            Effect::FlushAll => {
-                self.keyspace.clear();
-                self.queue_timers.clear();
-                self.holds.clear();
-                self.idempotency.clear();
-                Ok(())
-            }
-            Effect::ZsetSet { .. } | Effect::ZsetRemove { .. } => zset::replay(self, effect),
-            Effect::QueueConfig { .. }
-            | Effect::QueueJoin { .. }
-            | Effect::QueueAdmit { .. }
-            | Effect::QueueExpire { .. }
-            | Effect::QueueLeave { .. }
-            | Effect::QueueTouch { .. }
-            | Effect::QueueClose { .. } => queue::replay(self, effect),
-            Effect::SeatHold { .. }
-            | Effect::SeatConfirm { .. }
-            | Effect::SeatRelease { .. }
-            | Effect::SeatHoldExpired { .. } => seats::replay(self, effect),
-            Effect::StockConfig { .. }
-            | Effect::StockReserve { .. }
-            | Effect::StockConfirm { .. }
-            | Effect::StockRelease { .. }
-            | Effect::StockTake { .. }
-            | Effect::StockRefund { .. }
-            | Effect::StockReservationExpired { .. } => stock::replay(self, effect),
-            Effect::ReqRemember { .. } | Effect::ReqForget { .. } => {
-                idempotency::replay(self, effect)
-            }
+            .into(),
+        );
+        let settings = QueueSettings {
+            capacity: 3,
+            rate_members: 5,
+            rate_period_ms: 1000,
+            rate_anchor_ms: T0,
+            ttl_ms: 60_000,
+            window: 4,
+            admitted_in_window: 2,
         };
-        self.keyspace.set_recording(recording);
-        result
+        effects.extend([
+            QueueEffect::Config {
+                key: k.clone(),
+                settings,
+            }
+            .into(),
+            QueueEffect::Config {
+                key: k.clone(),
+                settings: QueueSettings::default(),
+            }
+            .into(),
+            QueueEffect::Join {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Admit {
+                key: k.clone(),
+                member: m.clone(),
+                at_ms: T0,
+                deadline_ms: Some(T0 + 1),
+                automatic: true,
+            }
+            .into(),
+            QueueEffect::Admit {
+                key: k.clone(),
+                member: m.clone(),
+                at_ms: T0,
+                deadline_ms: None,
+                automatic: false,
+            }
+            .into(),
+            QueueEffect::Expire {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Leave {
+                key: k.clone(),
+                member: m.clone(),
+            }
+            .into(),
+            QueueEffect::Touch {
+                key: k.clone(),
+                member: m.clone(),
+                deadline_ms: Some(T0),
+            }
+            .into(),
+            QueueEffect::Touch {
+                key: k.clone(),
+                member: m.clone(),
+                deadline_ms: None,
+            }
+            .into(),
+            QueueEffect::Close { key: k.clone() }.into(),
+        ]);
+        effects.extend([
+            SeatEffect::Hold {
+                key: k.clone(),
+                holder: h.clone(),
+                deadline_ms: T0,
+                seats: SeatList::from_slice(&[0, 7, u32::MAX >> 1]),
+            }
+            .into(),
+            SeatEffect::Hold {
+                key: k.clone(),
+                holder: h.clone(),
+                deadline_ms: T0,
+                seats: SeatList::new(),
+            }
+            .into(),
+            SeatEffect::Confirm {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            SeatEffect::Release {
+                key: k.clone(),
+                holder: h.clone(),
+                seats: SeatList::from_slice(&[3]),
+            }
+            .into(),
+            SeatEffect::HoldExpired {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+        ]);
+        effects.extend([
+            StockEffect::Config {
+                key: k.clone(),
+                total: 10,
+                limit: Some(2),
+            }
+            .into(),
+            StockEffect::Config {
+                key: k.clone(),
+                total: 0,
+                limit: None,
+            }
+            .into(),
+            StockEffect::Reserve {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: 3,
+                deadline_ms: T0,
+            }
+            .into(),
+            StockEffect::Confirm {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            StockEffect::Release {
+                key: k.clone(),
+                holder: h.clone(),
+            }
+            .into(),
+            StockEffect::Take {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: u64::MAX,
+            }
+            .into(),
+            StockEffect::Refund {
+                key: k.clone(),
+                holder: h.clone(),
+                quantity: 1,
+            }
+            .into(),
+            StockEffect::ReservationExpired { key: k, holder: h }.into(),
+        ]);
+        for reply in replies() {
+            effects.push(
+                ReqEffect::Remember {
+                    id: bytes("id"),
+                    fingerprint: 0xfeed,
+                    deadline_ms: T0,
+                    reply,
+                }
+                .into(),
+            );
+        }
+        effects.push(ReqEffect::Forget { id: bytes("id") }.into());
+        effects
+    }
+
+    /// The tag every effect kind is written with: the grammar's table.
+    fn expected_tag(effect: &Effect) -> u8 {
+        match effect {
+            Effect::Key(KeyEffect::Put { .. }) => 1,
+            Effect::Key(KeyEffect::Delete { .. }) => 2,
+            Effect::Key(KeyEffect::Expired { .. }) => 3,
+            Effect::Key(KeyEffect::Deadline { .. }) => 4,
+            Effect::Key(KeyEffect::FlushAll) => 5,
+            Effect::Zset(ZsetEffect::Set { .. }) => 6,
+            Effect::Zset(ZsetEffect::Remove { .. }) => 7,
+            Effect::Queue(QueueEffect::Config { .. }) => 8,
+            Effect::Queue(QueueEffect::Join { .. }) => 9,
+            Effect::Queue(QueueEffect::Admit { .. }) => 10,
+            Effect::Queue(QueueEffect::Expire { .. }) => 11,
+            Effect::Queue(QueueEffect::Leave { .. }) => 12,
+            Effect::Queue(QueueEffect::Touch { .. }) => 13,
+            Effect::Queue(QueueEffect::Close { .. }) => 14,
+            Effect::Seat(SeatEffect::Hold { .. }) => 32,
+            Effect::Seat(SeatEffect::Confirm { .. }) => 33,
+            Effect::Seat(SeatEffect::Release { .. }) => 34,
+            Effect::Seat(SeatEffect::HoldExpired { .. }) => 35,
+            Effect::Stock(StockEffect::Config { .. }) => 36,
+            Effect::Stock(StockEffect::Reserve { .. }) => 37,
+            Effect::Stock(StockEffect::Confirm { .. }) => 38,
+            Effect::Stock(StockEffect::Release { .. }) => 39,
+            Effect::Stock(StockEffect::Take { .. }) => 40,
+            Effect::Stock(StockEffect::Refund { .. }) => 41,
+            Effect::Stock(StockEffect::ReservationExpired { .. }) => 42,
+            Effect::Req(ReqEffect::Remember { .. }) => 43,
+            Effect::Req(ReqEffect::Forget { .. }) => 44,
+        }
+    }
+
+    #[test]
+    fn every_effect_kind_round_trips_byte_for_byte() {
+        let effects = samples();
+        let mut tags_seen = std::collections::BTreeSet::new();
+        for effect in &effects {
+            let mut bytes = Vec::new();
+            effect.encode(&mut bytes);
+            assert_eq!(bytes[0], expected_tag(effect), "{effect:?}");
+            tags_seen.insert(bytes[0]);
+            let mut reader = Reader::new(&bytes);
+            let decoded = Effect::decode(&mut reader).expect("an encoded effect decodes");
+            assert!(reader.is_empty(), "{effect:?} left bytes behind");
+            assert_eq!(decoded.target(), effect.target(), "{effect:?}");
+            let mut again = Vec::new();
+            decoded.encode(&mut again);
+            assert_eq!(again, bytes, "{effect:?} re-encodes differently");
+            assert_eq!(&decoded, effect);
+        }
+        let all: Vec<u8> = (1..=14).chain(32..=44).collect();
+        assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
+    }
+
+    #[test]
+    fn the_family_tag_constants_are_the_grammar_s() {
+        assert_eq!(
+            [
+                key_tags::TAG_PUT,
+                key_tags::TAG_DELETE,
+                key_tags::TAG_EXPIRED,
+                key_tags::TAG_DEADLINE,
+                key_tags::TAG_FLUSH_ALL,
+                zset::effects::TAG_SET,
+                zset::effects::TAG_REMOVE,
+                queue_tags::TAG_CONFIG,
+                queue_tags::TAG_JOIN,
+                queue_tags::TAG_ADMIT,
+                queue_tags::TAG_EXPIRE,
+                queue_tags::TAG_LEAVE,
+                queue_tags::TAG_TOUCH,
+                queue_tags::TAG_CLOSE,
+            ],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        );
+        assert_eq!(
+            [
+                seats::effects::TAG_HOLD,
+                seats::effects::TAG_CONFIRM,
+                seats::effects::TAG_RELEASE,
+                seats::effects::TAG_HOLD_EXPIRED,
+                stock::effects::TAG_CONFIG,
+                stock::effects::TAG_RESERVE,
+                stock::effects::TAG_CONFIRM,
+                stock::effects::TAG_RELEASE,
+                stock::effects::TAG_TAKE,
+                stock::effects::TAG_REFUND,
+                stock::effects::TAG_RESERVATION_EXPIRED,
+                idempotency::effects::TAG_REMEMBER,
+                idempotency::effects::TAG_FORGET,
+            ],
+            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
+        );
+    }
+
+    #[test]
+    fn unknown_tags_and_truncated_effects_are_refused() {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44)) {
+            let bytes = [tag, 0, 0, 0, 0];
+            assert!(
+                Effect::decode(&mut Reader::new(&bytes)).is_err(),
+                "tag {tag}"
+            );
+        }
+        for effect in samples() {
+            let mut bytes = Vec::new();
+            effect.encode(&mut bytes);
+            for length in 0..bytes.len() {
+                let mut reader = Reader::new(&bytes[..length]);
+                assert!(
+                    Effect::decode(&mut reader).is_err(),
+                    "{effect:?} cut at {length}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrapping_a_family_effect_does_not_grow_the_effect() {
+        let largest = [
+            std::mem::size_of::<KeyEffect>(),
+            std::mem::size_of::<ZsetEffect>(),
+            std::mem::size_of::<QueueEffect>(),
+            std::mem::size_of::<SeatEffect>(),
+            std::mem::size_of::<StockEffect>(),
+            std::mem::size_of::<ReqEffect>(),
+        ]
+        .into_iter()
+        .max();
+        eprintln!(
+            "size_of::<Effect>() = {}, largest family effect = {largest:?}",
+            std::mem::size_of::<Effect>()
+        );
+        assert!(std::mem::size_of::<Effect>() <= 104);
     }
 }

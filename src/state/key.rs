@@ -21,6 +21,8 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+use crate::encoding::{DecodeError, Reader};
+
 #[derive(Clone)]
 pub struct Key(Repr);
 
@@ -163,6 +165,19 @@ impl From<&[u8]> for Key {
 impl From<Bytes> for Key {
     fn from(key: Bytes) -> Key {
         Key::from_bytes(key)
+    }
+}
+
+/// Reads a key name from a [`Reader`]: the state's addition to the byte
+/// primitives, which know no state types.
+pub trait ReadKey {
+    /// A length-prefixed key name (in place when short, see [`Key`]).
+    fn key(&mut self) -> Result<Key, DecodeError>;
+}
+
+impl ReadKey for Reader<'_> {
+    fn key(&mut self) -> Result<Key, DecodeError> {
+        Ok(Key::copy_from_slice(self.slice()?))
     }
 }
 

@@ -1,11 +1,16 @@
 //! Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, TTL, PTTL,
-//! PERSIST and SCAN, with Redis's replies.
+//! PERSIST and SCAN, with Redis's replies; and the replay of whole-key
+//! effects ([`KeyEffect`]).
 
 use bytes::Bytes;
 use usher_protocol::request::{Deadline, ExpireCondition};
 use usher_protocol::{Reply, ServerError};
 
-use super::State;
+use super::effect::ReplayError;
+use super::key_effects::KeyEffect;
+use super::queue::commands::replayed;
+use super::store::State;
+use super::value::Value;
 use crate::glob::glob_match;
 
 /// ```text
@@ -188,4 +193,42 @@ pub fn scan(
         Reply::Bulk(Bytes::copy_from_slice(text.format(next).as_bytes())),
         Reply::Array(keys),
     ])
+}
+
+/// Applies a logged whole-key effect. A value put in place whole is
+/// registered in the timer indexes it belongs to; `FlushAll` empties them
+/// and the `REQ` table with the keyspace.
+pub fn replay(state: &mut State, effect: &KeyEffect) -> Result<(), ReplayError> {
+    match effect {
+        KeyEffect::Put {
+            key,
+            value,
+            deadline_ms,
+        } => {
+            state.keyspace.insert(key, value.clone(), *deadline_ms);
+            match value {
+                Value::Queue(_) => replayed(state, key),
+                Value::Seats(_) | Value::Stock(_) => state.register_holds(key),
+                _ => {}
+            }
+        }
+        KeyEffect::Delete { key } => {
+            state.keyspace.remove(key);
+        }
+        KeyEffect::Expired { key } => {
+            if state.keyspace.remove(key) {
+                state.keyspace.expired_total += 1;
+            }
+        }
+        KeyEffect::Deadline { key, deadline_ms } => {
+            state.keyspace.set_deadline(key, *deadline_ms);
+        }
+        KeyEffect::FlushAll => {
+            state.keyspace.clear();
+            state.queue_timers.clear();
+            state.holds.clear();
+            state.idempotency.clear();
+        }
+    }
+    Ok(())
 }

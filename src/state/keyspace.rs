@@ -17,99 +17,15 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 
-use bytes::Bytes;
-
 use super::effect::Effect;
 use super::graveyard::Graveyard;
 use super::key::Key;
+use super::key_effects::KeyEffect;
 use super::keymap::KeyMap;
-
-/// What a key holds. New data types (sorted sets, queues, seats, stock) are
-/// added as variants, boxed when large so every entry stays small.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// A string longer than [`ShortStr::CAPACITY`] bytes, stored as its own
-    /// allocation (never a slice of a network buffer, which would pin the
-    /// whole buffer). Shorter strings are always `Short`.
-    Str(Bytes),
-    /// A string of at most [`ShortStr::CAPACITY`] bytes, kept inside the
-    /// value itself.
-    Short(ShortStr),
-    /// A string that is the canonical decimal form of a 64-bit integer.
-    /// Storing it as a number makes INCR free of parsing and allocation;
-    /// GET formats it back to the identical text.
-    Int(i64),
-    /// An event's seat map (`SEAT.*`).
-    Seats(Box<super::seats::SeatMap>),
-    /// A SKU's stock (`STOCK.*`).
-    Stock(Box<super::stock::Stock>),
-    /// A sorted set (never empty: the last removal deletes the key).
-    Zset(Box<super::zset::Zset>),
-    /// A waiting room.
-    Queue(Box<super::queue::Queue>),
-}
-
-impl Value {
-    /// The name `TYPE` reports.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) | Value::Short(_) | Value::Int(_) => "string",
-            Value::Seats(_) => "seats",
-            Value::Stock(_) => "stock",
-            Value::Zset(_) => "zset",
-            Value::Queue(_) => "queue",
-        }
-    }
-
-    /// Stores a string, as an integer when it is one in canonical form.
-    pub fn from_string(bytes: &[u8]) -> Value {
-        match usher_protocol::request::parse_i64(bytes) {
-            Some(number) => Value::Int(number),
-            None => Value::string(bytes),
-        }
-    }
-
-    /// Stores a string as it is: inline when short, else in its own
-    /// allocation.
-    pub fn string(bytes: &[u8]) -> Value {
-        match ShortStr::new(bytes) {
-            Some(short) => Value::Short(short),
-            None => Value::Str(Bytes::copy_from_slice(bytes)),
-        }
-    }
-
-    /// How many separately freed parts the value holds (members, holders,
-    /// reservations), which is what freeing it costs; 1 for a string.
-    pub fn items(&self) -> usize {
-        match self {
-            Value::Str(_) | Value::Short(_) | Value::Int(_) => 1,
-            Value::Seats(seats) => seats.holders(),
-            Value::Stock(stock) => stock.holders(),
-            Value::Zset(zset) => zset.len(),
-            Value::Queue(queue) => queue.waiting() + queue.active() as usize,
-        }
-    }
-
-    /// The bytes of a string value (`Str` or `Short`).
-    pub fn string_bytes(&self) -> Option<&[u8]> {
-        match self {
-            Value::Str(bytes) => Some(bytes),
-            Value::Short(short) => Some(short.as_bytes()),
-            _ => None,
-        }
-    }
-}
-
-/// A short string stored inline. Most keys' values in a sale (ids, states,
-/// small JSON) are this short; inline they cost no allocation, no
-/// allocator overhead (a 12-byte string takes a 32-byte heap chunk) and no
-/// pointer to chase, and `Value` stays 40 bytes: the length byte and the
-/// bytes fill the room a `Bytes` takes. It is the protocol's inline reply
-/// type, so GET answers with a copy of these 39 bytes and no allocation.
-pub use usher_protocol::reply::InlineBytes as ShortStr;
+use super::record::Log;
+use super::value::Value;
 
 // Every key's entry holds a `Value`: a short string must not make it larger.
-const _: () = assert!(std::mem::size_of::<Value>() == 40);
 const _: () = assert!(std::mem::size_of::<Entry>() == 48);
 
 #[derive(Clone, Debug, PartialEq)]
@@ -178,9 +94,9 @@ impl Keyspace {
     /// place (rather than through `insert`) call this with their own effect,
     /// or, while they hold the value, use the [`Recorder`] that
     /// [`Keyspace::get_live_recorded`] lends with it.
-    pub fn record(&mut self, effect: impl FnOnce() -> Effect) {
+    pub fn record<E: Into<Effect>>(&mut self, effect: impl FnOnce() -> E) {
         if self.recording {
-            self.effects.push(effect());
+            self.effects.push(effect().into());
         }
     }
 
@@ -303,11 +219,11 @@ impl Keyspace {
         // reference count lives in its own allocation, a likely cache miss.
         if let Some((_, stored, entry)) = self.map.get_full_mut(key) {
             if self.recording {
-                self.effects.push(Effect::Put {
+                self.effects.push(Effect::Key(KeyEffect::Put {
                     key: stored.clone(),
                     value: value.clone(),
                     deadline_ms,
-                });
+                }));
             }
             let replaced = std::mem::replace(&mut entry.value, value);
             let items = replaced.items();
@@ -321,11 +237,11 @@ impl Keyspace {
         }
         let key = Key::copy_from_slice(key);
         if self.recording {
-            self.effects.push(Effect::Put {
+            self.effects.push(Effect::Key(KeyEffect::Put {
                 key: key.clone(),
                 value: value.clone(),
                 deadline_ms,
-            });
+            }));
         }
         if let Some(deadline) = deadline_ms {
             self.deadlines.insert((deadline, key.clone()));
@@ -341,10 +257,10 @@ impl Keyspace {
             return;
         };
         if self.recording {
-            self.effects.push(Effect::Deadline {
+            self.effects.push(Effect::Key(KeyEffect::Deadline {
                 key: stored.clone(),
                 deadline_ms,
-            });
+            }));
         }
         let old = std::mem::replace(&mut entry.deadline, deadline);
         if old != deadline {
@@ -371,7 +287,7 @@ impl Keyspace {
                 let removed = self.remove_at(index);
                 if self.recording {
                     if let Some(key) = removed {
-                        self.effects.push(Effect::Delete { key });
+                        self.effects.push(KeyEffect::Delete { key }.into());
                     }
                 }
                 true
@@ -385,7 +301,7 @@ impl Keyspace {
         let removed = self.remove_at(index);
         if self.recording {
             if let Some(key) = removed {
-                self.effects.push(Effect::Expired { key });
+                self.effects.push(KeyEffect::Expired { key }.into());
             }
         }
         self.expired_total += 1;
@@ -453,7 +369,7 @@ impl Keyspace {
     }
 
     pub fn clear(&mut self) {
-        self.record(|| Effect::FlushAll);
+        self.record(|| KeyEffect::FlushAll);
         // Every key and every large value goes to the freeing thread: a
         // FLUSHALL of millions of keys would otherwise free them all here.
         let hasher = *self.map.hasher();
@@ -551,15 +467,11 @@ pub struct Recorder<'a> {
 
 impl Recorder<'_> {
     /// Records `effect(key)` if recording is on.
-    pub fn record(&mut self, effect: impl FnOnce(Key) -> Effect) {
+    #[inline]
+    pub fn record<E: Into<Effect>>(&mut self, effect: impl FnOnce(Key) -> E) {
         if let Some(effects) = &mut self.effects {
-            effects.push(effect(self.key.clone()));
+            effects.push(effect(self.key.clone()).into());
         }
-    }
-
-    /// Whether effects are being recorded.
-    pub fn is_on(&self) -> bool {
-        self.effects.is_some()
     }
 
     /// The map's own copy of the key (for indexes that name keys).
@@ -568,23 +480,16 @@ impl Recorder<'_> {
     }
 }
 
+impl<E: Into<Effect>> Log<E> for Recorder<'_> {
+    #[inline]
+    fn record(&mut self, effect: impl FnOnce(Key) -> E) {
+        Recorder::record(self, effect);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strings_are_inline_up_to_the_capacity_and_allocated_beyond() {
-        let fits = vec![b'x'; ShortStr::CAPACITY];
-        let longer = vec![b'x'; ShortStr::CAPACITY + 1];
-        assert!(matches!(Value::string(&fits), Value::Short(_)));
-        assert!(matches!(Value::string(&longer), Value::Str(_)));
-        assert!(matches!(Value::string(b""), Value::Short(_)));
-        for bytes in [&b""[..], b"a", &fits, &longer] {
-            assert_eq!(Value::string(bytes).string_bytes(), Some(bytes));
-        }
-        assert_eq!(Value::from_string(b"42"), Value::Int(42));
-        assert_eq!(Value::from_string(b"042").string_bytes(), Some(&b"042"[..]));
-    }
 
     #[test]
     fn load_hashed_inserts_replaces_and_keeps_the_deadline_index() {

@@ -7,153 +7,69 @@
 //! lets tests drive it with a manual clock and a seeded simulator replay it.
 //! Only the engine thread owns a `State`.
 //!
-//! Families live in their own files: [`keyspace`] (storage and expiry),
-//! [`key`] (key names, short ones in place),
-//! [`keys`] (generic key commands), [`strings`] (strings and counters),
-//! [`zset`] (sorted sets), [`queue`] (waiting rooms and their timers),
-//! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
-//! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
+//! Layers, each file using only the ones above it in this list:
+//! - [`crate::encoding`]: byte primitives;
+//! - [`key`] (key names, short ones in place), [`keymap`], [`tagindex`],
+//!   [`graveyard`], [`limits`], [`record`] (the [`record::Log`] trait
+//!   structures record their effects through);
+//! - each family's effects (`*/effects.rs`, [`key_effects`]), then its
+//!   structure (`zset/set.rs`, `queue/{members,room,timers}.rs`,
+//!   `seats/map.rs`, `stock/sku.rs`, [`holders`], `idempotency/table.rs`);
+//! - [`value`] (what a key holds, and the value encoding);
+//! - [`effect`] (the `Effect` enum, its grammar, tag table and dispatch);
+//! - [`keyspace`] (storage and expiry; records effects);
+//! - [`store`] (the `State` struct);
+//! - each family's commands and replay (`*/commands.rs`, [`keys`],
+//!   [`strings`], [`holding`]);
+//! - this file: `apply`, `replay` and the timers, dispatching to families.
+//!
+//! Families: [`keys`] (generic key commands), [`strings`] (strings and
+//! counters), [`zset`] (sorted sets), [`queue`] (waiting rooms and their
+//! timers), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
+//! tables and the index of keys with hold deadlines), [`idempotency`]
+//! (`REQ`).
 
 pub mod effect;
 pub mod graveyard;
 pub mod holders;
+pub mod holding;
 pub mod idempotency;
 pub mod key;
+pub mod key_effects;
 pub mod keymap;
 pub mod keys;
 pub mod keyspace;
+pub mod limits;
 pub mod queue;
+pub mod record;
 pub mod seats;
 pub mod stock;
+pub mod store;
 pub mod strings;
 pub mod tagindex;
+pub mod value;
 pub mod zset;
 
-use usher_protocol::{ErrorCode, Reply, Request, ServerError};
+use usher_protocol::{Reply, Request, ServerError};
 
-pub use effect::Effect;
+pub use effect::{Effect, ReplayError};
 pub use holders::HoldIndex;
-pub use idempotency::IdempotencyTable;
+pub use idempotency::{IdempotencyTable, ReqEffect};
 pub use key::Key;
-pub use keyspace::{Entry, Keyspace, Value};
-pub use queue::{Queue, QueueSettings, QueueTimers};
-pub use zset::Zset;
-
-/// Most past-deadline keys one write into a full keyspace removes before it
-/// is refused: enough to make room at once in practice, few enough that one
-/// request never does unbounded work (the timer removes the rest).
-pub const KEYS_REAPED_WHEN_FULL: usize = 64;
+pub use key_effects::KeyEffect;
+pub use keyspace::{Entry, Keyspace};
+pub use limits::StateLimits;
+pub use queue::{Queue, QueueEffect, QueueSettings, QueueTimers};
+pub use seats::SeatEffect;
+pub use stock::StockEffect;
+pub use store::{State, StateStats, KEYS_REAPED_WHEN_FULL};
+pub use value::Value;
+pub use zset::{Zset, ZsetEffect};
 
 /// Most keys of one request [`State::prefetch`] warms.
 const PREFETCH_KEYS_MAX: usize = 4;
 
-/// Limits that `State` enforces itself (the rest are enforced before a
-/// request reaches the engine).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StateLimits {
-    /// Most keys the keyspace may hold; writes that would add a key beyond it
-    /// get an `OOM` error.
-    pub keys_max: usize,
-    /// Most entries one SCAN call visits, whatever COUNT says.
-    pub scan_count_max: usize,
-    /// Longest seat hold or stock reservation, in milliseconds.
-    pub hold_ttl_ms_max: u64,
-    /// Most seats in one event (at most 2³¹ − 1).
-    pub seats_per_event_max: u64,
-    /// Most holders one SKU may have at once (an event's are bounded by its
-    /// seats).
-    pub holders_per_key_max: usize,
-    /// Longest holder id in bytes (at most 255).
-    pub holder_bytes_max: usize,
-    /// Most seats one SEAT.STATUS call reports.
-    pub seat_status_count_max: u64,
-    /// How long a `REQ` reply is remembered, in milliseconds.
-    pub idempotency_window_ms: u64,
-    /// Most remembered `REQ` replies.
-    pub idempotency_entries_max: usize,
-    /// Longest sorted-set or queue member in bytes.
-    pub member_bytes_max: usize,
-    /// Most members in one sorted set.
-    pub zset_members_max: usize,
-    /// Most members (waiting + active) in one queue.
-    pub queue_members_max: usize,
-    /// Longest admission lifetime a queue may give, in ms.
-    pub queue_ttl_ms_max: u64,
-    /// Longest RATE period in ms.
-    pub queue_rate_period_ms_max: u64,
-    /// Most members one range, pop or QUEUE.ADMIT reply may hold.
-    pub reply_items_max: usize,
-}
-
-impl Default for StateLimits {
-    fn default() -> StateLimits {
-        StateLimits {
-            keys_max: 50_000_000,
-            scan_count_max: 100_000,
-            hold_ttl_ms_max: 86_400_000,
-            seats_per_event_max: 10_000_000,
-            holders_per_key_max: 10_000_000,
-            holder_bytes_max: 128,
-            seat_status_count_max: 100_000,
-            idempotency_window_ms: 600_000,
-            idempotency_entries_max: 1_000_000,
-            member_bytes_max: 1024,
-            zset_members_max: 50_000_000,
-            queue_members_max: 50_000_000,
-            queue_ttl_ms_max: 30 * 24 * 3_600_000,
-            queue_rate_period_ms_max: 24 * 3_600_000,
-            reply_items_max: 1_000_000,
-        }
-    }
-}
-
-/// Counters reported by INFO.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateStats {
-    pub commands_processed: u64,
-    pub keyspace_hits: u64,
-    pub keyspace_misses: u64,
-}
-
-#[derive(Debug)]
-pub struct State {
-    pub keyspace: Keyspace,
-    /// Keys whose seat map or stock has a hold deadline, by deadline.
-    pub holds: HoldIndex,
-    /// Remembered `REQ` replies.
-    pub idempotency: IdempotencyTable,
-    /// Which queues have time-driven work, and when.
-    pub queue_timers: QueueTimers,
-    pub limits: StateLimits,
-    pub stats: StateStats,
-    /// Seeds the hash tables and tree priorities inside values, so clients
-    /// cannot aim at a layout. Never visible in a reply.
-    pub hash_seed: u64,
-}
-
 impl State {
-    pub fn new(limits: StateLimits) -> State {
-        State::with_seed(limits, 0x005e_ed0f_05e7)
-    }
-
-    /// A state whose hash layout (and so SCAN order) follows `hash_seed`.
-    pub fn with_seed(limits: StateLimits, hash_seed: u64) -> State {
-        State {
-            keyspace: Keyspace::new(hash_seed),
-            holds: HoldIndex::default(),
-            idempotency: IdempotencyTable::default(),
-            queue_timers: QueueTimers::default(),
-            limits,
-            stats: StateStats::default(),
-            hash_seed: hash_seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
-        }
-    }
-
-    /// A new, empty state with the same limits.
-    pub fn clone_empty(&self) -> State {
-        State::new(self.limits)
-    }
-
     /// Warms the cache for the keys `request` will look up, in two steps
     /// (`entries` false, then true; see [`keymap`]): called for every
     /// request of a pipeline, step by step, before the first is applied, it
@@ -317,7 +233,9 @@ impl State {
                 id,
                 fingerprint,
                 command,
-            } => idempotency::req(self, id, *fingerprint, command, now_ms),
+            } => idempotency::req(self, id, *fingerprint, command, now_ms, |state, command| {
+                state.execute(command, now_ms)
+            }),
             Request::ZAdd { key, flags, pairs } => zset::zadd(self, key, *flags, pairs, now_ms),
             Request::ZIncrBy { key, delta, member } => {
                 zset::zincrby(self, key, *delta, member, now_ms)
@@ -377,27 +295,6 @@ impl State {
             | Request::Snapshot => Reply::Error(ServerError::generic(
                 "ERR this command is answered by the connection or engine, not the state",
             )),
-        }
-    }
-
-    /// Whether one more key may be added. A full keyspace first drops keys
-    /// whose deadline has passed but that the timer has not reached yet (up
-    /// to [`KEYS_REAPED_WHEN_FULL`], each logged as an expiry), so that dead
-    /// keys never make a write fail.
-    fn room_for_key(&mut self, now_ms: u64) -> Result<(), ServerError> {
-        if self.keyspace.len() >= self.limits.keys_max {
-            self.keyspace.expire_due(now_ms, KEYS_REAPED_WHEN_FULL);
-        }
-        if self.keyspace.len() >= self.limits.keys_max {
-            Err(ServerError::new(
-                ErrorCode::OutOfMemory,
-                format!(
-                    "OOM command not allowed: keys_max ({}) reached",
-                    self.limits.keys_max
-                ),
-            ))
-        } else {
-            Ok(())
         }
     }
 
@@ -499,28 +396,6 @@ impl State {
         }
     }
 
-    /// Registers the value at `key`, if it has hold deadlines, in the hold
-    /// index: for values that replay or a snapshot load put in place whole
-    /// (a decoded or cloned value is not registered anywhere yet).
-    pub fn register_holds(&mut self, key: &[u8]) {
-        let Some((stored, entry)) = self.keyspace.get_with_key_mut(key) else {
-            return;
-        };
-        match &mut entry.value {
-            Value::Seats(map) => {
-                let next = map.next_deadline();
-                map.indexed_ms = None;
-                self.holds.sync(stored, &mut map.indexed_ms, next);
-            }
-            Value::Stock(stock) => {
-                let next = stock.next_deadline();
-                stock.indexed_ms = None;
-                self.holds.sync(stored, &mut stock.indexed_ms, next);
-            }
-            _ => {}
-        }
-    }
-
     /// Asserts every internal invariant; for tests and simulations. Costs
     /// O(everything).
     pub fn check_invariants(&self) {
@@ -556,5 +431,24 @@ impl State {
                 );
             }
         }
+    }
+
+    /// Applies one logged effect. Reads no clock; records no new effects.
+    /// Each family replays its own effects; queues they touch are put back
+    /// in the timer index, due at once when they could admit (the engine's
+    /// first tick works out the real time), and seat maps and stock under
+    /// their earliest hold deadline.
+    pub fn replay(&mut self, effect: &Effect) -> Result<(), ReplayError> {
+        let recording = self.keyspace.set_recording(false);
+        let result = match effect {
+            Effect::Key(effect) => keys::replay(self, effect),
+            Effect::Zset(effect) => zset::replay(self, effect),
+            Effect::Queue(effect) => queue::replay(self, effect),
+            Effect::Seat(effect) => seats::replay(self, effect),
+            Effect::Stock(effect) => stock::replay(self, effect),
+            Effect::Req(effect) => idempotency::replay(self, effect),
+        };
+        self.keyspace.set_recording(recording);
+        result
     }
 }

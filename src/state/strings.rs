@@ -5,7 +5,9 @@ use bytes::Bytes;
 use usher_protocol::request::{SetCondition, SetExpiry};
 use usher_protocol::{Reply, ServerError};
 
-use super::{Effect, State, Value};
+use super::key_effects::KeyEffect;
+use super::store::State;
+use super::value::Value;
 
 /// The reply GET gives for a stored value, or WRONGTYPE.
 fn string_reply(value: &Value) -> Reply {
@@ -131,7 +133,7 @@ fn change_counter(
         let next = change(current)?;
         entry.value = Value::Int(next);
         let deadline_ms = entry.deadline_ms();
-        log.record(|key| Effect::Put {
+        log.record(|key| KeyEffect::Put {
             key,
             value: Value::Int(next),
             deadline_ms,

@@ -2,13 +2,13 @@
 //! slots, queue members, sorted-set members), whose probe can be warmed
 //! without reading anything.
 //!
-//! Why not `hashbrown::HashTable<u32>`, which these indexes used before: the
-//! engine warms the cache for a whole pipeline before applying it, and a
-//! `hashbrown` probe starts by reading its control bytes, whose address it
-//! does not give out. Warming a lookup therefore meant doing it, and waiting
-//! for that miss (measured: 62 % of SEAT.HOLD's warm-up, 6 % of the server's
-//! time under holds at -P 16). Here the bytes a probe reads first sit at an
-//! address that follows from the hash alone ([`TagIndex::prefetch`]).
+//! Why not `hashbrown::HashTable<u32>`: the engine warms the cache for a
+//! whole pipeline before applying it, and a `hashbrown` probe starts by
+//! reading its control bytes, whose address it does not give out, so
+//! warming a lookup would mean doing it and waiting for that miss (62 % of
+//! SEAT.HOLD's warm-up, 6 % of the server's time under holds at -P 16).
+//! Here the bytes a probe reads first sit at an address that follows from
+//! the hash alone ([`TagIndex::prefetch`]).
 //!
 //! Layout: six bytes per bucket (one more than `hashbrown`'s five: the
 //! tag has 16 bits, see [`TagIndex::tag`]) and `hashbrown`'s largest load
@@ -31,13 +31,13 @@
 //! lookups and removals try the fresh table and then it, inserts go to the
 //! fresh table only, and each insert first moves the next
 //! [`DRAIN_BUCKETS_PER_INSERT`] buckets of it across. Rebuilding a queue's
-//! index at once stalled the engine, and with it every client, for as long
-//! as hashing every member again takes: measured 257 ms at 1.8 million
-//! members and 573 ms at 3.7 million (`QUEUE.JOIN`, one `apply` each).
-//! Each step hashes a batch of items before placing any, so their cache
-//! misses overlap: without that, adding 2·10⁶ new sorted-set members cost
-//! 764–890 ns per apply against 646–820 when rebuilding at once; with it,
-//! 668–780 (`cargo bench --bench growth`).
+//! index at once would stall the engine, and with it every client, for as
+//! long as hashing every member again takes: 257 ms at 1.8 million members
+//! and 573 ms at 3.7 million (`QUEUE.JOIN`, one `apply` each). Each step
+//! hashes a batch of items before placing any, so their cache misses
+//! overlap: adding 2·10⁶ new sorted-set members costs 668–780 ns per apply,
+//! against 646–820 when rebuilding at once and 764–890 for a step that
+//! hashes items one by one (`cargo bench --bench growth`).
 
 use super::keymap::prefetch_read;
 
@@ -179,19 +179,12 @@ impl TagIndex {
     /// full bucket of another item reads that item (its slot and its bytes:
     /// two or three cache misses) once in 65,534.
     ///
-    /// Measured with 4·10⁶ 2-seat holds by new holders (444,378 held at
-    /// the end), where every lookup of a holder misses:
-    /// - the 7-bit tag used first made 8.0 % of lookups compare an id;
-    /// - an 8-bit tag made 4.0 % do so, with no throughput change beyond
-    ///   the noise. Those compares were still half of `HolderTable::find`'s
-    ///   time, and `find` was 6.8 % of the server's;
-    /// - this 16-bit tag gave 4–11 % more holds/s than 8 bits in each of
-    ///   5 alternating pairs (1.56–1.66M against 1.47–1.59M), and 4–9 %
-    ///   less server CPU.
-    ///
-    /// It costs a byte per bucket: 41.4 B per queue member against 39.3 B,
-    /// and 41.7 B per held seat against 41.0 B (`compare.sh` memory part).
-    /// Queue steps and ZADD ran at the same speed.
+    /// Why 16 bits: with 4·10⁶ 2-seat holds by new holders, where every
+    /// lookup of a holder misses, an 8-bit tag makes 4 % of lookups compare
+    /// an id, and those compares are half of `HolderTable::find`'s time;
+    /// 16 bits give 4–11 % more holds/s and 4–9 % less server CPU. The
+    /// extra byte per bucket costs about 2 B per queue member and 1 B per
+    /// held seat; queue steps and ZADD run at the same speed.
     #[inline]
     fn tag(hash: u64) -> Tag {
         ((hash >> 48) as Tag).max(DELETED + 1)
@@ -671,7 +664,7 @@ mod tests {
 
     #[test]
     fn growth_moves_a_few_buckets_per_insert_and_answers_meanwhile() {
-        // Rebuilding all at once stalled the engine for as long as hashing
+        // Rebuilding all at once would stall the engine for as long as hashing
         // every member again takes (573 ms at 3.7 million queue members).
         let mut model = Model::new(spread);
         let mut drained_while_checked = 0;

@@ -1,54 +1,6 @@
-//! Seat maps, one per event key: SEAT.CREATE, HOLD, CONFIRM, RELEASE,
-//! STATUS, HOLDER and INFO, and the release of holds whose deadline passed.
-//!
-//! Storage, chosen to stay near 12 bytes per seat for a 10⁶-seat event with
-//! 10⁵ holders (the goal is ≤ 16; 15 with 10 seats per holder):
-//! - one `u32` per seat: 0 = free, otherwise the owner's holder slot + 1,
-//!   with the top bit set once the seat is sold;
-//! - a [`HolderTable`] whose per-holder payload is the holder's seat list
-//!   (held seats ascending, then sold seats ascending with the top bit set,
-//!   4 bytes each) and which keeps no other data: the counts follow from
-//!   the list. A holder's holds share one deadline.
-//!
-//! A hold exists while `now < deadline`. Every command on an event first
-//! releases the holds that are due (so replies never depend on when the
-//! timer last ran), and the engine's timer releases them with no request
-//! (see `State::run_timers`). Both go through [`SeatMap::release_expired_hold`],
-//! the one place where time changes a seat map, so the durability layer can
-//! log that effect as its own record.
-//!
-//! Invariants, asserted by [`SeatMap::check_invariants`]: free + held + sold
-//! = total; every taken seat is in exactly its owner's list; no holder
-//! exceeds the limit; a holder with held seats has a deadline and one
-//! without has none; expiry only ever frees held seats, never sold ones.
-//! The O(1) ones are asserted after every change, and the full check runs
-//! after every change to small maps in debug builds.
-//!
-//! Durability: each successful change is one effect on one key (see
-//! `effect.rs`), with absolute times only: SEAT.CREATE is a `Put` of the
-//! whole (empty) map; `SeatHold {holder, deadline_ms, new seats}` (the
-//! holder's deadline becomes `deadline_ms` even when no seat is new);
-//! `SeatConfirm {holder}`; `SeatRelease {holder, released seats}`; and
-//! `SeatHoldExpired {holder}`, recorded by [`SeatMap::release_expired_hold`]
-//! whether the timer or a command's lazy expiry got there first. Refused
-//! requests (`taken`, `limit`, errors) change nothing and log nothing. The
-//! command and [`replay`] make the change through the same `apply_*`
-//! function, and slots are reused lowest first, so replaying the effects in
-//! order gives the same slots, lists and deadlines.
-//!
-//! Whole-map encoding (value tag 5; snapshots and `Put`), little-endian:
-//!
-//! ```text
-//! seat-map := total:u32 limit:u64 slots:u32 slot{slots}
-//! slot     := 0                                        (free)
-//!           | 1 id:(u32 length + bytes) deadline:u64 held:u32 sold:u32
-//!             seat:u32{held} seat:u32{sold}           (each list ascending)
-//! ```
-//! Every holder slot is listed, free ones too, so the decoded table has the
-//! same slot numbers (and the decoder's allocations are bounded by its
-//! input, but for the seat words of a corrupt `total`; snapshot chunks and
-//! log records are checksummed). The seat words, totals, id index and
-//! deadline heap follow from the holders and are rebuilt.
+//! The [`SeatMap`] structure: one word per seat, a holder table of seat
+//! lists, the `apply_*` functions through which commands and replay change
+//! it, and its value encoding (see the module documentation of [`super`]).
 
 use std::fmt;
 
@@ -57,40 +9,40 @@ use smallvec::SmallVec;
 use usher_protocol::reply::Word;
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
-use super::effect::{put_bytes, DecodeError, Effect, Reader, ReplayError, SeatList};
-use super::holders::{with_holds, HoldValue, HolderTable, Restored, HOLDER_ID_BYTES_MAX};
-use super::keyspace::Recorder;
-use super::{State, StateLimits, Value};
+use super::effects::{SeatEffect, SeatList};
+use crate::encoding::{put_bytes, DecodeError, Reader};
+use crate::state::holders::{HolderTable, Restored};
+use crate::state::record::Log;
 
 /// Top bit of a seat's word: the seat is sold (the rest names the owner).
-const SOLD: u32 = 1 << 31;
+pub(super) const SOLD: u32 = 1 << 31;
 
 /// Full invariant checks after every change run in debug builds for maps up
 /// to this many seats (bigger maps would make debug tests crawl).
-const DEBUG_CHECK_SEATS_MAX: usize = 4096;
+pub(super) const DEBUG_CHECK_SEATS_MAX: usize = 4096;
 
 /// The default `LIMIT`: most seats one holder may hold or buy.
 pub const DEFAULT_LIMIT: u64 = 3;
 
 /// Slot markers in the whole-map encoding.
-const SLOT_FREE: u8 = 0;
-const SLOT_USED: u8 = 1;
+pub(super) const SLOT_FREE: u8 = 0;
+pub(super) const SLOT_USED: u8 = 1;
 
 /// In a holder's seat list, the bit that marks a sold seat (seat numbers
 /// are below 2³¹). The list alone then tells held from sold, so a holder's
 /// slot keeps no counts: 8 bytes less per holder slot (24 instead of 32),
 /// 1 B per seat at 10 seats per holder.
-const LISTED_SOLD: u32 = 1 << 31;
+pub(super) const LISTED_SOLD: u32 = 1 << 31;
 
 /// How many seats a holder holds and has bought, counted from its list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct SeatCounts {
-    held: u32,
-    sold: u32,
+pub(super) struct SeatCounts {
+    pub(super) held: u32,
+    pub(super) sold: u32,
 }
 
 impl SeatCounts {
-    fn of(payload: &[u8]) -> SeatCounts {
+    pub(super) fn of(payload: &[u8]) -> SeatCounts {
         let listed = (payload.len() / 4) as u32;
         let sold = entries(payload)
             .filter(|entry| entry & LISTED_SOLD != 0)
@@ -104,13 +56,13 @@ impl SeatCounts {
 
 /// What one seat is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Seat {
+pub(super) enum Seat {
     Free,
     Held(u32),
     Sold(u32),
 }
 
-fn decode(word: u32) -> Seat {
+pub(super) fn decode(word: u32) -> Seat {
     match word {
         0 => Seat::Free,
         word if word & SOLD != 0 => Seat::Sold((word & !SOLD) - 1),
@@ -119,21 +71,21 @@ fn decode(word: u32) -> Seat {
 }
 
 /// The little-endian `u32`s of a payload or of an encoded seat list.
-fn entries(payload: &[u8]) -> impl Iterator<Item = u32> + '_ {
+pub(super) fn entries(payload: &[u8]) -> impl Iterator<Item = u32> + '_ {
     payload
         .chunks_exact(4)
         .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
 }
 
 /// A seat list as encoded (no marks).
-fn read_list(payload: &[u8]) -> SeatList {
+pub(super) fn read_list(payload: &[u8]) -> SeatList {
     entries(payload).collect()
 }
 
 /// The payload for a holder's seats: held, then sold marked with
 /// [`LISTED_SOLD`], each ascending (inline up to 8 seats, so writing a
 /// holder's list does not allocate under the default limit).
-fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
+pub(super) fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
     let mut payload = SmallVec::with_capacity(4 * (held.len() + sold.len()));
     for seat in held {
         payload.extend_from_slice(&seat.to_le_bytes());
@@ -145,7 +97,7 @@ fn write_list(held: &[u32], sold: &[u32]) -> SmallVec<[u8; 32]> {
 }
 
 /// A payload's held and sold seats (see [`write_list`]).
-fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
+pub(super) fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
     let (mut held, mut sold) = (SeatList::new(), SeatList::new());
     for entry in entries(payload) {
         if entry & LISTED_SOLD == 0 {
@@ -158,7 +110,7 @@ fn split_list(payload: &[u8]) -> (SeatList, SeatList) {
 }
 
 /// Merges two ascending lists without duplicates.
-fn merge(left: &[u32], right: &[u32]) -> SeatList {
+pub(super) fn merge(left: &[u32], right: &[u32]) -> SeatList {
     let mut merged = SeatList::with_capacity(left.len() + right.len());
     merged.extend_from_slice(left);
     merged.extend_from_slice(right);
@@ -182,13 +134,13 @@ pub struct SeatHolder {
 /// The seats of one event.
 #[derive(Clone)]
 pub struct SeatMap {
-    seats: Vec<u32>,
-    holders: HolderTable<()>,
-    limit: u64,
-    held: u32,
-    sold: u32,
+    pub(super) seats: Vec<u32>,
+    pub(super) holders: HolderTable<()>,
+    pub(super) limit: u64,
+    pub(super) held: u32,
+    pub(super) sold: u32,
     /// The deadline this map is registered under in `State::holds`.
-    pub(super) indexed_ms: Option<u64>,
+    pub(in crate::state) indexed_ms: Option<u64>,
 }
 
 impl fmt::Debug for SeatMap {
@@ -217,7 +169,7 @@ impl PartialEq for SeatMap {
 
 /// Most seats of one request [`SeatMap::prefetch`] warms (a hold names at
 /// most a few; the cap bounds the work for one that names many).
-const SEATS_PREFETCHED_MAX: usize = 16;
+pub(super) const SEATS_PREFETCHED_MAX: usize = 16;
 
 impl SeatMap {
     /// `count` free seats; `count` must be below 2³¹ (the config bounds it).
@@ -244,7 +196,7 @@ impl SeatMap {
     pub fn prefetch(&self, holder: &[u8], seats: &[u32]) {
         for &seat in seats.iter().take(SEATS_PREFETCHED_MAX) {
             if let Some(cell) = self.seats.get(seat as usize) {
-                super::keymap::prefetch_read(cell);
+                crate::state::keymap::prefetch_read(cell);
             }
         }
         self.holders.prefetch(holder);
@@ -276,7 +228,7 @@ impl SeatMap {
     }
 
     /// The first named seat beyond the map, as an error.
-    fn check_range(&self, seats: &[u32]) -> Result<(), ServerError> {
+    pub(super) fn check_range(&self, seats: &[u32]) -> Result<(), ServerError> {
         match seats
             .iter()
             .find(|&&seat| seat as usize >= self.seats.len())
@@ -290,17 +242,17 @@ impl SeatMap {
     }
 
     /// A holder's held and sold seats, each ascending.
-    fn lists(&self, slot: u32) -> (SeatList, SeatList) {
+    pub(super) fn lists(&self, slot: u32) -> (SeatList, SeatList) {
         split_list(self.holders.payload(slot))
     }
 
-    fn counts(&self, slot: u32) -> SeatCounts {
+    pub(super) fn counts(&self, slot: u32) -> SeatCounts {
         SeatCounts::of(self.holders.payload(slot))
     }
 
     /// Seats the holder in `slot` holds or bought: every listed seat counts
     /// against the limit, so this is the list's length (no scan).
-    fn owned(&self, slot: u32) -> u64 {
+    pub(super) fn owned(&self, slot: u32) -> u64 {
         self.holders.payload(slot).len() as u64 / 4
     }
 
@@ -308,7 +260,7 @@ impl SeatMap {
     /// none of them. See [`hold`] for the replies.
     pub fn hold(
         &mut self,
-        log: &mut Recorder<'_>,
+        log: &mut impl Log<SeatEffect>,
         holder: &Bytes,
         ttl_ms: u64,
         deadline_ms: u64,
@@ -345,7 +297,7 @@ impl SeatMap {
         let held = self.apply_hold(holder, slot, deadline_ms, &wanted);
         // A hold that names only seats the holder bought changes nothing.
         if !held.is_empty() {
-            log.record(|key| Effect::SeatHold {
+            log.record(|key| SeatEffect::Hold {
                 key,
                 holder: holder.clone(),
                 deadline_ms,
@@ -358,7 +310,7 @@ impl SeatMap {
     /// Makes the free seats `new` held by `holder` (in slot `found`, or a
     /// new holder) and sets its deadline; returns every seat it now holds.
     /// Shared by SEAT.HOLD and replay.
-    fn apply_hold(
+    pub(super) fn apply_hold(
         &mut self,
         holder: &[u8],
         found: Option<u32>,
@@ -399,7 +351,7 @@ impl SeatMap {
     }
 
     /// Sells everything `holder` holds. See [`confirm`].
-    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
+    pub fn confirm(&mut self, log: &mut impl Log<SeatEffect>, holder: &Bytes) -> Reply {
         let slot = match self.holders.find(holder) {
             Some(slot) if self.counts(slot).held > 0 => slot,
             _ => {
@@ -410,7 +362,7 @@ impl SeatMap {
             }
         };
         let held = self.apply_confirm(slot);
-        log.record(|key| Effect::SeatConfirm {
+        log.record(|key| SeatEffect::Confirm {
             key,
             holder: holder.clone(),
         });
@@ -418,7 +370,7 @@ impl SeatMap {
     }
 
     /// Sells every seat the holder in `slot` holds; returns them.
-    fn apply_confirm(&mut self, slot: u32) -> SeatList {
+    pub(super) fn apply_confirm(&mut self, slot: u32) -> SeatList {
         let (held, sold) = self.lists(slot);
         for &seat in &held {
             assert_eq!(
@@ -439,7 +391,12 @@ impl SeatMap {
 
     /// Releases the named seats `holder` holds (all of them when none are
     /// named); replies how many. See [`release`].
-    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &Bytes, named: &[u32]) -> Reply {
+    pub fn release(
+        &mut self,
+        log: &mut impl Log<SeatEffect>,
+        holder: &Bytes,
+        named: &[u32],
+    ) -> Reply {
         if let Err(error) = self.check_range(named) {
             return Reply::Error(error);
         }
@@ -458,7 +415,7 @@ impl SeatMap {
         }
         let count = released.len();
         self.apply_release(slot, &released);
-        log.record(|key| Effect::SeatRelease {
+        log.record(|key| SeatEffect::Release {
             key,
             holder: holder.clone(),
             seats: released,
@@ -468,7 +425,7 @@ impl SeatMap {
 
     /// Frees `released`, seats the holder in `slot` holds; the holder goes
     /// when it has no seats left.
-    fn apply_release(&mut self, slot: u32, released: &[u32]) {
+    pub(super) fn apply_release(&mut self, slot: u32, released: &[u32]) {
         let (held, sold) = self.lists(slot);
         for &seat in released {
             assert!(
@@ -500,15 +457,15 @@ impl SeatMap {
     /// passed: the only change time makes to a seat map, recorded as a
     /// `SeatHoldExpired` effect. Its sold seats stay sold. Returns how many
     /// seats were freed.
-    pub fn release_expired_hold(&mut self, slot: u32, log: &mut Recorder<'_>) -> u32 {
-        log.record(|key| Effect::SeatHoldExpired {
+    pub fn release_expired_hold(&mut self, slot: u32, log: &mut impl Log<SeatEffect>) -> u32 {
+        log.record(|key| SeatEffect::HoldExpired {
             key,
             holder: Bytes::copy_from_slice(self.holders.id(slot)),
         });
         self.apply_expired_hold(slot)
     }
 
-    fn apply_expired_hold(&mut self, slot: u32) -> u32 {
+    pub(super) fn apply_expired_hold(&mut self, slot: u32) -> u32 {
         let (held, sold) = self.lists(slot);
         assert!(!held.is_empty(), "an expiring holder holds seats");
         for &seat in &held {
@@ -533,7 +490,12 @@ impl SeatMap {
 
     /// Releases the holds due at `now_ms`, at most `budget` holders; returns
     /// how many holders were released.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
+    pub fn expire_due(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        log: &mut impl Log<SeatEffect>,
+    ) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
@@ -724,7 +686,7 @@ impl SeatMap {
     }
 
     /// Checks that cost O(1), run after every change.
-    fn assert_totals(&self) {
+    pub(super) fn assert_totals(&self) {
         assert!(
             u64::from(self.held) + u64::from(self.sold) <= self.seats.len() as u64,
             "held + sold exceeds the seat count"
@@ -735,7 +697,7 @@ impl SeatMap {
     }
 
     /// Per-holder checks after a change to the holder in `slot`.
-    fn after_change(&self, slot: u32) {
+    pub(super) fn after_change(&self, slot: u32) {
         assert!(self.owned(slot) <= self.limit, "a holder exceeds its limit");
         assert_eq!(
             self.counts(slot).held > 0,
@@ -801,275 +763,4 @@ impl SeatMap {
         assert_eq!(listed_held, held, "held seats missing from holder lists");
         assert_eq!(listed_sold, sold, "sold seats missing from holder lists");
     }
-}
-
-fn no_such_event() -> ServerError {
-    ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such event")
-}
-
-/// Checks a holder id against `holder_bytes_max`.
-pub(super) fn check_holder(limits: &StateLimits, holder: &[u8]) -> Result<(), ServerError> {
-    let max = limits.holder_bytes_max.min(HOLDER_ID_BYTES_MAX);
-    if holder.is_empty() {
-        return Err(ServerError::out_of_range("ERR holder id must not be empty"));
-    }
-    if holder.len() > max {
-        return Err(ServerError::limit(
-            "holder id length in bytes (holder_bytes_max)",
-            max as u64,
-        ));
-    }
-    Ok(())
-}
-
-/// The absolute deadline `ttl_ms` from now, within `hold_ttl_ms_max`.
-pub(super) fn hold_deadline(
-    limits: &StateLimits,
-    ttl_ms: u64,
-    now_ms: u64,
-    command: &str,
-) -> Result<u64, ServerError> {
-    if ttl_ms > limits.hold_ttl_ms_max {
-        return Err(ServerError::limit(
-            "hold time to live in ms (hold_ttl_ms_max)",
-            limits.hold_ttl_ms_max,
-        ));
-    }
-    now_ms
-        .checked_add(ttl_ms)
-        .filter(|deadline| *deadline >= 1)
-        .ok_or_else(|| ServerError::invalid_expire(command))
-}
-
-/// Runs `op` on the seat map at `key` after releasing its due holds.
-fn with_map(
-    state: &mut State,
-    key: &[u8],
-    now_ms: u64,
-    op: impl FnOnce(&mut SeatMap, &mut Recorder<'_>) -> Reply,
-) -> Reply {
-    with_holds(state, key, now_ms, no_such_event(), op)
-}
-
-impl HoldValue for SeatMap {
-    fn of(value: &mut Value) -> Option<&mut SeatMap> {
-        match value {
-            Value::Seats(inner) => Some(inner),
-            _ => None,
-        }
-    }
-
-    fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
-        SeatMap::expire_due(self, now_ms, budget, log)
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        SeatMap::next_deadline(self)
-    }
-
-    fn indexed_ms(&mut self) -> &mut Option<u64> {
-        &mut self.indexed_ms
-    }
-}
-
-/// ```text
-/// SEAT.CREATE event count [LIMIT k]
-/// ```
-/// Creates seats `0..count-1`, all free; `k` (default 3) is the most seats
-/// one holder may hold and buy together. OK; `BUSYKEY` if the event exists.
-pub fn create(state: &mut State, key: &[u8], count: u64, limit: Option<u64>, now_ms: u64) -> Reply {
-    let max = state.limits.seats_per_event_max;
-    let count = match u32::try_from(count) {
-        Ok(count) if u64::from(count) <= max && count < SOLD => count,
-        _ => return Reply::Error(ServerError::limit("seat count (seats_per_event_max)", max)),
-    };
-    if let Some(entry) = state.keyspace.get_live(key, now_ms) {
-        return Reply::Error(match entry.value {
-            Value::Seats(_) => {
-                ServerError::new_static(ErrorCode::KeyExists, "BUSYKEY event already exists")
-            }
-            _ => ServerError::WRONG_TYPE,
-        });
-    }
-    if let Err(error) = state.room_for_key(now_ms) {
-        return Reply::Error(error);
-    }
-    let map = SeatMap::new(count, limit.unwrap_or(DEFAULT_LIMIT));
-    state
-        .keyspace
-        .insert(key, Value::Seats(Box::new(map)), None);
-    Reply::OK
-}
-
-/// ```text
-/// SEAT.HOLD event holder ttl_ms seat [seat ...]
-/// ```
-/// All or nothing. `["held", ttl_ms, [every seat the holder now holds]]`;
-/// the holder's holds share one deadline, reset to now + `ttl_ms` by each
-/// successful HOLD. `["taken", [seats]]` if any named seat is held or sold
-/// by someone else; otherwise `["limit", held_and_bought]` if the new seats
-/// would take the holder past the limit; in both cases nothing changes.
-/// Seats the holder already holds or bought are neither conflicts nor new.
-/// Seat lists are ascending. A seat beyond the event is an error.
-pub fn hold(
-    state: &mut State,
-    key: &[u8],
-    holder: &Bytes,
-    ttl_ms: u64,
-    seats: &[u32],
-    now_ms: u64,
-) -> Reply {
-    let limits = state.limits;
-    let deadline = match check_holder(&limits, holder)
-        .and_then(|()| hold_deadline(&limits, ttl_ms, now_ms, "seat.hold"))
-    {
-        Ok(deadline) => deadline,
-        Err(error) => return Reply::Error(error),
-    };
-    with_map(state, key, now_ms, |map, log| {
-        map.hold(log, holder, ttl_ms, deadline, seats)
-    })
-}
-
-/// ```text
-/// SEAT.CONFIRM event holder
-/// ```
-/// Sells every seat the holder holds: `["sold", [those seats]]`. A
-/// `NOTHELD` error if it holds none (the hold expired: payment came too
-/// late, or it was released).
-pub fn confirm(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, log| map.confirm(log, holder))
-}
-
-/// ```text
-/// SEAT.RELEASE event holder [seat ...]
-/// ```
-/// How many held seats were released: the named ones the holder holds, or
-/// all it holds when none are named. Sold seats are never released.
-pub fn release(state: &mut State, key: &[u8], holder: &Bytes, seats: &[u32], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, log| {
-        map.release(log, holder, seats)
-    })
-}
-
-/// ```text
-/// SEAT.STATUS event from count
-/// ```
-/// One integer per seat from `from` (at most `count`, and at most
-/// `seat_status_count_max`): 0 free, 1 held, 2 sold. Seats past the end are
-/// left out.
-pub fn status(state: &mut State, key: &[u8], from: u64, count: u64, now_ms: u64) -> Reply {
-    let max = state.limits.seat_status_count_max;
-    if count > max {
-        return Reply::Error(ServerError::limit(
-            "SEAT.STATUS count (seat_status_count_max)",
-            max,
-        ));
-    }
-    with_map(state, key, now_ms, |map, _| map.status(from, count))
-}
-
-/// ```text
-/// SEAT.HOLDER event holder
-/// ```
-/// `["held", ttl_ms, [seats held]]` while the holder holds seats (whether
-/// or not it also bought some), else `["sold", [seats bought]]`, else
-/// `["none"]`.
-pub fn holder(state: &mut State, key: &[u8], holder: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, _| map.holder(holder, now_ms))
-}
-
-/// ```text
-/// SEAT.INFO event
-/// ```
-/// A map: `total`, `free`, `held`, `sold`, `limit`, `holders`.
-pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_map(state, key, now_ms, |map, _| map.info())
-}
-
-/// Applies a logged seat effect (see [`State::replay`]). A key that is
-/// missing is skipped (a snapshot did not capture it because it was
-/// deleted, and the deletion follows in the log); an effect that does not
-/// fit the map is an error, checked before anything changes.
-pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
-    let key = match effect {
-        Effect::SeatHold { key, .. }
-        | Effect::SeatConfirm { key, .. }
-        | Effect::SeatRelease { key, .. }
-        | Effect::SeatHoldExpired { key, .. } => key,
-        _ => return Ok(()),
-    };
-    let Some(entry) = state.keyspace.get_mut(key) else {
-        return Ok(());
-    };
-    let Value::Seats(map) = &mut entry.value else {
-        return Err(ReplayError(format!(
-            "a seat effect names {key:?}, which holds a {}",
-            entry.value.type_name()
-        )));
-    };
-    let fail = |what: String| Err(ReplayError(format!("event {key:?}: {what}")));
-    match effect {
-        Effect::SeatHold {
-            holder,
-            deadline_ms,
-            seats,
-            ..
-        } => {
-            let slot = map.holders.find(holder);
-            let owned = slot.map_or(0, |slot| map.owned(slot));
-            let mut distinct = seats.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let all_free = seats
-                .iter()
-                .all(|&seat| map.seats.get(seat as usize) == Some(&0));
-            if holder.is_empty()
-                || holder.len() > HOLDER_ID_BYTES_MAX
-                || *deadline_ms == 0
-                || distinct.len() != seats.len()
-                || !all_free
-                || owned + seats.len() as u64 > map.limit
-                || (slot.is_none() && seats.is_empty())
-            {
-                return fail(format!("hold of {seats:?} for {holder:?} does not fit"));
-            }
-            map.apply_hold(holder, slot, *deadline_ms, seats);
-        }
-        Effect::SeatRelease { holder, seats, .. } => {
-            let Some(slot) = map.holders.find(holder) else {
-                return fail(format!("{holder:?} holds no seats"));
-            };
-            let mut distinct = seats.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let all_held = seats.iter().all(|&seat| {
-                map.seats
-                    .get(seat as usize)
-                    .is_some_and(|&word| decode(word) == Seat::Held(slot))
-            });
-            if seats.is_empty() || distinct.len() != seats.len() || !all_held {
-                return fail(format!("{holder:?} does not hold {seats:?}"));
-            }
-            map.apply_release(slot, seats);
-        }
-        Effect::SeatConfirm { holder, .. } | Effect::SeatHoldExpired { holder, .. } => {
-            let Some(slot) = map
-                .holders
-                .find(holder)
-                .filter(|&slot| map.counts(slot).held > 0)
-            else {
-                return fail(format!("{holder:?} holds no seats"));
-            };
-            if matches!(effect, Effect::SeatConfirm { .. }) {
-                map.apply_confirm(slot);
-            } else {
-                map.apply_expired_hold(slot);
-            }
-        }
-        _ => {}
-    }
-    let next = map.next_deadline();
-    state.holds.sync(key, &mut map.indexed_ms, next);
-    Ok(())
 }

@@ -1,64 +1,26 @@
-//! Stock, one countable pool of units per SKU key: STOCK.CONFIG, RESERVE,
-//! CONFIRM, RELEASE, TAKE, REFUND and INFO, and the return of reservations
-//! whose deadline passed.
-//!
-//! A SKU keeps its totals (`total`, `held`, `sold`; `available` = total −
-//! held − sold) and, per holder, the units it holds and has bought, in a
-//! [`HolderTable`]. A holder's reservations share one deadline, reset by each
-//! successful RESERVE, like seat holds. A reservation exists while
-//! `now < deadline`; every command on the SKU first returns the due ones, and
-//! the engine's timer returns them with no request, both through
-//! [`Stock::release_expired_reservation`] (the one place where time changes
-//! stock, so the durability layer can log it as its own record).
-//!
-//! Invariants, asserted by [`Stock::check_invariants`]: held + sold ≤ total
-//! (available never below 0); held and sold equal the holders' sums; no
-//! holder exceeds the limit; a holder has a deadline exactly when it holds
-//! units; expiry only returns held units, never sold ones.
-//!
-//! Durability: each change is one effect on one key (see `effect.rs`), with
-//! absolute times only: creation by STOCK.CONFIG is a `Put` of the whole
-//! SKU; `StockConfig {total, limit}` for an existing one; `StockReserve
-//! {holder, quantity, deadline_ms}`; `StockConfirm {holder}` and
-//! `StockRelease {holder}` (only when units moved); `StockTake {holder,
-//! quantity}`; `StockRefund {holder, quantity refunded}` (only when above
-//! 0); and `StockReservationExpired {holder}`, recorded by
-//! [`Stock::release_expired_reservation`] whether the timer or a command's
-//! lazy expiry got there first. The command and [`replay`] make the change
-//! through the same function.
-//!
-//! Whole-SKU encoding (value tag 6; snapshots and `Put`), little-endian:
-//!
-//! ```text
-//! stock  := total:u64 limit slots:u32 slot{slots}
-//! limit  := 0 | 1 k:u64                                   (none | k)
-//! slot   := 0                                             (free)
-//!         | 1 id:(u32 length + bytes) deadline:u64 held:u64 bought:u64
-//! ```
-//! Every holder slot is listed, free ones too, so the decoded table has the
-//! same slot numbers. Totals, the id index and the deadline heap are
-//! rebuilt.
+//! The [`Stock`] structure: a SKU's totals and a holder table of counts,
+//! the functions through which commands and replay change it, and its
+//! value encoding (see the module documentation of [`super`]).
 
 use std::fmt;
 
 use bytes::Bytes;
 use usher_protocol::reply::Word;
-use usher_protocol::{ErrorCode, Reply, ServerError};
+use usher_protocol::{Reply, ServerError};
 
-use super::effect::{put_bytes, put_option, DecodeError, Effect, Reader, ReplayError};
-use super::holders::{with_holds, HoldValue, HolderTable, Restored};
-use super::keyspace::Recorder;
-use super::seats::{check_holder, hold_deadline};
-use super::{State, Value};
+use super::effects::StockEffect;
+use crate::encoding::{put_bytes, put_option, DecodeError, Reader};
+use crate::state::holders::{HolderTable, Restored};
+use crate::state::record::Log;
 
 /// Slot markers in the whole-SKU encoding.
-const SLOT_FREE: u8 = 0;
-const SLOT_USED: u8 = 1;
+pub(super) const SLOT_FREE: u8 = 0;
+pub(super) const SLOT_USED: u8 = 1;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct StockCounts {
-    held: u64,
-    bought: u64,
+pub(super) struct StockCounts {
+    pub(super) held: u64,
+    pub(super) bought: u64,
 }
 
 /// One holder of a SKU, as [`Stock::holder_entries`] reports it.
@@ -74,14 +36,14 @@ pub struct StockHolder {
 /// The units of one SKU.
 #[derive(Clone)]
 pub struct Stock {
-    total: u64,
-    held: u64,
-    sold: u64,
+    pub(super) total: u64,
+    pub(super) held: u64,
+    pub(super) sold: u64,
     /// Most units one holder may hold and buy together; `None` = no limit.
-    limit: Option<u64>,
-    holders: HolderTable<StockCounts>,
+    pub(super) limit: Option<u64>,
+    pub(super) holders: HolderTable<StockCounts>,
     /// The deadline this SKU is registered under in `State::holds`.
-    pub(super) indexed_ms: Option<u64>,
+    pub(in crate::state) indexed_ms: Option<u64>,
 }
 
 impl fmt::Debug for Stock {
@@ -109,7 +71,7 @@ impl PartialEq for Stock {
 }
 
 /// `[tag, values...]` (inline: no allocation).
-fn tagged<const N: usize>(tag: Word, values: [u64; N]) -> Reply {
+pub(super) fn tagged<const N: usize>(tag: Word, values: [u64; N]) -> Reply {
     Reply::tuple(Some(tag), &values.map(|value| value as i64), None)
 }
 
@@ -155,7 +117,12 @@ impl Stock {
     }
 
     /// Changes the total (and the limit, when given). See [`config`].
-    pub fn configure(&mut self, log: &mut Recorder<'_>, total: u64, limit: Option<u64>) -> Reply {
+    pub fn configure(
+        &mut self,
+        log: &mut impl Log<StockEffect>,
+        total: u64,
+        limit: Option<u64>,
+    ) -> Reply {
         let taken = self.held + self.sold;
         if total < taken {
             return Reply::Error(ServerError::out_of_range(format!(
@@ -177,11 +144,11 @@ impl Stock {
         }
         let limit = limit.or(self.limit);
         self.apply_config(total, limit);
-        log.record(|key| Effect::StockConfig { key, total, limit });
+        log.record(|key| StockEffect::Config { key, total, limit });
         Reply::OK
     }
 
-    fn apply_config(&mut self, total: u64, limit: Option<u64>) {
+    pub(super) fn apply_config(&mut self, total: u64, limit: Option<u64>) {
         self.limit = limit;
         self.total = total;
         self.assert_totals();
@@ -190,7 +157,11 @@ impl Stock {
     /// Whether a holder (in `slot` if it has one) may get units: it has
     /// some already, or there is room for one more holder within
     /// `holders_max`.
-    fn room_for(&self, slot: Option<u32>, holders_max: usize) -> Result<(), ServerError> {
+    pub(super) fn room_for(
+        &self,
+        slot: Option<u32>,
+        holders_max: usize,
+    ) -> Result<(), ServerError> {
         if slot.is_none() && self.holders.len() >= holders_max {
             return Err(ServerError::limit(
                 "holders of one key (holders_per_key_max)",
@@ -202,7 +173,7 @@ impl Stock {
 
     /// The holder's slot (`found` by the caller's lookup), creating it if
     /// needed.
-    fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
+    pub(super) fn slot_for(&mut self, holder: &[u8], found: Option<u32>) -> u32 {
         match found {
             Some(slot) => slot,
             None => self.holders.insert(holder, StockCounts::default(), &[]),
@@ -211,7 +182,7 @@ impl Stock {
 
     /// Why `quantity` more units cannot go to a holder (in `slot` if it has
     /// one), as the reply.
-    fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
+    pub(super) fn refusal(&self, slot: Option<u32>, quantity: u64) -> Option<Reply> {
         let available = self.available();
         if quantity > available {
             return Some(tagged(Word::Soldout, [available]));
@@ -234,7 +205,7 @@ impl Stock {
     /// [`reserve`].
     pub fn reserve(
         &mut self,
-        log: &mut Recorder<'_>,
+        log: &mut impl Log<StockEffect>,
         holder: &Bytes,
         quantity: u64,
         deadline_ms: u64,
@@ -249,7 +220,7 @@ impl Stock {
             return Reply::Error(error);
         }
         let held = self.apply_reserve(holder, slot, quantity, deadline_ms);
-        log.record(|key| Effect::StockReserve {
+        log.record(|key| StockEffect::Reserve {
             key,
             holder: holder.clone(),
             quantity,
@@ -260,7 +231,7 @@ impl Stock {
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
     /// holds and sets its deadline; returns what it now holds.
-    fn apply_reserve(
+    pub(super) fn apply_reserve(
         &mut self,
         holder: &[u8],
         found: Option<u32>,
@@ -278,7 +249,7 @@ impl Stock {
     /// Sells `quantity` units to `holder` at once. See [`take`].
     pub fn take(
         &mut self,
-        log: &mut Recorder<'_>,
+        log: &mut impl Log<StockEffect>,
         holder: &Bytes,
         quantity: u64,
         holders_max: usize,
@@ -291,7 +262,7 @@ impl Stock {
             return Reply::Error(error);
         }
         let bought = self.apply_take(holder, slot, quantity);
-        log.record(|key| Effect::StockTake {
+        log.record(|key| StockEffect::Take {
             key,
             holder: holder.clone(),
             quantity,
@@ -301,7 +272,7 @@ impl Stock {
 
     /// Adds `quantity` to what `holder` (in slot `found`, if it has one)
     /// bought; returns its new total.
-    fn apply_take(&mut self, holder: &[u8], found: Option<u32>, quantity: u64) -> u64 {
+    pub(super) fn apply_take(&mut self, holder: &[u8], found: Option<u32>, quantity: u64) -> u64 {
         let slot = self.slot_for(holder, found);
         self.holders.data_mut(slot).bought += quantity;
         self.sold += quantity;
@@ -310,13 +281,13 @@ impl Stock {
     }
 
     /// Sells what `holder` reserved; replies how many units.
-    pub fn confirm(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
+    pub fn confirm(&mut self, log: &mut impl Log<StockEffect>, holder: &Bytes) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let moved = self.apply_confirm(slot);
         if moved > 0 {
-            log.record(|key| Effect::StockConfirm {
+            log.record(|key| StockEffect::Confirm {
                 key,
                 holder: holder.clone(),
             });
@@ -326,7 +297,7 @@ impl Stock {
 
     /// Moves everything the holder in `slot` holds to bought; returns how
     /// many units.
-    fn apply_confirm(&mut self, slot: u32) -> u64 {
+    pub(super) fn apply_confirm(&mut self, slot: u32) -> u64 {
         let counts = self.holders.data_mut(slot);
         let moved = counts.held;
         counts.bought += moved;
@@ -339,14 +310,14 @@ impl Stock {
     }
 
     /// Returns what `holder` reserved; replies how many units.
-    pub fn release(&mut self, log: &mut Recorder<'_>, holder: &Bytes) -> Reply {
+    pub fn release(&mut self, log: &mut impl Log<StockEffect>, holder: &Bytes) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let released = self.holders.data(slot).held;
         self.return_held(slot);
         if released > 0 {
-            log.record(|key| Effect::StockRelease {
+            log.record(|key| StockEffect::Release {
                 key,
                 holder: holder.clone(),
             });
@@ -356,14 +327,19 @@ impl Stock {
 
     /// Returns up to `quantity` of the units `holder` bought; replies how
     /// many.
-    pub fn refund(&mut self, log: &mut Recorder<'_>, holder: &Bytes, quantity: u64) -> Reply {
+    pub fn refund(
+        &mut self,
+        log: &mut impl Log<StockEffect>,
+        holder: &Bytes,
+        quantity: u64,
+    ) -> Reply {
         let Some(slot) = self.holders.find(holder) else {
             return Reply::Int(0);
         };
         let refunded = quantity.min(self.holders.data(slot).bought);
         self.apply_refund(slot, refunded);
         if refunded > 0 {
-            log.record(|key| Effect::StockRefund {
+            log.record(|key| StockEffect::Refund {
                 key,
                 holder: holder.clone(),
                 quantity: refunded,
@@ -374,7 +350,7 @@ impl Stock {
 
     /// Returns `refunded` (at most what it bought) of the units the holder
     /// in `slot` bought.
-    fn apply_refund(&mut self, slot: u32, refunded: u64) {
+    pub(super) fn apply_refund(&mut self, slot: u32, refunded: u64) {
         let counts = self.holders.data_mut(slot);
         assert!(
             refunded <= counts.bought,
@@ -390,15 +366,19 @@ impl Stock {
     /// passed: the only change time makes to stock, recorded as a
     /// `StockReservationExpired` effect. Its bought units stay sold.
     /// Returns how many units went back to available.
-    pub fn release_expired_reservation(&mut self, slot: u32, log: &mut Recorder<'_>) -> u64 {
-        log.record(|key| Effect::StockReservationExpired {
+    pub fn release_expired_reservation(
+        &mut self,
+        slot: u32,
+        log: &mut impl Log<StockEffect>,
+    ) -> u64 {
+        log.record(|key| StockEffect::ReservationExpired {
             key,
             holder: Bytes::copy_from_slice(self.holders.id(slot)),
         });
         self.apply_expired_reservation(slot)
     }
 
-    fn apply_expired_reservation(&mut self, slot: u32) -> u64 {
+    pub(super) fn apply_expired_reservation(&mut self, slot: u32) -> u64 {
         let held = self.holders.data(slot).held;
         assert!(held > 0, "an expiring holder holds units");
         self.return_held(slot);
@@ -406,7 +386,7 @@ impl Stock {
     }
 
     /// Moves a holder's held units back to available.
-    fn return_held(&mut self, slot: u32) {
+    pub(super) fn return_held(&mut self, slot: u32) {
         let counts = self.holders.data_mut(slot);
         let held = counts.held;
         counts.held = 0;
@@ -416,7 +396,7 @@ impl Stock {
         self.assert_totals();
     }
 
-    fn drop_if_empty(&mut self, slot: u32) {
+    pub(super) fn drop_if_empty(&mut self, slot: u32) {
         let counts = self.holders.data(slot);
         if counts.held == 0 && counts.bought == 0 {
             self.holders.remove(slot);
@@ -427,7 +407,12 @@ impl Stock {
 
     /// Returns the reservations due at `now_ms`, at most `budget` holders;
     /// returns how many holders were processed.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
+    pub fn expire_due(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        log: &mut impl Log<StockEffect>,
+    ) -> usize {
         let mut released = 0;
         while released < budget {
             let Some(slot) = self.holders.pop_due(now_ms) else {
@@ -546,7 +531,7 @@ impl Stock {
         ])
     }
 
-    fn assert_totals(&self) {
+    pub(super) fn assert_totals(&self) {
         assert!(
             self.held
                 .checked_add(self.sold)
@@ -555,7 +540,7 @@ impl Stock {
         );
     }
 
-    fn after_change(&self, slot: u32) {
+    pub(super) fn after_change(&self, slot: u32) {
         let counts = self.holders.data(slot);
         if let Some(limit) = self.limit {
             assert!(
@@ -598,252 +583,4 @@ impl Stock {
         assert_eq!(held, self.held, "held units out of step with holders");
         assert_eq!(bought, self.sold, "sold units out of step with holders");
     }
-}
-
-fn no_such_sku() -> ServerError {
-    ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such SKU")
-}
-
-/// Runs `op` on the stock at `key` after releasing its due holds.
-fn with_stock(
-    state: &mut State,
-    key: &[u8],
-    now_ms: u64,
-    op: impl FnOnce(&mut Stock, &mut Recorder<'_>) -> Reply,
-) -> Reply {
-    with_holds(state, key, now_ms, no_such_sku(), op)
-}
-
-impl HoldValue for Stock {
-    fn of(value: &mut Value) -> Option<&mut Stock> {
-        match value {
-            Value::Stock(inner) => Some(inner),
-            _ => None,
-        }
-    }
-
-    fn expire_due(&mut self, now_ms: u64, budget: usize, log: &mut Recorder<'_>) -> usize {
-        Stock::expire_due(self, now_ms, budget, log)
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        Stock::next_deadline(self)
-    }
-
-    fn indexed_ms(&mut self) -> &mut Option<u64> {
-        &mut self.indexed_ms
-    }
-}
-
-/// ```text
-/// STOCK.CONFIG sku total [LIMIT k]
-/// ```
-/// Creates the SKU with `total` units, or changes the total of an existing
-/// one; `k` is the most units one holder may hold and buy together (no
-/// limit when never given; an existing limit is kept when `LIMIT` is left
-/// out). OK. Refused, changing nothing, when the total is below held + sold
-/// or `k` is below what some holder already has.
-pub fn config(state: &mut State, key: &[u8], total: u64, limit: Option<u64>, now_ms: u64) -> Reply {
-    if state.keyspace.contains_live(key, now_ms) {
-        return with_stock(state, key, now_ms, |stock, log| {
-            stock.configure(log, total, limit)
-        });
-    }
-    if let Err(error) = state.room_for_key(now_ms) {
-        return Reply::Error(error);
-    }
-    state
-        .keyspace
-        .insert(key, Value::Stock(Box::new(Stock::new(total, limit))), None);
-    Reply::OK
-}
-
-/// ```text
-/// STOCK.RESERVE sku holder qty ttl_ms
-/// ```
-/// `["held", holder_held, available]` after reserving `qty` units until
-/// now + `ttl_ms` (the holder's reservations share that deadline);
-/// `["soldout", available]` if fewer than `qty` are available; otherwise
-/// `["limit", holder_held_plus_bought]` if the holder would pass the limit.
-/// Nothing changes unless the reply is `held`.
-pub fn reserve(
-    state: &mut State,
-    key: &[u8],
-    holder: &Bytes,
-    quantity: u64,
-    ttl_ms: u64,
-    now_ms: u64,
-) -> Reply {
-    let limits = state.limits;
-    let deadline = match check_holder(&limits, holder)
-        .and_then(|()| hold_deadline(&limits, ttl_ms, now_ms, "stock.reserve"))
-    {
-        Ok(deadline) => deadline,
-        Err(error) => return Reply::Error(error),
-    };
-    with_stock(state, key, now_ms, |stock, log| {
-        stock.reserve(log, holder, quantity, deadline, limits.holders_per_key_max)
-    })
-}
-
-/// ```text
-/// STOCK.CONFIRM sku holder
-/// ```
-/// How many units moved from held to sold (0 if the holder held none, e.g.
-/// because the reservation expired).
-pub fn confirm(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, log| stock.confirm(log, holder))
-}
-
-/// ```text
-/// STOCK.RELEASE sku holder
-/// ```
-/// How many held units went back to available.
-pub fn release(state: &mut State, key: &[u8], holder: &Bytes, now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, log| stock.release(log, holder))
-}
-
-/// ```text
-/// STOCK.TAKE sku holder qty
-/// ```
-/// Reserve and confirm in one step: `["sold", holder_bought, available]` |
-/// `["soldout", available]` | `["limit", holder_held_plus_bought]`. With
-/// `STOCK.CONFIG coupon 100 LIMIT 1`, exactly 100 holders get one each.
-pub fn take(state: &mut State, key: &[u8], holder: &Bytes, quantity: u64, now_ms: u64) -> Reply {
-    let limits = state.limits;
-    if let Err(error) = check_holder(&limits, holder) {
-        return Reply::Error(error);
-    }
-    with_stock(state, key, now_ms, |stock, log| {
-        stock.take(log, holder, quantity, limits.holders_per_key_max)
-    })
-}
-
-/// ```text
-/// STOCK.REFUND sku holder qty
-/// ```
-/// Returns sold units to available, never more than the holder bought;
-/// replies how many were refunded.
-pub fn refund(state: &mut State, key: &[u8], holder: &Bytes, quantity: u64, now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, log| {
-        stock.refund(log, holder, quantity)
-    })
-}
-
-/// ```text
-/// STOCK.INFO sku
-/// ```
-/// A map: `total`, `available`, `held`, `sold`, `limit` (nil when none).
-pub fn info(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
-    with_stock(state, key, now_ms, |stock, _| stock.info())
-}
-
-/// Applies a logged stock effect (see [`State::replay`]). A key that is
-/// missing is skipped (a snapshot did not capture it because it was
-/// deleted, and the deletion follows in the log); an effect that does not
-/// fit the SKU is an error, checked before anything changes.
-pub(super) fn replay(state: &mut State, effect: &Effect) -> Result<(), ReplayError> {
-    let key = match effect {
-        Effect::StockConfig { key, .. }
-        | Effect::StockReserve { key, .. }
-        | Effect::StockConfirm { key, .. }
-        | Effect::StockRelease { key, .. }
-        | Effect::StockTake { key, .. }
-        | Effect::StockRefund { key, .. }
-        | Effect::StockReservationExpired { key, .. } => key,
-        _ => return Ok(()),
-    };
-    let Some(entry) = state.keyspace.get_mut(key) else {
-        return Ok(());
-    };
-    let Value::Stock(stock) = &mut entry.value else {
-        return Err(ReplayError(format!(
-            "a stock effect names {key:?}, which holds a {}",
-            entry.value.type_name()
-        )));
-    };
-    let fail = |what: String| Err(ReplayError(format!("stock {key:?}: {what}")));
-    // The holder's slot and counts, when it has one.
-    let holder_of = |stock: &Stock, holder: &[u8]| {
-        stock
-            .holders
-            .find(holder)
-            .map(|slot| (slot, *stock.holders.data(slot)))
-    };
-    // Whether `quantity` more units fit the SKU and the holder's limit.
-    let fits = |stock: &Stock, holder: &[u8], quantity: u64| {
-        let owned = holder_of(stock, holder).map_or(0, |(_, c)| c.held + c.bought);
-        quantity <= stock.available()
-            && stock
-                .limit
-                .is_none_or(|limit| owned.saturating_add(quantity) <= limit)
-    };
-    match effect {
-        Effect::StockConfig { total, limit, .. } => {
-            let most = stock
-                .holders
-                .iter()
-                .map(|(_, _, _, counts, _)| counts.held + counts.bought)
-                .max()
-                .unwrap_or(0);
-            if *total < stock.held + stock.sold || limit.is_some_and(|limit| most > limit) {
-                return fail(format!(
-                    "total {total} or limit {limit:?} below what is taken"
-                ));
-            }
-            stock.apply_config(*total, *limit);
-        }
-        Effect::StockReserve {
-            holder,
-            quantity,
-            deadline_ms,
-            ..
-        } => {
-            if *quantity == 0 || *deadline_ms == 0 || !fits(stock, holder, *quantity) {
-                return fail(format!("{quantity} units do not fit for {holder:?}"));
-            }
-            let found = stock.holders.find(holder);
-            stock.apply_reserve(holder, found, *quantity, *deadline_ms);
-        }
-        Effect::StockTake {
-            holder, quantity, ..
-        } => {
-            if *quantity == 0 || !fits(stock, holder, *quantity) {
-                return fail(format!("{quantity} units do not fit for {holder:?}"));
-            }
-            let found = stock.holders.find(holder);
-            stock.apply_take(holder, found, *quantity);
-        }
-        Effect::StockConfirm { holder, .. }
-        | Effect::StockRelease { holder, .. }
-        | Effect::StockReservationExpired { holder, .. } => {
-            let Some((slot, counts)) = holder_of(stock, holder).filter(|(_, c)| c.held > 0) else {
-                return fail(format!("{holder:?} holds no units"));
-            };
-            let _ = counts;
-            match effect {
-                Effect::StockConfirm { .. } => {
-                    stock.apply_confirm(slot);
-                }
-                Effect::StockRelease { .. } => stock.return_held(slot),
-                _ => {
-                    stock.apply_expired_reservation(slot);
-                }
-            }
-        }
-        Effect::StockRefund {
-            holder, quantity, ..
-        } => {
-            let Some((slot, _)) =
-                holder_of(stock, holder).filter(|(_, c)| *quantity > 0 && *quantity <= c.bought)
-            else {
-                return fail(format!("{holder:?} did not buy {quantity} units"));
-            };
-            stock.apply_refund(slot, *quantity);
-        }
-        _ => {}
-    }
-    let next = stock.next_deadline();
-    state.holds.sync(key, &mut stock.indexed_ms, next);
-    Ok(())
 }

@@ -1,0 +1,101 @@
+//! What happened to whole keys: [`KeyEffect`] (a key created or replaced
+//! with its whole value, deleted, expired or re-timed, or every key
+//! flushed), with its tags and its byte encoding (the `effect` grammar in
+//! [`super::effect`]). Every family creates and replaces keys through
+//! these.
+
+use crate::encoding::{put_bytes, put_deadline, DecodeError, Reader};
+
+use super::key::{Key, ReadKey};
+use super::value::{decode_value, encode_value, Value};
+
+/// `key deadline:u64 value`.
+pub const TAG_PUT: u8 = 1;
+/// `key`.
+pub const TAG_DELETE: u8 = 2;
+/// `key`.
+pub const TAG_EXPIRED: u8 = 3;
+/// `key deadline:u64`.
+pub const TAG_DEADLINE: u8 = 4;
+/// Nothing else.
+pub const TAG_FLUSH_ALL: u8 = 5;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyEffect {
+    /// The key now holds `value` with `deadline_ms` (creation or replacement).
+    Put {
+        key: Key,
+        value: Value,
+        deadline_ms: Option<u64>,
+    },
+    /// The key was deleted by a command.
+    Delete { key: Key },
+    /// The key was removed because its deadline passed.
+    Expired { key: Key },
+    /// The key's deadline changed (set, moved or removed).
+    Deadline { key: Key, deadline_ms: Option<u64> },
+    /// Every key was deleted and every remembered `REQ` reply forgotten.
+    FlushAll,
+}
+
+impl KeyEffect {
+    /// The key this effect changes; `None` for `FlushAll`.
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            KeyEffect::Put { key, .. }
+            | KeyEffect::Delete { key }
+            | KeyEffect::Expired { key }
+            | KeyEffect::Deadline { key, .. } => Some(key),
+            KeyEffect::FlushAll => None,
+        }
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            KeyEffect::Put {
+                key,
+                value,
+                deadline_ms,
+            } => {
+                out.push(TAG_PUT);
+                put_bytes(out, key);
+                put_deadline(out, *deadline_ms);
+                encode_value(value, out);
+            }
+            KeyEffect::Delete { key } => {
+                out.push(TAG_DELETE);
+                put_bytes(out, key);
+            }
+            KeyEffect::Expired { key } => {
+                out.push(TAG_EXPIRED);
+                put_bytes(out, key);
+            }
+            KeyEffect::Deadline { key, deadline_ms } => {
+                out.push(TAG_DEADLINE);
+                put_bytes(out, key);
+                put_deadline(out, *deadline_ms);
+            }
+            KeyEffect::FlushAll => out.push(TAG_FLUSH_ALL),
+        }
+    }
+
+    /// Decodes the effect after its `tag`.
+    pub fn decode(tag: u8, input: &mut Reader<'_>) -> Result<KeyEffect, DecodeError> {
+        let effect = match tag {
+            TAG_PUT => KeyEffect::Put {
+                key: input.key()?,
+                deadline_ms: input.deadline()?,
+                value: decode_value(input)?,
+            },
+            TAG_DELETE => KeyEffect::Delete { key: input.key()? },
+            TAG_EXPIRED => KeyEffect::Expired { key: input.key()? },
+            TAG_DEADLINE => KeyEffect::Deadline {
+                key: input.key()?,
+                deadline_ms: input.deadline()?,
+            },
+            TAG_FLUSH_ALL => KeyEffect::FlushAll,
+            tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
+        };
+        Ok(effect)
+    }
+}

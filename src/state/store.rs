@@ -1,0 +1,109 @@
+//! [`State`]: every part of the data the server owns (the keyspace, the
+//! hold and queue timer indexes, the `REQ` table), with the helpers every
+//! family's commands share. `State::apply`, the dispatch to the families,
+//! lives in [`super`], above them.
+
+use usher_protocol::{ErrorCode, ServerError};
+
+use super::holders::HoldIndex;
+use super::idempotency::table::IdempotencyTable;
+use super::keyspace::Keyspace;
+use super::limits::StateLimits;
+use super::queue::timers::QueueTimers;
+use super::value::Value;
+
+/// Most past-deadline keys one write into a full keyspace removes before it
+/// is refused: enough to make room at once in practice, few enough that one
+/// request never does unbounded work (the timer removes the rest).
+pub const KEYS_REAPED_WHEN_FULL: usize = 64;
+
+/// Counters reported by INFO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateStats {
+    pub commands_processed: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub keyspace: Keyspace,
+    /// Keys whose seat map or stock has a hold deadline, by deadline.
+    pub holds: HoldIndex,
+    /// Remembered `REQ` replies.
+    pub idempotency: IdempotencyTable,
+    /// Which queues have time-driven work, and when.
+    pub queue_timers: QueueTimers,
+    pub limits: StateLimits,
+    pub stats: StateStats,
+    /// Seeds the hash tables and tree priorities inside values, so clients
+    /// cannot aim at a layout. Never visible in a reply.
+    pub hash_seed: u64,
+}
+
+impl State {
+    pub fn new(limits: StateLimits) -> State {
+        State::with_seed(limits, 0x005e_ed0f_05e7)
+    }
+
+    /// A state whose hash layout (and so SCAN order) follows `hash_seed`.
+    pub fn with_seed(limits: StateLimits, hash_seed: u64) -> State {
+        State {
+            keyspace: Keyspace::new(hash_seed),
+            holds: HoldIndex::default(),
+            idempotency: IdempotencyTable::default(),
+            queue_timers: QueueTimers::default(),
+            limits,
+            stats: StateStats::default(),
+            hash_seed: hash_seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// A new, empty state with the same limits.
+    pub fn clone_empty(&self) -> State {
+        State::new(self.limits)
+    }
+
+    /// Whether one more key may be added. A full keyspace first drops keys
+    /// whose deadline has passed but that the timer has not reached yet (up
+    /// to [`KEYS_REAPED_WHEN_FULL`], each logged as an expiry), so that dead
+    /// keys never make a write fail.
+    pub(super) fn room_for_key(&mut self, now_ms: u64) -> Result<(), ServerError> {
+        if self.keyspace.len() >= self.limits.keys_max {
+            self.keyspace.expire_due(now_ms, KEYS_REAPED_WHEN_FULL);
+        }
+        if self.keyspace.len() >= self.limits.keys_max {
+            Err(ServerError::new(
+                ErrorCode::OutOfMemory,
+                format!(
+                    "OOM command not allowed: keys_max ({}) reached",
+                    self.limits.keys_max
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Registers the value at `key`, if it has hold deadlines, in the hold
+    /// index: for values that replay or a snapshot load put in place whole
+    /// (a decoded or cloned value is not registered anywhere yet).
+    pub fn register_holds(&mut self, key: &[u8]) {
+        let Some((stored, entry)) = self.keyspace.get_with_key_mut(key) else {
+            return;
+        };
+        match &mut entry.value {
+            Value::Seats(map) => {
+                let next = map.next_deadline();
+                map.indexed_ms = None;
+                self.holds.sync(stored, &mut map.indexed_ms, next);
+            }
+            Value::Stock(stock) => {
+                let next = stock.next_deadline();
+                stock.indexed_ms = None;
+                self.holds.sync(stored, &mut stock.indexed_ms, next);
+            }
+            _ => {}
+        }
+    }
+}
