@@ -717,6 +717,33 @@ pub fn load(
     // Read front to back by two threads, each sequentially.
     let _ = map.advise(memmap2::Advice::Sequential);
     let data: &[u8] = &map;
+    let start_lsn = read_header(data, &error)?;
+    let started = std::time::Instant::now();
+    let tracked = Tracked { start_lsn, touched };
+    let (halves, partitions, trailer) = decode_all(data, state, tracked, &error)?;
+    let decoded_ms = started.elapsed().as_millis() as u64;
+    let entries = trailer.entries;
+    let positions = insert_all(state, halves, partitions, start_lsn, &error)?;
+    tracing::info!(
+        file = %path.display(),
+        entries,
+        decode_ms = decoded_ms,
+        insert_ms = started.elapsed().as_millis() as u64 - decoded_ms,
+        "snapshot loaded"
+    );
+    Ok(Loaded {
+        start_lsn,
+        end_lsn: trailer.end_lsn,
+        entries,
+        positions,
+    })
+}
+
+/// Checks the snapshot header and returns its start position.
+fn read_header(
+    data: &[u8],
+    error: &dyn Fn(usize, String) -> SnapshotError,
+) -> Result<u64, SnapshotError> {
     if data.len() < SNAPSHOT_HEADER_BYTES || &data[..8] != SNAPSHOT_MAGIC {
         return Err(error(
             0,
@@ -729,10 +756,19 @@ pub fn load(
         return Err(error(8, format!("unsupported snapshot version {version}")));
     }
     let _reserved = header.u32().map_err(|e| error(12, e.0))?;
-    let start_lsn = header.u64().map_err(|e| error(16, e.0))?;
+    header.u64().map_err(|e| error(16, e.0))
+}
 
-    let started = std::time::Instant::now();
-    let (chunks, walked) = walk_chunks(data, &error);
+/// The first phase of [`load`]: two threads check and decode half of the
+/// chunks each, into partitions by table region. Nothing is inserted; any
+/// damage is an error naming the first bad byte in file order.
+fn decode_all(
+    data: &[u8],
+    state: &mut State,
+    tracked: Tracked<'_>,
+    error: &dyn Fn(usize, String) -> SnapshotError,
+) -> Result<([Decoded; 2], Partitions, Trailer), SnapshotError> {
+    let (chunks, walked) = walk_chunks(data, error);
     // The trailer's entry count sizes the keyspace once instead of letting
     // it grow (and rehash) step by step, and sizes the partitions to the
     // table that results; it is checked against the entries decoded.
@@ -745,7 +781,6 @@ pub fn load(
     let partitions = Partitions::for_keys(expected, chunk_bytes);
     let hasher = state.keyspace.key_hasher();
     let half = split_half(&chunks);
-    let tracked = Tracked { start_lsn, touched };
     let (first, second) = std::thread::scope(|scope| {
         let second =
             scope.spawn(|| decode_chunks(data, &chunks[half..], &hasher, partitions, tracked));
@@ -776,14 +811,24 @@ pub fn load(
             ),
         ));
     }
+    Ok(([first, second], partitions, trailer))
+}
 
-    let decoded_ms = started.elapsed().as_millis() as u64;
+/// The second phase of [`load`]: inserts what both halves decoded,
+/// partition by partition (recording off), and returns the capture
+/// positions replay needs.
+fn insert_all(
+    state: &mut State,
+    mut halves: [Decoded; 2],
+    partitions: Partitions,
+    start_lsn: u64,
+    error: &dyn Fn(usize, String) -> SnapshotError,
+) -> Result<Captured, SnapshotError> {
     let recording = state.keyspace.set_recording(false);
     let mut positions = Captured {
         keys: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
         req_ids: PositionMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
     };
-    let mut halves = [first, second];
     // Partition by partition; which half a key came from does not matter,
     // since a key captured twice keeps its later capture whatever the order.
     let mut with_deadline = 0u64;
@@ -809,20 +854,7 @@ pub fn load(
         }
     }
     state.keyspace.set_recording(recording);
-    result?;
-    tracing::info!(
-        file = %path.display(),
-        entries,
-        decode_ms = decoded_ms,
-        insert_ms = started.elapsed().as_millis() as u64 - decoded_ms,
-        "snapshot loaded"
-    );
-    Ok(Loaded {
-        start_lsn,
-        end_lsn: trailer.end_lsn,
-        entries,
-        positions,
-    })
+    result.map(|()| positions)
 }
 
 /// The end position a snapshot's trailer gives, if the trailer is there and
