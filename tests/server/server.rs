@@ -2,17 +2,19 @@
 //! driven by the engine's timer, many concurrent connections on one counter,
 //! and the `usher-server` binary (port 0, config file, SIGTERM shutdown).
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{eventually, start, start_with_clock, stop, test_config, Resp, RespConn, TIMEOUT};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
 use usher::protocol::Reply;
+
+use crate::support::resp::Resp;
+use crate::support::server::{
+    eventually, start, start_with_clock, stop, test_config, RespConn, TIMEOUT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_connections_max_are_refused() {
