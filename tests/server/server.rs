@@ -530,8 +530,9 @@ async fn info_counts_the_logs_moves_into_prepared_segments() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // A snapshot's rotation moves the log once more: into a spare when one
-    // is ready (whether one is, is timing: `tests/preallocation.rs` checks
-    // that one is kept for it), else into a file the engine creates.
+    // is ready (whether one is, is timing:
+    // `tests/durability/preallocation.rs` checks that one is kept for it),
+    // else into a file the engine creates.
     let moves = |prepared: u64, unprepared: u64| prepared + unprepared;
     let before = moves(
         info_number(&mut conn, "persistence", "log_segments_prepared").await,
