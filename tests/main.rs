@@ -9,11 +9,13 @@
 //! - `durability/`: the log, snapshots, recovery and replay on real data
 //!   directories, and the crash harness.
 //! - `simulation/`: seeded simulations checked against reference models.
+//! - `config.rs`: the config's defaults against the libraries' own.
 //! - `support/`: helpers the folders share.
 //!
 //! One folder or file runs by its module path, e.g.
 //! `cargo test --test usher state::zset`.
 
+mod config;
 mod durability;
 mod server;
 mod simulation;
