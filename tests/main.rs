@@ -21,3 +21,40 @@ mod server;
 mod simulation;
 mod state;
 mod support;
+
+/// With `autotests = false`, cargo builds only this file and what it names:
+/// a test file added under `tests/` but not declared in its folder's
+/// `mod.rs` (or here, for a file or folder directly under `tests/`) would
+/// never run. This fails until it is declared.
+#[test]
+fn every_file_under_tests_is_compiled() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut missing = Vec::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        let declaring = folder.join(if folder == root { "main.rs" } else { "mod.rs" });
+        let declared = std::fs::read_to_string(&declaring).unwrap_or_default();
+        for entry in std::fs::read_dir(&folder).expect("tests/ is readable") {
+            let path = entry.expect("tests/ is readable").path();
+            let module = if path.is_dir() {
+                folders.push(path.clone());
+                if !path.join("mod.rs").is_file() {
+                    continue;
+                }
+                path.file_name()
+            } else if path.extension().is_some_and(|ext| ext == "rs") && path != declaring {
+                path.file_stem()
+            } else {
+                continue;
+            };
+            let module = module.and_then(|name| name.to_str()).unwrap_or_default();
+            if !declared.contains(&format!("mod {module};")) {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "test files no module declares: {missing:?}"
+    );
+}
