@@ -6,8 +6,8 @@
 //! The server decodes requests and encodes replies; clients do the rest.
 //! The library has a RESP request encoder (tools and tests) but no RESP
 //! reply decoder: the server never reads RESP replies, and RESP clients
-//! bring their own (usher-load's scanner is in src/bin/usher-load.rs), so
-//! `resp/decode_reply_*` does not exist.
+//! bring their own (usher-load's scanner is in
+//! tools/src/bin/usher-load.rs), so `resp/decode_reply_*` does not exist.
 //!
 //! Run: `cargo bench --bench codec`.
 

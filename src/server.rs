@@ -44,15 +44,6 @@ impl Running {
     {
         self.control.submit(requests)
     }
-
-    /// Like [`Running::shutdown`], for callers outside an async runtime.
-    pub fn shutdown_blocking(self) -> State {
-        self.control.stop();
-        match self.engine.join() {
-            Ok(state) => state,
-            Err(_) => panic!("the engine thread panicked"),
-        }
-    }
 }
 
 /// Recovers, binds and starts serving. `async` for the callers' sake (tests

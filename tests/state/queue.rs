@@ -3,8 +3,6 @@
 //! an observational model, and one test over TCP with the `redis` crate.
 //! Mirrors `src/state/queue.rs`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -12,6 +10,8 @@ use proptest::prelude::*;
 use usher::client::args;
 use usher::protocol::{parse, ErrorCode, Reply};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -696,7 +696,7 @@ fn positions_stay_exact_through_churn() {
             s.check_invariants();
             for probe in [0, line.len() / 2, line.len() - 1] {
                 let reply = run(&mut s, T0, &["QUEUE.POS", "q", &line[probe]]);
-                let Reply::Array(items) = common::normalize(reply) else {
+                let Reply::Array(items) = support::state::normalize(reply) else {
                     panic!()
                 };
                 assert_eq!(items[1], Reply::Int(probe as i64 + 1));
@@ -746,7 +746,7 @@ fn sparse_lines_are_renumbered_and_the_arena_shrinks() {
     for (position, i) in (0..20_000).filter(|i| i % 20 == 0).enumerate() {
         if position % 97 == 0 {
             let Reply::Array(items) =
-                common::normalize(run(&mut s, T0, &["QUEUE.POS", "q", &id(i)]))
+                support::state::normalize(run(&mut s, T0, &["QUEUE.POS", "q", &id(i)]))
             else {
                 panic!()
             };
@@ -873,7 +873,7 @@ proptest! {
                     let reply = run(&mut s, now, &["QUEUE.POS", "q", &member]);
                     let (waiting_now, _) = queue_view(&mut s, now);
                     if let Some(index) = waiting_now.iter().position(|x| *x == member) {
-                        let Reply::Array(items) = common::normalize(reply) else { panic!() };
+                        let Reply::Array(items) = support::state::normalize(reply) else { panic!() };
                         prop_assert_eq!(&items[1], &Reply::Int(index as i64 + 1));
                     }
                 }
@@ -1089,5 +1089,8 @@ fn prefetching_queue_steps_leaves_replies_unchanged() {
         &["QUEUE.POS", "missing", "a"],
         &["QUEUE.JOIN", "room", "a"],
     ];
-    common::assert_prefetch_changes_no_reply(&["QUEUE.CONFIG room", "SET str x"], &commands);
+    support::state::assert_prefetch_changes_no_reply(
+        &["QUEUE.CONFIG room", "SET str x"],
+        &commands,
+    );
 }

@@ -1,4 +1,4 @@
--- The rule of usher's SEAT.HOLD as a Redis script, for benches/compare.sh:
+-- The rule of usher's SEAT.HOLD as a Redis script, for tools/compare.sh:
 -- hold every seat in KEYS for holder ARGV[1] for ARGV[2] milliseconds, all
 -- or nothing. A seat is free if its key is missing, and may be held again
 -- by the holder who already holds it (which renews its TTL); if any seat is

@@ -1,11 +1,11 @@
 //! Seat maps through `State::apply` with explicit times: every reply shape
 //! of SEAT.*, TTL edges, limits, and release by the timer with no request.
 
-mod common;
-
 use usher::client::args;
 use usher::protocol::{ErrorCode, Reply};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support;
 
 const T0: u64 = 1_000_000;
 
@@ -597,5 +597,8 @@ fn prefetching_any_request_leaves_replies_unchanged() {
         &["GET", "str"],
         &["DEL", "a", "b", "c", "d", "e", "f", "str"],
     ];
-    common::assert_prefetch_changes_no_reply(&["SEAT.CREATE ev 10", "SET str x"], &commands);
+    support::state::assert_prefetch_changes_no_reply(
+        &["SEAT.CREATE ev 10", "SET str x"],
+        &commands,
+    );
 }

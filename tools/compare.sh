@@ -3,9 +3,9 @@
 # printed as ratios usher/Redis. Absolute numbers drift on shared machines;
 # compare the ratios, which come from the same run.
 #
-#   bash benches/compare.sh                          # everything, defaults below
-#   REQUESTS=50000 bash benches/compare.sh           # quicker
-#   PARTS="seats memory" bash benches/compare.sh     # some parts only
+#   bash tools/compare.sh                            # everything, defaults below
+#   REQUESTS=50000 bash tools/compare.sh             # quicker
+#   PARTS="seats memory" bash tools/compare.sh       # some parts only
 #
 # Parts (PARTS, default all, in this order):
 #   basic        INCR, SET, GET, ZADD without persistence (after a PING row that
@@ -13,7 +13,7 @@
 #                commands one by one (QUEUE.JOIN vs ZADD NX, QUEUE.POS vs ZRANK):
 #                redis-benchmark, -P 1 and -P 16.
 #   seats        2-seat all-or-nothing hold: usher's SEAT.HOLD against the same
-#                rule as a Lua script in Redis (benches/seat_hold.lua, EVALSHA),
+#                rule as a Lua script in Redis (tools/seat_hold.lua, EVALSHA),
 #                two random seats of SEATS each, new holder per request (and, as
 #                a ceiling, the same request to an event that does not exist):
 #                usher-load, -P 1 and -P 16.
@@ -68,7 +68,7 @@
 #                              build, for a before/after comparison)
 #
 # Load generators: redis-benchmark (50 clients, as the issue asks) where it can
-# express the command, and usher-load (src/bin/usher-load.rs) where it cannot:
+# express the command, and usher-load (tools/src/bin/usher-load.rs) where it cannot:
 # Lua, multi-command steps, integer arguments that must not have leading zeros
 # (redis-benchmark's __rand_int__ pads with zeros, which both servers reject as
 # integers), and latency under a fixed offered load. Each row uses the same
@@ -403,7 +403,7 @@ if want seats; then
   for pipeline in 1 16; do
     both FLUSHALL
     redis-cli -p "$USHER_PORT" SEAT.CREATE ev "$SEATS" LIMIT 3 >/dev/null
-    sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)")
+    sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat tools/seat_hold.lua)")
     load_pair "2-seat hold: SEAT.HOLD vs Lua" "$pipeline" \
       "SEAT.HOLD ev h{seq} 600000 {rand:$SEATS} {rand:$SEATS}" -- \
       "EVALSHA $sha 2 seat:{rand:$SEATS} seat:{rand:$SEATS} h{seq} 600000"
@@ -469,7 +469,7 @@ if want memory; then
     local -A grown rss
     # Fresh servers, so RSS is not flattered by pages an earlier row freed.
     start_pair none
-    redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)" >/dev/null
+    redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat tools/seat_hold.lua)" >/dev/null
     for server in usher redis; do
       if [ $server = usher ]; then port=$USHER_PORT; template=$usher_template; else port=$REDIS_PORT; template=$redis_template; fi
       before=$(used_memory "$port" used_memory)
@@ -493,7 +493,7 @@ if want memory; then
     "QUEUE.JOIN mq user:{seq}" "ZADD mq NX {seq} user:{seq}"
   # A script's SHA1 depends on its text only: the fresh Redis that
   # measure() starts gets the same one when it loads the script.
-  sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat benches/seat_hold.lua)")
+  sha=$(redis-cli -p "$REDIS_PORT" SCRIPT LOAD "$(cat tools/seat_hold.lua)")
   # The event has exactly the seats held, so usher's figure includes its
   # whole seat map (created inside the measured span).
   measure "per held seat ($SEAT_HOLDERS holders x 2 seats)" "$SEAT_HOLDERS" "$((2 * SEAT_HOLDERS))" \

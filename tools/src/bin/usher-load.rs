@@ -31,7 +31,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use usher::protocol::resp::split_args;
+use usher_protocol::resp::split_args;
 
 /// Most clients, steps in flight per client and threads accepted: enough
 /// for any comparison here, and a typo cannot exhaust file descriptors.
@@ -107,7 +107,7 @@ struct Args {
     label: Option<String>,
     /// Also write every recorded latency to this file, one `nanoseconds
     /// count` line per distinct value, so several runs can be pooled into
-    /// one distribution (`benches/compare.sh` does, for its latency rows).
+    /// one distribution (`tools/compare.sh` does, for its latency rows).
     #[arg(long)]
     latency_out: Option<std::path::PathBuf>,
 }

@@ -9,16 +9,11 @@
 //!
 //! `USHER_SNAPSHOT_SEEDS=N` runs the determinism test over N seeds.
 
-mod support;
-
-use support::rng::Rng;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::{Clock, ManualClock};
 use usher::config::Config;
@@ -26,6 +21,9 @@ use usher::log::{segment_name, FsyncPolicy};
 use usher::protocol::{Arg, Reply};
 use usher::recovery::{recover, Recovered};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support::rng::Rng;
+use crate::support::server::{start_with_clock, stop, test_config};
 
 const T0: u64 = 1_700_000_000_000;
 /// Longest wait for a snapshot to finish.

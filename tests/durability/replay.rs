@@ -13,8 +13,6 @@
 //! `USHER_REPLAY_SEEDS` (default 12) and `USHER_REPLAY_STEPS` (default 700)
 //! make the random runs longer.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -31,6 +29,8 @@ use usher::state::{
     Effect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits, StockEffect,
     Value, ZsetEffect,
 };
+
+use crate::support::server;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -809,7 +809,7 @@ fn fuzzy_snapshot_run(seed: u64) -> FuzzyRun {
             }
         }
     }
-    let deadline = Instant::now() + support::TIMEOUT;
+    let deadline = Instant::now() + server::TIMEOUT;
     while let Some(running) = &mut job {
         running.step(&state, wal.next_lsn(), || true);
         signal_log_durable(running, &mut wal);
@@ -875,7 +875,7 @@ fn fuzzy_snapshot_run(seed: u64) -> FuzzyRun {
 // ---------------------------------------------------------------------------
 
 async fn call(client: &mut Client, words: &[String]) -> Reply {
-    tokio::time::timeout(support::TIMEOUT, client.call(&args(words)))
+    tokio::time::timeout(server::TIMEOUT, client.call(&args(words)))
         .await
         .expect("a reply in time")
         .expect("a reply")
@@ -900,9 +900,9 @@ async fn server_recovers_queues_and_zsets_from_snapshot_and_log() {
         fsync: FsyncPolicy::No,
         snapshot_interval_ms: 0,
         snapshot_log_bytes_max: 0,
-        ..support::test_config()
+        ..server::test_config()
     };
-    let running = support::start_with_clock(config.clone(), clock.clone()).await;
+    let running = server::start_with_clock(config.clone(), clock.clone()).await;
     let mut client = Client::connect(running.addr).await.expect("connect");
     let mut rng = Rng(0x5e4e_0001);
     let mut commands = setup();
@@ -928,7 +928,7 @@ async fn server_recovers_queues_and_zsets_from_snapshot_and_log() {
     }
     // The snapshot ends on the engine's own time; then more work goes to
     // the log after it.
-    let deadline = Instant::now() + support::TIMEOUT;
+    let deadline = Instant::now() + server::TIMEOUT;
     loop {
         let info = call(&mut client, &["INFO".into(), "persistence".into()]).await;
         if info_field(&info, "snapshot_in_progress").as_deref() == Some("0") {
@@ -951,7 +951,7 @@ async fn server_recovers_queues_and_zsets_from_snapshot_and_log() {
         call(&mut client, &words).await;
     }
     drop(client);
-    let mut state = support::stop(running).await;
+    let mut state = server::stop(running).await;
     state.check_invariants();
 
     let recovered = usher::recovery::recover(dir.path(), State::new(config.state_limits()), false)

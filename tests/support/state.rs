@@ -1,13 +1,10 @@
-//! Shared helpers for the `State` unit tests: commands are written as text,
+//! A `State` driven as the tests of `state/` drive it: commands are written as text,
 //! parsed by the real parser (`usher_protocol::parse`, as both codecs do) and
 //! applied at an explicit time, so tests read like a `redis-cli` session and
 //! never sleep.
 //!
 //! Every helper that applies a command also checks the state's invariants and
 //! that an error reply left every live key exactly as it was.
-
-// Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

@@ -6,9 +6,9 @@
 # elapsed_ms` of the server log, the snapshot load phases, INFO used_memory
 # and RSS per key, and the process's CPU time.
 #
-#   bash benches/restart.sh                  # defaults: 10000000 keys, 3 runs
-#   KEYS=5000000 RUNS=5 bash benches/restart.sh
-#   TTL=1 bash benches/restart.sh            # every key with a 1-day PX
+#   bash tools/restart.sh                    # defaults: 10000000 keys, 3 runs
+#   KEYS=5000000 RUNS=5 bash tools/restart.sh
+#   TTL=1 bash tools/restart.sh              # every key with a 1-day PX
 #
 # Needs python3 and redis-cli (redis-tools). The data directory (about 55
 # bytes per key) is created under TMPDIR and removed at the end. Timings on

@@ -6,12 +6,10 @@
 //! Expected replies and error texts are Redis's (checked against
 //! redis-server 7.0); the EXPIRE condition table was recorded from it.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::support::state::*;
 use bytes::Bytes;
-use common::*;
 use proptest::prelude::*;
 use usher::state::{State, StateLimits};
 use usher_protocol::{ErrorCode, Reply};

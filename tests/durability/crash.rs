@@ -10,10 +10,6 @@
 //! varies between runs. `USHER_CRASH_CYCLES=N` runs longer,
 //! `USHER_CRASH_SEED=S` replays a seed's choices.
 
-mod support;
-
-use support::rng::Rng;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -23,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use usher::client::{args, Client};
 use usher::protocol::{Arg, Reply};
+
+use crate::support::rng::Rng;
 
 /// Kill/restart cycles in CI; `USHER_CRASH_CYCLES` for longer runs.
 const CYCLES_DEFAULT: usize = 20;

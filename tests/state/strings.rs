@@ -4,9 +4,7 @@
 //! Expected replies and error texts are Redis's (checked against
 //! redis-server 7.0) or, for INCRBOUND, the text of issue 2.
 
-mod common;
-
-use common::*;
+use crate::support::state::*;
 use proptest::prelude::*;
 
 const OVERFLOW: &str = "ERR increment or decrement would overflow";

@@ -20,17 +20,12 @@
 //! `USHER_SEATS_REPLAY_SEEDS` (default 12) and `USHER_SEATS_REPLAY_STEPS` (default
 //! 1500) size the replay test; `USHER_SEATS_REPLAY_SEED=n` runs seed `n` alone.
 
-mod support;
-
-use support::rng::Rng;
-
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{start_with_clock, stop, test_config};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
@@ -43,6 +38,9 @@ use usher::state::seats::SeatHolder;
 use usher::state::stock::StockHolder;
 use usher::state::value::{decode_value, encode_value};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support::rng::Rng;
+use crate::support::server::{start_with_clock, stop, test_config};
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

@@ -2,17 +2,22 @@
 //! driven by the engine's timer, many concurrent connections on one counter,
 //! and the `usher-server` binary (port 0, config file, SIGTERM shutdown).
 
-mod support;
-
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{eventually, start, start_with_clock, stop, test_config, Resp, RespConn, TIMEOUT};
 use usher::client::{args, Client};
 use usher::clock::ManualClock;
 use usher::config::Config;
 use usher::protocol::Reply;
+use usher::server::Running;
+
+use crate::support::resp::Resp;
+use crate::support::server::{
+    eventually, start, start_with_clock, stop, test_config, RespConn, TIMEOUT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_connections_max_are_refused() {
@@ -336,13 +341,13 @@ async fn shutdown_does_not_wait_for_a_client_that_never_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_held_back_while_others_are_served() {
-    let config = Config {
-        client_output_bytes_max: 256 * 1024,
-        ..test_config()
-    };
-    let running = start(config).await;
-    let mut other = RespConn::connect(running.addr).await;
-    let mut slow = RespConn::connect(running.addr).await;
+    // A process of its own, since resident memory is the whole process's
+    // and the other tests run servers in this one.
+    let mut server =
+        ServerProcess::spawn(&["--persist", "false", "--client-output-bytes-max", "262144"]);
+    let addr = server.listening_addr();
+    let mut other = RespConn::connect(addr).await;
+    let mut slow = RespConn::connect(addr).await;
     let value = "v".repeat(1024 * 1024);
     slow.send_command(&["SET", "big", &value]).await;
     slow.expect(b"+OK\r\n").await;
@@ -365,11 +370,10 @@ async fn a_client_that_does_not_read_is_held_back_while_others_are_served() {
         assert_eq!(slow.read().await, Resp::bulk(&value));
     }
     assert_eq!(slow.call(&["PING"]).await, Resp::Simple("PONG".into()));
-    stop(running).await;
+    drop(server);
 }
 
-/// `used_memory_rss` from INFO (the test process has no counting allocator,
-/// so `used_memory` is not meaningful here).
+/// `used_memory_rss` from INFO: the server process's resident memory.
 async fn resident_bytes(conn: &mut RespConn) -> u64 {
     let info = conn.call(&["INFO", "memory"]).await;
     let Resp::Bulk(text) = info else {
@@ -396,13 +400,48 @@ async fn info_number(conn: &mut RespConn, section: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in INFO {section}"))
 }
 
-/// Names of this process's threads.
-fn thread_names() -> Vec<String> {
+/// This process's threads, as their `/proc/self/task` entries.
+fn threads() -> BTreeSet<PathBuf> {
     std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
+        .filter_map(|task| Some(task.ok()?.path()))
         .collect()
+}
+
+/// A thread's name ("" once it has exited).
+fn thread_name(thread: &Path) -> String {
+    let name = std::fs::read_to_string(thread.join("comm")).unwrap_or_default();
+    name.trim().to_string()
+}
+
+/// CPU time a thread has used, in nanoseconds.
+fn thread_cpu_ns(thread: &Path) -> u64 {
+    let stat = std::fs::read_to_string(thread.join("schedstat")).unwrap_or_default();
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Starts a server and returns it with the threads it started. Other tests
+/// run servers in this process at the same time, so these are the threads
+/// that appeared while this one started and answered a first command (its
+/// engine has named itself by then); if another server's engine or freeing
+/// thread appeared meanwhile too, the server is stopped and started again.
+async fn start_with_threads(config: Config) -> (Running, Vec<PathBuf>) {
+    for _ in 0..20 {
+        let before = threads();
+        let running = start(config.clone()).await;
+        let mut conn = RespConn::connect(running.addr).await;
+        assert_eq!(conn.call(&["EXISTS", "nothing"]).await, Resp::Int(0));
+        let new: Vec<PathBuf> = threads().difference(&before).cloned().collect();
+        let named = |name: &str| new.iter().filter(|t| thread_name(t) == name).count();
+        if named("usher-engine") == 1 && named("usher-free") <= 1 {
+            return (running, new);
+        }
+        stop(running).await;
+    }
+    panic!("other servers kept starting at the same moment as this one");
 }
 
 /// `ZADD key` with 1000 members: a value large enough to be freed lazily.
@@ -417,7 +456,7 @@ fn zadd_thousand(key: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_deleted_values_are_freed_by_the_freeing_thread() {
-    let running = start(test_config()).await;
+    let (running, threads) = start_with_threads(test_config()).await;
     let mut conn = RespConn::connect(running.addr).await;
     for key in ["big", "other"] {
         let words = zadd_thousand(key);
@@ -436,7 +475,7 @@ async fn large_deleted_values_are_freed_by_the_freeing_thread() {
         info_number(&mut conn, "memory", "lazyfree_pending_objects").await == 0
     })
     .await;
-    assert!(thread_names().iter().any(|name| name == "usher-free"));
+    assert!(threads.iter().any(|t| thread_name(t) == "usher-free"));
     stop(running).await;
 }
 
@@ -528,8 +567,9 @@ async fn info_counts_the_logs_moves_into_prepared_segments() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // A snapshot's rotation moves the log once more: into a spare when one
-    // is ready (whether one is, is timing: `tests/preallocation.rs` checks
-    // that one is kept for it), else into a file the engine creates.
+    // is ready (whether one is, is timing:
+    // `tests/durability/preallocation.rs` checks that one is kept for it),
+    // else into a file the engine creates.
     let moves = |prepared: u64, unprepared: u64| prepared + unprepared;
     let before = moves(
         info_number(&mut conn, "persistence", "log_segments_prepared").await,
@@ -545,23 +585,6 @@ async fn info_counts_the_logs_moves_into_prepared_segments() {
 }
 
 /// CPU time of this process's engine thread, in ns (Linux schedstat).
-fn engine_cpu_ns() -> u64 {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
-        let path = task.expect("task entry").path();
-        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if name.trim() == "usher-engine" {
-            let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|ns| ns.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    total
-}
-
 /// A connection holding half a frame, a client that does not read, or one
 /// that closed its side with replies owed, must not keep the engine thread
 /// busy while it waits.
@@ -572,7 +595,11 @@ async fn waiting_connections_do_not_spin_the_engine() {
         client_output_bytes_max: 1024 * 1024,
         ..test_config()
     };
-    let running = start(config).await;
+    let (running, threads) = start_with_threads(config).await;
+    let engine = threads
+        .iter()
+        .find(|t| thread_name(t) == "usher-engine")
+        .expect("the server's engine thread");
     let mut partial = RespConn::connect(running.addr).await;
     partial.send(b"*2\r\n$3\r\nGET\r\n$1").await;
     let mut slow = RespConn::connect(running.addr).await;
@@ -593,9 +620,9 @@ async fn waiting_connections_do_not_spin_the_engine() {
         .expect("send");
     closer.shutdown().await.expect("half-close");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = engine_cpu_ns();
+    let before = thread_cpu_ns(engine);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let used = engine_cpu_ns() - before;
+    let used = thread_cpu_ns(engine) - before;
     assert!(
         used < 100_000_000,
         "the engine thread used {used} ns of CPU in 500 ms while its clients only waited"

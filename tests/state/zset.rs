@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-mod common;
-
 use bytes::Bytes;
 use proptest::prelude::*;
 use usher::client::args;
 use usher::protocol::{parse, ErrorCode, Reply};
 use usher::state::{State, StateLimits};
+
+use crate::support;
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -548,7 +548,7 @@ fn prefetching_sorted_set_commands_leaves_replies_unchanged() {
         &["ZSCORE", "missing", "a"],
         &["ZADD", "z", "XX", "5", "a"],
     ];
-    common::assert_prefetch_changes_no_reply(&["ZADD z 0 seed", "SET str x"], &commands);
+    support::state::assert_prefetch_changes_no_reply(&["ZADD z 0 seed", "SET str x"], &commands);
 }
 
 /// A range removal that takes every member deletes the key in one step:

@@ -2,10 +2,10 @@
 //! inline requests, pipelining, RESP3 after `HELLO 3`, QUIT, malformed
 //! input), and the `redis` crate as an unmodified third-party client.
 
-mod support;
-
 use redis::AsyncCommands;
-use support::{start, stop, test_config, Resp, RespConn, TIMEOUT};
+
+use crate::support::resp::Resp;
+use crate::support::server::{start, stop, test_config, RespConn, TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multibulk_and_inline_replies_are_byte_exact() {

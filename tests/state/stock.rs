@@ -1,11 +1,11 @@
 //! Stock through `State::apply` with explicit times: every reply shape of
 //! STOCK.*, reservation TTL edges, limits, refunds, and the timer.
 
-mod common;
-
 use usher::client::args;
 use usher::protocol::{ErrorCode, Reply};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support;
 
 const T0: u64 = 5_000_000;
 
@@ -188,7 +188,11 @@ fn take_is_first_come_first_served() {
     let mut granted = 0;
     for user in 0..150 {
         let holder = format!("user{user}");
-        match common::normalize(run(&mut state, T0, &["STOCK.TAKE", "coupon", &holder, "1"])) {
+        match support::state::normalize(run(
+            &mut state,
+            T0,
+            &["STOCK.TAKE", "coupon", &holder, "1"],
+        )) {
             Reply::Array(items) if items[0] == Reply::simple("sold") => {
                 granted += 1;
                 assert_eq!(items[1], Reply::Int(1));
@@ -352,5 +356,8 @@ fn prefetching_reservations_leaves_replies_unchanged() {
         &["STOCK.RESERVE", "missing", "h1", "1", "60000"],
         &["STOCK.CONFIRM", "sku", "h1"],
     ];
-    common::assert_prefetch_changes_no_reply(&["STOCK.CONFIG sku 10", "SET str x"], &commands);
+    support::state::assert_prefetch_changes_no_reply(
+        &["STOCK.CONFIG sku 10", "SET str x"],
+        &commands,
+    );
 }

@@ -7,11 +7,7 @@
 //!
 //! CI runs `USHER_SIM_SEEDS` seeds (default 50) of `USHER_SIM_STEPS` steps
 //! (default 2000); `USHER_SIM_SEED=n` runs seed `n` alone. A longer run:
-//! `USHER_SIM_SEEDS=2000 USHER_SIM_STEPS=20000 cargo test --release --test simulation`.
-
-mod support;
-
-use support::rng::Rng;
+//! `USHER_SIM_SEEDS=2000 USHER_SIM_STEPS=20000 cargo test --release --test usher simulation::`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use usher::client::args;
 use usher::protocol::{ErrorCode, Reply, ServerError};
 use usher::state::{State, StateLimits, Value};
+
+use crate::support::rng::Rng;
 
 const HOLD_TTL_MS_MAX: u64 = 5_000;
 const WINDOW_MS: u64 = 4_000;

@@ -2,12 +2,11 @@
 //! `usher::client::Client`, pipelining, error codes, and malformed frames
 //! sent as raw bytes.
 
-mod support;
-
 use bytes::{BufMut, BytesMut};
-use support::{request_frame, start, stop, test_config, BinaryConn, TIMEOUT};
 use usher::client::{args, Client};
 use usher::protocol::{binary, ErrorCode, Reply};
+
+use crate::support::server::{request_frame, start, stop, test_config, BinaryConn, TIMEOUT};
 
 fn bulk(text: &str) -> Reply {
     Reply::Bulk(bytes::Bytes::copy_from_slice(text.as_bytes()))

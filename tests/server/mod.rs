@@ -1,0 +1,10 @@
+//! Servers over real sockets on 127.0.0.1: started in this process on port
+//! 0, or as the `usher-server` and `usher-cli` binaries.
+
+mod binary;
+mod cli;
+mod resp;
+mod seats;
+// Named after `src/server.rs`, whose behaviour as a whole it checks.
+#[allow(clippy::module_inception)]
+mod server;

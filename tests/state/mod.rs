@@ -1,0 +1,10 @@
+//! `State` driven directly: commands applied at explicit times, no sockets
+//! and no sleeping. One file per command family, named as in `src/state/`.
+
+mod idempotency;
+mod keys;
+mod queue;
+mod seats;
+mod stock;
+mod strings;
+mod zset;
