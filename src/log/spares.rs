@@ -26,7 +26,7 @@ const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
 /// comes right after a switch that took one: the snapshot trigger counts
 /// log bytes, and `snapshot_log_bytes_max` is a multiple of the segment
 /// size by default. With one, such a rotation finds none (seen with 4 MiB
-/// segments and snapshots every 16 MiB; `tests/preallocation.rs` checks it)
+/// segments and snapshots every 16 MiB; `tests/durability/preallocation.rs` checks it)
 /// and creates and syncs a segment on the engine thread.
 const SPARES_READY: usize = 2;
 

@@ -63,7 +63,7 @@ pub const POSITIONS_MAX: usize = (1 << 32) / 8 * 7;
 /// with 16, 1.19–1.24 with 32, 1.16–1.23 with 64. But at 50,000 queue
 /// joins a second, steps of 64 kept the engine busy for 655 ms straight
 /// while a 2-million-member index drained, and p99 rose to 19–38 ms; with
-/// 8 or 16 it stayed at 0.4–0.7 ms (`benches/compare.sh` growth part).
+/// 8 or 16 it stayed at 0.4–0.7 ms (`tools/compare.sh` growth part).
 pub const DRAIN_BUCKETS_PER_INSERT: usize = 16;
 
 /// Items a drain hashes before it places any of them.
