@@ -1,16 +1,19 @@
 //! usher: an in-memory state server for ticket and flash sales.
 //!
-//! Data path: socket → [`connection`] (decode binary or RESP) → bounded
-//! command queue → [`engine`] thread → `State::apply(request, now_ms)` →
-//! replies in request order.
+//! Data path: socket → [`reactor`] (the engine thread's mio loop: read,
+//! decode, apply, settle) → [`connection`] (binary or RESP by the first byte)
+//! → [`engine`] → `State::apply(request, now_ms)` ([`state`]) → effects to
+//! the [`log`], synced once per round → replies in request order.
+//! ARCHITECTURE.md is the map: data path, invariants, how to add things.
 //!
 //! Module map:
 //! - [`config`]     — every setting and limit, with units in the names (flags + TOML).
-//! - [`server`]     — binds the port, starts the engine and the network runtime, shuts down.
-//! - [`connection`] — one client: decode, answer connection commands, batch to the engine, reply.
-//! - [`engine`]     — the engine thread: drains batches, applies them, replies; runs timers.
-//! - [`state`]      — `State` and `apply`: all data, one file per command family.
-//! - [`wal`]        — the append-only log: checksummed records, group commit, fsync policy.
+//! - [`server`]     — recovery, bind, start the engine thread, shut down.
+//! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
+//! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
+//! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
+//! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
+//! - [`log`]        — the append-only log: record codec, segments, spares, group commit, commit tap.
 //! - [`snapshot`]   — incremental snapshots written off the engine thread, and loading.
 //! - [`recovery`]   — start-up recovery (snapshot + log replay) and `usher-server check`.
 //! - [`encoding`]   — byte primitives of every on-disk format: `Reader`, `put_*`, `DecodeError`.
@@ -18,9 +21,9 @@
 //! - [`client`]     — async binary-protocol client (usher-cli, tests, benches).
 //! - [`cli`]        — usher-cli's line handling, reply printing, help and completion.
 //! - [`clock`]      — system and manual clocks.
-//! - [`stats`]      — counters shared by the network and the engine.
+//! - [`stats`]      — counters shared by the engine and INFO.
 //! - [`glob`]       — Redis glob patterns (SCAN MATCH, CONFIG GET).
-//! - [`alloc`]      — a counting global allocator for memory figures.
+//! - [`alloc`]      — the counting global allocator; large allocations as mappings.
 //!
 //! The wire types and codecs live in the `usher-protocol` crate (`protocol/`).
 
