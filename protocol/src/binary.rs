@@ -17,9 +17,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::args::{Arg, ArgList};
+use crate::codec::{Decoded, Limits};
 use crate::error::{ErrorCode, ServerError};
 use crate::reply::Reply;
-use crate::{Decoded, Limits};
 
 pub const MAGIC: u8 = 0xD5;
 pub const VERSION: u8 = 1;
