@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 
-use super::SeatList;
 use crate::args::{ArgList, ArgRef};
 use crate::error::ServerError;
 
@@ -70,19 +69,6 @@ impl<'a> Args<'a> {
             .ok()
             .filter(|value| *value >= 1)
             .ok_or_else(|| ServerError::invalid_expire(self.name))
-    }
-
-    /// Every remaining argument as a seat number.
-    pub(super) fn seats(&mut self) -> Result<SeatList, ServerError> {
-        let mut seats = SeatList::with_capacity(self.remaining());
-        while self.remaining() > 0 {
-            let value = self.int()?;
-            let seat = u32::try_from(value).map_err(|_| {
-                ServerError::out_of_range(format!("ERR seat number {value} is out of range"))
-            })?;
-            seats.push(seat);
-        }
-        Ok(seats)
     }
 
     pub(super) fn peek_keyword(&self) -> Option<ArgRef<'a>> {

@@ -31,7 +31,7 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
             let key = a.bytes()?;
             let holder = a.bytes()?;
             let ttl_ms = a.ttl_ms()?;
-            let seats = a.seats()?;
+            let seats = seat_list(a)?;
             Request::SeatHold {
                 key,
                 holder,
@@ -46,7 +46,7 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         Cmd::SeatRelease => Request::SeatRelease {
             key: a.bytes()?,
             holder: a.bytes()?,
-            seats: a.seats()?,
+            seats: seat_list(a)?,
         },
         Cmd::SeatStatus => Request::SeatStatus {
             key: a.bytes()?,
@@ -60,4 +60,17 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         Cmd::SeatInfo => Request::SeatInfo(a.bytes()?),
         _ => unreachable!("{id:?} is not a seat command"),
     })
+}
+
+/// Every remaining argument as a seat number.
+fn seat_list(a: &mut Args<'_>) -> Result<SeatList, ServerError> {
+    let mut seats = SeatList::with_capacity(a.remaining());
+    while a.remaining() > 0 {
+        let value = a.int()?;
+        let seat = u32::try_from(value).map_err(|_| {
+            ServerError::out_of_range(format!("ERR seat number {value} is out of range"))
+        })?;
+        seats.push(seat);
+    }
+    Ok(seats)
 }
