@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use usher_protocol::commands::{self, CommandSpec, COMMANDS};
-use usher_protocol::request::format_double;
+use usher_protocol::number::format_double;
 use usher_protocol::Reply;
 
 /// What one input line asks for.

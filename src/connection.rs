@@ -11,7 +11,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use usher_protocol::request::{ClientCommand, CommandQuery};
+use usher_protocol::request::{ClientCommand, CommandQuery, ConnectionCommand};
 use usher_protocol::resp::{RespDecoder, RespVersion};
 use usher_protocol::{
     binary, commands, resp, ArgList, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
@@ -154,32 +154,36 @@ impl Connection {
             Err(error) => ready(Reply::Error(error)),
             Ok(request) => match check_limits(&request, config) {
                 Err(error) => ready(Reply::Error(error)),
-                Ok(()) if request.is_connection_level() => {
-                    let close = request == Request::Quit;
-                    let reply = self.answer_locally(request, config);
-                    // The reply to HELLO is already in the new protocol.
-                    Frame::Ready {
-                        request_id,
-                        codec: self.codec.unwrap_or(codec),
-                        reply,
-                        close,
+                Ok(()) => match request {
+                    Request::Connection(command) => {
+                        let close = command == ConnectionCommand::Quit;
+                        let reply = self.answer_locally(command, config);
+                        // The reply to HELLO is already in the new protocol.
+                        Frame::Ready {
+                            request_id,
+                            codec: self.codec.unwrap_or(codec),
+                            reply,
+                            close,
+                        }
                     }
-                }
-                Ok(()) => Frame::Engine {
-                    request_id,
-                    codec,
-                    request,
+                    request => Frame::Engine {
+                        request_id,
+                        codec,
+                        request,
+                    },
                 },
             },
         }
     }
 
     /// Answers connection-level commands.
-    fn answer_locally(&mut self, request: Request, config: &Config) -> Reply {
-        match request {
-            Request::Ping(None) => Reply::simple("PONG"),
-            Request::Ping(Some(message)) | Request::Echo(message) => Reply::Bulk(message),
-            Request::Time => {
+    fn answer_locally(&mut self, command: ConnectionCommand, config: &Config) -> Reply {
+        match command {
+            ConnectionCommand::Ping(None) => Reply::simple("PONG"),
+            ConnectionCommand::Ping(Some(message)) | ConnectionCommand::Echo(message) => {
+                Reply::Bulk(message)
+            }
+            ConnectionCommand::Time => {
                 let since_epoch = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default();
@@ -188,16 +192,16 @@ impl Connection {
                     Reply::Bulk(Bytes::from(since_epoch.subsec_micros().to_string())),
                 ])
             }
-            Request::Quit => Reply::OK,
-            Request::Select(0) => Reply::OK,
-            Request::Select(_) => {
+            ConnectionCommand::Quit => Reply::OK,
+            ConnectionCommand::Select(0) => Reply::OK,
+            ConnectionCommand::Select(_) => {
                 Reply::Error(ServerError::generic("ERR DB index is out of range"))
             }
-            Request::Hello {
+            ConnectionCommand::Hello {
                 protocol,
                 client_name,
             } => self.hello(protocol, client_name),
-            Request::Client(command) => match command {
+            ConnectionCommand::Client(client) => match client {
                 ClientCommand::SetName(name) => {
                     self.name = (!name.is_empty()).then_some(name);
                     Reply::OK
@@ -206,11 +210,8 @@ impl Connection {
                 ClientCommand::Id => Reply::Int(self.id as i64),
                 ClientCommand::SetInfo => Reply::OK,
             },
-            Request::Command(query) => command_reply(query),
-            Request::ConfigGet(patterns) => config_get(config, &patterns),
-            other => Reply::Error(ServerError::generic(format!(
-                "ERR {other:?} is not a connection command"
-            ))),
+            ConnectionCommand::Command(query) => command_reply(query),
+            ConnectionCommand::ConfigGet(patterns) => config_get(config, &patterns),
         }
     }
 

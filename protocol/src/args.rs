@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::ServerError;
-use crate::request::{format_double, parse_f64, parse_i64};
+use crate::number::{format_double, parse_f64, parse_i64};
 
 /// One argument, owned. RESP only carries strings; the binary protocol may
 /// also carry integers and doubles directly.

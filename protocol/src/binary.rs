@@ -17,9 +17,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::args::{Arg, ArgList};
+use crate::codec::{Decoded, Limits};
 use crate::error::{ErrorCode, ServerError};
 use crate::reply::Reply;
-use crate::{Decoded, Limits};
 
 pub const MAGIC: u8 = 0xD5;
 pub const VERSION: u8 = 1;
@@ -493,4 +493,66 @@ fn decode_value(cursor: &mut Bytes, depth: usize) -> Result<Reply, ServerError> 
         }
     };
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+
+    use crate::reply::{InlineBytes, Reply, Word};
+    use crate::resp::{self, RespVersion};
+
+    /// The compact replies (inline bytes, inline integers, tuples) reach
+    /// the wire as the same bytes as the plain reply they stand for, in
+    /// both RESP versions and in the binary codec.
+    #[test]
+    fn compact_replies_encode_like_what_they_stand_for() {
+        let mut pairs = vec![
+            (
+                Reply::BulkInline(InlineBytes::new(b"seat-12").expect("fits")),
+                Reply::Bulk(Bytes::from_static(b"seat-12")),
+            ),
+            (
+                Reply::int_list(&[0, 7, u32::MAX]),
+                Reply::Array(vec![
+                    Reply::Int(0),
+                    Reply::Int(7),
+                    Reply::Int(i64::from(u32::MAX)),
+                ]),
+            ),
+        ];
+        type Case<'a> = (Option<Word>, &'a [i64], Option<&'a [u32]>);
+        let cases: [Case; 8] = [
+            (Some(Word::Held), &[600_000], Some(&[101, 102, 103])),
+            (Some(Word::Taken), &[], Some(&[7])),
+            (Some(Word::Limit), &[3], None),
+            (Some(Word::WaitingBulk), &[1204, -1], None),
+            (Some(Word::NoneBulk), &[], None),
+            (None, &[i64::MIN, i64::MAX], None),
+            (Some(Word::Sold), &[], Some(&[])),
+            (Some(Word::Soldout), &[-1, 0, 1, u32::MAX as i64 + 1], None),
+        ];
+        for (head, ints, list) in cases {
+            let tuple = Reply::tuple(head, ints, list);
+            assert!(matches!(tuple, Reply::Tuple(_)), "{tuple:?}");
+            let mut items: Vec<Reply> = head.map(Word::reply).into_iter().collect();
+            items.extend(ints.iter().map(|&value| Reply::Int(value)));
+            items.extend(list.map(|list| {
+                Reply::Array(list.iter().map(|&v| Reply::Int(i64::from(v))).collect())
+            }));
+            pairs.push((tuple, Reply::Array(items)));
+        }
+        for (compact, plain) in &pairs {
+            for version in [RespVersion::Resp2, RespVersion::Resp3] {
+                let (mut left, mut right) = (BytesMut::new(), BytesMut::new());
+                resp::encode_reply(compact, version, &mut left);
+                resp::encode_reply(plain, version, &mut right);
+                assert_eq!(left, right, "{compact:?} in {version:?}");
+            }
+            let (mut left, mut right) = (BytesMut::new(), BytesMut::new());
+            super::encode_reply(&mut left, 7, compact);
+            super::encode_reply(&mut right, 7, plain);
+            assert_eq!(left, right, "{compact:?} in binary");
+        }
+    }
 }

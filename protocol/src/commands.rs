@@ -66,6 +66,8 @@ pub enum Cmd {
     Zrevrangebyscore,
     Zpopmin,
     Zpopmax,
+    Bzpopmin,
+    Bzpopmax,
     Zremrangebyscore,
     Zremrangebyrank,
     QueueConfig,
@@ -105,6 +107,8 @@ const W: &[&str] = &["write", "fast"];
 const WM: &[&str] = &["write", "denyoom", "fast"];
 const R: &[&str] = &["readonly", "fast"];
 const C: &[&str] = &["fast", "stale", "loading"];
+/// Blocking pops, flagged as Redis 7.2 flags them.
+const WB: &[&str] = &["write", "blocking", "fast"];
 
 macro_rules! row {
     ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
@@ -185,6 +189,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Zrevrangebyscore, "ZREVRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key max min [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], descending."),
     row!(Zpopmin, "ZPOPMIN", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the lowest scores, as [member, score, ...]."),
     row!(Zpopmax, "ZPOPMAX", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the highest scores, as [member, score, ...]."),
+    row!(Bzpopmin, "BZPOPMIN", -3, WB, "zset", 1, -2, "key [key ...] timeout", "Pops the lowest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
+    row!(Bzpopmax, "BZPOPMAX", -3, WB, "zset", 1, -2, "key [key ...] timeout", "Pops the highest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
     row!(Zremrangebyscore, "ZREMRANGEBYSCORE", 4, W, "zset", 1, 1, "key min max", "Removes members with a score in [min, max]; replies how many."),
     row!(Zremrangebyrank, "ZREMRANGEBYRANK", 4, W, "zset", 1, 1, "key start stop", "Removes members with a rank in [start, stop]; replies how many."),
     row!(QueueConfig, "QUEUE.CONFIG", -2, WM, "queue", 1, 1, "queue [CAPACITY n] [RATE n PER ms] [TTL ms]", "Creates a waiting room or changes it live. CAPACITY: most members active at once; RATE: most admitted per period; TTL: lifetime of an admission. 0 switches a setting off; neither CAPACITY nor RATE = admission by QUEUE.ADMIT only."),

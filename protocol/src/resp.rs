@@ -9,10 +9,10 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::args::ArgList;
+use crate::codec::{Decoded, Limits};
 use crate::error::ServerError;
+use crate::number::double_text;
 use crate::reply::Reply;
-use crate::request::double_text;
-use crate::{Decoded, Limits};
 
 /// Which RESP dialect replies are encoded in (`HELLO 3` switches to 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +53,7 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 
 /// Parses the decimal length in a `*N` or `$N` header line.
 fn parse_len(line: &[u8]) -> Option<i64> {
-    crate::request::parse_i64(line)
+    crate::number::parse_i64(line)
 }
 
 impl RespDecoder {

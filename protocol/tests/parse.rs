@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 use usher_protocol::commands::COMMANDS;
+use usher_protocol::number::{double_text, parse_f64};
 use usher_protocol::request::{
-    double_text, parse_f64, ClientCommand, CommandQuery, Deadline, ExpireCondition, SetCondition,
+    ClientCommand, CommandQuery, ConnectionCommand, Deadline, ExpireCondition, SetCondition,
     SetExpiry,
 };
 use usher_protocol::{parse, Arg, ErrorCode, Request, ServerError};
@@ -127,47 +128,78 @@ fn arity_inside_variadic_commands() {
 #[test]
 fn every_command_parses_a_valid_call() {
     let cases = [
-        ("PING", Request::Ping(None)),
-        ("PING hi", Request::Ping(Some(bytes("hi")))),
-        ("ECHO hi", Request::Echo(bytes("hi"))),
-        ("TIME", Request::Time),
+        ("PING", Request::Connection(ConnectionCommand::Ping(None))),
+        (
+            "PING hi",
+            Request::Connection(ConnectionCommand::Ping(Some(bytes("hi")))),
+        ),
+        (
+            "ECHO hi",
+            Request::Connection(ConnectionCommand::Echo(bytes("hi"))),
+        ),
+        ("TIME", Request::Connection(ConnectionCommand::Time)),
         (
             "HELLO",
-            Request::Hello {
+            Request::Connection(ConnectionCommand::Hello {
                 protocol: None,
                 client_name: None,
-            },
+            }),
         ),
         (
             "HELLO 3 AUTH u p SETNAME me",
-            Request::Hello {
+            Request::Connection(ConnectionCommand::Hello {
                 protocol: Some(3),
                 client_name: Some(bytes("me")),
-            },
+            }),
         ),
-        ("SELECT 0", Request::Select(0)),
+        (
+            "SELECT 0",
+            Request::Connection(ConnectionCommand::Select(0)),
+        ),
         (
             "CLIENT SETNAME app",
-            Request::Client(ClientCommand::SetName(bytes("app"))),
+            Request::Connection(ConnectionCommand::Client(ClientCommand::SetName(bytes(
+                "app",
+            )))),
         ),
-        ("CLIENT getname", Request::Client(ClientCommand::GetName)),
-        ("CLIENT ID", Request::Client(ClientCommand::Id)),
+        (
+            "CLIENT getname",
+            Request::Connection(ConnectionCommand::Client(ClientCommand::GetName)),
+        ),
+        (
+            "CLIENT ID",
+            Request::Connection(ConnectionCommand::Client(ClientCommand::Id)),
+        ),
         (
             "CLIENT SETINFO lib-name x",
-            Request::Client(ClientCommand::SetInfo),
+            Request::Connection(ConnectionCommand::Client(ClientCommand::SetInfo)),
         ),
-        ("COMMAND", Request::Command(CommandQuery::All)),
-        ("COMMAND count", Request::Command(CommandQuery::Count)),
+        (
+            "COMMAND",
+            Request::Connection(ConnectionCommand::Command(CommandQuery::All)),
+        ),
+        (
+            "COMMAND count",
+            Request::Connection(ConnectionCommand::Command(CommandQuery::Count)),
+        ),
         (
             "COMMAND INFO get",
-            Request::Command(CommandQuery::Info(vec![bytes("get")])),
+            Request::Connection(ConnectionCommand::Command(CommandQuery::Info(vec![bytes(
+                "get",
+            )]))),
         ),
-        ("COMMAND DOCS", Request::Command(CommandQuery::Docs(vec![]))),
+        (
+            "COMMAND DOCS",
+            Request::Connection(ConnectionCommand::Command(CommandQuery::Docs(vec![]))),
+        ),
         (
             "CONFIG get save appendonly",
-            Request::ConfigGet(vec![bytes("save"), bytes("appendonly")]),
+            Request::Connection(ConnectionCommand::ConfigGet(vec![
+                bytes("save"),
+                bytes("appendonly"),
+            ])),
         ),
-        ("QUIT", Request::Quit),
+        ("QUIT", Request::Connection(ConnectionCommand::Quit)),
         ("INFO", Request::Info(vec![])),
         (
             "INFO server stats",
@@ -493,10 +525,10 @@ fn hello_versions() {
     // Any integer parses; the connection refuses versions other than 2 and 3.
     assert_eq!(
         ok("HELLO 4"),
-        Request::Hello {
+        Request::Connection(ConnectionCommand::Hello {
             protocol: Some(4),
             client_name: None
-        }
+        })
     );
     assert_eq!(err_code("HELLO 3 SETNAME"), ErrorCode::Syntax);
     assert_eq!(err_code("HELLO 3 AUTH user"), ErrorCode::Syntax);
@@ -588,14 +620,14 @@ fn typed_arguments_where_integers_are_expected() {
     ));
     assert_eq!(
         parse(&[b("SELECT"), Arg::Int(0)]).unwrap(),
-        Request::Select(0)
+        Request::Connection(ConnectionCommand::Select(0))
     );
     assert_eq!(
         parse(&[b("HELLO"), Arg::Int(3)]).unwrap(),
-        Request::Hello {
+        Request::Connection(ConnectionCommand::Hello {
             protocol: Some(3),
             client_name: None
-        }
+        })
     );
     match parse(&[b("SCAN"), Arg::Int(7), b("COUNT"), Arg::Int(3)]).unwrap() {
         Request::Scan { cursor, count, .. } => assert_eq!((cursor, count), (7, 3)),
@@ -614,11 +646,20 @@ fn typed_arguments_where_strings_are_expected() {
         other => panic!("{other:?}"),
     }
     let list = [b("ECHO"), Arg::Double(3.0)];
-    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("3")));
+    assert_eq!(
+        parse(&list).unwrap(),
+        Request::Connection(ConnectionCommand::Echo(bytes("3")))
+    );
     let list = [b("ECHO"), Arg::Double(f64::NEG_INFINITY)];
-    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("-inf")));
+    assert_eq!(
+        parse(&list).unwrap(),
+        Request::Connection(ConnectionCommand::Echo(bytes("-inf")))
+    );
     let list = [b("ECHO"), Arg::Double(0.1)];
-    assert_eq!(parse(&list).unwrap(), Request::Echo(bytes("0.1")));
+    assert_eq!(
+        parse(&list).unwrap(),
+        Request::Connection(ConnectionCommand::Echo(bytes("0.1")))
+    );
     let list = [b("DEL"), Arg::Int(i64::MIN), b("x")];
     assert_eq!(
         parse(&list).unwrap(),
@@ -698,5 +739,168 @@ fn double_texts_fit_and_read_back() {
             "{value:e} as {}",
             text.as_str()
         );
+    }
+}
+
+fn bzpop(words: &str) -> (Vec<Bytes>, bool, u64) {
+    match ok(words) {
+        Request::BzPop {
+            keys,
+            max,
+            timeout_ms,
+        } => (keys, max, timeout_ms),
+        other => panic!("{words}: {other:?}"),
+    }
+}
+
+#[test]
+fn bzpop_keys_and_timeout() {
+    assert_eq!(
+        bzpop("BZPOPMIN a b c 0"),
+        (vec![bytes("a"), bytes("b"), bytes("c")], false, 0)
+    );
+    assert_eq!(bzpop("bzpopmax k 2"), (vec![bytes("k")], true, 2000));
+    // Seconds as a double, rounded up to whole milliseconds as Redis 7.2
+    // rounds them, so a timeout never ends early.
+    for (timeout, millis) in [
+        ("0.1", 100),
+        ("1.5", 1500),
+        ("0.0001", 1),
+        ("0.0015", 2),
+        ("1e3", 1_000_000),
+        ("-0", 0),
+        ("-0.0001", 0),
+    ] {
+        let words = format!("BZPOPMIN k {timeout}");
+        assert_eq!(bzpop(&words).2, millis, "{words}");
+    }
+    // The last argument is the timeout even when it looks like a key.
+    assert_eq!(bzpop("BZPOPMIN 5 5").0, vec![bytes("5")]);
+    // Typed binary arguments: integers and doubles are seconds too.
+    let typed = |timeout: Arg| parse(&[b("BZPOPMAX"), b("k"), timeout]);
+    match typed(Arg::Int(3)).unwrap() {
+        Request::BzPop { timeout_ms, .. } => assert_eq!(timeout_ms, 3000),
+        other => panic!("{other:?}"),
+    }
+    match typed(Arg::Double(0.25)).unwrap() {
+        Request::BzPop { timeout_ms, .. } => assert_eq!(timeout_ms, 250),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        typed(Arg::Double(f64::NAN)).unwrap_err().message,
+        "ERR timeout is not a float or out of range"
+    );
+}
+
+#[test]
+fn bzpop_timeout_errors_are_redis_errors() {
+    for (timeout, code, message) in [
+        ("-1", ErrorCode::OutOfRange, "ERR timeout is negative"),
+        ("-0.5", ErrorCode::OutOfRange, "ERR timeout is negative"),
+        ("-inf", ErrorCode::OutOfRange, "ERR timeout is negative"),
+        ("inf", ErrorCode::OutOfRange, "ERR timeout is out of range"),
+        (
+            "1e300",
+            ErrorCode::OutOfRange,
+            "ERR timeout is out of range",
+        ),
+        // 2^63 ms is the first value past Redis's signed deadline.
+        (
+            "9223372036854775.808",
+            ErrorCode::OutOfRange,
+            "ERR timeout is out of range",
+        ),
+        (
+            "abc",
+            ErrorCode::NotFloat,
+            "ERR timeout is not a float or out of range",
+        ),
+        (
+            "nan",
+            ErrorCode::NotFloat,
+            "ERR timeout is not a float or out of range",
+        ),
+        (
+            "1s",
+            ErrorCode::NotFloat,
+            "ERR timeout is not a float or out of range",
+        ),
+    ] {
+        let words = format!("BZPOPMIN a b {timeout}");
+        let error = err(&words);
+        assert_eq!(
+            (error.code, error.message.as_ref()),
+            (code, message),
+            "{words}"
+        );
+    }
+    // Just below the bound is accepted (to a double's precision there:
+    // neighbouring doubles are 1024 ms apart).
+    let near = bzpop("BZPOPMIN k 9223372036854774").2;
+    assert!(near.abs_diff(9_223_372_036_854_774_000) <= 1024, "{near}");
+}
+
+#[test]
+fn bzpop_names_its_keys_and_its_table_rows() {
+    let request = ok("BZPOPMIN a b 1");
+    assert_eq!(request.keys(), &[bytes("a"), bytes("b")][..]);
+    let wrapped = ok("REQ id-1 BZPOPMAX a 0");
+    assert_eq!(wrapped.keys(), &[bytes("a")][..]);
+    for name in ["BZPOPMIN", "BZPOPMAX"] {
+        let spec = COMMANDS.iter().find(|spec| spec.name == name).unwrap();
+        assert_eq!(
+            (spec.arity, spec.first_key, spec.last_key, spec.group),
+            (-3, 1, -2, "zset"),
+            "{name}"
+        );
+        assert!(spec.flags.contains(&"write") && spec.flags.contains(&"blocking"));
+    }
+}
+
+/// The command table's "connection" group and `Request::Connection` are
+/// the same set: each connection command parses to it and no other does.
+#[test]
+fn connection_commands_are_exactly_the_connection_group() {
+    for words in [
+        "PING",
+        "ECHO x",
+        "TIME",
+        "HELLO",
+        "SELECT 0",
+        "CLIENT ID",
+        "COMMAND",
+        "CONFIG GET x",
+        "QUIT",
+    ] {
+        let request = ok(words);
+        assert!(request.is_connection_level(), "{words}");
+        let name = words.split(' ').next().unwrap();
+        let spec = COMMANDS.iter().find(|spec| spec.name == name).unwrap();
+        assert_eq!(spec.group, "connection", "{words}");
+    }
+    let connection_rows = COMMANDS
+        .iter()
+        .filter(|spec| spec.group == "connection")
+        .count();
+    assert_eq!(connection_rows, 9);
+    for words in ["INFO", "DBSIZE", "GET k", "REQ id GET k", "BZPOPMIN k 0"] {
+        assert!(!ok(words).is_connection_level(), "{words}");
+    }
+    let error = err("REQ id PING");
+    assert_eq!(error.code, ErrorCode::Syntax);
+}
+
+/// Every row of the table reaches its family's parser with its smallest
+/// argument count: the routing by family misses no command (a miss would
+/// panic, not return an error).
+#[test]
+fn every_command_reaches_its_family_parser() {
+    for spec in COMMANDS {
+        let words = format!(
+            "{} {}",
+            spec.name,
+            filler(spec.arity.unsigned_abs() as usize - 1)
+        );
+        let _ = parse(&args(words.trim_end()));
     }
 }

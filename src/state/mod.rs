@@ -282,19 +282,16 @@ impl State {
             Request::QueueClose(key) => queue::close(self, key, now_ms),
             Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
             Request::QueueInfo(key) => queue::info(self, key, now_ms),
-            Request::Ping(_)
-            | Request::Echo(_)
-            | Request::Time
-            | Request::Hello { .. }
-            | Request::Select(_)
-            | Request::Client(_)
-            | Request::Command(_)
-            | Request::ConfigGet(_)
-            | Request::Quit
-            | Request::Info(_)
-            | Request::Snapshot => Reply::Error(ServerError::generic(
-                "ERR this command is answered by the connection or engine, not the state",
+            // Waiting for a key is not implemented: a blocking pop is
+            // refused rather than answered as if it could not block.
+            Request::BzPop { .. } => Reply::Error(ServerError::generic(
+                "ERR blocking commands are not supported yet",
             )),
+            Request::Connection(_) | Request::Info(_) | Request::Snapshot => {
+                Reply::Error(ServerError::generic(
+                    "ERR this command is answered by the connection or engine, not the state",
+                ))
+            }
         }
     }
 

@@ -110,7 +110,7 @@ fn counter_value(value: &Value) -> Result<i64, ServerError> {
         Value::Int(number) => Ok(*number),
         Value::Str(_) | Value::Short(_) => value
             .string_bytes()
-            .and_then(usher_protocol::request::parse_i64)
+            .and_then(usher_protocol::number::parse_i64)
             .ok_or(ServerError::NOT_INTEGER),
         Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
             Err(ServerError::WRONG_TYPE)

@@ -49,7 +49,7 @@ impl Value {
 
     /// Stores a string, as an integer when it is one in canonical form.
     pub fn from_string(bytes: &[u8]) -> Value {
-        match usher_protocol::request::parse_i64(bytes) {
+        match usher_protocol::number::parse_i64(bytes) {
             Some(number) => Value::Int(number),
             None => Value::string(bytes),
         }

@@ -515,7 +515,7 @@ proptest! {
 
 #[test]
 fn double_replies_are_formatted_like_redis() {
-    use usher::protocol::request::format_double;
+    use usher::protocol::number::format_double;
     // Values checked against redis-server: shortest digits, %.17g layout.
     assert_eq!(format_double(1e20), "1e+20");
     assert_eq!(format_double(1.5e-7), "1.5e-07");

@@ -1,0 +1,492 @@
+//! `Request`: one typed variant per command, and the parser that turns a
+//! decoded argument list (from either codec) into it.
+//!
+//! Both codecs produce an [`ArgList`] whose first argument is the command
+//! name; [`parse_list`] looks the name up in the command table, checks the
+//! arity and hands the arguments to the command's family, so a command's
+//! syntax is defined once for both protocols. A syntax error is a
+//! per-request error reply, never a connection error.
+//!
+//! One file per family, as in the server's `state/`: `connection`
+//! (answered by the connection), `server` (INFO, DBSIZE, SNAPSHOT,
+//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue` and
+//! `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
+//! family file holds its commands' option types and parse functions.
+
+mod connection;
+mod cursor;
+mod idempotency;
+mod keys;
+mod queue;
+mod seats;
+mod server;
+mod stock;
+mod strings;
+mod zset;
+
+use bytes::Bytes;
+
+pub use crate::args::{Arg, ArgList, ArgRef};
+use crate::commands::Cmd;
+use crate::error::{ErrorCode, ServerError};
+use cursor::Args;
+
+pub use connection::{ClientCommand, CommandQuery, ConnectionCommand};
+pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
+pub use keys::{Deadline, ExpireCondition};
+pub use seats::SeatList;
+pub use strings::{SetCondition, SetExpiry};
+pub use zset::{ScoreBound, ZAddFlags, ZAddPairs, ZRangeBy};
+
+/// A parsed command: one variant per command (a few commands share one, as
+/// `INCR` and `DECRBY` share `IncrBy`). [`Request::Connection`] is answered
+/// by the connection; every other variant goes to the engine thread. One
+/// flat enum, so the engine dispatches with a single `match`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// Answered by the connection itself, never sent to the engine.
+    Connection(ConnectionCommand),
+    // --- server ---
+    Info(Vec<Bytes>),
+    DbSize,
+    FlushAll,
+    /// `SNAPSHOT`: start writing a snapshot now.
+    Snapshot,
+    // --- keys ---
+    Del(Vec<Bytes>),
+    Exists(Vec<Bytes>),
+    Type(Bytes),
+    Expire {
+        key: Bytes,
+        deadline: Deadline,
+        condition: ExpireCondition,
+    },
+    Ttl(Bytes),
+    Pttl(Bytes),
+    Persist(Bytes),
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+        type_name: Option<Bytes>,
+    },
+    // --- strings and counters ---
+    Get(Bytes),
+    Set {
+        key: Bytes,
+        value: Bytes,
+        condition: SetCondition,
+        get: bool,
+        expiry: SetExpiry,
+    },
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`.
+    IncrBy {
+        key: Bytes,
+        delta: i64,
+    },
+    /// `INCRBOUND key delta [MIN floor] [MAX cap]`.
+    IncrBound {
+        key: Bytes,
+        delta: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    // --- seats ---
+    /// `SEAT.CREATE event count [LIMIT k]`.
+    SeatCreate {
+        key: Bytes,
+        count: u64,
+        limit: Option<u64>,
+    },
+    /// `SEAT.HOLD event holder ttl_ms seat [seat ...]`.
+    SeatHold {
+        key: Bytes,
+        holder: Bytes,
+        ttl_ms: u64,
+        seats: SeatList,
+    },
+    /// `SEAT.CONFIRM event holder`.
+    SeatConfirm {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `SEAT.RELEASE event holder [seat ...]` (empty = all the holder holds).
+    SeatRelease {
+        key: Bytes,
+        holder: Bytes,
+        seats: SeatList,
+    },
+    /// `SEAT.STATUS event from count`.
+    SeatStatus {
+        key: Bytes,
+        from: u64,
+        count: u64,
+    },
+    /// `SEAT.HOLDER event holder`.
+    SeatHolder {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `SEAT.INFO event`.
+    SeatInfo(Bytes),
+    // --- stock ---
+    /// `STOCK.CONFIG sku total [LIMIT k]`.
+    StockConfig {
+        key: Bytes,
+        total: u64,
+        limit: Option<u64>,
+    },
+    /// `STOCK.RESERVE sku holder qty ttl_ms`.
+    StockReserve {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+        ttl_ms: u64,
+    },
+    /// `STOCK.CONFIRM sku holder`.
+    StockConfirm {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `STOCK.RELEASE sku holder`.
+    StockRelease {
+        key: Bytes,
+        holder: Bytes,
+    },
+    /// `STOCK.TAKE sku holder qty`.
+    StockTake {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+    },
+    /// `STOCK.REFUND sku holder qty`.
+    StockRefund {
+        key: Bytes,
+        holder: Bytes,
+        quantity: u64,
+    },
+    /// `STOCK.INFO sku`.
+    StockInfo(Bytes),
+    // --- exactly-once retries ---
+    /// `REQ id command [args ...]`, or any data command sent in a binary
+    /// frame that carries an idempotency key. `fingerprint` identifies the
+    /// wrapped command (see [`fingerprint`]) so a reused id with a different
+    /// command is refused instead of answered with an unrelated reply.
+    Req {
+        id: Bytes,
+        fingerprint: u64,
+        command: Box<Request>,
+    },
+    // --- sorted sets ---
+    ZAdd {
+        key: Bytes,
+        flags: ZAddFlags,
+        pairs: ZAddPairs,
+    },
+    ZIncrBy {
+        key: Bytes,
+        delta: f64,
+        member: Bytes,
+    },
+    ZRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    ZScore {
+        key: Bytes,
+        member: Bytes,
+    },
+    ZCard(Bytes),
+    ZCount {
+        key: Bytes,
+        min: ScoreBound,
+        max: ScoreBound,
+    },
+    /// `ZRANK` and `ZREVRANK`.
+    ZRank {
+        key: Bytes,
+        member: Bytes,
+        reverse: bool,
+        with_score: bool,
+    },
+    /// `ZRANGE`, `ZRANGEBYSCORE`, `ZREVRANGE`, `ZREVRANGEBYSCORE`.
+    ZRange {
+        key: Bytes,
+        by: ZRangeBy,
+        reverse: bool,
+        /// `LIMIT offset count`; `(0, -1)` when absent.
+        limit: (i64, i64),
+        with_scores: bool,
+    },
+    /// `ZPOPMIN` and `ZPOPMAX`.
+    ZPop {
+        key: Bytes,
+        max: bool,
+        count: Option<i64>,
+    },
+    /// `BZPOPMIN` and `BZPOPMAX`: pop from the first non-empty key, or wait.
+    /// `timeout_ms` is relative, rounded up to whole milliseconds as Redis
+    /// does, below 2^63; 0 = wait forever. The engine turns it into an
+    /// absolute deadline against its own clock.
+    BzPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        timeout_ms: u64,
+    },
+    ZRemRangeByScore {
+        key: Bytes,
+        min: ScoreBound,
+        max: ScoreBound,
+    },
+    ZRemRangeByRank {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    // --- queues ---
+    /// `QUEUE.CONFIG q [CAPACITY n] [RATE n PER ms] [TTL ms]`; `None` leaves
+    /// a setting as it is, 0 switches it off.
+    QueueConfig {
+        key: Bytes,
+        capacity: Option<u64>,
+        /// `(members, period_ms)`.
+        rate: Option<(u64, u64)>,
+        ttl_ms: Option<u64>,
+    },
+    QueueJoin {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueuePos {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueueAdmit {
+        key: Bytes,
+        count: u64,
+    },
+    QueueTouch {
+        key: Bytes,
+        member: Bytes,
+        ttl_ms: Option<u64>,
+    },
+    QueueLeave {
+        key: Bytes,
+        member: Bytes,
+    },
+    QueueClose(Bytes),
+    QueueDrop(Bytes),
+    QueueInfo(Bytes),
+}
+
+impl Request {
+    /// Whether the connection answers this request itself (no engine hop).
+    pub fn is_connection_level(&self) -> bool {
+        matches!(self, Request::Connection(_))
+    }
+
+    /// The keys the request names; used to enforce `key_bytes_max`.
+    pub fn keys(&self) -> &[Bytes] {
+        match self {
+            Request::Del(keys) | Request::Exists(keys) | Request::BzPop { keys, .. } => keys,
+            Request::Type(key)
+            | Request::Ttl(key)
+            | Request::Pttl(key)
+            | Request::Persist(key)
+            | Request::Get(key)
+            | Request::Expire { key, .. }
+            | Request::Set { key, .. }
+            | Request::IncrBy { key, .. }
+            | Request::IncrBound { key, .. }
+            | Request::SeatCreate { key, .. }
+            | Request::SeatHold { key, .. }
+            | Request::SeatConfirm { key, .. }
+            | Request::SeatRelease { key, .. }
+            | Request::SeatStatus { key, .. }
+            | Request::SeatHolder { key, .. }
+            | Request::SeatInfo(key)
+            | Request::StockConfig { key, .. }
+            | Request::StockReserve { key, .. }
+            | Request::StockConfirm { key, .. }
+            | Request::StockRelease { key, .. }
+            | Request::StockTake { key, .. }
+            | Request::StockRefund { key, .. }
+            | Request::StockInfo(key)
+            | Request::ZAdd { key, .. }
+            | Request::ZIncrBy { key, .. }
+            | Request::ZRem { key, .. }
+            | Request::ZScore { key, .. }
+            | Request::ZCard(key)
+            | Request::ZCount { key, .. }
+            | Request::ZRank { key, .. }
+            | Request::ZRange { key, .. }
+            | Request::ZPop { key, .. }
+            | Request::ZRemRangeByScore { key, .. }
+            | Request::ZRemRangeByRank { key, .. }
+            | Request::QueueConfig { key, .. }
+            | Request::QueueJoin { key, .. }
+            | Request::QueuePos { key, .. }
+            | Request::QueueAdmit { key, .. }
+            | Request::QueueTouch { key, .. }
+            | Request::QueueLeave { key, .. }
+            | Request::QueueClose(key)
+            | Request::QueueDrop(key)
+            | Request::QueueInfo(key) => std::slice::from_ref(key),
+            Request::Req { command, .. } => command.keys(),
+            _ => &[],
+        }
+    }
+}
+
+/// Upper-cases a command name into a stack buffer; `None` if it is too long
+/// to be any known command.
+fn upper_name(arg: ArgRef<'_>, buffer: &mut [u8; 24]) -> Option<usize> {
+    let ArgRef::Bytes(name) = arg else {
+        return None;
+    };
+    if name.len() > buffer.len() {
+        return None;
+    }
+    for (slot, byte) in buffer.iter_mut().zip(name.iter()) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    Some(name.len())
+}
+
+fn unknown_command(args: &ArgList, from: usize) -> ServerError {
+    let name = match args.get(from) {
+        Some(ArgRef::Bytes(bytes)) => {
+            String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned()
+        }
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    let mut start = String::new();
+    for arg in args.iter().skip(from + 1).take(8) {
+        if let ArgRef::Bytes(bytes) = arg {
+            start.push('\'');
+            start.push_str(&String::from_utf8_lossy(&bytes[..bytes.len().min(64)]));
+            start.push_str("' ");
+        }
+    }
+    ServerError::new(
+        ErrorCode::UnknownCommand,
+        format!("ERR unknown command '{name}', with args beginning with: {start}"),
+    )
+}
+
+/// Parses a list of owned arguments (command name first): for clients and
+/// tests. The server parses the decoder's list with [`parse_list`].
+pub fn parse(args: &[Arg]) -> Result<Request, ServerError> {
+    parse_list(&ArgList::from_args(args))
+}
+
+/// Parses a decoded argument list (command name first). It only reads the
+/// list; a `Bytes` is made for each argument the request keeps.
+pub fn parse_list(args: &ArgList) -> Result<Request, ServerError> {
+    parse_from(args, 0)
+}
+
+/// Parses the command whose name is argument `from` of `args`.
+fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
+    let mut buffer = [0u8; 24];
+    let Some(first) = args.get(from) else {
+        return Err(ServerError::protocol("empty command"));
+    };
+    let Some(length) = upper_name(first, &mut buffer) else {
+        return Err(unknown_command(args, from));
+    };
+    let upper = &buffer[..length];
+    let Some(spec) = crate::commands::lookup(upper) else {
+        return Err(unknown_command(args, from));
+    };
+    let name = spec.name;
+    let given = (args.len() - from) as i64;
+    if (spec.arity > 0 && given != spec.arity) || (spec.arity < 0 && given < -spec.arity) {
+        return Err(ServerError::wrong_arity(name));
+    }
+    let mut a = Args {
+        name,
+        list: args,
+        next: from + 1,
+    };
+    route(spec.id, &mut a)
+}
+
+/// Hands a command's arguments to its family's parser.
+fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
+    match id {
+        Cmd::Ping
+        | Cmd::Echo
+        | Cmd::Time
+        | Cmd::Hello
+        | Cmd::Select
+        | Cmd::Client
+        | Cmd::Command
+        | Cmd::Config
+        | Cmd::Quit => connection::parse(id, a).map(Request::Connection),
+        Cmd::Info | Cmd::Dbsize | Cmd::Snapshot | Cmd::Flushall => server::parse(id, a),
+        Cmd::Del
+        | Cmd::Unlink
+        | Cmd::Exists
+        | Cmd::Type
+        | Cmd::Expire
+        | Cmd::Pexpire
+        | Cmd::Expireat
+        | Cmd::Pexpireat
+        | Cmd::Ttl
+        | Cmd::Pttl
+        | Cmd::Persist
+        | Cmd::Scan => keys::parse(id, a),
+        Cmd::Get
+        | Cmd::Set
+        | Cmd::Incr
+        | Cmd::Decr
+        | Cmd::Incrby
+        | Cmd::Decrby
+        | Cmd::Incrbound => strings::parse(id, a),
+        Cmd::SeatCreate
+        | Cmd::SeatHold
+        | Cmd::SeatConfirm
+        | Cmd::SeatRelease
+        | Cmd::SeatStatus
+        | Cmd::SeatHolder
+        | Cmd::SeatInfo => seats::parse(id, a),
+        Cmd::StockConfig
+        | Cmd::StockReserve
+        | Cmd::StockConfirm
+        | Cmd::StockRelease
+        | Cmd::StockTake
+        | Cmd::StockRefund
+        | Cmd::StockInfo => stock::parse(id, a),
+        Cmd::Zadd
+        | Cmd::Zincrby
+        | Cmd::Zrem
+        | Cmd::Zscore
+        | Cmd::Zcard
+        | Cmd::Zcount
+        | Cmd::Zrank
+        | Cmd::Zrevrank
+        | Cmd::Zrange
+        | Cmd::Zrangebyscore
+        | Cmd::Zrevrange
+        | Cmd::Zrevrangebyscore
+        | Cmd::Zpopmin
+        | Cmd::Zpopmax
+        | Cmd::Bzpopmin
+        | Cmd::Bzpopmax
+        | Cmd::Zremrangebyscore
+        | Cmd::Zremrangebyrank => zset::parse(id, a),
+        Cmd::QueueConfig
+        | Cmd::QueueJoin
+        | Cmd::QueuePos
+        | Cmd::QueueAdmit
+        | Cmd::QueueTouch
+        | Cmd::QueueLeave
+        | Cmd::QueueClose
+        | Cmd::QueueDrop
+        | Cmd::QueueInfo => queue::parse(id, a),
+        // Parsed before routing: it wraps a whole command, not arguments.
+        Cmd::Req => idempotency::parse_req(a.list, a.next - 1),
+    }
+}
