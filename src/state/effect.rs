@@ -739,6 +739,69 @@ mod tests {
         }
     }
 
+    /// The type a family's effects change, as `TYPE` names it; `None` for
+    /// effects that apply to a key of any type or to no key.
+    fn family_type(effect: &Effect) -> Option<&'static str> {
+        match effect {
+            Effect::Zset(_) => Some("zset"),
+            Effect::Queue(_) => Some("queue"),
+            Effect::Seat(_) => Some("seats"),
+            Effect::Stock(_) => Some("stock"),
+            Effect::Key(_) | Effect::Req(_) => None,
+        }
+    }
+
+    /// Everything replay could change, to compare before and after.
+    fn contents(state: &State) -> (Vec<(Key, Value, Option<u64>)>, Option<u64>) {
+        let entries = state
+            .keyspace
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.value.clone(), entry.deadline_ms()))
+            .collect();
+        (entries, state.next_timer_ms())
+    }
+
+    #[test]
+    fn a_family_effect_on_a_key_of_another_type_is_wrong_type_and_changes_nothing() {
+        let mut checked = std::collections::BTreeSet::new();
+        for effect in samples() {
+            let (Some(expected), Some(name)) = (family_type(&effect), effect.key()) else {
+                continue;
+            };
+            let key = Key::copy_from_slice(name);
+            for value in values() {
+                let found = value.type_name();
+                if found == expected {
+                    continue;
+                }
+                let mut state = State::new(StateLimits::default());
+                state.keyspace.insert(name, value, Some(T0 + 1_000));
+                let before = contents(&state);
+                assert_eq!(
+                    state.replay(&effect),
+                    Err(ReplayError::WrongType {
+                        key: key.clone(),
+                        expected,
+                        found,
+                    }),
+                    "{effect:?} on a {found}"
+                );
+                assert_eq!(contents(&state), before, "{effect:?} changed a {found}");
+                checked.insert((expected, found));
+            }
+        }
+        // Every family against every other type, strings included.
+        let types = ["string", "zset", "queue", "seats", "stock"];
+        for expected in &types[1..] {
+            for found in types.iter().filter(|found| *found != expected) {
+                assert!(
+                    checked.contains(&(*expected, *found)),
+                    "{expected} on {found}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn wrapping_a_family_effect_does_not_grow_the_effect() {
         let largest = [
