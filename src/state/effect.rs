@@ -751,8 +751,11 @@ mod tests {
         }
     }
 
+    /// Every key with its value and deadline, and the next timer.
+    type Contents = (Vec<(Key, Value, Option<u64>)>, Option<u64>);
+
     /// Everything replay could change, to compare before and after.
-    fn contents(state: &State) -> (Vec<(Key, Value, Option<u64>)>, Option<u64>) {
+    fn contents(state: &State) -> Contents {
         let entries = state
             .keyspace
             .iter()
