@@ -9,6 +9,8 @@
 //! - [`server`]     — binds the port, starts the engine and the network runtime, shuts down.
 //! - [`connection`] — one client: decode, answer connection commands, batch to the engine, reply.
 //! - [`engine`]     — the engine thread: drains batches, applies them, replies; runs timers.
+//! - [`reactor`]    — the mio loop on the engine thread: sockets, frames, rounds, held replies.
+//! - [`wait`]       — the wait registry: blocking commands' requests parked on keys or deadlines.
 //! - [`state`]      — `State` and `apply`: all data, one file per command family.
 //! - [`wal`]        — the append-only log: checksummed records, group commit, fsync policy.
 //! - [`snapshot`]   — incremental snapshots written off the engine thread, and loading.
@@ -38,6 +40,7 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod stats;
+pub mod wait;
 pub mod wal;
 
 pub use usher_protocol as protocol;

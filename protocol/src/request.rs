@@ -512,6 +512,12 @@ pub enum Request {
         max: bool,
         count: Option<i64>,
     },
+    /// `BZPOPMIN` and `BZPOPMAX`: pop from the first non-empty key, or wait.
+    BzPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        timeout_ms: u64,
+    }, // timeout_ms 0 = wait forever
     ZRemRangeByScore {
         key: Bytes,
         min: ScoreBound,
@@ -650,6 +656,7 @@ impl Request {
                 | Request::ZIncrBy { .. }
                 | Request::ZRem { .. }
                 | Request::ZPop { .. }
+                | Request::BzPop { .. }
                 | Request::ZRemRangeByScore { .. }
                 | Request::ZRemRangeByRank { .. }
                 | Request::QueueConfig { .. }
@@ -698,7 +705,7 @@ impl Request {
     /// The keys the request names; used to enforce `key_bytes_max`.
     pub fn keys(&self) -> &[Bytes] {
         match self {
-            Request::Del(keys) | Request::Exists(keys) => keys,
+            Request::Del(keys) | Request::Exists(keys) | Request::BzPop { keys, .. } => keys,
             Request::Type(key)
             | Request::Ttl(key)
             | Request::Pttl(key)
@@ -1136,6 +1143,19 @@ fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
                 count,
             }
         }
+        Cmd::Bzpopmin | Cmd::Bzpopmax => {
+            // The arity check leaves at least one key before the timeout.
+            let mut keys = Vec::with_capacity(a.remaining() - 1);
+            while a.remaining() > 1 {
+                keys.push(a.bytes()?);
+            }
+            let timeout_ms = block_timeout_ms(a.next_arg()?)?;
+            Request::BzPop {
+                keys,
+                max: name == "BZPOPMAX",
+                timeout_ms,
+            }
+        }
         Cmd::Zremrangebyscore => {
             let key = a.bytes()?;
             let (min, max) = score_bounds(&mut a)?;
@@ -1191,6 +1211,33 @@ fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
         Cmd::Req => unreachable!("REQ is parsed above"),
     };
     Ok(request)
+}
+
+/// A blocking command's timeout in seconds (a float, as Redis takes it) as
+/// whole milliseconds, rounded up; 0 means wait forever.
+fn block_timeout_ms(arg: ArgRef<'_>) -> Result<u64, ServerError> {
+    let seconds = arg
+        .to_f64()
+        .ok()
+        .filter(|seconds| seconds.is_finite())
+        .ok_or(ServerError::new_static(
+            ErrorCode::Syntax,
+            "ERR timeout is not a float or out of range",
+        ))?;
+    if seconds < 0.0 {
+        return Err(ServerError::new_static(
+            ErrorCode::OutOfRange,
+            "ERR timeout is negative",
+        ));
+    }
+    let ms = (seconds * 1000.0).ceil();
+    if ms > i64::MAX as f64 {
+        return Err(ServerError::new_static(
+            ErrorCode::OutOfRange,
+            "ERR timeout is out of range",
+        ));
+    }
+    Ok(ms as u64)
 }
 
 fn parse_hello(a: &mut Args<'_>) -> Result<Request, ServerError> {

@@ -73,6 +73,7 @@
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
+//!         | 10 NilArray
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
@@ -278,6 +279,7 @@ const REPLY_BOOL: u8 = 6;
 const REPLY_ARRAY: u8 = 7;
 const REPLY_MAP: u8 = 8;
 const REPLY_ERROR: u8 = 9;
+const REPLY_NIL_ARRAY: u8 = 10;
 /// Deepest nesting a remembered reply may have (command replies nest two
 /// or three levels).
 const REPLY_DEPTH_MAX: usize = usher_protocol::binary::REPLY_DEPTH_MAX;
@@ -641,6 +643,7 @@ pub fn put_option(out: &mut Vec<u8>, value: Option<u64>) {
 pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
         Reply::Nil => out.push(REPLY_NIL),
+        Reply::NilArray => out.push(REPLY_NIL_ARRAY),
         Reply::Simple(text) => {
             out.push(REPLY_SIMPLE);
             put_bytes(out, text.as_bytes());
@@ -717,6 +720,7 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
     }
     let reply = match input.u8()? {
         REPLY_NIL => Reply::Nil,
+        REPLY_NIL_ARRAY => Reply::NilArray,
         REPLY_SIMPLE => Reply::Simple(Cow::Owned(input.text()?)),
         REPLY_BULK => Reply::Bulk(input.bytes()?),
         REPLY_BULK_INT => Reply::BulkInt(input.i64()?),

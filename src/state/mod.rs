@@ -12,8 +12,10 @@
 //! [`keys`] (generic key commands), [`strings`] (strings and counters),
 //! [`zset`] (sorted sets), [`queue`] (waiting rooms and their timers),
 //! [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder tables and
-//! the index of keys with hold deadlines), [`idempotency`] (`REQ`).
+//! the index of keys with hold deadlines), [`idempotency`] (`REQ`),
+//! [`blocking`] (blocking commands' attempts that never wait).
 
+pub mod blocking;
 pub mod effect;
 pub mod graveyard;
 pub mod holders;
@@ -340,6 +342,9 @@ impl State {
                 with_scores,
             } => zset::zrange(self, key, *by, *reverse, *limit, *with_scores, now_ms),
             Request::ZPop { key, max, count } => zset::zpop(self, key, *max, *count, now_ms),
+            Request::BzPop { keys, max, .. } => {
+                blocking::bzpop(self, keys, *max, now_ms).unwrap_or(Reply::NilArray)
+            }
             Request::ZRemRangeByScore { key, min, max } => {
                 zset::zremrangebyscore(self, key, *min, *max, now_ms)
             }
