@@ -374,7 +374,7 @@ impl<C: Clock> Reactor<C> {
                 .peers
                 .iter()
                 .flatten()
-                .any(|c| !c.held.is_empty() || c.unsent_bytes() > 0 || c.backlog)
+                .any(|peer| !peer.held.is_empty() || peer.unsent_bytes() > 0 || peer.backlog)
     }
 
     /// Stops accepting and reading; what was already received is answered,

@@ -310,4 +310,31 @@ mod tests {
         assert!(registry.keys.is_empty() && registry.deadlines.is_empty());
         registry.check_invariants();
     }
+
+    #[test]
+    fn a_condition_wakes_only_its_own_waiters_and_a_flush_wakes_every_key() {
+        let mut registry = WaitRegistry::new(4);
+        let lock = WaitOn::Condition(Bytes::from_static(b"lock"));
+        registry
+            .park(to(0), Request::DbSize, vec![lock.clone()], None)
+            .unwrap();
+        registry
+            .park(to(1), Request::DbSize, vec![key("lock")], None)
+            .unwrap();
+        registry
+            .park(to(2), Request::DbSize, vec![key("other")], None)
+            .unwrap();
+        // A key and a condition of the same name are different things.
+        registry.signal(b"lock");
+        assert_eq!(registry.next_ready(), Some(lock.clone()));
+        assert_eq!(registry.next_ready(), None);
+        assert_eq!(registry.first(&lock).map(|(id, _)| id), Some(1));
+        registry.all_keys_changed();
+        let mut ready = vec![registry.next_ready(), registry.next_ready()];
+        ready.sort_by_key(|target| format!("{target:?}"));
+        assert_eq!(ready, vec![Some(key("lock")), Some(key("other"))]);
+        assert_eq!(registry.next_ready(), None);
+        assert_eq!(registry.next_deadline(), None);
+        registry.check_invariants();
+    }
 }
