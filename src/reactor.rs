@@ -15,12 +15,12 @@
 //! turn is read (`read_step`), its frames decoded a group at a time
 //! (`decode_group`) and applied (`apply_group`); then the parked requests
 //! the batch woke or timed out are answered (`settle_waiters`); then the
-//! batch is logged (`Engine::end_batch`). Without persistence replies are encoded straight into the
-//! connection's output buffer. With persistence they wait, in order, in the
-//! connection's `held` queue until the round's log record is written and
-//! synced (at the end of the round, on this thread); then they are encoded
-//! and written. If that commit failed, the engine's replies become
-//! durability errors.
+//! batch is logged (`Engine::end_batch`). Without persistence replies are
+//! encoded straight into the connection's output buffer. With persistence
+//! they wait, in order, in the connection's `held` queue until the round's
+//! log record is written and synced (at the end of the round, on this
+//! thread); then they are encoded and written. If that commit failed, the
+//! engine's replies become durability errors.
 //!
 //! In-process producers (embedding, tests, later replication) submit
 //! requests through the same bounded command queue the engine always had
@@ -31,12 +31,16 @@
 //! ([`ReplyTo`]); its connection is then neither read nor served, so its
 //! replies stay in order, until the request is answered (woken by a change,
 //! or its timeout). A connection that closes removes its waiter. At
-//! shutdown a parked request is answered SHUTTING_DOWN.
+//! shutdown a parked request is answered SHUTTING_DOWN. Waiters are served
+//! once per round, after every connection's turn, not after each write as
+//! Redis does: so the registry costs one branch per round while empty, and
+//! a request later in the same round may take what a waiter waits for.
 //!
-//! Limits: `connections_max`; `blocked_clients_max` parked requests; `queue_batches_max` queued submissions (BUSY
-//! beyond); at most `pipeline_requests_max` requests of
-//! one connection and `batch_requests_max` in all per round (the rest wait
-//! for the next round); a connection whose unsent replies exceed
+//! Limits: `connections_max`; `blocked_clients_max` parked requests (a
+//! LIMIT error beyond); `queue_batches_max` queued submissions (BUSY
+//! beyond); at most `pipeline_requests_max` requests of one connection and
+//! `batch_requests_max` in all per round (the rest wait for the next
+//! round); a connection whose unsent replies exceed
 //! `client_output_bytes_max` is not read until its client catches up.
 
 use std::collections::VecDeque;
@@ -92,7 +96,9 @@ pub struct Control {
 impl Control {
     /// Queues `requests` for the engine's next round. The replies arrive on
     /// the returned channel. BUSY when the queue is full; SHUTTING_DOWN once
-    /// the server stops.
+    /// the server stops. A blocking command never waits here (a producer
+    /// has no connection to block): it gets its timeout reply at once if it
+    /// cannot go ahead, as inside Redis's MULTI.
     pub fn submit(
         &self,
         requests: Vec<Request>,
@@ -891,6 +897,7 @@ fn apply_group<C: Clock>(
 /// Applies a request for the engine; a blocking one that cannot go ahead
 /// is parked (`None`: the client is blocked), or refused when the registry
 /// is full or the server is stopping.
+#[inline]
 fn apply_or_park<C: Clock>(
     engine: &mut Engine<C>,
     batch: &Batch,
@@ -933,6 +940,7 @@ fn apply_or_park<C: Clock>(
 
 /// Holds a reply for the round's commit (with persistence) or encodes it
 /// for writing at once.
+#[inline]
 fn deliver(peer: &mut Peer, held: Held, persistent: bool) {
     if persistent {
         peer.held.push_back(held);
