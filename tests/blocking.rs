@@ -378,8 +378,11 @@ async fn in_process_submissions_never_wait_and_shutdown_answers_the_blocked() {
     assert_eq!(replies.await.expect("joined"), vec![Reply::NilArray]);
 
     let mut waiter = RespConn::connect(running.addr).await;
-    waiter.send_command(&["BZPOPMIN", "z", "0"]).await;
-    waiter.send_command(&["PING"]).await;
+    // One write, so the server has read the PING too (bytes it has not read
+    // when it stops are not answered).
+    waiter
+        .send(b"*3\r\n$8\r\nBZPOPMIN\r\n$1\r\nz\r\n$1\r\n0\r\nPING\r\n")
+        .await;
     blocked(&running, 1).await;
     stop(running).await;
     let refused = waiter.read().await;
