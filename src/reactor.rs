@@ -203,12 +203,14 @@ struct Turn {
 
 impl Turn {
     /// Frames that may be decoded for the next group.
+    #[inline]
     fn room(&self, config: &Config) -> usize {
         (config.pipeline_requests_max - self.served)
             .min(self.budget)
             .min(LOOKAHEAD_FRAMES)
     }
 
+    #[inline]
     fn may_go_on(&self, config: &Config) -> bool {
         self.served < config.pipeline_requests_max
             && self.budget > 0
@@ -770,6 +772,7 @@ impl<C: Clock> Reactor<C> {
 
 /// The read step: one `read` if the socket may have bytes. Returns whether
 /// the stream has ended (everything the peer sent before its FIN is read).
+#[inline]
 fn read_step(peer: &mut Peer, scratch: &mut [u8], stats: &ServerStats) -> bool {
     if !peer.readable || peer.closing {
         return false;
@@ -952,6 +955,7 @@ fn deliver(peer: &mut Peer, held: Held, persistent: bool) {
 
 /// Writes as much pending output as the socket takes; returns whether the
 /// connection is broken.
+#[inline]
 fn write_some(peer: &mut Peer, stats: &ServerStats) -> bool {
     while !peer.output.is_empty() {
         match peer.stream.write(&peer.output) {
