@@ -394,3 +394,32 @@ async fn in_process_submissions_never_wait_and_shutdown_answers_the_blocked() {
     assert_eq!(waiter.read().await, Resp::Simple("PONG".into()));
     waiter.expect_closed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_req_a_blocking_command_never_waits_and_its_nil_is_remembered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || Config {
+        persist: true,
+        dir: dir.path().to_path_buf(),
+        snapshot_interval_ms: 0,
+        snapshot_log_bytes_max: 0,
+        ..test_config()
+    };
+    let running = start(config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    conn.send_command(&["REQ", "r1", "BZPOPMIN", "z", "0"])
+        .await;
+    conn.expect(b"*-1\r\n").await;
+    stop(running).await;
+
+    // After a restart the remembered reply is still the null array, even
+    // though the key could now be popped.
+    let running = start(config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    conn.call(&["ZADD", "z", "1", "m"]).await;
+    conn.send_command(&["REQ", "r1", "BZPOPMIN", "z", "0"])
+        .await;
+    conn.expect(b"*-1\r\n").await;
+    assert_eq!(conn.call(&["ZCARD", "z"]).await, Resp::Int(1));
+    stop(running).await;
+}
