@@ -98,7 +98,7 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
         Reply::Double(value) => {
             let _ = write!(out, "(double) {}", format_double(*value));
         }
-        Reply::Nil => out.push_str("(nil)"),
+        Reply::Nil | Reply::NilArray => out.push_str("(nil)"),
         Reply::Bool(value) => out.push_str(if *value { "(true)" } else { "(false)" }),
         Reply::Error(error) => {
             let _ = write!(out, "(error) {}", error.message);

@@ -27,6 +27,10 @@ pub struct Config {
     /// Most client connections at once; more are refused with an error.
     #[arg(long, default_value_t = 10_000)]
     pub connections_max: usize,
+    /// Most requests parked at once by blocking commands (BZPOPMIN...);
+    /// one more gets a LIMIT error instead of waiting.
+    #[arg(long, default_value_t = 10_000)]
+    pub blocked_clients_max: usize,
     /// Largest request frame in bytes, either codec.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub frame_bytes_max: usize,
@@ -230,6 +234,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("connections_max", self.connections_max as u64),
+            ("blocked_clients_max", self.blocked_clients_max as u64),
             ("frame_bytes_max", self.frame_bytes_max as u64),
             ("args_max", self.args_max as u64),
             ("inline_bytes_max", self.inline_bytes_max as u64),

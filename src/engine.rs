@@ -8,8 +8,18 @@
 //! one write and at most one fsync per batch, however many clients).
 //! Timers (key expiry, admissions, hold releases) and snapshot slices run
 //! between batches within a CPU budget of `timer_budget_percent` of each
-//! `timer_tick_ms` ([`Engine::background`]); their effects are logged the
+//! `timer_tick_ms` ([`Engine::run_timers`]); their effects are logged the
 //! same way.
+//!
+//! Blocking commands (BZPOPMIN...) that cannot go ahead are parked in the
+//! wait registry (`wait.rs`) with the reactor's address for their reply.
+//! At the end of each round ([`Engine::serve_waiters`]) the keys the
+//! round's effects touched wake their waiters, which are re-run through
+//! `State::attempt` in the same batch (so their effects share its log
+//! record and their replies its ticket), and waiters past their deadline
+//! get their timeout reply. While anyone waits, effects are recorded even
+//! without persistence, since they are how a change is seen; with an empty
+//! registry none of this costs more than one branch per round.
 //!
 //! Every log commit gets a ticket ([`Engine::end_batch`]). A batch's
 //! replies are tied to its own ticket or, for a batch that changed nothing,
@@ -38,10 +48,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::info;
 use crate::log::{CommitTap, Wal};
-use crate::snapshot::{SnapshotDone, SnapshotJob};
+use crate::snapshot::{SnapshotDone, SnapshotJob, SnapshotProgress};
+use crate::state::blocking::timeout_reply;
+use crate::state::effect::Target;
 use crate::state::graveyard::Doomed;
 use crate::state::State;
 use crate::stats::ServerStats;
+use crate::wait::{ReplyTo, WaitOn, WaitRegistry};
 
 /// One round of requests applied at one instant.
 pub struct Batch {
@@ -129,6 +142,13 @@ pub struct Engine<C: Clock> {
     failed_from: u64,
     /// Frees large removed values; `None` when lazy freeing is off.
     freer: Option<Freer>,
+    /// Requests of blocking commands waiting for a key or a deadline.
+    waits: WaitRegistry,
+    /// How many of the recorded effects the registry has looked at.
+    effects_seen: usize,
+    /// Waiters past their deadline; empty between rounds, kept for its
+    /// capacity.
+    expired: Vec<(ReplyTo, Request)>,
 }
 
 impl<C: Clock> Engine<C> {
@@ -154,7 +174,7 @@ impl<C: Clock> Engine<C> {
             freer,
             state,
             clock,
-            config,
+            config: config.clone(),
             stats,
             durability: None,
             last_now_ms: 0,
@@ -163,6 +183,9 @@ impl<C: Clock> Engine<C> {
             last_batch: Instant::now(),
             tickets: 0,
             failed_from: u64::MAX,
+            waits: WaitRegistry::new(config.blocked_clients_max),
+            effects_seen: 0,
+            expired: Vec::new(),
         }
     }
 
@@ -230,11 +253,127 @@ impl<C: Clock> Engine<C> {
         self.state.prefetch(request, entries);
     }
 
-    /// Applies one request of the batch (or refuses it once the log failed).
-    pub fn apply_in(&mut self, batch: &Batch, request: &Request) -> Reply {
+    /// Applies one request at the batch's time, or refuses it once the log
+    /// failed. A blocking command never waits here: it gets its timeout
+    /// reply at once if it cannot go ahead (in-process submissions).
+    pub fn apply_or_refuse(&mut self, batch: &Batch, request: &Request) -> Reply {
         match &batch.refused {
             Some(error) => Reply::Error(error.clone()),
             None => self.apply(request, batch.now_ms),
+        }
+    }
+
+    /// Like [`Engine::apply_or_refuse`], except that a blocking command
+    /// that cannot go ahead gives `None`: the caller parks it
+    /// ([`Engine::park`]).
+    #[inline]
+    pub fn attempt(&mut self, batch: &Batch, request: &Request) -> Option<Reply> {
+        match (&batch.refused, request) {
+            (Some(error), _) => Some(Reply::Error(error.clone())),
+            (None, Request::BzPop { .. }) => self.state.attempt(request, batch.now_ms),
+            (None, _) => Some(self.apply(request, batch.now_ms)),
+        }
+    }
+
+    /// Parks a blocking request that [`Engine::attempt`] could not answer,
+    /// until a key it waits on changes or its timeout passes. A LIMIT error
+    /// once `blocked_clients_max` requests wait.
+    pub fn park(
+        &mut self,
+        batch: &Batch,
+        to: ReplyTo,
+        request: Request,
+    ) -> Result<(), ServerError> {
+        let (on, timeout_ms) = match &request {
+            Request::BzPop {
+                keys, timeout_ms, ..
+            } => (keys.iter().cloned().map(WaitOn::Key).collect(), *timeout_ms),
+            other => panic!("{other:?} is not a blocking command"),
+        };
+        let deadline_ms = (timeout_ms > 0).then(|| batch.now_ms.saturating_add(timeout_ms));
+        self.waits.park(to, request, on, deadline_ms)?;
+        self.waiters_changed();
+        Ok(())
+    }
+
+    /// Whether any request is parked: the reactor's one check per round.
+    #[inline]
+    pub fn has_waiters(&self) -> bool {
+        !self.waits.is_empty()
+    }
+
+    /// Whether parked requests need a round now: a change to serve, or a
+    /// deadline passed.
+    pub fn waiters_due(&self) -> bool {
+        if self.waits.is_empty() {
+            return false;
+        }
+        let now = self.clock.now_ms().max(self.last_now_ms);
+        self.waits.has_ready() || self.waits.next_deadline().is_some_and(|due| due <= now)
+    }
+
+    /// Re-runs the waiters of the keys this batch changed, in parking
+    /// order per key, then answers those past their deadline with their
+    /// timeout reply. Their replies go into `woken`, to be held for the
+    /// batch's ticket like every other reply. Once the log failed, waiters
+    /// only time out (nothing may change the state).
+    pub fn serve_waiters(&mut self, batch: &Batch, woken: &mut Vec<(ReplyTo, Reply)>) {
+        self.note_changed_keys();
+        while let Some(target) = self.waits.next_ready() {
+            if batch.refused.is_some() {
+                continue;
+            }
+            while let Some((id, request)) = self.waits.first(&target) {
+                let Some(reply) = self.state.attempt(request, batch.now_ms) else {
+                    break;
+                };
+                woken.push((self.waits.remove(id).0, reply));
+                self.note_changed_keys();
+            }
+        }
+        let mut expired = std::mem::take(&mut self.expired);
+        self.waits.expire_due(batch.now_ms, &mut expired);
+        for (to, request) in expired.drain(..) {
+            woken.push((to, timeout_reply(&request)));
+        }
+        self.expired = expired;
+        self.waiters_changed();
+    }
+
+    /// Removes the request parked by connection `peer` (it closed, or the
+    /// server stops); returns where its reply was to go.
+    pub fn unpark(&mut self, peer: usize) -> Option<ReplyTo> {
+        let to = self.waits.remove_peer(peer);
+        if to.is_some() {
+            self.waiters_changed();
+        }
+        to
+    }
+
+    /// Tells the registry which keys the effects recorded since the last
+    /// look changed.
+    fn note_changed_keys(&mut self) {
+        let effects = self.state.keyspace.effects_mut();
+        for effect in &effects[self.effects_seen..] {
+            match effect.target() {
+                Target::Key(key) => self.waits.key_changed(key),
+                Target::All => self.waits.all_keys_changed(),
+                Target::ReqId(_) => {}
+            }
+        }
+        self.effects_seen = effects.len();
+    }
+
+    /// Keeps the gauge and effect recording in step with the registry:
+    /// without persistence, effects are recorded (and dropped once looked
+    /// at) only while someone waits.
+    fn waiters_changed(&mut self) {
+        ServerStats::set(&self.stats.blocked_clients, self.waits.len() as u64);
+        if self.durability.is_none() {
+            self.note_changed_keys();
+            self.state.keyspace.effects_mut().clear();
+            self.effects_seen = 0;
+            self.state.keyspace.set_recording(!self.waits.is_empty());
         }
     }
 
@@ -251,6 +390,10 @@ impl<C: Clock> Engine<C> {
     /// Appends the recorded effects as one record and commits it; returns
     /// its ticket.
     fn commit_effects(&mut self) -> u64 {
+        if !self.waits.is_empty() {
+            self.note_changed_keys();
+        }
+        self.effects_seen = 0;
         let Some(durability) = &mut self.durability else {
             return self.tickets;
         };
@@ -264,9 +407,27 @@ impl<C: Clock> Engine<C> {
         ticket
     }
 
-    /// Runs timers and snapshot work within the time budget and returns how
-    /// long the caller may wait for requests before calling again.
-    pub fn background(&mut self) -> Duration {
+    /// Runs timers and snapshot work within the time budget and returns the
+    /// time until the next wake-up: how long the caller may wait for
+    /// requests before calling again (a parked request's deadline
+    /// included).
+    pub fn run_timers(&mut self) -> Duration {
+        let wake_up = self.background_slice();
+        if self.waits.is_empty() {
+            return wake_up;
+        }
+        if self.waits.has_ready() {
+            return Duration::ZERO;
+        }
+        match self.waits.next_deadline() {
+            None => wake_up,
+            Some(due) => wake_up.min(Duration::from_millis(due.saturating_sub(self.last_now_ms))),
+        }
+    }
+
+    /// Timers and snapshot work for one call; returns the time until they
+    /// want the next.
+    fn background_slice(&mut self) -> Duration {
         let tick = Duration::from_millis(self.config.timer_tick_ms);
         let now = self.now_ms();
         let mut pending = self.run_background(now);
@@ -296,6 +457,10 @@ impl<C: Clock> Engine<C> {
     /// Syncs the log, abandons an unfinished snapshot and returns the state
     /// (shutdown).
     pub fn finish(mut self) -> State {
+        assert!(
+            self.waits.is_empty(),
+            "a parked request outlived the reactor's shutdown drain"
+        );
         if let Some(durability) = &mut self.durability {
             if let Err(error) = durability.wal.close() {
                 tracing::error!(%error, "final log sync failed");
@@ -334,7 +499,13 @@ impl<C: Clock> Engine<C> {
     /// Hands effects recorded outside a batch (timers) to the log.
     fn log_effects(&mut self) {
         self.hand_over_doomed();
-        if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
+        if self.state.keyspace.effects_mut().is_empty() {
+            return;
+        }
+        if self.durability.is_none() {
+            // Recorded only for the wait registry (see `waiters_changed`).
+            self.note_changed_keys();
+            self.waiters_changed();
             return;
         }
         self.commit_effects();
@@ -357,6 +528,13 @@ impl<C: Clock> Engine<C> {
     }
 
     fn start_snapshot(&mut self, now_ms: u64) -> Reply {
+        // The log takes the effects recorded so far: the registry looks at
+        // them first (looking twice, if the snapshot does not start, is
+        // harmless).
+        if !self.waits.is_empty() {
+            self.note_changed_keys();
+        }
+        self.effects_seen = 0;
         let Some(durability) = &mut self.durability else {
             return Reply::Error(ServerError::generic(
                 "ERR persistence is off (persist = false): there is nothing to snapshot to",
@@ -389,7 +567,7 @@ impl<C: Clock> Engine<C> {
         }
     }
 
-    fn snapshot_progress(&self) -> Option<(usize, usize, u64, bool, bool)> {
+    fn snapshot_progress(&self) -> Option<SnapshotProgress> {
         self.durability
             .as_ref()
             .and_then(|durability| durability.snapshot.as_ref())

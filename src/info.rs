@@ -72,6 +72,10 @@ pub fn render(
                     ServerStats::get(&stats.connected_clients).to_string(),
                 ),
                 ("maxclients", config.connections_max.to_string()),
+                (
+                    "blocked_clients",
+                    ServerStats::get(&stats.blocked_clients).to_string(),
+                ),
             ],
             "memory" => vec![
                 ("used_memory", alloc::allocated_bytes().to_string()),

@@ -12,6 +12,7 @@
 //! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
 //! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
+//! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.
 //! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
 //! - [`log`]        — the append-only log: record codec, segments, spares, group commit, commit tap.
 //! - [`snapshot`]   — incremental snapshots written off the engine thread, and loading.
@@ -44,5 +45,6 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod stats;
+pub mod wait;
 
 pub use usher_protocol as protocol;

@@ -11,21 +11,36 @@
 //! thread hop. (Measured side by side; figures in BENCHMARKS.md.)
 //!
 //! One round of the loop is one engine batch (one clock reading, one log
-//! record). Without persistence replies are encoded straight into the
-//! connection's output buffer. With persistence they wait, in order, in the
-//! connection's `held` queue until the round's log record is written and
-//! synced (at the end of the round, on this thread); then they are encoded
-//! and written. If that commit failed, the engine's replies become
-//! durability errors.
+//! record), in steps: queued submissions; then each ready connection in
+//! turn is read (`read_step`), its frames decoded a group at a time
+//! (`decode_group`) and applied (`apply_group`); then the parked requests
+//! the batch woke or timed out are answered (`settle_waiters`); then the
+//! batch is logged (`Engine::end_batch`). Without persistence replies are
+//! encoded straight into the connection's output buffer. With persistence
+//! they wait, in order, in the connection's `held` queue until the round's
+//! log record is written and synced (at the end of the round, on this
+//! thread); then they are encoded and written. If that commit failed, the
+//! engine's replies become durability errors.
 //!
 //! In-process producers (embedding, tests, later replication) submit
 //! requests through the same bounded command queue the engine always had
 //! ([`Control::submit`]); each submission joins the next round's batch.
 //!
-//! Limits: `connections_max`; `queue_batches_max` queued submissions (BUSY
-//! beyond); at most `pipeline_requests_max` requests of
-//! one connection and `batch_requests_max` in all per round (the rest wait
-//! for the next round); a connection whose unsent replies exceed
+//! Blocked clients: a blocking command (BZPOPMIN...) that cannot go ahead
+//! parks in the engine's wait registry with the address of its reply
+//! ([`ReplyTo`]); its connection is then neither read nor served, so its
+//! replies stay in order, until the request is answered (woken by a change,
+//! or its timeout). A connection that closes removes its waiter. At
+//! shutdown a parked request is answered SHUTTING_DOWN. Waiters are served
+//! once per round, after every connection's turn, not after each write as
+//! Redis does: so the registry costs one branch per round while empty, and
+//! a request later in the same round may take what a waiter waits for.
+//!
+//! Limits: `connections_max`; `blocked_clients_max` parked requests (a
+//! LIMIT error beyond); `queue_batches_max` queued submissions (BUSY
+//! beyond); at most `pipeline_requests_max` requests of one connection and
+//! `batch_requests_max` in all per round (the rest wait for the next
+//! round); a connection whose unsent replies exceed
 //! `client_output_bytes_max` is not read until its client catches up.
 
 use std::collections::VecDeque;
@@ -43,9 +58,10 @@ use usher_protocol::{ArgList, Reply, Request, ServerError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
-use crate::engine::Engine;
+use crate::engine::{Batch, Engine};
 use crate::state::State;
 use crate::stats::ServerStats;
+use crate::wait::ReplyTo;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -80,7 +96,9 @@ pub struct Control {
 impl Control {
     /// Queues `requests` for the engine's next round. The replies arrive on
     /// the returned channel. BUSY when the queue is full; SHUTTING_DOWN once
-    /// the server stops.
+    /// the server stops. A blocking command never waits here (a producer
+    /// has no connection to block): it gets its timeout reply at once if it
+    /// cannot go ahead, as inside Redis's MULTI.
     pub fn submit(
         &self,
         requests: Vec<Request>,
@@ -120,14 +138,21 @@ struct Held {
     engine: bool,
 }
 
-struct Client {
+/// One accepted socket as the reactor serves it: the stream, its buffers,
+/// the replies held for a commit, and where it stands in the round. Named
+/// for the other end of the socket, to keep it apart from
+/// [`Connection`](crate::connection::Connection) (the protocol state it
+/// owns: codec, RESP version, name) and from `client::Client` (the async
+/// client library).
+struct Peer {
     stream: TcpStream,
     protocol: Connection,
     input: BytesMut,
     output: BytesMut,
     held: VecDeque<Held>,
     /// Frames decoded but not applied yet: the rest of a group after the
-    /// output limit was reached. They come before anything in `input`.
+    /// output limit was reached or a request parked. They come before
+    /// anything in `input`.
     decoded: VecDeque<Frame>,
     /// The socket may have more bytes to read (edge-triggered readiness).
     readable: bool,
@@ -144,11 +169,52 @@ struct Client {
     /// Already in the reactor's work list / held list.
     queued: bool,
     in_held_list: bool,
+    /// A request of a blocking command waits in the engine's registry: the
+    /// client is blocked, and nothing after that request is read or
+    /// applied until it is answered (Redis semantics).
+    parked: bool,
 }
 
-impl Client {
+impl Peer {
     fn unsent_bytes(&self) -> usize {
         self.output.len()
+    }
+}
+
+/// One peer's turn in a round: what it did and what stops it.
+struct Turn {
+    /// The peer's slot.
+    peer: usize,
+    /// Requests of this peer answered (or parked) this round.
+    served: usize,
+    /// Requests the round may still take, all peers together.
+    budget: usize,
+    /// The server is stopping: a blocking request is refused, not parked.
+    stopping: bool,
+    /// QUIT or a malformed frame: nothing after it runs.
+    close: bool,
+    /// The input ends in an incomplete frame.
+    need_more: bool,
+    /// Unsent replies reached `client_output_bytes_max`.
+    output_full: bool,
+    /// A request parked: the client is blocked.
+    parked: bool,
+}
+
+impl Turn {
+    /// Frames that may be decoded for the next group.
+    #[inline]
+    fn room(&self, config: &Config) -> usize {
+        (config.pipeline_requests_max - self.served)
+            .min(self.budget)
+            .min(LOOKAHEAD_FRAMES)
+    }
+
+    #[inline]
+    fn may_go_on(&self, config: &Config) -> bool {
+        self.served < config.pipeline_requests_max
+            && self.budget > 0
+            && !(self.close || self.need_more || self.output_full || self.parked)
     }
 }
 
@@ -159,7 +225,7 @@ pub struct Reactor<C: Clock> {
     engine: Engine<C>,
     config: Arc<Config>,
     stats: Arc<ServerStats>,
-    clients: Vec<Option<Client>>,
+    peers: Vec<Option<Peer>>,
     free: Vec<usize>,
     next_id: u64,
     /// Connections to serve in the next round (readable, or with buffered
@@ -180,8 +246,13 @@ pub struct Reactor<C: Clock> {
     queue: crossbeam_channel::Receiver<Submission>,
     /// Submissions applied this round, with their replies.
     submitted: Vec<(Submission, Vec<Reply>)>,
+    /// Replies to parked requests answered this round; empty between
+    /// rounds, kept for its capacity.
+    woken: Vec<(ReplyTo, Reply)>,
     /// The commit ticket of the last round (see `Engine::end_batch`).
     ticket: u64,
+    /// Shutdown has begun.
+    stopping: bool,
 }
 
 impl<C: Clock> Reactor<C> {
@@ -210,7 +281,7 @@ impl<C: Clock> Reactor<C> {
             engine,
             config,
             stats,
-            clients: Vec::new(),
+            peers: Vec::new(),
             free: Vec::new(),
             next_id: 0,
             work: Vec::new(),
@@ -222,7 +293,9 @@ impl<C: Clock> Reactor<C> {
             frames: Vec::with_capacity(LOOKAHEAD_FRAMES),
             queue: receiver,
             submitted: Vec::new(),
+            woken: Vec::new(),
             ticket: 0,
+            stopping: false,
         };
         Ok((reactor, control))
     }
@@ -234,7 +307,7 @@ impl<C: Clock> Reactor<C> {
         let mut events = Events::with_capacity(EVENTS_MAX);
         let mut stopping: Option<Instant> = None;
         loop {
-            let mut timeout = self.engine.background();
+            let mut timeout = self.engine.run_timers();
             if !self.work.is_empty() || !self.queue.is_empty() {
                 timeout = Duration::ZERO;
             }
@@ -248,31 +321,7 @@ impl<C: Clock> Reactor<C> {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(token) => {
-                        let index = token - FIRST_CONNECTION;
-                        if let Some(Some(client)) = self.clients.get_mut(index) {
-                            // A closing connection is never read again, so
-                            // its readiness must not queue it round after round.
-                            let ready =
-                                event.is_readable() || event.is_read_closed() || event.is_error();
-                            if ready && !client.closing {
-                                client.readable = true;
-                            }
-                            // The peer's FIN often arrives with its last
-                            // data, in one readiness edge: remember it, as
-                            // no later event will say so.
-                            if event.is_read_closed() || event.is_error() {
-                                client.peer_closed = true;
-                            }
-                            if !client.queued {
-                                client.queued = true;
-                                self.work.push(index);
-                            }
-                            if client.unsent_bytes() > 0 {
-                                self.dirty.push(index);
-                            }
-                        }
-                    }
+                    Token(token) => self.note_readiness(token - FIRST_CONNECTION, event),
                 }
             }
             if stopping.is_none() && self.control.stop.load(Ordering::Acquire) {
@@ -284,36 +333,78 @@ impl<C: Clock> Reactor<C> {
             self.flush_dirty();
             if let Some(since) = stopping {
                 let grace = Duration::from_millis(self.config.shutdown_grace_ms);
-                let owed = !self.submitted.is_empty()
-                    || self
-                        .clients
-                        .iter()
-                        .flatten()
-                        .any(|c| !c.held.is_empty() || c.unsent_bytes() > 0 || c.backlog);
-                if !owed || since.elapsed() >= grace {
+                if !self.owes_replies() || since.elapsed() >= grace {
                     break;
                 }
             }
         }
-        for index in 0..self.clients.len() {
+        // Every round ends with its held replies encoded (see
+        // `release_committed`), so none can be left to lose.
+        assert!(
+            self.peers.iter().flatten().all(|peer| peer.held.is_empty()),
+            "a held reply outlived the shutdown drain"
+        );
+        for index in 0..self.peers.len() {
             self.close(index);
         }
         self.engine.finish()
     }
 
-    /// Stops accepting and reading; what was already received is answered.
+    /// Records a connection's readiness and queues it for the next round.
+    fn note_readiness(&mut self, index: usize, event: &mio::event::Event) {
+        let Some(Some(peer)) = self.peers.get_mut(index) else {
+            return;
+        };
+        // A closing connection is never read again, so its readiness must
+        // not queue it round after round.
+        let ready = event.is_readable() || event.is_read_closed() || event.is_error();
+        if ready && !peer.closing {
+            peer.readable = true;
+        }
+        // The peer's FIN often arrives with its last data, in one readiness
+        // edge: remember it, as no later event will say so.
+        if event.is_read_closed() || event.is_error() {
+            peer.peer_closed = true;
+        }
+        if !peer.queued {
+            peer.queued = true;
+            self.work.push(index);
+        }
+        if peer.unsent_bytes() > 0 {
+            self.dirty.push(index);
+        }
+    }
+
+    /// Whether a submission or a connection still waits for replies.
+    fn owes_replies(&self) -> bool {
+        !self.submitted.is_empty()
+            || self
+                .peers
+                .iter()
+                .flatten()
+                .any(|peer| !peer.held.is_empty() || peer.unsent_bytes() > 0 || peer.backlog)
+    }
+
+    /// Stops accepting and reading; what was already received is answered,
+    /// and a blocked client's parked request gets SHUTTING_DOWN.
     fn begin_shutdown(&mut self) {
+        self.stopping = true;
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        for (index, client) in self.clients.iter_mut().enumerate() {
-            if let Some(client) = client {
-                client.readable = false;
-                client.closing = true;
-                if !client.queued && client.backlog {
-                    client.queued = true;
+        for (index, peer) in self.peers.iter_mut().enumerate() {
+            if let Some(peer) = peer {
+                peer.readable = false;
+                peer.closing = true;
+                if !peer.queued && peer.backlog {
+                    peer.queued = true;
                     self.work.push(index);
                 }
+            }
+        }
+        for index in 0..self.peers.len() {
+            if let Some(to) = self.engine.unpark(index) {
+                self.wake(to, Reply::Error(ServerError::SHUTTING_DOWN));
             }
         }
     }
@@ -335,7 +426,7 @@ impl<C: Clock> Reactor<C> {
                 }
             };
             ServerStats::add(&self.stats.total_connections, 1);
-            let connected = self.clients.len() - self.free.len();
+            let connected = self.peers.len() - self.free.len();
             if connected >= self.config.connections_max {
                 ServerStats::add(&self.stats.rejected_connections, 1);
                 refuse(&mut stream, peer);
@@ -345,8 +436,8 @@ impl<C: Clock> Reactor<C> {
             let index = match self.free.pop() {
                 Some(index) => index,
                 None => {
-                    self.clients.push(None);
-                    self.clients.len() - 1
+                    self.peers.push(None);
+                    self.peers.len() - 1
                 }
             };
             let token = Token(index + FIRST_CONNECTION);
@@ -364,7 +455,7 @@ impl<C: Clock> Reactor<C> {
             }
             self.next_id += 1;
             ServerStats::add(&self.stats.connected_clients, 1);
-            self.clients[index] = Some(Client {
+            self.peers[index] = Some(Peer {
                 stream,
                 protocol: Connection::new(self.next_id, &self.config),
                 // Buffers grow with use: an idle connection costs no buffer
@@ -380,17 +471,37 @@ impl<C: Clock> Reactor<C> {
                 watching_writes: false,
                 queued: false,
                 in_held_list: false,
+                parked: false,
             });
         }
     }
 
-    /// One batch: reads and applies what every ready connection sent, and
-    /// the queued submissions.
+    /// One batch: the queued submissions, then every ready connection in
+    /// turn (read, decode, apply), then the parked requests this batch
+    /// woke or timed out; then the batch's effects are logged.
     fn round(&mut self) {
-        if self.work.is_empty() && self.queue.is_empty() {
+        if self.work.is_empty() && self.queue.is_empty() && !self.engine.waiters_due() {
             return;
         }
         let batch = self.engine.begin_batch();
+        let mut budget = self.apply_submissions(&batch);
+        // Connections to serve again go back into `self.work` as it is walked.
+        let mut work = std::mem::replace(&mut self.work, std::mem::take(&mut self.spare));
+        for index in work.drain(..) {
+            budget = self.serve_peer(index, &batch, budget);
+        }
+        self.spare = work;
+        if self.engine.has_waiters() {
+            self.settle_waiters(&batch);
+        }
+        let ticket = self.engine.end_batch();
+        assert!(ticket >= self.ticket, "commit tickets only increase");
+        self.ticket = ticket;
+    }
+
+    /// Applies queued in-process submissions; returns the round's budget
+    /// left for connections.
+    fn apply_submissions(&mut self, batch: &Batch) -> usize {
         let mut budget = self.config.batch_requests_max;
         while budget > 0 {
             let Ok(submission) = self.queue.try_recv() else {
@@ -400,168 +511,165 @@ impl<C: Clock> Reactor<C> {
             let replies = submission
                 .requests
                 .iter()
-                .map(|request| self.engine.apply_in(&batch, request))
+                .map(|request| self.engine.apply_or_refuse(batch, request))
                 .collect();
             self.submitted.push((submission, replies));
         }
-        // Connections to serve again go back into `self.work` as it is walked.
-        let mut work = std::mem::replace(&mut self.work, std::mem::take(&mut self.spare));
-        let persistent = self.config.persist;
-        for index in work.drain(..) {
-            let Some(Some(client)) = self.clients.get_mut(index) else {
-                continue;
-            };
-            client.queued = false;
-            // A client that does not read its replies is not read either.
-            if client.unsent_bytes() >= self.config.client_output_bytes_max {
-                continue;
+        budget
+    }
+
+    /// One connection's turn: read what it sent, then decode and apply
+    /// groups of frames until a limit, the end of its input, or a parked
+    /// request stops it. Returns the round's budget left.
+    fn serve_peer(&mut self, index: usize, batch: &Batch, budget: usize) -> usize {
+        let Some(Some(peer)) = self.peers.get_mut(index) else {
+            return budget;
+        };
+        peer.queued = false;
+        if peer.parked {
+            // A blocked client is neither read nor served; only its going
+            // away matters.
+            if peer.peer_closed {
+                self.drop_parked(index);
             }
-            let mut eof = false;
-            if client.readable && !client.closing {
-                match read_some(client, &mut self.scratch) {
-                    ReadOutcome::Data(n) => ServerStats::add(&self.stats.bytes_read, n as u64),
-                    ReadOutcome::Drained => {}
-                    ReadOutcome::Closed => eof = true,
+            return budget;
+        }
+        // A client that does not read its replies is not read either.
+        if peer.unsent_bytes() >= self.config.client_output_bytes_max {
+            return budget;
+        }
+        let eof = read_step(peer, &mut self.scratch, &self.stats);
+        let mut turn = Turn {
+            peer: index,
+            served: 0,
+            budget,
+            stopping: self.stopping,
+            close: false,
+            need_more: false,
+            output_full: false,
+            parked: false,
+        };
+        let mut frames = std::mem::take(&mut self.frames);
+        while turn.may_go_on(&self.config) {
+            let room = turn.room(&self.config);
+            decode_group(
+                peer,
+                &mut frames,
+                room,
+                &mut self.args,
+                &self.config,
+                &self.engine,
+                &mut turn,
+            );
+            let (engine, stats, config) = (&mut self.engine, &self.stats, &self.config);
+            apply_group(engine, stats, config, batch, peer, &mut frames, &mut turn);
+        }
+        self.frames = frames;
+        self.end_turn(&turn, eof);
+        turn.budget
+    }
+
+    /// After a connection's turn: what it still owes and where it goes
+    /// next (work list, held list, output to write, closing).
+    fn end_turn(&mut self, turn: &Turn, eof: bool) {
+        let index = turn.peer;
+        let Some(Some(peer)) = self.peers.get_mut(index) else {
+            return;
+        };
+        let mut need_more = turn.need_more;
+        if turn.close {
+            // Nothing after QUIT or a malformed frame runs.
+            peer.input.clear();
+            need_more = true;
+        }
+        if turn.close || eof {
+            // After end of stream, what was received is still answered.
+            peer.closing = true;
+            peer.readable = false;
+        }
+        peer.backlog = (!need_more && !peer.input.is_empty()) || !peer.decoded.is_empty();
+        trim(&mut peer.input);
+        if turn.served > 0 {
+            if self.config.persist {
+                if !peer.in_held_list {
+                    peer.in_held_list = true;
+                    self.waiting.push(index);
                 }
-                // Everything the peer sent before its FIN is read.
-                eof |= client.peer_closed && !client.readable;
-            }
-            let mut served = 0;
-            let mut close = false;
-            let mut need_more = false;
-            let mut frames = std::mem::take(&mut self.frames);
-            let mut output_full = false;
-            while served < self.config.pipeline_requests_max
-                && budget > 0
-                && !close
-                && !need_more
-                && !output_full
-            {
-                // Decode a group of frames before applying any, and warm the
-                // cache for their keys in two steps (table slots while
-                // decoding, then entries): the group's cache misses then
-                // overlap each other and the decoding instead of stalling
-                // one request after another. Decoding reads no state, so
-                // the order of effects is unchanged. Frames left over from
-                // an earlier group come first.
-                let room = (self.config.pipeline_requests_max - served)
-                    .min(budget)
-                    .min(LOOKAHEAD_FRAMES);
-                while frames.len() < room {
-                    match client.decoded.pop_front() {
-                        Some(frame) => frames.push(frame),
-                        None => break,
-                    }
-                }
-                // Nothing after QUIT or a malformed frame is decoded.
-                let mut last = frames.last().is_some_and(Frame::ends_input);
-                while frames.len() < room && !last {
-                    let frame =
-                        client
-                            .protocol
-                            .next_frame(&mut client.input, &mut self.args, &self.config);
-                    match &frame {
-                        Frame::NeedMore => {
-                            need_more = true;
-                            break;
-                        }
-                        Frame::Engine { request, .. } => self.engine.prefetch(request, false),
-                        _ => last = frame.ends_input(),
-                    }
-                    frames.push(frame);
-                }
-                for frame in &frames {
-                    if let Frame::Engine { request, .. } = frame {
-                        self.engine.prefetch(request, true);
-                    }
-                }
-                let mut group = frames.drain(..);
-                for frame in group.by_ref() {
-                    let (request_id, codec, reply, engine) = match frame {
-                        Frame::NeedMore => continue,
-                        Frame::Engine {
-                            request_id,
-                            codec,
-                            request,
-                        } => {
-                            let reply = self.engine.apply_in(&batch, &request);
-                            (request_id, codec, reply, true)
-                        }
-                        Frame::Ready {
-                            request_id,
-                            codec,
-                            reply,
-                            close: quit,
-                        } => {
-                            close = quit;
-                            (request_id, codec, reply, false)
-                        }
-                        Frame::Invalid {
-                            request_id,
-                            codec,
-                            error,
-                        } => {
-                            ServerStats::add(&self.stats.protocol_errors, 1);
-                            tracing::debug!(%error, "protocol error; closing");
-                            close = true;
-                            (request_id, codec, Reply::Error(error), false)
-                        }
-                    };
-                    served += 1;
-                    budget -= 1;
-                    if persistent {
-                        client.held.push_back(Held {
-                            request_id,
-                            codec,
-                            reply,
-                            engine,
-                        });
-                    } else {
-                        codec.encode(request_id, &reply, &mut client.output);
-                    }
-                    if client.unsent_bytes() >= self.config.client_output_bytes_max {
-                        output_full = true;
-                        break;
-                    }
-                }
-                // The rest of the group waits for the client to read.
-                for (at, frame) in group.enumerate() {
-                    client.decoded.insert(at, frame);
-                }
-            }
-            self.frames = frames;
-            if close {
-                // Nothing after QUIT or a malformed frame runs.
-                client.input.clear();
-                need_more = true;
-            }
-            if close || eof {
-                // After end of stream, what was received is still answered.
-                client.closing = true;
-                client.readable = false;
-            }
-            client.backlog = (!need_more && !client.input.is_empty()) || !client.decoded.is_empty();
-            trim(&mut client.input);
-            if served > 0 {
-                if persistent {
-                    if !client.in_held_list {
-                        client.in_held_list = true;
-                        self.waiting.push(index);
-                    }
-                } else {
-                    self.dirty.push(index);
-                }
-            }
-            if (client.readable || client.backlog) && !client.queued {
-                client.queued = true;
-                self.work.push(index);
-            }
-            if client.closing && !client.backlog && client.held.is_empty() {
+            } else {
                 self.dirty.push(index);
             }
         }
-        self.spare = work;
-        self.ticket = self.engine.end_batch();
+        if peer.parked {
+            // A client that blocked and then ended its stream is gone, as
+            // Redis frees it; otherwise it waits, off the work list.
+            if eof {
+                self.drop_parked(index);
+            }
+            return;
+        }
+        if (peer.readable || peer.backlog) && !peer.queued {
+            peer.queued = true;
+            self.work.push(index);
+        }
+        if peer.closing && !peer.backlog && peer.held.is_empty() {
+            self.dirty.push(index);
+        }
+    }
+
+    /// Hands the parked requests this batch woke (or timed out) their
+    /// replies; each such client goes on with its next request next round.
+    fn settle_waiters(&mut self, batch: &Batch) {
+        let mut woken = std::mem::take(&mut self.woken);
+        self.engine.serve_waiters(batch, &mut woken);
+        for (to, reply) in woken.drain(..) {
+            self.wake(to, reply);
+        }
+        self.woken = woken;
+    }
+
+    /// Answers a blocked client's parked request and unblocks it.
+    fn wake(&mut self, to: ReplyTo, reply: Reply) {
+        // Closing a connection removes its waiter, so the slot is its own.
+        let Some(Some(peer)) = self.peers.get_mut(to.peer) else {
+            panic!("a parked request outlived its connection");
+        };
+        assert!(peer.parked, "a woken request's connection was not blocked");
+        peer.parked = false;
+        let held = Held {
+            request_id: to.request_id,
+            codec: to.codec,
+            reply,
+            engine: true,
+        };
+        deliver(peer, held, self.config.persist);
+        if !self.config.persist {
+            self.dirty.push(to.peer);
+        } else if !peer.in_held_list {
+            peer.in_held_list = true;
+            self.waiting.push(to.peer);
+        }
+        if (peer.readable || peer.backlog) && !peer.queued {
+            peer.queued = true;
+            self.work.push(to.peer);
+        }
+    }
+
+    /// A blocked client went away: its parked request is dropped, what it
+    /// is owed is still written if it can be, and the connection closes.
+    fn drop_parked(&mut self, index: usize) {
+        self.engine.unpark(index);
+        let Some(Some(peer)) = self.peers.get_mut(index) else {
+            return;
+        };
+        peer.parked = false;
+        peer.closing = true;
+        peer.readable = false;
+        peer.input.clear();
+        peer.decoded.clear();
+        peer.backlog = false;
+        if peer.held.is_empty() {
+            self.dirty.push(index);
+        }
     }
 
     /// Encodes the replies held for this round's commit into their output
@@ -578,18 +686,17 @@ impl<C: Clock> Reactor<C> {
         }
         let mut waiting = std::mem::replace(&mut self.waiting, std::mem::take(&mut self.spare));
         for index in waiting.drain(..) {
-            let Some(Some(client)) = self.clients.get_mut(index) else {
+            let Some(Some(peer)) = self.peers.get_mut(index) else {
                 continue;
             };
-            client.in_held_list = false;
-            for held in client.held.drain(..) {
+            peer.in_held_list = false;
+            for held in peer.held.drain(..) {
                 if held.engine && failed {
                     let error = Reply::Error(self.engine.durability_failure());
-                    held.codec
-                        .encode(held.request_id, &error, &mut client.output);
+                    held.codec.encode(held.request_id, &error, &mut peer.output);
                 } else {
                     held.codec
-                        .encode(held.request_id, &held.reply, &mut client.output);
+                        .encode(held.request_id, &held.reply, &mut peer.output);
                 }
             }
             self.dirty.push(index);
@@ -602,30 +709,12 @@ impl<C: Clock> Reactor<C> {
     fn flush_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for &index in &dirty {
-            let Some(Some(client)) = self.clients.get_mut(index) else {
+            let Some(Some(peer)) = self.peers.get_mut(index) else {
                 continue;
             };
-            let mut broken = false;
-            while !client.output.is_empty() {
-                match client.stream.write(&client.output) {
-                    Ok(0) => {
-                        broken = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        ServerStats::add(&self.stats.bytes_written, n as u64);
-                        client.output.advance(n);
-                    }
-                    Err(error) if error.kind() == ErrorKind::WouldBlock => break,
-                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        broken = true;
-                        break;
-                    }
-                }
-            }
-            let blocked = !client.output.is_empty();
-            if blocked != client.watching_writes && !broken {
+            let mut broken = write_some(peer, &self.stats);
+            let blocked = !peer.output.is_empty();
+            if blocked != peer.watching_writes && !broken {
                 let interest = if blocked {
                     Interest::READABLE | Interest::WRITABLE
                 } else {
@@ -635,24 +724,25 @@ impl<C: Clock> Reactor<C> {
                 match self
                     .poll
                     .registry()
-                    .reregister(&mut client.stream, token, interest)
+                    .reregister(&mut peer.stream, token, interest)
                 {
-                    Ok(()) => client.watching_writes = blocked,
+                    Ok(()) => peer.watching_writes = blocked,
                     Err(_) => broken = true,
                 }
             }
-            if client.output.is_empty() {
-                trim(&mut client.output);
+            if peer.output.is_empty() {
+                trim(&mut peer.output);
                 // A client held back for unread replies may go on.
-                if (client.readable || client.backlog) && !client.queued {
-                    client.queued = true;
+                if (peer.readable || peer.backlog) && !peer.queued && !peer.parked {
+                    peer.queued = true;
                     self.work.push(index);
                 }
             }
-            let done = client.closing
-                && !client.backlog
-                && client.held.is_empty()
-                && client.output.is_empty();
+            let done = peer.closing
+                && !peer.backlog
+                && !peer.parked
+                && peer.held.is_empty()
+                && peer.output.is_empty();
             if broken || done {
                 self.close(index);
             }
@@ -662,19 +752,224 @@ impl<C: Clock> Reactor<C> {
     }
 
     fn close(&mut self, index: usize) {
-        let Some(slot) = self.clients.get_mut(index) else {
+        let Some(slot) = self.peers.get_mut(index) else {
             return;
         };
-        let Some(mut client) = slot.take() else {
+        let Some(mut peer) = slot.take() else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut client.stream);
-        let _ = client.stream.shutdown(std::net::Shutdown::Both);
+        if peer.parked {
+            self.engine.unpark(index);
+        }
+        let _ = self.poll.registry().deregister(&mut peer.stream);
+        let _ = peer.stream.shutdown(std::net::Shutdown::Both);
         self.stats
             .connected_clients
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.free.push(index);
     }
+}
+
+/// The read step: one `read` if the socket may have bytes. Returns whether
+/// the stream has ended (everything the peer sent before its FIN is read).
+#[inline]
+fn read_step(peer: &mut Peer, scratch: &mut [u8], stats: &ServerStats) -> bool {
+    if !peer.readable || peer.closing {
+        return false;
+    }
+    let eof = match read_some(peer, scratch) {
+        ReadOutcome::Data(n) => {
+            ServerStats::add(&stats.bytes_read, n as u64);
+            false
+        }
+        ReadOutcome::Drained => false,
+        ReadOutcome::Closed => true,
+    };
+    eof || (peer.peer_closed && !peer.readable)
+}
+
+/// The decode step: decodes a group of frames before any is applied, and
+/// warms the cache for their keys in two steps (table slots while
+/// decoding, then entries), so the group's cache misses overlap each other
+/// and the decoding instead of stalling one request after another.
+/// Decoding reads no state, so the order of effects is unchanged. Frames
+/// left over from an earlier group come first.
+fn decode_group<C: Clock>(
+    peer: &mut Peer,
+    frames: &mut Vec<Frame>,
+    room: usize,
+    args: &mut ArgList,
+    config: &Config,
+    engine: &Engine<C>,
+    turn: &mut Turn,
+) {
+    while frames.len() < room {
+        match peer.decoded.pop_front() {
+            Some(frame) => frames.push(frame),
+            None => break,
+        }
+    }
+    // Nothing after QUIT or a malformed frame is decoded.
+    let mut last = frames.last().is_some_and(Frame::ends_input);
+    while frames.len() < room && !last {
+        let frame = peer.protocol.next_frame(&mut peer.input, args, config);
+        match &frame {
+            Frame::NeedMore => {
+                turn.need_more = true;
+                break;
+            }
+            Frame::Engine { request, .. } => engine.prefetch(request, false),
+            _ => last = frame.ends_input(),
+        }
+        frames.push(frame);
+    }
+    for frame in frames.iter() {
+        if let Frame::Engine { request, .. } = frame {
+            engine.prefetch(request, true);
+        }
+    }
+}
+
+/// The apply step: answers a decoded group in order. What is left when
+/// the turn stops (the output limit, or a request that parked) goes back
+/// to the peer's decoded frames.
+fn apply_group<C: Clock>(
+    engine: &mut Engine<C>,
+    stats: &ServerStats,
+    config: &Config,
+    batch: &Batch,
+    peer: &mut Peer,
+    frames: &mut Vec<Frame>,
+    turn: &mut Turn,
+) {
+    let mut group = frames.drain(..);
+    for frame in group.by_ref() {
+        let held = match frame {
+            Frame::NeedMore => continue,
+            Frame::Engine {
+                request_id,
+                codec,
+                request,
+            } => apply_or_park(engine, batch, peer, turn, request_id, codec, request),
+            Frame::Ready {
+                request_id,
+                codec,
+                reply,
+                close: quit,
+            } => {
+                turn.close = quit;
+                Some(Held {
+                    request_id,
+                    codec,
+                    reply,
+                    engine: false,
+                })
+            }
+            Frame::Invalid {
+                request_id,
+                codec,
+                error,
+            } => {
+                ServerStats::add(&stats.protocol_errors, 1);
+                tracing::debug!(%error, "protocol error; closing");
+                turn.close = true;
+                Some(Held {
+                    request_id,
+                    codec,
+                    reply: Reply::Error(error),
+                    engine: false,
+                })
+            }
+        };
+        turn.served += 1;
+        turn.budget -= 1;
+        let Some(held) = held else {
+            break;
+        };
+        deliver(peer, held, config.persist);
+        if peer.unsent_bytes() >= config.client_output_bytes_max {
+            turn.output_full = true;
+            break;
+        }
+    }
+    for (at, frame) in group.enumerate() {
+        peer.decoded.insert(at, frame);
+    }
+}
+
+/// Applies a request for the engine; a blocking one that cannot go ahead
+/// is parked (`None`: the client is blocked), or refused when the registry
+/// is full or the server is stopping.
+#[inline]
+fn apply_or_park<C: Clock>(
+    engine: &mut Engine<C>,
+    batch: &Batch,
+    peer: &mut Peer,
+    turn: &mut Turn,
+    request_id: u64,
+    codec: Codec,
+    request: Request,
+) -> Option<Held> {
+    let reply = match engine.attempt(batch, &request) {
+        Some(reply) => reply,
+        None => {
+            let to = ReplyTo {
+                peer: turn.peer,
+                request_id,
+                codec,
+            };
+            let parked = if turn.stopping {
+                Err(ServerError::SHUTTING_DOWN)
+            } else {
+                engine.park(batch, to, request)
+            };
+            match parked {
+                Ok(()) => {
+                    peer.parked = true;
+                    turn.parked = true;
+                    return None;
+                }
+                Err(error) => Reply::Error(error),
+            }
+        }
+    };
+    Some(Held {
+        request_id,
+        codec,
+        reply,
+        engine: true,
+    })
+}
+
+/// Holds a reply for the round's commit (with persistence) or encodes it
+/// for writing at once.
+#[inline]
+fn deliver(peer: &mut Peer, held: Held, persistent: bool) {
+    if persistent {
+        peer.held.push_back(held);
+    } else {
+        held.codec
+            .encode(held.request_id, &held.reply, &mut peer.output);
+    }
+}
+
+/// Writes as much pending output as the socket takes; returns whether the
+/// connection is broken.
+#[inline]
+fn write_some(peer: &mut Peer, stats: &ServerStats) -> bool {
+    while !peer.output.is_empty() {
+        match peer.stream.write(&peer.output) {
+            Ok(0) => return true,
+            Ok(n) => {
+                ServerStats::add(&stats.bytes_written, n as u64);
+                peer.output.advance(n);
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => return false,
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 enum ReadOutcome {
@@ -686,21 +981,21 @@ enum ReadOutcome {
 }
 
 /// One `read` into the connection's input buffer.
-fn read_some(client: &mut Client, scratch: &mut [u8]) -> ReadOutcome {
+fn read_some(peer: &mut Peer, scratch: &mut [u8]) -> ReadOutcome {
     loop {
-        match client.stream.read(scratch) {
+        match peer.stream.read(scratch) {
             Ok(0) => return ReadOutcome::Closed,
             Ok(n) => {
-                client.input.extend_from_slice(&scratch[..n]);
+                peer.input.extend_from_slice(&scratch[..n]);
                 // A short read means the socket is empty: wait for the next
                 // readiness event instead of a `read` that would block.
                 if n < scratch.len() {
-                    client.readable = false;
+                    peer.readable = false;
                 }
                 return ReadOutcome::Data(n);
             }
             Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                client.readable = false;
+                peer.readable = false;
                 return ReadOutcome::Drained;
             }
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,

@@ -188,18 +188,33 @@ impl Drop for SnapshotJob {
     }
 }
 
+/// Where a snapshot job stands (see [`SnapshotJob::progress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotProgress {
+    /// One past the next key position to visit; 0 = all visited.
+    pub cursor: usize,
+    /// The same for the `REQ` table.
+    pub req_cursor: usize,
+    /// Entries serialized so far.
+    pub entries: u64,
+    /// A chunk is waiting for room in the writer's queue.
+    pub holding_chunk: bool,
+    /// Every entry is serialized.
+    pub finished: bool,
+}
+
 impl SnapshotJob {
     /// Changes whenever the job moves forward (keys serialized, a chunk
     /// handed over, the end reached); equal before and after a step means
     /// it is waiting for the writer.
-    pub fn progress(&self) -> (usize, usize, u64, bool, bool) {
-        (
-            self.cursor,
-            self.req_cursor,
-            self.entries,
-            self.held.is_some(),
-            self.finished,
-        )
+    pub fn progress(&self) -> SnapshotProgress {
+        SnapshotProgress {
+            cursor: self.cursor,
+            req_cursor: self.req_cursor,
+            entries: self.entries,
+            holding_chunk: self.held.is_some(),
+            finished: self.finished,
+        }
     }
 
     /// Starts the writer thread for a snapshot at `start_lsn` (the log has

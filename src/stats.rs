@@ -10,6 +10,8 @@ pub struct ServerStats {
     /// The port actually bound (differs from the config when it was 0).
     pub port: AtomicU64,
     pub connected_clients: AtomicU64,
+    /// Connections whose client waits on a blocking command.
+    pub blocked_clients: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     /// Connections closed because of a protocol error.
@@ -26,6 +28,7 @@ impl Default for ServerStats {
             started: Instant::now(),
             port: AtomicU64::new(0),
             connected_clients: AtomicU64::new(0),
+            blocked_clients: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
@@ -39,6 +42,10 @@ impl Default for ServerStats {
 impl ServerStats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    pub fn set(gauge: &AtomicU64, value: u64) {
+        gauge.store(value, Ordering::Relaxed);
     }
 
     pub fn add(counter: &AtomicU64, amount: u64) {

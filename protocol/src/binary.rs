@@ -324,7 +324,7 @@ pub fn encode_reply(out: &mut BytesMut, request_id: u64, reply: &Reply) {
 
 fn encode_value(out: &mut BytesMut, reply: &Reply) {
     match reply {
-        Reply::Nil => out.put_u8(VALUE_NIL),
+        Reply::Nil | Reply::NilArray => out.put_u8(VALUE_NIL),
         Reply::Simple(text) => {
             out.put_u8(VALUE_SIMPLE);
             out.put_u32(text.len() as u32);

@@ -26,6 +26,9 @@ pub enum Reply {
     Double(f64),
     /// The absent value (RESP2 `$-1`, RESP3 `_`).
     Nil,
+    /// The absent array: a blocking command's timeout (RESP2 `*-1`, RESP3
+    /// `_`; the binary protocol has one nil for both).
+    NilArray,
     /// A boolean (RESP3 `#`; RESP2 sends 1 or 0).
     Bool(bool),
     /// An ordered list of replies.
@@ -143,6 +146,7 @@ impl PartialEq for Reply {
             (Reply::Int(a), Reply::Int(b)) => a == b,
             (Reply::Double(a), Reply::Double(b)) => a == b,
             (Reply::Nil, Reply::Nil) => true,
+            (Reply::NilArray, Reply::NilArray) => true,
             (Reply::Bool(a), Reply::Bool(b)) => a == b,
             (Reply::Array(a), Reply::Array(b)) => a == b,
             (Reply::Ints(a), Reply::Ints(b)) => a == b,

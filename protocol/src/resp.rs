@@ -428,6 +428,10 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
             RespVersion::Resp2 => out.put_slice(b"$-1\r\n"),
             RespVersion::Resp3 => out.put_slice(b"_\r\n"),
         },
+        Reply::NilArray => match version {
+            RespVersion::Resp2 => out.put_slice(b"*-1\r\n"),
+            RespVersion::Resp3 => out.put_slice(b"_\r\n"),
+        },
         Reply::Bool(value) => match version {
             RespVersion::Resp2 => put_int_line(out, b':', i64::from(*value)),
             RespVersion::Resp3 => out.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),

@@ -375,7 +375,7 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
     let mut value_tags = [false; 9];
     fn visit(reply: &Reply, seen: &mut [bool; 9]) {
         let tag = match reply {
-            Reply::Nil => 0,
+            Reply::Nil | Reply::NilArray => 0,
             Reply::Simple(_) => 1,
             Reply::Bulk(_) | Reply::BulkInline(_) | Reply::BulkInt(_) => 2,
             Reply::Int(_) => 3,

@@ -79,6 +79,7 @@
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
+//!         | 10 NilArray
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64

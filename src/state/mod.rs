@@ -20,7 +20,8 @@
 //! - [`keyspace`] (storage and expiry; records effects);
 //! - [`store`] (the `State` struct);
 //! - each family's commands and replay (`*/commands.rs`, [`keys`],
-//!   [`strings`], [`holding`]);
+//!   [`strings`], [`holding`], [`blocking`] (blocking commands'
+//!   attempts, which never wait));
 //! - this file: `apply`, `replay` and the timers, dispatching to families.
 //!
 //! Families: [`keys`] (generic key commands), [`strings`] (strings and
@@ -29,6 +30,7 @@
 //! tables and the index of keys with hold deadlines), [`idempotency`]
 //! (`REQ`).
 
+pub mod blocking;
 pub mod effect;
 pub mod graveyard;
 pub mod holders;
@@ -258,6 +260,9 @@ impl State {
                 with_scores,
             } => zset::zrange(self, key, *by, *reverse, *limit, *with_scores, now_ms),
             Request::ZPop { key, max, count } => zset::zpop(self, key, *max, *count, now_ms),
+            Request::BzPop { keys, max, .. } => {
+                blocking::bzpop(self, keys, *max, now_ms).unwrap_or(Reply::NilArray)
+            }
             Request::ZRemRangeByScore { key, min, max } => {
                 zset::zremrangebyscore(self, key, *min, *max, now_ms)
             }
@@ -282,11 +287,6 @@ impl State {
             Request::QueueClose(key) => queue::close(self, key, now_ms),
             Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
             Request::QueueInfo(key) => queue::info(self, key, now_ms),
-            // Waiting for a key is not implemented: a blocking pop is
-            // refused rather than answered as if it could not block.
-            Request::BzPop { .. } => Reply::Error(ServerError::generic(
-                "ERR blocking commands are not supported yet",
-            )),
             Request::Connection(_) | Request::Info(_) | Request::Snapshot => {
                 Reply::Error(ServerError::generic(
                     "ERR this command is answered by the connection or engine, not the state",

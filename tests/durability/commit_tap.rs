@@ -144,7 +144,7 @@ fn batch(engine: &mut Engine<ManualClock>, requests: &[&[&str]]) -> (Vec<Reply>,
         .iter()
         .map(|words| {
             let request = parse(&args(words.iter())).expect("a valid request");
-            engine.apply_in(&round, &request)
+            engine.apply_or_refuse(&round, &request)
         })
         .collect();
     (replies, engine.end_batch())
@@ -176,7 +176,7 @@ fn run_workload(policy: FsyncPolicy) {
         assert_eq!(seen.lock().expect("seen").len(), before);
         // Expiry by the engine's timer is logged, and shown, too.
         clock.advance(100);
-        engine.background();
+        engine.run_timers();
     }
     engine.finish();
     let seen = seen.lock().expect("seen");

@@ -2,6 +2,7 @@
 //! 0, or as the `usher-server` and `usher-cli` binaries.
 
 mod binary;
+mod blocking;
 mod cli;
 mod resp;
 mod seats;

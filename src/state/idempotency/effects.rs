@@ -25,6 +25,7 @@ const REPLY_BOOL: u8 = 6;
 const REPLY_ARRAY: u8 = 7;
 const REPLY_MAP: u8 = 8;
 const REPLY_ERROR: u8 = 9;
+const REPLY_NIL_ARRAY: u8 = 10;
 /// Deepest nesting a remembered reply may have (command replies nest two
 /// or three levels).
 const REPLY_DEPTH_MAX: usize = usher_protocol::binary::REPLY_DEPTH_MAX;
@@ -91,6 +92,7 @@ impl ReqEffect {
 pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
         Reply::Nil => out.push(REPLY_NIL),
+        Reply::NilArray => out.push(REPLY_NIL_ARRAY),
         Reply::Simple(text) => {
             out.push(REPLY_SIMPLE);
             put_bytes(out, text.as_bytes());
@@ -167,6 +169,7 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
     }
     let reply = match input.u8()? {
         REPLY_NIL => Reply::Nil,
+        REPLY_NIL_ARRAY => Reply::NilArray,
         REPLY_SIMPLE => Reply::Simple(Cow::Owned(input.text()?)),
         REPLY_BULK => Reply::Bulk(input.bytes()?),
         REPLY_BULK_INT => Reply::BulkInt(input.i64()?),
