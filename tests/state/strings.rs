@@ -2,7 +2,7 @@
 //! INCR/DECR/INCRBY/DECRBY and INCRBOUND, with explicit time (no sleeping).
 //!
 //! Expected replies and error texts are Redis's (checked against
-//! redis-server 7.0) or, for INCRBOUND, the text of issue 2.
+//! redis-server 7.0) or, for INCRBOUND, the texts `protocol/SPEC.md` gives.
 
 use crate::support::state::*;
 use proptest::prelude::*;
