@@ -146,6 +146,14 @@ pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// A tag and two byte strings: the head of every effect that names a key
+/// and a member or holder.
+pub fn put_tagged_pair(out: &mut Vec<u8>, tag: u8, first: &[u8], second: &[u8]) {
+    out.push(tag);
+    put_bytes(out, first);
+    put_bytes(out, second);
+}
+
 /// An optional number: 0, or 1 and the number.
 pub fn put_option(out: &mut Vec<u8>, value: Option<u64>) {
     match value {

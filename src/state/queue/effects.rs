@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::encoding::{put_bytes, put_deadline, DecodeError, Reader};
+use crate::encoding::{put_bytes, put_deadline, put_tagged_pair, DecodeError, Reader};
 use crate::state::key::{Key, ReadKey};
 
 /// `key settings`: settings after QUEUE.CONFIG.
@@ -92,7 +92,7 @@ impl QueueEffect {
                 put_bytes(out, key);
                 put_settings(out, settings);
             }
-            QueueEffect::Join { key, member } => put_key_member(out, TAG_JOIN, key, member),
+            QueueEffect::Join { key, member } => put_tagged_pair(out, TAG_JOIN, key, member),
             QueueEffect::Admit {
                 key,
                 member,
@@ -100,19 +100,19 @@ impl QueueEffect {
                 deadline_ms,
                 automatic,
             } => {
-                put_key_member(out, TAG_ADMIT, key, member);
+                put_tagged_pair(out, TAG_ADMIT, key, member);
                 out.extend_from_slice(&at_ms.to_le_bytes());
                 put_deadline(out, *deadline_ms);
                 out.push(u8::from(*automatic));
             }
-            QueueEffect::Expire { key, member } => put_key_member(out, TAG_EXPIRE, key, member),
-            QueueEffect::Leave { key, member } => put_key_member(out, TAG_LEAVE, key, member),
+            QueueEffect::Expire { key, member } => put_tagged_pair(out, TAG_EXPIRE, key, member),
+            QueueEffect::Leave { key, member } => put_tagged_pair(out, TAG_LEAVE, key, member),
             QueueEffect::Touch {
                 key,
                 member,
                 deadline_ms,
             } => {
-                put_key_member(out, TAG_TOUCH, key, member);
+                put_tagged_pair(out, TAG_TOUCH, key, member);
                 put_deadline(out, *deadline_ms);
             }
             QueueEffect::Close { key } => {
@@ -158,12 +158,6 @@ impl QueueEffect {
         };
         Ok(effect)
     }
-}
-
-fn put_key_member(out: &mut Vec<u8>, tag: u8, key: &[u8], member: &[u8]) {
-    out.push(tag);
-    put_bytes(out, key);
-    put_bytes(out, member);
 }
 
 /// Encodes a queue's settings (the `settings` rule of the format).

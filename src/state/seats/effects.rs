@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::encoding::{put_bytes, DecodeError, Reader};
+use crate::encoding::{put_tagged_pair, DecodeError, Reader};
 use crate::state::key::{Key, ReadKey};
 
 /// A list of seat numbers in an effect, the type requests carry them in.
@@ -60,16 +60,18 @@ impl SeatEffect {
                 deadline_ms,
                 seats,
             } => {
-                keyed(out, TAG_HOLD, key, holder);
+                put_tagged_pair(out, TAG_HOLD, key, holder);
                 out.extend_from_slice(&deadline_ms.to_le_bytes());
                 put_seats(out, seats);
             }
-            SeatEffect::Confirm { key, holder } => keyed(out, TAG_CONFIRM, key, holder),
+            SeatEffect::Confirm { key, holder } => put_tagged_pair(out, TAG_CONFIRM, key, holder),
             SeatEffect::Release { key, holder, seats } => {
-                keyed(out, TAG_RELEASE, key, holder);
+                put_tagged_pair(out, TAG_RELEASE, key, holder);
                 put_seats(out, seats);
             }
-            SeatEffect::HoldExpired { key, holder } => keyed(out, TAG_HOLD_EXPIRED, key, holder),
+            SeatEffect::HoldExpired { key, holder } => {
+                put_tagged_pair(out, TAG_HOLD_EXPIRED, key, holder)
+            }
         }
     }
 
@@ -99,13 +101,6 @@ impl SeatEffect {
         };
         Ok(effect)
     }
-}
-
-/// Tag, key and holder: the head of every seat effect.
-fn keyed(out: &mut Vec<u8>, tag: u8, key: &[u8], holder: &[u8]) {
-    out.push(tag);
-    put_bytes(out, key);
-    put_bytes(out, holder);
 }
 
 /// A seat list: count, then each seat.

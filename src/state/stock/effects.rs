@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::encoding::{put_bytes, put_option, DecodeError, Reader};
+use crate::encoding::{put_bytes, put_option, put_tagged_pair, DecodeError, Reader};
 use crate::state::key::{Key, ReadKey};
 
 /// `key total:u64 limit`: an existing SKU's total and limit.
@@ -86,18 +86,18 @@ impl StockEffect {
                 quantity,
                 deadline_ms,
             } => {
-                keyed(out, TAG_RESERVE, key, holder);
+                put_tagged_pair(out, TAG_RESERVE, key, holder);
                 out.extend_from_slice(&quantity.to_le_bytes());
                 out.extend_from_slice(&deadline_ms.to_le_bytes());
             }
-            StockEffect::Confirm { key, holder } => keyed(out, TAG_CONFIRM, key, holder),
-            StockEffect::Release { key, holder } => keyed(out, TAG_RELEASE, key, holder),
+            StockEffect::Confirm { key, holder } => put_tagged_pair(out, TAG_CONFIRM, key, holder),
+            StockEffect::Release { key, holder } => put_tagged_pair(out, TAG_RELEASE, key, holder),
             StockEffect::Take {
                 key,
                 holder,
                 quantity,
             } => {
-                keyed(out, TAG_TAKE, key, holder);
+                put_tagged_pair(out, TAG_TAKE, key, holder);
                 out.extend_from_slice(&quantity.to_le_bytes());
             }
             StockEffect::Refund {
@@ -105,11 +105,11 @@ impl StockEffect {
                 holder,
                 quantity,
             } => {
-                keyed(out, TAG_REFUND, key, holder);
+                put_tagged_pair(out, TAG_REFUND, key, holder);
                 out.extend_from_slice(&quantity.to_le_bytes());
             }
             StockEffect::ReservationExpired { key, holder } => {
-                keyed(out, TAG_RESERVATION_EXPIRED, key, holder)
+                put_tagged_pair(out, TAG_RESERVATION_EXPIRED, key, holder)
             }
         }
     }
@@ -154,11 +154,4 @@ impl StockEffect {
         };
         Ok(effect)
     }
-}
-
-/// Tag, key and holder: the head of every stock effect but `Config`.
-fn keyed(out: &mut Vec<u8>, tag: u8, key: &[u8], holder: &[u8]) {
-    out.push(tag);
-    put_bytes(out, key);
-    put_bytes(out, holder);
 }
