@@ -17,6 +17,7 @@
 
 mod config;
 mod durability;
+mod layout;
 mod server;
 mod simulation;
 mod state;
