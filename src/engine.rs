@@ -13,13 +13,14 @@
 //!
 //! Blocking commands (BZPOPMIN...) that cannot go ahead are parked in the
 //! wait registry (`wait.rs`) with the reactor's address for their reply.
-//! At the end of each round ([`Engine::serve_waiters`]) the keys the
-//! round's effects touched wake their waiters, which are re-run through
-//! `State::attempt` in the same batch (so their effects share its log
-//! record and their replies its ticket), and waiters past their deadline
-//! get their timeout reply. While anyone waits, effects are recorded even
-//! without persistence, since they are how a change is seen; with an empty
-//! registry none of this costs more than one branch per round.
+//! After each request the reactor applies while anyone waits, and at the
+//! end of each round ([`Engine::serve_waiters`]), the keys that effects
+//! touched wake their waiters, which are re-run through `State::attempt`
+//! in the same batch (so their effects share its log record and their
+//! replies its ticket), and waiters past their deadline get their timeout
+//! reply. While anyone waits, effects are recorded even without
+//! persistence, since they are how a change is seen; with an empty
+//! registry none of this costs more than one branch per request.
 //!
 //! Every log commit gets a ticket ([`Engine::end_batch`]). A batch's
 //! replies are tied to its own ticket or, for a batch that changed nothing,
@@ -296,7 +297,7 @@ impl<C: Clock> Engine<C> {
         Ok(())
     }
 
-    /// Whether any request is parked: the reactor's one check per round.
+    /// Whether any request is parked: the reactor's one check per request.
     #[inline]
     pub fn has_waiters(&self) -> bool {
         !self.waits.is_empty()

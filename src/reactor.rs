@@ -31,10 +31,11 @@
 //! ([`ReplyTo`]); its connection is then neither read nor served, so its
 //! replies stay in order, until the request is answered (woken by a change,
 //! or its timeout). A connection that closes removes its waiter. At
-//! shutdown a parked request is answered SHUTTING_DOWN. Waiters are served
-//! once per round, after every connection's turn, not after each write as
-//! Redis does: so the registry costs one branch per round while empty, and
-//! a request later in the same round may take what a waiter waits for.
+//! shutdown a parked request is answered SHUTTING_DOWN. As in Redis,
+//! waiters are served right after the request that woke them, before the
+//! next one, so a request pipelined behind a write cannot take what a
+//! waiter waits for; the registry costs one branch per request while it is
+//! empty.
 //!
 //! Limits: `connections_max`; `blocked_clients_max` parked requests (a
 //! LIMIT error beyond); `queue_batches_max` queued submissions (BUSY
@@ -550,6 +551,7 @@ impl<C: Clock> Reactor<C> {
             parked: false,
         };
         let mut frames = std::mem::take(&mut self.frames);
+        let mut woken = std::mem::take(&mut self.woken);
         while turn.may_go_on(&self.config) {
             let room = turn.room(&self.config);
             decode_group(
@@ -562,10 +564,22 @@ impl<C: Clock> Reactor<C> {
                 &mut turn,
             );
             let (engine, stats, config) = (&mut self.engine, &self.stats, &self.config);
-            apply_group(engine, stats, config, batch, peer, &mut frames, &mut turn);
+            let mut step = Step {
+                batch,
+                peer,
+                turn: &mut turn,
+                woken: &mut woken,
+            };
+            apply_group(engine, stats, config, &mut step, &mut frames);
         }
         self.frames = frames;
         self.end_turn(&turn, eof);
+        // Blocked clients served during the turn get their replies now: they
+        // are parked, so nothing else of theirs is waiting to go first.
+        for (to, reply) in woken.drain(..) {
+            self.wake(to, reply);
+        }
+        self.woken = woken;
         turn.budget
     }
 
@@ -830,18 +844,29 @@ fn decode_group<C: Clock>(
     }
 }
 
-/// The apply step: answers a decoded group in order. What is left when
-/// the turn stops (the output limit, or a request that parked) goes back
-/// to the peer's decoded frames.
+/// What the apply step works on: the round's batch, the connection whose
+/// turn it is, and where replies to blocked clients woken meanwhile go.
+struct Step<'a> {
+    batch: &'a Batch,
+    peer: &'a mut Peer,
+    turn: &'a mut Turn,
+    woken: &'a mut Vec<(ReplyTo, Reply)>,
+}
+
+/// The apply step: answers a decoded group in order. After each request
+/// for the engine, blocked clients whose keys it changed are served at
+/// once, before the next request (as Redis does), so a later request
+/// cannot take what they wait for. What is left when the turn stops (the
+/// output limit, or a request that parked) goes back to the peer's
+/// decoded frames.
 fn apply_group<C: Clock>(
     engine: &mut Engine<C>,
     stats: &ServerStats,
     config: &Config,
-    batch: &Batch,
-    peer: &mut Peer,
+    step: &mut Step<'_>,
     frames: &mut Vec<Frame>,
-    turn: &mut Turn,
 ) {
+    let (batch, peer, turn) = (step.batch, &mut *step.peer, &mut *step.turn);
     let mut group = frames.drain(..);
     for frame in group.by_ref() {
         let held = match frame {
@@ -850,7 +875,13 @@ fn apply_group<C: Clock>(
                 request_id,
                 codec,
                 request,
-            } => apply_or_park(engine, batch, peer, turn, request_id, codec, request),
+            } => {
+                let held = apply_or_park(engine, batch, peer, turn, request_id, codec, request);
+                if engine.has_waiters() {
+                    engine.serve_waiters(batch, step.woken);
+                }
+                held
+            }
             Frame::Ready {
                 request_id,
                 codec,

@@ -71,6 +71,29 @@ async fn bzpopmin_waits_until_a_zadd_from_another_connection() {
     stop(running).await;
 }
 
+/// A blocked client is served right after the write that wakes it, before
+/// the writer's next request: a pop pipelined behind the ZADD finds the set
+/// already taken, as in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_is_served_before_the_next_request_of_the_same_pipeline() {
+    let running = start(test_config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter.send_command(&["BZPOPMIN", "z", "0"]).await;
+    blocked(&running, 1).await;
+    // Both in one write, so the server reads them in one round.
+    let mut pipeline = bytes::BytesMut::new();
+    for words in [&["ZADD", "z", "1", "m"][..], &["ZPOPMIN", "z"]] {
+        let words: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+        usher::protocol::resp::encode_request(&words, &mut pipeline);
+    }
+    writer.send(&pipeline).await;
+    assert_eq!(writer.read().await, Resp::Int(1));
+    assert_eq!(writer.read().await, Resp::Array(vec![]));
+    assert_eq!(waiter.read().await, popped("z", "m", "1"));
+    stop(running).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bzpopmax_takes_the_first_non_empty_key_left_to_right() {
     let running = start(test_config()).await;
