@@ -551,7 +551,6 @@ impl<C: Clock> Reactor<C> {
             parked: false,
         };
         let mut frames = std::mem::take(&mut self.frames);
-        let mut woken = std::mem::take(&mut self.woken);
         while turn.may_go_on(&self.config) {
             let room = turn.room(&self.config);
             decode_group(
@@ -568,7 +567,7 @@ impl<C: Clock> Reactor<C> {
                 batch,
                 peer,
                 turn: &mut turn,
-                woken: &mut woken,
+                woken: &mut self.woken,
             };
             apply_group(engine, stats, config, &mut step, &mut frames);
         }
@@ -576,10 +575,13 @@ impl<C: Clock> Reactor<C> {
         self.end_turn(&turn, eof);
         // Blocked clients served during the turn get their replies now: they
         // are parked, so nothing else of theirs is waiting to go first.
-        for (to, reply) in woken.drain(..) {
-            self.wake(to, reply);
+        if !self.woken.is_empty() {
+            let mut woken = std::mem::take(&mut self.woken);
+            for (to, reply) in woken.drain(..) {
+                self.wake(to, reply);
+            }
+            self.woken = woken;
         }
-        self.woken = woken;
         turn.budget
     }
 

@@ -71,6 +71,7 @@ impl WaitRegistry {
         }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.waiters.is_empty()
     }
