@@ -7,11 +7,11 @@ use std::process::Command;
 
 use usher::log::record::{self, Decoded};
 use usher::log::segment::parse_header;
-use usher::log::SEGMENT_HEADER_BYTES;
+use usher::log::{FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
 use usher::recovery::recover;
 use usher::state::idempotency::effects::encode_reply;
 use usher::state::value::encode_value;
-use usher::state::{State, StateLimits};
+use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
 
 const FIXTURES: [&str; 2] = ["snapshot-and-log", "log-only"];
 
@@ -95,6 +95,54 @@ fn version_1_directories_recover_to_the_same_state() {
             expected,
             "{name}: recovered state differs from {}",
             expected_path.display()
+        );
+    }
+}
+
+/// Upgrading in place: the current build recovers a version-1 directory,
+/// logs new records into a segment of its own beside the old ones, and a
+/// second recovery reads both.
+#[test]
+fn a_version_1_directory_takes_new_records_and_recovers_them() {
+    for name in FIXTURES {
+        let dir = copy_fixture(name);
+        let mut first = recover(dir.path(), State::new(StateLimits::default()), false)
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        let effects: Vec<Effect> = vec![
+            KeyEffect::Put {
+                key: Key::copy_from_slice(b"upgrade:new"),
+                value: Value::string(b"written by this build"),
+                deadline_ms: None,
+            }
+            .into(),
+            KeyEffect::Delete {
+                key: Key::copy_from_slice(b"upgrade:new"),
+            }
+            .into(),
+            KeyEffect::Put {
+                key: Key::copy_from_slice(b"upgrade:kept"),
+                value: Value::Int(7),
+                deadline_ms: Some(4_102_444_800_000),
+            }
+            .into(),
+        ];
+        let mut wal = Wal::create(dir.path(), first.next_lsn, FsyncPolicy::Always, 0)
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        for effect in &effects {
+            wal.append(&mut vec![effect.clone()]);
+            wal.commit()
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            first.state.replay(effect).expect("replays in memory");
+        }
+        wal.close().expect("the log closes");
+        drop(wal);
+        let second = recover(dir.path(), State::new(StateLimits::default()), false)
+            .unwrap_or_else(|error| panic!("{name} after new records: {error}"));
+        assert_eq!(second.next_lsn, first.next_lsn + effects.len() as u64);
+        assert_eq!(
+            dump(&second.state, second.next_lsn),
+            dump(&first.state, first.next_lsn + effects.len() as u64),
+            "{name}: the old and new records recover to another state"
         );
     }
 }
