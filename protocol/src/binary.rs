@@ -499,7 +499,7 @@ fn decode_value(cursor: &mut Bytes, depth: usize) -> Result<Reply, ServerError> 
 mod tests {
     use bytes::{Bytes, BytesMut};
 
-    use crate::reply::{InlineBytes, Reply, Word};
+    use crate::reply::{InlineBytes, Reply};
     use crate::resp::{self, RespVersion};
 
     /// The compact replies (inline bytes, inline integers, tuples) reach
@@ -521,27 +521,7 @@ mod tests {
                 ]),
             ),
         ];
-        type Case<'a> = (Option<Word>, &'a [i64], Option<&'a [u32]>);
-        let cases: [Case; 8] = [
-            (Some(Word::Held), &[600_000], Some(&[101, 102, 103])),
-            (Some(Word::Taken), &[], Some(&[7])),
-            (Some(Word::Limit), &[3], None),
-            (Some(Word::WaitingBulk), &[1204, -1], None),
-            (Some(Word::NoneBulk), &[], None),
-            (None, &[i64::MIN, i64::MAX], None),
-            (Some(Word::Sold), &[], Some(&[])),
-            (Some(Word::Soldout), &[-1, 0, 1, u32::MAX as i64 + 1], None),
-        ];
-        for (head, ints, list) in cases {
-            let tuple = Reply::tuple(head, ints, list);
-            assert!(matches!(tuple, Reply::Tuple(_)), "{tuple:?}");
-            let mut items: Vec<Reply> = head.map(Word::reply).into_iter().collect();
-            items.extend(ints.iter().map(|&value| Reply::Int(value)));
-            items.extend(list.map(|list| {
-                Reply::Array(list.iter().map(|&v| Reply::Int(i64::from(v))).collect())
-            }));
-            pairs.push((tuple, Reply::Array(items)));
-        }
+        pairs.extend(crate::reply::tests::tuples_and_arrays());
         for (compact, plain) in &pairs {
             for version in [RespVersion::Resp2, RespVersion::Resp3] {
                 let (mut left, mut right) = (BytesMut::new(), BytesMut::new());

@@ -372,7 +372,7 @@ impl<T: Into<Reply>> From<Result<T, ServerError>> for Reply {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -420,8 +420,9 @@ mod tests {
         assert!(matches!(Reply::int_list(&[]), Reply::Ints(ints) if ints.as_slice().is_empty()));
     }
 
-    #[test]
-    fn tuples_equal_the_array_they_stand_for() {
+    /// Every compact tuple shape with the plain array it stands for (also
+    /// what `binary.rs`'s tests encode both ways).
+    pub(crate) fn tuples_and_arrays() -> Vec<(Reply, Reply)> {
         type Case<'a> = (Option<Word>, &'a [i64], Option<&'a [u32]>);
         let cases: [Case; 8] = [
             (Some(Word::Held), &[600_000], Some(&[101, 102, 103])),
@@ -433,15 +434,24 @@ mod tests {
             (Some(Word::Sold), &[], Some(&[])),
             (Some(Word::Soldout), &[-1, 0, 1, u32::MAX as i64 + 1], None),
         ];
-        for (head, ints, list) in cases {
-            let tuple = Reply::tuple(head, ints, list);
-            assert!(matches!(tuple, Reply::Tuple(_)), "{tuple:?}");
-            let mut items: Vec<Reply> = head.map(Word::reply).into_iter().collect();
-            items.extend(ints.iter().map(|&value| Reply::Int(value)));
-            items.extend(list.map(|list| {
-                Reply::Array(list.iter().map(|&v| Reply::Int(i64::from(v))).collect())
-            }));
-            let array = Reply::Array(items);
+        cases
+            .into_iter()
+            .map(|(head, ints, list)| {
+                let tuple = Reply::tuple(head, ints, list);
+                assert!(matches!(tuple, Reply::Tuple(_)), "{tuple:?}");
+                let mut items: Vec<Reply> = head.map(Word::reply).into_iter().collect();
+                items.extend(ints.iter().map(|&value| Reply::Int(value)));
+                items.extend(list.map(|list| {
+                    Reply::Array(list.iter().map(|&v| Reply::Int(i64::from(v))).collect())
+                }));
+                (tuple, Reply::Array(items))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tuples_equal_the_array_they_stand_for() {
+        for (tuple, array) in tuples_and_arrays() {
             assert_eq!(tuple, array);
             assert_eq!(array, tuple);
             assert_eq!(tuple.clone(), tuple);
