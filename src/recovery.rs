@@ -159,10 +159,20 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecoveryError> {
 fn newer_version(path: &Path, version: u32) -> RecoveryError {
     RecoveryError(format!(
         "log segment {} was written by a newer usher (log format version {version}; this build \
-         reads version {}). The server will not start, and nothing was changed: run a build of \
-         usher that reads version {version}.",
+         reads versions up to {}). The server will not start, and nothing was changed: run a \
+         build of usher that reads version {version}.",
         path.display(),
         log::SEGMENT_VERSION
+    ))
+}
+
+fn newer_record(path: &Path, offset: usize, version: u8) -> RecoveryError {
+    RecoveryError(format!(
+        "log segment {} holds a record at offset {offset} written by a newer usher (record \
+         format version {version}; this build reads versions up to {}). The server will not \
+         start, and nothing was changed: run a build of usher that reads version {version}.",
+        path.display(),
+        log::record::RECORD_VERSION
     ))
 }
 
@@ -321,16 +331,16 @@ fn touched_keys(
         let Ok(data) = std::fs::read(path) else {
             break;
         };
-        if segment::parse_header(&data).is_err() {
+        let Ok(header) = segment::parse_header(&data) else {
             break;
-        }
+        };
         let mut offset = SEGMENT_HEADER_BYTES;
         while expected < end_lsn {
             let rest = data.get(offset..).unwrap_or_default();
             if rest.len() < RECORD_HEADER_BYTES {
                 break;
             }
-            let (lsn, count, body, len) = match record::decode(rest) {
+            let (lsn, count, body, len) = match record::decode(rest, header.version) {
                 Decoded::Record {
                     lsn,
                     count,
@@ -340,7 +350,10 @@ fn touched_keys(
                 // Preallocated space after the segment's last record:
                 // replay goes on to the next segment, and so does this.
                 Decoded::Zeros => break,
-                Decoded::Incomplete { .. } | Decoded::Corrupt { .. } => return touched,
+                // Replay refuses a newer record, and stops at damage.
+                Decoded::Incomplete { .. } | Decoded::Corrupt { .. } | Decoded::Newer { .. } => {
+                    return touched
+                }
             };
             effects.clear();
             if lsn != expected || record::decode_effects(body, count, &mut effects).is_err() {
@@ -490,13 +503,14 @@ fn replay_segment(
             zeros: data[offset.min(data.len())..].iter().all(|b| *b == 0),
         })
     };
-    if let Some((offset, reason, torn)) = header_damage(path, &data, *expected)? {
-        return Ok(damage(offset, reason, torn));
-    }
+    let version = match header_damage(path, &data, *expected)? {
+        Ok(version) => version,
+        Err((offset, reason, torn)) => return Ok(damage(offset, reason, torn)),
+    };
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut effects = Vec::new();
     while offset < data.len() {
-        let (lsn, count, body, len) = match record::decode(&data[offset..]) {
+        let (lsn, count, body, len) = match record::decode(&data[offset..], version) {
             Decoded::Record {
                 lsn,
                 count,
@@ -519,10 +533,11 @@ fn replay_segment(
             // A torn write leaves nothing valid behind it; damage in the
             // middle of the log does.
             Decoded::Incomplete { reason } => {
-                let torn = !record::later_record_follows(&data, offset + 1, *expected);
+                let torn = !record::later_record_follows(&data, offset + 1, *expected, version);
                 return Ok(damage(offset, reason, torn));
             }
             Decoded::Corrupt { reason } => return Ok(damage(offset, reason, false)),
+            Decoded::Newer { version } => return Err(newer_record(path, offset, version)),
         };
         if lsn != *expected {
             let reason = format!("record position {lsn}, expected {expected}");
@@ -546,16 +561,17 @@ fn replay_segment(
     Ok(None)
 }
 
-/// What is wrong with the header of the segment at `path` holding `data`,
-/// expected to start at position `expected`: the offset, the reason and
-/// whether it may be a torn tail. A newer version is an error of its own.
+/// The format version of the segment at `path` holding `data`, expected to
+/// start at position `expected`; or what is wrong with its header: the
+/// offset, the reason and whether it may be a torn tail. A newer version is
+/// an error of its own.
 fn header_damage(
     path: &Path,
     data: &[u8],
     expected: u64,
-) -> Result<Option<(usize, String, bool)>, RecoveryError> {
+) -> Result<Result<u32, (usize, String, bool)>, RecoveryError> {
     Ok(match segment::parse_header(data) {
-        Ok(header) if header.first_lsn != expected => Some((
+        Ok(header) if header.first_lsn != expected => Err((
             16,
             format!(
                 "header says position {}, expected {expected}",
@@ -563,11 +579,11 @@ fn header_damage(
             ),
             false,
         )),
-        Ok(_) => None,
+        Ok(header) => Ok(header.version),
         Err(HeaderError::Newer(version)) => return Err(newer_version(path, version)),
-        Err(error @ HeaderError::Incomplete) => Some((0, error.to_string(), true)),
-        Err(error @ HeaderError::BadMagic) => Some((0, error.to_string(), false)),
-        Err(error @ HeaderError::Unsupported(_)) => Some((8, error.to_string(), false)),
+        Err(error @ HeaderError::Incomplete) => Err((0, error.to_string(), true)),
+        Err(error @ HeaderError::BadMagic) => Err((0, error.to_string(), false)),
+        Err(error @ HeaderError::Unsupported(_)) => Err((8, error.to_string(), false)),
     })
 }
 

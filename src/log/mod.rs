@@ -15,18 +15,26 @@
 //! segment  := header record*  zero*
 //! header   := "USHERLOG" version:u32 reserved:u32 first_lsn:u64      (24 bytes)
 //! record   := length:u32 crc:u32 payload                             (crc32c of payload)
-//! payload  := lsn:u64 count:u32 effect{count}                        (effects: state/effect.rs)
+//! payload  := format:u8 lsn:u64 count:u32 effect{count}              (version 2 segments)
+//!           | lsn:u64 count:u32 effect{count}                        (version 1 segments)
+//! effect   := see state/effect.rs
 //! ```
 //!
-//! Versions: the header's `version` is the format of the header and of
-//! every record in the segment; this build writes and reads version 1
-//! ([`SEGMENT_VERSION`]). A segment (or a spare the log moved into) whose
-//! version is higher was written by a newer usher: recovery and `check`
-//! refuse the data directory with an error naming the file and the
-//! version, and never treat such a segment as damage to cut (`--repair`
-//! included), since its records may well be sound. Version 0 is no
-//! usher's and counts as damage. A new version changes the header's
-//! number; this build keeps reading every older one.
+//! Versions: the header's `version` is the segment's format; from version
+//! 2 on, every record also names its own format in its first payload byte
+//! (inside the checksum), so a record read apart from its segment (by a
+//! commit tap's subscriber, a replica, a change feed) says how to read it.
+//! This build writes segment version 2 with record format 2
+//! ([`SEGMENT_VERSION`], [`record::RECORD_VERSION`]) and reads segments of
+//! versions 1 and 2; every start writes a new segment, so a directory
+//! upgraded in place holds older segments before newer ones. A segment (or
+//! a spare the log moved into) whose version is higher, or a whole record
+//! whose format is, was written by a newer usher: recovery and `check`
+//! refuse the data directory with an error naming the file (and the
+//! record's offset) and the version, and never treat it as damage to cut
+//! (`--repair` included), since it may well be sound. Version 0 is no
+//! usher's and counts as damage. A new format raises the number; this
+//! build keeps reading every older one.
 //!
 //! Segments are named `log-<first_lsn, 20 digits>.ulog`. Record `lsn`s are
 //! consecutive across segments. A snapshot taken at `lsn = S` starts a new

@@ -7,9 +7,11 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"USHERLOG";
-/// The format version this build writes: the version of the segment's
-/// header and of every record in it.
-pub const SEGMENT_VERSION: u32 = 1;
+/// The format version this build writes. Version 1 segments hold records
+/// without a version of their own; from version 2 on, every record names
+/// its format in its first payload byte (`record::RECORD_VERSION`). This
+/// build reads versions 1 and 2.
+pub const SEGMENT_VERSION: u32 = 2;
 pub const SEGMENT_HEADER_BYTES: usize = 24;
 
 pub fn segment_name(first_lsn: u64) -> String {
@@ -100,7 +102,7 @@ pub fn parse_header(data: &[u8]) -> Result<Header, HeaderError> {
     if version > SEGMENT_VERSION {
         return Err(HeaderError::Newer(version));
     }
-    if version != SEGMENT_VERSION {
+    if version == 0 {
         return Err(HeaderError::Unsupported(version));
     }
     let first_lsn = u64::from(word(16)) | (u64::from(word(20)) << 32);

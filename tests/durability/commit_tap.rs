@@ -10,6 +10,7 @@ use usher::clock::ManualClock;
 use usher::config::Config;
 use usher::engine::{Durability, Engine};
 use usher::log::record::{self, Decoded};
+use usher::log::segment::parse_header;
 use usher::log::{
     CommitTap, CommittedBatch, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES, SEGMENT_VERSION,
 };
@@ -26,6 +27,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A batch as the tap saw it.
 #[derive(Debug)]
 struct Seen {
+    version: u32,
     first_lsn: u64,
     last_lsn: u64,
     records: Vec<u8>,
@@ -42,6 +44,7 @@ impl CommitTap for Recorder {
     fn committed(&mut self, batch: &CommittedBatch<'_>) {
         assert_eq!(batch.version, SEGMENT_VERSION);
         let batch = Seen {
+            version: batch.version,
             first_lsn: batch.first_lsn,
             last_lsn: batch.last_lsn,
             records: batch.records.to_vec(),
@@ -70,9 +73,10 @@ fn records_on_disk(dir: &Path) -> Vec<(u64, Vec<u8>)> {
     let mut records = Vec::new();
     for path in segments {
         let data = std::fs::read(&path).expect("segment");
+        let version = parse_header(&data).expect("a segment header").version;
         let mut offset = SEGMENT_HEADER_BYTES;
         while offset < data.len() {
-            let Decoded::Record { lsn, len, .. } = record::decode(&data[offset..]) else {
+            let Decoded::Record { lsn, len, .. } = record::decode(&data[offset..], version) else {
                 break;
             };
             records.push((lsn, data[offset..offset + len].to_vec()));
@@ -90,7 +94,8 @@ fn records_seen(seen: &[Seen]) -> Vec<(u64, Vec<u8>)> {
         let mut offset = 0;
         let mut lsn = batch.first_lsn;
         while offset < batch.records.len() {
-            let Decoded::Record { lsn: read, len, .. } = record::decode(&batch.records[offset..])
+            let Decoded::Record { lsn: read, len, .. } =
+                record::decode(&batch.records[offset..], batch.version)
             else {
                 panic!("a tapped batch holds whole records only");
             };

@@ -179,7 +179,7 @@ fn logged_tags(dir: &Path) -> Vec<u8> {
         assert_eq!(header.version, 1);
         let mut offset = SEGMENT_HEADER_BYTES;
         while offset < data.len() {
-            match record::decode(&data[offset..]) {
+            match record::decode(&data[offset..], header.version) {
                 Decoded::Record {
                     count,
                     effects,

@@ -1,10 +1,14 @@
-//! The log's format version: a segment written by a newer usher is refused
-//! with a message naming the file and the version, and is never cut.
+//! The log's format versions: a segment, or a record, written by a newer
+//! usher is refused with a message naming the file and the version, and is
+//! never cut.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES, SEGMENT_VERSION};
+use usher::log::record::RECORD_VERSION;
+use usher::log::{
+    segment_name, FsyncPolicy, Wal, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_VERSION,
+};
 use usher::recovery::recover;
 use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
 
@@ -62,7 +66,10 @@ fn check(dir: &Path, repair: bool) -> (bool, String) {
 }
 
 fn assert_refused(dir: &Path, newer: &Path) {
-    let version = SEGMENT_VERSION + 1;
+    assert_refused_as(dir, newer, SEGMENT_VERSION + 1);
+}
+
+fn assert_refused_as(dir: &Path, newer: &Path, version: u32) {
     let before = snapshot_of(dir);
     for repair in [false, true] {
         let error = match recover(dir, State::new(StateLimits::default()), repair) {
@@ -118,6 +125,32 @@ fn a_newer_spare_in_use_is_refused_not_removed() {
     let path = dir.path().join("log-spare-1.tmp");
     std::fs::write(&path, spare).expect("spare written");
     assert_refused(dir.path(), &path);
+}
+
+/// Every record names its own format: one of a newer format, whole and
+/// with a sound checksum, in a segment this build reads, is refused like a
+/// newer segment, even as the last record, where damage would be cut.
+#[test]
+fn a_record_of_a_newer_format_is_refused_not_cut() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_log(dir.path());
+    let last = dir.path().join(segment_name(2));
+    let mut data = std::fs::read(&last).expect("segment");
+    // The segment's second record (position 3), the last of the log.
+    let first_length = u32::from_le_bytes(
+        data[SEGMENT_HEADER_BYTES..SEGMENT_HEADER_BYTES + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    let record = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + first_length;
+    let payload = record + RECORD_HEADER_BYTES;
+    assert_eq!(data[payload], RECORD_VERSION, "records name their format");
+    data[payload] = RECORD_VERSION + 1;
+    let length = u32::from_le_bytes(data[record..record + 4].try_into().expect("4 bytes"));
+    let crc = crc32c::crc32c(&data[payload..payload + length as usize]);
+    data[record + 4..record + 8].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&last, data).expect("segment written");
+    assert_refused_as(dir.path(), &last, u32::from(RECORD_VERSION) + 1);
 }
 
 #[test]
