@@ -14,7 +14,7 @@
 //! Ids only grow, so a deadline entry or a queue slot names one waiter for
 //! good. Every structure here is bounded by `blocked_clients_max` waiters.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, Request, ServerError};
@@ -57,8 +57,10 @@ pub struct WaitRegistry {
     by_peer: HashMap<usize, u64>,
     /// `(deadline_ms, id)` of waiters with a deadline.
     deadlines: BTreeSet<(u64, u64)>,
-    /// Keys and conditions changed since the last serve, each once.
+    /// Keys and conditions changed since the last serve, each once, in
+    /// the order they changed; `queued` says which are in it.
     ready: VecDeque<WaitOn>,
+    queued: HashSet<WaitOn>,
     next_id: u64,
     limit: usize,
 }
@@ -105,11 +107,7 @@ impl WaitRegistry {
         self.next_id += 1;
         let id = self.next_id;
         for target in &on {
-            let queues = match target {
-                WaitOn::Key(_) => &mut self.keys,
-                WaitOn::Condition(_) => &mut self.conditions,
-            };
-            queues
+            self.queues_mut(target)
                 .entry(name(target).clone())
                 .or_default()
                 .push_back(id);
@@ -135,19 +133,15 @@ impl WaitRegistry {
     pub fn key_changed(&mut self, key: &[u8]) {
         if let Some((key, _)) = self.keys.get_key_value(key) {
             let target = WaitOn::Key(key.clone());
-            if !self.ready.contains(&target) {
-                self.ready.push_back(target);
-            }
+            self.mark_ready(target);
         }
     }
 
     /// Notes that every key changed (FLUSHALL).
     pub fn all_keys_changed(&mut self) {
-        for key in self.keys.keys() {
-            let target = WaitOn::Key(key.clone());
-            if !self.ready.contains(&target) {
-                self.ready.push_back(target);
-            }
+        let keys: Vec<Bytes> = self.keys.keys().cloned().collect();
+        for key in keys {
+            self.mark_ready(WaitOn::Key(key));
         }
     }
 
@@ -155,15 +149,22 @@ impl WaitRegistry {
     pub fn signal(&mut self, condition: &[u8]) {
         if let Some((name, _)) = self.conditions.get_key_value(condition) {
             let target = WaitOn::Condition(name.clone());
-            if !self.ready.contains(&target) {
-                self.ready.push_back(target);
-            }
+            self.mark_ready(target);
+        }
+    }
+
+    /// Queues `target` to be served, once however often it changes.
+    fn mark_ready(&mut self, target: WaitOn) {
+        if self.queued.insert(target.clone()) {
+            self.ready.push_back(target);
         }
     }
 
     /// The next changed key or condition to serve.
     pub fn next_ready(&mut self) -> Option<WaitOn> {
-        self.ready.pop_front()
+        let target = self.ready.pop_front()?;
+        self.queued.remove(&target);
+        Some(target)
     }
 
     /// Whether a change is waiting to be served.
@@ -211,10 +212,7 @@ impl WaitRegistry {
             panic!("waiter {id} is not parked");
         };
         for target in &waiter.on {
-            let queues = match target {
-                WaitOn::Key(_) => &mut self.keys,
-                WaitOn::Condition(_) => &mut self.conditions,
-            };
+            let queues = self.queues_mut(target);
             let name = name(target);
             if let Some(queue) = queues.get_mut(name) {
                 queue.retain(|&other| other != id);
@@ -229,6 +227,14 @@ impl WaitRegistry {
         let removed = self.by_peer.remove(&waiter.to.peer);
         assert_eq!(removed, Some(id), "the peer index names another waiter");
         (waiter.to, waiter.request)
+    }
+
+    /// The waiter queues of `target`'s kind (keys or conditions).
+    fn queues_mut(&mut self, target: &WaitOn) -> &mut HashMap<Bytes, VecDeque<u64>> {
+        match target {
+            WaitOn::Key(_) => &mut self.keys,
+            WaitOn::Condition(_) => &mut self.conditions,
+        }
     }
 
     /// Asserts that the indexes agree; for tests. Costs O(waiters).
@@ -249,6 +255,11 @@ impl WaitRegistry {
             .count();
         assert_eq!(timed, self.deadlines.len(), "deadline index out of date");
         assert!(self.waiters.len() <= self.limit);
+        assert_eq!(
+            self.ready.len(),
+            self.queued.len(),
+            "a change is queued twice"
+        );
     }
 }
 
