@@ -399,8 +399,8 @@ impl<C: Clock> Engine<C> {
             return self.tickets;
         };
         durability.wal.append(self.state.keyspace.effects_mut());
-        let ticket = self.tickets + 1;
-        assert!(ticket > self.tickets, "commit tickets only increase");
+        // Tickets only increase; `commit_failed` asserts the other side.
+        let ticket = self.tickets.checked_add(1).expect("commit tickets run out");
         self.tickets = ticket;
         if durability.wal.commit().is_err() {
             self.failed_from = self.failed_from.min(ticket);
