@@ -284,16 +284,21 @@ async fn requests_pipelined_after_a_blocked_one_wait_behind_it() {
     stop(running).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_woken_pop_is_logged_and_gone_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = || Config {
+/// A server that logs to `dir` and takes no snapshot of its own.
+fn persistent(dir: &std::path::Path) -> Config {
+    Config {
         persist: true,
-        dir: dir.path().to_path_buf(),
+        dir: dir.to_path_buf(),
         snapshot_interval_ms: 0,
         snapshot_log_bytes_max: 0,
         ..test_config()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_pop_is_logged_and_gone_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || persistent(dir.path());
     let running = start(config()).await;
     let mut waiter = RespConn::connect(running.addr).await;
     let mut writer = RespConn::connect(running.addr).await;
@@ -419,13 +424,7 @@ async fn in_process_submissions_never_wait_and_shutdown_answers_the_blocked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inside_req_a_blocking_command_never_waits_and_its_nil_is_remembered() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = || Config {
-        persist: true,
-        dir: dir.path().to_path_buf(),
-        snapshot_interval_ms: 0,
-        snapshot_log_bytes_max: 0,
-        ..test_config()
-    };
+    let config = || persistent(dir.path());
     let running = start(config()).await;
     let mut conn = RespConn::connect(running.addr).await;
     conn.send_command(&["REQ", "r1", "BZPOPMIN", "z", "0"])
