@@ -1,5 +1,6 @@
 //! `Client`: an async client for the binary protocol, with pipelining and
-//! typed replies. Used by `usher-cli`, the tests and the benches.
+//! typed replies, over TCP or TLS. Used by `usher-cli`, the tests and the
+//! benches.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), usher::client::ClientError> {
@@ -7,11 +8,21 @@
 //! let reply = client.call(&usher::client::args(["INCRBOUND", "coupons", "1", "MAX", "100"])).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Over TLS, trusting the CA that signed the server's certificate:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), usher::client::ClientError> {
+//! let tls = usher::client::tls_connector("ca.pem".as_ref(), None)?;
+//! let mut client = usher::client::Client::connect_tls("127.0.0.1:7380", &tls, "localhost").await?;
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
+use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use usher_protocol::{binary, Arg, Decoded, Limits, Reply, ServerError};
 
@@ -65,8 +76,28 @@ where
         .collect()
 }
 
+/// A TLS client configuration: [`tls_connector`] builds one from PEM files;
+/// one can serve many connections.
+pub use tokio_rustls::TlsConnector;
+
+/// The byte stream under a client: TCP or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// A TLS connector that trusts the CA certificates in `ca_file` and, given
+/// `identity` (certificate file, key file), presents that client
+/// certificate (for a server with `tls_auth_clients yes`).
+pub fn tls_connector(
+    ca_file: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<TlsConnector, ClientError> {
+    Ok(TlsConnector::from(crate::tls::client_config(
+        ca_file, identity,
+    )?))
+}
+
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     next_id: u64,
@@ -77,7 +108,30 @@ impl Client {
     pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, ClientError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(Client {
+        Ok(Client::over(Box::new(stream)))
+    }
+
+    /// Connects over TLS; the server's certificate must be valid for
+    /// `server_name` (a DNS name or an IP address).
+    pub async fn connect_tls(
+        addr: impl ToSocketAddrs,
+        tls: &TlsConnector,
+        server_name: &str,
+    ) -> Result<Client, ClientError> {
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("server name {server_name}: {e}"),
+            )
+        })?;
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let stream = tls.connect(name, stream).await?;
+        Ok(Client::over(Box::new(stream)))
+    }
+
+    fn over(stream: Box<dyn Stream>) -> Client {
+        Client {
             stream,
             read_buf: BytesMut::with_capacity(16 * 1024),
             write_buf: BytesMut::with_capacity(16 * 1024),
@@ -88,7 +142,7 @@ impl Client {
                 frame_bytes_max: 512 * 1024 * 1024,
                 ..Limits::default()
             },
-        })
+        }
     }
 
     /// Sends one command and waits for its reply. An error reply from the
@@ -130,6 +184,8 @@ impl Client {
 
     async fn flush(&mut self) -> Result<(), ClientError> {
         self.stream.write_all(&self.write_buf).await?;
+        // TLS holds records until flushed.
+        self.stream.flush().await?;
         self.write_buf.clear();
         Ok(())
     }

@@ -18,9 +18,43 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// TCP port (0 picks a free one).
+    /// TCP port for plaintext clients. 0 with a `tls_port` set: no
+    /// plaintext listener (TLS only, as in Redis); 0 without TLS: the server
+    /// picks a free port (it must listen somewhere).
     #[arg(long, default_value_t = 7379)]
     pub port: u16,
+    /// TCP port for TLS clients; 0 = no TLS listener. Needs `tls_cert_file`
+    /// and `tls_key_file` (and `tls_ca_cert_file` unless
+    /// `tls_auth_clients` is `no`).
+    #[arg(long, default_value_t = 0)]
+    pub tls_port: u16,
+    /// The server's certificate chain, PEM (leaf first).
+    #[arg(long, value_name = "FILE")]
+    #[serde(with = "optional_path")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key of `tls_cert_file`, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    #[serde(with = "optional_path")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates, PEM, that client certificates are verified against.
+    #[arg(long, value_name = "FILE")]
+    #[serde(with = "optional_path")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates on the TLS port: `yes` (required, verified
+    /// against `tls_ca_cert_file`), `optional` (verified if sent), `no`.
+    #[arg(long, value_enum, default_value_t = TlsAuthClients::Yes)]
+    pub tls_auth_clients: TlsAuthClients,
+    /// A TLS connection whose handshake has not finished this long after it
+    /// was accepted is closed, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub tls_handshake_timeout_ms: u64,
+    /// Most TLS handshake steps (each a read of handshake messages and the
+    /// key exchange or verification it causes) the engine thread runs in
+    /// one round; the rest wait for the next round, so a burst of new TLS
+    /// clients cannot delay the replies of connected ones by more than
+    /// about this many handshakes' CPU time.
+    #[arg(long, default_value_t = 8)]
+    pub tls_handshakes_per_round_max: usize,
     /// Data directory (for the log and snapshots).
     #[arg(long, default_value = "./usher-data")]
     pub dir: PathBuf,
@@ -165,6 +199,39 @@ pub struct Config {
     pub log_filter: String,
 }
 
+/// Whether TLS clients must present a certificate (Redis's
+/// `tls-auth-clients`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsAuthClients {
+    /// A client certificate signed by `tls_ca_cert_file` is required.
+    Yes,
+    /// A client certificate is not asked for.
+    No,
+    /// A client certificate is verified if the client sends one.
+    Optional,
+}
+
+/// An unset file setting is `""` in TOML and in `CONFIG GET` (as Redis
+/// shows unset file settings), `None` in the config.
+mod optional_path {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, to: S) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => to.serialize_str(&path.to_string_lossy()),
+            None => to.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Option<PathBuf>, D::Error> {
+        let text = String::deserialize(from)?;
+        Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+    }
+}
+
 /// Parses only the config flags (used to get the defaults).
 #[derive(Parser)]
 #[command(no_binary_name = true)]
@@ -251,6 +318,11 @@ impl Config {
             ("queue_batches_max", self.queue_batches_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
             ("timer_tick_ms", self.timer_tick_ms),
+            ("tls_handshake_timeout_ms", self.tls_handshake_timeout_ms),
+            (
+                "tls_handshakes_per_round_max",
+                self.tls_handshakes_per_round_max as u64,
+            ),
             (
                 "client_output_bytes_max",
                 self.client_output_bytes_max as u64,
@@ -306,7 +378,49 @@ impl Config {
         if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {
             return Err(ConfigError("timer_budget_percent must be 1..=100".into()));
         }
+        if self.tls_port != 0 {
+            if self.tls_port == self.port {
+                return Err(ConfigError(format!(
+                    "tls_port and port are both {}: give TLS its own port (port 0 = TLS only)",
+                    self.port
+                )));
+            }
+            self.tls_files_given()?;
+        }
         Ok(())
+    }
+
+    /// Refuses a TLS listener without the files it needs, naming the
+    /// missing setting.
+    pub fn tls_files_given(&self) -> Result<(), ConfigError> {
+        let missing = |name: &str, what: &str| {
+            ConfigError(format!(
+                "TLS is on (tls_port {}) but {name} is not set: give {what}",
+                self.tls_port
+            ))
+        };
+        if self.tls_cert_file.is_none() {
+            return Err(missing(
+                "tls_cert_file",
+                "the server's certificate chain (PEM)",
+            ));
+        }
+        if self.tls_key_file.is_none() {
+            return Err(missing("tls_key_file", "the certificate's private key (PEM)"));
+        }
+        if self.tls_ca_cert_file.is_none() && self.tls_auth_clients != TlsAuthClients::No {
+            return Err(missing(
+                "tls_ca_cert_file",
+                "the CA that signs client certificates (PEM), or set tls_auth_clients no",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a plaintext listener is wanted: always, unless TLS is on
+    /// and `port` is 0.
+    pub fn plaintext_listener(&self) -> bool {
+        self.port != 0 || self.tls_port == 0
     }
 
     pub fn decoder_limits(&self) -> usher_protocol::Limits {

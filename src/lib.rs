@@ -45,6 +45,8 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod stats;
+pub mod tls;
+pub mod transport;
 pub mod wait;
 
 pub use usher_protocol as protocol;

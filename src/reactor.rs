@@ -43,16 +43,22 @@
 //! `batch_requests_max` in all per round (the rest wait for the next
 //! round); a connection whose unsent replies exceed
 //! `client_output_bytes_max` is not read until its client catches up.
+//!
+//! TLS: a second listener's connections read and write through rustls
+//! ([`Transport`]); the rest of the path is the same. Handshakes run here
+//! too, at most `tls_handshakes_per_round_max` steps per round (the rest
+//! wait a round), and one not finished `tls_handshake_timeout_ms` after the
+//! accept is closed.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use usher_protocol::{ArgList, Reply, Request, ServerError};
 
@@ -62,12 +68,14 @@ use crate::connection::{Codec, Connection, Frame};
 use crate::engine::{Batch, Engine};
 use crate::state::State;
 use crate::stats::ServerStats;
+use crate::transport::Transport;
 use crate::wait::ReplyTo;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+const TLS_LISTENER: Token = Token(2);
 /// Connection tokens start here.
-const FIRST_CONNECTION: usize = 2;
+const FIRST_CONNECTION: usize = 3;
 
 /// Bytes read per `read` call at most.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -146,7 +154,7 @@ struct Held {
 /// owns: codec, RESP version, name) and from `client::Client` (the async
 /// client library).
 struct Peer {
-    stream: TcpStream,
+    stream: Transport,
     protocol: Connection,
     input: BytesMut,
     output: BytesMut,
@@ -177,9 +185,20 @@ struct Peer {
 }
 
 impl Peer {
+    /// Replies not yet taken by the socket, TLS-buffered bytes included.
     fn unsent_bytes(&self) -> usize {
-        self.output.len()
+        self.output.len() + self.stream.unsent_bytes()
     }
+
+    fn owes_output(&self) -> bool {
+        !self.output.is_empty() || self.stream.wants_write()
+    }
+}
+
+/// The TLS listener and the configuration its connections start with.
+pub struct TlsListener {
+    pub listener: std::net::TcpListener,
+    pub config: Arc<rustls::ServerConfig>,
 }
 
 /// One peer's turn in a round: what it did and what stops it.
@@ -222,6 +241,12 @@ impl Turn {
 pub struct Reactor<C: Clock> {
     poll: Poll,
     listener: Option<TcpListener>,
+    tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    /// TLS connections in their handshake, in accept order (so in deadline
+    /// order): deadline, slot, connection id.
+    handshakes: VecDeque<(Instant, usize, u64)>,
+    /// Handshake steps the current round may still run.
+    handshakes_left: usize,
     control: Arc<Control>,
     engine: Engine<C>,
     config: Arc<Config>,
@@ -257,18 +282,28 @@ pub struct Reactor<C: Clock> {
 }
 
 impl<C: Clock> Reactor<C> {
-    /// Wraps a bound listener and an engine; `start` it on its own thread.
+    /// Wraps bound listeners (plaintext, TLS, or both) and an engine;
+    /// `start` it on its own thread.
     pub fn new(
-        listener: std::net::TcpListener,
+        listener: Option<std::net::TcpListener>,
+        tls: Option<TlsListener>,
         engine: Engine<C>,
         config: Arc<Config>,
         stats: Arc<ServerStats>,
     ) -> std::io::Result<(Reactor<C>, Arc<Control>)> {
-        listener.set_nonblocking(true)?;
-        let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let watch = |listener: std::net::TcpListener, token| {
+            listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(listener);
+            poll.registry()
+                .register(&mut listener, token, Interest::READABLE)?;
+            Ok::<_, std::io::Error>(listener)
+        };
+        let listener = listener.map(|l| watch(l, LISTENER)).transpose()?;
+        let tls_listener = match tls {
+            Some(tls) => Some((watch(tls.listener, TLS_LISTENER)?, tls.config)),
+            None => None,
+        };
         let (queue, receiver) = crossbeam_channel::bounded(config.queue_batches_max);
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
@@ -277,7 +312,10 @@ impl<C: Clock> Reactor<C> {
         });
         let reactor = Reactor {
             poll,
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            handshakes: VecDeque::new(),
+            handshakes_left: 0,
             control: control.clone(),
             engine,
             config,
@@ -309,6 +347,9 @@ impl<C: Clock> Reactor<C> {
         let mut stopping: Option<Instant> = None;
         loop {
             let mut timeout = self.engine.run_timers();
+            if let Some(wait) = self.expire_handshakes() {
+                timeout = timeout.min(wait);
+            }
             if !self.work.is_empty() || !self.queue.is_empty() {
                 timeout = Duration::ZERO;
             }
@@ -320,7 +361,8 @@ impl<C: Clock> Reactor<C> {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    TLS_LISTENER => self.accept(true),
                     WAKER => {}
                     Token(token) => self.note_readiness(token - FIRST_CONNECTION, event),
                 }
@@ -371,7 +413,7 @@ impl<C: Clock> Reactor<C> {
             peer.queued = true;
             self.work.push(index);
         }
-        if peer.unsent_bytes() > 0 {
+        if peer.owes_output() {
             self.dirty.push(index);
         }
     }
@@ -393,6 +435,9 @@ impl<C: Clock> Reactor<C> {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some((mut listener, _)) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
         for (index, peer) in self.peers.iter_mut().enumerate() {
             if let Some(peer) = peer {
                 peer.readable = false;
@@ -410,9 +455,13 @@ impl<C: Clock> Reactor<C> {
         }
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, tls: bool) {
         loop {
-            let Some(listener) = &self.listener else {
+            let listener = match tls {
+                false => self.listener.as_ref(),
+                true => self.tls_listener.as_ref().map(|(listener, _)| listener),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             let (mut stream, peer) = match listener.accept() {
@@ -430,10 +479,17 @@ impl<C: Clock> Reactor<C> {
             let connected = self.peers.len() - self.free.len();
             if connected >= self.config.connections_max {
                 ServerStats::add(&self.stats.rejected_connections, 1);
-                refuse(&mut stream, peer);
+                // A TLS client could not read a plaintext line: it is
+                // closed without one.
+                if !tls {
+                    refuse(&mut stream, peer);
+                }
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let Some(mut stream) = self.transport(stream, tls) else {
+                continue;
+            };
             let index = match self.free.pop() {
                 Some(index) => index,
                 None => {
@@ -455,6 +511,9 @@ impl<C: Clock> Reactor<C> {
                 continue;
             }
             self.next_id += 1;
+            if tls {
+                self.note_handshake(index);
+            }
             ServerStats::add(&self.stats.connected_clients, 1);
             self.peers[index] = Some(Peer {
                 stream,
@@ -477,6 +536,55 @@ impl<C: Clock> Reactor<C> {
         }
     }
 
+    /// The stream for an accepted socket: plain, or TLS from the TLS
+    /// listener.
+    fn transport(&self, stream: mio::net::TcpStream, tls: bool) -> Option<Transport> {
+        let Some((_, config)) = self.tls_listener.as_ref().filter(|_| tls) else {
+            return Some(Transport::Plain(stream));
+        };
+        match Transport::tls(stream, config.clone()) {
+            Ok(transport) => Some(transport),
+            Err(error) => {
+                tracing::warn!(%error, "cannot start TLS on a new connection; dropping it");
+                None
+            }
+        }
+    }
+
+    /// Starts the handshake clock of the TLS connection just accepted into
+    /// `index`. Entries of connections gone or done are dropped as their
+    /// deadlines pass, or all at once if they pile up.
+    fn note_handshake(&mut self, index: usize) {
+        if self.handshakes.len() >= 2 * self.config.connections_max {
+            let peers = &self.peers;
+            self.handshakes
+                .retain(|&(_, index, id)| handshaking(peers, index, id));
+        }
+        let timeout = Duration::from_millis(self.config.tls_handshake_timeout_ms);
+        self.handshakes
+            .push_back((Instant::now() + timeout, index, self.next_id));
+    }
+
+    /// Closes TLS connections whose handshake outlived
+    /// `tls_handshake_timeout_ms`; returns the time to the next deadline.
+    fn expire_handshakes(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        while let Some(&(deadline, index, id)) = self.handshakes.front() {
+            if deadline > now {
+                return Some(deadline - now);
+            }
+            self.handshakes.pop_front();
+            if handshaking(&self.peers, index, id) {
+                tracing::debug!(
+                    timeout_ms = self.config.tls_handshake_timeout_ms,
+                    "TLS handshake not finished in time; closing"
+                );
+                self.close(index);
+            }
+        }
+        None
+    }
+
     /// One batch: the queued submissions, then every ready connection in
     /// turn (read, decode, apply), then the parked requests this batch
     /// woke or timed out; then the batch's effects are logged.
@@ -485,6 +593,7 @@ impl<C: Clock> Reactor<C> {
             return;
         }
         let batch = self.engine.begin_batch();
+        self.handshakes_left = self.config.tls_handshakes_per_round_max;
         let mut budget = self.apply_submissions(&batch);
         // Connections to serve again go back into `self.work` as it is walked.
         let mut work = std::mem::replace(&mut self.work, std::mem::take(&mut self.spare));
@@ -539,7 +648,19 @@ impl<C: Clock> Reactor<C> {
         if peer.unsent_bytes() >= self.config.client_output_bytes_max {
             return budget;
         }
+        if peer.stream.is_handshaking() && peer.readable {
+            if self.handshakes_left == 0 {
+                peer.queued = true;
+                self.work.push(index);
+                return budget;
+            }
+            self.handshakes_left -= 1;
+        }
         let eof = read_step(peer, &mut self.scratch, &self.stats);
+        if peer.stream.wants_write() {
+            // Handshake messages or an alert to send.
+            self.dirty.push(index);
+        }
         let mut turn = Turn {
             peer: index,
             served: 0,
@@ -729,7 +850,7 @@ impl<C: Clock> Reactor<C> {
                 continue;
             };
             let mut broken = write_some(peer, &self.stats);
-            let blocked = !peer.output.is_empty();
+            let blocked = peer.owes_output();
             if blocked != peer.watching_writes && !broken {
                 let interest = if blocked {
                     Interest::READABLE | Interest::WRITABLE
@@ -746,7 +867,7 @@ impl<C: Clock> Reactor<C> {
                     Err(_) => broken = true,
                 }
             }
-            if peer.output.is_empty() {
+            if !peer.owes_output() {
                 trim(&mut peer.output);
                 // A client held back for unread replies may go on.
                 if (peer.readable || peer.backlog) && !peer.queued && !peer.parked {
@@ -758,7 +879,7 @@ impl<C: Clock> Reactor<C> {
                 && !peer.backlog
                 && !peer.parked
                 && peer.held.is_empty()
-                && peer.output.is_empty();
+                && !peer.owes_output();
             if broken || done {
                 self.close(index);
             }
@@ -778,7 +899,7 @@ impl<C: Clock> Reactor<C> {
             self.engine.unpark(index);
         }
         let _ = self.poll.registry().deregister(&mut peer.stream);
-        let _ = peer.stream.shutdown(std::net::Shutdown::Both);
+        peer.stream.shutdown();
         self.stats
             .connected_clients
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -1002,7 +1123,14 @@ fn write_some(peer: &mut Peer, stats: &ServerStats) -> bool {
             Err(_) => return true,
         }
     }
-    false
+    peer.stream.send_pending().is_err()
+}
+
+/// Whether the connection in slot `index` is still connection `id` and
+/// still in its TLS handshake.
+fn handshaking(peers: &[Option<Peer>], index: usize, id: u64) -> bool {
+    matches!(peers.get(index), Some(Some(peer))
+        if peer.protocol.id == id && peer.stream.is_handshaking())
 }
 
 enum ReadOutcome {
@@ -1046,7 +1174,7 @@ fn trim(buffer: &mut BytesMut) {
 
 /// Tells a client over `connections_max` why it is dropped (best effort,
 /// never blocking).
-fn refuse(stream: &mut TcpStream, peer: SocketAddr) {
+fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr) {
     tracing::warn!(%peer, "connections_max reached; refusing connection");
     let _ = stream.write(b"-ERR max number of clients reached\r\n");
 }

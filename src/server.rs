@@ -1,6 +1,6 @@
-//! The server: recovers the state, binds the port, and starts the engine
-//! thread, which runs the network reactor (`reactor.rs`) and the engine
-//! together. Shutdown (SIGTERM/SIGINT in the binary): stop accepting,
+//! The server: recovers the state, binds the ports (plaintext, TLS or
+//! both), and starts the engine thread, which runs the network reactor
+//! (`reactor.rs`) and the engine together. Shutdown (SIGTERM/SIGINT in the binary): stop accepting,
 //! answer what was already received, sync the log, exit.
 
 use std::net::SocketAddr;
@@ -11,14 +11,18 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Durability, Engine};
 use crate::log::Wal;
-use crate::reactor::{Control, Reactor};
+use crate::reactor::{Control, Reactor, TlsListener};
 use crate::recovery::{self, RecoveryError};
 use crate::state::State;
 use crate::stats::ServerStats;
 
 /// A running server's handle, for tests and the binary.
 pub struct Running {
+    /// The plaintext listener's address, or the TLS one's when there is no
+    /// plaintext listener.
     pub addr: SocketAddr,
+    pub plain_addr: Option<SocketAddr>,
+    pub tls_addr: Option<SocketAddr>,
     pub stats: Arc<ServerStats>,
     control: Arc<Control>,
     engine: JoinHandle<State>,
@@ -46,27 +50,99 @@ impl Running {
     }
 }
 
+/// Listeners bound before the server starts (tests bind port 0 and pass
+/// them in, so no port is chosen twice).
+#[derive(Default)]
+pub struct Listeners {
+    pub plain: Option<std::net::TcpListener>,
+    /// Served with the config's TLS settings.
+    pub tls: Option<std::net::TcpListener>,
+}
+
 /// Recovers, binds and starts serving. `async` for the callers' sake (tests
 /// and the binary run in a tokio runtime); the server itself does not use
 /// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
+    // Certificates are checked before anything else starts.
+    let tls = (config.tls_port != 0)
+        .then(|| crate::tls::server_config(&config))
+        .transpose()?;
+    let state = recover_state(&config)?;
+    let bind = |port: u16| {
+        std::net::TcpListener::bind((config.bind.as_str(), port)).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}:{port}: {e}", config.bind))
+        })
+    };
+    let plain = config.plaintext_listener().then(|| bind(config.port)).transpose()?;
+    let tls = match tls {
+        Some(tls) => Some(TlsListener {
+            listener: bind(config.tls_port)?,
+            config: tls,
+        }),
+        None => None,
+    };
+    serve(config, clock, state, plain, tls)
+}
+
+/// Starts serving on listeners already bound: `listeners.tls` with the
+/// config's TLS files (`tls_port` and `port` are not used).
+pub async fn start_with_listeners<C: Clock>(
+    config: Config,
+    clock: C,
+    listeners: Listeners,
+) -> std::io::Result<Running> {
+    let tls = match listeners.tls {
+        Some(listener) => Some(TlsListener {
+            listener,
+            config: crate::tls::server_config(&config)?,
+        }),
+        None => None,
+    };
+    if listeners.plain.is_none() && tls.is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no listener to serve",
+        ));
+    }
+    let state = recover_state(&config)?;
+    serve(config, clock, state, listeners.plain, tls)
+}
+
+/// The state to start from, and the data directory's lock with persistence.
+type Recovered = (State, Option<(Durability, std::fs::File)>);
+
+fn recover_state(config: &Config) -> std::io::Result<Recovered> {
+    let state = State::with_seed(config.state_limits(), seed());
+    if !config.persist {
+        return Ok((state, None));
+    }
+    let (state, durability, lock) = recover(config, state)?;
+    Ok((state, Some((durability, lock))))
+}
+
+fn serve<C: Clock>(
+    config: Config,
+    clock: C,
+    (state, durability): Recovered,
+    plain: Option<std::net::TcpListener>,
+    tls: Option<TlsListener>,
+) -> std::io::Result<Running> {
     let config = Arc::new(config);
     let stats = Arc::new(ServerStats::default());
-    let state = State::with_seed(config.state_limits(), seed());
-    let (engine, lock) = if config.persist {
-        let (state, durability, lock) = recover(&config, state)?;
-        let engine = Engine::new(state, clock, config.clone(), stats.clone());
-        (engine.with_durability(durability), Some(lock))
-    } else {
-        (
-            Engine::new(state, clock, config.clone(), stats.clone()),
-            None,
-        )
+    let engine = Engine::new(state, clock, config.clone(), stats.clone());
+    let (engine, lock) = match durability {
+        Some((durability, lock)) => (engine.with_durability(durability), Some(lock)),
+        None => (engine, None),
     };
-    let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
-    let addr = listener.local_addr()?;
-    ServerStats::add(&stats.port, u64::from(addr.port()));
-    let (reactor, control) = Reactor::new(listener, engine, config.clone(), stats.clone())?;
+    let plain_addr = plain.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tls_addr = tls.as_ref().map(|t| t.listener.local_addr()).transpose()?;
+    let Some(addr) = plain_addr.or(tls_addr) else {
+        return Err(std::io::Error::other("no listener to serve"));
+    };
+    if let Some(plain) = plain_addr {
+        ServerStats::add(&stats.port, u64::from(plain.port()));
+    }
+    let (reactor, control) = Reactor::new(plain, tls, engine, config.clone(), stats.clone())?;
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {
@@ -75,9 +151,15 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
             drop(lock);
             state
         })?;
-    tracing::info!(%addr, "usher listening");
+    match (plain_addr, tls_addr) {
+        (Some(plain), Some(tls)) => tracing::info!(%plain, %tls, "usher listening (plaintext, TLS)"),
+        (None, Some(tls)) => tracing::info!(%tls, "usher listening (TLS only)"),
+        _ => tracing::info!(%addr, "usher listening"),
+    }
     Ok(Running {
         addr,
+        plain_addr,
+        tls_addr,
         stats,
         control,
         engine,

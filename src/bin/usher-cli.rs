@@ -34,6 +34,8 @@ Modes:
   usher-cli [-h HOST] [-p PORT] -e \"LINE\"         run one line, split like at the prompt
   ... | usher-cli [-h HOST] [-p PORT]             run each line read from stdin
 
+Over TLS, add to any mode: --tls --cacert CA.pem [--cert CLIENT.pem --key CLIENT.key] [--sni NAME]
+
 Exit status:
   0  success
   1  the server could not be reached or closed the connection, a line could not be
@@ -55,6 +57,21 @@ struct Options {
     /// Server port.
     #[arg(short = 'p', long = "port", default_value_t = 7379)]
     port: u16,
+    /// Connect over TLS (needs --cacert).
+    #[arg(long = "tls", requires = "cacert")]
+    tls: bool,
+    /// CA certificate file (PEM) to verify the server with.
+    #[arg(long = "cacert", value_name = "FILE", requires = "tls")]
+    cacert: Option<PathBuf>,
+    /// Client certificate file (PEM), for servers that ask for one.
+    #[arg(long = "cert", value_name = "FILE", requires_all = ["tls", "key"])]
+    cert: Option<PathBuf>,
+    /// Private key file (PEM) of --cert.
+    #[arg(long = "key", value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Name the server's certificate must be valid for (default: the host).
+    #[arg(long = "sni", value_name = "NAME", requires = "tls")]
+    sni: Option<String>,
     /// Run one command line (quotes and escapes as at the prompt) and exit.
     #[arg(
         short = 'e',
@@ -97,10 +114,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = match tls_settings(&options) {
+        Ok(tls) => tls,
+        Err(message) => {
+            eprintln!("usher-cli: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut session = Session {
         runtime,
         host: options.host,
         port: options.port,
+        tls,
         client: None,
     };
 
@@ -127,11 +152,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The TLS connector and the name to verify, from `--tls`, `--cacert`,
+/// `--cert`, `--key` and `--sni`; `None` without `--tls`.
+fn tls_settings(options: &Options) -> Result<Option<(client::TlsConnector, String)>, String> {
+    let (true, Some(ca)) = (options.tls, &options.cacert) else {
+        return Ok(None);
+    };
+    let identity = match (&options.cert, &options.key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        _ => None,
+    };
+    let connector = client::tls_connector(ca, identity).map_err(|e| e.to_string())?;
+    let name = options.sni.clone().unwrap_or_else(|| options.host.clone());
+    Ok(Some((connector, name)))
+}
+
 /// One connection, reopened on demand after the server closed it.
 struct Session {
     runtime: tokio::runtime::Runtime,
     host: String,
     port: u16,
+    tls: Option<(client::TlsConnector, String)>,
     client: Option<Client>,
 }
 
@@ -139,12 +180,15 @@ impl Session {
     fn connect(&mut self) -> Result<(), String> {
         let address = (self.host.as_str(), self.port);
         // The timer must be created inside the runtime, hence the async block.
+        let tls = self.tls.as_ref();
         let connecting = async {
-            tokio::time::timeout(
-                Duration::from_millis(CONNECT_TIMEOUT_MS),
-                Client::connect(address),
-            )
-            .await
+            let connect = async {
+                match tls {
+                    Some((connector, name)) => Client::connect_tls(address, connector, name).await,
+                    None => Client::connect(address).await,
+                }
+            };
+            tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await
         };
         let failure = match self.runtime.block_on(connecting) {
             Ok(Ok(client)) => {

@@ -84,12 +84,17 @@ async fn serve(config: Config) -> ExitCode {
     let running = match usher::server::start(config, SystemClock).await {
         Ok(running) => running,
         Err(error) => {
-            eprintln!("usher-server: cannot listen: {error}");
+            eprintln!("usher-server: cannot start: {error}");
             return ExitCode::FAILURE;
         }
     };
-    // Tests and scripts read this line to learn the port when it was 0.
-    println!("usher-server listening on {}", running.addr);
+    // Tests and scripts read these lines to learn the ports when they were 0.
+    if let Some(addr) = running.plain_addr {
+        println!("usher-server listening on {addr}");
+    }
+    if let Some(addr) = running.tls_addr {
+        println!("usher-server listening for TLS on {addr}");
+    }
     signals.wait().await;
     tracing::info!("shutting down: finishing queued work");
     let state = running.shutdown().await;
