@@ -118,12 +118,13 @@ impl Client {
         tls: &TlsConnector,
         server_name: &str,
     ) -> Result<Client, ClientError> {
-        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("server name {server_name}: {e}"),
-            )
-        })?;
+        let name =
+            rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("server name {server_name}: {e}"),
+                )
+            })?;
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let stream = tls.connect(name, stream).await?;

@@ -406,7 +406,10 @@ impl Config {
             ));
         }
         if self.tls_key_file.is_none() {
-            return Err(missing("tls_key_file", "the certificate's private key (PEM)"));
+            return Err(missing(
+                "tls_key_file",
+                "the certificate's private key (PEM)",
+            ));
         }
         if self.tls_ca_cert_file.is_none() && self.tls_auth_clients != TlsAuthClients::No {
             return Err(missing(

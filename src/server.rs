@@ -70,10 +70,16 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
     let state = recover_state(&config)?;
     let bind = |port: u16| {
         std::net::TcpListener::bind((config.bind.as_str(), port)).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {}:{port}: {e}", config.bind))
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}:{port}: {e}", config.bind),
+            )
         })
     };
-    let plain = config.plaintext_listener().then(|| bind(config.port)).transpose()?;
+    let plain = config
+        .plaintext_listener()
+        .then(|| bind(config.port))
+        .transpose()?;
     let tls = match tls {
         Some(tls) => Some(TlsListener {
             listener: bind(config.tls_port)?,
@@ -152,7 +158,9 @@ fn serve<C: Clock>(
             state
         })?;
     match (plain_addr, tls_addr) {
-        (Some(plain), Some(tls)) => tracing::info!(%plain, %tls, "usher listening (plaintext, TLS)"),
+        (Some(plain), Some(tls)) => {
+            tracing::info!(%plain, %tls, "usher listening (plaintext, TLS)")
+        }
         (None, Some(tls)) => tracing::info!(%tls, "usher listening (TLS only)"),
         _ => tracing::info!(%addr, "usher listening"),
     }

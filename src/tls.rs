@@ -49,7 +49,9 @@ pub fn load_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'stat
 pub fn load_key(setting: &str, path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     let shown = path.display();
     PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
-        rustls::pki_types::pem::Error::Io(e) => invalid(format!("cannot read {setting} {shown}: {e}")),
+        rustls::pki_types::pem::Error::Io(e) => {
+            invalid(format!("cannot read {setting} {shown}: {e}"))
+        }
         rustls::pki_types::pem::Error::NoItemsFound => {
             invalid(format!("{setting} {shown} holds no PEM private key"))
         }
@@ -90,9 +92,9 @@ pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, Error> {
                 TlsAuthClients::Optional => verifier.allow_unauthenticated(),
                 _ => verifier,
             };
-            let verifier = verifier.build().map_err(|e| {
-                invalid(format!("tls_ca_cert_file {}: {e}", ca_file.display()))
-            })?;
+            let verifier = verifier
+                .build()
+                .map_err(|e| invalid(format!("tls_ca_cert_file {}: {e}", ca_file.display())))?;
             builder.with_client_cert_verifier(verifier)
         }
         (None, _) => {

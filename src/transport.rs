@@ -203,7 +203,12 @@ impl TlsStream {
 }
 
 impl Source for Transport {
-    fn register(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
         self.tcp().register(registry, token, interest)
     }
 

@@ -9,3 +9,4 @@ mod seats;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.
 #[allow(clippy::module_inception)]
 mod server;
+mod tls;
