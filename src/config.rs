@@ -58,6 +58,12 @@ pub struct Config {
     /// Data directory (for the log and snapshots).
     #[arg(long, default_value = "./usher-data")]
     pub dir: PathBuf,
+    /// Queue of connections the kernel has accepted and the server not yet
+    /// (`listen` backlog, as Redis's `tcp-backlog`; the kernel caps it at
+    /// `net.core.somaxconn`). A burst of new clients beyond it waits for a
+    /// SYN retry, a second or more.
+    #[arg(long, default_value_t = 511)]
+    pub tcp_backlog: u32,
     /// Most client connections at once; more are refused with an error.
     #[arg(long, default_value_t = 10_000)]
     pub connections_max: usize,
@@ -318,6 +324,7 @@ impl Config {
             ("queue_batches_max", self.queue_batches_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
             ("timer_tick_ms", self.timer_tick_ms),
+            ("tcp_backlog", u64::from(self.tcp_backlog)),
             ("tls_handshake_timeout_ms", self.tls_handshake_timeout_ms),
             (
                 "tls_handshakes_per_round_max",

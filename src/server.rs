@@ -140,6 +140,9 @@ fn serve<C: Clock>(
         Some((durability, lock)) => (engine.with_durability(durability), Some(lock)),
         None => (engine, None),
     };
+    for listener in plain.iter().chain(tls.iter().map(|t| &t.listener)) {
+        set_backlog(listener, config.tcp_backlog)?;
+    }
     let plain_addr = plain.as_ref().map(|l| l.local_addr()).transpose()?;
     let tls_addr = tls.as_ref().map(|t| t.listener.local_addr()).transpose()?;
     let Some(addr) = plain_addr.or(tls_addr) else {
@@ -204,6 +207,18 @@ fn recover(config: &Config, state: State) -> std::io::Result<(State, Durability,
         last_snapshot: None,
     };
     Ok((recovered.state, durability, lock))
+}
+
+/// Sets a listening socket's backlog: `listen` again on a listening socket
+/// changes it (std binds with 128).
+fn set_backlog(listener: &std::net::TcpListener, backlog: u32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: `listen` on a descriptor the listener owns; no memory is passed.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A per-process hash seed, so that key layouts differ between runs and

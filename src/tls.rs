@@ -16,13 +16,22 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::{Config, TlsAuthClients};
 
+/// The `ring` provider with X25519 as the first key exchange: `ring`'s
+/// default list starts with P-384, whose arithmetic there is several times
+/// slower (a handshake is mostly its key exchange and signature, on the
+/// engine thread). A client that sends only a P-384 share still gets P-384.
+///
 /// rustls marks `ring`'s provider deprecated because it has no
 /// post-quantum key exchange (only `aws-lc-rs` has); classical X25519 and
 /// P-256 are what Redis clients negotiate today, and `ring` builds with no
 /// C toolchain beyond `cc`.
 #[allow(deprecated)]
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::kx_group;
+    Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        ..rustls::crypto::ring::default_provider()
+    })
 }
 
 fn invalid(message: String) -> Error {
