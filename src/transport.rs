@@ -53,10 +53,6 @@ impl Transport {
         })))
     }
 
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
-    }
-
     /// A TLS stream whose handshake has not finished.
     pub fn is_handshaking(&self) -> bool {
         match self {

@@ -560,7 +560,7 @@ async fn usher_cli_pings_over_tls() {
 
 /// Most server memory one idle TLS connection may take (measured: see
 /// BENCHMARKS.md).
-const TLS_IDLE_BYTES_MAX: i64 = 16 * 1024;
+const TLS_IDLE_BYTES_MAX: i64 = 10 * 1024;
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
