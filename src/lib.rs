@@ -10,6 +10,8 @@
 //! - [`config`]     — every setting and limit, with units in the names (flags + TOML).
 //! - [`server`]     — recovery, bind, start the engine thread, shut down.
 //! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
+//! - [`transport`]  — a connection's byte stream: plain TCP, or TLS (rustls) driven by the reactor.
+//! - [`tls`]        — rustls server and client configurations from PEM files and the TLS settings.
 //! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
 //! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.

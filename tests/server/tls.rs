@@ -656,7 +656,11 @@ async fn a_failed_handshake_costs_the_server_about_a_request() {
     );
     // Generous, for debug builds on a shared machine: what matters is that
     // garbage on the TLS port costs no key exchange or signature.
-    assert!(failed[1] <= served[1] * 4, "a failed handshake cost {:?}", failed[1]);
+    assert!(
+        failed[1] <= served[1] * 4,
+        "a failed handshake cost {:?}",
+        failed[1]
+    );
 }
 
 /// Handshakes from many clients at once (each then sends one PING) while
