@@ -154,6 +154,7 @@ impl TlsStream {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
                     if let Err(error) = self.session.process_new_packets() {
+                        tracing::debug!(%error, "TLS error; closing the connection");
                         // rustls queued the alert that says why.
                         let _ = self.session.write_tls(&mut self.tcp);
                         return Err(io::Error::new(ErrorKind::InvalidData, error));
