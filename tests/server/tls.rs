@@ -5,7 +5,9 @@
 //! --tls`; client certificates when `tls_auth_clients` is `yes` or
 //! `optional`; a plaintext or silent client on the TLS port closed within
 //! a second; `port 0` with TLS serving TLS only; config and certificate
-//! errors naming the setting or file. Two measurements, bounded by
+//! errors naming the setting or file; a TLS client that does not read its
+//! replies held to what a plaintext one is; a failed handshake's server CPU
+//! against a plaintext request's. Two measurements, bounded by
 //! environment variables: a burst of handshakes beside a plaintext INCR
 //! loop (`USHER_TLS_HANDSHAKES`, default 64; `USHER_TLS_INCR_P99_MS` makes
 //! the p99 a limit), and the memory of idle TLS connections
@@ -852,5 +854,70 @@ async fn idle_tls_connections_memory() {
     assert!(
         over_tls <= TLS_IDLE_BYTES_MAX,
         "{over_tls} bytes per idle TLS connection"
+    );
+}
+
+/// Sends `gets` pipelined GETs of the 100 kB `tls:big` over `stream`,
+/// waits without reading, and returns how much the server's memory grew;
+/// then reads and checks every reply.
+async fn held_for_a_non_reader<S>(stream: &mut S, probe: &mut Client, gets: usize) -> i64
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let before = used_memory(probe).await;
+    let request = b"*2\r\n$3\r\nGET\r\n$7\r\ntls:big\r\n".repeat(gets);
+    stream.write_all(&request).await.expect("write");
+    stream.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = used_memory(probe).await - before;
+    let expected = format!("$100000\r\n{}\r\n", "x".repeat(100_000)).into_bytes();
+    let mut reply = vec![0u8; expected.len()];
+    for _ in 0..gets {
+        tokio::time::timeout(TIMEOUT, stream.read_exact(&mut reply))
+            .await
+            .expect("replies in time")
+            .expect("read");
+        assert!(reply == expected, "a reply differs");
+    }
+    held
+}
+
+/// A client that pipelines large replies and does not read them: the
+/// server stops at `client_output_bytes_max` of unsent replies, over TLS
+/// as in plaintext (TLS-buffered bytes count as unsent), and serves
+/// everything once the client reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_that_does_not_read_holds_what_a_plaintext_one_does() {
+    let pki = pki();
+    let server = spawn_server(&pki);
+    let mut probe = Client::connect(server.plain).await.expect("connect");
+    let value = "x".repeat(100_000);
+    let reply = probe.call(&args(["SET", "tls:big", value.as_str()])).await;
+    assert_eq!(reply.expect("SET"), Reply::OK);
+    // 20 MB of replies: five times the default client_output_bytes_max.
+    let gets = 200;
+    let mut plain = tokio::net::TcpStream::connect(server.plain)
+        .await
+        .expect("connect");
+    let plain = held_for_a_non_reader(&mut plain, &mut probe, gets).await;
+    let tcp = tokio::net::TcpStream::connect(server.tls)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = pki
+        .connector(None)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    let over_tls = held_for_a_non_reader(&mut tls, &mut probe, gets).await;
+    println!("a client not reading {gets} x 100 kB replies: server memory +{plain} B plaintext, +{over_tls} B over TLS");
+    let limit = Config::default().client_output_bytes_max as i64;
+    assert!(
+        plain < 2 * limit,
+        "{plain} bytes held for a plaintext client"
+    );
+    assert!(
+        over_tls < plain + 256 * 1024,
+        "{over_tls} bytes held for a TLS client, {plain} for a plaintext one"
     );
 }
