@@ -401,10 +401,7 @@ impl Config {
     /// missing setting.
     pub fn tls_files_given(&self) -> Result<(), ConfigError> {
         let missing = |name: &str, what: &str| {
-            ConfigError(format!(
-                "TLS is on (tls_port {}) but {name} is not set: give {what}",
-                self.tls_port
-            ))
+            ConfigError(format!("TLS is on but {name} is not set: give {what}"))
         };
         if self.tls_cert_file.is_none() {
             return Err(missing(
