@@ -10,7 +10,8 @@
 //! - [`config`]     — every setting and limit, with units in the names (flags + TOML).
 //! - [`server`]     — recovery, bind, start the engine thread, shut down.
 //! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
-//! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
+//! - [`connection`] — one client's protocol state: codec, frames, connection-level commands, the permission check.
+//! - [`acl`]        — users and permissions (Redis ACL subset): users file, rules, AUTH, ACL commands and log.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
 //! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.
 //! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
@@ -28,6 +29,7 @@
 //!
 //! The wire types and codecs live in the `usher-protocol` crate (`protocol/`).
 
+pub mod acl;
 pub mod alloc;
 pub mod cli;
 pub mod client;

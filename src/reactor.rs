@@ -56,6 +56,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use usher_protocol::{ArgList, Reply, Request, ServerError};
 
+use crate::acl::Users;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
@@ -228,6 +229,11 @@ pub struct Reactor<C: Clock> {
     stats: Arc<ServerStats>,
     peers: Vec<Option<Peer>>,
     free: Vec<usize>,
+    /// Users and permissions, lent to each connection's decoding.
+    users: Users,
+    /// `Users::revocations` when connections were last swept for users
+    /// deleted or disabled.
+    revocations_seen: u64,
     next_id: u64,
     /// Connections to serve in the next round (readable, or with buffered
     /// input left over).
@@ -263,6 +269,7 @@ impl<C: Clock> Reactor<C> {
         engine: Engine<C>,
         config: Arc<Config>,
         stats: Arc<ServerStats>,
+        users: Users,
     ) -> std::io::Result<(Reactor<C>, Arc<Control>)> {
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
@@ -284,6 +291,8 @@ impl<C: Clock> Reactor<C> {
             stats,
             peers: Vec::new(),
             free: Vec::new(),
+            users,
+            revocations_seen: 0,
             next_id: 0,
             work: Vec::new(),
             waiting: Vec::new(),
@@ -458,7 +467,7 @@ impl<C: Clock> Reactor<C> {
             ServerStats::add(&self.stats.connected_clients, 1);
             self.peers[index] = Some(Peer {
                 stream,
-                protocol: Connection::new(self.next_id, &self.config),
+                protocol: Connection::new(self.next_id, &self.config, &self.users, Some(peer)),
                 // Buffers grow with use: an idle connection costs no buffer
                 // memory, which matters at 10k clients.
                 input: BytesMut::new(),
@@ -498,6 +507,34 @@ impl<C: Clock> Reactor<C> {
         let ticket = self.engine.end_batch();
         assert!(ticket >= self.ticket, "commit tickets only increase");
         self.ticket = ticket;
+        if self.users.revocations() != self.revocations_seen {
+            self.close_revoked();
+        }
+    }
+
+    /// Closes the connections of users deleted or disabled this round
+    /// (`ACL DELUSER`, `ACL SETUSER name off`, `ACL LOAD`), as Redis does:
+    /// nothing more they sent runs; what they are owed is still written.
+    fn close_revoked(&mut self) {
+        self.revocations_seen = self.users.revocations();
+        for index in 0..self.peers.len() {
+            let Some(Some(peer)) = self.peers.get_mut(index) else {
+                continue;
+            };
+            if !peer.protocol.user_gone(&self.users) {
+                continue;
+            }
+            peer.input.clear();
+            peer.decoded.clear();
+            peer.backlog = false;
+            peer.readable = false;
+            peer.closing = true;
+            if peer.parked {
+                peer.parked = false;
+                self.engine.unpark(index);
+            }
+            self.dirty.push(index);
+        }
     }
 
     /// Applies queued in-process submissions; returns the round's budget
@@ -558,7 +595,7 @@ impl<C: Clock> Reactor<C> {
                 &mut frames,
                 room,
                 &mut self.args,
-                &self.config,
+                (&self.config, &mut self.users),
                 &self.engine,
                 &mut turn,
             );
@@ -815,7 +852,7 @@ fn decode_group<C: Clock>(
     frames: &mut Vec<Frame>,
     room: usize,
     args: &mut ArgList,
-    config: &Config,
+    (config, users): (&Config, &mut Users),
     engine: &Engine<C>,
     turn: &mut Turn,
 ) {
@@ -828,7 +865,7 @@ fn decode_group<C: Clock>(
     // Nothing after QUIT or a malformed frame is decoded.
     let mut last = frames.last().is_some_and(Frame::ends_input);
     while frames.len() < room && !last {
-        let frame = peer.protocol.next_frame(&mut peer.input, args, config);
+        let frame = peer.protocol.next_frame(&mut peer.input, args, config, users);
         match &frame {
             Frame::NeedMore => {
                 turn.need_more = true;
@@ -873,6 +910,10 @@ fn apply_group<C: Clock>(
     for frame in group.by_ref() {
         let held = match frame {
             Frame::NeedMore => continue,
+            Frame::Close => {
+                turn.close = true;
+                continue;
+            }
             Frame::Engine {
                 request_id,
                 codec,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::acl::Users;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Durability, Engine};
@@ -50,6 +51,16 @@ impl Running {
 /// and the binary run in a tokio runtime); the server itself does not use
 /// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
+    config.check_protected_mode().map_err(std::io::Error::other)?;
+    let users = match config.users_path() {
+        Some(path) => {
+            let users = Users::from_file(path.to_owned(), config.acl_log_entries_max)
+                .map_err(std::io::Error::other)?;
+            tracing::info!(file = %path.display(), users = users.users().len(), "users loaded");
+            users
+        }
+        None => Users::open(config.acl_log_entries_max),
+    };
     let config = Arc::new(config);
     let stats = Arc::new(ServerStats::default());
     let state = State::with_seed(config.state_limits(), seed());
@@ -66,7 +77,7 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
     let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
     let addr = listener.local_addr()?;
     ServerStats::add(&stats.port, u64::from(addr.port()));
-    let (reactor, control) = Reactor::new(listener, engine, config.clone(), stats.clone())?;
+    let (reactor, control) = Reactor::new(listener, engine, config.clone(), stats.clone(), users)?;
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {
