@@ -324,8 +324,7 @@ impl Config {
 
     /// Protected mode: no listening beyond loopback without users.
     pub fn check_protected_mode(&self) -> Result<(), ConfigError> {
-        if self.protected_mode && self.users_path().is_none() && !self.bind_is_loopback()
-        {
+        if self.protected_mode && self.users_path().is_none() && !self.bind_is_loopback() {
             return Err(ConfigError(format!(
                 "protected mode: refusing to listen on {} (not a loopback address) without users. \
                  Give a users file (--users FILE, TOML users_file) so that clients must log in, \

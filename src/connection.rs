@@ -327,7 +327,7 @@ impl Connection {
                 client_name,
             } => {
                 let logged_in = match &auth {
-                    Some((user, password)) => self.auth(users, Some(user), password, "HELLO"),
+                    Some(auth) => self.auth(users, Some(&auth.0), &auth.1, "HELLO"),
                     None if self.login.is_none() => Err(ServerError::new_static(
                         ErrorCode::NoAuth,
                         "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
@@ -452,7 +452,7 @@ fn command_reply(query: CommandQuery) -> Reply {
             Reply::Int(spec.first_key),
             Reply::Int(spec.last_key),
             Reply::Int(i64::from(spec.first_key != 0)),
-            Reply::Array(Vec::new()),
+            categories(spec),
             Reply::Array(Vec::new()),
             Reply::Array(Vec::new()),
             Reply::Array(Vec::new()),
@@ -472,12 +472,22 @@ fn command_reply(query: CommandQuery) -> Reply {
                             (text("summary"), text(spec.summary)),
                             (text("since"), text("0.1.0")),
                             (text("group"), text(spec.group)),
+                            (text("acl_categories"), categories(spec)),
                         ]),
                     )
                 })
                 .collect(),
         ),
     }
+}
+
+/// A command's ACL categories as Redis lists them (`@read`, `@sale`...).
+fn categories(spec: &commands::CommandSpec) -> Reply {
+    Reply::Array(
+        commands::category::names(spec.categories)
+            .map(|name| Reply::Simple(format!("@{name}").into()))
+            .collect(),
+    )
 }
 
 /// Refuses keys and values over their configured limits before they reach

@@ -865,7 +865,9 @@ fn decode_group<C: Clock>(
     // Nothing after QUIT or a malformed frame is decoded.
     let mut last = frames.last().is_some_and(Frame::ends_input);
     while frames.len() < room && !last {
-        let frame = peer.protocol.next_frame(&mut peer.input, args, config, users);
+        let frame = peer
+            .protocol
+            .next_frame(&mut peer.input, args, config, users);
         match &frame {
             Frame::NeedMore => {
                 turn.need_more = true;

@@ -51,7 +51,9 @@ impl Running {
 /// and the binary run in a tokio runtime); the server itself does not use
 /// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
-    config.check_protected_mode().map_err(std::io::Error::other)?;
+    config
+        .check_protected_mode()
+        .map_err(std::io::Error::other)?;
     let users = match config.users_path() {
         Some(path) => {
             let users = Users::from_file(path.to_owned(), config.acl_log_entries_max)

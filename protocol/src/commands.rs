@@ -199,7 +199,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Config, "CONFIG", -2, C, "connection", ADMIN | DANGEROUS | SLOW, 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
     row!(Quit, "QUIT", 1, C, "connection", CONNECTION | FAST, 0, 0, "", "Replies OK and closes the connection."),
     row!(Auth, "AUTH", -2, &["fast", "no_auth", "stale", "loading"], "connection", CONNECTION | FAST, 0, 0, "[username] password", "Logs the connection in as a user (`default` when no username is given)."),
-    row!(Acl, "ACL", -2, &["admin", "stale", "loading"], "server", ADMIN | DANGEROUS | SLOW, 0, 0, "WHOAMI | LIST | USERS | CAT [category] | SETUSER name [rule ...] | DELUSER name ... | SAVE | LOAD | LOG [count | RESET]", "Users and their permissions, as Redis ACL: who am I, list, change, save to and load from the users file, and the log of refusals."),
+    row!(Acl, "ACL", -2, &["admin", "stale", "loading"], "connection", ADMIN | DANGEROUS | SLOW, 0, 0, "WHOAMI | LIST | USERS | CAT [category] | SETUSER name [rule ...] | DELUSER name ... | SAVE | LOAD | LOG [count | RESET]", "Users and their permissions, as Redis ACL: who am I, list, change, save to and load from the users file, and the log of refusals."),
     row!(Info, "INFO", -1, &["stale", "loading"], "server", DANGEROUS | SLOW, 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
     row!(Dbsize, "DBSIZE", 1, R, "server", READ | KEYSPACE | FAST, 0, 0, "", "Number of keys."),
     row!(Snapshot, "SNAPSHOT", 1, &["admin"], "server", ADMIN | DANGEROUS | SLOW, 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),

@@ -42,11 +42,7 @@ fn error(message: String) -> Reply {
 }
 
 /// Answers an `ACL` subcommand for the connection logged in as `login`.
-pub fn answer(
-    users: &mut Users,
-    login: Option<Login>,
-    command: AclCommand,
-) -> Reply {
+pub fn answer(users: &mut Users, login: Option<Login>, command: AclCommand) -> Reply {
     match command {
         AclCommand::Whoami => match login.and_then(|login| users.user(login)) {
             Some(user) => text(&user.name),
@@ -66,7 +62,9 @@ pub fn answer(
                 .map(|user| text(&user.name))
                 .collect(),
         ),
-        AclCommand::Cat(None) => Reply::Array(category::ALL.iter().map(|(name, _)| text(name)).collect()),
+        AclCommand::Cat(None) => {
+            Reply::Array(category::ALL.iter().map(|(name, _)| text(name)).collect())
+        }
         AclCommand::Cat(Some(name)) => match category::find(&name) {
             Some(bit) => Reply::Array(
                 COMMANDS
@@ -103,7 +101,9 @@ pub fn answer(
             Ok(()) => Reply::OK,
             Err(failure) => {
                 tracing::warn!(%failure, "ACL SAVE failed");
-                error(format!("ERR There was an error trying to save the ACLs. {failure}"))
+                error(format!(
+                    "ERR There was an error trying to save the ACLs. {failure}"
+                ))
             }
         },
         AclCommand::Load => match users.reload() {

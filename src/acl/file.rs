@@ -74,7 +74,10 @@ pub fn parse(text: &str) -> Result<Vec<User>, (usize, String)> {
         let mut user = User::new(name);
         for rule in words {
             user.apply(rule.as_bytes()).map_err(|error| {
-                (number, format!("Error in user declaration '{name}': {}", error.0))
+                (
+                    number,
+                    format!("Error in user declaration '{name}': {}", error.0),
+                )
             })?;
         }
         users.push(user);
@@ -140,7 +143,8 @@ mod tests {
     fn save_then_load_keeps_users() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.acl");
-        let users = parse("user app on >one >two ~sale:* +@sale -incrbound\nuser default off").unwrap();
+        let users =
+            parse("user app on >one >two ~sale:* +@sale -incrbound\nuser default off").unwrap();
         save_file(&path, &users.iter().collect::<Vec<_>>()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("one") && !text.contains("two"), "{text}");

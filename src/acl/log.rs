@@ -67,7 +67,13 @@ impl AclLog {
 
     /// Logs a refusal. `object`: the command (`flushall`, `acl|setuser`),
     /// the key, or for a failed login the command that tried (`AUTH`).
-    pub fn add(&mut self, reason: Reason, object: String, username: String, client: &ClientInfo<'_>) {
+    pub fn add(
+        &mut self,
+        reason: Reason,
+        object: String,
+        username: String,
+        client: &ClientInfo<'_>,
+    ) {
         let now = now_ms();
         let client_info = client.describe(&username);
         if let Some(entry) = self.entries.iter_mut().find(|entry| {
@@ -122,7 +128,10 @@ impl AclLog {
                 ),
                 (text("client-info"), text(&entry.client_info)),
                 (text("entry-id"), Reply::Int(entry.entry_id as i64)),
-                (text("timestamp-created"), Reply::Int(entry.created_ms as i64)),
+                (
+                    text("timestamp-created"),
+                    Reply::Int(entry.created_ms as i64),
+                ),
                 (
                     text("timestamp-last-updated"),
                     Reply::Int(entry.updated_ms as i64),

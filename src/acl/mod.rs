@@ -146,7 +146,8 @@ impl Users {
     }
 
     pub fn find(&self, name: &str) -> Option<&User> {
-        self.slot_of(name).and_then(|slot| self.slots[slot].as_ref())
+        self.slot_of(name)
+            .and_then(|slot| self.slots[slot].as_ref())
     }
 
     /// Checks a user's password (`AUTH`, `HELLO ... AUTH`). `explicit`:

@@ -160,7 +160,10 @@ impl User {
                 }
             }
             // No pub/sub and no payload sanitizing: accepted, nothing to do.
-            b"resetchannels" | b"allchannels" | b"sanitize-payload" | b"skip-sanitize-payload"
+            b"resetchannels"
+            | b"allchannels"
+            | b"sanitize-payload"
+            | b"skip-sanitize-payload"
             | b"clearselectors" => {}
             _ => self.apply_with_argument(rule)?,
         }
@@ -322,11 +325,7 @@ impl User {
     /// Whether the user may touch `key`.
     #[inline]
     pub fn may_touch(&self, key: &[u8]) -> bool {
-        self.all_keys
-            || self
-                .patterns
-                .iter()
-                .any(|pattern| glob_match(pattern, key))
+        self.all_keys || self.patterns.iter().any(|pattern| glob_match(pattern, key))
     }
 
     /// The user as one `ACL LIST` / users-file line: hashes only.
@@ -350,14 +349,17 @@ impl User {
             line.push_str(&String::from_utf8_lossy(pattern));
         }
         // The command rules since the last `allcommands` / `nocommands`.
-        line.push_str(if self.rules_on_all { " +@all" } else { " -@all" });
+        line.push_str(if self.rules_on_all {
+            " +@all"
+        } else {
+            " -@all"
+        });
         for rule in &self.command_rules {
             line.push(' ');
             line.push_str(rule);
         }
         line
     }
-
 }
 
 fn bad_hash() -> RuleError {

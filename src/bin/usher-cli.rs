@@ -55,6 +55,13 @@ struct Options {
     /// Server port.
     #[arg(short = 'p', long = "port", default_value_t = 7379)]
     port: u16,
+    /// Log in as this user (with --pass or USHER_PASSWORD).
+    #[arg(long = "user", value_name = "NAME")]
+    user: Option<String>,
+    /// Password to log in with (AUTH) after connecting. The environment
+    /// variable USHER_PASSWORD keeps it off the command line.
+    #[arg(short = 'a', long = "pass", value_name = "PASSWORD")]
+    pass: Option<String>,
     /// Run one command line (quotes and escapes as at the prompt) and exit.
     #[arg(
         short = 'e',
@@ -102,6 +109,7 @@ fn main() -> ExitCode {
         host: options.host,
         port: options.port,
         client: None,
+        login: login(options.user, options.pass),
     };
 
     if let Some(line) = options.execute {
@@ -133,17 +141,35 @@ struct Session {
     host: String,
     port: u16,
     client: Option<Client>,
+    /// User (none: `default`) and password sent with AUTH on each connect.
+    login: Option<(Option<String>, String)>,
+}
+
+/// The login from `--user` / `--pass`, the password from `USHER_PASSWORD`
+/// when `--pass` is not given.
+fn login(user: Option<String>, pass: Option<String>) -> Option<(Option<String>, String)> {
+    if pass.is_some() {
+        eprintln!(
+            "Warning: a password on the command line may not be safe; USHER_PASSWORD keeps it off."
+        );
+    }
+    let password = pass.or_else(|| std::env::var("USHER_PASSWORD").ok())?;
+    Some((user, password))
 }
 
 impl Session {
     fn connect(&mut self) -> Result<(), String> {
         let address = (self.host.as_str(), self.port);
+        let login = &self.login;
         // The timer must be created inside the runtime, hence the async block.
         let connecting = async {
-            tokio::time::timeout(
-                Duration::from_millis(CONNECT_TIMEOUT_MS),
-                Client::connect(address),
-            )
+            tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), async {
+                let mut client = Client::connect(address).await?;
+                if let Some((user, password)) = login {
+                    client.auth(user.as_deref(), password).await?;
+                }
+                Ok::<Client, client::ClientError>(client)
+            })
             .await
         };
         let failure = match self.runtime.block_on(connecting) {

@@ -20,12 +20,15 @@ pub enum ConnectionCommand {
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
     Hello {
         protocol: Option<i64>,
-        /// `AUTH user pass`.
-        auth: Option<(Bytes, Secret)>,
+        /// `AUTH user pass` (boxed: rare, and a `Request` stays small).
+        auth: Option<Box<(Bytes, Secret)>>,
         client_name: Option<Bytes>,
     },
     /// `AUTH [user] password`; no user means `default`.
-    Auth { user: Option<Bytes>, password: Secret },
+    Auth {
+        user: Option<Bytes>,
+        password: Secret,
+    },
     /// `ACL subcommand ...`.
     Acl(AclCommand),
     /// `SELECT index`.
@@ -60,7 +63,10 @@ pub enum AclCommand {
     /// `ACL CAT [category]`.
     Cat(Option<Bytes>),
     /// `ACL SETUSER name [rule ...]`.
-    SetUser { name: Bytes, rules: Secret<Vec<Bytes>> },
+    SetUser {
+        name: Bytes,
+        rules: Secret<Vec<Bytes>>,
+    },
     /// `ACL DELUSER name [name ...]`.
     DelUser(Vec<Bytes>),
     Save,
@@ -182,7 +188,7 @@ fn parse_hello(a: &mut Args<'_>) -> Result<ConnectionCommand, ServerError> {
             } else if option.eq_ignore_ascii_case(b"AUTH") {
                 let user = a.bytes().map_err(|_| ServerError::SYNTAX)?;
                 let password = a.bytes().map_err(|_| ServerError::SYNTAX)?;
-                auth = Some((user, Secret(password)));
+                auth = Some(Box::new((user, Secret(password))));
             } else {
                 return Err(ServerError::generic(format!(
                     "ERR Syntax error in HELLO option '{}'",
