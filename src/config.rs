@@ -163,7 +163,7 @@ pub struct Config {
     /// Users file: one user per line in Redis ACL syntax (`user app on
     /// #<sha256> ~sale:* +@read +@sale`). Empty: one `default` user with
     /// every permission, and connections start logged in.
-    #[arg(long = "users", default_value = "")]
+    #[arg(long = "users", default_value = "", value_parser = path_or_empty)]
     pub users_file: PathBuf,
     /// Refuse to start on a non-loopback `bind` without a users file
     /// (`yes`/`no`), as Redis's protected mode.
@@ -175,6 +175,11 @@ pub struct Config {
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
     #[arg(long, default_value = "info")]
     pub log_filter: String,
+}
+
+/// A path where empty means "none" (clap's own path parser refuses "").
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 /// Parses only the config flags (used to get the defaults).
