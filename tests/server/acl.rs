@@ -201,7 +201,9 @@ async fn redis_crate_logs_in_over_resp2_and_resp3() {
             "{protocol:?}: {refused}"
         );
         let wrong = redis_login(&server, protocol, "app", "wrong").await;
-        let wrong = wrong.err().expect("a wrong password is refused");
+        let Err(wrong) = wrong else {
+            panic!("{protocol:?}: a wrong password logged in");
+        };
         let text = wrong.to_string();
         assert!(
             text.contains("WRONGPASS") || text.contains("authentication failed"),
