@@ -240,8 +240,7 @@ impl Connection {
                 }
             }
             Ok(request) => {
-                let client = self.client_info();
-                match users.check(self.login, id, inner, &request, &client) {
+                match users.check(self.login, id, inner, &request, || self.client_info()) {
                     Ok(()) => Ok(Ok(request)),
                     Err(Refusal::Error(error)) => Ok(Err(error)),
                     Err(Refusal::Gone) => Err(()),

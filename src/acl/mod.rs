@@ -178,13 +178,13 @@ impl Users {
     /// Whether `login` may run `request` (command `id`; `inner`: the
     /// command a `REQ` wraps). Before login only AUTH, HELLO and QUIT run.
     #[inline]
-    pub fn check(
+    pub fn check<'a>(
         &mut self,
         login: Option<Login>,
         id: Cmd,
         inner: Option<Cmd>,
         request: &Request,
-        client: &ClientInfo<'_>,
+        client: impl FnOnce() -> ClientInfo<'a>,
     ) -> Result<(), Refusal> {
         if matches!(id, Cmd::Auth | Cmd::Hello | Cmd::Quit) {
             return Ok(());
@@ -223,7 +223,7 @@ impl Users {
             _ => ServerError::no_perm_command(&user.name, &object),
         };
         let name = user.name.clone();
-        self.log.add(reason, object, name, client);
+        self.log.add(reason, object, name, &client());
         Err(Refusal::Error(error))
     }
 

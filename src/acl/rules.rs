@@ -71,6 +71,39 @@ impl CommandSet {
     }
 }
 
+/// A `~pattern`. The common form, a literal prefix and one trailing `*`
+/// (`sale:*`), is matched as a prefix comparison; any other goes through
+/// the glob matcher.
+#[derive(Clone, Debug)]
+struct KeyPattern {
+    text: Vec<u8>,
+    /// `Some(n)`: the pattern is `text[..n]` followed by `*`, no other
+    /// special character.
+    prefix: Option<usize>,
+}
+
+impl KeyPattern {
+    fn new(text: &[u8]) -> KeyPattern {
+        let special = |c: &u8| matches!(c, b'*' | b'?' | b'[' | b'\\');
+        let prefix = match text.split_last() {
+            Some((b'*', head)) if !head.iter().any(special) => Some(head.len()),
+            _ => None,
+        };
+        KeyPattern {
+            text: text.to_vec(),
+            prefix,
+        }
+    }
+
+    #[inline]
+    fn matches(&self, key: &[u8]) -> bool {
+        match self.prefix {
+            Some(n) => key.starts_with(&self.text[..n]),
+            None => glob_match(&self.text, key),
+        }
+    }
+}
+
 /// A user: whether it may log in, its password hashes, the commands and
 /// keys it may use.
 #[derive(Clone, Debug)]
@@ -90,7 +123,7 @@ pub struct User {
     command_rules: Vec<String>,
     rules_on_all: bool,
     pub all_keys: bool,
-    patterns: Vec<Vec<u8>>,
+    patterns: Vec<KeyPattern>,
     /// Every command, every key, no subcommand rule: the check is skipped.
     unrestricted: bool,
 }
@@ -228,8 +261,8 @@ impl User {
         if pattern == b"*" {
             self.all_keys = true;
             self.patterns.clear();
-        } else if !self.patterns.iter().any(|known| known == pattern) {
-            self.patterns.push(pattern.to_vec());
+        } else if !self.patterns.iter().any(|known| known.text == pattern) {
+            self.patterns.push(KeyPattern::new(pattern));
         }
         Ok(())
     }
@@ -325,7 +358,7 @@ impl User {
     /// Whether the user may touch `key`.
     #[inline]
     pub fn may_touch(&self, key: &[u8]) -> bool {
-        self.all_keys || self.patterns.iter().any(|pattern| glob_match(pattern, key))
+        self.all_keys || self.patterns.iter().any(|pattern| pattern.matches(key))
     }
 
     /// The user as one `ACL LIST` / users-file line: hashes only.
@@ -346,7 +379,7 @@ impl User {
         }
         for pattern in &self.patterns {
             line.push_str(" ~");
-            line.push_str(&String::from_utf8_lossy(pattern));
+            line.push_str(&String::from_utf8_lossy(&pattern.text));
         }
         // The command rules since the last `allcommands` / `nocommands`.
         line.push_str(if self.rules_on_all {
@@ -466,6 +499,28 @@ mod tests {
                         spec.name
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_patterns_match_as_the_glob_matcher_does() {
+        let patterns: [&[u8]; 7] = [
+            b"sale:*", b"s*", b"*", b"a?c*", b"x[ab]*", b"lit\\*", b"a*b*",
+        ];
+        let keys: [&[u8]; 9] = [
+            b"", b"sale:", b"sale:1", b"sal", b"abc", b"xa1", b"lit*", b"lit1", b"ab",
+        ];
+        for pattern in patterns {
+            let compiled = KeyPattern::new(pattern);
+            for key in keys {
+                assert_eq!(
+                    compiled.matches(key),
+                    glob_match(pattern, key),
+                    "{:?} on {:?}",
+                    String::from_utf8_lossy(pattern),
+                    String::from_utf8_lossy(key)
+                );
             }
         }
     }
