@@ -34,6 +34,10 @@ Modes:
   usher-cli [-h HOST] [-p PORT] -e \"LINE\"         run one line, split like at the prompt
   ... | usher-cli [-h HOST] [-p PORT]             run each line read from stdin
 
+Logging in:
+  usher-cli --user NAME --pass PASSWORD ...       sends AUTH after connecting
+  USHER_PASSWORD=PASSWORD usher-cli --user NAME   the same, without the password on the command line
+
 Exit status:
   0  success
   1  the server could not be reached or closed the connection, a line could not be

@@ -535,3 +535,41 @@ fn protected_mode_refuses_a_public_bind_without_users() {
         "it printed a listening line"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usher_cli_logs_in_with_user_and_password() {
+    let server = start_with_users(USERS).await;
+    let port = server.running.addr.port().to_string();
+    let run = |words: &[&str], password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_usher-cli"));
+        command
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .args(words)
+            .env_remove("USHER_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(password) = password {
+            command.env("USHER_PASSWORD", password);
+        }
+        let output = tokio::task::block_in_place(|| command.output().expect("run usher-cli"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (ok, text) = run(&["--user", "app", "INCR", "sale:cli"], Some("app-pw"));
+    assert!(ok && text.contains('1'), "{text}");
+    let (ok, text) = run(
+        &["--user", "app", "--pass", "app-pw", "INCR", "sale:cli"],
+        None,
+    );
+    assert!(ok && text.contains('2'), "{text}");
+    let (ok, text) = run(&["INCR", "sale:cli"], None);
+    assert!(!ok && text.contains("NOAUTH"), "{text}");
+    let (ok, text) = run(&["--user", "app", "INCR", "sale:cli"], Some("wrong"));
+    assert!(!ok && text.contains("WRONGPASS"), "{text}");
+    let mut admin = logged_in(&server, "admin", "admin-pw").await;
+    assert_eq!(admin.call(&["GET", "sale:cli"]).await, Resp::bulk("2"));
+    stop(server.running).await;
+}
