@@ -172,6 +172,9 @@ pub struct Config {
     /// Most entries `ACL LOG` keeps (the oldest go first).
     #[arg(long, default_value_t = 128)]
     pub acl_log_entries_max: usize,
+    /// Most users (users file and `ACL SETUSER` together).
+    #[arg(long, default_value_t = 1024)]
+    pub acl_users_max: usize,
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
     #[arg(long, default_value = "info")]
     pub log_filter: String,
@@ -273,6 +276,7 @@ impl Config {
                 self.client_output_bytes_max as u64,
             ),
             ("hold_ttl_ms_max", self.hold_ttl_ms_max),
+            ("acl_users_max", self.acl_users_max as u64),
             ("seats_per_event_max", self.seats_per_event_max),
             ("holders_per_key_max", self.holders_per_key_max as u64),
             ("holder_bytes_max", self.holder_bytes_max as u64),
@@ -352,6 +356,13 @@ impl Config {
     /// The users file, if one is configured.
     pub fn users_path(&self) -> Option<&Path> {
         (!self.users_file.as_os_str().is_empty()).then_some(self.users_file.as_path())
+    }
+
+    pub fn acl_limits(&self) -> crate::acl::AclLimits {
+        crate::acl::AclLimits {
+            log_entries_max: self.acl_log_entries_max,
+            users_max: self.acl_users_max,
+        }
     }
 
     pub fn decoder_limits(&self) -> usher_protocol::Limits {

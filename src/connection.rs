@@ -233,10 +233,14 @@ impl Connection {
         match parsed {
             Err(error) => {
                 let no_auth = matches!(id, Cmd::Auth | Cmd::Hello | Cmd::Quit);
-                if self.login.is_none() && !no_auth && error.code != ErrorCode::WrongArity {
+                if no_auth || error.code == ErrorCode::WrongArity {
+                    Ok(Err(error))
+                } else if self.login.is_none() {
                     Ok(Err(ServerError::NO_AUTH))
                 } else {
-                    Ok(Err(error))
+                    let login = self.login;
+                    let refused = users.refuse_command(login, id, || self.client_info());
+                    Ok(Err(refused.unwrap_or(error)))
                 }
             }
             Ok(request) => {

@@ -37,6 +37,11 @@
 //! waiter waits for; the registry costs one branch per request while it is
 //! empty.
 //!
+//! Users: the reactor owns the users table (`acl::Users`) and lends it to
+//! each connection's decoding, where requests are checked against their
+//! user. After a round that deleted or disabled a user, that user's
+//! connections are closed (`close_revoked`).
+//!
 //! Limits: `connections_max`; `blocked_clients_max` parked requests (a
 //! LIMIT error beyond); `queue_batches_max` queued submissions (BUSY
 //! beyond); at most `pipeline_requests_max` requests of one connection and

@@ -56,12 +56,12 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         .map_err(std::io::Error::other)?;
     let users = match config.users_path() {
         Some(path) => {
-            let users = Users::from_file(path.to_owned(), config.acl_log_entries_max)
+            let users = Users::from_file(path.to_owned(), config.acl_limits())
                 .map_err(std::io::Error::other)?;
             tracing::info!(file = %path.display(), users = users.users().len(), "users loaded");
             users
         }
-        None => Users::open(config.acl_log_entries_max),
+        None => Users::open(config.acl_limits()),
     };
     let config = Arc::new(config);
     let stats = Arc::new(ServerStats::default());

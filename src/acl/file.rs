@@ -41,11 +41,11 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
-/// Reads and parses a users file.
-pub fn load_file(path: &Path) -> Result<Vec<User>, FileError> {
+/// Reads and parses a users file of at most `users_max` users.
+pub fn load_file(path: &Path, users_max: usize) -> Result<Vec<User>, FileError> {
     let text =
         std::fs::read_to_string(path).map_err(|error| FileError::Io(path.to_owned(), error))?;
-    parse(&text).map_err(|(line, message)| FileError::Parse {
+    parse(&text, users_max).map_err(|(line, message)| FileError::Parse {
         file: path.to_owned(),
         line,
         message,
@@ -53,7 +53,7 @@ pub fn load_file(path: &Path) -> Result<Vec<User>, FileError> {
 }
 
 /// Parses users-file text; an error is `(line number, message)`.
-pub fn parse(text: &str) -> Result<Vec<User>, (usize, String)> {
+pub fn parse(text: &str, users_max: usize) -> Result<Vec<User>, (usize, String)> {
     let mut users: Vec<User> = Vec::new();
     for (at, line) in text.lines().enumerate() {
         let number = at + 1;
@@ -68,6 +68,12 @@ pub fn parse(text: &str) -> Result<Vec<User>, (usize, String)> {
         let Some(name) = words.next() else {
             return Err((number, "a user line needs a name".into()));
         };
+        if users.len() >= users_max {
+            return Err((
+                number,
+                format!("more than {users_max} users (acl_users_max)"),
+            ));
+        }
         if users.iter().any(|user| user.name == name) {
             return Err((number, format!("Duplicate user '{name}' found")));
         }
@@ -124,17 +130,18 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let text = "# users\n\nuser app on >x ~sale:* +@read\nuser bad on +nosuch\n";
-        let (line, message) = parse(text).err().unwrap();
+        let (line, message) = parse(text, 16).err().unwrap();
         assert_eq!(line, 4);
         assert!(message.contains("Unknown command"), "{message}");
-        assert_eq!(parse("user a on\nuser a off").err().unwrap().0, 2);
-        assert_eq!(parse("usr a").err().unwrap().0, 1);
-        assert_eq!(parse("user").err().unwrap().0, 1);
+        assert_eq!(parse("user a on\nuser a off", 16).err().unwrap().0, 2);
+        assert_eq!(parse("usr a", 16).err().unwrap().0, 1);
+        assert_eq!(parse("user", 16).err().unwrap().0, 1);
+        assert_eq!(parse("user a\nuser b\nuser c", 2).err().unwrap().0, 3);
     }
 
     #[test]
     fn plaintext_passwords_are_hashed_on_load() {
-        let users = parse("user app on >sesame ~* +@all").unwrap();
+        let users = parse("user app on >sesame ~* +@all", 16).unwrap();
         assert!(users[0].password_matches(b"sesame"));
         assert!(!users[0].describe().contains("sesame"));
     }
@@ -143,12 +150,15 @@ mod tests {
     fn save_then_load_keeps_users() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.acl");
-        let users =
-            parse("user app on >one >two ~sale:* +@sale -incrbound\nuser default off").unwrap();
+        let users = parse(
+            "user app on >one >two ~sale:* +@sale -incrbound\nuser default off",
+            16,
+        )
+        .unwrap();
         save_file(&path, &users.iter().collect::<Vec<_>>()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("one") && !text.contains("two"), "{text}");
-        let loaded = load_file(&path).unwrap();
+        let loaded = load_file(&path, 16).unwrap();
         assert_eq!(loaded.len(), 2);
         assert!(loaded[0].password_matches(b"two"));
         assert_eq!(loaded[0].describe(), users[0].describe());

@@ -60,6 +60,15 @@ pub enum AuthError {
     NoPasswordConfigured,
 }
 
+/// The bounds of the users table (`src/config.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct AclLimits {
+    /// `acl_log_entries_max`.
+    pub log_entries_max: usize,
+    /// `acl_users_max`.
+    pub users_max: usize,
+}
+
 /// The users table.
 pub struct Users {
     slots: Vec<Option<User>>,
@@ -68,31 +77,34 @@ pub struct Users {
     revocations: u64,
     /// The users file (`users_file`); `None`: the built-in open `default`.
     file: Option<PathBuf>,
+    users_max: usize,
     pub log: AclLog,
 }
 
 impl Users {
     /// No users file: one `default` user with every permission.
-    pub fn open(log_entries_max: usize) -> Users {
+    pub fn open(limits: AclLimits) -> Users {
         Users {
             slots: vec![Some(User::open_default())],
             generations: vec![0],
             revocations: 0,
             file: None,
-            log: AclLog::new(log_entries_max),
+            users_max: limits.users_max,
+            log: AclLog::new(limits.log_entries_max),
         }
     }
 
     /// The users of `file`.
-    pub fn from_file(file: PathBuf, log_entries_max: usize) -> Result<Users, FileError> {
-        let users = load_file(&file)?;
+    pub fn from_file(file: PathBuf, limits: AclLimits) -> Result<Users, FileError> {
+        let users = load_file(&file, limits.users_max)?;
         let generations = vec![0; users.len()];
         Ok(Users {
             slots: users.into_iter().map(Some).collect(),
             generations,
             revocations: 0,
             file: Some(file),
-            log: AclLog::new(log_entries_max),
+            users_max: limits.users_max,
+            log: AclLog::new(limits.log_entries_max),
         })
     }
 
@@ -227,12 +239,38 @@ impl Users {
         Err(Refusal::Error(error))
     }
 
+    /// `NOPERM` for a request that did not parse when its user may not run
+    /// the command at all: as in Redis, permission comes before the
+    /// arguments' syntax. `None`: report the syntax error.
+    pub fn refuse_command<'a>(
+        &mut self,
+        login: Option<Login>,
+        id: Cmd,
+        client: impl FnOnce() -> ClientInfo<'a>,
+    ) -> Option<ServerError> {
+        let user = self.user(login?)?;
+        if user.unrestricted() || user.may_run(id, None) || rules::has_subcommands(id) {
+            return None;
+        }
+        let object = command_name(id, None);
+        let name = user.name.clone();
+        let error = ServerError::no_perm_command(&name, &object);
+        self.log.add(Reason::Command, object, name, &client());
+        Some(error)
+    }
+
     /// Applies `ACL SETUSER name rules...`: all rules or none.
     pub fn set_user(&mut self, name: &str, rules: &[&[u8]]) -> Result<(), String> {
         if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace()) {
             return Err("ERR Usernames can't contain spaces or null characters".into());
         }
         let slot = self.slot_of(name);
+        if slot.is_none() && self.slots.iter().flatten().count() >= self.users_max {
+            return Err(format!(
+                "ERR number of users (acl_users_max) exceeds the configured limit of {}",
+                self.users_max
+            ));
+        }
         let mut user = match slot {
             Some(slot) => self.slots[slot].clone().unwrap_or_else(|| User::new(name)),
             None => User::new(name),
@@ -294,7 +332,7 @@ impl Users {
         let Some(file) = &self.file else {
             return Err(FileError::NoFile);
         };
-        let loaded = load_file(file)?;
+        let loaded = load_file(file, self.users_max)?;
         let gone: Vec<String> = self
             .slots
             .iter()

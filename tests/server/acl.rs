@@ -224,6 +224,8 @@ async fn roles_limit_commands_and_keys() {
         (&["ACL", "WHOAMI"][..], "acl|whoami"),
         (&["ACL", "SETUSER", "app", "+@all"][..], "acl|setuser"),
         (&["INFO"][..], "info"),
+        // Permission comes before the arguments' syntax, as in Redis.
+        (&["FLUSHALL", "NOW"][..], "flushall"),
     ] {
         assert_eq!(
             app.call(words).await,
