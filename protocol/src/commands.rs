@@ -1,6 +1,7 @@
-//! The command table: name, arity, flags, syntax and a one-line summary for
-//! every command. The parser looks names up here, `COMMAND` answers from it
-//! and `usher-cli help` prints it, so the three never disagree.
+//! The command table: name, arity, flags, ACL categories, syntax and a
+//! one-line summary for every command. The parser looks names up here,
+//! `COMMAND` and `ACL CAT` answer from it, user permissions are built from
+//! its categories, and `usher-cli help` prints it, so they never disagree.
 
 /// Every command, one variant per row of [`COMMANDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

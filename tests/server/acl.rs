@@ -92,6 +92,8 @@ async fn every_command_is_refused_before_login() {
         matches!(&refused, Resp::Error(text) if text.starts_with("NOAUTH HELLO must be called")),
         "{refused:?}"
     );
+    let refused = resp3.call(&["HELLO", "3", "AUTH", "app", "wrong"]).await;
+    assert_eq!(refused, error(WRONGPASS));
     let mut binary = BinaryConn::connect(addr).await;
     let mut checked = 0;
     for (at, spec) in COMMANDS.iter().enumerate() {
@@ -574,4 +576,25 @@ async fn usher_cli_logs_in_with_user_and_password() {
     let mut admin = logged_in(&server, "admin", "admin-pw").await;
     assert_eq!(admin.call(&["GET", "sale:cli"]).await, Resp::bulk("2"));
     stop(server.running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_users_file_stops_the_start_with_its_line() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("users.acl");
+    std::fs::write(&file, "user app on >pw ~sale:*\nuser ops on +@nosuch\n").expect("write");
+    let started = usher::server::start(users_config(&file), usher::clock::SystemClock).await;
+    let Err(failure) = started else {
+        panic!("a server started with a broken users file");
+    };
+    let text = failure.to_string();
+    assert!(text.contains("users.acl:2:"), "{text}");
+    assert!(text.contains("Unknown command or category"), "{text}");
+    assert!(!text.contains("pw ~"), "{text}");
+    let missing = dir.path().join("absent.acl");
+    let started = usher::server::start(users_config(&missing), usher::clock::SystemClock).await;
+    let Err(failure) = started else {
+        panic!("a server started with a missing users file");
+    };
+    assert!(failure.to_string().contains("absent.acl"), "{failure}");
 }
