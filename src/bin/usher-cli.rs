@@ -332,7 +332,7 @@ fn repl(session: &mut Session) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if !line.trim().is_empty() {
+        if !line.trim().is_empty() && !cli::holds_password(line.as_bytes()) {
             let _ = editor.add_history_entry(line.as_str());
             if let Some(path) = &history {
                 let _ = editor.save_history(path);
