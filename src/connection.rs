@@ -25,7 +25,7 @@ use usher_protocol::{
     binary, commands, resp, ArgList, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
 };
 
-use crate::acl::{self, AuthError, ClientInfo, Login, Reason, Refusal, Users};
+use crate::acl::{self, AuthError, ClientInfo, Login, Refusal, Users};
 use crate::config::Config;
 use crate::glob::glob_match;
 
@@ -291,8 +291,7 @@ impl Connection {
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             )),
             Err(AuthError::WrongPass) => {
-                let client = self.client_info();
-                users.log.add(Reason::Auth, command.to_string(), name, &client);
+                users.log_failed_login(self.login, command, name, &self.client_info());
                 Err(ServerError::WRONG_PASS)
             }
         }

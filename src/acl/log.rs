@@ -9,8 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use usher_protocol::Reply;
 
-use super::commands::ClientInfo;
-
 /// Why a request was refused, as `ACL LOG` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -66,16 +64,11 @@ impl AclLog {
     }
 
     /// Logs a refusal. `object`: the command (`flushall`, `acl|setuser`),
-    /// the key, or for a failed login the command that tried (`AUTH`).
-    pub fn add(
-        &mut self,
-        reason: Reason,
-        object: String,
-        username: String,
-        client: &ClientInfo<'_>,
-    ) {
+    /// the key, or for a failed login the command that tried (`AUTH`);
+    /// `username`: the user refused, or the one a failed login named;
+    /// `client_info`: [`ClientInfo::describe`] of the client.
+    pub fn add(&mut self, reason: Reason, object: String, username: String, client_info: String) {
         let now = now_ms();
-        let client_info = client.describe(&username);
         if let Some(entry) = self.entries.iter_mut().find(|entry| {
             entry.reason == reason
                 && entry.object == object
@@ -146,24 +139,19 @@ impl AclLog {
 mod tests {
     use super::*;
 
-    fn client() -> ClientInfo<'static> {
-        ClientInfo {
-            id: 7,
-            addr: None,
-            name: None,
-            resp: 2,
-        }
+    fn client() -> String {
+        "id=7 addr= name= db=0 user=app resp=2".to_string()
     }
 
     #[test]
     fn like_refusals_group_and_the_ring_is_bounded() {
         let mut log = AclLog::new(2);
-        log.add(Reason::Command, "flushall".into(), "app".into(), &client());
-        log.add(Reason::Command, "flushall".into(), "app".into(), &client());
+        log.add(Reason::Command, "flushall".into(), "app".into(), client());
+        log.add(Reason::Command, "flushall".into(), "app".into(), client());
         assert_eq!(log.entries.len(), 1);
         assert_eq!(log.entries[0].count, 2);
-        log.add(Reason::Key, "a".into(), "app".into(), &client());
-        log.add(Reason::Key, "b".into(), "app".into(), &client());
+        log.add(Reason::Key, "a".into(), "app".into(), client());
+        log.add(Reason::Key, "b".into(), "app".into(), client());
         assert_eq!(log.entries.len(), 2);
         assert_eq!(log.entries[0].object, "b");
         assert_eq!(log.entries[1].object, "a");

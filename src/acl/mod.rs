@@ -235,7 +235,8 @@ impl Users {
             _ => ServerError::no_perm_command(&user.name, &object),
         };
         let name = user.name.clone();
-        self.log.add(reason, object, name, &client());
+        let client_info = client().describe(&name);
+        self.log.add(reason, object, name, client_info);
         Err(Refusal::Error(error))
     }
 
@@ -255,8 +256,26 @@ impl Users {
         let object = command_name(id, None);
         let name = user.name.clone();
         let error = ServerError::no_perm_command(&name, &object);
-        self.log.add(Reason::Command, object, name, &client());
+        let client_info = client().describe(&name);
+        self.log.add(Reason::Command, object, name, client_info);
         Some(error)
+    }
+
+    /// Logs a failed login (`object`: `AUTH` or `HELLO`) that named
+    /// `tried`, by a client logged in as `login` (or not at all).
+    pub fn log_failed_login(
+        &mut self,
+        login: Option<Login>,
+        object: &str,
+        tried: String,
+        client: &ClientInfo<'_>,
+    ) {
+        let current = login
+            .and_then(|login| self.user(login))
+            .map_or("", |user| &user.name);
+        let client_info = client.describe(current);
+        self.log
+            .add(Reason::Auth, object.to_string(), tried, client_info);
     }
 
     /// Applies `ACL SETUSER name rules...`: all rules or none.
