@@ -329,6 +329,9 @@ impl Connection {
                 client_name,
             } => {
                 let logged_in = match &auth {
+                    // An unsupported version is refused before the login
+                    // is tried, as Redis does.
+                    _ if protocol.is_some_and(|version| !(2..=3).contains(&version)) => Ok(()),
                     Some(auth) => self.auth(users, Some(&auth.0), &auth.1, "HELLO"),
                     None if self.login.is_none() => Err(ServerError::new_static(
                         ErrorCode::NoAuth,

@@ -94,6 +94,8 @@ async fn every_command_is_refused_before_login() {
     );
     let refused = resp3.call(&["HELLO", "3", "AUTH", "app", "wrong"]).await;
     assert_eq!(refused, error(WRONGPASS));
+    let refused = resp3.call(&["HELLO", "4", "AUTH", "app", "app-pw"]).await;
+    assert_eq!(refused, error("NOPROTO unsupported protocol version"));
     let mut binary = BinaryConn::connect(addr).await;
     let mut checked = 0;
     for (at, spec) in COMMANDS.iter().enumerate() {
@@ -320,6 +322,12 @@ async fn passwords_rotate_and_wrong_ones_are_refused() {
         assert!(!line.contains("-pw"), "{line}");
     }
     assert!(text[1].starts_with("user app on #"), "{}", text[1]);
+    // Nor INFO, CONFIG GET or the ACL LOG.
+    let _ = conn.call(&["AUTH", "app", "guessed-pw"]).await;
+    for words in [&["INFO"][..], &["CONFIG", "GET", "*"][..], &["ACL", "LOG"][..]] {
+        let reply = format!("{:?}", admin.call(words).await);
+        assert!(!reply.contains("-pw"), "{words:?}: {reply}");
+    }
     stop(server.running).await;
 }
 
