@@ -158,24 +158,7 @@ impl Connection {
             }
             Decoded::Frame(()) => {}
         }
-        // A binary frame's idempotency key makes the request a `REQ`.
-        let (id, inner, parsed) = match idempotency_key {
-            None => {
-                let (id, parsed) = usher_protocol::parse_command(args);
-                let inner = match id {
-                    Some(Cmd::Req) => usher_protocol::request::command_at(args, 2),
-                    _ => None,
-                };
-                (id, inner, parsed)
-            }
-            Some(key) => {
-                let fingerprint = usher_protocol::request::fingerprint_list(args, 0);
-                let (inner, parsed) = usher_protocol::parse_command(args);
-                let parsed =
-                    parsed.and_then(|request| Request::idempotent(key, fingerprint, request));
-                (inner.map(|_| Cmd::Req), inner, parsed)
-            }
-        };
+        let (id, inner, parsed) = parse_frame(args, idempotency_key);
         let parsed = match self.permit(users, id, inner, parsed) {
             Ok(parsed) => parsed,
             Err(()) => return Frame::Close,
@@ -398,6 +381,32 @@ impl Connection {
             (text("role"), text("master")),
             (text("modules"), Reply::Array(Vec::new())),
         ])
+    }
+}
+
+/// Parses a decoded frame. Returns the command it names (`None` if
+/// unknown), the command a `REQ` wraps (for the permission check) and the
+/// request. A binary frame's idempotency key makes the request a `REQ`.
+#[inline]
+fn parse_frame(
+    args: &ArgList,
+    idempotency_key: Option<Bytes>,
+) -> (Option<Cmd>, Option<Cmd>, Result<Request, ServerError>) {
+    match idempotency_key {
+        None => {
+            let (id, parsed) = usher_protocol::parse_command(args);
+            let inner = match id {
+                Some(Cmd::Req) => usher_protocol::request::command_at(args, 2),
+                _ => None,
+            };
+            (id, inner, parsed)
+        }
+        Some(key) => {
+            let fingerprint = usher_protocol::request::fingerprint_list(args, 0);
+            let (inner, parsed) = usher_protocol::parse_command(args);
+            let parsed = parsed.and_then(|request| Request::idempotent(key, fingerprint, request));
+            (inner.map(|_| Cmd::Req), inner, parsed)
+        }
     }
 }
 

@@ -324,7 +324,11 @@ async fn passwords_rotate_and_wrong_ones_are_refused() {
     assert!(text[1].starts_with("user app on #"), "{}", text[1]);
     // Nor INFO, CONFIG GET or the ACL LOG.
     let _ = conn.call(&["AUTH", "app", "guessed-pw"]).await;
-    for words in [&["INFO"][..], &["CONFIG", "GET", "*"][..], &["ACL", "LOG"][..]] {
+    for words in [
+        &["INFO"][..],
+        &["CONFIG", "GET", "*"][..],
+        &["ACL", "LOG"][..],
+    ] {
         let reply = format!("{:?}", admin.call(words).await);
         assert!(!reply.contains("-pw"), "{words:?}: {reply}");
     }
