@@ -310,23 +310,7 @@ impl Connection {
                 protocol,
                 auth,
                 client_name,
-            } => {
-                let logged_in = match &auth {
-                    // An unsupported version is refused before the login
-                    // is tried, as Redis does.
-                    _ if protocol.is_some_and(|version| !(2..=3).contains(&version)) => Ok(()),
-                    Some(auth) => self.auth(users, Some(&auth.0), &auth.1, "HELLO"),
-                    None if self.login.is_none() => Err(ServerError::new_static(
-                        ErrorCode::NoAuth,
-                        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-                    )),
-                    None => Ok(()),
-                };
-                match logged_in {
-                    Ok(()) => self.hello(protocol, client_name),
-                    Err(error) => Reply::Error(error),
-                }
-            }
+            } => self.hello_with_auth(users, protocol, auth, client_name),
             ConnectionCommand::Auth { user, password } => {
                 match self.auth(users, user.as_deref(), &password, "AUTH") {
                     Ok(()) => Reply::OK,
@@ -345,6 +329,31 @@ impl Connection {
             },
             ConnectionCommand::Command(query) => command_reply(query),
             ConnectionCommand::ConfigGet(patterns) => config_get(config, &patterns),
+        }
+    }
+
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: logs in first
+    /// when `AUTH` is given; before login it needs `AUTH`. An unsupported
+    /// version is refused before the login is tried, as Redis does.
+    fn hello_with_auth(
+        &mut self,
+        users: &mut Users,
+        protocol: Option<i64>,
+        auth: Option<Box<(Bytes, Secret)>>,
+        client_name: Option<Bytes>,
+    ) -> Reply {
+        let logged_in = match &auth {
+            _ if protocol.is_some_and(|version| !(2..=3).contains(&version)) => Ok(()),
+            Some(auth) => self.auth(users, Some(&auth.0), &auth.1, "HELLO"),
+            None if self.login.is_none() => Err(ServerError::new_static(
+                ErrorCode::NoAuth,
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            )),
+            None => Ok(()),
+        };
+        match logged_in {
+            Ok(()) => self.hello(protocol, client_name),
+            Err(error) => Reply::Error(error),
         }
     }
 
