@@ -32,6 +32,21 @@ pub fn parse_line(line: &[u8]) -> Action {
     }
 }
 
+/// Whether a typed line may carry a password (`AUTH`, `HELLO ... AUTH`,
+/// `ACL SETUSER`): such lines are kept out of the history file, as
+/// redis-cli does.
+pub fn holds_password(line: &[u8]) -> bool {
+    let words = usher_protocol::resp::split_args(line).unwrap_or_default();
+    let word = |at: usize, name: &str| {
+        words
+            .get(at)
+            .is_some_and(|word| word.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    word(0, "AUTH")
+        || (word(0, "ACL") && word(1, "SETUSER"))
+        || (word(0, "HELLO") && (2..words.len()).any(|at| word(at, "AUTH")))
+}
+
 /// Interprets words already split (a command given on usher-cli's own
 /// command line): `help` and `quit` are handled locally, the rest is sent.
 pub fn words_action(words: Vec<Vec<u8>>) -> Action {
@@ -328,6 +343,21 @@ pub fn hint(line: &str, pos: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_with_passwords_are_recognized() {
+        for line in [
+            "AUTH pw",
+            "auth app pw",
+            "acl setuser app >pw",
+            "HELLO 3 AUTH app pw",
+        ] {
+            assert!(holds_password(line.as_bytes()), "{line}");
+        }
+        for line in ["GET auth", "ACL LIST", "HELLO 3", "SET k AUTH"] {
+            assert!(!holds_password(line.as_bytes()), "{line}");
+        }
+    }
     use bytes::Bytes;
     use std::borrow::Cow;
     use usher_protocol::{ErrorCode, ServerError};

@@ -38,6 +38,9 @@ pub enum ClientError {
         expected: u64,
         got: u64,
     },
+    /// The server refused the login (`AUTH`): `WRONGPASS`, or no password
+    /// is configured.
+    Refused(ServerError),
 }
 
 impl fmt::Display for ClientError {
@@ -52,6 +55,7 @@ impl fmt::Display for ClientError {
             ClientError::OutOfOrder { expected, got } => {
                 write!(f, "reply for request {got} while waiting for {expected}")
             }
+            ClientError::Refused(error) => write!(f, "login refused: {}", error.message),
         }
     }
 }
@@ -153,6 +157,19 @@ impl Client {
             .pipeline(std::slice::from_ref(&command.to_vec()))
             .await?;
         Ok(replies.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// Logs in as `user` (`AUTH user password`; `None`: the `default`
+    /// user, `AUTH password`).
+    pub async fn auth(&mut self, user: Option<&str>, password: &str) -> Result<(), ClientError> {
+        let command = match user {
+            Some(user) => args(["AUTH", user, password]),
+            None => args(["AUTH", password]),
+        };
+        match self.call(&command).await? {
+            Reply::Error(error) => Err(ClientError::Refused(error)),
+            _ => Ok(()),
+        }
     }
 
     /// Sends a command carrying an idempotency key in the frame header.

@@ -200,6 +200,21 @@ pub struct Config {
     /// reading its requests until the client reads its replies.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub client_output_bytes_max: usize,
+    /// Users file: one user per line in Redis ACL syntax (`user app on
+    /// #<sha256> ~sale:* +@read +@sale`). Empty: one `default` user with
+    /// every permission, and connections start logged in.
+    #[arg(long = "users", default_value = "", value_parser = path_or_empty)]
+    pub users_file: PathBuf,
+    /// Refuse to start on a non-loopback `bind` without a users file
+    /// (`yes`/`no`), as Redis's protected mode.
+    #[arg(long, default_value = "yes", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
+    /// Most entries `ACL LOG` keeps (the oldest go first).
+    #[arg(long, default_value_t = 128)]
+    pub acl_log_entries_max: usize,
+    /// Most users (users file and `ACL SETUSER` together).
+    #[arg(long, default_value_t = 1024)]
+    pub acl_users_max: usize,
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
     #[arg(long, default_value = "info")]
     pub log_filter: String,
@@ -236,6 +251,11 @@ mod optional_path {
         let text = String::deserialize(from)?;
         Ok((!text.is_empty()).then(|| PathBuf::from(text)))
     }
+}
+
+/// A path where empty means "none" (clap's own path parser refuses "").
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 /// Parses only the config flags (used to get the defaults).
@@ -335,6 +355,7 @@ impl Config {
                 self.client_output_bytes_max as u64,
             ),
             ("hold_ttl_ms_max", self.hold_ttl_ms_max),
+            ("acl_users_max", self.acl_users_max as u64),
             ("seats_per_event_max", self.seats_per_event_max),
             ("holders_per_key_max", self.holders_per_key_max as u64),
             ("holder_bytes_max", self.holder_bytes_max as u64),
@@ -382,6 +403,7 @@ impl Config {
                 crate::log::SEGMENT_BYTES_MIN
             )));
         }
+        self.check_protected_mode()?;
         if self.timer_budget_percent == 0 || self.timer_budget_percent > 100 {
             return Err(ConfigError("timer_budget_percent must be 1..=100".into()));
         }
@@ -424,10 +446,44 @@ impl Config {
         Ok(())
     }
 
+    /// Protected mode: no listening beyond loopback without users.
+    pub fn check_protected_mode(&self) -> Result<(), ConfigError> {
+        if self.protected_mode && self.users_path().is_none() && !self.bind_is_loopback() {
+            return Err(ConfigError(format!(
+                "protected mode: refusing to listen on {} (not a loopback address) without users. \
+                 Give a users file (--users FILE, TOML users_file) so that clients must log in, \
+                 or start with --protected-mode no (TOML protected_mode = false) if the network \
+                 is trusted",
+                self.bind
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether a plaintext listener is wanted: always, unless TLS is on
     /// and `port` is 0.
     pub fn plaintext_listener(&self) -> bool {
         self.port != 0 || self.tls_port == 0
+    }
+
+    /// Whether `bind` only accepts connections from this machine.
+    pub fn bind_is_loopback(&self) -> bool {
+        match self.bind.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => self.bind == "localhost",
+        }
+    }
+
+    /// The users file, if one is configured.
+    pub fn users_path(&self) -> Option<&Path> {
+        (!self.users_file.as_os_str().is_empty()).then_some(self.users_file.as_path())
+    }
+
+    pub fn acl_limits(&self) -> crate::acl::AclLimits {
+        crate::acl::AclLimits {
+            log_entries_max: self.acl_log_entries_max,
+            users_max: self.acl_users_max,
+        }
     }
 
     pub fn decoder_limits(&self) -> usher_protocol::Limits {

@@ -5,18 +5,27 @@
 //! other request goes to the engine. Sockets and buffers belong to
 //! `reactor.rs`.
 //!
+//! The permission check sits here too: every parsed request is checked
+//! against the connection's user (`Users::check` in `src/acl/`: a bit test
+//! per command, key patterns only for users that have some) before it is
+//! answered or handed to the engine; `AUTH`, `HELLO ... AUTH` and `ACL`
+//! are answered here with the users table the reactor lends.
+//!
 //! A malformed frame gets a protocol error reply after the replies to the
 //! frames before it, and the connection is closed; nothing after it runs.
 
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use usher_protocol::request::{ClientCommand, CommandQuery, ConnectionCommand};
+use usher_protocol::commands::Cmd;
+use usher_protocol::request::{ClientCommand, CommandQuery, ConnectionCommand, Secret};
 use usher_protocol::resp::{RespDecoder, RespVersion};
 use usher_protocol::{
     binary, commands, resp, ArgList, Decoded, ErrorCode, Limits, Reply, Request, ServerError,
 };
 
+use crate::acl::{self, AuthError, ClientInfo, Login, Refusal, Users};
 use crate::config::Config;
 use crate::glob::glob_match;
 
@@ -60,6 +69,9 @@ pub enum Frame {
         codec: Codec,
         error: ServerError,
     },
+    /// The connection's user was deleted or disabled: close it without a
+    /// reply, as Redis does.
+    Close,
 }
 
 impl Frame {
@@ -68,13 +80,17 @@ impl Frame {
     pub fn ends_input(&self) -> bool {
         matches!(
             self,
-            Frame::Ready { close: true, .. } | Frame::Invalid { .. }
+            Frame::Ready { close: true, .. } | Frame::Invalid { .. } | Frame::Close
         )
     }
 }
 
 pub struct Connection {
     pub id: u64,
+    /// The client's address, for `ACL LOG`.
+    addr: Option<SocketAddr>,
+    /// The user it is logged in as; `None` before `AUTH`.
+    login: Option<Login>,
     name: Option<Bytes>,
     codec: Option<Codec>,
     resp: RespDecoder,
@@ -82,9 +98,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(id: u64, config: &Config) -> Connection {
+    /// A new connection, logged in as `default` if that user needs no
+    /// password.
+    pub fn new(id: u64, config: &Config, users: &Users, addr: Option<SocketAddr>) -> Connection {
         Connection {
             id,
+            addr,
+            login: users.initial_login(),
             name: None,
             codec: None,
             resp: RespDecoder::new(config.decoder_limits()),
@@ -99,7 +119,13 @@ impl Connection {
 
     /// Decodes the next frame of `buf` (consuming it) and, for a request,
     /// checks it and answers it if it is connection-level.
-    pub fn next_frame(&mut self, buf: &mut BytesMut, args: &mut ArgList, config: &Config) -> Frame {
+    pub fn next_frame(
+        &mut self,
+        buf: &mut BytesMut,
+        args: &mut ArgList,
+        config: &Config,
+        users: &mut Users,
+    ) -> Frame {
         let Some(&first) = buf.first() else {
             return Frame::NeedMore;
         };
@@ -132,14 +158,10 @@ impl Connection {
             }
             Decoded::Frame(()) => {}
         }
-        // A binary frame's idempotency key makes the request a `REQ`.
-        let parsed = match idempotency_key {
-            None => usher_protocol::parse_list(args),
-            Some(id) => {
-                let fingerprint = usher_protocol::request::fingerprint_list(args, 0);
-                usher_protocol::parse_list(args)
-                    .and_then(|request| Request::idempotent(id, fingerprint, request))
-            }
+        let (id, inner, parsed) = parse_frame(args, idempotency_key);
+        let parsed = match self.permit(users, id, inner, parsed) {
+            Ok(parsed) => parsed,
+            Err(()) => return Frame::Close,
         };
         // The request holds what it needs of the frame; letting go of the
         // rest now lets the input buffer be reused sooner.
@@ -157,7 +179,7 @@ impl Connection {
                 Ok(()) => match request {
                     Request::Connection(command) => {
                         let close = command == ConnectionCommand::Quit;
-                        let reply = self.answer_locally(command, config);
+                        let reply = self.answer_locally(command, config, users);
                         // The reply to HELLO is already in the new protocol.
                         Frame::Ready {
                             request_id,
@@ -176,8 +198,95 @@ impl Connection {
         }
     }
 
+    /// Checks a parsed request against the connection's user. Before login
+    /// a known command other than AUTH, HELLO and QUIT gets NOAUTH (an
+    /// unknown command or a wrong arity keeps its own error, as in Redis).
+    /// `Err(())`: the user is gone, close the connection.
+    #[inline]
+    fn permit(
+        &mut self,
+        users: &mut Users,
+        id: Option<Cmd>,
+        inner: Option<Cmd>,
+        parsed: Result<Request, ServerError>,
+    ) -> Result<Result<Request, ServerError>, ()> {
+        let Some(id) = id else {
+            return Ok(parsed);
+        };
+        match parsed {
+            Err(error) => {
+                let no_auth = matches!(id, Cmd::Auth | Cmd::Hello | Cmd::Quit);
+                if no_auth || error.code == ErrorCode::WrongArity {
+                    Ok(Err(error))
+                } else if self.login.is_none() {
+                    Ok(Err(ServerError::NO_AUTH))
+                } else {
+                    let login = self.login;
+                    let refused = users.refuse_command(login, id, || self.client_info());
+                    Ok(Err(refused.unwrap_or(error)))
+                }
+            }
+            Ok(request) => {
+                match users.check(self.login, id, inner, &request, || self.client_info()) {
+                    Ok(()) => Ok(Ok(request)),
+                    Err(Refusal::Error(error)) => Ok(Err(error)),
+                    Err(Refusal::Gone) => Err(()),
+                }
+            }
+        }
+    }
+
+    /// What `ACL LOG` says of this client.
+    fn client_info(&self) -> ClientInfo<'_> {
+        ClientInfo {
+            id: self.id,
+            addr: self.addr,
+            name: self.name.as_deref(),
+            resp: match self.codec() {
+                Codec::Binary => 0,
+                Codec::Resp(RespVersion::Resp2) => 2,
+                Codec::Resp(RespVersion::Resp3) => 3,
+            },
+        }
+    }
+
+    /// Whether the connection's user was deleted or disabled.
+    pub fn user_gone(&self, users: &Users) -> bool {
+        self.login.is_some_and(|login| users.user(login).is_none())
+    }
+
+    /// `AUTH [user] password` and `HELLO ... AUTH user password`: logs in,
+    /// or logs the failure (`ACL LOG`) and keeps the current login.
+    fn auth(
+        &mut self,
+        users: &mut Users,
+        user: Option<&[u8]>,
+        password: &Secret,
+        command: &str,
+    ) -> Result<(), ServerError> {
+        let name = String::from_utf8_lossy(user.unwrap_or(b"default")).into_owned();
+        match users.authenticate(&name, &password.0, user.is_some()) {
+            Ok(login) => {
+                self.login = Some(login);
+                Ok(())
+            }
+            Err(AuthError::NoPasswordConfigured) => Err(ServerError::generic(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            )),
+            Err(AuthError::WrongPass) => {
+                users.log_failed_login(self.login, command, name, &self.client_info());
+                Err(ServerError::WRONG_PASS)
+            }
+        }
+    }
+
     /// Answers connection-level commands.
-    fn answer_locally(&mut self, command: ConnectionCommand, config: &Config) -> Reply {
+    fn answer_locally(
+        &mut self,
+        command: ConnectionCommand,
+        config: &Config,
+        users: &mut Users,
+    ) -> Reply {
         match command {
             ConnectionCommand::Ping(None) => Reply::simple("PONG"),
             ConnectionCommand::Ping(Some(message)) | ConnectionCommand::Echo(message) => {
@@ -199,8 +308,16 @@ impl Connection {
             }
             ConnectionCommand::Hello {
                 protocol,
+                auth,
                 client_name,
-            } => self.hello(protocol, client_name),
+            } => self.hello_with_auth(users, protocol, auth, client_name),
+            ConnectionCommand::Auth { user, password } => {
+                match self.auth(users, user.as_deref(), &password, "AUTH") {
+                    Ok(()) => Reply::OK,
+                    Err(error) => Reply::Error(error),
+                }
+            }
+            ConnectionCommand::Acl(command) => acl::answer(users, self.login, command),
             ConnectionCommand::Client(client) => match client {
                 ClientCommand::SetName(name) => {
                     self.name = (!name.is_empty()).then_some(name);
@@ -212,6 +329,31 @@ impl Connection {
             },
             ConnectionCommand::Command(query) => command_reply(query),
             ConnectionCommand::ConfigGet(patterns) => config_get(config, &patterns),
+        }
+    }
+
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: logs in first
+    /// when `AUTH` is given; before login it needs `AUTH`. An unsupported
+    /// version is refused before the login is tried, as Redis does.
+    fn hello_with_auth(
+        &mut self,
+        users: &mut Users,
+        protocol: Option<i64>,
+        auth: Option<Box<(Bytes, Secret)>>,
+        client_name: Option<Bytes>,
+    ) -> Reply {
+        let logged_in = match &auth {
+            _ if protocol.is_some_and(|version| !(2..=3).contains(&version)) => Ok(()),
+            Some(auth) => self.auth(users, Some(&auth.0), &auth.1, "HELLO"),
+            None if self.login.is_none() => Err(ServerError::new_static(
+                ErrorCode::NoAuth,
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            )),
+            None => Ok(()),
+        };
+        match logged_in {
+            Ok(()) => self.hello(protocol, client_name),
+            Err(error) => Reply::Error(error),
         }
     }
 
@@ -248,6 +390,32 @@ impl Connection {
             (text("role"), text("master")),
             (text("modules"), Reply::Array(Vec::new())),
         ])
+    }
+}
+
+/// Parses a decoded frame. Returns the command it names (`None` if
+/// unknown), the command a `REQ` wraps (for the permission check) and the
+/// request. A binary frame's idempotency key makes the request a `REQ`.
+#[inline]
+fn parse_frame(
+    args: &ArgList,
+    idempotency_key: Option<Bytes>,
+) -> (Option<Cmd>, Option<Cmd>, Result<Request, ServerError>) {
+    match idempotency_key {
+        None => {
+            let (id, parsed) = usher_protocol::parse_command(args);
+            let inner = match id {
+                Some(Cmd::Req) => usher_protocol::request::command_at(args, 2),
+                _ => None,
+            };
+            (id, inner, parsed)
+        }
+        Some(key) => {
+            let fingerprint = usher_protocol::request::fingerprint_list(args, 0);
+            let (inner, parsed) = usher_protocol::parse_command(args);
+            let parsed = parsed.and_then(|request| Request::idempotent(key, fingerprint, request));
+            (inner.map(|_| Cmd::Req), inner, parsed)
+        }
     }
 }
 
@@ -307,7 +475,7 @@ fn command_reply(query: CommandQuery) -> Reply {
             Reply::Int(spec.first_key),
             Reply::Int(spec.last_key),
             Reply::Int(i64::from(spec.first_key != 0)),
-            Reply::Array(Vec::new()),
+            categories(spec),
             Reply::Array(Vec::new()),
             Reply::Array(Vec::new()),
             Reply::Array(Vec::new()),
@@ -327,12 +495,22 @@ fn command_reply(query: CommandQuery) -> Reply {
                             (text("summary"), text(spec.summary)),
                             (text("since"), text("0.1.0")),
                             (text("group"), text(spec.group)),
+                            (text("acl_categories"), categories(spec)),
                         ]),
                     )
                 })
                 .collect(),
         ),
     }
+}
+
+/// A command's ACL categories as Redis lists them (`@read`, `@sale`...).
+fn categories(spec: &commands::CommandSpec) -> Reply {
+    Reply::Array(
+        commands::category::names(spec.categories)
+            .map(|name| Reply::Simple(format!("@{name}").into()))
+            .collect(),
+    )
 }
 
 /// Refuses keys and values over their configured limits before they reach

@@ -12,7 +12,8 @@
 //! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
 //! - [`transport`]  — a connection's byte stream: plain TCP, or TLS (rustls) driven by the reactor.
 //! - [`tls`]        — rustls server and client configurations from PEM files and the TLS settings.
-//! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
+//! - [`connection`] — one client's protocol state: codec, frames, connection-level commands, the permission check.
+//! - [`acl`]        — users and permissions (Redis ACL subset): users file, rules, AUTH, ACL commands and log.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
 //! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.
 //! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
@@ -30,6 +31,7 @@
 //!
 //! The wire types and codecs live in the `usher-protocol` crate (`protocol/`).
 
+pub mod acl;
 pub mod alloc;
 pub mod cli;
 pub mod client;

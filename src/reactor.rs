@@ -37,6 +37,11 @@
 //! waiter waits for; the registry costs one branch per request while it is
 //! empty.
 //!
+//! Users: the reactor owns the users table (`acl::Users`) and lends it to
+//! each connection's decoding, where requests are checked against their
+//! user. After a round that deleted or disabled a user, that user's
+//! connections are closed (`close_revoked`).
+//!
 //! Limits: `connections_max`; `blocked_clients_max` parked requests (a
 //! LIMIT error beyond); `queue_batches_max` queued submissions (BUSY
 //! beyond); at most `pipeline_requests_max` requests of one connection and
@@ -62,6 +67,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use usher_protocol::{ArgList, Reply, Request, ServerError};
 
+use crate::acl::Users;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
@@ -253,6 +259,11 @@ pub struct Reactor<C: Clock> {
     stats: Arc<ServerStats>,
     peers: Vec<Option<Peer>>,
     free: Vec<usize>,
+    /// Users and permissions, lent to each connection's decoding.
+    users: Users,
+    /// `Users::revocations` when connections were last swept for users
+    /// deleted or disabled.
+    revocations_seen: u64,
     next_id: u64,
     /// Connections to serve in the next round (readable, or with buffered
     /// input left over).
@@ -290,6 +301,7 @@ impl<C: Clock> Reactor<C> {
         engine: Engine<C>,
         config: Arc<Config>,
         stats: Arc<ServerStats>,
+        users: Users,
     ) -> std::io::Result<(Reactor<C>, Arc<Control>)> {
         let poll = Poll::new()?;
         let watch = |listener: std::net::TcpListener, token| {
@@ -322,6 +334,8 @@ impl<C: Clock> Reactor<C> {
             stats,
             peers: Vec::new(),
             free: Vec::new(),
+            users,
+            revocations_seen: 0,
             next_id: 0,
             work: Vec::new(),
             waiting: Vec::new(),
@@ -517,7 +531,7 @@ impl<C: Clock> Reactor<C> {
             ServerStats::add(&self.stats.connected_clients, 1);
             self.peers[index] = Some(Peer {
                 stream,
-                protocol: Connection::new(self.next_id, &self.config),
+                protocol: Connection::new(self.next_id, &self.config, &self.users, Some(peer)),
                 // Buffers grow with use: an idle connection costs no buffer
                 // memory, which matters at 10k clients.
                 input: BytesMut::new(),
@@ -607,6 +621,34 @@ impl<C: Clock> Reactor<C> {
         let ticket = self.engine.end_batch();
         assert!(ticket >= self.ticket, "commit tickets only increase");
         self.ticket = ticket;
+        if self.users.revocations() != self.revocations_seen {
+            self.close_revoked();
+        }
+    }
+
+    /// Closes the connections of users deleted or disabled this round
+    /// (`ACL DELUSER`, `ACL SETUSER name off`, `ACL LOAD`), as Redis does:
+    /// nothing more they sent runs; what they are owed is still written.
+    fn close_revoked(&mut self) {
+        self.revocations_seen = self.users.revocations();
+        for index in 0..self.peers.len() {
+            let Some(Some(peer)) = self.peers.get_mut(index) else {
+                continue;
+            };
+            if !peer.protocol.user_gone(&self.users) {
+                continue;
+            }
+            peer.input.clear();
+            peer.decoded.clear();
+            peer.backlog = false;
+            peer.readable = false;
+            peer.closing = true;
+            if peer.parked {
+                peer.parked = false;
+                self.engine.unpark(index);
+            }
+            self.dirty.push(index);
+        }
     }
 
     /// Applies queued in-process submissions; returns the round's budget
@@ -679,7 +721,7 @@ impl<C: Clock> Reactor<C> {
                 &mut frames,
                 room,
                 &mut self.args,
-                &self.config,
+                (&self.config, &mut self.users),
                 &self.engine,
                 &mut turn,
             );
@@ -936,7 +978,7 @@ fn decode_group<C: Clock>(
     frames: &mut Vec<Frame>,
     room: usize,
     args: &mut ArgList,
-    config: &Config,
+    (config, users): (&Config, &mut Users),
     engine: &Engine<C>,
     turn: &mut Turn,
 ) {
@@ -949,7 +991,9 @@ fn decode_group<C: Clock>(
     // Nothing after QUIT or a malformed frame is decoded.
     let mut last = frames.last().is_some_and(Frame::ends_input);
     while frames.len() < room && !last {
-        let frame = peer.protocol.next_frame(&mut peer.input, args, config);
+        let frame = peer
+            .protocol
+            .next_frame(&mut peer.input, args, config, users);
         match &frame {
             Frame::NeedMore => {
                 turn.need_more = true;
@@ -994,6 +1038,10 @@ fn apply_group<C: Clock>(
     for frame in group.by_ref() {
         let held = match frame {
             Frame::NeedMore => continue,
+            Frame::Close => {
+                turn.close = true;
+                continue;
+            }
             Frame::Engine {
                 request_id,
                 codec,

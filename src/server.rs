@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::acl::Users;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Durability, Engine};
@@ -63,7 +64,8 @@ pub struct Listeners {
 /// and the binary run in a tokio runtime); the server itself does not use
 /// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
-    // Certificates are checked before anything else starts.
+    // Users and certificates are checked before anything else starts.
+    let users = load_users(&config)?;
     let tls = (config.tls_port != 0)
         .then(|| crate::tls::server_config(&config))
         .transpose()?;
@@ -87,7 +89,7 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         }),
         None => None,
     };
-    serve(config, clock, state, plain, tls)
+    serve(config, clock, state, users, plain, tls)
 }
 
 /// Starts serving on listeners already bound: `listeners.tls` with the
@@ -97,6 +99,7 @@ pub async fn start_with_listeners<C: Clock>(
     clock: C,
     listeners: Listeners,
 ) -> std::io::Result<Running> {
+    let users = load_users(&config)?;
     let tls = match listeners.tls {
         Some(listener) => Some(TlsListener {
             listener,
@@ -111,7 +114,7 @@ pub async fn start_with_listeners<C: Clock>(
         ));
     }
     let state = recover_state(&config)?;
-    serve(config, clock, state, listeners.plain, tls)
+    serve(config, clock, state, users, listeners.plain, tls)
 }
 
 /// The state to start from, and the data directory's lock with persistence.
@@ -126,10 +129,28 @@ fn recover_state(config: &Config) -> std::io::Result<Recovered> {
     Ok((state, Some((durability, lock))))
 }
 
+/// The users table: from the users file, or the one `default` user
+/// (refused by protected mode beyond loopback).
+fn load_users(config: &Config) -> std::io::Result<Users> {
+    config
+        .check_protected_mode()
+        .map_err(std::io::Error::other)?;
+    match config.users_path() {
+        Some(path) => {
+            let users = Users::from_file(path.to_owned(), config.acl_limits())
+                .map_err(std::io::Error::other)?;
+            tracing::info!(file = %path.display(), users = users.users().len(), "users loaded");
+            Ok(users)
+        }
+        None => Ok(Users::open(config.acl_limits())),
+    }
+}
+
 fn serve<C: Clock>(
     config: Config,
     clock: C,
     (state, durability): Recovered,
+    users: Users,
     plain: Option<std::net::TcpListener>,
     tls: Option<TlsListener>,
 ) -> std::io::Result<Running> {
@@ -151,7 +172,8 @@ fn serve<C: Clock>(
     if let Some(plain) = plain_addr {
         ServerStats::add(&stats.port, u64::from(plain.port()));
     }
-    let (reactor, control) = Reactor::new(plain, tls, engine, config.clone(), stats.clone())?;
+    let (reactor, control) =
+        Reactor::new(plain, tls, engine, config.clone(), stats.clone(), users)?;
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {

@@ -1,6 +1,7 @@
-//! The command table: name, arity, flags, syntax and a one-line summary for
-//! every command. The parser looks names up here, `COMMAND` answers from it
-//! and `usher-cli help` prints it, so the three never disagree.
+//! The command table: name, arity, flags, ACL categories, syntax and a
+//! one-line summary for every command. The parser looks names up here,
+//! `COMMAND` and `ACL CAT` answer from it, user permissions are built from
+//! its categories, and `usher-cli help` prints it, so they never disagree.
 
 /// Every command, one variant per row of [`COMMANDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum Cmd {
     Command,
     Config,
     Quit,
+    Auth,
+    Acl,
     Info,
     Dbsize,
     Snapshot,
@@ -94,6 +97,8 @@ pub struct CommandSpec {
     pub flags: &'static [&'static str],
     /// Family, as in `help @group`.
     pub group: &'static str,
+    /// ACL categories (`@read`, `@sale`...): a union of [`category`] bits.
+    pub categories: u32,
     /// Syntax after the name.
     pub syntax: &'static str,
     /// What the command does and what it replies.
@@ -111,13 +116,14 @@ const C: &[&str] = &["fast", "stale", "loading"];
 const WB: &[&str] = &["write", "blocking", "fast"];
 
 macro_rules! row {
-    ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
+    ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $categories:expr, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
         CommandSpec {
             id: Cmd::$id,
             name: $name,
             arity: $arity,
             flags: $flags,
             group: $group,
+            categories: $categories,
             syntax: $syntax,
             summary: $summary,
             first_key: $first,
@@ -126,83 +132,144 @@ macro_rules! row {
     };
 }
 
+/// ACL categories, one bit each, as Redis names them (without the `@`).
+/// `@sale` is every command of a sale's rules: INCRBOUND, QUEUE.*, SEAT.*,
+/// STOCK.* and REQ.
+pub mod category {
+    pub const READ: u32 = 1 << 0;
+    pub const WRITE: u32 = 1 << 1;
+    pub const ADMIN: u32 = 1 << 2;
+    pub const DANGEROUS: u32 = 1 << 3;
+    pub const CONNECTION: u32 = 1 << 4;
+    pub const KEYSPACE: u32 = 1 << 5;
+    pub const STRING: u32 = 1 << 6;
+    pub const SORTEDSET: u32 = 1 << 7;
+    pub const QUEUE: u32 = 1 << 8;
+    pub const SEAT: u32 = 1 << 9;
+    pub const STOCK: u32 = 1 << 10;
+    pub const SALE: u32 = 1 << 11;
+    pub const FAST: u32 = 1 << 12;
+    pub const SLOW: u32 = 1 << 13;
+    pub const BLOCKING: u32 = 1 << 14;
+
+    /// Every category by name, in `ACL CAT` order.
+    pub const ALL: &[(&str, u32)] = &[
+        ("read", READ),
+        ("write", WRITE),
+        ("admin", ADMIN),
+        ("dangerous", DANGEROUS),
+        ("connection", CONNECTION),
+        ("keyspace", KEYSPACE),
+        ("string", STRING),
+        ("sortedset", SORTEDSET),
+        ("queue", QUEUE),
+        ("seat", SEAT),
+        ("stock", STOCK),
+        ("sale", SALE),
+        ("fast", FAST),
+        ("slow", SLOW),
+        ("blocking", BLOCKING),
+    ];
+
+    /// The bit of a category name (without `@`, any case).
+    pub fn find(name: &[u8]) -> Option<u32> {
+        ALL.iter()
+            .find(|(known, _)| known.as_bytes().eq_ignore_ascii_case(name))
+            .map(|&(_, bit)| bit)
+    }
+
+    /// The names of `bits`, in `ACL CAT` order.
+    pub fn names(bits: u32) -> impl Iterator<Item = &'static str> {
+        ALL.iter()
+            .filter(move |&&(_, bit)| bits & bit != 0)
+            .map(|&(name, _)| name)
+    }
+}
+
+use category::*;
+
 /// Every command the server knows, grouped by family.
 pub const COMMANDS: &[CommandSpec] = &[
-    row!(Ping, "PING", -1, C, "connection", 0, 0, "[message]", "Replies PONG, or the message."),
-    row!(Echo, "ECHO", 2, C, "connection", 0, 0, "message", "Replies the message."),
-    row!(Time, "TIME", 1, C, "connection", 0, 0, "", "Server time as [unix seconds, microseconds]."),
-    row!(Hello, "HELLO", -1, C, "connection", 0, 0, "[protover [AUTH user pass] [SETNAME name]]", "Switches RESP version (2 or 3) and replies server facts."),
-    row!(Select, "SELECT", 2, C, "connection", 0, 0, "index", "Only database 0 exists; SELECT 0 is accepted."),
-    row!(Client, "CLIENT", -2, C, "connection", 0, 0, "SETNAME name | GETNAME | ID | SETINFO attr value", "Names and identifies this connection."),
-    row!(Command, "COMMAND", -1, C, "connection", 0, 0, "[COUNT | INFO name... | DOCS name...]", "Describes the commands (for redis-cli and client libraries)."),
-    row!(Config, "CONFIG", -2, C, "connection", 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
-    row!(Quit, "QUIT", 1, C, "connection", 0, 0, "", "Replies OK and closes the connection."),
-    row!(Info, "INFO", -1, &["stale", "loading"], "server", 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
-    row!(Dbsize, "DBSIZE", 1, R, "server", 0, 0, "", "Number of keys."),
-    row!(Snapshot, "SNAPSHOT", 1, &["admin"], "server", 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),
-    row!(Flushall, "FLUSHALL", -1, &["write"], "server", 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
-    row!(Del, "DEL", -2, W, "keys", 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
-    row!(Unlink, "UNLINK", -2, W, "keys", 1, -1, "key [key ...]", "Same as DEL (both free large values off the engine thread)."),
-    row!(Exists, "EXISTS", -2, R, "keys", 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
-    row!(Type, "TYPE", 2, R, "keys", 1, 1, "key", "The key's type: string, zset, queue, or none."),
-    row!(Expire, "EXPIRE", -3, W, "keys", 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
-    row!(Pexpire, "PEXPIRE", -3, W, "keys", 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
-    row!(Expireat, "EXPIREAT", -3, W, "keys", 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
-    row!(Pexpireat, "PEXPIREAT", -3, W, "keys", 1, 1, "key unix-milliseconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix milliseconds; 1 if set, 0 if not."),
-    row!(Ttl, "TTL", 2, R, "keys", 1, 1, "key", "Seconds to live; -1 without expiry, -2 if missing."),
-    row!(Pttl, "PTTL", 2, R, "keys", 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
-    row!(Persist, "PERSIST", 2, W, "keys", 1, 1, "key", "Removes the expiry; 1 if there was one."),
-    row!(Scan, "SCAN", -2, &["readonly"], "keys", 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
-    row!(Get, "GET", 2, R, "strings", 1, 1, "key", "The string value, or nil."),
-    row!(Set, "SET", -3, WM, "strings", 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
-    row!(Incr, "INCR", 2, WM, "strings", 1, 1, "key", "Adds 1; replies the new value."),
-    row!(Decr, "DECR", 2, WM, "strings", 1, 1, "key", "Subtracts 1; replies the new value."),
-    row!(Incrby, "INCRBY", 3, WM, "strings", 1, 1, "key delta", "Adds delta; replies the new value."),
-    row!(Decrby, "DECRBY", 3, WM, "strings", 1, 1, "key delta", "Subtracts delta; replies the new value."),
-    row!(Incrbound, "INCRBOUND", -3, WM, "strings", 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
-    row!(SeatCreate, "SEAT.CREATE", -3, WM, "seats", 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
-    row!(SeatHold, "SEAT.HOLD", -5, WM, "seats", 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
-    row!(SeatConfirm, "SEAT.CONFIRM", 3, W, "seats", 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
-    row!(SeatRelease, "SEAT.RELEASE", -3, W, "seats", 1, 1, "event holder [seat ...]", "Releases the named held seats (all when none named); replies how many."),
-    row!(SeatStatus, "SEAT.STATUS", 4, R, "seats", 1, 1, "event from count", "One integer per seat from `from`: 0 free, 1 held, 2 sold."),
-    row!(SeatHolder, "SEAT.HOLDER", 3, R, "seats", 1, 1, "event holder", "[held, ttl_ms, [seats]] | [sold, [seats]] | [none]."),
-    row!(SeatInfo, "SEAT.INFO", 2, R, "seats", 1, 1, "event", "total, free, held, sold, limit and holders of an event."),
-    row!(StockConfig, "STOCK.CONFIG", -3, WM, "stock", 1, 1, "sku total [LIMIT k]", "Creates stock or changes its total (never below held + sold); k = most units per holder."),
-    row!(StockReserve, "STOCK.RESERVE", 5, WM, "stock", 1, 1, "sku holder qty ttl_ms", "Reserves units: [held, holder held, available] | [soldout, available] | [limit, holder held and bought]."),
-    row!(StockConfirm, "STOCK.CONFIRM", 3, W, "stock", 1, 1, "sku holder", "Sells the units the holder reserved; replies how many."),
-    row!(StockRelease, "STOCK.RELEASE", 3, W, "stock", 1, 1, "sku holder", "Returns the units the holder reserved; replies how many."),
-    row!(StockTake, "STOCK.TAKE", 4, WM, "stock", 1, 1, "sku holder qty", "Reserves and sells in one step: [sold, holder bought, available] | [soldout, available] | [limit, n]."),
-    row!(StockRefund, "STOCK.REFUND", 4, W, "stock", 1, 1, "sku holder qty", "Returns sold units to available, never more than the holder bought; replies how many."),
-    row!(StockInfo, "STOCK.INFO", 2, R, "stock", 1, 1, "sku", "total, available, held, sold and limit of a SKU."),
-    row!(Req, "REQ", -3, &["write", "denyoom", "movablekeys"], "idempotency", 0, 0, "id command [args ...]", "Runs the command once per id: a repeat within the idempotency window returns the first reply and changes nothing."),
-    row!(Zadd, "ZADD", -4, WM, "zset", 1, 1, "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", "Adds members or updates their scores; replies how many were added (or changed with CH), or the new score with INCR."),
-    row!(Zincrby, "ZINCRBY", 4, WM, "zset", 1, 1, "key increment member", "Adds to a member's score (a new member starts at 0); replies the new score."),
-    row!(Zrem, "ZREM", -3, W, "zset", 1, 1, "key member [member ...]", "Removes members; replies how many were there."),
-    row!(Zscore, "ZSCORE", 3, R, "zset", 1, 1, "key member", "The member's score, or nil."),
-    row!(Zcard, "ZCARD", 2, R, "zset", 1, 1, "key", "Number of members."),
-    row!(Zcount, "ZCOUNT", 4, R, "zset", 1, 1, "key min max", "Number of members with a score in [min, max]; '(' excludes a bound, -inf/+inf allowed."),
-    row!(Zrank, "ZRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by ascending score ([rank, score] WITHSCORE), or nil."),
-    row!(Zrevrank, "ZREVRANK", -3, R, "zset", 1, 1, "key member [WITHSCORE]", "0-based rank by descending score ([rank, score] WITHSCORE), or nil."),
-    row!(Zrange, "ZRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]", "Members by rank or score range, ascending or REV; scores interleaved WITHSCORES."),
-    row!(Zrangebyscore, "ZRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key min max [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], ascending."),
-    row!(Zrevrange, "ZREVRANGE", -4, &["readonly"], "zset", 1, 1, "key start stop [WITHSCORES]", "Members by rank counted from the highest score."),
-    row!(Zrevrangebyscore, "ZREVRANGEBYSCORE", -4, &["readonly"], "zset", 1, 1, "key max min [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], descending."),
-    row!(Zpopmin, "ZPOPMIN", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the lowest scores, as [member, score, ...]."),
-    row!(Zpopmax, "ZPOPMAX", -2, W, "zset", 1, 1, "key [count]", "Removes and replies up to count members with the highest scores, as [member, score, ...]."),
-    row!(Bzpopmin, "BZPOPMIN", -3, WB, "zset", 1, -2, "key [key ...] timeout", "Pops the lowest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
-    row!(Bzpopmax, "BZPOPMAX", -3, WB, "zset", 1, -2, "key [key ...] timeout", "Pops the highest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
-    row!(Zremrangebyscore, "ZREMRANGEBYSCORE", 4, W, "zset", 1, 1, "key min max", "Removes members with a score in [min, max]; replies how many."),
-    row!(Zremrangebyrank, "ZREMRANGEBYRANK", 4, W, "zset", 1, 1, "key start stop", "Removes members with a rank in [start, stop]; replies how many."),
-    row!(QueueConfig, "QUEUE.CONFIG", -2, WM, "queue", 1, 1, "queue [CAPACITY n] [RATE n PER ms] [TTL ms]", "Creates a waiting room or changes it live. CAPACITY: most members active at once; RATE: most admitted per period; TTL: lifetime of an admission. 0 switches a setting off; neither CAPACITY nor RATE = admission by QUEUE.ADMIT only."),
-    row!(QueueJoin, "QUEUE.JOIN", 3, WM, "queue", 1, 1, "queue member", "Joins the line: [waiting, position] (1-based), or [active, ttl_ms] if admitted. Joining again changes nothing. Error if the queue is closed or missing."),
-    row!(QueuePos, "QUEUE.POS", 3, R, "queue", 1, 1, "queue member", "[waiting, position, eta_ms] (eta -1 if unknown), [active, ttl_ms] (-1 = no expiry), or [none]."),
-    row!(QueueAdmit, "QUEUE.ADMIT", 3, W, "queue", 1, 1, "queue n", "Admits up to n waiting members, oldest first, within CAPACITY; replies the members admitted."),
-    row!(QueueTouch, "QUEUE.TOUCH", -3, W, "queue", 1, 1, "queue member [TTL ms]", "Restarts an active member's lifetime (queue TTL, or the one given): [active, ttl_ms], or [none] if not active."),
-    row!(QueueLeave, "QUEUE.LEAVE", 3, W, "queue", 1, 1, "queue member", "Removes a waiting or active member: 1 if removed, else 0. A freed slot is refilled at once."),
-    row!(QueueClose, "QUEUE.CLOSE", 2, W, "queue", 1, 1, "queue", "Drops every waiting member and refuses later joins; replies how many were dropped."),
-    row!(QueueDrop, "QUEUE.DROP", 2, W, "queue", 1, 1, "queue", "Deletes the queue; 1 if it existed."),
-    row!(QueueInfo, "QUEUE.INFO", 2, R, "queue", 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
+    row!(Ping, "PING", -1, C, "connection", CONNECTION | FAST, 0, 0, "[message]", "Replies PONG, or the message."),
+    row!(Echo, "ECHO", 2, C, "connection", CONNECTION | FAST, 0, 0, "message", "Replies the message."),
+    row!(Time, "TIME", 1, C, "connection", FAST, 0, 0, "", "Server time as [unix seconds, microseconds]."),
+    row!(Hello, "HELLO", -1, C, "connection", CONNECTION | FAST, 0, 0, "[protover [AUTH user pass] [SETNAME name]]", "Switches RESP version (2 or 3) and replies server facts."),
+    row!(Select, "SELECT", 2, C, "connection", CONNECTION | FAST, 0, 0, "index", "Only database 0 exists; SELECT 0 is accepted."),
+    row!(Client, "CLIENT", -2, C, "connection", CONNECTION | SLOW, 0, 0, "SETNAME name | GETNAME | ID | SETINFO attr value", "Names and identifies this connection."),
+    row!(Command, "COMMAND", -1, C, "connection", CONNECTION | SLOW, 0, 0, "[COUNT | INFO name... | DOCS name...]", "Describes the commands (for redis-cli and client libraries)."),
+    row!(Config, "CONFIG", -2, C, "connection", ADMIN | DANGEROUS | SLOW, 0, 0, "GET parameter...", "Reads configuration values as name/value pairs."),
+    row!(Quit, "QUIT", 1, C, "connection", CONNECTION | FAST, 0, 0, "", "Replies OK and closes the connection."),
+    row!(Auth, "AUTH", -2, &["fast", "no_auth", "stale", "loading"], "connection", CONNECTION | FAST, 0, 0, "[username] password", "Logs the connection in as a user (`default` when no username is given)."),
+    row!(Acl, "ACL", -2, &["admin", "stale", "loading"], "connection", ADMIN | DANGEROUS | SLOW, 0, 0, "WHOAMI | LIST | USERS | CAT [category] | SETUSER name [rule ...] | DELUSER name ... | SAVE | LOAD | LOG [count | RESET]", "Users and their permissions, as Redis ACL: who am I, list, change, save to and load from the users file, and the log of refusals."),
+    row!(Info, "INFO", -1, &["stale", "loading"], "server", DANGEROUS | SLOW, 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
+    row!(Dbsize, "DBSIZE", 1, R, "server", READ | KEYSPACE | FAST, 0, 0, "", "Number of keys."),
+    row!(Snapshot, "SNAPSHOT", 1, &["admin"], "server", ADMIN | DANGEROUS | SLOW, 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),
+    row!(Flushall, "FLUSHALL", -1, &["write"], "server", WRITE | KEYSPACE | DANGEROUS | SLOW, 0, 0, "[ASYNC | SYNC]", "Deletes every key."),
+    row!(Del, "DEL", -2, W, "keys", WRITE | KEYSPACE | FAST, 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
+    row!(Unlink, "UNLINK", -2, W, "keys", WRITE | KEYSPACE | FAST, 1, -1, "key [key ...]", "Same as DEL (both free large values off the engine thread)."),
+    row!(Exists, "EXISTS", -2, R, "keys", READ | KEYSPACE | FAST, 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
+    row!(Type, "TYPE", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "The key's type: string, zset, queue, or none."),
+    row!(Expire, "EXPIRE", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
+    row!(Pexpire, "PEXPIRE", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
+    row!(Expireat, "EXPIREAT", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
+    row!(Pexpireat, "PEXPIREAT", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key unix-milliseconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix milliseconds; 1 if set, 0 if not."),
+    row!(Ttl, "TTL", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "Seconds to live; -1 without expiry, -2 if missing."),
+    row!(Pttl, "PTTL", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
+    row!(Persist, "PERSIST", 2, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key", "Removes the expiry; 1 if there was one."),
+    row!(Scan, "SCAN", -2, &["readonly"], "keys", READ | KEYSPACE | SLOW, 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
+    row!(Get, "GET", 2, R, "strings", READ | STRING | FAST, 1, 1, "key", "The string value, or nil."),
+    row!(Set, "SET", -3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
+    row!(Incr, "INCR", 2, WM, "strings", WRITE | STRING | FAST, 1, 1, "key", "Adds 1; replies the new value."),
+    row!(Decr, "DECR", 2, WM, "strings", WRITE | STRING | FAST, 1, 1, "key", "Subtracts 1; replies the new value."),
+    row!(Incrby, "INCRBY", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key delta", "Adds delta; replies the new value."),
+    row!(Decrby, "DECRBY", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key delta", "Subtracts delta; replies the new value."),
+    row!(Incrbound, "INCRBOUND", -3, WM, "strings", WRITE | STRING | SALE | FAST, 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
+    row!(SeatCreate, "SEAT.CREATE", -3, WM, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
+    row!(SeatHold, "SEAT.HOLD", -5, WM, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
+    row!(SeatConfirm, "SEAT.CONFIRM", 3, W, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
+    row!(SeatRelease, "SEAT.RELEASE", -3, W, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event holder [seat ...]", "Releases the named held seats (all when none named); replies how many."),
+    row!(SeatStatus, "SEAT.STATUS", 4, R, "seats", READ | SEAT | SALE | FAST, 1, 1, "event from count", "One integer per seat from `from`: 0 free, 1 held, 2 sold."),
+    row!(SeatHolder, "SEAT.HOLDER", 3, R, "seats", READ | SEAT | SALE | FAST, 1, 1, "event holder", "[held, ttl_ms, [seats]] | [sold, [seats]] | [none]."),
+    row!(SeatInfo, "SEAT.INFO", 2, R, "seats", READ | SEAT | SALE | FAST, 1, 1, "event", "total, free, held, sold, limit and holders of an event."),
+    row!(StockConfig, "STOCK.CONFIG", -3, WM, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku total [LIMIT k]", "Creates stock or changes its total (never below held + sold); k = most units per holder."),
+    row!(StockReserve, "STOCK.RESERVE", 5, WM, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku holder qty ttl_ms", "Reserves units: [held, holder held, available] | [soldout, available] | [limit, holder held and bought]."),
+    row!(StockConfirm, "STOCK.CONFIRM", 3, W, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku holder", "Sells the units the holder reserved; replies how many."),
+    row!(StockRelease, "STOCK.RELEASE", 3, W, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku holder", "Returns the units the holder reserved; replies how many."),
+    row!(StockTake, "STOCK.TAKE", 4, WM, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku holder qty", "Reserves and sells in one step: [sold, holder bought, available] | [soldout, available] | [limit, n]."),
+    row!(StockRefund, "STOCK.REFUND", 4, W, "stock", WRITE | STOCK | SALE | FAST, 1, 1, "sku holder qty", "Returns sold units to available, never more than the holder bought; replies how many."),
+    row!(StockInfo, "STOCK.INFO", 2, R, "stock", READ | STOCK | SALE | FAST, 1, 1, "sku", "total, available, held, sold and limit of a SKU."),
+    row!(Req, "REQ", -3, &["write", "denyoom", "movablekeys"], "idempotency", WRITE | SALE | SLOW, 0, 0, "id command [args ...]", "Runs the command once per id: a repeat within the idempotency window returns the first reply and changes nothing."),
+    row!(Zadd, "ZADD", -4, WM, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", "Adds members or updates their scores; replies how many were added (or changed with CH), or the new score with INCR."),
+    row!(Zincrby, "ZINCRBY", 4, WM, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key increment member", "Adds to a member's score (a new member starts at 0); replies the new score."),
+    row!(Zrem, "ZREM", -3, W, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key member [member ...]", "Removes members; replies how many were there."),
+    row!(Zscore, "ZSCORE", 3, R, "zset", READ | SORTEDSET | FAST, 1, 1, "key member", "The member's score, or nil."),
+    row!(Zcard, "ZCARD", 2, R, "zset", READ | SORTEDSET | FAST, 1, 1, "key", "Number of members."),
+    row!(Zcount, "ZCOUNT", 4, R, "zset", READ | SORTEDSET | FAST, 1, 1, "key min max", "Number of members with a score in [min, max]; '(' excludes a bound, -inf/+inf allowed."),
+    row!(Zrank, "ZRANK", -3, R, "zset", READ | SORTEDSET | FAST, 1, 1, "key member [WITHSCORE]", "0-based rank by ascending score ([rank, score] WITHSCORE), or nil."),
+    row!(Zrevrank, "ZREVRANK", -3, R, "zset", READ | SORTEDSET | FAST, 1, 1, "key member [WITHSCORE]", "0-based rank by descending score ([rank, score] WITHSCORE), or nil."),
+    row!(Zrange, "ZRANGE", -4, &["readonly"], "zset", READ | SORTEDSET | SLOW, 1, 1, "key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]", "Members by rank or score range, ascending or REV; scores interleaved WITHSCORES."),
+    row!(Zrangebyscore, "ZRANGEBYSCORE", -4, &["readonly"], "zset", READ | SORTEDSET | SLOW, 1, 1, "key min max [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], ascending."),
+    row!(Zrevrange, "ZREVRANGE", -4, &["readonly"], "zset", READ | SORTEDSET | SLOW, 1, 1, "key start stop [WITHSCORES]", "Members by rank counted from the highest score."),
+    row!(Zrevrangebyscore, "ZREVRANGEBYSCORE", -4, &["readonly"], "zset", READ | SORTEDSET | SLOW, 1, 1, "key max min [WITHSCORES] [LIMIT offset count]", "Members with a score in [min, max], descending."),
+    row!(Zpopmin, "ZPOPMIN", -2, W, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key [count]", "Removes and replies up to count members with the lowest scores, as [member, score, ...]."),
+    row!(Zpopmax, "ZPOPMAX", -2, W, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key [count]", "Removes and replies up to count members with the highest scores, as [member, score, ...]."),
+    row!(Bzpopmin, "BZPOPMIN", -3, WB, "zset", WRITE | SORTEDSET | BLOCKING | FAST, 1, -2, "key [key ...] timeout", "Pops the lowest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
+    row!(Bzpopmax, "BZPOPMAX", -3, WB, "zset", WRITE | SORTEDSET | BLOCKING | FAST, 1, -2, "key [key ...] timeout", "Pops the highest-scored member of the first non-empty key as [key, member, score]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
+    row!(Zremrangebyscore, "ZREMRANGEBYSCORE", 4, W, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key min max", "Removes members with a score in [min, max]; replies how many."),
+    row!(Zremrangebyrank, "ZREMRANGEBYRANK", 4, W, "zset", WRITE | SORTEDSET | FAST, 1, 1, "key start stop", "Removes members with a rank in [start, stop]; replies how many."),
+    row!(QueueConfig, "QUEUE.CONFIG", -2, WM, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue [CAPACITY n] [RATE n PER ms] [TTL ms]", "Creates a waiting room or changes it live. CAPACITY: most members active at once; RATE: most admitted per period; TTL: lifetime of an admission. 0 switches a setting off; neither CAPACITY nor RATE = admission by QUEUE.ADMIT only."),
+    row!(QueueJoin, "QUEUE.JOIN", 3, WM, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue member", "Joins the line: [waiting, position] (1-based), or [active, ttl_ms] if admitted. Joining again changes nothing. Error if the queue is closed or missing."),
+    row!(QueuePos, "QUEUE.POS", 3, R, "queue", READ | QUEUE | SALE | FAST, 1, 1, "queue member", "[waiting, position, eta_ms] (eta -1 if unknown), [active, ttl_ms] (-1 = no expiry), or [none]."),
+    row!(QueueAdmit, "QUEUE.ADMIT", 3, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue n", "Admits up to n waiting members, oldest first, within CAPACITY; replies the members admitted."),
+    row!(QueueTouch, "QUEUE.TOUCH", -3, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue member [TTL ms]", "Restarts an active member's lifetime (queue TTL, or the one given): [active, ttl_ms], or [none] if not active."),
+    row!(QueueLeave, "QUEUE.LEAVE", 3, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue member", "Removes a waiting or active member: 1 if removed, else 0. A freed slot is refilled at once."),
+    row!(QueueClose, "QUEUE.CLOSE", 2, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue", "Drops every waiting member and refuses later joins; replies how many were dropped."),
+    row!(QueueDrop, "QUEUE.DROP", 2, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue", "Deletes the queue; 1 if it existed."),
+    row!(QueueInfo, "QUEUE.INFO", 2, R, "queue", READ | QUEUE | SALE | FAST, 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
 ];
+
+// A user's permitted commands are a 128-bit set indexed by `Cmd`.
+const _: () = assert!(COMMANDS.len() <= 128);
 
 /// Slots of the name index: a power of two well above the number of
 /// commands, so that probes are short.
@@ -241,6 +308,12 @@ fn index() -> &'static [u8; INDEX_SLOTS] {
     })
 }
 
+/// The row of a command: the table is in [`Cmd`] order.
+#[inline]
+pub fn spec(id: Cmd) -> &'static CommandSpec {
+    &COMMANDS[id as usize]
+}
+
 /// Finds a command by its upper-case name.
 pub fn lookup(upper_name: &[u8]) -> Option<&'static CommandSpec> {
     let slots = index();
@@ -274,6 +347,27 @@ mod tests {
                 lookup(spec.name.as_bytes()).map(|found| found.id),
                 Some(spec.id)
             );
+        }
+    }
+
+    #[test]
+    fn rows_are_in_cmd_order() {
+        for (at, row) in COMMANDS.iter().enumerate() {
+            assert_eq!(row.id as usize, at, "{}", row.name);
+            assert_eq!(spec(row.id).name, row.name);
+        }
+    }
+
+    #[test]
+    fn sale_commands_are_in_the_sale_category() {
+        for row in COMMANDS {
+            let sale = row.name.starts_with("QUEUE.")
+                || row.name.starts_with("SEAT.")
+                || row.name.starts_with("STOCK.")
+                || row.name == "INCRBOUND"
+                || row.name == "REQ";
+            assert_eq!(row.categories & SALE != 0, sale, "{}", row.name);
+            assert!(row.categories & (FAST | SLOW) != 0, "{}", row.name);
         }
     }
 

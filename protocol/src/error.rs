@@ -58,11 +58,18 @@ pub enum ErrorCode {
     /// A `REQ` id was reused, within the idempotency window, for a different
     /// command. Do not retry; use a fresh id for a new operation.
     IdempotencyMismatch = 21,
+    /// The connection has not logged in (`NOAUTH`): send `AUTH` first.
+    NoAuth = 22,
+    /// `AUTH` with an unknown user, a wrong password, or a disabled user
+    /// (`WRONGPASS`). Do not retry unchanged.
+    WrongPass = 23,
+    /// The user may not run this command or touch this key (`NOPERM`).
+    NoPerm = 24,
 }
 
 impl ErrorCode {
     /// Every code, in wire order; used by the spec test and by clients.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::Generic,
         ErrorCode::WrongType,
         ErrorCode::Syntax,
@@ -84,6 +91,9 @@ impl ErrorCode {
         ErrorCode::NotHeld,
         ErrorCode::KeyExists,
         ErrorCode::IdempotencyMismatch,
+        ErrorCode::NoAuth,
+        ErrorCode::WrongPass,
+        ErrorCode::NoPerm,
     ];
 
     /// The wire value.
@@ -146,6 +156,24 @@ impl ServerError {
         ServerError::new_static(ErrorCode::ShuttingDown, "SHUTDOWN server is shutting down");
     pub const NOT_FLOAT: ServerError =
         ServerError::new_static(ErrorCode::NotFloat, "ERR value is not a valid float");
+
+    pub const NO_AUTH: ServerError =
+        ServerError::new_static(ErrorCode::NoAuth, "NOAUTH Authentication required.");
+    pub const WRONG_PASS: ServerError = ServerError::new_static(
+        ErrorCode::WrongPass,
+        "WRONGPASS invalid username-password pair or user is disabled.",
+    );
+    pub const NO_PERM_KEY: ServerError =
+        ServerError::new_static(ErrorCode::NoPerm, "NOPERM No permissions to access a key");
+
+    /// `NOPERM` for a command (`flushall`, or `acl|setuser` for a
+    /// subcommand), as Redis words it.
+    pub fn no_perm_command(user: &str, command: &str) -> ServerError {
+        ServerError::new(
+            ErrorCode::NoPerm,
+            format!("NOPERM User {user} has no permissions to run the '{command}' command"),
+        )
+    }
 
     pub const NO_SUCH_KEY: ServerError =
         ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such key");

@@ -37,4 +37,4 @@ pub use args::{Arg, ArgList, ArgRef};
 pub use codec::{Decoded, Limits};
 pub use error::{ErrorCode, ServerError};
 pub use reply::Reply;
-pub use request::{parse, parse_list, ConnectionCommand, Request, SeatList};
+pub use request::{parse, parse_command, parse_list, ConnectionCommand, Request, SeatList};

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use usher_protocol::commands::COMMANDS;
 use usher_protocol::number::{double_text, parse_f64};
 use usher_protocol::request::{
-    ClientCommand, CommandQuery, ConnectionCommand, Deadline, ExpireCondition, SetCondition,
-    SetExpiry,
+    AclCommand, ClientCommand, CommandQuery, ConnectionCommand, Deadline, ExpireCondition, Secret,
+    SetCondition, SetExpiry,
 };
 use usher_protocol::{parse, Arg, ErrorCode, Request, ServerError};
 
@@ -142,6 +142,7 @@ fn every_command_parses_a_valid_call() {
             "HELLO",
             Request::Connection(ConnectionCommand::Hello {
                 protocol: None,
+                auth: None,
                 client_name: None,
             }),
         ),
@@ -149,8 +150,42 @@ fn every_command_parses_a_valid_call() {
             "HELLO 3 AUTH u p SETNAME me",
             Request::Connection(ConnectionCommand::Hello {
                 protocol: Some(3),
+                auth: Some(Box::new((bytes("u"), Secret(bytes("p"))))),
                 client_name: Some(bytes("me")),
             }),
+        ),
+        (
+            "AUTH pw",
+            Request::Connection(ConnectionCommand::Auth {
+                user: None,
+                password: Secret(bytes("pw")),
+            }),
+        ),
+        (
+            "AUTH app pw",
+            Request::Connection(ConnectionCommand::Auth {
+                user: Some(bytes("app")),
+                password: Secret(bytes("pw")),
+            }),
+        ),
+        (
+            "ACL SETUSER app on >pw ~sale:*",
+            Request::Connection(ConnectionCommand::Acl(AclCommand::SetUser {
+                name: bytes("app"),
+                rules: Secret(vec![bytes("on"), bytes(">pw"), bytes("~sale:*")]),
+            })),
+        ),
+        (
+            "acl log reset",
+            Request::Connection(ConnectionCommand::Acl(AclCommand::LogReset)),
+        ),
+        (
+            "ACL LOG 5",
+            Request::Connection(ConnectionCommand::Acl(AclCommand::Log(Some(5)))),
+        ),
+        (
+            "ACL CAT sale",
+            Request::Connection(ConnectionCommand::Acl(AclCommand::Cat(Some(bytes("sale"))))),
         ),
         (
             "SELECT 0",
@@ -527,6 +562,7 @@ fn hello_versions() {
         ok("HELLO 4"),
         Request::Connection(ConnectionCommand::Hello {
             protocol: Some(4),
+            auth: None,
             client_name: None
         })
     );
@@ -626,6 +662,7 @@ fn typed_arguments_where_integers_are_expected() {
         parse(&[b("HELLO"), Arg::Int(3)]).unwrap(),
         Request::Connection(ConnectionCommand::Hello {
             protocol: Some(3),
+            auth: None,
             client_name: None
         })
     );
@@ -871,6 +908,8 @@ fn connection_commands_are_exactly_the_connection_group() {
         "COMMAND",
         "CONFIG GET x",
         "QUIT",
+        "AUTH pw",
+        "ACL WHOAMI",
     ] {
         let request = ok(words);
         assert!(request.is_connection_level(), "{words}");
@@ -882,7 +921,7 @@ fn connection_commands_are_exactly_the_connection_group() {
         .iter()
         .filter(|spec| spec.group == "connection")
         .count();
-    assert_eq!(connection_rows, 9);
+    assert_eq!(connection_rows, 11);
     for words in ["INFO", "DBSIZE", "GET k", "REQ id GET k", "BZPOPMIN k 0"] {
         assert!(!ok(words).is_connection_level(), "{words}");
     }

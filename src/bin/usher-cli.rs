@@ -36,6 +36,10 @@ Modes:
 
 Over TLS, add to any mode: --tls --cacert CA.pem [--cert CLIENT.pem --key CLIENT.key] [--sni NAME]
 
+Logging in:
+  usher-cli --user NAME --pass PASSWORD ...       sends AUTH after connecting
+  USHER_PASSWORD=PASSWORD usher-cli --user NAME   the same, without the password on the command line
+
 Exit status:
   0  success
   1  the server could not be reached or closed the connection, a line could not be
@@ -72,6 +76,13 @@ struct Options {
     /// Name the server's certificate must be valid for (default: the host).
     #[arg(long = "sni", value_name = "NAME", requires = "tls")]
     sni: Option<String>,
+    /// Log in as this user (with --pass or USHER_PASSWORD).
+    #[arg(long = "user", value_name = "NAME")]
+    user: Option<String>,
+    /// Password to log in with (AUTH) after connecting. The environment
+    /// variable USHER_PASSWORD keeps it off the command line.
+    #[arg(short = 'a', long = "pass", value_name = "PASSWORD")]
+    pass: Option<String>,
     /// Run one command line (quotes and escapes as at the prompt) and exit.
     #[arg(
         short = 'e',
@@ -127,6 +138,7 @@ fn main() -> ExitCode {
         port: options.port,
         tls,
         client: None,
+        login: login(options.user, options.pass),
     };
 
     if let Some(line) = options.execute {
@@ -174,19 +186,40 @@ struct Session {
     port: u16,
     tls: Option<(client::TlsConnector, String)>,
     client: Option<Client>,
+    /// User (none: `default`) and password sent with AUTH on each connect.
+    login: Option<(Option<String>, String)>,
+}
+
+/// The login from `--user` / `--pass`, the password from `USHER_PASSWORD`
+/// when `--pass` is not given.
+fn login(user: Option<String>, pass: Option<String>) -> Option<(Option<String>, String)> {
+    if pass.is_some() {
+        eprintln!(
+            "Warning: a password on the command line may not be safe; USHER_PASSWORD keeps it off."
+        );
+    }
+    let password = pass.or_else(|| std::env::var("USHER_PASSWORD").ok())?;
+    Some((user, password))
 }
 
 impl Session {
     fn connect(&mut self) -> Result<(), String> {
         let address = (self.host.as_str(), self.port);
+        let login = &self.login;
         // The timer must be created inside the runtime, hence the async block.
         let tls = self.tls.as_ref();
         let connecting = async {
             let connect = async {
-                match tls {
-                    Some((connector, name)) => Client::connect_tls(address, connector, name).await,
-                    None => Client::connect(address).await,
+                let mut client = match tls {
+                    Some((connector, name)) => {
+                        Client::connect_tls(address, connector, name).await?
+                    }
+                    None => Client::connect(address).await?,
+                };
+                if let Some((user, password)) = login {
+                    client.auth(user.as_deref(), password).await?;
                 }
+                Ok::<Client, client::ClientError>(client)
             };
             tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await
         };
@@ -346,7 +379,7 @@ fn repl(session: &mut Session) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if !line.trim().is_empty() {
+        if !line.trim().is_empty() && !cli::holds_password(line.as_bytes()) {
             let _ = editor.add_history_entry(line.as_str());
             if let Some(path) = &history {
                 let _ = editor.save_history(path);

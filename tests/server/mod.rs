@@ -1,6 +1,7 @@
 //! Servers over real sockets on 127.0.0.1: started in this process on port
 //! 0, or as the `usher-server` and `usher-cli` binaries.
 
+mod acl;
 mod binary;
 mod blocking;
 mod cli;

@@ -20,8 +20,17 @@ pub enum ConnectionCommand {
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
     Hello {
         protocol: Option<i64>,
+        /// `AUTH user pass` (boxed: rare, and a `Request` stays small).
+        auth: Option<Box<(Bytes, Secret)>>,
         client_name: Option<Bytes>,
     },
+    /// `AUTH [user] password`; no user means `default`.
+    Auth {
+        user: Option<Bytes>,
+        password: Secret,
+    },
+    /// `ACL subcommand ...`.
+    Acl(AclCommand),
     /// `SELECT index`.
     Select(i64),
     /// `CLIENT subcommand ...`.
@@ -32,6 +41,83 @@ pub enum ConnectionCommand {
     ConfigGet(Vec<Bytes>),
     /// `QUIT`.
     Quit,
+}
+
+/// A password, or rules that may hold one: its `Debug` form hides it, so a
+/// logged request never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T = Bytes>(pub T);
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `ACL` subcommands (a subset of Redis's).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AclCommand {
+    Whoami,
+    List,
+    Users,
+    /// `ACL CAT [category]`.
+    Cat(Option<Bytes>),
+    /// `ACL SETUSER name [rule ...]`.
+    SetUser {
+        name: Bytes,
+        rules: Secret<Vec<Bytes>>,
+    },
+    /// `ACL DELUSER name [name ...]`.
+    DelUser(Vec<Bytes>),
+    Save,
+    Load,
+    /// `ACL LOG [count]` (`None` = 10, as Redis).
+    Log(Option<i64>),
+    /// `ACL LOG RESET`.
+    LogReset,
+    Help,
+}
+
+impl AclCommand {
+    /// The subcommand's lower-case name, as ACL rules and errors name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AclCommand::Whoami => "whoami",
+            AclCommand::List => "list",
+            AclCommand::Users => "users",
+            AclCommand::Cat(_) => "cat",
+            AclCommand::SetUser { .. } => "setuser",
+            AclCommand::DelUser(_) => "deluser",
+            AclCommand::Save => "save",
+            AclCommand::Load => "load",
+            AclCommand::Log(_) | AclCommand::LogReset => "log",
+            AclCommand::Help => "help",
+        }
+    }
+}
+
+impl ConnectionCommand {
+    /// The subcommand's lower-case name for commands that have them
+    /// (`CLIENT`, `COMMAND`, `CONFIG`, `ACL`), as `cmd|sub` ACL rules name it.
+    pub fn subcommand(&self) -> Option<&'static str> {
+        Some(match self {
+            ConnectionCommand::Client(client) => match client {
+                ClientCommand::SetName(_) => "setname",
+                ClientCommand::GetName => "getname",
+                ClientCommand::Id => "id",
+                ClientCommand::SetInfo => "setinfo",
+            },
+            ConnectionCommand::Command(query) => match query {
+                CommandQuery::All => return None,
+                CommandQuery::Count => "count",
+                CommandQuery::Info(_) => "info",
+                CommandQuery::Docs(_) => "docs",
+            },
+            ConnectionCommand::ConfigGet(_) => "get",
+            ConnectionCommand::Acl(acl) => acl.name(),
+            _ => return None,
+        })
+    }
 }
 
 /// `COMMAND` subcommands that tools send on connect.
@@ -76,6 +162,8 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<ConnectionCommand, Serv
         Cmd::Client => parse_client(a)?,
         Cmd::Command => parse_command(a)?,
         Cmd::Config => parse_config(a)?,
+        Cmd::Auth => parse_auth(a)?,
+        Cmd::Acl => ConnectionCommand::Acl(parse_acl(a)?),
         _ => unreachable!("{id:?} is not a connection command"),
     })
 }
@@ -83,6 +171,7 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<ConnectionCommand, Serv
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
 fn parse_hello(a: &mut Args<'_>) -> Result<ConnectionCommand, ServerError> {
     let mut protocol = None;
+    let mut auth = None;
     let mut client_name = None;
     if a.remaining() > 0 {
         let version = a.int().map_err(|_| {
@@ -97,10 +186,9 @@ fn parse_hello(a: &mut Args<'_>) -> Result<ConnectionCommand, ServerError> {
             if option.eq_ignore_ascii_case(b"SETNAME") {
                 client_name = Some(a.bytes().map_err(|_| ServerError::SYNTAX)?);
             } else if option.eq_ignore_ascii_case(b"AUTH") {
-                // usher has no users: credentials are accepted and not
-                // checked, so that clients which always send them connect.
-                a.bytes().map_err(|_| ServerError::SYNTAX)?;
-                a.bytes().map_err(|_| ServerError::SYNTAX)?;
+                let user = a.bytes().map_err(|_| ServerError::SYNTAX)?;
+                let password = a.bytes().map_err(|_| ServerError::SYNTAX)?;
+                auth = Some(Box::new((user, Secret(password))));
             } else {
                 return Err(ServerError::generic(format!(
                     "ERR Syntax error in HELLO option '{}'",
@@ -111,8 +199,66 @@ fn parse_hello(a: &mut Args<'_>) -> Result<ConnectionCommand, ServerError> {
     }
     Ok(ConnectionCommand::Hello {
         protocol,
+        auth,
         client_name,
     })
+}
+
+/// `AUTH [user] password`.
+fn parse_auth(a: &mut Args<'_>) -> Result<ConnectionCommand, ServerError> {
+    let user = match a.remaining() {
+        1 => None,
+        2 => Some(a.bytes()?),
+        _ => return Err(ServerError::SYNTAX),
+    };
+    let password = Secret(a.bytes()?);
+    Ok(ConnectionCommand::Auth { user, password })
+}
+
+/// `ACL subcommand ...`, with Redis's arity per subcommand.
+fn parse_acl(a: &mut Args<'_>) -> Result<AclCommand, ServerError> {
+    let sub = a.bytes()?;
+    let given = a.remaining() + 2;
+    let upper = sub.to_ascii_uppercase();
+    let (command, fits) = match upper.as_slice() {
+        b"WHOAMI" => (AclCommand::Whoami, given == 2),
+        b"LIST" => (AclCommand::List, given == 2),
+        b"USERS" => (AclCommand::Users, given == 2),
+        b"SAVE" => (AclCommand::Save, given == 2),
+        b"LOAD" => (AclCommand::Load, given == 2),
+        b"HELP" => (AclCommand::Help, given == 2),
+        b"CAT" if given <= 3 => (AclCommand::Cat(a.rest().pop()), true),
+        b"CAT" => (AclCommand::Cat(None), false),
+        b"SETUSER" if given >= 3 => {
+            let name = a.bytes()?;
+            let rules = Secret(a.rest());
+            (AclCommand::SetUser { name, rules }, true)
+        }
+        b"DELUSER" if given >= 3 => (AclCommand::DelUser(a.rest()), true),
+        b"SETUSER" | b"DELUSER" => (AclCommand::Help, false),
+        b"LOG" if given == 2 => (AclCommand::Log(None), true),
+        b"LOG" if given == 3 => {
+            let arg = a.bytes()?;
+            if arg.eq_ignore_ascii_case(b"RESET") {
+                (AclCommand::LogReset, true)
+            } else {
+                let count = crate::number::parse_i64(&arg).ok_or(ServerError::NOT_INTEGER)?;
+                (AclCommand::Log(Some(count)), true)
+            }
+        }
+        b"LOG" => (AclCommand::Help, false),
+        _ => {
+            return Err(ServerError::generic(format!(
+                "ERR unknown subcommand '{}'. Try ACL HELP.",
+                String::from_utf8_lossy(&sub)
+            )))
+        }
+    };
+    if !fits {
+        let name = format!("acl|{}", String::from_utf8_lossy(&upper));
+        return Err(ServerError::wrong_arity(&name));
+    }
+    Ok(command)
 }
 
 /// `CLIENT SETNAME name | GETNAME | ID | SETINFO attr value`.

@@ -31,7 +31,7 @@ use crate::commands::Cmd;
 use crate::error::{ErrorCode, ServerError};
 use cursor::Args;
 
-pub use connection::{ClientCommand, CommandQuery, ConnectionCommand};
+pub use connection::{AclCommand, ClientCommand, CommandQuery, ConnectionCommand, Secret};
 pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
 pub use keys::{Deadline, ExpireCondition};
 pub use seats::SeatList;
@@ -387,8 +387,25 @@ pub fn parse_list(args: &ArgList) -> Result<Request, ServerError> {
     parse_from(args, 0)
 }
 
-/// Parses the command whose name is argument `from` of `args`.
-fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
+/// Parses a decoded argument list and says which command it named (`None`
+/// when the name is unknown), for the permission check.
+pub fn parse_command(args: &ArgList) -> (Option<Cmd>, Result<Request, ServerError>) {
+    match resolve(args, 0) {
+        Err(error) => (None, Err(error)),
+        Ok(spec) => (Some(spec.id), parse_spec(spec, args, 0)),
+    }
+}
+
+/// The command that argument `at` of `args` names, if any.
+pub fn command_at(args: &ArgList, at: usize) -> Option<Cmd> {
+    resolve(args, at).ok().map(|spec| spec.id)
+}
+
+/// The table row of the command named by argument `from` of `args`.
+fn resolve(
+    args: &ArgList,
+    from: usize,
+) -> Result<&'static crate::commands::CommandSpec, ServerError> {
     let mut buffer = [0u8; 24];
     let Some(first) = args.get(from) else {
         return Err(ServerError::protocol("empty command"));
@@ -397,9 +414,21 @@ fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
         return Err(unknown_command(args, from));
     };
     let upper = &buffer[..length];
-    let Some(spec) = crate::commands::lookup(upper) else {
-        return Err(unknown_command(args, from));
-    };
+    crate::commands::lookup(upper).ok_or_else(|| unknown_command(args, from))
+}
+
+/// Parses the command whose name is argument `from` of `args`.
+fn parse_from(args: &ArgList, from: usize) -> Result<Request, ServerError> {
+    parse_spec(resolve(args, from)?, args, from)
+}
+
+/// Checks the arity of the command `spec` at argument `from` and parses its
+/// arguments.
+fn parse_spec(
+    spec: &'static crate::commands::CommandSpec,
+    args: &ArgList,
+    from: usize,
+) -> Result<Request, ServerError> {
     let name = spec.name;
     let given = (args.len() - from) as i64;
     if (spec.arity > 0 && given != spec.arity) || (spec.arity < 0 && given < -spec.arity) {
@@ -424,7 +453,9 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Client
         | Cmd::Command
         | Cmd::Config
-        | Cmd::Quit => connection::parse(id, a).map(Request::Connection),
+        | Cmd::Quit
+        | Cmd::Auth
+        | Cmd::Acl => connection::parse(id, a).map(Request::Connection),
         Cmd::Info | Cmd::Dbsize | Cmd::Snapshot | Cmd::Flushall => server::parse(id, a),
         Cmd::Del
         | Cmd::Unlink
