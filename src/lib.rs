@@ -11,6 +11,8 @@
 //! - [`server`]     — recovery, bind, start the engine thread, shut down.
 //! - [`reactor`]    — the engine thread's loop: sockets, rounds, held replies, in-process submissions.
 //! - [`connection`] — one client's protocol state: codec, frames, connection-level commands.
+//! - [`limits`]     — limits that close clients (output/input buffers, idle) and the memory bound.
+//! - [`refusals`]   — connections refused at `connections_max`: an error in their codec, logged per second.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
 //! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.
 //! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
@@ -38,9 +40,11 @@ pub mod encoding;
 pub mod engine;
 pub mod glob;
 pub mod info;
+pub mod limits;
 pub mod log;
 pub mod reactor;
 pub mod recovery;
+pub mod refusals;
 pub mod server;
 pub mod snapshot;
 pub mod state;

@@ -42,11 +42,13 @@
 //! beyond); at most `pipeline_requests_max` requests of one connection and
 //! `batch_requests_max` in all per round (the rest wait for the next
 //! round); a connection whose unsent replies exceed
-//! `client_output_bytes_max` is not read until its client catches up.
+//! `client_output_bytes_max` is not read until its client catches up. The
+//! limits that close a client (output and input buffers, idle timeout)
+//! are decided in `limits.rs`, refusals at `connections_max` answered in
+//! `refusals.rs`; this file calls them at a few marked points.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +62,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
 use crate::engine::{Batch, Engine};
+use crate::limits::{self, ClientLimits, Closing, PeerLimits};
+use crate::refusals::Refusals;
 use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wait::ReplyTo;
@@ -174,11 +178,16 @@ struct Peer {
     /// client is blocked, and nothing after that request is read or
     /// applied until it is answered (Redis semantics).
     parked: bool,
+    /// Held reply bytes, the soft limit's clock, activity (`limits.rs`).
+    limits: PeerLimits,
 }
 
 impl Peer {
+    /// Reply bytes owed: encoded output, plus the replies held for the
+    /// commit as the bytes they will take.
+    #[inline]
     fn unsent_bytes(&self) -> usize {
-        self.output.len()
+        self.output.len() + self.limits.held_bytes
     }
 }
 
@@ -254,6 +263,9 @@ pub struct Reactor<C: Clock> {
     ticket: u64,
     /// Shutdown has begun.
     stopping: bool,
+    /// The limits that close clients, and the refused connections.
+    limits: ClientLimits,
+    refusals: Refusals,
 }
 
 impl<C: Clock> Reactor<C> {
@@ -297,6 +309,8 @@ impl<C: Clock> Reactor<C> {
             woken: Vec::new(),
             ticket: 0,
             stopping: false,
+            limits: ClientLimits::default(),
+            refusals: Refusals::default(),
         };
         Ok((reactor, control))
     }
@@ -308,7 +322,10 @@ impl<C: Clock> Reactor<C> {
         let mut events = Events::with_capacity(EVENTS_MAX);
         let mut stopping: Option<Instant> = None;
         loop {
+            self.limits.tick();
             let mut timeout = self.engine.run_timers();
+            timeout = self.limits.poll_timeout(timeout, &self.config);
+            timeout = self.refusals.poll_timeout(timeout);
             if !self.work.is_empty() || !self.queue.is_empty() {
                 timeout = Duration::ZERO;
             }
@@ -332,6 +349,7 @@ impl<C: Clock> Reactor<C> {
             self.round();
             self.release_committed();
             self.flush_dirty();
+            self.enforce_limits();
             if let Some(since) = stopping {
                 let grace = Duration::from_millis(self.config.shutdown_grace_ms);
                 if !self.owes_replies() || since.elapsed() >= grace {
@@ -415,7 +433,7 @@ impl<C: Clock> Reactor<C> {
             let Some(listener) = &self.listener else {
                 return;
             };
-            let (mut stream, peer) = match listener.accept() {
+            let (mut stream, _addr) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
@@ -430,7 +448,7 @@ impl<C: Clock> Reactor<C> {
             let connected = self.peers.len() - self.free.len();
             if connected >= self.config.connections_max {
                 ServerStats::add(&self.stats.rejected_connections, 1);
-                refuse(&mut stream, peer);
+                self.refusals.refuse(stream, self.config.connections_max);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -473,6 +491,7 @@ impl<C: Clock> Reactor<C> {
                 queued: false,
                 in_held_list: false,
                 parked: false,
+                limits: self.limits.new_peer(),
             });
         }
     }
@@ -592,6 +611,14 @@ impl<C: Clock> Reactor<C> {
         let Some(Some(peer)) = self.peers.get_mut(index) else {
             return;
         };
+        let (unsent, input) = (peer.unsent_bytes(), peer.input.len());
+        let over = self
+            .limits
+            .after_turn(&mut peer.limits, unsent, input, &self.config);
+        if let Some(closing) = over {
+            self.evict(index, closing);
+            return;
+        }
         let mut need_more = turn.need_more;
         if turn.close {
             // Nothing after QUIT or a malformed frame runs.
@@ -706,6 +733,7 @@ impl<C: Clock> Reactor<C> {
                 continue;
             };
             peer.in_held_list = false;
+            peer.limits.held_bytes = 0;
             for held in peer.held.drain(..) {
                 if held.engine && failed {
                     let error = Reply::Error(self.engine.durability_failure());
@@ -729,6 +757,9 @@ impl<C: Clock> Reactor<C> {
                 continue;
             };
             let mut broken = write_some(peer, &self.stats);
+            let unsent = peer.unsent_bytes();
+            self.limits
+                .after_write(&mut peer.limits, unsent, &self.config);
             let blocked = !peer.output.is_empty();
             if blocked != peer.watching_writes && !broken {
                 let interest = if blocked {
@@ -777,12 +808,62 @@ impl<C: Clock> Reactor<C> {
         if peer.parked {
             self.engine.unpark(index);
         }
+        self.limits.forget(&peer.limits);
         let _ = self.poll.registry().deregister(&mut peer.stream);
         let _ = peer.stream.shutdown(std::net::Shutdown::Both);
         self.stats
             .connected_clients
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.free.push(index);
+    }
+
+    /// Closes a connection a limit closes, with its log line and count.
+    fn evict(&mut self, index: usize, closing: Closing) {
+        if let Some(Some(peer)) = self.peers.get(index) {
+            let addr = peer.stream.peer_addr().ok();
+            closing.report(peer.protocol.id, addr, &self.config, &self.stats);
+        }
+        self.close(index);
+    }
+
+    /// Once per loop: the input total, the periodic sweep (soft output
+    /// limit, idle timeout, the refusal log) and the refused connections.
+    fn enforce_limits(&mut self) {
+        if self.limits.input_over(&self.config) {
+            self.close_largest_inputs();
+        }
+        if self.limits.sweep_due() {
+            for index in 0..self.peers.len() {
+                let Some(Some(peer)) = self.peers.get(index) else {
+                    continue;
+                };
+                let (unsent, blocked) = (peer.unsent_bytes(), peer.parked);
+                let verdict = self
+                    .limits
+                    .on_sweep(&peer.limits, unsent, blocked, &self.config);
+                if let Some(closing) = verdict {
+                    self.evict(index, closing);
+                }
+            }
+            self.refusals.log(self.config.connections_max, true);
+        }
+        self.refusals.serve();
+    }
+
+    /// All clients' unparsed input is over its bound: closes those holding
+    /// the most until it is back under.
+    fn close_largest_inputs(&mut self) {
+        let held: Vec<(usize, usize)> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, peer)| Some((peer.as_ref()?.limits.input_counted(), index)))
+            .filter(|&(bytes, _)| bytes > 0)
+            .collect();
+        let total = self.limits.input_total();
+        for (bytes, index) in limits::largest_inputs(held, total, &self.config) {
+            self.evict(index, Closing::InputTotal { bytes, total });
+        }
     }
 }
 
@@ -920,7 +1001,9 @@ fn apply_group<C: Clock>(
             break;
         };
         deliver(peer, held, config.persist);
-        if peer.unsent_bytes() >= config.client_output_bytes_max {
+        let unsent = peer.unsent_bytes();
+        // Over the hard limit the turn stops too, and `end_turn` closes.
+        if unsent >= config.client_output_bytes_max || limits::over_hard(unsent, config) {
             turn.output_full = true;
             break;
         }
@@ -979,6 +1062,7 @@ fn apply_or_park<C: Clock>(
 #[inline]
 fn deliver(peer: &mut Peer, held: Held, persistent: bool) {
     if persistent {
+        peer.limits.held_bytes += held.reply.encoded_bytes_bound();
         peer.held.push_back(held);
     } else {
         held.codec
@@ -1042,11 +1126,4 @@ fn trim(buffer: &mut BytesMut) {
     if buffer.is_empty() && buffer.capacity() > BUFFER_KEEP_BYTES {
         *buffer = BytesMut::new();
     }
-}
-
-/// Tells a client over `connections_max` why it is dropped (best effort,
-/// never blocking).
-fn refuse(stream: &mut TcpStream, peer: SocketAddr) {
-    tracing::warn!(%peer, "connections_max reached; refusing connection");
-    let _ = stream.write(b"-ERR max number of clients reached\r\n");
 }

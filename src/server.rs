@@ -63,10 +63,16 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
             None,
         )
     };
-    let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
+    let listener = listen(&config)?;
     let addr = listener.local_addr()?;
     ServerStats::add(&stats.port, u64::from(addr.port()));
     let (reactor, control) = Reactor::new(listener, engine, config.clone(), stats.clone())?;
+    if config.memory_bytes_max != 0 && crate::alloc::allocated_bytes() == 0 {
+        tracing::warn!(
+            "memory_bytes_max is set but this program does not count its memory \
+             (usher::alloc::CountingAllocator is not its global allocator): no memory bound"
+        );
+    }
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {
@@ -81,6 +87,21 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         stats,
         control,
         engine,
+    })
+}
+
+/// Binds the listening socket; an error names the address, as in
+/// `cannot listen on 127.0.0.1:7379: Address already in use`.
+fn listen(config: &Config) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind((config.bind.as_str(), config.port)).map_err(|error| {
+        let kind = error.kind();
+        // The OS's text without its "(os error 98)" tail.
+        let text = error.to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+        std::io::Error::new(
+            kind,
+            format!("cannot listen on {}:{}: {text}", config.bind, config.port),
+        )
     })
 }
 

@@ -343,8 +343,14 @@ async fn shutdown_does_not_wait_for_a_client_that_never_reads() {
 async fn a_client_that_does_not_read_is_held_back_while_others_are_served() {
     // A process of its own, since resident memory is the whole process's
     // and the other tests run servers in this one.
-    let mut server =
-        ServerProcess::spawn(&["--persist", "false", "--client-output-bytes-max", "262144"]);
+    let mut server = ServerProcess::spawn(&[
+        "--persist",
+        "false",
+        "--client-output-bytes-max",
+        "262144",
+        "--client-output-buffer-soft-bytes",
+        "262144",
+    ]);
     let addr = server.listening_addr();
     let mut other = RespConn::connect(addr).await;
     let mut slow = RespConn::connect(addr).await;
