@@ -76,6 +76,14 @@ pub fn render(
                     "blocked_clients",
                     ServerStats::get(&stats.blocked_clients).to_string(),
                 ),
+                (
+                    "clients_input_bytes",
+                    ServerStats::get(&stats.client_input_bytes).to_string(),
+                ),
+                (
+                    "client_input_bytes_total_max",
+                    config.client_input_bytes_total_max.to_string(),
+                ),
             ],
             "memory" => vec![
                 ("used_memory", alloc::allocated_bytes().to_string()),

@@ -832,6 +832,8 @@ impl<C: Clock> Reactor<C> {
         if self.limits.input_over(&self.config) {
             self.close_largest_inputs();
         }
+        let input = self.limits.input_total() as u64;
+        ServerStats::set(&self.stats.client_input_bytes, input);
         if self.limits.sweep_due() {
             for index in 0..self.peers.len() {
                 let Some(Some(peer)) = self.peers.get(index) else {

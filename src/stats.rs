@@ -28,6 +28,8 @@ pub struct ServerStats {
     pub idle_disconnections: AtomicU64,
     /// Write commands refused with OOM over `memory_bytes_max`.
     pub oom_refusals: AtomicU64,
+    /// Unparsed input bytes of all connections (partial frames included).
+    pub client_input_bytes: AtomicU64,
 }
 
 impl Default for ServerStats {
@@ -47,6 +49,7 @@ impl Default for ServerStats {
             input_limit_disconnections: AtomicU64::new(0),
             idle_disconnections: AtomicU64::new(0),
             oom_refusals: AtomicU64::new(0),
+            client_input_bytes: AtomicU64::new(0),
         }
     }
 }
