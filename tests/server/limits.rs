@@ -495,6 +495,18 @@ fn a_locked_data_directory_is_named_in_the_start_error() {
     assert!(stderr.contains(&expected), "stderr: {stderr}");
 }
 
+#[test]
+fn an_unusable_data_directory_is_named_in_the_start_error() {
+    // A regular file where the data directory's parent should be.
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    let dir = file.path().join("data");
+    let dir = dir.to_str().expect("UTF-8 path");
+    let (status, stderr) = run_to_exit(&["--port", "0", "--dir", dir]);
+    assert!(!status.success(), "started without a data directory");
+    let expected = format!("usher-server: cannot create data directory {dir}: Not a directory");
+    assert!(stderr.contains(&expected), "stderr: {stderr}");
+}
+
 /// The 99th percentile of INCR round trips on one connection: the best of
 /// three runs of 1000, since the machine's other work (other tests, other
 /// builds) adds pauses that have nothing to do with the server.
