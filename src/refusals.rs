@@ -90,18 +90,25 @@ impl Refusals {
     /// (`sweep`: called periodically, so the last ones of a burst are
     /// logged too).
     pub fn log(&mut self, connections_max: usize, sweep: bool) {
-        let due = self.logged_at.is_none_or(|at| at.elapsed() >= LOG_INTERVAL);
-        if self.unlogged == 0 || !due || (sweep && self.logged_at.is_none()) {
-            return;
+        if let Some(refused) = self.take_due(Instant::now(), sweep) {
+            tracing::warn!(
+                refused,
+                connections_max,
+                "connections_max reached: refused {refused} connection(s)"
+            );
         }
-        tracing::warn!(
-            refused = self.unlogged,
-            connections_max,
-            "connections_max reached: refused {} connection(s)",
-            self.unlogged
-        );
-        self.unlogged = 0;
-        self.logged_at = Some(Instant::now());
+    }
+
+    /// The refusals to log at `now`, if a line is due.
+    fn take_due(&mut self, now: Instant, sweep: bool) -> Option<u64> {
+        let due = self
+            .logged_at
+            .is_none_or(|at| now.duration_since(at) >= LOG_INTERVAL);
+        if self.unlogged == 0 || !due || (sweep && self.logged_at.is_none()) {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
     }
 }
 
@@ -147,4 +154,27 @@ fn answer(waiting: &mut Waiting, give_up: bool) -> bool {
     let _ = waiting.stream.write(&out);
     let _ = waiting.stream.shutdown(std::net::Shutdown::Write);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_most_once_per_second_with_their_count() {
+        let mut refusals = Refusals::default();
+        let start = Instant::now();
+        refusals.unlogged = 1;
+        assert_eq!(refusals.take_due(start, false), Some(1));
+        for _ in 0..500 {
+            refusals.unlogged += 1;
+            let now = start + Duration::from_millis(900);
+            assert_eq!(refusals.take_due(now, false), None);
+            assert_eq!(refusals.take_due(now, true), None);
+        }
+        // The sweep logs the rest of the burst once the second is over.
+        let later = start + LOG_INTERVAL;
+        assert_eq!(refusals.take_due(later, true), Some(500));
+        assert_eq!(refusals.take_due(later + LOG_INTERVAL, true), None);
+    }
 }
