@@ -196,8 +196,10 @@ pub struct Config {
     /// replies its client does not read before it is dropped, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub shutdown_grace_ms: u64,
-    /// Unsent reply bytes of one connection above which the server stops
-    /// reading its requests until the client reads its replies.
+    /// Unsent reply bytes of one connection (encoded output plus replies
+    /// waiting for their log commit) at which the server stops reading its
+    /// requests until the client reads its replies: back-pressure, which
+    /// bounds a connection's replies to about this plus one reply.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub client_output_bytes_max: usize,
     /// Users file: one user per line in Redis ACL syntax (`user app on
@@ -215,6 +217,55 @@ pub struct Config {
     /// Most users (users file and `ACL SETUSER` together).
     #[arg(long, default_value_t = 1024)]
     pub acl_users_max: usize,
+    /// Hard output limit: a connection whose unsent reply bytes exceed this
+    /// is closed at once (logged, counted in INFO as
+    /// `client_output_buffer_limit_disconnections`). With back-pressure at
+    /// `client_output_bytes_max`, only a single huge reply gets here; the
+    /// default lets through a ZRANGE of a million members of 40 bytes.
+    /// 0 = no hard limit.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub client_output_buffer_bytes_max: usize,
+    /// Soft output limit: a connection whose unsent reply bytes stay at or
+    /// above this for `client_output_buffer_soft_seconds` without a break is
+    /// closed. This is what frees the slot of a client that stopped reading
+    /// (back-pressure alone would keep it forever), so it must be at most
+    /// `client_output_bytes_max`; a client that reads, even slowly, drops
+    /// below it at each write and is never closed. 0 = no soft limit.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub client_output_buffer_soft_bytes: usize,
+    /// How long, in seconds, a connection may stay at or above
+    /// `client_output_buffer_soft_bytes` before it is closed (as Redis's
+    /// 60 s for pub/sub and replica clients).
+    #[arg(long, default_value_t = 60)]
+    pub client_output_buffer_soft_seconds: u64,
+    /// Most bytes of unparsed input (a partial frame plus pipelined frames
+    /// not yet decoded) one connection may hold; beyond it the connection is
+    /// closed and the event logged. At least `frame_bytes_max`, so a
+    /// maximal frame always fits.
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    pub client_query_buffer_bytes_max: usize,
+    /// Most bytes of unparsed input all connections together may hold
+    /// (partial frames are held whole until they complete); beyond it the
+    /// connections holding the most are closed first, each with a log line,
+    /// until the total is back under. At least `frame_bytes_max`. The
+    /// default admits 32 maximal 8 MiB frames in flight at once.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub client_input_bytes_total_max: usize,
+    /// Close a connection idle (nothing read from it or written to it) for
+    /// this many seconds; a client blocked on BZPOPMIN/BZPOPMAX is never
+    /// idle. 0 = never (as Redis's default `timeout 0`).
+    #[arg(long, default_value_t = 0)]
+    pub timeout_seconds: u64,
+    /// Used memory (heap bytes counted by the server's allocator, INFO
+    /// `used_memory`) above which commands that may grow memory (the
+    /// `denyoom` commands of `COMMAND INFO`: SET, INCR, ZADD, SEAT.HOLD,
+    /// QUEUE.JOIN, REQ...) are refused with `-OOM command not allowed when
+    /// used memory > 'memory_bytes_max'.`; reads and deletes still work.
+    /// Like Redis `maxmemory` with the `noeviction` policy: nothing is ever
+    /// evicted. 0 = no bound (the Redis default): set it to what the host or
+    /// container can give the server, minus room for client buffers.
+    #[arg(long, default_value_t = 0)]
+    pub memory_bytes_max: u64,
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `usher=debug`).
     #[arg(long, default_value = "info")]
     pub log_filter: String,
@@ -415,6 +466,53 @@ impl Config {
                 )));
             }
             self.tls_files_given()?;
+        }
+        self.validate_client_limits()
+    }
+
+    /// The client buffer limits against each other and the frame limit.
+    fn validate_client_limits(&self) -> Result<(), ConfigError> {
+        let (hard, soft) = (
+            self.client_output_buffer_bytes_max,
+            self.client_output_buffer_soft_bytes,
+        );
+        if hard != 0 && soft > hard {
+            return Err(ConfigError(format!(
+                "client_output_buffer_soft_bytes ({soft}) must be at most \
+                 client_output_buffer_bytes_max ({hard})"
+            )));
+        }
+        if soft > self.client_output_bytes_max {
+            return Err(ConfigError(format!(
+                "client_output_buffer_soft_bytes ({soft}) must be at most \
+                 client_output_bytes_max ({}): reading stops there, so a client that \
+                 stops reading would never reach the soft limit and never be closed",
+                self.client_output_bytes_max
+            )));
+        }
+        if soft != 0 && self.client_output_buffer_soft_seconds == 0 {
+            return Err(ConfigError(
+                "client_output_buffer_soft_seconds must be at least 1 \
+                 (client_output_buffer_bytes_max is the limit that closes at once)"
+                    .into(),
+            ));
+        }
+        for (name, value) in [
+            (
+                "client_query_buffer_bytes_max",
+                self.client_query_buffer_bytes_max,
+            ),
+            (
+                "client_input_bytes_total_max",
+                self.client_input_bytes_total_max,
+            ),
+        ] {
+            if value < self.frame_bytes_max {
+                return Err(ConfigError(format!(
+                    "{name} ({value}) must be at least frame_bytes_max ({})",
+                    self.frame_bytes_max
+                )));
+            }
         }
         Ok(())
     }

@@ -514,6 +514,10 @@ impl<C: Clock> Engine<C> {
 
     /// One request: server-level commands here, data commands in `State`.
     pub fn apply(&mut self, request: &Request, now_ms: u64) -> Reply {
+        if let Some(error) = crate::limits::memory_refusal(request, &self.config) {
+            ServerStats::add(&self.stats.oom_refusals, 1);
+            return Reply::Error(error);
+        }
         match request {
             Request::Info(sections) => info::render(
                 &self.state,

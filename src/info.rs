@@ -76,10 +76,21 @@ pub fn render(
                     "blocked_clients",
                     ServerStats::get(&stats.blocked_clients).to_string(),
                 ),
+                (
+                    "clients_input_bytes",
+                    ServerStats::get(&stats.client_input_bytes).to_string(),
+                ),
+                (
+                    "client_input_bytes_total_max",
+                    config.client_input_bytes_total_max.to_string(),
+                ),
             ],
             "memory" => vec![
                 ("used_memory", alloc::allocated_bytes().to_string()),
                 ("used_memory_rss", alloc::resident_bytes().to_string()),
+                ("maxmemory", config.memory_bytes_max.to_string()),
+                ("memory_bytes_max", config.memory_bytes_max.to_string()),
+                ("maxmemory_policy", "noeviction".to_string()),
                 ("keys_max", config.keys_max.to_string()),
                 (
                     "lazyfree_pending_objects",
@@ -107,6 +118,22 @@ pub fn render(
                 (
                     "protocol_errors",
                     ServerStats::get(&stats.protocol_errors).to_string(),
+                ),
+                (
+                    "client_output_buffer_limit_disconnections",
+                    ServerStats::get(&stats.output_limit_disconnections).to_string(),
+                ),
+                (
+                    "client_query_buffer_limit_disconnections",
+                    ServerStats::get(&stats.input_limit_disconnections).to_string(),
+                ),
+                (
+                    "client_idle_disconnections",
+                    ServerStats::get(&stats.idle_disconnections).to_string(),
+                ),
+                (
+                    "oom_rejected_commands",
+                    ServerStats::get(&stats.oom_refusals).to_string(),
                 ),
                 (
                     "total_net_input_bytes",

@@ -14,6 +14,8 @@
 //! - [`tls`]        — rustls server and client configurations from PEM files and the TLS settings.
 //! - [`connection`] — one client's protocol state: codec, frames, connection-level commands, the permission check.
 //! - [`acl`]        — users and permissions (Redis ACL subset): users file, rules, AUTH, ACL commands and log.
+//! - [`limits`]     — limits that close clients (output/input buffers, idle) and the memory bound.
+//! - [`refusals`]   — connections refused at `connections_max`: an error in their codec, logged per second.
 //! - [`engine`]     — the batch around `State::apply`: clock, commit tickets, timers, snapshot slices.
 //! - [`wait`]       — the wait registry: blocked requests parked on keys or conditions until a change or a deadline.
 //! - [`state`]      — `State` and `apply`: all data, one file or folder per command family.
@@ -42,9 +44,11 @@ pub mod encoding;
 pub mod engine;
 pub mod glob;
 pub mod info;
+pub mod limits;
 pub mod log;
 pub mod reactor;
 pub mod recovery;
+pub mod refusals;
 pub mod server;
 pub mod snapshot;
 pub mod state;

@@ -47,7 +47,10 @@
 //! beyond); at most `pipeline_requests_max` requests of one connection and
 //! `batch_requests_max` in all per round (the rest wait for the next
 //! round); a connection whose unsent replies exceed
-//! `client_output_bytes_max` is not read until its client catches up.
+//! `client_output_bytes_max` is not read until its client catches up. The
+//! limits that close a client (output and input buffers, idle timeout)
+//! are decided in `limits.rs`, refusals at `connections_max` answered in
+//! `refusals.rs`; this file calls them at a few marked points.
 //!
 //! TLS: a second listener's connections read and write through rustls
 //! ([`Transport`]); the rest of the path is the same. Handshakes run here
@@ -56,8 +59,7 @@
 //! accept is closed.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
-use std::net::SocketAddr;
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +74,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::connection::{Codec, Connection, Frame};
 use crate::engine::{Batch, Engine};
+use crate::limits::{self, ClientLimits, Closing, PeerLimits};
+use crate::refusals::Refusals;
 use crate::state::State;
 use crate::stats::ServerStats;
 use crate::transport::Transport;
@@ -188,12 +192,16 @@ struct Peer {
     /// client is blocked, and nothing after that request is read or
     /// applied until it is answered (Redis semantics).
     parked: bool,
+    /// Held reply bytes, the soft limit's clock, activity (`limits.rs`).
+    limits: PeerLimits,
 }
 
 impl Peer {
-    /// Replies not yet taken by the socket, TLS-buffered bytes included.
+    /// Reply bytes owed: encoded output, TLS-buffered bytes, plus the
+    /// replies held for the commit as the bytes they will take.
+    #[inline]
     fn unsent_bytes(&self) -> usize {
-        self.output.len() + self.stream.unsent_bytes()
+        self.output.len() + self.stream.unsent_bytes() + self.limits.held_bytes
     }
 
     fn owes_output(&self) -> bool {
@@ -290,6 +298,9 @@ pub struct Reactor<C: Clock> {
     ticket: u64,
     /// Shutdown has begun.
     stopping: bool,
+    /// The limits that close clients, and the refused connections.
+    limits: ClientLimits,
+    refusals: Refusals,
 }
 
 impl<C: Clock> Reactor<C> {
@@ -349,6 +360,8 @@ impl<C: Clock> Reactor<C> {
             woken: Vec::new(),
             ticket: 0,
             stopping: false,
+            limits: ClientLimits::default(),
+            refusals: Refusals::default(),
         };
         Ok((reactor, control))
     }
@@ -360,10 +373,13 @@ impl<C: Clock> Reactor<C> {
         let mut events = Events::with_capacity(EVENTS_MAX);
         let mut stopping: Option<Instant> = None;
         loop {
+            self.limits.tick();
             let mut timeout = self.engine.run_timers();
             if let Some(wait) = self.expire_handshakes() {
                 timeout = timeout.min(wait);
             }
+            timeout = self.limits.poll_timeout(timeout, &self.config);
+            timeout = self.refusals.poll_timeout(timeout);
             if !self.work.is_empty() || !self.queue.is_empty() {
                 timeout = Duration::ZERO;
             }
@@ -388,6 +404,7 @@ impl<C: Clock> Reactor<C> {
             self.round();
             self.release_committed();
             self.flush_dirty();
+            self.enforce_limits();
             if let Some(since) = stopping {
                 let grace = Duration::from_millis(self.config.shutdown_grace_ms);
                 if !self.owes_replies() || since.elapsed() >= grace {
@@ -478,7 +495,7 @@ impl<C: Clock> Reactor<C> {
             let Some(listener) = listener else {
                 return;
             };
-            let (mut stream, peer) = match listener.accept() {
+            let (stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
@@ -493,11 +510,10 @@ impl<C: Clock> Reactor<C> {
             let connected = self.peers.len() - self.free.len();
             if connected >= self.config.connections_max {
                 ServerStats::add(&self.stats.rejected_connections, 1);
-                // A TLS client could not read a plaintext line: it is
-                // closed without one.
-                if !tls {
-                    refuse(&mut stream, peer);
-                }
+                // A TLS client could not read a plaintext or binary error:
+                // it is closed without one (still counted in the log).
+                self.refusals
+                    .refuse(stream, self.config.connections_max, !tls);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -546,6 +562,7 @@ impl<C: Clock> Reactor<C> {
                 queued: false,
                 in_held_list: false,
                 parked: false,
+                limits: self.limits.new_peer(),
             });
         }
     }
@@ -755,6 +772,14 @@ impl<C: Clock> Reactor<C> {
         let Some(Some(peer)) = self.peers.get_mut(index) else {
             return;
         };
+        let (unsent, input) = (peer.unsent_bytes(), peer.input.len());
+        let over = self
+            .limits
+            .after_turn(&mut peer.limits, unsent, input, &self.config);
+        if let Some(closing) = over {
+            self.evict(index, closing);
+            return;
+        }
         let mut need_more = turn.need_more;
         if turn.close {
             // Nothing after QUIT or a malformed frame runs.
@@ -869,6 +894,7 @@ impl<C: Clock> Reactor<C> {
                 continue;
             };
             peer.in_held_list = false;
+            peer.limits.held_bytes = 0;
             for held in peer.held.drain(..) {
                 if held.engine && failed {
                     let error = Reply::Error(self.engine.durability_failure());
@@ -892,6 +918,9 @@ impl<C: Clock> Reactor<C> {
                 continue;
             };
             let mut broken = write_some(peer, &self.stats);
+            let unsent = peer.unsent_bytes();
+            self.limits
+                .after_write(&mut peer.limits, unsent, &self.config);
             let blocked = peer.owes_output();
             if blocked != peer.watching_writes && !broken {
                 let interest = if blocked {
@@ -940,12 +969,64 @@ impl<C: Clock> Reactor<C> {
         if peer.parked {
             self.engine.unpark(index);
         }
+        self.limits.forget(&peer.limits);
         let _ = self.poll.registry().deregister(&mut peer.stream);
         peer.stream.shutdown();
         self.stats
             .connected_clients
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.free.push(index);
+    }
+
+    /// Closes a connection a limit closes, with its log line and count.
+    fn evict(&mut self, index: usize, closing: Closing) {
+        if let Some(Some(peer)) = self.peers.get(index) {
+            let addr = peer.stream.peer_addr().ok();
+            closing.report(peer.protocol.id, addr, &self.config, &self.stats);
+        }
+        self.close(index);
+    }
+
+    /// Once per loop: the input total, the periodic sweep (soft output
+    /// limit, idle timeout, the refusal log) and the refused connections.
+    fn enforce_limits(&mut self) {
+        if self.limits.input_over(&self.config) {
+            self.close_largest_inputs();
+        }
+        let input = self.limits.input_total() as u64;
+        ServerStats::set(&self.stats.client_input_bytes, input);
+        if self.limits.sweep_due() {
+            for index in 0..self.peers.len() {
+                let Some(Some(peer)) = self.peers.get(index) else {
+                    continue;
+                };
+                let (unsent, blocked) = (peer.unsent_bytes(), peer.parked);
+                let verdict = self
+                    .limits
+                    .on_sweep(&peer.limits, unsent, blocked, &self.config);
+                if let Some(closing) = verdict {
+                    self.evict(index, closing);
+                }
+            }
+            self.refusals.log(self.config.connections_max, true);
+        }
+        self.refusals.serve();
+    }
+
+    /// All clients' unparsed input is over its bound: closes those holding
+    /// the most until it is back under.
+    fn close_largest_inputs(&mut self) {
+        let held: Vec<(usize, usize)> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, peer)| Some((peer.as_ref()?.limits.input_counted(), index)))
+            .filter(|&(bytes, _)| bytes > 0)
+            .collect();
+        let total = self.limits.input_total();
+        for (bytes, index) in limits::largest_inputs(held, total, &self.config) {
+            self.evict(index, Closing::InputTotal { bytes, total });
+        }
     }
 }
 
@@ -1089,7 +1170,9 @@ fn apply_group<C: Clock>(
             break;
         };
         deliver(peer, held, config.persist);
-        if peer.unsent_bytes() >= config.client_output_bytes_max {
+        let unsent = peer.unsent_bytes();
+        // Over the hard limit the turn stops too, and `end_turn` closes.
+        if unsent >= config.client_output_bytes_max || limits::over_hard(unsent, config) {
             turn.output_full = true;
             break;
         }
@@ -1148,6 +1231,7 @@ fn apply_or_park<C: Clock>(
 #[inline]
 fn deliver(peer: &mut Peer, held: Held, persistent: bool) {
     if persistent {
+        peer.limits.held_bytes += held.reply.encoded_bytes_bound();
         peer.held.push_back(held);
     } else {
         held.codec
@@ -1218,11 +1302,4 @@ fn trim(buffer: &mut BytesMut) {
     if buffer.is_empty() && buffer.capacity() > BUFFER_KEEP_BYTES {
         *buffer = BytesMut::new();
     }
-}
-
-/// Tells a client over `connections_max` why it is dropped (best effort,
-/// never blocking).
-fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr) {
-    tracing::warn!(%peer, "connections_max reached; refusing connection");
-    let _ = stream.write(b"-ERR max number of clients reached\r\n");
 }

@@ -70,14 +70,7 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         .then(|| crate::tls::server_config(&config))
         .transpose()?;
     let state = recover_state(&config)?;
-    let bind = |port: u16| {
-        std::net::TcpListener::bind((config.bind.as_str(), port)).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}:{port}: {e}", config.bind),
-            )
-        })
-    };
+    let bind = |port: u16| listen(&config.bind, port);
     let plain = config
         .plaintext_listener()
         .then(|| bind(config.port))
@@ -174,6 +167,12 @@ fn serve<C: Clock>(
     }
     let (reactor, control) =
         Reactor::new(plain, tls, engine, config.clone(), stats.clone(), users)?;
+    if config.memory_bytes_max != 0 && crate::alloc::allocated_bytes() == 0 {
+        tracing::warn!(
+            "memory_bytes_max is set but this program does not count its memory \
+             (usher::alloc::CountingAllocator is not its global allocator): no memory bound"
+        );
+    }
     let engine = std::thread::Builder::new()
         .name("usher-engine".into())
         .spawn(move || {
@@ -196,6 +195,18 @@ fn serve<C: Clock>(
         stats,
         control,
         engine,
+    })
+}
+
+/// Binds the listening socket; an error names the address, as in
+/// `cannot listen on 127.0.0.1:7379: Address already in use`.
+fn listen(bind: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind((bind, port)).map_err(|error| {
+        let kind = error.kind();
+        // The OS's text without its "(os error 98)" tail.
+        let text = error.to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+        std::io::Error::new(kind, format!("cannot listen on {bind}:{port}: {text}"))
     })
 }
 

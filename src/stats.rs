@@ -20,6 +20,16 @@ pub struct ServerStats {
     pub bytes_written: AtomicU64,
     /// Large removed values handed to the freeing thread and not yet freed.
     pub lazyfree_pending: AtomicU64,
+    /// Connections closed for their unsent replies (hard or soft limit).
+    pub output_limit_disconnections: AtomicU64,
+    /// Connections closed for their unparsed input (own or all clients').
+    pub input_limit_disconnections: AtomicU64,
+    /// Connections closed after `timeout_seconds` idle.
+    pub idle_disconnections: AtomicU64,
+    /// Write commands refused with OOM over `memory_bytes_max`.
+    pub oom_refusals: AtomicU64,
+    /// Unparsed input bytes of all connections (partial frames included).
+    pub client_input_bytes: AtomicU64,
 }
 
 impl Default for ServerStats {
@@ -35,6 +45,11 @@ impl Default for ServerStats {
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             lazyfree_pending: AtomicU64::new(0),
+            output_limit_disconnections: AtomicU64::new(0),
+            input_limit_disconnections: AtomicU64::new(0),
+            idle_disconnections: AtomicU64::new(0),
+            oom_refusals: AtomicU64::new(0),
+            client_input_bytes: AtomicU64::new(0),
         }
     }
 }

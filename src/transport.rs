@@ -104,6 +104,14 @@ impl Transport {
         }
     }
 
+    /// The client's address (for log lines and `ACL LOG`).
+    pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Transport::Plain(tcp) => tcp.peer_addr(),
+            Transport::Tls(tls) => tls.tcp.peer_addr(),
+        }
+    }
+
     /// Closes both directions; a TLS stream past its handshake says
     /// `close_notify` first (best effort, never blocking).
     pub fn shutdown(&mut self) {

@@ -271,6 +271,45 @@ pub const COMMANDS: &[CommandSpec] = &[
 // A user's permitted commands are a 128-bit set indexed by `Cmd`.
 const _: () = assert!(COMMANDS.len() <= 128);
 
+/// Whether a command may grow memory (Redis's `denyoom` flag, read from
+/// [`COMMANDS`]): such commands are refused while used memory is over the
+/// server's bound; reads and deletes are not. A table lookup, so the
+/// server's check costs one branch per request while no bound is set.
+#[inline]
+pub fn denies_oom(id: Cmd) -> bool {
+    DENYOOM[id as usize]
+}
+
+/// [`denies_oom`] per command, indexed by [`Cmd`], built from the flags at
+/// compile time (an out-of-range `Cmd` would not compile).
+const DENYOOM: [bool; COMMANDS.len()] = {
+    let mut table = [false; COMMANDS.len()];
+    let mut row = 0;
+    while row < COMMANDS.len() {
+        table[COMMANDS[row].id as usize] = has_flag(COMMANDS[row].flags, "denyoom");
+        row += 1;
+    }
+    table
+};
+
+const fn has_flag(flags: &[&str], wanted: &str) -> bool {
+    let mut at = 0;
+    while at < flags.len() {
+        let (flag, wanted) = (flags[at].as_bytes(), wanted.as_bytes());
+        if flag.len() == wanted.len() {
+            let mut byte = 0;
+            while byte < flag.len() && flag[byte] == wanted[byte] {
+                byte += 1;
+            }
+            if byte == flag.len() {
+                return true;
+            }
+        }
+        at += 1;
+    }
+    false
+}
+
 /// Slots of the name index: a power of two well above the number of
 /// commands, so that probes are short.
 const INDEX_SLOTS: usize = 256;
@@ -368,6 +407,48 @@ mod tests {
                 || row.name == "REQ";
             assert_eq!(row.categories & SALE != 0, sale, "{}", row.name);
             assert!(row.categories & (FAST | SLOW) != 0, "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn denyoom_follows_the_flags() {
+        for spec in COMMANDS {
+            assert_eq!(
+                denies_oom(spec.id),
+                spec.flags.contains(&"denyoom"),
+                "{}",
+                spec.name
+            );
+        }
+        assert!(denies_oom(Cmd::Set) && denies_oom(Cmd::Req));
+        assert!(!denies_oom(Cmd::Get) && !denies_oom(Cmd::Del) && !denies_oom(Cmd::Flushall));
+    }
+
+    #[test]
+    fn a_request_names_a_row_with_its_commands_flags() {
+        let samples: &[&[&str]] = &[
+            &["INCR", "k"],
+            &["DECR", "k"],
+            &["DECRBY", "k", "2"],
+            &["UNLINK", "k"],
+            &["PEXPIREAT", "k", "1"],
+            &["ZREVRANGEBYSCORE", "k", "1", "0"],
+            &["ZREVRANK", "k", "m"],
+            &["ZPOPMAX", "k"],
+            &["BZPOPMAX", "k", "0"],
+            &["REQ", "id", "GET", "k"],
+            &["SET", "k", "v"],
+        ];
+        for words in samples {
+            let args: Vec<crate::Arg> = words
+                .iter()
+                .map(|w| crate::Arg::Bytes(bytes::Bytes::copy_from_slice(w.as_bytes())))
+                .collect();
+            let request = crate::request::parse(&args).expect("parses");
+            let row = request.command().expect("not connection-level");
+            let named = find(words[0]).expect("known");
+            let spec = COMMANDS.iter().find(|spec| spec.id == row).expect("a row");
+            assert_eq!(spec.flags, named.flags, "{words:?}");
         }
     }
 

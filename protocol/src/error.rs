@@ -175,6 +175,16 @@ impl ServerError {
         )
     }
 
+    /// A command that may grow memory, refused while used memory is over
+    /// `memory_bytes_max` (Redis's text, with usher's setting name).
+    pub const OOM_MEMORY: ServerError = ServerError::new_static(
+        ErrorCode::OutOfMemory,
+        "OOM command not allowed when used memory > 'memory_bytes_max'.",
+    );
+    /// A connection refused at `connections_max` (Redis's text).
+    pub const MAX_CLIENTS: ServerError =
+        ServerError::new_static(ErrorCode::Limit, "ERR max number of clients reached");
+
     pub const NO_SUCH_KEY: ServerError =
         ServerError::new_static(ErrorCode::NoSuchKey, "ERR no such key");
 

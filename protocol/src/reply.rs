@@ -197,6 +197,39 @@ impl Reply {
         matches!(self, Reply::Error(_))
     }
 
+    /// At least as many bytes as this reply takes once encoded, in either
+    /// codec and any RESP version, frame header included; computed without
+    /// encoding it, so a server can count replies it holds before they are
+    /// written (and bound them).
+    pub fn encoded_bytes_bound(&self) -> usize {
+        /// A frame header, or a RESP type byte, length and CRLFs.
+        const FRAMING: usize = 32;
+        /// Any scalar (an integer's or a double's text, with its framing).
+        const SCALAR: usize = 48;
+        match self {
+            Reply::Simple(text) => FRAMING + text.len(),
+            Reply::Bulk(bytes) => FRAMING + bytes.len(),
+            Reply::BulkInline(inline) => FRAMING + inline.as_bytes().len(),
+            Reply::Error(error) => FRAMING + error.message.len(),
+            Reply::BulkInt(_) | Reply::Int(_) | Reply::Double(_) => SCALAR,
+            Reply::Nil | Reply::NilArray | Reply::Bool(_) => FRAMING,
+            Reply::Ints(ints) => FRAMING + SCALAR * ints.as_slice().len(),
+            Reply::Tuple(tuple) => {
+                let mut total = FRAMING;
+                tuple.for_each_item(|item| total += item.encoded_bytes_bound());
+                total
+            }
+            Reply::Array(items) => items.iter().fold(FRAMING, |total, item| {
+                total.saturating_add(item.encoded_bytes_bound())
+            }),
+            Reply::Map(pairs) => pairs.iter().fold(FRAMING, |total, (key, value)| {
+                total
+                    .saturating_add(key.encoded_bytes_bound())
+                    .saturating_add(value.encoded_bytes_bound())
+            }),
+        }
+    }
+
     /// `[head, ints..., list]` (the head and the list only when given):
     /// inline when it fits (see [`Tuple`]), else the same `Array`.
     pub fn tuple(head: Option<Word>, ints: &[i64], list: Option<&[u32]>) -> Reply {
@@ -477,5 +510,50 @@ pub(crate) mod tests {
             Reply::tuple(None, &[1, 2, 3, 4, 5], None),
             Reply::Array(_)
         ));
+    }
+
+    #[test]
+    fn the_encoded_bytes_bound_holds_in_every_codec() {
+        let mut replies: Vec<Reply> = vec![
+            Reply::OK,
+            Reply::Bulk(Bytes::from(vec![b'v'; 100_000])),
+            Reply::Bulk(Bytes::new()),
+            Reply::BulkInline(InlineBytes::new(b"short").expect("fits")),
+            Reply::BulkInt(i64::MIN),
+            Reply::Int(i64::MIN),
+            Reply::Double(-1.234_567_890_123_456_7e-308),
+            Reply::Double(f64::NEG_INFINITY),
+            Reply::Nil,
+            Reply::NilArray,
+            Reply::Bool(true),
+            Reply::int_list(&[u32::MAX; 3]),
+            Reply::int_list(&(0..100).map(|_| u32::MAX).collect::<Vec<_>>()),
+            Reply::Error(ServerError::SYNTAX),
+            Reply::Map(vec![(Reply::simple("k"), Reply::Int(i64::MAX))]),
+            Reply::Array(vec![Reply::Array(Vec::new()), Reply::Double(1e300)]),
+        ];
+        replies.extend(tuples_and_arrays().into_iter().flat_map(|(t, a)| [t, a]));
+        for reply in &replies {
+            let bound = reply.encoded_bytes_bound();
+            let mut out = bytes::BytesMut::new();
+            crate::binary::encode_reply(&mut out, u64::MAX, reply);
+            assert!(
+                out.len() <= bound,
+                "binary {reply:?}: {} > {bound}",
+                out.len()
+            );
+            for version in [
+                crate::resp::RespVersion::Resp2,
+                crate::resp::RespVersion::Resp3,
+            ] {
+                out.clear();
+                crate::resp::encode_reply(reply, version, &mut out);
+                assert!(
+                    out.len() <= bound,
+                    "{version:?} {reply:?}: {} > {bound}",
+                    out.len()
+                );
+            }
+        }
     }
 }

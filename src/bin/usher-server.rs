@@ -84,7 +84,8 @@ async fn serve(config: Config) -> ExitCode {
     let running = match usher::server::start(config, SystemClock).await {
         Ok(running) => running,
         Err(error) => {
-            eprintln!("usher-server: cannot start: {error}");
+            // Each start error names its object (address, directory, file).
+            eprintln!("usher-server: {error}");
             return ExitCode::FAILURE;
         }
     };

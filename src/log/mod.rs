@@ -485,16 +485,30 @@ impl Writer {
     }
 }
 
+/// Creates a segment file holding just its header, synced; an error names
+/// the file (or the directory, for its sync).
 fn create_segment(dir: &Path, first_lsn: u64) -> io::Result<(File, PathBuf)> {
     let path = dir.join(segment_name(first_lsn));
+    let named = |error: io::Error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot create the log segment {}: {error}", path.display()),
+        )
+    };
     refuse_overwrite(&path)?;
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
-        .open(&path)?;
-    file.write_all(&encode_header(first_lsn))?;
-    file.sync_all()?;
-    sync_dir(dir)?;
+        .open(&path)
+        .map_err(named)?;
+    file.write_all(&encode_header(first_lsn)).map_err(named)?;
+    file.sync_all().map_err(named)?;
+    sync_dir(dir).map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot sync the data directory {}: {error}", dir.display()),
+        )
+    })?;
     Ok((file, path))
 }

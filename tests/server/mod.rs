@@ -5,6 +5,7 @@ mod acl;
 mod binary;
 mod blocking;
 mod cli;
+mod limits;
 mod resp;
 mod seats;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.

@@ -146,8 +146,8 @@ async fn concurrent_incrbound_grants_exactly_the_cap() {
 // --- the usher-server binary ---
 
 /// A child process that is killed if the test fails before it exits.
-struct ServerProcess {
-    child: Child,
+pub(super) struct ServerProcess {
+    pub(super) child: Child,
     stderr: Option<std::process::ChildStderr>,
     /// This server's own data directory, removed when the test ends.
     _dir: tempfile::TempDir,
@@ -163,7 +163,7 @@ impl Drop for ServerProcess {
 }
 
 impl ServerProcess {
-    fn spawn(extra: &[&str]) -> ServerProcess {
+    pub(super) fn spawn(extra: &[&str]) -> ServerProcess {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
             .args(["--port", "0", "--bind", "127.0.0.1"])
@@ -182,8 +182,13 @@ impl ServerProcess {
         }
     }
 
+    /// This server's data directory.
+    pub(super) fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// Reads the `usher-server listening on ADDR` line (bounded wait).
-    fn listening_addr(&mut self) -> std::net::SocketAddr {
+    pub(super) fn listening_addr(&mut self) -> std::net::SocketAddr {
         let stdout = self.child.stdout.take().expect("piped stdout");
         self.stderr = self.child.stderr.take();
         let (send, receive) = std::sync::mpsc::channel();
@@ -203,7 +208,7 @@ impl ServerProcess {
     }
 
     /// Waits for the process to exit, at most `TIMEOUT`.
-    fn wait(&mut self) -> std::process::ExitStatus {
+    pub(super) fn wait(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -217,7 +222,7 @@ impl ServerProcess {
         }
     }
 
-    fn stderr_text(&mut self) -> String {
+    pub(super) fn stderr_text(&mut self) -> String {
         use std::io::Read;
         let mut text = String::new();
         if let Some(mut stderr) = self.stderr.take().or_else(|| self.child.stderr.take()) {
@@ -343,8 +348,14 @@ async fn shutdown_does_not_wait_for_a_client_that_never_reads() {
 async fn a_client_that_does_not_read_is_held_back_while_others_are_served() {
     // A process of its own, since resident memory is the whole process's
     // and the other tests run servers in this one.
-    let mut server =
-        ServerProcess::spawn(&["--persist", "false", "--client-output-bytes-max", "262144"]);
+    let mut server = ServerProcess::spawn(&[
+        "--persist",
+        "false",
+        "--client-output-bytes-max",
+        "262144",
+        "--client-output-buffer-soft-bytes",
+        "262144",
+    ]);
     let addr = server.listening_addr();
     let mut other = RespConn::connect(addr).await;
     let mut slow = RespConn::connect(addr).await;
@@ -387,7 +398,7 @@ async fn resident_bytes(conn: &mut RespConn) -> u64 {
 }
 
 /// One numeric field of an INFO section.
-async fn info_number(conn: &mut RespConn, section: &str, name: &str) -> u64 {
+pub(super) async fn info_number(conn: &mut RespConn, section: &str, name: &str) -> u64 {
     let info = conn.call(&["INFO", section]).await;
     let Resp::Bulk(text) = info else {
         panic!("INFO is a bulk string: {info:?}")

@@ -285,6 +285,68 @@ impl Request {
         matches!(self, Request::Connection(_))
     }
 
+    /// The command-table row of this request (`None` for connection-level
+    /// commands). Commands that share a variant (INCR and DECRBY, ZRANGE
+    /// and ZREVRANGEBYSCORE...) share their flags too, so any one of them
+    /// stands for the variant.
+    pub fn command(&self) -> Option<Cmd> {
+        Some(match self {
+            Request::Connection(_) => return None,
+            Request::Info(_) => Cmd::Info,
+            Request::DbSize => Cmd::Dbsize,
+            Request::FlushAll => Cmd::Flushall,
+            Request::Snapshot => Cmd::Snapshot,
+            Request::Del(_) => Cmd::Del,
+            Request::Exists(_) => Cmd::Exists,
+            Request::Type(_) => Cmd::Type,
+            Request::Expire { .. } => Cmd::Expire,
+            Request::Ttl(_) => Cmd::Ttl,
+            Request::Pttl(_) => Cmd::Pttl,
+            Request::Persist(_) => Cmd::Persist,
+            Request::Scan { .. } => Cmd::Scan,
+            Request::Get(_) => Cmd::Get,
+            Request::Set { .. } => Cmd::Set,
+            Request::IncrBy { .. } => Cmd::Incrby,
+            Request::IncrBound { .. } => Cmd::Incrbound,
+            Request::SeatCreate { .. } => Cmd::SeatCreate,
+            Request::SeatHold { .. } => Cmd::SeatHold,
+            Request::SeatConfirm { .. } => Cmd::SeatConfirm,
+            Request::SeatRelease { .. } => Cmd::SeatRelease,
+            Request::SeatStatus { .. } => Cmd::SeatStatus,
+            Request::SeatHolder { .. } => Cmd::SeatHolder,
+            Request::SeatInfo(_) => Cmd::SeatInfo,
+            Request::StockConfig { .. } => Cmd::StockConfig,
+            Request::StockReserve { .. } => Cmd::StockReserve,
+            Request::StockConfirm { .. } => Cmd::StockConfirm,
+            Request::StockRelease { .. } => Cmd::StockRelease,
+            Request::StockTake { .. } => Cmd::StockTake,
+            Request::StockRefund { .. } => Cmd::StockRefund,
+            Request::StockInfo(_) => Cmd::StockInfo,
+            Request::Req { .. } => Cmd::Req,
+            Request::ZAdd { .. } => Cmd::Zadd,
+            Request::ZIncrBy { .. } => Cmd::Zincrby,
+            Request::ZRem { .. } => Cmd::Zrem,
+            Request::ZScore { .. } => Cmd::Zscore,
+            Request::ZCard(_) => Cmd::Zcard,
+            Request::ZCount { .. } => Cmd::Zcount,
+            Request::ZRank { .. } => Cmd::Zrank,
+            Request::ZRange { .. } => Cmd::Zrange,
+            Request::ZPop { .. } => Cmd::Zpopmin,
+            Request::BzPop { .. } => Cmd::Bzpopmin,
+            Request::ZRemRangeByScore { .. } => Cmd::Zremrangebyscore,
+            Request::ZRemRangeByRank { .. } => Cmd::Zremrangebyrank,
+            Request::QueueConfig { .. } => Cmd::QueueConfig,
+            Request::QueueJoin { .. } => Cmd::QueueJoin,
+            Request::QueuePos { .. } => Cmd::QueuePos,
+            Request::QueueAdmit { .. } => Cmd::QueueAdmit,
+            Request::QueueTouch { .. } => Cmd::QueueTouch,
+            Request::QueueLeave { .. } => Cmd::QueueLeave,
+            Request::QueueClose(_) => Cmd::QueueClose,
+            Request::QueueDrop(_) => Cmd::QueueDrop,
+            Request::QueueInfo(_) => Cmd::QueueInfo,
+        })
+    }
+
     /// The keys the request names; used to enforce `key_bytes_max`.
     pub fn keys(&self) -> &[Bytes] {
         match self {
