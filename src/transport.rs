@@ -398,9 +398,8 @@ impl TlsStream {
             if wire.len() < WRITE_WIRE_BYTES {
                 wire.resize(WRITE_WIRE_BYTES, 0);
             }
-            let written = self.with_write_traffic(|traffic, _| {
-                encrypt(traffic, &data[..taken], wire)
-            })?;
+            let written =
+                self.with_write_traffic(|traffic, _| encrypt(traffic, &data[..taken], wire))?;
             if self.outgoing.is_empty() {
                 let sent = send_from(&mut self.tcp, &wire[..written])?;
                 self.outgoing.extend_from_slice(&wire[sent..written]);
@@ -481,7 +480,9 @@ impl TlsStream {
             return;
         }
         let queued = self.with_write_traffic(|traffic, outgoing| {
-            append(outgoing, encrypt_needs, |out| traffic.queue_close_notify(out))
+            append(outgoing, encrypt_needs, |out| {
+                traffic.queue_close_notify(out)
+            })
         });
         if queued.is_ok() {
             let _ = self.send_pending();
