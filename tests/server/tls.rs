@@ -7,7 +7,8 @@
 //! a second; `port 0` with TLS serving TLS only; config and certificate
 //! errors naming the setting or file; a TLS client that does not read its
 //! replies held to what a plaintext one is; a TLS 1.2 client's large
-//! request and `close_notify`; a failed handshake's server CPU
+//! request and `close_notify`; a forged record after the handshake
+//! answered with an alert; a failed handshake's server CPU
 //! against a plaintext request's. Two measurements, bounded by
 //! environment variables: a burst of handshakes beside a plaintext INCR
 //! loop (`USHER_TLS_HANDSHAKES`, default 64; `USHER_TLS_INCR_P99_MS` makes
@@ -276,6 +277,53 @@ async fn tls12_large_requests_and_close_notify_after_them() {
         "{} bytes back, not the {}",
         got.len(),
         expected.len()
+    );
+    stop(running).await;
+}
+
+/// After the handshake, a record that does not decrypt (written under
+/// the TLS layer) gets the server's alert and a close; the server goes on
+/// serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_does_not_decrypt_closes_only_its_connection() {
+    let pki = pki();
+    let running = start(tls_config(&pki, TlsAuthClients::No)).await;
+    let tcp = tokio::net::TcpStream::connect(tls_addr(&running))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = pki
+        .connector(None)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    tls.write_all(b"*1\r\n$4\r\nPING\r\n").await.expect("write");
+    tls.flush().await.expect("flush");
+    let mut pong = [0u8; 7];
+    tokio::time::timeout(TIMEOUT, tls.read_exact(&mut pong))
+        .await
+        .expect("PONG in time")
+        .expect("read");
+    assert_eq!(&pong, b"+PONG\r\n");
+    // An application-data record of 24 bytes that no key made.
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 24];
+    forged.extend([0x5a; 24]);
+    tls.get_mut().0.write_all(&forged).await.expect("write");
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(TIMEOUT, tls.read_to_end(&mut rest))
+        .await
+        .expect("closed in time");
+    let error = ended.expect_err("the server's alert");
+    assert!(
+        error.to_string().contains("BadRecordMac"),
+        "{error}, after {rest:?}"
+    );
+    let mut client = connect(tls_addr(&running), &pki.connector(None))
+        .await
+        .expect("TLS connect");
+    assert_eq!(
+        ping(&mut client).await.expect("PING"),
+        Reply::Simple("PONG".into())
     );
     stop(running).await;
 }
