@@ -1,19 +1,20 @@
 //! TLS on its own port. Certificates are made here with rcgen: a CA, a
 //! server certificate for 127.0.0.1 and localhost, a client certificate,
-//! and a client certificate from another CA. Checked: the Rust client
-//! (binary protocol) and RESP over TLS, `redis-cli --tls` and `usher-cli
-//! --tls`; client certificates when `tls_auth_clients` is `yes` or
-//! `optional`; a plaintext or silent client on the TLS port closed within
-//! a second; `port 0` with TLS serving TLS only; config and certificate
+//! one larger than a TLS record, and a client certificate from another
+//! CA. Checked: the Rust client (binary protocol) and RESP over TLS,
+//! `redis-cli --tls` and `usher-cli --tls`; client certificates when
+//! `tls_auth_clients` is `yes` or `optional`, and one larger than a TLS
+//! record; a plaintext or silent client on the TLS port closed within a
+//! second; `port 0` with TLS serving TLS only; config and certificate
 //! errors naming the setting or file; a TLS client that does not read its
 //! replies held to what a plaintext one is; a TLS 1.2 client's large
 //! request and `close_notify`; a forged record after the handshake
-//! answered with an alert; a failed handshake's server CPU
-//! against a plaintext request's. Two measurements, bounded by
-//! environment variables: a burst of handshakes beside a plaintext INCR
-//! loop (`USHER_TLS_HANDSHAKES`, default 64; `USHER_TLS_INCR_P99_MS` makes
-//! the p99 a limit), and the memory of idle TLS connections
-//! (`USHER_TLS_IDLE_CONNECTIONS`, default 200).
+//! answered with an alert; a failed handshake's server CPU against a
+//! plaintext request's. Two measurements, bounded by environment
+//! variables: a burst of handshakes beside a plaintext INCR loop
+//! (`USHER_TLS_HANDSHAKES`, default 64; `USHER_TLS_INCR_P99_MS` makes the
+//! p99 a limit), and the memory of idle TLS connections
+//! (`USHER_TLS_IDLE_CONNECTIONS`, default 200; at most 4 KiB each).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -103,6 +104,17 @@ fn pki() -> Pki {
         "client",
         &authority,
         &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    // A client certificate larger than a TLS record (16 KiB): its
+    // handshake message comes in several records.
+    let names: Vec<String> = (0..1500).map(|i| format!("n{i}.example.com")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    leaf(
+        dir.path(),
+        "large",
+        &authority,
+        &names,
         ExtendedKeyUsagePurpose::ClientAuth,
     );
     let other = ca("another CA");
@@ -411,6 +423,26 @@ async fn client_certificates_are_required_when_tls_auth_clients_is_yes() {
         };
         assert!(refused, "a client with identity {identity:?} was served");
     }
+    stop(running).await;
+}
+
+/// A client certificate larger than a TLS record: the server joins its
+/// handshake message across records (and reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_larger_than_a_record_is_verified() {
+    let pki = pki();
+    let size = std::fs::read(pki.path("large.pem"))
+        .expect("large.pem")
+        .len();
+    assert!(size > 20_000, "large.pem is {size} bytes");
+    let running = start(tls_config(&pki, TlsAuthClients::Yes)).await;
+    let mut client = connect(tls_addr(&running), &pki.connector(Some("large")))
+        .await
+        .expect("connect");
+    assert_eq!(
+        ping(&mut client).await.expect("PING"),
+        Reply::Simple("PONG".into())
+    );
     stop(running).await;
 }
 
