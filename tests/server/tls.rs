@@ -14,7 +14,7 @@
 //! variables: a burst of handshakes beside a plaintext INCR loop
 //! (`USHER_TLS_HANDSHAKES`, default 64; `USHER_TLS_INCR_P99_MS` makes the
 //! p99 a limit), and the memory of idle TLS connections
-//! (`USHER_TLS_IDLE_CONNECTIONS`, default 200; at most 4 KiB each).
+//! (`USHER_TLS_IDLE_CONNECTIONS`, default 2,000; at most 4 KiB each).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -892,6 +892,8 @@ fn spawn_server(pki: &Pki) -> ServerProcess {
             ])
             .args(["--port", &plain.to_string(), "--tls-port", &tls.to_string()])
             .args(["--tls-auth-clients", "no"])
+            // Room for the idle-connection test's long run (10,000 of each).
+            .args(["--connections-max", "20000"])
             .arg("--tls-cert-file")
             .arg(pki.path("server.pem"))
             .arg("--tls-key-file")
@@ -967,7 +969,7 @@ async fn idle_cost(server: &ServerProcess, count: usize, tls: Option<&TlsConnect
 /// frees its buffers once they are empty).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_tls_connections_memory() {
-    let count = env_count("USHER_TLS_IDLE_CONNECTIONS", 200);
+    let count = env_count("USHER_TLS_IDLE_CONNECTIONS", 2_000);
     let pki = pki();
     let server = spawn_server(&pki);
     let tls = pki.connector(None);
