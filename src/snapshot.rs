@@ -731,7 +731,22 @@ pub fn load(
         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| error(0, format!("cannot map: {e}")))?;
     // Read front to back by two threads, each sequentially.
     let _ = map.advise(memmap2::Advice::Sequential);
-    let data: &[u8] = &map;
+    load_bytes(path, &map, state, touched)
+}
+
+/// [`load`] of a snapshot's bytes (`path` names it in errors): the decoder
+/// itself, which the fuzz targets drive without a file.
+pub fn load_bytes(
+    path: &Path,
+    data: &[u8],
+    state: &mut State,
+    touched: Option<&TouchedKeys>,
+) -> Result<Loaded, SnapshotError> {
+    let error = |offset: usize, reason: String| SnapshotError {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        reason,
+    };
     let start_lsn = read_header(data, &error)?;
     let started = std::time::Instant::now();
     let tracked = Tracked { start_lsn, touched };

@@ -3,8 +3,8 @@
 //! them with (grammar in `log/mod.rs`). Decoding checks the frame (length,
 //! checksum) and the record's format version, and names the position and
 //! effect count; the effects are decoded by [`decode_effects`], and
-//! recovery judges what a bad frame means (torn tail or damage) from where
-//! it is.
+//! [`torn_tail`] says whether the bytes of a bad frame prove a write cut
+//! short (the rule, and why, are in `log/mod.rs`).
 
 use crate::encoding::Reader;
 use crate::state::Effect;
@@ -38,11 +38,13 @@ pub enum Decoded<'a> {
     /// Only zeros from here on (at least one byte): space preallocated, or
     /// allocated by the file system, that no record reached.
     Zeros,
-    /// The bytes end inside a record: what a write cut short leaves (a
-    /// header cut short, a length running past the end, or a record ending
-    /// exactly at the end whose checksum fails).
+    /// The bytes end inside a record: a header cut short, or a length
+    /// running past the end. A write cut short leaves this, and so does a
+    /// damaged length: [`torn_tail`] tells them apart.
     Incomplete { reason: String },
-    /// Bytes that are not a record, with more after them.
+    /// All the bytes a record's header names are there, and they are not
+    /// a record: a checksum that fails, a length too small, version 0.
+    /// Damage, unless [`torn_tail`] finds the zeros of a write cut short.
     Corrupt { reason: String },
     /// A whole record (its checksum holds) in a format newer than this
     /// build reads: written by a newer usher, not damage.
@@ -105,10 +107,8 @@ fn frame(data: &[u8], segment_version: u32) -> Decoded<'_> {
         };
     };
     if crc32c::crc32c(payload) != crc {
-        let reason = "record checksum mismatch".to_string();
-        return match RECORD_HEADER_BYTES + length == data.len() {
-            true => Decoded::Incomplete { reason },
-            false => Decoded::Corrupt { reason },
+        return Decoded::Corrupt {
+            reason: "record checksum mismatch".into(),
         };
     }
     let fields = match segment_version {
@@ -132,11 +132,82 @@ fn frame(data: &[u8], segment_version: u32) -> Decoded<'_> {
     }
 }
 
+/// The unit a disk writes whole: a write cut short by a crash leaves each
+/// 512-byte sector (and each page, a multiple) of the file either as it was
+/// or fully written, never part of one.
+pub const SECTOR_BYTES: usize = 512;
+
+/// Whether the bad record at `offset` in `data` (a whole segment file,
+/// whose next record should have position `expected`) is a write cut
+/// short, by the rule in `log/mod.rs`: the reason, naming what the bytes
+/// show, or `None` when they do not prove it (damage, or the clean end of
+/// zeros, which [`decode`] reads as [`Decoded::Zeros`]).
+pub fn torn_tail(
+    data: &[u8],
+    offset: usize,
+    expected: u64,
+    segment_version: u32,
+) -> Option<String> {
+    let rest = data.get(offset..)?;
+    // The last byte that is not zero: every write left its bytes up to
+    // here; from the sector after it on, the file is as it was before.
+    let written = offset + rest.iter().rposition(|b| *b != 0)? + 1;
+    if rest.len() < RECORD_HEADER_BYTES {
+        return Some(format!(
+            "{} bytes of a record header at the end of the file",
+            rest.len()
+        ));
+    }
+    let length = word(rest, 0) as usize;
+    let end = offset + RECORD_HEADER_BYTES + length;
+    let unwritten = written.div_ceil(SECTOR_BYTES) * SECTOR_BYTES;
+    if !starts_as_expected(&rest[..rest.len().min(unwritten - offset)], expected, segment_version) {
+        return None;
+    }
+    match frame(rest, segment_version) {
+        Decoded::Record { .. } | Decoded::Zeros | Decoded::Newer { .. } => None,
+        // A write cut short leaves nothing valid behind it: a record that
+        // does is damage before it (its length, most likely).
+        Decoded::Incomplete { .. } if later_record_follows(data, offset + 1, expected, segment_version) => None,
+        Decoded::Incomplete { .. } => Some(format!(
+            "the record's header names {} bytes, the file holds {}",
+            RECORD_HEADER_BYTES + length,
+            rest.len()
+        )),
+        Decoded::Corrupt { .. } => {
+            (unwritten < end).then(|| {
+                format!(
+                    "the record's bytes from offset {unwritten} (a sector boundary) to its end \
+                     are zeros, as a write cut short leaves them"
+                )
+            })
+        }
+    }
+}
+
+/// Whether the bytes a write left of a record (`written`, from its start)
+/// read as the start of the record the log expects there: a format this
+/// build writes, and position `expected`, as far as they go.
+fn starts_as_expected(written: &[u8], expected: u64, segment_version: u32) -> bool {
+    let mut lsn_at = RECORD_HEADER_BYTES;
+    if segment_version >= 2 {
+        match written.get(RECORD_HEADER_BYTES) {
+            Some(version) if *version == 0 || *version > RECORD_VERSION => return false,
+            _ => lsn_at += 1,
+        }
+    }
+    let lsn = expected.to_le_bytes();
+    let present = written.get(lsn_at..).unwrap_or_default();
+    present.iter().zip(lsn).all(|(byte, want)| *byte == want)
+}
+
 /// Decodes a record's `count` effects into `out`; an error if one does not
 /// decode or bytes are left over.
 pub fn decode_effects(effects: &[u8], count: u32, out: &mut Vec<Effect>) -> Result<(), String> {
     let mut reader = Reader::new(effects);
-    out.reserve(count as usize);
+    // Every effect takes a byte at least: a count beyond the bytes is
+    // damage, found below, and must not size an allocation.
+    out.reserve((count as usize).min(effects.len()));
     for _ in 0..count {
         let effect =
             Effect::decode(&mut reader).map_err(|error| format!("undecodable effect: {error}"))?;
@@ -243,13 +314,117 @@ mod tests {
     }
 
     #[test]
-    fn checksum_failures_are_incomplete_only_at_the_end() {
+    fn a_checksum_failure_is_corrupt_wherever_the_record_ends() {
         let mut bytes = encoded(3, &[b"key".to_vec()]);
         let last = bytes.len() - 1;
         bytes[last] ^= 0xFF;
-        assert!(matches!(decode(&bytes, V), Decoded::Incomplete { .. }));
+        assert!(matches!(decode(&bytes, V), Decoded::Corrupt { .. }));
         bytes.push(1);
         assert!(matches!(decode(&bytes, V), Decoded::Corrupt { .. }));
+    }
+
+    /// `record` placed at `offset` in a file of `size` bytes, zeros around.
+    fn placed(record: &[u8], offset: usize, size: usize) -> Vec<u8> {
+        let mut data = vec![0u8; size.max(offset + record.len())];
+        data[offset..offset + record.len()].copy_from_slice(record);
+        data
+    }
+
+    #[test]
+    fn a_record_cut_short_is_torn_at_every_length() {
+        let record = encoded(7, &[vec![0x5A; 700], b"tail".to_vec()]);
+        for offset in [0, 100, 509] {
+            let whole = placed(&record, offset, 0);
+            for cut in offset + 1..whole.len() {
+                let data = &whole[..cut];
+                assert!(
+                    torn_tail(data, offset, 7, V).is_some(),
+                    "offset {offset}, cut at {cut}: {:?}",
+                    decode(&data[offset..], V)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_whole_record_is_not_torn_with_or_without_zeros_after() {
+        // Short records (none crosses a sector boundary) ending in zeros,
+        // as an INCR's does: its integer's high bytes.
+        let mut effects = effects(&[b"counter".to_vec()]);
+        effects.push(Effect::from(KeyEffect::Put {
+            key: Key::from(Bytes::from_static(b"n")),
+            value: Value::Int(144),
+            deadline_ms: None,
+        }));
+        let mut record = Vec::new();
+        encode(&mut record, 9, &mut effects);
+        assert_eq!(record.last(), Some(&0), "the record ends in zeros");
+        for zeros_after in [0, 1, 4096] {
+            for byte in 0..record.len() {
+                for flip in [0x01, 0x80, 0xFF] {
+                    let mut data = placed(&record, 0, record.len() + zeros_after);
+                    data[byte] ^= flip;
+                    if matches!(decode(&data, V), Decoded::Incomplete { .. }) {
+                        // A longer length: cut short, by what the bytes show.
+                        continue;
+                    }
+                    assert_eq!(
+                        torn_tail(&data, 0, 9, V),
+                        None,
+                        "byte {byte} ^ {flip:#x}, {zeros_after} zeros after"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zeros_from_a_sector_boundary_inside_a_record_are_a_torn_write() {
+        let record = encoded(7, &[vec![0x5A; 1500]]);
+        let offset = 300;
+        let data = placed(&record, offset, 8192);
+        let end = offset + record.len();
+        for boundary in (SECTOR_BYTES..end).step_by(SECTOR_BYTES) {
+            let mut torn = data.clone();
+            torn[boundary..].fill(0);
+            let reason = torn_tail(&torn, offset, 7, V);
+            assert!(reason.is_some(), "zeros from {boundary}");
+            // The same zeros from inside a sector: that sector was written,
+            // and the record is torn only if a later boundary still falls
+            // inside it.
+            let mut partial = data.clone();
+            partial[boundary + 1..].fill(0);
+            partial[boundary] = 1;
+            let later = (boundary + SECTOR_BYTES) < end;
+            assert_eq!(torn_tail(&partial, offset, 7, V).is_some(), later, "{boundary}");
+        }
+        // Zeros only after the record's end: a whole record, damaged.
+        let mut damaged = data.clone();
+        damaged[offset + 20] ^= 0x04;
+        assert_eq!(torn_tail(&damaged, offset, 7, V), None);
+    }
+
+    #[test]
+    fn bytes_that_do_not_start_the_expected_record_are_not_torn() {
+        let record = encoded(7, &[vec![0x5A; 100]]);
+        let cut = &record[..40];
+        assert!(torn_tail(cut, 0, 7, V).is_some());
+        assert_eq!(torn_tail(cut, 0, 8, V), None, "another position");
+        let mut other = cut.to_vec();
+        other[RECORD_HEADER_BYTES] = RECORD_VERSION + 1;
+        assert_eq!(torn_tail(&other, 0, 7, V), None, "another format");
+        assert_eq!(torn_tail(b"\xFFjunk at the end\n", 0, 7, V), None, "not a record");
+    }
+
+    #[test]
+    fn a_length_running_past_the_end_is_damage_when_a_record_follows() {
+        let mut data = encoded(5, &[b"a".to_vec()]);
+        data.extend_from_slice(&encoded(6, &[b"b".to_vec()]));
+        data[2] = 0x01; // a length of 65 536 and more
+        assert!(matches!(decode(&data, V), Decoded::Incomplete { .. }));
+        assert_eq!(torn_tail(&data, 0, 5, V), None);
+        data.truncate(20);
+        assert!(torn_tail(&data, 0, 5, V).is_some());
     }
 
     #[test]
