@@ -1,11 +1,12 @@
 //! Start-up recovery and the `usher-server check` tool.
 //!
 //! Start = newest snapshot + replay of the log segments from its position.
-//! A torn last record (a crash mid-write) is cut off with a warning naming
-//! the file, the offset and the bytes dropped: nothing in it was ever
-//! acknowledged. Anything else that is wrong — a bad checksum before the
-//! tail, a gap in the log, a snapshot that fails its checks — stops the
-//! server with a message saying which file, which offset and how to proceed,
+//! A last record whose bytes prove a write cut short by a crash (the rule:
+//! `log/mod.rs`) is cut off with a warning naming the file, the offset and
+//! what the bytes show. Anything else that is wrong — a bad checksum,
+//! whether or not the record is the last, a gap in the log, a snapshot that
+//! fails its checks — stops the server with a message saying which file,
+//! which offset, how many records a repair would cut and how to proceed,
 //! because starting anyway would silently lose acknowledged sales. A log
 //! segment written by a newer usher (a format version this build does not
 //! know) is refused the same way and never cut, not even by `--repair`.
@@ -251,7 +252,9 @@ fn load_snapshot(
     state: &mut State,
     report: &mut Report,
 ) -> Result<(u64, u64, Captured), RecoveryError> {
-    let touched = snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(found, lsn, end_lsn));
+    let seats_max = state.limits.seats_per_event_max;
+    let touched = snapshot::trailer_end_lsn(path)
+        .map(|end_lsn| touched_keys(found, lsn, end_lsn, seats_max));
     let loaded: Loaded = snapshot::load(path, state, touched.as_ref()).map_err(|error| {
         RecoveryError(format!(
             "{error}. The server will not start from a damaged snapshot: restore it from a \
@@ -317,6 +320,7 @@ fn touched_keys(
     segments: &[(u64, PathBuf)],
     start_lsn: u64,
     end_lsn: u64,
+    seats_max: u64,
 ) -> snapshot::TouchedKeys {
     let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut expected = start_lsn;
@@ -356,7 +360,9 @@ fn touched_keys(
                 }
             };
             effects.clear();
-            if lsn != expected || record::decode_effects(body, count, &mut effects).is_err() {
+            if lsn != expected
+                || record::decode_effects(body, count, seats_max, &mut effects).is_err()
+            {
                 return touched;
             }
             for effect in &effects {
@@ -551,7 +557,8 @@ fn replay_segment(
             return Ok(damage(offset, reason, false));
         }
         effects.clear();
-        if let Err(reason) = record::decode_effects(body, count, &mut effects) {
+        let seats_max = state.limits.seats_per_event_max;
+        if let Err(reason) = record::decode_effects(body, count, seats_max, &mut effects) {
             return Ok(damage(offset, reason, false));
         }
         for effect in &effects {

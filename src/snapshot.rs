@@ -749,7 +749,11 @@ pub fn load_bytes(
     };
     let start_lsn = read_header(data, &error)?;
     let started = std::time::Instant::now();
-    let tracked = Tracked { start_lsn, touched };
+    let tracked = Tracked {
+        start_lsn,
+        touched,
+        seats_max: state.limits.seats_per_event_max,
+    };
     let (halves, partitions, trailer) = decode_all(data, state, tracked, &error)?;
     let decoded_ms = started.elapsed().as_millis() as u64;
     let entries = trailer.entries;
@@ -1075,6 +1079,8 @@ struct Tracked<'a> {
     start_lsn: u64,
     /// `None`: every key captured after the start.
     touched: Option<&'a TouchedKeys>,
+    /// The most seats a seat map may have (`seats_per_event_max`).
+    seats_max: u64,
 }
 
 impl Tracked<'_> {
@@ -1124,7 +1130,7 @@ fn decode_chunks(
             decoded.failure = Some((chunk.start - 8, "chunk checksum mismatch".into()));
             return decoded;
         }
-        let mut reader = Reader::new(body);
+        let mut reader = Reader::new(body).with_seats_max(tracked.seats_max);
         while !reader.is_empty() {
             let at = chunk.start + reader.position();
             let (captures, position) = match read_entry(&mut reader) {

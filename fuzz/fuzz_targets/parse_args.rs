@@ -5,6 +5,9 @@
 
 #![no_main]
 
+// Linked for its allocator, which refuses oversized allocations.
+extern crate usher_fuzz;
+
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use usher_protocol::{parse, parse_list, Arg, ArgList};

@@ -5,6 +5,9 @@
 
 #![no_main]
 
+// Linked for its allocator, which refuses oversized allocations.
+extern crate usher_fuzz;
+
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use usher_protocol::resp::{encode_request, RespDecoder};

@@ -6,6 +6,9 @@
 
 #![no_main]
 
+// Linked for its allocator, which refuses oversized allocations.
+extern crate usher_fuzz;
+
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
@@ -50,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         bytes.extend_from_slice(rest);
     }
-    let mut state = State::new(StateLimits::default());
+    let mut state = State::new(StateLimits {
+        seats_per_event_max: usher_fuzz::SEATS_MAX,
+        ..StateLimits::default()
+    });
     if snapshot::load_bytes(Path::new("fuzz.usnap"), &bytes, &mut state, None).is_ok() {
         state.check_invariants();
     }

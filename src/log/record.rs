@@ -202,9 +202,16 @@ fn starts_as_expected(written: &[u8], expected: u64, segment_version: u32) -> bo
 }
 
 /// Decodes a record's `count` effects into `out`; an error if one does not
-/// decode or bytes are left over.
-pub fn decode_effects(effects: &[u8], count: u32, out: &mut Vec<Effect>) -> Result<(), String> {
-    let mut reader = Reader::new(effects);
+/// decode, names a seat map of more than `seats_max` seats (the configured
+/// `seats_per_event_max`: a seat count sizes memory that no byte count
+/// bounds), or bytes are left over.
+pub fn decode_effects(
+    effects: &[u8],
+    count: u32,
+    seats_max: u64,
+    out: &mut Vec<Effect>,
+) -> Result<(), String> {
+    let mut reader = Reader::new(effects).with_seats_max(seats_max);
     // Every effect takes a byte at least: a count beyond the bytes is
     // damage, found below, and must not size an allocation.
     out.reserve((count as usize).min(effects.len()));
@@ -242,6 +249,8 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::log::SEGMENT_VERSION as V;
+
+    const SEATS: u64 = 1000;
     use crate::state::{Key, KeyEffect, Value};
 
     fn effects(keys: &[Vec<u8>]) -> Vec<Effect> {
@@ -271,7 +280,7 @@ mod tests {
             };
             prop_assert_eq!((read, count as usize, len), (lsn, keys.len(), bytes.len()));
             let mut decoded = Vec::new();
-            decode_effects(body, count, &mut decoded).expect("effects decode");
+            decode_effects(body, count, SEATS, &mut decoded).expect("effects decode");
             prop_assert_eq!(decoded, effects(&keys));
         }
 
@@ -311,6 +320,34 @@ mod tests {
         assert!(matches!(decode(&bytes, V), Decoded::Record { len: read, .. } if read == len));
         assert_eq!(decode(&bytes[len..], V), Decoded::Zeros);
         assert!(matches!(decode(&[], V), Decoded::Incomplete { .. }));
+    }
+
+    #[test]
+    fn a_seat_map_above_the_seat_limit_is_refused_before_it_is_allocated() {
+        let put = |seats: u32| {
+            Effect::from(KeyEffect::Put {
+                key: Key::from(Bytes::from_static(b"event")),
+                value: Value::Seats(Box::new(crate::state::seats::SeatMap::new(seats, 0))),
+                deadline_ms: None,
+            })
+        };
+        let mut record = Vec::new();
+        encode(&mut record, 1, &mut vec![put(SEATS as u32)]);
+        let Decoded::Record { count, effects, .. } = decode(&record, V) else {
+            panic!("a record written is read back");
+        };
+        let mut decoded = Vec::new();
+        decode_effects(effects, count, SEATS, &mut decoded).expect("at the limit");
+        assert_eq!(decoded, vec![put(SEATS as u32)]);
+        // The fuzzer's find: a seat count the bytes do not bound (here
+        // 2³¹ - 1, which would take 8 GiB) sized the seat map.
+        let mut huge = effects.to_vec();
+        // The effect tag, the key (length and bytes), the deadline, the
+        // value tag, then the seat count.
+        let at = 1 + 4 + 5 + 8 + 1;
+        huge[at..at + 4].copy_from_slice(&(u32::MAX >> 1).to_le_bytes());
+        let error = decode_effects(&huge, count, SEATS, &mut decoded).expect_err("refused");
+        assert!(error.contains("seats_per_event_max"), "{error}");
     }
 
     #[test]
@@ -465,7 +502,7 @@ mod tests {
         };
         assert_eq!((lsn, count, len), (9, 2, bytes.len()));
         let mut decoded = Vec::new();
-        decode_effects(body, count, &mut decoded).expect("effects decode");
+        decode_effects(body, count, SEATS, &mut decoded).expect("effects decode");
         assert_eq!(decoded, effects(&keys));
         // The same bytes in a segment of this build's version are not a
         // record of another position.
