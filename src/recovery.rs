@@ -253,8 +253,8 @@ fn load_snapshot(
     report: &mut Report,
 ) -> Result<(u64, u64, Captured), RecoveryError> {
     let seats_max = state.limits.seats_per_event_max;
-    let touched = snapshot::trailer_end_lsn(path)
-        .map(|end_lsn| touched_keys(found, lsn, end_lsn, seats_max));
+    let touched =
+        snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(found, lsn, end_lsn, seats_max));
     let loaded: Loaded = snapshot::load(path, state, touched.as_ref()).map_err(|error| {
         RecoveryError(format!(
             "{error}. The server will not start from a damaged snapshot: restore it from a \

@@ -43,16 +43,18 @@ fn drive<T>(
 fn requests(data: &[u8], piece: usize) -> (Vec<Request>, bool) {
     let limits = usher_fuzz::limits();
     let mut args = ArgList::new();
-    drive(data, piece, |buf| match decode_request(buf, &limits, &mut args) {
-        Decoded::Frame(header) => {
-            if let Ok(request) = parse_list(&args) {
-                let _ = request.keys();
+    drive(data, piece, |buf| {
+        match decode_request(buf, &limits, &mut args) {
+            Decoded::Frame(header) => {
+                if let Ok(request) = parse_list(&args) {
+                    let _ = request.keys();
+                }
+                let key = header.idempotency_key.map(|key| key.to_vec());
+                Decoded::Frame((header.request_id, key, args.to_args()))
             }
-            let key = header.idempotency_key.map(|key| key.to_vec());
-            Decoded::Frame((header.request_id, key, args.to_args()))
+            Decoded::Incomplete => Decoded::Incomplete,
+            Decoded::Invalid(error) => Decoded::Invalid(error),
         }
-        Decoded::Incomplete => Decoded::Incomplete,
-        Decoded::Invalid(error) => Decoded::Invalid(error),
     })
 }
 

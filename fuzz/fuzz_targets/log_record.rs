@@ -44,7 +44,8 @@ fuzz_target!(|data: &[u8]| {
             } => {
                 assert!(len >= RECORD_HEADER_BYTES && len <= rest.len());
                 effects.clear();
-                if record::decode_effects(body, count, usher_fuzz::SEATS_MAX, &mut effects).is_ok() {
+                if record::decode_effects(body, count, usher_fuzz::SEATS_MAX, &mut effects).is_ok()
+                {
                     assert_eq!(effects.len(), count as usize);
                     let mut again = Vec::new();
                     for effect in &effects {

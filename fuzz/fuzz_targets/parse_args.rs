@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let args: Vec<Arg> = data.split(|byte| *byte == b'\n').map(argument).collect();
     let list = parse_list(&ArgList::from_args(&args));
     let owned = parse(&args);
-    assert_eq!(format!("{list:?}"), format!("{owned:?}"), "parse and parse_list");
+    assert_eq!(
+        format!("{list:?}"),
+        format!("{owned:?}"),
+        "parse and parse_list"
+    );
     if let Ok(request) = list {
         let _ = request.keys();
         let _ = request.is_connection_level();

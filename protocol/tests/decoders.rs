@@ -95,7 +95,12 @@ fn binary_bytes() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..64),
     )
         .prop_map(|(flags, length, id, body)| {
-            let mut out = vec![binary::MAGIC, binary::VERSION, binary::KIND_REQUEST, flags & 1];
+            let mut out = vec![
+                binary::MAGIC,
+                binary::VERSION,
+                binary::KIND_REQUEST,
+                flags & 1,
+            ];
             out.extend_from_slice(&(length % 8192).to_be_bytes());
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&body);
@@ -203,18 +208,30 @@ fn a_length_field_never_sizes_memory_past_the_frame_limit() {
     // nothing reserved, before any of the body arrives.
     let mut over = BytesMut::new();
     over.extend_from_slice(&[binary::MAGIC, binary::VERSION, binary::KIND_REQUEST, 0]);
-    over.extend_from_slice(&((limits.frame_bytes_max - binary::HEADER_BYTES + 1) as u32).to_be_bytes());
+    over.extend_from_slice(
+        &((limits.frame_bytes_max - binary::HEADER_BYTES + 1) as u32).to_be_bytes(),
+    );
     over.extend_from_slice(&7u64.to_be_bytes());
     let capacity = over.capacity();
     let mut args = ArgList::new();
-    assert!(matches!(decode_request(&mut over, &limits, &mut args), Decoded::Invalid(_)));
+    assert!(matches!(
+        decode_request(&mut over, &limits, &mut args),
+        Decoded::Invalid(_)
+    ));
     assert_eq!(over.capacity(), capacity);
     // RESP: a bulk length past the limit, and a count past `args_max`.
     let mut decoder = RespDecoder::new(limits);
-    for input in [&b"*1\r\n$4097\r\n"[..], b"*65\r\n", b"*1\r\n$99999999999\r\n"] {
+    for input in [
+        &b"*1\r\n$4097\r\n"[..],
+        b"*65\r\n",
+        b"*1\r\n$99999999999\r\n",
+    ] {
         let mut buf = BytesMut::from(input);
         let capacity = buf.capacity();
-        assert!(matches!(decoder.decode(&mut buf, &mut args), Decoded::Invalid(_)), "{input:?}");
+        assert!(
+            matches!(decoder.decode(&mut buf, &mut args), Decoded::Invalid(_)),
+            "{input:?}"
+        );
         assert_eq!(buf.capacity(), capacity, "{input:?}");
     }
 }

@@ -86,6 +86,7 @@
 //! - zeros from the record's first byte on are the clean end: space no
 //!   write reached. Zeros in a record's header followed by written bytes
 //!   (sectors written out of order) prove nothing and are refused.
+//!
 //! A cut is logged with the reason the bytes give; nothing claims the
 //! record was never acknowledged.
 

@@ -161,27 +161,33 @@ pub fn torn_tail(
     let length = word(rest, 0) as usize;
     let end = offset + RECORD_HEADER_BYTES + length;
     let unwritten = written.div_ceil(SECTOR_BYTES) * SECTOR_BYTES;
-    if !starts_as_expected(&rest[..rest.len().min(unwritten - offset)], expected, segment_version) {
+    if !starts_as_expected(
+        &rest[..rest.len().min(unwritten - offset)],
+        expected,
+        segment_version,
+    ) {
         return None;
     }
     match frame(rest, segment_version) {
         Decoded::Record { .. } | Decoded::Zeros | Decoded::Newer { .. } => None,
         // A write cut short leaves nothing valid behind it: a record that
         // does is damage before it (its length, most likely).
-        Decoded::Incomplete { .. } if later_record_follows(data, offset + 1, expected, segment_version) => None,
+        Decoded::Incomplete { .. }
+            if later_record_follows(data, offset + 1, expected, segment_version) =>
+        {
+            None
+        }
         Decoded::Incomplete { .. } => Some(format!(
             "the record's header names {} bytes, the file holds {}",
             RECORD_HEADER_BYTES + length,
             rest.len()
         )),
-        Decoded::Corrupt { .. } => {
-            (unwritten < end).then(|| {
-                format!(
-                    "the record's bytes from offset {unwritten} (a sector boundary) to its end \
+        Decoded::Corrupt { .. } => (unwritten < end).then(|| {
+            format!(
+                "the record's bytes from offset {unwritten} (a sector boundary) to its end \
                      are zeros, as a write cut short leaves them"
-                )
-            })
-        }
+            )
+        }),
     }
 }
 
@@ -433,7 +439,11 @@ mod tests {
             partial[boundary + 1..].fill(0);
             partial[boundary] = 1;
             let later = (boundary + SECTOR_BYTES) < end;
-            assert_eq!(torn_tail(&partial, offset, 7, V).is_some(), later, "{boundary}");
+            assert_eq!(
+                torn_tail(&partial, offset, 7, V).is_some(),
+                later,
+                "{boundary}"
+            );
         }
         // Zeros only after the record's end: a whole record, damaged.
         let mut damaged = data.clone();
@@ -450,7 +460,11 @@ mod tests {
         let mut other = cut.to_vec();
         other[RECORD_HEADER_BYTES] = RECORD_VERSION + 1;
         assert_eq!(torn_tail(&other, 0, 7, V), None, "another format");
-        assert_eq!(torn_tail(b"\xFFjunk at the end\n", 0, 7, V), None, "not a record");
+        assert_eq!(
+            torn_tail(b"\xFFjunk at the end\n", 0, 7, V),
+            None,
+            "not a record"
+        );
     }
 
     #[test]

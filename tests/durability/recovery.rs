@@ -308,8 +308,6 @@ fn zero_filled_tail_is_cut() {
     let all = records();
     let segment = write_log(dir.path(), &all);
     let original = std::fs::read(&segment).expect("read");
-    let spans = record_spans(&segment);
-    let (last_start, _) = spans[spans.len() - 1];
 
     // Space the file system allocated after the last record but the crash
     // never filled.
