@@ -354,13 +354,19 @@ fn zero_filled_tail_is_cut() {
 
 /// A log of `records()` written as the server writes it with
 /// `log_segment_bytes` (`segment_bytes`, 0 for none), stopped cleanly, so
-/// that its last segment ends with its last record; and that segment.
+/// that its last segment ends with its last record; and that segment (with
+/// preallocation, the log moves into a spare once one is ready).
 fn clean_log(dir: &Path, segment_bytes: u64) -> PathBuf {
     let mut wal = Wal::create(dir, 0, FsyncPolicy::Always, segment_bytes).expect("create");
     append_records(&mut wal, &records());
     wal.close().expect("close");
     drop(wal);
-    dir.join(segment_name(0))
+    let last = listing(dir)
+        .into_iter()
+        .filter(|name| name.starts_with("log-") && name.ends_with(".ulog"))
+        .next_back()
+        .expect("a segment");
+    dir.join(last)
 }
 
 /// A whole last record with a byte flipped is damage, not a torn write:
