@@ -83,6 +83,10 @@
 //!   refused. The one reading this cannot tell apart: a damaged record
 //!   whose own last bytes are zeros reaching back across a sector boundary
 //!   (an integer's high bytes, a string of zeros) reads as torn there.
+//! - either way, the record must not be whole with another length: when
+//!   its checksum holds for a payload ending after its last written byte
+//!   (within the file and that byte's sector), the bytes are all there and
+//!   only the length field is damaged, which is refused.
 //! - zeros from the record's first byte on are the clean end: space no
 //!   write reached. Zeros in a record's header followed by written bytes
 //!   (sectors written out of order) prove nothing and are refused.
