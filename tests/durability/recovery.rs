@@ -363,8 +363,7 @@ fn clean_log(dir: &Path, segment_bytes: u64) -> PathBuf {
     drop(wal);
     let last = listing(dir)
         .into_iter()
-        .filter(|name| name.starts_with("log-") && name.ends_with(".ulog"))
-        .next_back()
+        .rfind(|name| name.starts_with("log-") && name.ends_with(".ulog"))
         .expect("a segment");
     dir.join(last)
 }
