@@ -398,7 +398,7 @@ pub fn recover(dir: &Path, state: State, repair: bool) -> Result<Recovered, Reco
                 file = %damage.path.display(),
                 offset = damage.offset,
                 reason = %damage.reason,
-                "cut a record that a crash left incomplete at the end of the log"
+                "cut an incomplete record at the end of the log"
             );
         }
     }
