@@ -80,9 +80,14 @@
 //!   start at a boundary. A whole record that fails its checksum with
 //!   non-zero bytes in its last sector, followed by zeros or by nothing, is
 //!   damage (a flipped bit, a bad sector), not a torn write, and is
-//!   refused. The one reading this cannot tell apart: a damaged record
-//!   whose own last bytes are zeros reaching back across a sector boundary
-//!   (an integer's high bytes, a string of zeros) reads as torn there.
+//!   refused. A damaged record whose own last bytes are zeros reaching
+//!   back across a sector boundary (an integer's high bytes, a string of
+//!   zeros) looks torn there; when one changed byte among those before the
+//!   zeros explains its checksum (CRC-32C pins down any single changed
+//!   byte), it is refused as damage. Damage to several bytes of such a
+//!   record is the one case read as torn. (A torn record whose checksum
+//!   happens to name one changed byte, about one in 2³² per byte and value,
+//!   is refused: the safe side.)
 //! - either way, the record must not be whole with another length: when
 //!   its checksum holds for a payload ending after its last written byte
 //!   (within the file and that byte's sector), the bytes are all there and

@@ -189,6 +189,17 @@ pub fn torn_tail(
             RECORD_HEADER_BYTES + length,
             rest.len()
         )),
+        // A byte changed among those written explains the checksum: a
+        // whole record, damaged, whose own last bytes are zeros.
+        Decoded::Corrupt { .. }
+            if one_byte_changed(
+                &rest[RECORD_HEADER_BYTES..end - offset],
+                word(rest, 4),
+                written.saturating_sub(offset + RECORD_HEADER_BYTES),
+            ) =>
+        {
+            None
+        }
         Decoded::Corrupt { .. } => (unwritten < end).then(|| {
             format!(
                 "the record's bytes from offset {unwritten} (a sector boundary) to its end \
@@ -215,6 +226,62 @@ fn whole_with_another_length(rest: &[u8], written: usize, last: usize) -> bool {
         if running == crc {
             return true;
         }
+    }
+    false
+}
+
+/// The CRC-32C polynomial, bit-reflected (as [`crc32c`] computes it).
+const CRC32C_REFLECTED: u32 = 0x82F6_3B78;
+
+/// The linear part of CRC-32C for one more zero byte, and its inverse: the
+/// checksums of two payloads of one length differ by the linear CRC of
+/// their difference, and a difference `k` bytes before the end is the
+/// difference at the end followed by `k` zero bytes.
+fn crc_zero_byte(mut crc: u32) -> u32 {
+    for _ in 0..8 {
+        crc = if crc & 1 != 0 {
+            (crc >> 1) ^ CRC32C_REFLECTED
+        } else {
+            crc >> 1
+        };
+    }
+    crc
+}
+
+fn crc_zero_byte_undone(mut crc: u32) -> u32 {
+    for _ in 0..8 {
+        // The polynomial's top bit is set and a shift's is not, so the top
+        // bit tells whether the polynomial was added.
+        crc = if crc & 0x8000_0000 != 0 {
+            ((crc ^ CRC32C_REFLECTED) << 1) | 1
+        } else {
+            crc << 1
+        };
+    }
+    crc
+}
+
+/// Whether changing one byte among the first `written` of `payload` would
+/// make its checksum `crc`: then its bytes are whole and one was damaged.
+/// (A torn write differs from its record in whole sectors of zeros past
+/// `written`; the chance that its checksum still names one changed byte
+/// before them is one in 2³² per byte and value.)
+fn one_byte_changed(payload: &[u8], crc: u32, written: usize) -> bool {
+    let mut difference = crc32c::crc32c(payload) ^ crc;
+    let zero = crc32c::crc32c(&[0]);
+    // The differences one byte at the end makes, by its changed bits.
+    let mut at_end = [0u32; 256];
+    for (bits, slot) in at_end.iter_mut().enumerate() {
+        *slot = crc32c::crc32c(&[bits as u8]) ^ zero;
+    }
+    at_end.sort_unstable();
+    let written = written.min(payload.len());
+    for back in 0..payload.len() {
+        let position = payload.len() - 1 - back;
+        if position < written && difference != 0 && at_end.binary_search(&difference).is_ok() {
+            return true;
+        }
+        difference = crc_zero_byte_undone(difference);
     }
     false
 }
@@ -382,6 +449,71 @@ mod tests {
         huge[at..at + 4].copy_from_slice(&(u32::MAX >> 1).to_le_bytes());
         let error = decode_effects(&huge, count, SEATS, &mut decoded).expect_err("refused");
         assert!(error.contains("seats_per_event_max"), "{error}");
+    }
+
+    #[test]
+    fn a_changed_byte_is_found_from_the_checksum() {
+        let payload: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+        let crc = crc32c::crc32c(&payload);
+        assert!(
+            !one_byte_changed(&payload, crc, payload.len()),
+            "nothing changed"
+        );
+        for position in [0, 1, 250, 511, 698, 699] {
+            for bits in [0x01, 0x80, 0xFF, 0x5A] {
+                let mut damaged = payload.clone();
+                damaged[position] ^= bits;
+                assert!(
+                    one_byte_changed(&damaged, crc, payload.len()),
+                    "{position} ^ {bits:#x}"
+                );
+                // Not among the written bytes: not proof of damage.
+                assert!(!one_byte_changed(&damaged, crc, position), "{position}");
+                // The zero-byte shift undoes.
+                let shifted = crc_zero_byte(crc32c::crc32c(&damaged[..position + 1]));
+                assert_eq!(
+                    crc_zero_byte_undone(shifted),
+                    crc32c::crc32c(&damaged[..position + 1])
+                );
+            }
+        }
+        let mut two = payload.clone();
+        two[10] ^= 1;
+        two[600] ^= 1;
+        assert!(
+            !one_byte_changed(&two, crc, payload.len()),
+            "two bytes changed"
+        );
+    }
+
+    #[test]
+    fn a_damaged_record_whose_zeros_cross_a_sector_is_not_torn() {
+        // A record whose last bytes are zeros (a value of zeros) reaching
+        // back across a sector boundary: zeros from the boundary on, as a
+        // torn write leaves them, but one flipped byte explains the
+        // checksum.
+        let record = encoded(7, &[vec![0x5A; 600], vec![0; 300]]);
+        let last = record.iter().rposition(|b| *b != 0).expect("bytes") + 1;
+        // Placed so that its last written byte is 10 before a boundary.
+        let offset = (SECTOR_BYTES - 10 + SECTOR_BYTES - last % SECTOR_BYTES) % SECTOR_BYTES;
+        let data = placed(&record, offset, 4096);
+        let written = offset + last;
+        let boundary = written.div_ceil(SECTOR_BYTES) * SECTOR_BYTES;
+        assert!(
+            boundary < offset + record.len(),
+            "the zeros cross a boundary"
+        );
+        for byte in [offset + 20, offset + 300, written - 1] {
+            let mut damaged = data.clone();
+            damaged[byte] ^= 0x10;
+            assert_eq!(torn_tail(&damaged, offset, 7, V), None, "byte {byte}");
+        }
+        // Torn there: the sector from the boundary on never written.
+        let mut torn = data.clone();
+        let whole: Vec<u8> = encoded(7, &[vec![0x5A; 600], vec![0x33; 300]]);
+        torn[offset..offset + whole.len()].copy_from_slice(&whole);
+        torn[boundary..].fill(0);
+        assert!(torn_tail(&torn, offset, 7, V).is_some());
     }
 
     #[test]
