@@ -233,21 +233,11 @@ fn whole_with_another_length(rest: &[u8], written: usize, last: usize) -> bool {
 /// The CRC-32C polynomial, bit-reflected (as [`crc32c`] computes it).
 const CRC32C_REFLECTED: u32 = 0x82F6_3B78;
 
-/// The linear part of CRC-32C for one more zero byte, and its inverse: the
+/// Undoes the linear part of CRC-32C for one more zero byte (eight
+/// reflected shifts, adding the polynomial when a one falls out): the
 /// checksums of two payloads of one length differ by the linear CRC of
 /// their difference, and a difference `k` bytes before the end is the
 /// difference at the end followed by `k` zero bytes.
-fn crc_zero_byte(mut crc: u32) -> u32 {
-    for _ in 0..8 {
-        crc = if crc & 1 != 0 {
-            (crc >> 1) ^ CRC32C_REFLECTED
-        } else {
-            crc >> 1
-        };
-    }
-    crc
-}
-
 fn crc_zero_byte_undone(mut crc: u32) -> u32 {
     for _ in 0..8 {
         // The polynomial's top bit is set and a shift's is not, so the top
@@ -449,6 +439,18 @@ mod tests {
         huge[at..at + 4].copy_from_slice(&(u32::MAX >> 1).to_le_bytes());
         let error = decode_effects(&huge, count, SEATS, &mut decoded).expect_err("refused");
         assert!(error.contains("seats_per_event_max"), "{error}");
+    }
+
+    /// The linear part of CRC-32C for one more zero byte.
+    fn crc_zero_byte(mut crc: u32) -> u32 {
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ CRC32C_REFLECTED
+            } else {
+                crc >> 1
+            };
+        }
+        crc
     }
 
     #[test]
