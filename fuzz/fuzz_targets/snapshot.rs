@@ -58,6 +58,8 @@ fuzz_target!(|data: &[u8]| {
         ..StateLimits::default()
     });
     if snapshot::load_bytes(Path::new("fuzz.usnap"), &bytes, &mut state, None).is_ok() {
+        // As recovery does once the log is replayed.
+        state.rebuild_timers();
         state.check_invariants();
     }
 });

@@ -192,11 +192,15 @@ pub fn torn_tail(
         // A byte changed among those written explains the checksum: a
         // whole record, damaged, whose own last bytes are zeros.
         Decoded::Corrupt { .. }
-            if one_byte_changed(
-                &rest[RECORD_HEADER_BYTES..end - offset],
-                word(rest, 4),
-                written.saturating_sub(offset + RECORD_HEADER_BYTES),
-            ) =>
+            if rest
+                .get(RECORD_HEADER_BYTES..end - offset)
+                .is_some_and(|payload| {
+                    one_byte_changed(
+                        payload,
+                        word(rest, 4),
+                        written.saturating_sub(offset + RECORD_HEADER_BYTES),
+                    )
+                }) =>
         {
             None
         }
@@ -625,6 +629,16 @@ mod tests {
             None,
             "not a record"
         );
+    }
+
+    #[test]
+    fn a_length_too_small_running_past_the_end_is_read_without_a_panic() {
+        // The fuzzer's find: a length below the payload header's size is
+        // refused as too small before it is checked against the bytes, so
+        // the record named runs past them.
+        let data = [11, 0, 0, 0, 0xA0, 0xB0, 0xC0, 0xD0, 2, 0];
+        assert!(matches!(decode(&data, V), Decoded::Corrupt { .. }));
+        assert_eq!(torn_tail(&data, 0, 0, V), None);
     }
 
     #[test]

@@ -92,6 +92,8 @@ fn load(bytes: &[u8]) {
         ..StateLimits::default()
     });
     if snapshot::load_bytes(Path::new("smoke.usnap"), bytes, &mut state, None).is_ok() {
+        // As recovery does once the log is replayed.
+        state.rebuild_timers();
         state.check_invariants();
     }
 }
