@@ -24,11 +24,31 @@ impl std::error::Error for DecodeError {}
 pub struct Reader<'a> {
     data: &'a [u8],
     position: usize,
+    /// The most seats a decoded seat map may have: a seat map's memory is
+    /// its seat count, which no byte count bounds, so a count above the
+    /// configured limit must fail before it sizes an allocation.
+    seats_max: u64,
 }
 
 impl<'a> Reader<'a> {
+    /// A reader whose seat maps may be as large as any configuration
+    /// allows; [`Reader::with_seats_max`] bounds them by the one in use.
     pub fn new(data: &'a [u8]) -> Reader<'a> {
-        Reader { data, position: 0 }
+        Reader {
+            data,
+            position: 0,
+            seats_max: u64::from(u32::MAX >> 1),
+        }
+    }
+
+    /// The same reader, refusing seat maps of more than `seats_max` seats.
+    pub fn with_seats_max(mut self, seats_max: u64) -> Reader<'a> {
+        self.seats_max = seats_max;
+        self
+    }
+
+    pub fn seats_max(&self) -> u64 {
+        self.seats_max
     }
 
     pub fn position(&self) -> usize {

@@ -1,11 +1,12 @@
 //! Start-up recovery and the `usher-server check` tool.
 //!
 //! Start = newest snapshot + replay of the log segments from its position.
-//! A torn last record (a crash mid-write) is cut off with a warning naming
-//! the file, the offset and the bytes dropped: nothing in it was ever
-//! acknowledged. Anything else that is wrong — a bad checksum before the
-//! tail, a gap in the log, a snapshot that fails its checks — stops the
-//! server with a message saying which file, which offset and how to proceed,
+//! A last record whose bytes prove a write cut short by a crash (the rule:
+//! `log/mod.rs`) is cut off with a warning naming the file, the offset and
+//! what the bytes show. Anything else that is wrong — a bad checksum,
+//! whether or not the record is the last, a gap in the log, a snapshot that
+//! fails its checks — stops the server with a message saying which file,
+//! which offset, how many records a repair would cut and how to proceed,
 //! because starting anyway would silently lose acknowledged sales. A log
 //! segment written by a newer usher (a format version this build does not
 //! know) is refused the same way and never cut, not even by `--repair`.
@@ -251,7 +252,9 @@ fn load_snapshot(
     state: &mut State,
     report: &mut Report,
 ) -> Result<(u64, u64, Captured), RecoveryError> {
-    let touched = snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(found, lsn, end_lsn));
+    let seats_max = state.limits.seats_per_event_max;
+    let touched =
+        snapshot::trailer_end_lsn(path).map(|end_lsn| touched_keys(found, lsn, end_lsn, seats_max));
     let loaded: Loaded = snapshot::load(path, state, touched.as_ref()).map_err(|error| {
         RecoveryError(format!(
             "{error}. The server will not start from a damaged snapshot: restore it from a \
@@ -317,6 +320,7 @@ fn touched_keys(
     segments: &[(u64, PathBuf)],
     start_lsn: u64,
     end_lsn: u64,
+    seats_max: u64,
 ) -> snapshot::TouchedKeys {
     let mut touched = snapshot::TouchedKeys::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut expected = start_lsn;
@@ -356,7 +360,9 @@ fn touched_keys(
                 }
             };
             effects.clear();
-            if lsn != expected || record::decode_effects(body, count, &mut effects).is_err() {
+            if lsn != expected
+                || record::decode_effects(body, count, seats_max, &mut effects).is_err()
+            {
                 return touched;
             }
             for effect in &effects {
@@ -392,7 +398,7 @@ pub fn recover(dir: &Path, state: State, repair: bool) -> Result<Recovered, Reco
                 file = %damage.path.display(),
                 offset = damage.offset,
                 reason = %damage.reason,
-                "dropped a torn record at the end of the log (it was never acknowledged)"
+                "cut an incomplete record at the end of the log"
             );
         }
     }
@@ -448,14 +454,16 @@ fn refusal(dir: &Path, damage: &Damage, report: &Report) -> String {
         "log segment {} is damaged at byte offset {}: {}. The server will not start, because \
          the records from there on would be lost. `usher-server check {}` describes the damage; \
          `usher-server check {} --repair` cuts the log at that offset, losing {} bytes of this \
-         segment and {} later segment(s).",
+         segment and {} later segment(s), {} record(s) from log position {} on.",
         damage.path.display(),
         damage.offset,
         damage.reason,
         dir.display(),
         dir.display(),
         size.saturating_sub(damage.offset),
-        report.later_segments.len()
+        report.later_segments.len(),
+        records_lost(damage, report),
+        report.next_lsn
     )
 }
 
@@ -530,13 +538,18 @@ fn replay_segment(
                 );
                 return Ok(damage(offset, reason, true));
             }
-            // A torn write leaves nothing valid behind it; damage in the
-            // middle of the log does.
-            Decoded::Incomplete { reason } => {
-                let torn = !record::later_record_follows(&data, offset + 1, *expected, version);
-                return Ok(damage(offset, reason, torn));
+            // Cut automatically only when the bytes prove a write cut short
+            // (the rule: `log/mod.rs`); anything else is damage.
+            Decoded::Incomplete { reason } | Decoded::Corrupt { reason } => {
+                let torn = match is_last {
+                    true => record::torn_tail(&data, offset, *expected, version),
+                    false => None,
+                };
+                return Ok(match torn {
+                    Some(torn) => damage(offset, torn, true),
+                    None => damage(offset, reason, false),
+                });
             }
-            Decoded::Corrupt { reason } => return Ok(damage(offset, reason, false)),
             Decoded::Newer { version } => return Err(newer_record(path, offset, version)),
         };
         if lsn != *expected {
@@ -544,7 +557,8 @@ fn replay_segment(
             return Ok(damage(offset, reason, false));
         }
         effects.clear();
-        if let Err(reason) = record::decode_effects(body, count, &mut effects) {
+        let seats_max = state.limits.seats_per_event_max;
+        if let Err(reason) = record::decode_effects(body, count, seats_max, &mut effects) {
             return Ok(damage(offset, reason, false));
         }
         for effect in &effects {
@@ -664,7 +678,7 @@ pub fn check_tool(dir: &Path, repair: bool) -> std::process::ExitCode {
             return ExitCode::SUCCESS;
         }
         if damage.torn_tail {
-            println!("the torn tail is dropped automatically at the next start");
+            println!("the incomplete record at the end of the log is cut at the next start");
             return ExitCode::SUCCESS;
         }
         println!(
@@ -683,11 +697,15 @@ fn repair_tool(dir: &Path, scan: &Report, damage: &Damage, state: State) -> std:
         .map(|m| m.len())
         .unwrap_or(0);
     println!(
-        "repair: cutting {} at offset {}: {} bytes of it and {} later segment(s) will be lost",
+        "repair: cutting {} at offset {}: {} bytes of it and {} later segment(s) will be lost, \
+         holding {} record(s) from log position {} on (the damaged one included; records past \
+         the damage that cannot be read are not counted)",
         damage.path.display(),
         damage.offset,
         size.saturating_sub(damage.offset),
-        scan.later_segments.len()
+        scan.later_segments.len(),
+        records_lost(damage, scan),
+        scan.next_lsn
     );
     for later in &scan.later_segments {
         println!("repair: removing {}", later.display());
@@ -706,6 +724,48 @@ fn repair_tool(dir: &Path, scan: &Report, damage: &Damage, state: State) -> std:
             ExitCode::from(1)
         }
     }
+}
+
+/// How many records a cut at `damage` loses: the damaged one (when its
+/// header names a length that fits, it is stepped over) and those that
+/// can be read after it, in its segment and the later ones.
+fn records_lost(damage: &Damage, scan: &Report) -> u64 {
+    let read = |path: &Path| std::fs::read(path).unwrap_or_default();
+    let data = read(&damage.path);
+    let version = match segment::parse_header(&data) {
+        Ok(header) => header.version,
+        Err(_) => log::SEGMENT_VERSION,
+    };
+    let mut lost = 0;
+    let mut offset = (damage.offset as usize).max(SEGMENT_HEADER_BYTES);
+    if offset == damage.offset as usize {
+        lost += 1;
+        let rest = data.get(offset..).unwrap_or_default();
+        let length = rest.get(..4).map_or(0, |word| {
+            u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize
+        });
+        offset = (offset + RECORD_HEADER_BYTES + length).min(data.len());
+    }
+    lost += count_records(&data, offset, version);
+    for later in &scan.later_segments {
+        let data = read(later);
+        if let Ok(header) = segment::parse_header(&data) {
+            lost += count_records(&data, SEGMENT_HEADER_BYTES, header.version);
+        }
+    }
+    lost
+}
+
+/// The records that read from `offset` on, up to the first that does not.
+fn count_records(data: &[u8], mut offset: usize, version: u32) -> u64 {
+    let mut count = 0;
+    while let Some(Decoded::Record { len, .. }) =
+        data.get(offset..).map(|rest| record::decode(rest, version))
+    {
+        count += 1;
+        offset += len;
+    }
+    count
 }
 
 fn print_report(report: &Report) {

@@ -731,10 +731,29 @@ pub fn load(
         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| error(0, format!("cannot map: {e}")))?;
     // Read front to back by two threads, each sequentially.
     let _ = map.advise(memmap2::Advice::Sequential);
-    let data: &[u8] = &map;
+    load_bytes(path, &map, state, touched)
+}
+
+/// [`load`] of a snapshot's bytes (`path` names it in errors): the decoder
+/// itself, which the fuzz targets drive without a file.
+pub fn load_bytes(
+    path: &Path,
+    data: &[u8],
+    state: &mut State,
+    touched: Option<&TouchedKeys>,
+) -> Result<Loaded, SnapshotError> {
+    let error = |offset: usize, reason: String| SnapshotError {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        reason,
+    };
     let start_lsn = read_header(data, &error)?;
     let started = std::time::Instant::now();
-    let tracked = Tracked { start_lsn, touched };
+    let tracked = Tracked {
+        start_lsn,
+        touched,
+        seats_max: state.limits.seats_per_event_max,
+    };
     let (halves, partitions, trailer) = decode_all(data, state, tracked, &error)?;
     let decoded_ms = started.elapsed().as_millis() as u64;
     let entries = trailer.entries;
@@ -1060,6 +1079,8 @@ struct Tracked<'a> {
     start_lsn: u64,
     /// `None`: every key captured after the start.
     touched: Option<&'a TouchedKeys>,
+    /// The most seats a seat map may have (`seats_per_event_max`).
+    seats_max: u64,
 }
 
 impl Tracked<'_> {
@@ -1109,7 +1130,7 @@ fn decode_chunks(
             decoded.failure = Some((chunk.start - 8, "chunk checksum mismatch".into()));
             return decoded;
         }
-        let mut reader = Reader::new(body);
+        let mut reader = Reader::new(body).with_seats_max(tracked.seats_max);
         while !reader.is_empty() {
             let at = chunk.start + reader.position();
             let (captures, position) = match read_entry(&mut reader) {

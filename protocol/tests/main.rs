@@ -5,6 +5,7 @@
 //! `cargo test -p usher-protocol --test protocol resp_codec`.
 
 mod binary_codec;
+mod decoders;
 mod parse;
 mod resp_codec;
 mod spec_vectors;

@@ -57,9 +57,47 @@
 //!   knows it by its header and gives it its name. A spare whose header is
 //!   zeros was never used.
 //!
-//! A record is all or nothing: a torn last record (crash mid-write) is
-//! dropped at recovery, and since replies are sent only after the record is
-//! written and synced, nothing it held was acknowledged.
+//! A record is all or nothing: replies are sent only after its write (and
+//! sync, per policy) returned. Recovery cuts a bad record automatically
+//! only when its bytes prove that write was cut short
+//! ([`record::torn_tail`]); any other bad record, last or not, stops the
+//! start with its file and offset until `usher-server check --repair`,
+//! which says how many records it cuts. What a write cut short can leave,
+//! and so the patterns that prove one (each only at the end of the last
+//! segment, and only if the bytes the write left begin as the record
+//! expected there: a format this build writes, the next position):
+//! - a file that ends inside the record's 8-byte header, or before the
+//!   last byte its header names (a write that extended the file, cut
+//!   short: without preallocation, or in a segment grown past its
+//!   preallocated size), unless a record with a later position follows
+//!   somewhere behind it, which a write cut short cannot leave;
+//! - in space that held zeros before the write (preallocated, or extended
+//!   by the file system and never filled): the record's bytes from a
+//!   512-byte sector boundary (of the file) to its end are zeros, and so
+//!   is everything after it. A disk writes whole sectors, and a process
+//!   killed in a `pwrite` stops at a page (a multiple), so a write cut
+//!   short leaves a sector either fully written or as it was: the zeros
+//!   start at a boundary. A whole record that fails its checksum with
+//!   non-zero bytes in its last sector, followed by zeros or by nothing, is
+//!   damage (a flipped bit, a bad sector), not a torn write, and is
+//!   refused. A damaged record whose own last bytes are zeros reaching
+//!   back across a sector boundary (an integer's high bytes, a string of
+//!   zeros) looks torn there; when one changed byte among those before the
+//!   zeros explains its checksum (CRC-32C pins down any single changed
+//!   byte), it is refused as damage. Damage to several bytes of such a
+//!   record is the one case read as torn. (A torn record whose checksum
+//!   happens to name one changed byte, about one in 2³² per byte and value,
+//!   is refused: the safe side.)
+//! - either way, the record must not be whole with another length: when
+//!   its checksum holds for a payload ending after its last written byte
+//!   (within the file and that byte's sector), the bytes are all there and
+//!   only the length field is damaged, which is refused.
+//! - zeros from the record's first byte on are the clean end: space no
+//!   write reached. Zeros in a record's header followed by written bytes
+//!   (sectors written out of order) prove nothing and are refused.
+//!
+//! A cut is logged with the reason the bytes give; nothing claims the
+//! record was never acknowledged.
 
 pub mod record;
 pub mod segment;

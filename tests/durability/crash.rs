@@ -730,7 +730,7 @@ async fn sigterm_exits_cleanly_and_keeps_everything_acknowledged() {
     );
     // A clean stop leaves no torn record behind.
     assert!(
-        !log_text.contains("torn record"),
+        !log_text.contains("incomplete record"),
         "a clean shutdown left a torn record:\n{}",
         log_tail(&log)
     );

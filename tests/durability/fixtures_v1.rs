@@ -187,7 +187,8 @@ fn logged_tags(dir: &Path) -> Vec<u8> {
                     ..
                 } => {
                     let mut decoded = Vec::new();
-                    record::decode_effects(effects, count, &mut decoded).expect("effects");
+                    record::decode_effects(effects, count, u64::MAX, &mut decoded)
+                        .expect("effects");
                     for effect in decoded {
                         let mut encoded = Vec::new();
                         effect.encode(&mut encoded);

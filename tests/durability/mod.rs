@@ -5,6 +5,7 @@
 
 mod commit_tap;
 mod crash;
+mod decoders;
 mod fixtures_v1;
 mod log_format;
 mod preallocation;

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use usher::clock::ManualClock;
 use usher::config::Config;
-use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_HEADER_BYTES};
+use usher::log::record::SECTOR_BYTES;
+use usher::log::{segment_name, FsyncPolicy, Wal, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES};
 use usher::recovery::{recover, Recovered, RecoveryError};
 use usher::snapshot::{snapshot_name, SnapshotDone, SnapshotJob};
 use usher::state::{Effect, Key, KeyEffect, State, StateLimits, Value};
@@ -307,8 +308,6 @@ fn zero_filled_tail_is_cut() {
     let all = records();
     let segment = write_log(dir.path(), &all);
     let original = std::fs::read(&segment).expect("read");
-    let spans = record_spans(&segment);
-    let (last_start, _) = spans[spans.len() - 1];
 
     // Space the file system allocated after the last record but the crash
     // never filled.
@@ -326,23 +325,129 @@ fn zero_filled_tail_is_cut() {
         );
     }
 
-    // The last write only partly reached the disk: its record reads as
-    // zeros from some byte on.
-    for from in [last_start, last_start + 4, last_start + 8, last_start + 30] {
+    // The last write only partly reached the disk, which writes whole
+    // sectors: its record reads as zeros from a sector boundary on (or is
+    // all zeros: the clean end).
+    let mut big = all.clone();
+    big.push(vec![put("g", text(&"g".repeat(1500)), None)]);
+    std::fs::remove_file(&segment).expect("clear");
+    let segment = write_log(dir.path(), &big);
+    let original = std::fs::read(&segment).expect("read");
+    let (last_start, last_end) = *record_spans(&segment).last().expect("records");
+    let boundaries: Vec<usize> = (SECTOR_BYTES..last_end)
+        .step_by(SECTOR_BYTES)
+        .filter(|boundary| *boundary > last_start)
+        .collect();
+    assert!(boundaries.len() >= 2, "the last record crosses sectors");
+    for from in std::iter::once(last_start).chain(boundaries) {
         let mut bytes = original.clone();
         bytes[from..].fill(0);
         std::fs::write(&segment, &bytes).expect("write");
         let recovered = recover_ok(dir.path());
-        assert_eq!(
-            dump(&recovered.state),
-            replayed(&all[..all.len() - 1]),
-            "zeros from {from}"
-        );
+        assert_eq!(dump(&recovered.state), replayed(&all), "zeros from {from}");
         assert_eq!(
             std::fs::metadata(&segment).expect("stat").len(),
             last_start as u64
         );
     }
+}
+
+/// A log of `records()` written as the server writes it with
+/// `log_segment_bytes` (`segment_bytes`, 0 for none), stopped cleanly, so
+/// that its last segment ends with its last record; and that segment (with
+/// preallocation, the log moves into a spare once one is ready).
+fn clean_log(dir: &Path, segment_bytes: u64) -> PathBuf {
+    let mut wal = Wal::create(dir, 0, FsyncPolicy::Always, segment_bytes).expect("create");
+    append_records(&mut wal, &records());
+    wal.close().expect("close");
+    drop(wal);
+    let last = listing(dir)
+        .into_iter()
+        .rfind(|name| name.starts_with("log-") && name.ends_with(".ulog"))
+        .expect("a segment");
+    dir.join(last)
+}
+
+/// A whole last record with a byte flipped is damage, not a torn write:
+/// recovery refuses naming the file and offset, `check` fails, and
+/// `check --repair` cuts it saying how many records are lost.
+fn assert_flipped_last_record_refused(dir: &Path, segment: &Path, zeros_after: usize) {
+    let mut original = std::fs::read(segment).expect("read");
+    let (start, end) = *record_spans(segment).last().expect("records");
+    original.resize(original.len() + zeros_after, 0);
+    // The length field too: a longer one names bytes the file does not
+    // hold (or zeros after the record), as a write cut short would, but
+    // the checksum holds for the record's real length.
+    for byte in start..end {
+        let mut bytes = original.clone();
+        bytes[byte] ^= 0xFF;
+        std::fs::write(segment, &bytes).expect("write");
+        let message = recover_err(dir);
+        assert!(
+            message.contains(&segment.display().to_string())
+                && message.contains(&format!("offset {start}")),
+            "byte {byte}: {message}"
+        );
+        assert_eq!(std::fs::read(segment).expect("read"), bytes, "byte {byte}");
+    }
+    let mut bytes = original.clone();
+    bytes[end - 1] ^= 0x01;
+    std::fs::write(segment, &bytes).expect("write");
+    let (code, output) = check(dir, false);
+    assert_eq!(code, 1, "check: {output}");
+    assert!(output.contains(&format!("offset {start}")), "{output}");
+    let (code, output) = check(dir, true);
+    assert_eq!(code, 0, "check --repair: {output}");
+    let lost = records().len() - 1;
+    assert!(
+        output.contains(&format!("1 record(s) from log position {lost} on")),
+        "repair does not say what is lost: {output}"
+    );
+    let recovered = recover_ok(dir);
+    assert_eq!(dump(&recovered.state), replayed(&records()[..lost]));
+    assert_eq!(recovered.next_lsn, lost as u64);
+}
+
+#[test]
+fn a_flipped_byte_in_a_whole_last_record_is_refused_without_preallocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = clean_log(dir.path(), 0);
+    assert_flipped_last_record_refused(dir.path(), &segment, 0);
+}
+
+#[test]
+fn a_flipped_byte_at_the_end_of_a_cleanly_closed_segment_is_refused() {
+    // Preallocation on: the segment is cut to its last record at the
+    // clean stop, and its unused successor is a spare of zeros.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = clean_log(dir.path(), SEGMENT_BYTES_MIN);
+    assert_flipped_last_record_refused(dir.path(), &segment, 0);
+}
+
+#[test]
+fn a_flipped_byte_in_a_last_record_before_preallocated_zeros_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = clean_log(dir.path(), 0);
+    assert_flipped_last_record_refused(dir.path(), &segment, 4096);
+}
+
+#[test]
+fn a_truncated_last_record_is_cut_and_check_accepts_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = clean_log(dir.path(), 0);
+    let (start, end) = *record_spans(&segment).last().expect("records");
+    let bytes = std::fs::read(&segment).expect("read");
+    std::fs::write(&segment, &bytes[..(start + end) / 2]).expect("write");
+    let (code, output) = check(dir.path(), false);
+    assert_eq!(code, 0, "check of a record cut short: {output}");
+    assert!(output.contains("incomplete record"), "{output}");
+    let recovered = recover_ok(dir.path());
+    let lost = records().len() - 1;
+    assert_eq!(dump(&recovered.state), replayed(&records()[..lost]));
+    assert_eq!(
+        std::fs::metadata(&segment).expect("stat").len(),
+        start as u64
+    );
 }
 
 // --- corruption before the tail ---

@@ -563,6 +563,13 @@ impl SeatMap {
         if total >= SOLD {
             return fail(format!("{total} seats"));
         }
+        if u64::from(total) > input.seats_max() {
+            return fail(format!(
+                "{total} seats, more than seats_per_event_max ({}); a larger \
+                 seats_per_event_max loads it",
+                input.seats_max()
+            ));
+        }
         let limit = input.u64()?;
         let slot_count = input.count(1)? as u32;
         // Every holder has a seat, so there were never more slots than seats.
