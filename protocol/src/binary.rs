@@ -114,8 +114,10 @@ fn take_frame(
             "unknown flags 0x{flags:02X}"
         )));
     }
+    // Nothing is reserved for the body a header announces: the buffer grows
+    // only with bytes that arrived, so a client that sends headers alone
+    // holds no more memory than it sent (the input limits count bytes).
     if buf.len() < HEADER_BYTES + body {
-        buf.reserve(HEADER_BYTES + body - buf.len());
         return Decoded::Incomplete;
     }
     buf.advance(HEADER_BYTES);
@@ -534,5 +536,26 @@ mod tests {
             super::encode_reply(&mut right, 7, plain);
             assert_eq!(left, right, "{compact:?} in binary");
         }
+    }
+
+    /// A header that announces a large body makes the decoder hold no more
+    /// than the bytes that came: a client sending headers alone cannot make
+    /// the server reserve memory for bodies it never sends.
+    #[test]
+    fn an_announced_body_is_not_reserved_before_it_arrives() {
+        let limits = crate::Limits {
+            frame_bytes_max: 8 * 1024 * 1024,
+            args_max: 1024,
+            inline_bytes_max: 1024,
+        };
+        let mut frame = BytesMut::new();
+        let big = Bytes::from(vec![b'x'; 4 * 1024 * 1024]);
+        super::encode_request(&mut frame, 1, None, &[crate::Arg::Bytes(big)]);
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&frame[..64]);
+        let mut args = crate::ArgList::default();
+        let decoded = super::decode_request(&mut buf, &limits, &mut args);
+        assert!(matches!(decoded, crate::Decoded::Incomplete));
+        assert!(buf.capacity() < 4096, "reserved {} bytes", buf.capacity());
     }
 }
