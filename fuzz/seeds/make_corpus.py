@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora under fuzz/corpus/ (run from anywhere):
 requests in RESP (multibulk, inline, pipelined), binary request and reply
-frames, argument lists, log records and a snapshot. The log segment and the
+frames, argument lists, log records, a snapshot and users files. The log segment and the
 snapshot in fuzz/seeds/ were written by a real usher-server running the
 commands in commands.txt; the version-1 records come from
 tests/fixtures/v1/. Each fuzz target's first input byte is a mode (see the
@@ -87,6 +87,24 @@ def records(segment):
     return found
 
 
+# Users files: the README's roles, then one rule kind per file.
+USERS = {
+    "roles": "# roles\n"
+    "user admin on #" + "a" * 64 + " ~* +@all\n"
+    "user app on >app-pass ~sale:* ~stock:* +@read +@write +@sale +@connection -@dangerous\n"
+    "user metrics on >metrics-pass -@all +ping +info +client|id +client|getname\n",
+    "default-nopass": "user default on nopass ~* &* +@all\n",
+    "rotation": "user app on >one >two <one #" + "b" * 64 + " !" + "b" * 64 + " allkeys allcommands\n",
+    "reset": "user x on >p ~a* resetkeys ~b? resetpass nopass nocommands +get -get +@stock reset\n",
+    "patterns": "user y on ~[a-c]*:\\* ~sale:* ~*:x +@sortedset -zadd +acl|whoami +config|get\n",
+    "off": "user z off\nuser w\n",
+    "errors": "user\nuser q on #123\nuser r +nosuchcommand\n",
+    # A rule ending in a vertical tab: saved last on its line, it was
+    # trimmed away when the file was read back.
+    "crash-vertical-tab": "user y*:x +@sortedset -zadd +acl|AUUle:*\x0b ~*)))))))))",
+}
+
+
 def main():
     all_commands = commands()
     pipeline = b""
@@ -120,6 +138,9 @@ def main():
         snapshot = file.read()
     write("snapshot", "whole", b"\x00" + snapshot)
     write("snapshot", "sealed", b"\x01" + snapshot[24:])
+
+    for name, text in USERS.items():
+        write("users_file", name, text.encode())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@
 //! store).
 
 mod commands;
-mod file;
+pub mod file;
 mod log;
 mod rules;
 
@@ -280,7 +280,7 @@ impl Users {
 
     /// Applies `ACL SETUSER name rules...`: all rules or none.
     pub fn set_user(&mut self, name: &str, rules: &[&[u8]]) -> Result<(), String> {
-        if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace()) {
+        if name.is_empty() || rules::has_space(name.as_bytes()) {
             return Err("ERR Usernames can't contain spaces or null characters".into());
         }
         let slot = self.slot_of(name);

@@ -165,6 +165,12 @@ impl User {
     /// Applies one rule. On error the user may be half changed: callers
     /// apply a list to a copy and keep it only if every rule applied.
     pub fn apply(&mut self, rule: &[u8]) -> Result<(), RuleError> {
+        // A rule is written back as it is (ACL SAVE, ACL LIST): one with a
+        // space or line break in it would split, or add a line, when the
+        // file is read again. Passwords are kept only as hashes.
+        if !matches!(rule.first(), Some(b'>' | b'<')) && has_space(rule) {
+            return Err(RuleError("Syntax error".into()));
+        }
         let lower = rule.to_ascii_lowercase();
         match lower.as_slice() {
             b"on" => self.enabled = true,
@@ -409,6 +415,15 @@ pub fn has_subcommands(id: Cmd) -> bool {
 /// Splits a users-file line or an `ACL SETUSER` argument list into rules.
 pub fn split_rules(line: &str) -> impl Iterator<Item = &str> {
     line.split_ascii_whitespace()
+}
+
+/// Whether a user name or rule holds a byte that cannot be written back
+/// into a users-file line as one word: whitespace (C's `isspace`, vertical
+/// tab included) or NUL, as Redis refuses them.
+pub fn has_space(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|byte| byte.is_ascii_whitespace() || matches!(byte, 0x0b | 0))
 }
 
 #[cfg(test)]
