@@ -23,10 +23,25 @@ pub enum RespVersion {
 
 /// Decodes RESP requests; keeps scratch space between calls so decoding
 /// allocates nothing per request.
+///
+/// A frame that arrives in pieces is scanned once, not from its start at
+/// every piece: the decoder remembers how far it got (the arguments found,
+/// where the next one starts, how much of an inline line holds no
+/// newline). Otherwise a client sending a frame of many arguments a byte
+/// at a time would make each byte cost a scan of all before it, quadratic
+/// work for the one engine thread. This holds because the buffer only
+/// grows at its end between calls that return `Incomplete`: the caller
+/// consumes it only through `decode`.
 #[derive(Debug)]
 pub struct RespDecoder {
     limits: Limits,
     spans: Vec<(usize, usize)>,
+    /// The multibulk frame being scanned: its argument count and where
+    /// its next argument starts (`spans` holds those before).
+    pending: Option<(usize, usize)>,
+    /// Bytes at the front of the buffer known to hold no `\n` (an inline
+    /// line still arriving).
+    inline_scanned: usize,
 }
 
 /// Finds `\r\n` starting at `from`; returns the index of `\r`.
@@ -61,6 +76,8 @@ impl RespDecoder {
         RespDecoder {
             limits,
             spans: Vec::new(),
+            pending: None,
+            inline_scanned: 0,
         }
     }
 
@@ -99,6 +116,22 @@ impl RespDecoder {
     /// argument lies. Returns the frame length, or `None` for an empty frame
     /// (already consumed).
     fn scan_multibulk(&mut self, buf: &mut BytesMut) -> Decoded<Option<usize>> {
+        let (count, position) = match self.pending.take() {
+            Some(progress) => progress,
+            None => match self.scan_count(buf) {
+                Decoded::Frame(Some(start)) => start,
+                Decoded::Frame(None) => return Decoded::Frame(None),
+                Decoded::Incomplete => return Decoded::Incomplete,
+                Decoded::Invalid(error) => return Decoded::Invalid(error),
+            },
+        };
+        // On `Incomplete`, this sets `pending` again where it stopped.
+        self.scan_bulks(buf, count, position)
+    }
+
+    /// The `*N` line: the argument count and where the first argument
+    /// starts, or `None` for an empty frame (consumed).
+    fn scan_count(&mut self, buf: &mut BytesMut) -> Decoded<Option<(usize, usize)>> {
         self.spans.clear();
         let Some(line_end) = find_crlf(buf, 1) else {
             if buf.len() > 32 {
@@ -119,9 +152,21 @@ impl RespDecoder {
                 self.limits.args_max
             )));
         }
-        let mut position = line_end + 2;
-        for _ in 0..count {
+        Decoded::Frame(Some((count as usize, line_end + 2)))
+    }
+
+    /// The bulk strings of a frame of `count` arguments from `position`
+    /// on, after the `spans` already found. On `Incomplete`, `pending`
+    /// says where to go on.
+    fn scan_bulks(
+        &mut self,
+        buf: &mut BytesMut,
+        count: usize,
+        mut position: usize,
+    ) -> Decoded<Option<usize>> {
+        while self.spans.len() < count {
             let Some(&marker) = buf.get(position) else {
+                self.pending = Some((count, position));
                 return Decoded::Incomplete;
             };
             if marker != b'$' {
@@ -134,6 +179,7 @@ impl RespDecoder {
                 if buf.len() - position > 32 {
                     return Decoded::Invalid(ServerError::protocol("invalid bulk length"));
                 }
+                self.pending = Some((count, position));
                 return Decoded::Incomplete;
             };
             let length = match parse_len(&buf[position + 1..line_end]) {
@@ -150,6 +196,7 @@ impl RespDecoder {
             }
             let end = end as usize;
             if buf.len() < end + 2 {
+                self.pending = Some((count, position));
                 return Decoded::Incomplete;
             }
             if &buf[end..end + 2] != b"\r\n" {
@@ -167,12 +214,16 @@ impl RespDecoder {
     /// quoting rules. Empty lines are skipped.
     fn decode_inline(&mut self, buf: &mut BytesMut, args: &mut ArgList) -> Decoded<()> {
         {
-            let Some(newline) = memchr(b'\n', buf) else {
+            let from = self.inline_scanned.min(buf.len());
+            let Some(newline) = memchr(b'\n', &buf[from..]).map(|at| from + at) else {
                 if buf.len() > self.limits.inline_bytes_max {
+                    self.inline_scanned = 0;
                     return Decoded::Invalid(ServerError::protocol("too big inline request"));
                 }
+                self.inline_scanned = buf.len();
                 return Decoded::Incomplete;
             };
+            self.inline_scanned = 0;
             if newline > self.limits.inline_bytes_max {
                 return Decoded::Invalid(ServerError::protocol("too big inline request"));
             }
