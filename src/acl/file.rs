@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::rules::{has_space, split_rules, User};
@@ -115,10 +116,14 @@ pub fn save_file(path: &Path, users: &[&User]) -> Result<(), FileError> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
+    // Readable by the server's user only: the file holds password hashes.
+    // A temporary file left by a failed save is made anew, with that mode.
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .open(&temporary)
         .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
@@ -250,6 +255,9 @@ mod tests {
         save_file(&path, &users.iter().collect::<Vec<_>>()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("one") && !text.contains("two"), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "users file mode {mode:o}");
         let loaded = load_file(&path, 16).unwrap();
         assert_eq!(loaded.len(), 2);
         assert!(loaded[0].password_matches(b"two"));
