@@ -30,7 +30,7 @@ fn incr(key: &str) -> Request {
 
 fn bench(c: &mut Criterion) {
     let limits = usher::config::Config::default().acl_limits();
-    let mut open = Users::open(limits);
+    let mut open = Users::open(limits, Default::default());
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("users.acl");
     std::fs::write(
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         "user default on nopass ~sale:* ~stock:* +@read +@write +@sale +@connection -@dangerous\n",
     )
     .expect("write the users file");
-    let mut app = Users::from_file(file, limits).expect("users file loads");
+    let mut app = Users::from_file(file, limits, Default::default()).expect("users file loads");
     let request = incr("sale:48213");
     let wrapped = Request::Req {
         id: Bytes::from_static(b"order-1"),

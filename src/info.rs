@@ -120,6 +120,18 @@ pub fn render(
                     ServerStats::get(&stats.protocol_errors).to_string(),
                 ),
                 (
+                    "acl_access_denied_auth",
+                    ServerStats::get(&stats.acl_denied_auth).to_string(),
+                ),
+                (
+                    "acl_access_denied_cmd",
+                    ServerStats::get(&stats.acl_denied_command).to_string(),
+                ),
+                (
+                    "acl_access_denied_key",
+                    ServerStats::get(&stats.acl_denied_key).to_string(),
+                ),
+                (
                     "client_output_buffer_limit_disconnections",
                     ServerStats::get(&stats.output_limit_disconnections).to_string(),
                 ),

@@ -65,7 +65,8 @@ pub struct Listeners {
 /// the runtime.
 pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Running> {
     // Users and certificates are checked before anything else starts.
-    let users = load_users(&config)?;
+    let stats = Arc::new(ServerStats::default());
+    let users = load_users(&config, stats.clone())?;
     let tls = (config.tls_port != 0)
         .then(|| crate::tls::server_config(&config))
         .transpose()?;
@@ -82,7 +83,7 @@ pub async fn start<C: Clock>(config: Config, clock: C) -> std::io::Result<Runnin
         }),
         None => None,
     };
-    serve(config, clock, state, users, plain, tls)
+    serve(config, clock, state, (users, stats), plain, tls)
 }
 
 /// Starts serving on listeners already bound: `listeners.tls` with the
@@ -92,7 +93,8 @@ pub async fn start_with_listeners<C: Clock>(
     clock: C,
     listeners: Listeners,
 ) -> std::io::Result<Running> {
-    let users = load_users(&config)?;
+    let stats = Arc::new(ServerStats::default());
+    let users = load_users(&config, stats.clone())?;
     let tls = match listeners.tls {
         Some(listener) => Some(TlsListener {
             listener,
@@ -107,7 +109,7 @@ pub async fn start_with_listeners<C: Clock>(
         ));
     }
     let state = recover_state(&config)?;
-    serve(config, clock, state, users, listeners.plain, tls)
+    serve(config, clock, state, (users, stats), listeners.plain, tls)
 }
 
 /// The state to start from, and the data directory's lock with persistence.
@@ -124,18 +126,18 @@ fn recover_state(config: &Config) -> std::io::Result<Recovered> {
 
 /// The users table: from the users file, or the one `default` user
 /// (refused by protected mode beyond loopback).
-fn load_users(config: &Config) -> std::io::Result<Users> {
+fn load_users(config: &Config, stats: Arc<ServerStats>) -> std::io::Result<Users> {
     config
         .check_protected_mode()
         .map_err(std::io::Error::other)?;
     match config.users_path() {
         Some(path) => {
-            let users = Users::from_file(path.to_owned(), config.acl_limits())
+            let users = Users::from_file(path.to_owned(), config.acl_limits(), stats)
                 .map_err(std::io::Error::other)?;
             tracing::info!(file = %path.display(), users = users.users().len(), "users loaded");
             Ok(users)
         }
-        None => Ok(Users::open(config.acl_limits())),
+        None => Ok(Users::open(config.acl_limits(), stats)),
     }
 }
 
@@ -143,12 +145,11 @@ fn serve<C: Clock>(
     config: Config,
     clock: C,
     (state, durability): Recovered,
-    users: Users,
+    (users, stats): (Users, Arc<ServerStats>),
     plain: Option<std::net::TcpListener>,
     tls: Option<TlsListener>,
 ) -> std::io::Result<Running> {
     let config = Arc::new(config);
-    let stats = Arc::new(ServerStats::default());
     let engine = Engine::new(state, clock, config.clone(), stats.clone());
     let (engine, lock) = match durability {
         Some((durability, lock)) => (engine.with_durability(durability), Some(lock)),

@@ -30,6 +30,11 @@ pub struct ServerStats {
     pub oom_refusals: AtomicU64,
     /// Unparsed input bytes of all connections (partial frames included).
     pub client_input_bytes: AtomicU64,
+    /// Refusals by the users and permissions check, as `ACL LOG` counts
+    /// them: failed logins, commands and keys a user may not use.
+    pub acl_denied_auth: AtomicU64,
+    pub acl_denied_command: AtomicU64,
+    pub acl_denied_key: AtomicU64,
 }
 
 impl Default for ServerStats {
@@ -50,6 +55,9 @@ impl Default for ServerStats {
             idle_disconnections: AtomicU64::new(0),
             oom_refusals: AtomicU64::new(0),
             client_input_bytes: AtomicU64::new(0),
+            acl_denied_auth: AtomicU64::new(0),
+            acl_denied_command: AtomicU64::new(0),
+            acl_denied_key: AtomicU64::new(0),
         }
     }
 }

@@ -158,10 +158,12 @@ mod tests {
     /// of its own in the saved file).
     #[test]
     fn a_saved_line_loads_back_as_it_was() {
-        let mut users = super::super::Users::open(super::super::AclLimits {
+        let limits = super::super::AclLimits {
             log_entries_max: 8,
             users_max: 8,
-        });
+        };
+        let stats = std::sync::Arc::new(crate::stats::ServerStats::default());
+        let mut users = super::super::Users::open(limits, stats);
         let injected: &[u8] = b"~a\nuser evil on nopass ~* +@all";
         for rule in [injected, b"~a b", b"~a\x0bb", b"+acl|whoami\x0b", b"~a\0"] {
             assert!(users.set_user("app", &[b"on", rule]).is_err(), "{rule:?}");

@@ -4,10 +4,13 @@
 //! and user) within a minute counts on that entry instead of adding one.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use usher_protocol::Reply;
+
+use crate::stats::ServerStats;
 
 /// Why a request was refused, as `ACL LOG` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +48,9 @@ pub struct AclLog {
     entries: VecDeque<Entry>,
     max: usize,
     next_id: u64,
+    /// Every refusal is counted there too (INFO `acl_access_denied_*`),
+    /// also those the bounded log no longer holds.
+    stats: Arc<ServerStats>,
 }
 
 fn now_ms() -> u64 {
@@ -55,11 +61,12 @@ fn now_ms() -> u64 {
 }
 
 impl AclLog {
-    pub fn new(max: usize) -> AclLog {
+    pub fn new(max: usize, stats: Arc<ServerStats>) -> AclLog {
         AclLog {
             entries: VecDeque::new(),
             max,
             next_id: 0,
+            stats,
         }
     }
 
@@ -68,6 +75,12 @@ impl AclLog {
     /// `username`: the user refused, or the one a failed login named;
     /// `client_info`: [`ClientInfo::describe`] of the client.
     pub fn add(&mut self, reason: Reason, object: String, username: String, client_info: String) {
+        let counter = match reason {
+            Reason::Auth => &self.stats.acl_denied_auth,
+            Reason::Command => &self.stats.acl_denied_command,
+            Reason::Key => &self.stats.acl_denied_key,
+        };
+        ServerStats::add(counter, 1);
         let now = now_ms();
         if let Some(entry) = self.entries.iter_mut().find(|entry| {
             entry.reason == reason
@@ -145,7 +158,8 @@ mod tests {
 
     #[test]
     fn like_refusals_group_and_the_ring_is_bounded() {
-        let mut log = AclLog::new(2);
+        let stats = Arc::new(ServerStats::default());
+        let mut log = AclLog::new(2, stats.clone());
         log.add(Reason::Command, "flushall".into(), "app".into(), client());
         log.add(Reason::Command, "flushall".into(), "app".into(), client());
         assert_eq!(log.entries.len(), 1);

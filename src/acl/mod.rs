@@ -28,9 +28,12 @@ mod log;
 mod rules;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use usher_protocol::commands::Cmd;
 use usher_protocol::{Request, ServerError};
+
+use crate::stats::ServerStats;
 
 pub use commands::{answer, ClientInfo};
 pub use file::{load_file, save_file, FileError};
@@ -83,19 +86,23 @@ pub struct Users {
 
 impl Users {
     /// No users file: one `default` user with every permission.
-    pub fn open(limits: AclLimits) -> Users {
+    pub fn open(limits: AclLimits, stats: Arc<ServerStats>) -> Users {
         Users {
             slots: vec![Some(User::open_default())],
             generations: vec![0],
             revocations: 0,
             file: None,
             users_max: limits.users_max,
-            log: AclLog::new(limits.log_entries_max),
+            log: AclLog::new(limits.log_entries_max, stats),
         }
     }
 
     /// The users of `file`.
-    pub fn from_file(file: PathBuf, limits: AclLimits) -> Result<Users, FileError> {
+    pub fn from_file(
+        file: PathBuf,
+        limits: AclLimits,
+        stats: Arc<ServerStats>,
+    ) -> Result<Users, FileError> {
         let users = load_file(&file, limits.users_max)?;
         let generations = vec![0; users.len()];
         Ok(Users {
@@ -104,7 +111,7 @@ impl Users {
             revocations: 0,
             file: Some(file),
             users_max: limits.users_max,
-            log: AclLog::new(limits.log_entries_max),
+            log: AclLog::new(limits.log_entries_max, stats),
         })
     }
 

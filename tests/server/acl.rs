@@ -384,6 +384,18 @@ async fn acl_log_records_auth_command_and_key_refusals() {
     assert_eq!(newest.len(), 1);
     assert_eq!(admin.call(&["ACL", "LOG", "RESET"]).await, ok());
     assert_eq!(admin.call(&["ACL", "LOG"]).await, Resp::Array(Vec::new()));
+    // INFO counts every refusal, grouped or not, and RESET does not clear it.
+    let Resp::Bulk(info) = admin.call(&["INFO", "stats"]).await else {
+        panic!("INFO is a bulk string");
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    for line in [
+        "acl_access_denied_auth:1",
+        "acl_access_denied_cmd:2",
+        "acl_access_denied_key:1",
+    ] {
+        assert!(info.contains(line), "{line} not in {info}");
+    }
     stop(server.running).await;
 }
 
