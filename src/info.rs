@@ -132,6 +132,10 @@ pub fn render(
                     ServerStats::get(&stats.acl_denied_key).to_string(),
                 ),
                 (
+                    "tls_handshake_failures",
+                    ServerStats::get(&stats.tls_handshake_failures).to_string(),
+                ),
+                (
                     "client_output_buffer_limit_disconnections",
                     ServerStats::get(&stats.output_limit_disconnections).to_string(),
                 ),

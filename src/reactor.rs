@@ -970,6 +970,9 @@ impl<C: Clock> Reactor<C> {
             self.engine.unpark(index);
         }
         self.limits.forget(&peer.limits);
+        if peer.stream.is_handshaking() {
+            ServerStats::add(&self.stats.tls_handshake_failures, 1);
+        }
         let _ = self.poll.registry().deregister(&mut peer.stream);
         peer.stream.shutdown();
         self.stats

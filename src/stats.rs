@@ -35,6 +35,9 @@ pub struct ServerStats {
     pub acl_denied_auth: AtomicU64,
     pub acl_denied_command: AtomicU64,
     pub acl_denied_key: AtomicU64,
+    /// TLS connections closed before their handshake finished (a TLS
+    /// error, a plaintext client, the handshake timeout, a client gone).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Default for ServerStats {
@@ -58,6 +61,7 @@ impl Default for ServerStats {
             acl_denied_auth: AtomicU64::new(0),
             acl_denied_command: AtomicU64::new(0),
             acl_denied_key: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
         }
     }
 }

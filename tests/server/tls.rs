@@ -398,6 +398,10 @@ async fn plaintext_and_silent_clients_on_the_tls_port_are_closed_within_a_second
         ping(&mut client).await.expect("PING"),
         Reply::Simple("PONG".into())
     );
+    // The four closed before their handshake are counted (INFO
+    // `tls_handshake_failures`); the one that finished is not.
+    let failures = &running.stats.tls_handshake_failures;
+    assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 4);
     stop(running).await;
 }
 
