@@ -205,8 +205,9 @@ pub struct Config {
     /// Users file: one user per line in Redis ACL syntax (`user app on
     /// #<sha256> ~sale:* +@read +@sale`). Empty: one `default` user with
     /// every permission, and connections start logged in.
-    #[arg(long = "users", default_value = "", value_parser = path_or_empty)]
-    pub users_file: PathBuf,
+    #[arg(long = "users", value_name = "FILE")]
+    #[serde(with = "optional_path")]
+    pub users_file: Option<PathBuf>,
     /// Refuse to start on a non-loopback `bind` without a users file
     /// (`yes`/`no`), as Redis's protected mode.
     #[arg(long, default_value = "yes", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -302,11 +303,6 @@ mod optional_path {
         let text = String::deserialize(from)?;
         Ok((!text.is_empty()).then(|| PathBuf::from(text)))
     }
-}
-
-/// A path where empty means "none" (clap's own path parser refuses "").
-fn path_or_empty(text: &str) -> Result<PathBuf, String> {
-    Ok(PathBuf::from(text))
 }
 
 /// Parses only the config flags (used to get the defaults).
@@ -574,7 +570,7 @@ impl Config {
 
     /// The users file, if one is configured.
     pub fn users_path(&self) -> Option<&Path> {
-        (!self.users_file.as_os_str().is_empty()).then_some(self.users_file.as_path())
+        self.users_file.as_deref()
     }
 
     pub fn acl_limits(&self) -> crate::acl::AclLimits {

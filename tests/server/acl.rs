@@ -35,7 +35,7 @@ struct Server {
 
 fn users_config(file: &std::path::Path) -> Config {
     Config {
-        users_file: file.to_owned(),
+        users_file: Some(file.to_owned()),
         ..test_config()
     }
 }
