@@ -166,6 +166,17 @@ async fn connect(
         .expect("TLS connect in time")
 }
 
+/// A raw TLS stream (no usher client) to `addr`, for tests that write
+/// RESP or records themselves.
+async fn raw_tls(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await.expect("handshake")
+}
+
 async fn ping(client: &mut Client) -> Result<Reply, usher::client::ClientError> {
     tokio::time::timeout(TIMEOUT, client.call(&args(["PING"])))
         .await
@@ -211,15 +222,7 @@ async fn the_rust_client_speaks_the_binary_protocol_over_tls() {
 async fn resp_over_tls_answers_like_plaintext() {
     let pki = pki();
     let running = start(tls_config(&pki, TlsAuthClients::No)).await;
-    let tcp = tokio::net::TcpStream::connect(tls_addr(&running))
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = pki
-        .connector(None)
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
+    let mut tls = raw_tls(tls_addr(&running), &pki.connector(None)).await;
     tls.write_all(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
         .await
         .expect("write");
@@ -261,14 +264,7 @@ async fn tls12_large_requests_and_close_notify_after_them() {
     .expect("TLS 1.2")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(tls_addr(&running))
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("TLS 1.2 handshake");
+    let mut tls = raw_tls(tls_addr(&running), &TlsConnector::from(Arc::new(config))).await;
     assert_eq!(
         tls.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
@@ -300,15 +296,7 @@ async fn tls12_large_requests_and_close_notify_after_them() {
 async fn a_record_that_does_not_decrypt_closes_only_its_connection() {
     let pki = pki();
     let running = start(tls_config(&pki, TlsAuthClients::No)).await;
-    let tcp = tokio::net::TcpStream::connect(tls_addr(&running))
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = pki
-        .connector(None)
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
+    let mut tls = raw_tls(tls_addr(&running), &pki.connector(None)).await;
     tls.write_all(b"*1\r\n$4\r\nPING\r\n").await.expect("write");
     tls.flush().await.expect("flush");
     let mut pong = [0u8; 7];
@@ -1038,15 +1026,7 @@ async fn a_tls_client_that_does_not_read_holds_what_a_plaintext_one_does() {
         .await
         .expect("connect");
     let plain = held_for_a_non_reader(&mut plain, &mut probe, gets).await;
-    let tcp = tokio::net::TcpStream::connect(server.tls)
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = pki
-        .connector(None)
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
+    let mut tls = raw_tls(server.tls, &pki.connector(None)).await;
     let over_tls = held_for_a_non_reader(&mut tls, &mut probe, gets).await;
     println!("a client not reading {gets} x 100 kB replies: server memory +{plain} B plaintext, +{over_tls} B over TLS");
     let limit = Config::default().client_output_bytes_max as i64;
