@@ -612,6 +612,16 @@ pub struct SnapshotError {
     pub reason: String,
 }
 
+impl SnapshotError {
+    fn at(path: &Path, offset: usize, reason: String) -> SnapshotError {
+        SnapshotError {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            reason,
+        }
+    }
+}
+
 impl std::fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -719,16 +729,12 @@ pub fn load(
     state: &mut State,
     touched: Option<&TouchedKeys>,
 ) -> Result<Loaded, SnapshotError> {
-    let error = |offset: usize, reason: String| SnapshotError {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        reason,
-    };
-    let file = File::open(path).map_err(|e| error(0, format!("cannot open: {e}")))?;
+    let error = |reason: String| SnapshotError::at(path, 0, reason);
+    let file = File::open(path).map_err(|e| error(format!("cannot open: {e}")))?;
     // SAFETY: the file is ours (the data directory is locked) and is not
     // modified while mapped; snapshots are written once and renamed.
     let map =
-        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| error(0, format!("cannot map: {e}")))?;
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| error(format!("cannot map: {e}")))?;
     // Read front to back by two threads, each sequentially.
     let _ = map.advise(memmap2::Advice::Sequential);
     load_bytes(path, &map, state, touched)
@@ -742,11 +748,7 @@ pub fn load_bytes(
     state: &mut State,
     touched: Option<&TouchedKeys>,
 ) -> Result<Loaded, SnapshotError> {
-    let error = |offset: usize, reason: String| SnapshotError {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        reason,
-    };
+    let error = |offset: usize, reason: String| SnapshotError::at(path, offset, reason);
     let start_lsn = read_header(data, &error)?;
     let started = std::time::Instant::now();
     let tracked = Tracked {
