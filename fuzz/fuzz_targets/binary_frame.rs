@@ -8,37 +8,14 @@
 // Linked for its allocator, which refuses oversized allocations.
 extern crate usher_fuzz;
 
+use usher_fuzz::drive;
+
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use usher_protocol::binary::{decode_reply, decode_request, encode_reply, encode_request};
 use usher_protocol::{parse_list, Arg, ArgList, Decoded};
 
 type Request = (u64, Option<Vec<u8>>, Vec<Arg>);
-
-/// Feeds `data` in pieces of `piece` bytes to `step` until it answers
-/// invalid or wants more than there is: the frames and whether it ended
-/// invalid.
-fn drive<T>(
-    data: &[u8],
-    piece: usize,
-    mut step: impl FnMut(&mut BytesMut) -> Decoded<T>,
-) -> (Vec<T>, bool) {
-    let mut buf = BytesMut::new();
-    let mut frames = Vec::new();
-    let mut fed = 0;
-    loop {
-        match step(&mut buf) {
-            Decoded::Frame(frame) => frames.push(frame),
-            Decoded::Incomplete if fed == data.len() => return (frames, false),
-            Decoded::Incomplete => {
-                let next = (fed + piece).min(data.len());
-                buf.extend_from_slice(&data[fed..next]);
-                fed = next;
-            }
-            Decoded::Invalid(_) => return (frames, true),
-        }
-    }
-}
 
 fn requests(data: &[u8], piece: usize) -> (Vec<Request>, bool) {
     let limits = usher_fuzz::limits();

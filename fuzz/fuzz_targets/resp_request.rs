@@ -19,28 +19,18 @@ type Outcome = (Vec<Vec<Arg>>, bool);
 
 fn decode(data: &[u8], piece: usize) -> Outcome {
     let mut decoder = RespDecoder::new(usher_fuzz::limits());
-    let mut buf = BytesMut::new();
     let mut args = ArgList::new();
-    let mut frames = Vec::new();
-    let mut fed = 0;
-    loop {
-        match decoder.decode(&mut buf, &mut args) {
-            Decoded::Frame(()) => {
-                assert!(!args.is_empty(), "a frame without arguments");
-                if let Ok(request) = parse_list(&args) {
-                    let _ = request.keys();
-                }
-                frames.push(args.to_args());
+    usher_fuzz::drive(data, piece, |buf| match decoder.decode(buf, &mut args) {
+        Decoded::Frame(()) => {
+            assert!(!args.is_empty(), "a frame without arguments");
+            if let Ok(request) = parse_list(&args) {
+                let _ = request.keys();
             }
-            Decoded::Incomplete if fed == data.len() => return (frames, false),
-            Decoded::Incomplete => {
-                let next = (fed + piece).min(data.len());
-                buf.extend_from_slice(&data[fed..next]);
-                fed = next;
-            }
-            Decoded::Invalid(_) => return (frames, true),
+            Decoded::Frame(args.to_args())
         }
-    }
+        Decoded::Incomplete => Decoded::Incomplete,
+        Decoded::Invalid(error) => Decoded::Invalid(error),
+    })
 }
 
 fn round_trip(args: &[Arg]) {

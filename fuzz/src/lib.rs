@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use usher_protocol::Limits;
+use bytes::BytesMut;
+use usher_protocol::{Decoded, Limits};
 
 /// The frame limit the protocol targets configure, and the largest single
 /// allocation any target may make. Inputs are at most a few KiB (libFuzzer's
@@ -82,3 +83,28 @@ unsafe impl GlobalAlloc for LimitedAllocator {
 
 #[global_allocator]
 static ALLOCATOR: LimitedAllocator = LimitedAllocator;
+
+/// Feeds `data` in pieces of `piece` bytes to `step` until it answers
+/// invalid or wants more than there is: the frames and whether it ended
+/// invalid.
+pub fn drive<T>(
+    data: &[u8],
+    piece: usize,
+    mut step: impl FnMut(&mut BytesMut) -> Decoded<T>,
+) -> (Vec<T>, bool) {
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut fed = 0;
+    loop {
+        match step(&mut buf) {
+            Decoded::Frame(frame) => frames.push(frame),
+            Decoded::Incomplete if fed == data.len() => return (frames, false),
+            Decoded::Incomplete => {
+                let next = (fed + piece).min(data.len());
+                buf.extend_from_slice(&data[fed..next]);
+                fed = next;
+            }
+            Decoded::Invalid(_) => return (frames, true),
+        }
+    }
+}
