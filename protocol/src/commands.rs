@@ -151,6 +151,10 @@ pub mod category {
     pub const FAST: u32 = 1 << 12;
     pub const SLOW: u32 = 1 << 13;
     pub const BLOCKING: u32 = 1 << 14;
+    pub const SET: u32 = 1 << 15;
+    pub const HASH: u32 = 1 << 16;
+    pub const LIST: u32 = 1 << 17;
+    pub const TRANSACTION: u32 = 1 << 18;
 
     /// Every category by name, in `ACL CAT` order.
     pub const ALL: &[(&str, u32)] = &[
@@ -169,6 +173,10 @@ pub mod category {
         ("fast", FAST),
         ("slow", SLOW),
         ("blocking", BLOCKING),
+        ("set", SET),
+        ("hash", HASH),
+        ("list", LIST),
+        ("transaction", TRANSACTION),
     ];
 
     /// The bit of a category name (without `@`, any case).
@@ -268,8 +276,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(QueueInfo, "QUEUE.INFO", 2, R, "queue", READ | QUEUE | SALE | FAST, 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
 ];
 
-// A user's permitted commands are a 128-bit set indexed by `Cmd`.
-const _: () = assert!(COMMANDS.len() <= 128);
+// The name index stores rows as `u8`, with `u8::MAX` marking a free slot.
+const _: () = assert!(COMMANDS.len() < u8::MAX as usize);
 
 /// Whether a command may grow memory (Redis's `denyoom` flag, read from
 /// [`COMMANDS`]): such commands are refused while used memory is over the
@@ -312,7 +320,7 @@ const fn has_flag(flags: &[&str], wanted: &str) -> bool {
 
 /// Slots of the name index: a power of two well above the number of
 /// commands, so that probes are short.
-const INDEX_SLOTS: usize = 256;
+const INDEX_SLOTS: usize = 512;
 /// Marks a free slot of the name index.
 const NO_COMMAND: u8 = u8::MAX;
 

@@ -44,21 +44,28 @@ fn parse_hex(text: &[u8]) -> Option<PasswordHash> {
     Some(hash)
 }
 
-/// Commands a user may run: one bit per [`Cmd`].
+/// Commands a user may run: one bit per [`Cmd`], in 64-bit words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CommandSet(u128);
+pub struct CommandSet([u64; COMMAND_SET_WORDS]);
+
+/// Words of a [`CommandSet`]: enough for every row of the command table.
+const COMMAND_SET_WORDS: usize = 4;
+const _: () = assert!(COMMANDS.len() <= COMMAND_SET_WORDS * 64);
 
 impl CommandSet {
     #[inline]
     pub fn contains(self, id: Cmd) -> bool {
-        self.0 >> (id as u32) & 1 != 0
+        let bit = id as usize;
+        self.0[bit / 64] >> (bit % 64) & 1 != 0
     }
 
     fn set(&mut self, id: Cmd, on: bool) {
+        let bit = id as usize;
+        let word = &mut self.0[bit / 64];
         if on {
-            self.0 |= 1 << (id as u32);
+            *word |= 1 << (bit % 64);
         } else {
-            self.0 &= !(1 << (id as u32));
+            *word &= !(1 << (bit % 64));
         }
     }
 
