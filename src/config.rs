@@ -71,6 +71,18 @@ pub struct Config {
     /// one more gets a LIMIT error instead of waiting.
     #[arg(long, default_value_t = 10_000)]
     pub blocked_clients_max: usize,
+    /// Most commands one connection may queue between MULTI and EXEC; one
+    /// more is refused and makes the EXEC fail (EXECABORT).
+    #[arg(long, default_value_t = 10_000)]
+    pub multi_commands_max: usize,
+    /// Most argument bytes one connection may queue between MULTI and EXEC;
+    /// past it as past `multi_commands_max`.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub multi_bytes_max: usize,
+    /// Most keys watched (WATCH) at once, all connections together; a WATCH
+    /// beyond it gets a LIMIT error.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub watched_keys_max: usize,
     /// Largest request frame in bytes, either codec.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub frame_bytes_max: usize,
@@ -375,6 +387,9 @@ impl Config {
         let positive = [
             ("connections_max", self.connections_max as u64),
             ("blocked_clients_max", self.blocked_clients_max as u64),
+            ("multi_commands_max", self.multi_commands_max as u64),
+            ("multi_bytes_max", self.multi_bytes_max as u64),
+            ("watched_keys_max", self.watched_keys_max as u64),
             ("frame_bytes_max", self.frame_bytes_max as u64),
             ("args_max", self.args_max as u64),
             ("inline_bytes_max", self.inline_bytes_max as u64),

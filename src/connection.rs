@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use usher_protocol::commands::Cmd;
+use usher_protocol::request::transaction::{self, Step};
 use usher_protocol::request::{ClientCommand, CommandQuery, ConnectionCommand, Secret};
 use usher_protocol::resp::{RespDecoder, RespVersion};
 use usher_protocol::{
@@ -28,6 +29,7 @@ use usher_protocol::{
 use crate::acl::{self, AuthError, ClientInfo, Login, Refusal, Users};
 use crate::config::Config;
 use crate::glob::glob_match;
+use crate::multi::{self, Multi};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -95,6 +97,11 @@ pub struct Connection {
     codec: Option<Codec>,
     resp: RespDecoder,
     limits: Limits,
+    /// The open transaction, between `MULTI` and `EXEC` or `DISCARD`.
+    multi: Option<Multi>,
+    /// Whether the engine holds keys this connection watches (WATCH), so
+    /// `DISCARD` must tell it.
+    watching: bool,
 }
 
 impl Connection {
@@ -109,6 +116,8 @@ impl Connection {
             codec: None,
             resp: RespDecoder::new(config.decoder_limits()),
             limits: config.decoder_limits(),
+            multi: None,
+            watching: false,
         }
     }
 
@@ -163,39 +172,147 @@ impl Connection {
             Ok(parsed) => parsed,
             Err(()) => return Frame::Close,
         };
+        let bytes = match self.multi {
+            Some(_) => multi::argument_bytes(args),
+            None => 0,
+        };
         // The request holds what it needs of the frame; letting go of the
         // rest now lets the input buffer be reused sooner.
         args.clear();
+        let checked = parsed.and_then(|request| check_limits(&request, config).map(|()| request));
         let ready = |reply| Frame::Ready {
             request_id,
             codec,
             reply,
             close: false,
         };
-        match parsed {
-            Err(error) => ready(Reply::Error(error)),
-            Ok(request) => match check_limits(&request, config) {
-                Err(error) => ready(Reply::Error(error)),
-                Ok(()) => match request {
-                    Request::Connection(command) => {
-                        let close = command == ConnectionCommand::Quit;
-                        let reply = self.answer_locally(command, config, users);
+        let request = match (checked, &mut self.multi) {
+            (Err(error), Some(multi)) => return ready(multi.refused(error, bytes, config)),
+            (Err(error), None) => return ready(Reply::Error(error)),
+            (Ok(request), _) => request,
+        };
+        let request = match request {
+            Request::Connection(command) => {
+                let close = command == ConnectionCommand::Quit;
+                match self.connection_command(command, bytes, config, users) {
+                    Ok(reply) => {
                         // The reply to HELLO is already in the new protocol.
-                        Frame::Ready {
+                        return Frame::Ready {
                             request_id,
                             codec: self.codec.unwrap_or(codec),
                             reply,
                             close,
-                        }
+                        };
                     }
-                    request => Frame::Engine {
-                        request_id,
-                        codec,
-                        request,
-                    },
-                },
+                    Err(request) => request,
+                }
+            }
+            request => match self.transaction_step(request, bytes, config) {
+                Ok(reply) => return ready(reply),
+                Err(request) => request,
             },
+        };
+        Frame::Engine {
+            request_id,
+            codec,
+            request,
         }
+    }
+
+    /// A connection-level command: its reply, or (`Err`) the request the
+    /// engine must answer for it (`EXEC`, or `DISCARD` with watched keys).
+    /// Queued instead while a transaction is open.
+    fn connection_command(
+        &mut self,
+        command: ConnectionCommand,
+        bytes: usize,
+        config: &Config,
+        users: &mut Users,
+    ) -> Result<Reply, Request> {
+        match (command, &mut self.multi) {
+            (ConnectionCommand::Multi, Some(_)) => Ok(Reply::Error(transaction::nested_multi())),
+            (ConnectionCommand::Multi, None) => {
+                self.multi = Some(Multi::default());
+                Ok(Reply::OK)
+            }
+            (ConnectionCommand::Exec, _) => self.exec(config, users),
+            (ConnectionCommand::Discard, None) => {
+                Ok(Reply::Error(transaction::discard_without_multi()))
+            }
+            (ConnectionCommand::Discard, Some(_)) => {
+                self.multi = None;
+                self.unwatch()
+            }
+            (ConnectionCommand::Quit, _) => Ok(Reply::OK),
+            (command, Some(multi)) => {
+                let step = Step::Run(Request::Connection(command));
+                Ok(multi.enqueue(step, bytes, config))
+            }
+            (command, None) => Ok(self.answer_locally(command, config, users)),
+        }
+    }
+
+    /// `EXEC`: the queued commands go to the engine as one request (which
+    /// also checks the watched keys); connection-level ones among them are
+    /// answered now, in order, as the transaction would have.
+    fn exec(&mut self, config: &Config, users: &mut Users) -> Result<Reply, Request> {
+        let Some(multi) = self.multi.take() else {
+            return Ok(Reply::Error(transaction::exec_without_multi()));
+        };
+        let mut transaction = multi.into_transaction();
+        for step in transaction.steps.iter_mut() {
+            if let Step::Run(Request::Connection(command)) = step {
+                let reply = self.answer_locally(command.clone(), config, users);
+                *step = Step::Answered(reply);
+            }
+        }
+        if self.watching || transaction.needs_engine() && !transaction.aborted {
+            self.watching = false;
+            return Err(Request::Exec(Box::new(transaction)));
+        }
+        if transaction.aborted {
+            return Ok(Reply::Error(transaction::exec_abort()));
+        }
+        let replies = transaction.steps.into_iter().map(|step| match step {
+            Step::Answered(reply) => reply,
+            Step::Run(_) => unreachable!("the engine runs a transaction that needs it"),
+        });
+        Ok(Reply::Array(replies.collect()))
+    }
+
+    /// `UNWATCH`, or `DISCARD` once the queue is dropped: the engine forgets
+    /// the watched keys, if there are any.
+    fn unwatch(&mut self) -> Result<Reply, Request> {
+        if std::mem::take(&mut self.watching) {
+            Err(Request::Unwatch)
+        } else {
+            Ok(Reply::OK)
+        }
+    }
+
+    /// A request for the engine: queued while a transaction is open (its
+    /// reply `Ok`), else handed on (`Err`). `WATCH` and `UNWATCH` keep
+    /// [`Connection::watching`] true to what the engine holds.
+    fn transaction_step(
+        &mut self,
+        request: Request,
+        bytes: usize,
+        config: &Config,
+    ) -> Result<Reply, Request> {
+        let Some(multi) = &mut self.multi else {
+            match request {
+                Request::Watch(_) => self.watching = true,
+                Request::Unwatch => return self.unwatch(),
+                _ => {}
+            }
+            return Err(request);
+        };
+        Ok(match request {
+            Request::Watch(_) => Reply::Error(transaction::watch_inside_multi()),
+            // EXEC unwatches everything anyway.
+            Request::Unwatch => multi.enqueue(Step::Answered(Reply::OK), bytes, config),
+            request => multi.enqueue(Step::Run(request), bytes, config),
+        })
     }
 
     /// Checks a parsed request against the connection's user. Before login
@@ -329,6 +446,10 @@ impl Connection {
             },
             ConnectionCommand::Command(query) => command_reply(query),
             ConnectionCommand::ConfigGet(patterns) => config_get(config, &patterns),
+            // Handled by `connection_command` before this is called.
+            ConnectionCommand::Multi | ConnectionCommand::Exec | ConnectionCommand::Discard => {
+                Reply::Error(ServerError::generic("ERR transaction command out of place"))
+            }
         }
     }
 

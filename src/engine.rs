@@ -43,6 +43,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use usher_protocol::request::transaction::{self, Step, Transaction};
 use usher_protocol::{ErrorCode, Reply, Request, ServerError};
 
 use crate::clock::Clock;
@@ -56,6 +57,7 @@ use crate::state::graveyard::Doomed;
 use crate::state::State;
 use crate::stats::ServerStats;
 use crate::wait::{ReplyTo, WaitOn, WaitRegistry};
+use crate::watch::WatchRegistry;
 
 /// One round of requests applied at one instant.
 pub struct Batch {
@@ -145,7 +147,9 @@ pub struct Engine<C: Clock> {
     freer: Option<Freer>,
     /// Requests of blocking commands waiting for a key or a deadline.
     waits: WaitRegistry,
-    /// How many of the recorded effects the registry has looked at.
+    /// Keys watched by connections for their next EXEC.
+    watches: WatchRegistry,
+    /// How many of the recorded effects the registries have looked at.
     effects_seen: usize,
     /// Waiters past their deadline; empty between rounds, kept for its
     /// capacity.
@@ -185,6 +189,7 @@ impl<C: Clock> Engine<C> {
             tickets: 0,
             failed_from: u64::MAX,
             waits: WaitRegistry::new(config.blocked_clients_max),
+            watches: WatchRegistry::new(config.watched_keys_max),
             effects_seen: 0,
             expired: Vec::new(),
         }
@@ -351,37 +356,112 @@ impl<C: Clock> Engine<C> {
         to
     }
 
-    /// Tells the registry which keys the effects recorded since the last
+    /// Forgets what connection `peer` watched (it closed: its index will
+    /// serve another connection).
+    pub fn forget_watches(&mut self, peer: usize) {
+        if !self.watches.is_empty() {
+            self.watches.unwatch(peer, self.last_now_ms);
+            self.waiters_changed();
+        }
+    }
+
+    /// Tells the registries which keys the effects recorded since the last
     /// look changed.
     fn note_changed_keys(&mut self) {
         let effects = self.state.keyspace.effects_mut();
         for effect in &effects[self.effects_seen..] {
             match effect.target() {
-                Target::Key(key) => self.waits.key_changed(key),
-                Target::All => self.waits.all_keys_changed(),
+                Target::Key(key) => {
+                    self.waits.key_changed(key);
+                    self.watches.key_changed(key);
+                }
+                Target::All => {
+                    self.waits.all_keys_changed();
+                    self.watches.all_keys_changed();
+                }
                 Target::ReqId(_) => {}
             }
         }
         self.effects_seen = effects.len();
     }
 
-    /// Keeps the gauge and effect recording in step with the registry:
+    /// Whether a registry needs to hear of changed keys: someone waits or
+    /// watches.
+    #[inline]
+    fn tracks_keys(&self) -> bool {
+        !self.waits.is_empty() || !self.watches.is_empty()
+    }
+
+    /// Keeps the gauges and effect recording in step with the registries:
     /// without persistence, effects are recorded (and dropped once looked
-    /// at) only while someone waits.
+    /// at) only while someone waits or watches.
     fn waiters_changed(&mut self) {
         ServerStats::set(&self.stats.blocked_clients, self.waits.len() as u64);
+        ServerStats::set(&self.stats.watched_keys, self.watches.len() as u64);
         if self.durability.is_none() {
             self.note_changed_keys();
             self.state.keyspace.effects_mut().clear();
             self.effects_seen = 0;
-            self.state.keyspace.set_recording(!self.waits.is_empty());
+            self.state.keyspace.set_recording(self.tracks_keys());
         }
+    }
+
+    /// `WATCH`, `UNWATCH` and `EXEC` of connection `peer`.
+    pub fn transaction(&mut self, batch: &Batch, peer: usize, request: &Request) -> Reply {
+        let now_ms = batch.now_ms;
+        let reply = match request {
+            Request::Watch(keys) => {
+                let keyspace = &self.state.keyspace;
+                let watched = keys.iter().map(|key| {
+                    let deadline = keyspace.peek(key).and_then(|entry| entry.deadline_ms());
+                    (key.clone(), deadline.filter(|&at| at > now_ms))
+                });
+                match self.watches.watch(peer, watched) {
+                    Ok(()) => Reply::OK,
+                    Err(error) => Reply::Error(error),
+                }
+            }
+            Request::Unwatch => {
+                self.watches.unwatch(peer, now_ms);
+                Reply::OK
+            }
+            Request::Exec(transaction) => self.exec(batch, peer, transaction),
+            other => panic!("{other:?} is not a transaction command"),
+        };
+        self.waiters_changed();
+        reply
+    }
+
+    /// `EXEC`: nil if a watched key changed, else every queued command in
+    /// order with nothing in between, so their effects share one record.
+    fn exec(&mut self, batch: &Batch, peer: usize, transaction: &Transaction) -> Reply {
+        if self.tracks_keys() {
+            self.note_changed_keys();
+        }
+        let changed = self.watches.unwatch(peer, batch.now_ms);
+        if transaction.aborted {
+            return Reply::Error(transaction::exec_abort());
+        }
+        if let Some(error) = &batch.refused {
+            return Reply::Error(error.clone());
+        }
+        if changed {
+            return Reply::NilArray;
+        }
+        let replies = transaction.steps.iter().map(|step| match step {
+            Step::Run(request) => self.apply(request, batch.now_ms),
+            Step::Answered(reply) => reply.clone(),
+        });
+        Reply::Array(replies.collect())
     }
 
     /// Ends the batch: logs its effects as one record. Returns the ticket its
     /// replies wait for (0 without persistence: nothing to wait for).
     pub fn end_batch(&mut self) -> u64 {
         self.hand_over_doomed();
+        if self.durability.is_none() && self.tracks_keys() {
+            self.waiters_changed();
+        }
         if self.durability.is_none() || self.state.keyspace.effects_mut().is_empty() {
             return self.tickets;
         }
@@ -391,7 +471,7 @@ impl<C: Clock> Engine<C> {
     /// Appends the recorded effects as one record and commits it; returns
     /// its ticket.
     fn commit_effects(&mut self) -> u64 {
-        if !self.waits.is_empty() {
+        if self.tracks_keys() {
             self.note_changed_keys();
         }
         self.effects_seen = 0;
@@ -536,7 +616,7 @@ impl<C: Clock> Engine<C> {
         // The log takes the effects recorded so far: the registry looks at
         // them first (looking twice, if the snapshot does not start, is
         // harmless).
-        if !self.waits.is_empty() {
+        if self.tracks_keys() {
             self.note_changed_keys();
         }
         self.effects_seen = 0;

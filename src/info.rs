@@ -77,6 +77,10 @@ pub fn render(
                     ServerStats::get(&stats.blocked_clients).to_string(),
                 ),
                 (
+                    "total_watched_keys",
+                    ServerStats::get(&stats.watched_keys).to_string(),
+                ),
+                (
                     "clients_input_bytes",
                     ServerStats::get(&stats.client_input_bytes).to_string(),
                 ),

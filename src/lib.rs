@@ -46,6 +46,7 @@ pub mod glob;
 pub mod info;
 pub mod limits;
 pub mod log;
+pub mod multi;
 pub mod reactor;
 pub mod recovery;
 pub mod refusals;
@@ -56,5 +57,6 @@ pub mod stats;
 pub mod tls;
 pub mod transport;
 pub mod wait;
+pub mod watch;
 
 pub use usher_protocol as protocol;

@@ -969,6 +969,7 @@ impl<C: Clock> Reactor<C> {
         if peer.parked {
             self.engine.unpark(index);
         }
+        self.engine.forget_watches(index);
         self.limits.forget(&peer.limits);
         if peer.stream.is_handshaking() {
             ServerStats::add(&self.stats.tls_handshake_failures, 1);
@@ -1198,7 +1199,13 @@ fn apply_or_park<C: Clock>(
     codec: Codec,
     request: Request,
 ) -> Option<Held> {
-    let reply = match engine.attempt(batch, &request) {
+    let attempt = match request {
+        Request::Watch(_) | Request::Unwatch | Request::Exec(_) => {
+            Some(engine.transaction(batch, turn.peer, &request))
+        }
+        _ => engine.attempt(batch, &request),
+    };
+    let reply = match attempt {
         Some(reply) => reply,
         None => {
             let to = ReplyTo {

@@ -12,6 +12,8 @@ pub struct ServerStats {
     pub connected_clients: AtomicU64,
     /// Connections whose client waits on a blocking command.
     pub blocked_clients: AtomicU64,
+    /// Keys watched by connections (WATCH), all together.
+    pub watched_keys: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     /// Connections closed because of a protocol error.
@@ -47,6 +49,7 @@ impl Default for ServerStats {
             port: AtomicU64::new(0),
             connected_clients: AtomicU64::new(0),
             blocked_clients: AtomicU64::new(0),
+            watched_keys: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),

@@ -17,6 +17,11 @@ pub enum Cmd {
     Quit,
     Auth,
     Acl,
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
     Info,
     Dbsize,
     Snapshot,
@@ -112,6 +117,8 @@ const W: &[&str] = &["write", "fast"];
 const WM: &[&str] = &["write", "denyoom", "fast"];
 const R: &[&str] = &["readonly", "fast"];
 const C: &[&str] = &["fast", "stale", "loading"];
+/// MULTI, DISCARD, WATCH and UNWATCH, flagged as Redis 7.2 flags them.
+const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 /// Blocking pops, flagged as Redis 7.2 flags them.
 const WB: &[&str] = &["write", "blocking", "fast"];
 
@@ -209,6 +216,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Quit, "QUIT", 1, C, "connection", CONNECTION | FAST, 0, 0, "", "Replies OK and closes the connection."),
     row!(Auth, "AUTH", -2, &["fast", "no_auth", "stale", "loading"], "connection", CONNECTION | FAST, 0, 0, "[username] password", "Logs the connection in as a user (`default` when no username is given)."),
     row!(Acl, "ACL", -2, &["admin", "stale", "loading"], "connection", ADMIN | DANGEROUS | SLOW, 0, 0, "WHOAMI | LIST | USERS | CAT [category] | SETUSER name [rule ...] | DELUSER name ... | SAVE | LOAD | LOG [count | RESET]", "Users and their permissions, as Redis ACL: who am I, list, change, save to and load from the users file, and the log of refusals."),
+    row!(Multi, "MULTI", 1, TX, "transactions", TRANSACTION | FAST, 0, 0, "", "Starts a transaction: later commands are queued (+QUEUED) until EXEC or DISCARD."),
+    row!(Exec, "EXEC", 1, &["noscript", "loading", "stale", "skip_slowlog"], "transactions", TRANSACTION | SLOW, 0, 0, "", "Runs the queued commands as one atomic step and replies their replies; nil if a watched key changed, EXECABORT after a queuing error."),
+    row!(Discard, "DISCARD", 1, TX, "transactions", TRANSACTION | FAST, 0, 0, "", "Drops the queued commands and unwatches every key."),
+    row!(Watch, "WATCH", -2, TX, "transactions", TRANSACTION | FAST, 1, -1, "key [key ...]", "Makes the next EXEC fail (nil) if any of the keys changes first."),
+    row!(Unwatch, "UNWATCH", 1, TX, "transactions", TRANSACTION | FAST, 0, 0, "", "Forgets every watched key."),
     row!(Info, "INFO", -1, &["stale", "loading"], "server", DANGEROUS | SLOW, 0, 0, "[section...]", "Server, clients, stats, keyspace and memory facts as text."),
     row!(Dbsize, "DBSIZE", 1, R, "server", READ | KEYSPACE | FAST, 0, 0, "", "Number of keys."),
     row!(Snapshot, "SNAPSHOT", 1, &["admin"], "server", ADMIN | DANGEROUS | SLOW, 0, 0, "", "Starts writing a snapshot of the whole state in the background; the log before it is then dropped."),

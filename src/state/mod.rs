@@ -287,11 +287,14 @@ impl State {
             Request::QueueClose(key) => queue::close(self, key, now_ms),
             Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
             Request::QueueInfo(key) => queue::info(self, key, now_ms),
-            Request::Connection(_) | Request::Info(_) | Request::Snapshot => {
-                Reply::Error(ServerError::generic(
-                    "ERR this command is answered by the connection or engine, not the state",
-                ))
-            }
+            Request::Connection(_)
+            | Request::Info(_)
+            | Request::Snapshot
+            | Request::Watch(_)
+            | Request::Unwatch
+            | Request::Exec(_) => Reply::Error(ServerError::generic(
+                "ERR this command is answered by the connection or engine, not the state",
+            )),
         }
     }
 

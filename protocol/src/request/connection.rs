@@ -41,6 +41,11 @@ pub enum ConnectionCommand {
     ConfigGet(Vec<Bytes>),
     /// `QUIT`.
     Quit,
+    /// `MULTI`, `EXEC`, `DISCARD`: the connection keeps the queue (see
+    /// [`super::transaction`]).
+    Multi,
+    Exec,
+    Discard,
 }
 
 /// A password, or rules that may hold one: its `Debug` form hides it, so a

@@ -79,11 +79,16 @@ impl Request {
         }
         if matches!(
             command,
-            Request::Connection(_) | Request::Info(_) | Request::Req { .. }
+            Request::Connection(_)
+                | Request::Info(_)
+                | Request::Req { .. }
+                | Request::Watch(_)
+                | Request::Unwatch
+                | Request::Exec(_)
         ) {
             return Err(ServerError::new_static(
                 ErrorCode::Syntax,
-                "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
+                "ERR REQ wraps data commands only, not connection or transaction commands, INFO or another REQ",
             ));
         }
         Ok(Request::Req {

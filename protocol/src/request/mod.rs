@@ -22,6 +22,7 @@ mod seats;
 mod server;
 mod stock;
 mod strings;
+pub mod transaction;
 mod zset;
 
 use bytes::Bytes;
@@ -36,6 +37,7 @@ pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
 pub use keys::{Deadline, ExpireCondition};
 pub use seats::SeatList;
 pub use strings::{SetCondition, SetExpiry};
+pub use transaction::{Step, Transaction};
 pub use zset::{ScoreBound, ZAddFlags, ZAddPairs, ZRangeBy};
 
 /// A parsed command: one variant per command (a few commands share one, as
@@ -52,6 +54,15 @@ pub enum Request {
     FlushAll,
     /// `SNAPSHOT`: start writing a snapshot now.
     Snapshot,
+    // --- transactions ---
+    /// `WATCH key [key ...]`: the engine remembers the keys for this
+    /// connection's next `EXEC`.
+    Watch(Vec<Bytes>),
+    /// `UNWATCH` (and `DISCARD` of a connection that watches keys).
+    Unwatch,
+    /// `EXEC` of a connection's queued commands, built by the connection
+    /// (never parsed: `EXEC` itself parses as a connection command).
+    Exec(Box<Transaction>),
     // --- keys ---
     Del(Vec<Bytes>),
     Exists(Vec<Bytes>),
@@ -296,6 +307,9 @@ impl Request {
             Request::DbSize => Cmd::Dbsize,
             Request::FlushAll => Cmd::Flushall,
             Request::Snapshot => Cmd::Snapshot,
+            Request::Watch(_) => Cmd::Watch,
+            Request::Unwatch => Cmd::Unwatch,
+            Request::Exec(_) => Cmd::Exec,
             Request::Del(_) => Cmd::Del,
             Request::Exists(_) => Cmd::Exists,
             Request::Type(_) => Cmd::Type,
@@ -350,7 +364,10 @@ impl Request {
     /// The keys the request names; used to enforce `key_bytes_max`.
     pub fn keys(&self) -> &[Bytes] {
         match self {
-            Request::Del(keys) | Request::Exists(keys) | Request::BzPop { keys, .. } => keys,
+            Request::Del(keys)
+            | Request::Exists(keys)
+            | Request::Watch(keys)
+            | Request::BzPop { keys, .. } => keys,
             Request::Type(key)
             | Request::Ttl(key)
             | Request::Pttl(key)
@@ -518,6 +535,9 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Quit
         | Cmd::Auth
         | Cmd::Acl => connection::parse(id, a).map(Request::Connection),
+        Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Watch | Cmd::Unwatch => {
+            transaction::parse(id, a)
+        }
         Cmd::Info | Cmd::Dbsize | Cmd::Snapshot | Cmd::Flushall => server::parse(id, a),
         Cmd::Del
         | Cmd::Unlink
