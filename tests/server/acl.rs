@@ -622,3 +622,35 @@ async fn a_bad_users_file_stops_the_start_with_its_line() {
     };
     assert!(failure.to_string().contains("absent.acl"), "{failure}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_inside_multi_aborts_the_transaction() {
+    let server = start_with_users(USERS).await;
+    let mut admin = logged_in(&server, "admin", "admin-pw").await;
+    let mut app = logged_in(&server, "app", "app-pw").await;
+    // MULTI is in @transaction only, as in Redis.
+    let Resp::Error(refused) = app.call(&["MULTI"]).await else {
+        panic!("app may not start a transaction yet");
+    };
+    assert!(refused.starts_with("NOPERM"), "{refused}");
+    assert_eq!(
+        admin
+            .call(&["ACL", "SETUSER", "app", "+@transaction"])
+            .await,
+        ok()
+    );
+    assert_eq!(app.call(&["MULTI"]).await, ok());
+    assert_eq!(
+        app.call(&["INCR", "sale:n"]).await,
+        Resp::Simple("QUEUED".into())
+    );
+    let Resp::Error(refused) = app.call(&["SET", "other:key", "v"]).await else {
+        panic!("a key outside the user's patterns is refused while queuing");
+    };
+    assert!(refused.starts_with("NOPERM"), "{refused}");
+    assert_eq!(
+        app.call(&["EXEC"]).await,
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(admin.call(&["EXISTS", "sale:n"]).await, Resp::Int(0));
+}

@@ -364,3 +364,23 @@ async fn frame_split_across_writes_is_reassembled() {
     drop(conn);
     stop(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_over_the_binary_protocol() {
+    let running = start(test_config()).await;
+    let mut conn = BinaryConn::connect(running.addr).await;
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&request_frame(1, &["MULTI"]));
+    out.extend_from_slice(&request_frame(2, &["INCR", "n"]));
+    out.extend_from_slice(&request_frame(3, &["INCRBY", "n", "4"]));
+    out.extend_from_slice(&request_frame(4, &["EXEC"]));
+    conn.send(&out).await;
+    assert_eq!(conn.read().await, (1, Reply::OK));
+    assert_eq!(conn.read().await, (2, Reply::simple("QUEUED")));
+    assert_eq!(conn.read().await, (3, Reply::simple("QUEUED")));
+    assert_eq!(
+        conn.read().await,
+        (4, Reply::Array(vec![Reply::Int(1), Reply::Int(5)]))
+    );
+    stop(running).await;
+}

@@ -39,7 +39,7 @@ pub fn req(
     if matches!(command, Request::Req { .. }) {
         return Reply::Error(ServerError::new_static(
             ErrorCode::Syntax,
-            "ERR REQ wraps data commands only, not connection commands, INFO or another REQ",
+            "ERR REQ wraps data commands only, not connection or transaction commands, INFO or another REQ",
         ));
     }
     let limits = state.limits;
