@@ -28,6 +28,13 @@
 #                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
 #                runs per server, medians of the runs, and the runs pooled into
 #                one distribution per server.
+#   commands     the plain Redis commands sale backends use, CPU per request against
+#                Redis: SADD, SISMEMBER, HSET, HINCRBY, LPUSH, RPOP (redis-benchmark,
+#                random members of one set/hash, one list), MGET of 10 keys of
+#                100000 set first, and MULTI of 3 INCRs (usher-load, MULTI INCR
+#                INCR INCR EXEC counted as one step): -P 1 and -P 16. Each row
+#                runs REPEATS times, alternating servers, and a note gives the
+#                median CPU ratio.
 #   persistence  INCR with usher --fsync always|everysec|no against Redis
 #                appendonly yes + appendfsync always|everysec|no: redis-benchmark.
 #   growth       latency while a waiting room grows past the size at which its
@@ -62,6 +69,7 @@
 #   GROW_SECONDS [8]           length of each growth run (GROW_RATE x GROW_SECONDS new
 #                              members: 400000 by default)
 #   GROW_REPEATS [3]           growth runs per server
+#   REPEATS [3]                runs of each row of the commands part
 #   LOAD_THREADS [1]           usher-load event-loop threads
 #   USHER_PORT [7471], REDIS_PORT [7472]
 #   USHER_SERVER [./target/release/usher-server]  the usher binary to run (another
@@ -99,7 +107,8 @@ LOAD_THREADS=${LOAD_THREADS:-1}
 USHER_PORT=${USHER_PORT:-7471}
 REDIS_PORT=${REDIS_PORT:-7472}
 USHER_SERVER=${USHER_SERVER:-./target/release/usher-server}
-PARTS=${PARTS:-basic seats queue memory latency persistence growth}
+REPEATS=${REPEATS:-3}
+PARTS=${PARTS:-basic commands seats queue memory latency persistence growth}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools..." >&2
@@ -359,7 +368,7 @@ print_notes() {
 
 echo "usher vs Redis $(redis-server --version | awk '{print $3}' | sed 's/v=//'), $CLIENTS clients, $REQUESTS requests per row at P 1 and $PIPELINED_REQUESTS at P 16 (persistence P 1: $PERSIST_REQUESTS), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-if want basic || want seats || want queue || want persistence; then
+if want basic || want commands || want seats || want queue || want persistence; then
   table_head
 fi
 start_pair none
@@ -397,6 +406,37 @@ if want basic; then
       ZADD room NX __rand_int__ user:__rand_int__
     pair "QUEUE.POS vs ZRANK" "$pipeline" QUEUE.POS room user:__rand_int__ -- \
       ZRANK room user:__rand_int__
+  done
+fi
+if want commands; then
+  # repeated LABEL KIND ARGS...: KIND row|load_pair, REPEATS runs; a note
+  # with the median CPU ratio (redis/usher: above 1, usher needs less CPU).
+  repeated() {
+    local label=$1 kind=$2
+    shift 2
+    local ratios=()
+    for _ in $(seq 1 "$REPEATS"); do
+      "$kind" "$label" "$@"
+      ratios+=("$last_cpu_ratio")
+    done
+    notes+=("$label P$1: median CPU ratio redis/usher $(median "${ratios[@]}") over $REPEATS runs")
+  }
+  redis-benchmark -p "$USHER_PORT" -c "$CLIENTS" -n 300000 -r 100000 -q SET key:__rand_int__ value >/dev/null 2>&1
+  redis-benchmark -p "$REDIS_PORT" -c "$CLIENTS" -n 300000 -r 100000 -q SET key:__rand_int__ value >/dev/null 2>&1
+  mget=(MGET)
+  for _ in $(seq 1 10); do mget+=(key:__rand_int__); done
+  for pipeline in 1 16; do
+    repeated "SADD" row "$pipeline" SADD coupons user:__rand_int__
+    repeated "SISMEMBER" row "$pipeline" SISMEMBER coupons user:__rand_int__
+    repeated "HSET" row "$pipeline" HSET product field:__rand_int__ 7
+    repeated "HINCRBY" row "$pipeline" HINCRBY product field:__rand_int__ 1
+    # As many pops as pushes at each depth, so every RPOP finds an item.
+    repeated "LPUSH" row "$pipeline" LPUSH jobs job
+    repeated "RPOP" row "$pipeline" RPOP jobs
+    repeated "MGET of 10 keys" row "$pipeline" "${mget[@]}"
+    repeated "MULTI of 3 INCRs" load_pair "$pipeline" \
+      MULTI "INCR c:{rand:100000}" "INCR c:{rand:100000}" "INCR c:{rand:100000}" EXEC -- \
+      MULTI "INCR c:{rand:100000}" "INCR c:{rand:100000}" "INCR c:{rand:100000}" EXEC
   done
 fi
 if want seats; then
