@@ -1,4 +1,4 @@
-//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`) as attempts that never wait:
+//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`) as attempts that never wait:
 //! [`State::attempt`] answers a blocking request that can go ahead now and
 //! returns `None` for one that would have to wait. Waiting itself is the
 //! engine's (the wait registry, `wait.rs`); the state stays pure.
@@ -22,6 +22,12 @@ impl State {
                 self.stats.commands_processed += 1;
                 bzpop(self, keys, *max, now_ms)
             }
+            Request::BzMPop {
+                keys, max, count, ..
+            } => {
+                self.stats.commands_processed += 1;
+                zset::zmpop(self, keys, *max, *count, now_ms)
+            }
             _ => Some(self.apply(request, now_ms)),
         }
     }
@@ -31,6 +37,7 @@ impl State {
 pub fn timeout_reply(request: &Request) -> Reply {
     match request {
         Request::BzPop { .. } => Reply::NilArray,
+        Request::BzMPop { .. } => Reply::NilArray,
         _ => Reply::Nil,
     }
 }
