@@ -12,3 +12,4 @@ mod seats;
 #[allow(clippy::module_inception)]
 mod server;
 mod tls;
+mod zset;

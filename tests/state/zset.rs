@@ -631,7 +631,9 @@ fn lex_ranges() {
     let mut s = fresh();
     run(
         &mut s,
-        &["ZADD", "z", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e"],
+        &[
+            "ZADD", "z", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e",
+        ],
     );
     assert_eq!(
         run(&mut s, &["ZRANGEBYLEX", "z", "-", "+"]),
@@ -652,7 +654,10 @@ fn lex_ranges() {
         bulks(&["b", "c"])
     );
     assert_eq!(
-        run(&mut s, &["ZREVRANGEBYLEX", "z", "+", "-", "LIMIT", "1", "2"]),
+        run(
+            &mut s,
+            &["ZREVRANGEBYLEX", "z", "+", "-", "LIMIT", "1", "2"]
+        ),
         bulks(&["d", "c"])
     );
     assert_eq!(
@@ -664,12 +669,18 @@ fn lex_ranges() {
         bulks(&["b", "c"])
     );
     assert_eq!(
-        run(&mut s, &["ZRANGE", "z", "+", "[c", "BYLEX", "REV", "LIMIT", "0", "1"]),
+        run(
+            &mut s,
+            &["ZRANGE", "z", "+", "[c", "BYLEX", "REV", "LIMIT", "0", "1"]
+        ),
         bulks(&["e"])
     );
     assert_eq!(run(&mut s, &["ZLEXCOUNT", "z", "[b", "+"]), Reply::Int(4));
     assert_eq!(run(&mut s, &["ZLEXCOUNT", "z", "(e", "+"]), Reply::Int(0));
-    assert_eq!(run(&mut s, &["ZLEXCOUNT", "nokey", "-", "+"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZLEXCOUNT", "nokey", "-", "+"]),
+        Reply::Int(0)
+    );
     for words in [
         &["ZRANGEBYLEX", "z", "a", "+"][..],
         &["ZLEXCOUNT", "z", "-", "b"],
@@ -683,18 +694,30 @@ fn lex_ranges() {
         );
     }
     assert_eq!(
-        error_text(&run(&mut s, &["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"])),
+        error_text(&run(
+            &mut s,
+            &["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]
+        )),
         "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
     );
     assert_eq!(
         run(&mut s, &["ZREMRANGEBYLEX", "z", "[b", "(d"]),
         Reply::Int(2)
     );
-    assert_eq!(run(&mut s, &["ZRANGE", "z", "0", "-1"]), bulks(&["a", "d", "e"]));
-    assert_eq!(run(&mut s, &["ZREMRANGEBYLEX", "z", "-", "+"]), Reply::Int(3));
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "z", "0", "-1"]),
+        bulks(&["a", "d", "e"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZREMRANGEBYLEX", "z", "-", "+"]),
+        Reply::Int(3)
+    );
     assert_eq!(run(&mut s, &["EXISTS", "z"]), Reply::Int(0));
     // Unequal scores: unspecified, as in Redis, but no panic.
-    run(&mut s, &["ZADD", "u", "3", "a", "1", "b", "2", "c", "0", "d"]);
+    run(
+        &mut s,
+        &["ZADD", "u", "3", "a", "1", "b", "2", "c", "0", "d"],
+    );
     run(&mut s, &["ZRANGEBYLEX", "u", "[b", "[c"]);
     run(&mut s, &["ZLEXCOUNT", "u", "(a", "+"]);
     run(&mut s, &["ZREMRANGEBYLEX", "u", "[a", "[c"]);
@@ -741,7 +764,11 @@ fn zmscore_and_zrandmember() {
     for pair in many.chunks(2) {
         let score = run(
             &mut s,
-            &["ZSCORE", "z", std::str::from_utf8(pair[0].bulk_bytes().unwrap()).unwrap()],
+            &[
+                "ZSCORE",
+                "z",
+                std::str::from_utf8(pair[0].bulk_bytes().unwrap()).unwrap(),
+            ],
         );
         assert_eq!(pair[1], score);
     }
@@ -756,7 +783,10 @@ fn zmscore_and_zrandmember() {
     let mut twin = fresh();
     let mut original = fresh();
     for state in [&mut twin, &mut original] {
-        run(state, &["ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d"]);
+        run(
+            state,
+            &["ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d"],
+        );
     }
     for _ in 0..5 {
         assert_eq!(
@@ -769,7 +799,10 @@ fn zmscore_and_zrandmember() {
         "ERR syntax error"
     );
     assert_eq!(
-        error_text(&run(&mut s, &["ZRANDMEMBER", "z", "-9223372036854775807", "WITHSCORES"])),
+        error_text(&run(
+            &mut s,
+            &["ZRANDMEMBER", "z", "-9223372036854775807", "WITHSCORES"]
+        )),
         "ERR value is out of range"
     );
     // Over reply_items_max: an error, not a giant reply.
@@ -794,11 +827,28 @@ fn union_inter_diff() {
         doubles(&[("x", 1.0), ("y", 12.0), ("z", 23.0), ("w", 30.0)])
     );
     assert_eq!(
-        run(&mut s, &["ZUNION", "2", "a", "b", "WEIGHTS", "2", "0.5", "AGGREGATE", "MAX", "WITHSCORES"]),
+        run(
+            &mut s,
+            &[
+                "ZUNION",
+                "2",
+                "a",
+                "b",
+                "WEIGHTS",
+                "2",
+                "0.5",
+                "AGGREGATE",
+                "MAX",
+                "WITHSCORES"
+            ]
+        ),
         doubles(&[("x", 2.0), ("y", 5.0), ("z", 10.0), ("w", 15.0)])
     );
     assert_eq!(
-        run(&mut s, &["ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"]),
+        run(
+            &mut s,
+            &["ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"]
+        ),
         doubles(&[("y", 2.0), ("z", 3.0)])
     );
     assert_eq!(run(&mut s, &["ZINTER", "2", "a", "b"]), bulks(&["y", "z"]));
@@ -808,7 +858,10 @@ fn union_inter_diff() {
         doubles(&[("x", 1.0)])
     );
     assert_eq!(run(&mut s, &["ZDIFF", "2", "nokey", "a"]), bulks(&[]));
-    assert_eq!(run(&mut s, &["ZUNION", "2", "nokey", "a"]), bulks(&["x", "y", "z"]));
+    assert_eq!(
+        run(&mut s, &["ZUNION", "2", "nokey", "a"]),
+        bulks(&["x", "y", "z"])
+    );
     // inf + -inf sums to 0 and 0 * inf weighs 0, as in Redis.
     run(&mut s, &["ZADD", "p", "+inf", "m"]);
     run(&mut s, &["ZADD", "n", "-inf", "m"]);
@@ -821,9 +874,18 @@ fn union_inter_diff() {
         doubles(&[("m", 0.0)])
     );
     assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "b"]), Reply::Int(2));
-    assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "1"]), Reply::Int(1));
-    assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "0"]), Reply::Int(2));
-    assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "nokey"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "0"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "nokey"]),
+        Reply::Int(0)
+    );
 }
 
 #[test]
@@ -833,40 +895,84 @@ fn store_forms_replace_the_destination() {
     run(&mut s, &["ZADD", "b", "10", "y"]);
     run(&mut s, &["SET", "dst", "old"]);
     run(&mut s, &["EXPIRE", "dst", "100"]);
-    assert_eq!(run(&mut s, &["ZUNIONSTORE", "dst", "2", "a", "b"]), Reply::Int(3));
+    assert_eq!(
+        run(&mut s, &["ZUNIONSTORE", "dst", "2", "a", "b"]),
+        Reply::Int(3)
+    );
     assert_eq!(
         run(&mut s, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]),
         doubles(&[("x", 1.0), ("z", 3.0), ("y", 12.0)])
     );
     assert_eq!(run(&mut s, &["TTL", "dst"]), Reply::Int(-1));
     assert_eq!(
-        run(&mut s, &["ZINTERSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"]),
+        run(
+            &mut s,
+            &["ZINTERSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"]
+        ),
         Reply::Int(1)
     );
     assert_eq!(
         run(&mut s, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]),
         doubles(&[("y", 22.0)])
     );
-    assert_eq!(run(&mut s, &["ZDIFFSTORE", "dst", "2", "a", "b"]), Reply::Int(2));
-    assert_eq!(run(&mut s, &["ZRANGE", "dst", "0", "-1"]), bulks(&["x", "z"]));
+    assert_eq!(
+        run(&mut s, &["ZDIFFSTORE", "dst", "2", "a", "b"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "dst", "0", "-1"]),
+        bulks(&["x", "z"])
+    );
     // A source may be the destination.
-    assert_eq!(run(&mut s, &["ZUNIONSTORE", "a", "2", "a", "a"]), Reply::Int(3));
+    assert_eq!(
+        run(&mut s, &["ZUNIONSTORE", "a", "2", "a", "a"]),
+        Reply::Int(3)
+    );
     assert_eq!(run(&mut s, &["ZSCORE", "a", "z"]), Reply::Double(6.0));
     // An empty result deletes the destination.
-    assert_eq!(run(&mut s, &["ZINTERSTORE", "dst", "2", "a", "nokey"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZINTERSTORE", "dst", "2", "a", "nokey"]),
+        Reply::Int(0)
+    );
     assert_eq!(run(&mut s, &["EXISTS", "dst"]), Reply::Int(0));
     // ZRANGESTORE.
-    assert_eq!(run(&mut s, &["ZRANGESTORE", "r", "a", "1", "-1"]), Reply::Int(2));
+    assert_eq!(
+        run(&mut s, &["ZRANGESTORE", "r", "a", "1", "-1"]),
+        Reply::Int(2)
+    );
     assert_eq!(run(&mut s, &["ZRANGE", "r", "0", "-1"]), bulks(&["y", "z"]));
     assert_eq!(
-        run(&mut s, &["ZRANGESTORE", "r", "a", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "0", "1"]),
+        run(
+            &mut s,
+            &[
+                "ZRANGESTORE",
+                "r",
+                "a",
+                "+inf",
+                "-inf",
+                "BYSCORE",
+                "REV",
+                "LIMIT",
+                "0",
+                "1"
+            ]
+        ),
         Reply::Int(1)
     );
-    assert_eq!(run(&mut s, &["ZRANGE", "r", "0", "-1", "WITHSCORES"]), doubles(&[("z", 6.0)]));
-    assert_eq!(run(&mut s, &["ZRANGESTORE", "r", "nokey", "0", "-1"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "r", "0", "-1", "WITHSCORES"]),
+        doubles(&[("z", 6.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGESTORE", "r", "nokey", "0", "-1"]),
+        Reply::Int(0)
+    );
     assert_eq!(run(&mut s, &["EXISTS", "r"]), Reply::Int(0));
     assert_eq!(
-        error_text(&run(&mut s, &["ZRANGESTORE", "r", "a", "0", "-1", "WITHSCORES"])),
+        error_text(&run(
+            &mut s,
+            &["ZRANGESTORE", "r", "a", "0", "-1", "WITHSCORES"]
+        )),
         "ERR syntax error"
     );
     run(&mut s, &["SET", "str", "v"]);
@@ -883,7 +989,10 @@ fn store_forms_replace_the_destination() {
     run(&mut small, &["ZADD", "b", "1", "w"]);
     run(&mut small, &["ZADD", "dst", "1", "q"]);
     assert!(run(&mut small, &["ZUNIONSTORE", "dst", "2", "a", "b"]).is_error());
-    assert_eq!(run(&mut small, &["ZRANGE", "dst", "0", "-1"]), bulks(&["q"]));
+    assert_eq!(
+        run(&mut small, &["ZRANGE", "dst", "0", "-1"]),
+        bulks(&["q"])
+    );
 }
 
 #[test]
@@ -892,22 +1001,61 @@ fn combination_errors_match_redis() {
     run(&mut s, &["ZADD", "z", "1", "a"]);
     run(&mut s, &["SET", "str", "v"]);
     let cases: &[(&[&str], &str)] = &[
-        (&["ZUNION", "0", "z"], "ERR at least 1 input key is needed for 'zunion' command"),
-        (&["ZUNIONSTORE", "d", "0", "z"], "ERR at least 1 input key is needed for 'zunionstore' command"),
-        (&["ZINTERCARD", "0", "z"], "ERR at least 1 input key is needed for 'zintercard' command"),
+        (
+            &["ZUNION", "0", "z"],
+            "ERR at least 1 input key is needed for 'zunion' command",
+        ),
+        (
+            &["ZUNIONSTORE", "d", "0", "z"],
+            "ERR at least 1 input key is needed for 'zunionstore' command",
+        ),
+        (
+            &["ZINTERCARD", "0", "z"],
+            "ERR at least 1 input key is needed for 'zintercard' command",
+        ),
         (&["ZINTERCARD", "3", "z"], "ERR syntax error"),
-        (&["ZINTERCARD", "1", "z", "LIMIT", "-1"], "ERR LIMIT can't be negative"),
-        (&["ZUNION", "2", "z", "y", "WEIGHTS", "1"], "ERR syntax error"),
-        (&["ZUNION", "2", "z", "y", "WEIGHTS", "1", "x"], "ERR weight value is not a float"),
+        (
+            &["ZINTERCARD", "1", "z", "LIMIT", "-1"],
+            "ERR LIMIT can't be negative",
+        ),
+        (
+            &["ZUNION", "2", "z", "y", "WEIGHTS", "1"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZUNION", "2", "z", "y", "WEIGHTS", "1", "x"],
+            "ERR weight value is not a float",
+        ),
         (&["ZUNION", "3", "z", "y"], "ERR syntax error"),
-        (&["ZUNION", "x", "z"], "ERR value is not an integer or out of range"),
-        (&["ZINTER", "2", "z", "y", "AGGREGATE", "foo"], "ERR syntax error"),
+        (
+            &["ZUNION", "x", "z"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["ZINTER", "2", "z", "y", "AGGREGATE", "foo"],
+            "ERR syntax error",
+        ),
         (&["ZDIFF", "1", "z", "WEIGHTS", "1"], "ERR syntax error"),
-        (&["ZUNIONSTORE", "d", "1", "z", "WITHSCORES"], "ERR syntax error"),
-        (&["ZUNION", "2", "z", "str"], "WRONGTYPE Operation against a key holding the wrong kind of value"),
-        (&["ZINTERCARD", "2", "str", "z"], "WRONGTYPE Operation against a key holding the wrong kind of value"),
-        (&["ZUNION", "1"], "ERR wrong number of arguments for 'zunion' command"),
-        (&["ZUNIONSTORE", "d", "1"], "ERR wrong number of arguments for 'zunionstore' command"),
+        (
+            &["ZUNIONSTORE", "d", "1", "z", "WITHSCORES"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZUNION", "2", "z", "str"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["ZINTERCARD", "2", "str", "z"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["ZUNION", "1"],
+            "ERR wrong number of arguments for 'zunion' command",
+        ),
+        (
+            &["ZUNIONSTORE", "d", "1"],
+            "ERR wrong number of arguments for 'zunionstore' command",
+        ),
     ];
     for (words, expected) in cases {
         assert_eq!(error_text(&run(&mut s, words)), *expected, "{words:?}");
@@ -929,7 +1077,10 @@ fn zmpop() {
             ),
         ])
     };
-    assert_eq!(run(&mut s, &["ZMPOP", "2", "nokey", "z", "MIN"]), popped("z", &[("a", 1.0)]));
+    assert_eq!(
+        run(&mut s, &["ZMPOP", "2", "nokey", "z", "MIN"]),
+        popped("z", &[("a", 1.0)])
+    );
     assert_eq!(
         run(&mut s, &["ZMPOP", "1", "z", "MAX", "COUNT", "10"]),
         popped("z", &[("c", 3.0), ("b", 2.0)])
@@ -938,22 +1089,49 @@ fn zmpop() {
     assert_eq!(run(&mut s, &["ZMPOP", "1", "z", "MIN"]), Reply::NilArray);
     run(&mut s, &["SET", "str", "v"]);
     let cases: &[(&[&str], &str)] = &[
-        (&["ZMPOP", "0", "z", "MIN"], "ERR numkeys should be greater than 0"),
-        (&["ZMPOP", "x", "z", "MIN"], "ERR numkeys should be greater than 0"),
-        (&["ZMPOP", "1", "z", "MIN", "COUNT", "0"], "ERR count should be greater than 0"),
-        (&["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"], "ERR syntax error"),
+        (
+            &["ZMPOP", "0", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "x", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "1", "z", "MIN", "COUNT", "0"],
+            "ERR count should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"],
+            "ERR syntax error",
+        ),
         (&["ZMPOP", "1", "z", "FOO"], "ERR syntax error"),
         (&["ZMPOP", "2", "z", "MIN"], "ERR syntax error"),
-        (&["ZMPOP", "2", "str", "z", "MIN"], "WRONGTYPE Operation against a key holding the wrong kind of value"),
-        (&["BZMPOP", "0.1", "0", "z", "MIN"], "ERR numkeys should be greater than 0"),
-        (&["BZMPOP", "x", "1", "z", "MIN"], "ERR timeout is not a float or out of range"),
-        (&["ZMPOP", "1", "z"], "ERR wrong number of arguments for 'zmpop' command"),
+        (
+            &["ZMPOP", "2", "str", "z", "MIN"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["BZMPOP", "0.1", "0", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["BZMPOP", "x", "1", "z", "MIN"],
+            "ERR timeout is not a float or out of range",
+        ),
+        (
+            &["ZMPOP", "1", "z"],
+            "ERR wrong number of arguments for 'zmpop' command",
+        ),
     ];
     for (words, expected) in cases {
         assert_eq!(error_text(&run(&mut s, words)), *expected, "{words:?}");
     }
     // Outside a blocking context BZMPOP answers at once.
-    assert_eq!(run(&mut s, &["BZMPOP", "0", "1", "z", "MIN"]), Reply::NilArray);
+    assert_eq!(
+        run(&mut s, &["BZMPOP", "0", "1", "z", "MIN"]),
+        Reply::NilArray
+    );
 }
 
 /// Redis's lex order of a sorted set whose scores are all equal.

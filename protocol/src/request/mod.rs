@@ -37,8 +37,8 @@ pub use keys::{Deadline, ExpireCondition};
 pub use seats::SeatList;
 pub use strings::{SetCondition, SetExpiry};
 pub use zset::{
-    Aggregate, LexBound, LexRange, ScoreBound, ZAddFlags, ZAddPairs, ZCombine, ZCombineOp, ZRangeBy,
-    ZRangeStore,
+    Aggregate, LexBound, LexRange, ScoreBound, ZAddFlags, ZAddPairs, ZCombine, ZCombineOp,
+    ZRangeBy, ZRangeStore,
 };
 
 /// A parsed command: one variant per command (a few commands share one, as

@@ -359,7 +359,13 @@ pub(super) fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
 }
 
 /// Collects members (and scores) of ranks `[first, end)` as a flat reply.
-pub(super) fn collect(zset: &Zset, first: usize, end: usize, reverse: bool, with_scores: bool) -> Reply {
+pub(super) fn collect(
+    zset: &Zset,
+    first: usize,
+    end: usize,
+    reverse: bool,
+    with_scores: bool,
+) -> Reply {
     let per = if with_scores { 2 } else { 1 };
     let mut items = Vec::with_capacity((end - first) * per);
     zset.for_each_in_ranks(first, end, reverse, &mut |member, score| {

@@ -804,7 +804,10 @@ impl Zset {
         }
         let (leaf, pos) = self.select(rank);
         let leaf = &self.leaves[leaf as usize];
-        Some((&self.members[leaf.ids[pos] as usize].bytes, leaf.scores[pos]))
+        Some((
+            &self.members[leaf.ids[pos] as usize].bytes,
+            leaf.scores[pos],
+        ))
     }
 
     /// How many members sort below `member` by their bytes alone (or at or
