@@ -536,10 +536,12 @@ pub fn zrandmember(
     now_ms: u64,
 ) -> Reply {
     let reply_items_max = state.limits.reply_items_max;
+    // A stored set is never empty; an empty one is treated as missing all
+    // the same, since a draw from it would divide by zero.
     let zset = match zset_read(state, key, now_ms) {
-        Ok(Some(zset)) => zset,
-        Ok(None) if count.is_none() => return Reply::Nil,
-        Ok(None) => return Reply::Array(Vec::new()),
+        Ok(Some(zset)) if !zset.is_empty() => zset,
+        Ok(_) if count.is_none() => return Reply::Nil,
+        Ok(_) => return Reply::Array(Vec::new()),
         Err(error) => return error.into(),
     };
     let Some(count) = count else {
