@@ -281,7 +281,11 @@ impl State {
             } => zset::zrandmember(self, key, *count, *with_scores, now_ms),
             Request::ZRangeStore(store) => zset::zrangestore(self, store, now_ms),
             Request::ZCombine(combine) => zset::zcombine(self, combine, now_ms),
-            Request::ZInterCard { keys, limit } => zset::zintercard(self, keys, *limit, now_ms),
+            Request::ZInterCard {
+                keys,
+                limit,
+                options_error,
+            } => zset::zintercard(self, keys, *limit, options_error.as_deref(), now_ms),
             Request::ZMPop { keys, max, count } => {
                 zset::zmpop(self, keys, *max, *count, now_ms).unwrap_or(Reply::NilArray)
             }

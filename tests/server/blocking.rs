@@ -574,7 +574,9 @@ async fn a_stored_result_wakes_bzmpop_on_its_destination() {
     let mut waiter = RespConn::connect(running.addr).await;
     let mut writer = RespConn::connect(running.addr).await;
     writer.call(&["ZADD", "src", "1", "a", "2", "b"]).await;
-    waiter.send_command(&["BZMPOP", "0", "1", "dst", "MAX"]).await;
+    waiter
+        .send_command(&["BZMPOP", "0", "1", "dst", "MAX"])
+        .await;
     blocked(&running, 1).await;
     assert_eq!(
         writer.call(&["ZUNIONSTORE", "dst", "1", "src"]).await,
@@ -583,9 +585,7 @@ async fn a_stored_result_wakes_bzmpop_on_its_destination() {
     assert_eq!(waiter.read().await, mpopped("dst", &[("b", "2")]));
     waiter.send_command(&["BZPOPMIN", "dst2", "0"]).await;
     blocked(&running, 1).await;
-    writer
-        .call(&["ZRANGESTORE", "dst2", "src", "0", "0"])
-        .await;
+    writer.call(&["ZRANGESTORE", "dst2", "src", "0", "0"]).await;
     assert_eq!(waiter.read().await, popped("dst2", "a", "1"));
     stop(running).await;
 }

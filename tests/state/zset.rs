@@ -1041,6 +1041,20 @@ fn combination_errors_match_redis() {
             &["ZUNION", "2", "z", "str"],
             "WRONGTYPE Operation against a key holding the wrong kind of value",
         ),
+        // Redis checks the inputs' types before the options.
+        (
+            &["ZUNION", "2", "z", "str", "FOO"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["ZINTERSTORE", "d", "1", "z", "WEIGHTS"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZINTERCARD", "2", "str", "z", "LIMIT", "-1"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (&["ZINTERCARD", "1", "z", "LIMIT"], "ERR syntax error"),
         (
             &["ZINTERCARD", "2", "str", "z"],
             "WRONGTYPE Operation against a key holding the wrong kind of value",

@@ -272,6 +272,9 @@ pub enum Request {
     ZInterCard {
         keys: Vec<Bytes>,
         limit: u64,
+        /// An error in the options, replied after the inputs' types are
+        /// checked, as Redis orders them.
+        options_error: Option<Box<ServerError>>,
     },
     /// `ZMPOP numkeys key [key ...] MIN | MAX [COUNT count]`.
     ZMPop {

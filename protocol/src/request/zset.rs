@@ -154,6 +154,10 @@ pub struct ZCombine {
     pub weights: Vec<f64>,
     pub aggregate: Aggregate,
     pub with_scores: bool,
+    /// An error in the options after the keys: Redis reports it only
+    /// after checking the inputs' types (WRONGTYPE first), so the state
+    /// replies it.
+    pub options_error: Option<ServerError>,
 }
 
 impl ZCombine {
@@ -559,7 +563,21 @@ fn parse_combine(id: Cmd, store: bool, a: &mut Args<'_>) -> Result<Request, Serv
         weights: Vec::new(),
         aggregate: Aggregate::Sum,
         with_scores: false,
+        options_error: None,
     };
+    if let Err(error) = combine_options(&mut combine, inputs, a) {
+        combine.options_error = Some(error);
+    }
+    Ok(Request::ZCombine(Box::new(combine)))
+}
+
+/// The options of [`parse_combine`] after the keys.
+fn combine_options(
+    combine: &mut ZCombine,
+    inputs: usize,
+    a: &mut Args<'_>,
+) -> Result<(), ServerError> {
+    let (op, store) = (combine.op, combine.store);
     while a.remaining() > 0 {
         let option = a.next_arg()?;
         let left = a.remaining();
@@ -588,13 +606,28 @@ fn parse_combine(id: Cmd, store: bool, a: &mut Args<'_>) -> Result<Request, Serv
             return Err(ServerError::SYNTAX);
         }
     }
-    Ok(Request::ZCombine(Box::new(combine)))
+    Ok(())
 }
 
 /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`.
 fn parse_zintercard(a: &mut Args<'_>) -> Result<Request, ServerError> {
     let mut keys = Vec::new();
     numkeys_keys("zintercard", a, &mut keys)?;
+    // Redis checks the inputs' types before the options: the state
+    // replies an options error.
+    let (limit, options_error) = match intercard_limit(a) {
+        Ok(limit) => (limit, None),
+        Err(error) => (0, Some(Box::new(error))),
+    };
+    Ok(Request::ZInterCard {
+        keys,
+        limit,
+        options_error,
+    })
+}
+
+/// ZINTERCARD's `[LIMIT limit]`: 0 when absent.
+fn intercard_limit(a: &mut Args<'_>) -> Result<u64, ServerError> {
     let mut limit = 0;
     while a.remaining() > 0 {
         let option = a.next_arg()?;
@@ -607,7 +640,7 @@ fn parse_zintercard(a: &mut Args<'_>) -> Result<Request, ServerError> {
             return Err(ServerError::SYNTAX);
         }
     }
-    Ok(Request::ZInterCard { keys, limit })
+    Ok(limit)
 }
 
 /// `numkeys key [key ...] MIN | MAX [COUNT count]`, the tail of `ZMPOP` and

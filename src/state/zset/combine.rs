@@ -214,9 +214,13 @@ pub fn zcombine(state: &mut State, request: &ZCombine, now_ms: u64) -> Reply {
     let seed = state.hash_seed;
     let members_max = state.limits.zset_members_max;
     let reply_items_max = state.limits.reply_items_max;
-    let result = match sources(state, request.inputs(), now_ms)
-        .and_then(|inputs| combine_sets(request, &inputs, seed, members_max))
-    {
+    let result = match sources(state, request.inputs(), now_ms).and_then(|inputs| {
+        // Redis checks the inputs' types before the options.
+        match &request.options_error {
+            Some(error) => Err(error.clone()),
+            None => combine_sets(request, &inputs, seed, members_max),
+        }
+    }) {
         Ok(result) => result,
         Err(error) => return error.into(),
     };
@@ -235,11 +239,21 @@ pub fn zcombine(state: &mut State, request: &ZCombine, now_ms: u64) -> Reply {
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
 /// ```
 /// The size of the intersection, counting stops at `limit` (0: no limit).
-pub fn zintercard(state: &mut State, keys: &[Bytes], limit: u64, now_ms: u64) -> Reply {
+/// `options_error` is replied after the inputs' types are checked.
+pub fn zintercard(
+    state: &mut State,
+    keys: &[Bytes],
+    limit: u64,
+    options_error: Option<&ServerError>,
+    now_ms: u64,
+) -> Reply {
     let inputs = match sources(state, keys, now_ms) {
         Ok(inputs) => inputs,
         Err(error) => return error.into(),
     };
+    if let Some(error) = options_error {
+        return error.clone().into();
+    }
     let Some(mut present) = inputs.into_iter().collect::<Option<Vec<Source<'_>>>>() else {
         return Reply::Int(0);
     };
