@@ -1,4 +1,4 @@
-//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`) as attempts that never wait:
+//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`) as attempts that never wait:
 //! [`State::attempt`] answers a blocking request that can go ahead now and
 //! returns `None` for one that would have to wait. Waiting itself is the
 //! engine's (the wait registry, `wait.rs`); the state stays pure.
