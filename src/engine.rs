@@ -277,6 +277,7 @@ impl<C: Clock> Engine<C> {
         match (&batch.refused, request) {
             (Some(error), _) => Some(Reply::Error(error.clone())),
             (None, Request::BzPop { .. }) => self.state.attempt(request, batch.now_ms),
+            (None, Request::BzMPop { .. }) => self.state.attempt(request, batch.now_ms),
             (None, _) => Some(self.apply(request, batch.now_ms)),
         }
     }
@@ -292,6 +293,9 @@ impl<C: Clock> Engine<C> {
     ) -> Result<(), ServerError> {
         let (on, timeout_ms) = match &request {
             Request::BzPop {
+                keys, timeout_ms, ..
+            } => (keys.iter().cloned().map(WaitOn::Key).collect(), *timeout_ms),
+            Request::BzMPop {
                 keys, timeout_ms, ..
             } => (keys.iter().cloned().map(WaitOn::Key).collect(), *timeout_ms),
             other => panic!("{other:?} is not a blocking command"),

@@ -22,6 +22,12 @@ impl State {
                 self.stats.commands_processed += 1;
                 bzpop(self, keys, *max, now_ms)
             }
+            Request::BzMPop {
+                keys, max, count, ..
+            } => {
+                self.stats.commands_processed += 1;
+                zset::zmpop(self, keys, *max, *count, now_ms)
+            }
             _ => Some(self.apply(request, now_ms)),
         }
     }
@@ -31,6 +37,7 @@ impl State {
 pub fn timeout_reply(request: &Request) -> Reply {
     match request {
         Request::BzPop { .. } => Reply::NilArray,
+        Request::BzMPop { .. } => Reply::NilArray,
         _ => Reply::Nil,
     }
 }

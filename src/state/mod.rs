@@ -258,7 +258,7 @@ impl State {
                 reverse,
                 limit,
                 with_scores,
-            } => zset::zrange(self, key, *by, *reverse, *limit, *with_scores, now_ms),
+            } => zset::zrange(self, key, by, *reverse, *limit, *with_scores, now_ms),
             Request::ZPop { key, max, count } => zset::zpop(self, key, *max, *count, now_ms),
             Request::BzPop { keys, max, .. } => {
                 blocking::bzpop(self, keys, *max, now_ms).unwrap_or(Reply::NilArray)
@@ -269,6 +269,29 @@ impl State {
             Request::ZRemRangeByRank { key, start, stop } => {
                 zset::zremrangebyrank(self, key, *start, *stop, now_ms)
             }
+            Request::ZLexCount { key, range } => zset::zlexcount(self, key, range, now_ms),
+            Request::ZRemRangeByLex { key, range } => {
+                zset::zremrangebylex(self, key, range, now_ms)
+            }
+            Request::ZMScore { key, members } => zset::zmscore(self, key, members, now_ms),
+            Request::ZRandMember {
+                key,
+                count,
+                with_scores,
+            } => zset::zrandmember(self, key, *count, *with_scores, now_ms),
+            Request::ZRangeStore(store) => zset::zrangestore(self, store, now_ms),
+            Request::ZCombine(combine) => zset::zcombine(self, combine, now_ms),
+            Request::ZInterCard {
+                keys,
+                limit,
+                options_error,
+            } => zset::zintercard(self, keys, *limit, options_error.as_deref(), now_ms),
+            Request::ZMPop { keys, max, count } => {
+                zset::zmpop(self, keys, *max, *count, now_ms).unwrap_or(Reply::NilArray)
+            }
+            Request::BzMPop {
+                keys, max, count, ..
+            } => zset::zmpop(self, keys, *max, *count, now_ms).unwrap_or(Reply::NilArray),
             Request::QueueConfig {
                 key,
                 capacity,

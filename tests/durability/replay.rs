@@ -188,6 +188,36 @@ fn command(rng: &mut Rng) -> Vec<String> {
         86 => vec!["SET".into(), rng.pick(ANY_KEYS).into(), "text".into()],
         87 => vec!["INCR".into(), rng.pick(ANY_KEYS).into()],
         88 if rng.chance(10) => vec!["FLUSHALL".into()],
+        89 => vec![
+            rng.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"])
+                .into(),
+            rng.pick(ANY_KEYS).into(),
+            "2".into(),
+            z,
+            rng.pick(ZSETS).into(),
+        ],
+        90 => vec![
+            "ZRANGESTORE".into(),
+            rng.pick(ZSETS).into(),
+            z,
+            rng.below(3).to_string(),
+            (rng.below(4) as i64 - 1).to_string(),
+        ],
+        91 => vec![
+            "ZMPOP".into(),
+            "2".into(),
+            z,
+            rng.pick(ZSETS).into(),
+            rng.pick(&["MIN", "MAX"]).into(),
+            "COUNT".into(),
+            (1 + rng.below(3)).to_string(),
+        ],
+        92 => vec![
+            "ZREMRANGEBYLEX".into(),
+            z,
+            format!("[{}", member(rng)),
+            "+".into(),
+        ],
         _ => vec!["QUEUE.JOIN".into(), q, member(rng)],
     };
     words

@@ -443,3 +443,149 @@ async fn inside_req_a_blocking_command_never_waits_and_its_nil_is_remembered() {
     assert_eq!(conn.call(&["ZCARD", "z"]).await, Resp::Int(1));
     stop(running).await;
 }
+
+/// The RESP2 reply of BZMPOP: `[key, [[member, score], ...]]`.
+fn mpopped(key: &str, pairs: &[(&str, &str)]) -> Resp {
+    Resp::Array(vec![
+        Resp::bulk(key),
+        Resp::Array(
+            pairs
+                .iter()
+                .map(|(member, score)| Resp::Array(vec![Resp::bulk(member), Resp::bulk(score)]))
+                .collect(),
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bzmpop_waits_until_a_zadd_from_another_connection() {
+    let running = start(test_config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter
+        .send_command(&["BZMPOP", "0", "2", "y", "z", "MAX", "COUNT", "2"])
+        .await;
+    blocked(&running, 1).await;
+    writer
+        .call(&["ZADD", "z", "5", "m", "7", "n", "1", "o"])
+        .await;
+    assert_eq!(waiter.read().await, mpopped("z", &[("n", "7"), ("m", "5")]));
+    blocked(&running, 0).await;
+    assert_eq!(writer.call(&["ZCARD", "z"]).await, Resp::Int(1));
+    // A non-empty key answers at once.
+    assert_eq!(
+        waiter.call(&["BZMPOP", "0", "2", "y", "z", "MIN"]).await,
+        mpopped("z", &[("o", "1")])
+    );
+    assert_eq!(waiter.call(&["EXISTS", "z"]).await, Resp::Int(0));
+    // A key of another type before the first sorted set: WRONGTYPE.
+    writer.call(&["SET", "y", "v"]).await;
+    let refused = waiter.call(&["BZMPOP", "0", "1", "y", "MIN"]).await;
+    assert!(
+        matches!(&refused, Resp::Error(e) if e.starts_with("WRONGTYPE")),
+        "{refused:?}"
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bzmpop_times_out_with_the_null_array() {
+    let clock = ManualClock::new(T0);
+    let running = start_with_clock(test_config(), clock.clone()).await;
+    let mut resp2 = RespConn::connect(running.addr).await;
+    let mut resp3 = RespConn::connect(running.addr).await;
+    let mut other = RespConn::connect(running.addr).await;
+    resp3.call(&["HELLO", "3"]).await;
+    resp2.send_command(&["BZMPOP", "1", "1", "z", "MIN"]).await;
+    resp3.send_command(&["BZMPOP", "2", "1", "z", "MAX"]).await;
+    blocked(&running, 2).await;
+    clock.advance(999);
+    other.call(&["PING"]).await;
+    nothing_more(&mut resp2).await;
+    clock.advance(1);
+    other.call(&["PING"]).await;
+    resp2.expect(b"*-1\r\n").await;
+    clock.advance(1_000);
+    other.call(&["PING"]).await;
+    resp3.expect(b"_\r\n").await;
+    blocked(&running, 0).await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bzmpop_waiters_are_served_first_come_first_served() {
+    let running = start(test_config()).await;
+    let mut waiters = Vec::new();
+    for count in 1..=3 {
+        let mut conn = RespConn::connect(running.addr).await;
+        conn.send_command(&["BZMPOP", "0", "1", "z", "MIN"]).await;
+        blocked(&running, count).await;
+        waiters.push(conn);
+    }
+    let mut writer = RespConn::connect(running.addr).await;
+    writer.call(&["ZADD", "z", "3", "c", "1", "a"]).await;
+    assert_eq!(waiters[0].read().await, mpopped("z", &[("a", "1")]));
+    assert_eq!(waiters[1].read().await, mpopped("z", &[("c", "3")]));
+    blocked(&running, 1).await;
+    nothing_more(&mut waiters[2]).await;
+    writer.call(&["ZADD", "z", "2", "b"]).await;
+    assert_eq!(waiters[2].read().await, mpopped("z", &[("b", "2")]));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bzmpop_in_resp3_nests_double_scores() {
+    let running = start(test_config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter.call(&["HELLO", "3"]).await;
+    waiter.send_command(&["BZMPOP", "0", "1", "z", "MIN"]).await;
+    blocked(&running, 1).await;
+    writer.call(&["ZADD", "z", "1.5", "m"]).await;
+    waiter
+        .expect(b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n")
+        .await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_bzmpop_is_logged_and_gone_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || persistent(dir.path());
+    let running = start(config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter.send_command(&["BZMPOP", "0", "1", "z", "MIN"]).await;
+    blocked(&running, 1).await;
+    writer.call(&["ZADD", "z", "1", "m", "2", "n"]).await;
+    assert_eq!(waiter.read().await, mpopped("z", &[("m", "1")]));
+    stop(running).await;
+
+    let running = start(config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    let members = conn.call(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]).await;
+    assert_eq!(members, Resp::Array(vec![Resp::bulk("n"), Resp::bulk("2")]));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_result_wakes_bzmpop_on_its_destination() {
+    let running = start(test_config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    writer.call(&["ZADD", "src", "1", "a", "2", "b"]).await;
+    waiter
+        .send_command(&["BZMPOP", "0", "1", "dst", "MAX"])
+        .await;
+    blocked(&running, 1).await;
+    assert_eq!(
+        writer.call(&["ZUNIONSTORE", "dst", "1", "src"]).await,
+        Resp::Int(2)
+    );
+    assert_eq!(waiter.read().await, mpopped("dst", &[("b", "2")]));
+    waiter.send_command(&["BZPOPMIN", "dst2", "0"]).await;
+    blocked(&running, 1).await;
+    writer.call(&["ZRANGESTORE", "dst2", "src", "0", "0"]).await;
+    assert_eq!(waiter.read().await, popped("dst2", "a", "1"));
+    stop(running).await;
+}

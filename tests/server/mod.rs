@@ -13,3 +13,4 @@ mod seats;
 mod server;
 mod tls;
 mod transactions;
+mod zset;

@@ -601,3 +601,667 @@ fn removing_every_member_by_range_deletes_the_key_at_once() {
     assert_eq!(std::mem::take(s.keyspace.effects_mut()).len(), 99);
     assert_eq!(run(&mut s, &["ZRANGE", "z", "0", "-1"]), bulks(&["m0"]));
 }
+
+fn doubles(items: &[(&str, f64)]) -> Reply {
+    Reply::Array(
+        items
+            .iter()
+            .flat_map(|(member, score)| [bulk(member), Reply::Double(*score)])
+            .collect(),
+    )
+}
+
+#[test]
+fn zrank_withscore_on_a_missing_member_is_a_nil_array() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "z", "1", "a"]);
+    assert_eq!(
+        run(&mut s, &["ZRANK", "z", "nope", "WITHSCORE"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        run(&mut s, &["ZREVRANK", "missing", "a", "WITHSCORE"]),
+        Reply::NilArray
+    );
+    assert_eq!(run(&mut s, &["ZRANK", "missing", "a"]), Reply::Nil);
+}
+
+#[test]
+fn lex_ranges() {
+    let mut s = fresh();
+    run(
+        &mut s,
+        &[
+            "ZADD", "z", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e",
+        ],
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGEBYLEX", "z", "-", "+"]),
+        bulks(&["a", "b", "c", "d", "e"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGEBYLEX", "z", "(a", "[c"]),
+        bulks(&["b", "c"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGEBYLEX", "z", "[b", "(d"]),
+        bulks(&["b", "c"])
+    );
+    assert_eq!(run(&mut s, &["ZRANGEBYLEX", "z", "[c", "[b"]), bulks(&[]));
+    assert_eq!(run(&mut s, &["ZRANGEBYLEX", "z", "+", "-"]), bulks(&[]));
+    assert_eq!(
+        run(&mut s, &["ZRANGEBYLEX", "z", "-", "+", "LIMIT", "1", "2"]),
+        bulks(&["b", "c"])
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &["ZREVRANGEBYLEX", "z", "+", "-", "LIMIT", "1", "2"]
+        ),
+        bulks(&["d", "c"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZREVRANGEBYLEX", "z", "[d", "(a"]),
+        bulks(&["d", "c", "b"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "z", "[b", "[c", "BYLEX"]),
+        bulks(&["b", "c"])
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &["ZRANGE", "z", "+", "[c", "BYLEX", "REV", "LIMIT", "0", "1"]
+        ),
+        bulks(&["e"])
+    );
+    assert_eq!(run(&mut s, &["ZLEXCOUNT", "z", "[b", "+"]), Reply::Int(4));
+    assert_eq!(run(&mut s, &["ZLEXCOUNT", "z", "(e", "+"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["ZLEXCOUNT", "nokey", "-", "+"]),
+        Reply::Int(0)
+    );
+    for words in [
+        &["ZRANGEBYLEX", "z", "a", "+"][..],
+        &["ZLEXCOUNT", "z", "-", "b"],
+        &["ZREMRANGEBYLEX", "z", "++", "-"],
+        &["ZRANGE", "z", "a", "b", "BYLEX"],
+    ] {
+        assert_eq!(
+            error_text(&run(&mut s, words)),
+            "ERR min or max not valid string range item",
+            "{words:?}"
+        );
+    }
+    assert_eq!(
+        error_text(&run(
+            &mut s,
+            &["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]
+        )),
+        "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+    );
+    assert_eq!(
+        run(&mut s, &["ZREMRANGEBYLEX", "z", "[b", "(d"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "z", "0", "-1"]),
+        bulks(&["a", "d", "e"])
+    );
+    assert_eq!(
+        run(&mut s, &["ZREMRANGEBYLEX", "z", "-", "+"]),
+        Reply::Int(3)
+    );
+    assert_eq!(run(&mut s, &["EXISTS", "z"]), Reply::Int(0));
+    // Unequal scores: unspecified, as in Redis, but no panic.
+    run(
+        &mut s,
+        &["ZADD", "u", "3", "a", "1", "b", "2", "c", "0", "d"],
+    );
+    run(&mut s, &["ZRANGEBYLEX", "u", "[b", "[c"]);
+    run(&mut s, &["ZLEXCOUNT", "u", "(a", "+"]);
+    run(&mut s, &["ZREMRANGEBYLEX", "u", "[a", "[c"]);
+    run(&mut s, &["SET", "str", "v"]);
+    assert_eq!(
+        error_text(&run(&mut s, &["ZLEXCOUNT", "str", "-", "+"])),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+}
+
+#[test]
+fn zmscore_and_zrandmember() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    assert_eq!(
+        run(&mut s, &["ZMSCORE", "z", "a", "nope", "c"]),
+        Reply::Array(vec![Reply::Double(1.0), Reply::Nil, Reply::Double(3.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZMSCORE", "nokey", "a", "b"]),
+        Reply::Array(vec![Reply::Nil, Reply::Nil])
+    );
+    assert_eq!(run(&mut s, &["ZRANDMEMBER", "nokey"]), Reply::Nil);
+    assert_eq!(run(&mut s, &["ZRANDMEMBER", "nokey", "3"]), bulks(&[]));
+    assert_eq!(run(&mut s, &["ZRANDMEMBER", "z", "0"]), bulks(&[]));
+    let members = ["a", "b", "c"];
+    let one = run(&mut s, &["ZRANDMEMBER", "z"]);
+    assert!(members.iter().any(|m| one == bulk(m)), "{one:?}");
+    // Positive: distinct, at most the set.
+    let Reply::Array(two) = run(&mut s, &["ZRANDMEMBER", "z", "2"]) else {
+        panic!("an array");
+    };
+    assert_eq!(two.len(), 2);
+    assert_ne!(two[0], two[1]);
+    let Reply::Array(all) = run(&mut s, &["ZRANDMEMBER", "z", "10", "WITHSCORES"]) else {
+        panic!("an array");
+    };
+    assert_eq!(all.len(), 6);
+    // Negative: exactly that many, repeats allowed, each with its score.
+    let Reply::Array(many) = run(&mut s, &["ZRANDMEMBER", "z", "-20", "WITHSCORES"]) else {
+        panic!("an array");
+    };
+    assert_eq!(many.len(), 40);
+    for pair in many.chunks(2) {
+        let score = run(
+            &mut s,
+            &[
+                "ZSCORE",
+                "z",
+                std::str::from_utf8(pair[0].bulk_bytes().unwrap()).unwrap(),
+            ],
+        );
+        assert_eq!(pair[1], score);
+    }
+    // Every member turns up over many draws.
+    let Reply::Array(draws) = run(&mut s, &["ZRANDMEMBER", "z", "-300"]) else {
+        panic!("an array");
+    };
+    for m in members {
+        assert!(draws.contains(&bulk(m)), "{m} never drawn");
+    }
+    // Deterministic given the state: a clone draws the same.
+    let mut twin = fresh();
+    let mut original = fresh();
+    for state in [&mut twin, &mut original] {
+        run(
+            state,
+            &["ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d"],
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            run(&mut twin, &["ZRANDMEMBER", "r", "-3"]),
+            run(&mut original, &["ZRANDMEMBER", "r", "-3"])
+        );
+    }
+    assert_eq!(
+        error_text(&run(&mut s, &["ZRANDMEMBER", "z", "1", "FOO"])),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error_text(&run(
+            &mut s,
+            &["ZRANDMEMBER", "z", "-9223372036854775807", "WITHSCORES"]
+        )),
+        "ERR value is out of range"
+    );
+    // Over reply_items_max: an error, not a giant reply.
+    let mut small = State::new(StateLimits {
+        reply_items_max: 10,
+        ..StateLimits::default()
+    });
+    run(&mut small, &["ZADD", "z", "1", "a"]);
+    assert!(run(&mut small, &["ZRANDMEMBER", "z", "-11"]).is_error());
+}
+
+#[test]
+fn union_inter_diff() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
+    run(&mut s, &["ZADD", "b", "10", "y", "20", "z", "30", "w"]);
+    assert_eq!(
+        run(&mut s, &["ZUNION", "2", "a", "b", "WITHSCORES"]),
+        doubles(&[("x", 1.0), ("y", 12.0), ("z", 23.0), ("w", 30.0)])
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &[
+                "ZUNION",
+                "2",
+                "a",
+                "b",
+                "WEIGHTS",
+                "2",
+                "0.5",
+                "AGGREGATE",
+                "MAX",
+                "WITHSCORES"
+            ]
+        ),
+        doubles(&[("x", 2.0), ("y", 5.0), ("z", 10.0), ("w", 15.0)])
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &["ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"]
+        ),
+        doubles(&[("y", 2.0), ("z", 3.0)])
+    );
+    assert_eq!(run(&mut s, &["ZINTER", "2", "a", "b"]), bulks(&["y", "z"]));
+    assert_eq!(run(&mut s, &["ZINTER", "2", "a", "nokey"]), bulks(&[]));
+    assert_eq!(
+        run(&mut s, &["ZDIFF", "2", "a", "b", "WITHSCORES"]),
+        doubles(&[("x", 1.0)])
+    );
+    assert_eq!(run(&mut s, &["ZDIFF", "2", "nokey", "a"]), bulks(&[]));
+    assert_eq!(
+        run(&mut s, &["ZUNION", "2", "nokey", "a"]),
+        bulks(&["x", "y", "z"])
+    );
+    // inf + -inf sums to 0 and 0 * inf weighs 0, as in Redis.
+    run(&mut s, &["ZADD", "p", "+inf", "m"]);
+    run(&mut s, &["ZADD", "n", "-inf", "m"]);
+    assert_eq!(
+        run(&mut s, &["ZUNION", "2", "p", "n", "WITHSCORES"]),
+        doubles(&[("m", 0.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZUNION", "1", "p", "WEIGHTS", "0", "WITHSCORES"]),
+        doubles(&[("m", 0.0)])
+    );
+    assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "b"]), Reply::Int(2));
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "b", "LIMIT", "0"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(&mut s, &["ZINTERCARD", "2", "a", "nokey"]),
+        Reply::Int(0)
+    );
+}
+
+#[test]
+fn store_forms_replace_the_destination() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
+    run(&mut s, &["ZADD", "b", "10", "y"]);
+    run(&mut s, &["SET", "dst", "old"]);
+    run(&mut s, &["EXPIRE", "dst", "100"]);
+    assert_eq!(
+        run(&mut s, &["ZUNIONSTORE", "dst", "2", "a", "b"]),
+        Reply::Int(3)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]),
+        doubles(&[("x", 1.0), ("z", 3.0), ("y", 12.0)])
+    );
+    assert_eq!(run(&mut s, &["TTL", "dst"]), Reply::Int(-1));
+    assert_eq!(
+        run(
+            &mut s,
+            &["ZINTERSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"]
+        ),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]),
+        doubles(&[("y", 22.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZDIFFSTORE", "dst", "2", "a", "b"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "dst", "0", "-1"]),
+        bulks(&["x", "z"])
+    );
+    // A source may be the destination.
+    assert_eq!(
+        run(&mut s, &["ZUNIONSTORE", "a", "2", "a", "a"]),
+        Reply::Int(3)
+    );
+    assert_eq!(run(&mut s, &["ZSCORE", "a", "z"]), Reply::Double(6.0));
+    // An empty result deletes the destination.
+    assert_eq!(
+        run(&mut s, &["ZINTERSTORE", "dst", "2", "a", "nokey"]),
+        Reply::Int(0)
+    );
+    assert_eq!(run(&mut s, &["EXISTS", "dst"]), Reply::Int(0));
+    // ZRANGESTORE.
+    assert_eq!(
+        run(&mut s, &["ZRANGESTORE", "r", "a", "1", "-1"]),
+        Reply::Int(2)
+    );
+    assert_eq!(run(&mut s, &["ZRANGE", "r", "0", "-1"]), bulks(&["y", "z"]));
+    assert_eq!(
+        run(
+            &mut s,
+            &[
+                "ZRANGESTORE",
+                "r",
+                "a",
+                "+inf",
+                "-inf",
+                "BYSCORE",
+                "REV",
+                "LIMIT",
+                "0",
+                "1"
+            ]
+        ),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "r", "0", "-1", "WITHSCORES"]),
+        doubles(&[("z", 6.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGESTORE", "r", "nokey", "0", "-1"]),
+        Reply::Int(0)
+    );
+    assert_eq!(run(&mut s, &["EXISTS", "r"]), Reply::Int(0));
+    assert_eq!(
+        error_text(&run(
+            &mut s,
+            &["ZRANGESTORE", "r", "a", "0", "-1", "WITHSCORES"]
+        )),
+        "ERR syntax error"
+    );
+    run(&mut s, &["SET", "str", "v"]);
+    assert_eq!(
+        error_text(&run(&mut s, &["ZRANGESTORE", "r", "str", "0", "-1"])),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    // Over zset_members_max: an error, the destination untouched.
+    let mut small = State::new(StateLimits {
+        zset_members_max: 3,
+        ..StateLimits::default()
+    });
+    run(&mut small, &["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
+    run(&mut small, &["ZADD", "b", "1", "w"]);
+    run(&mut small, &["ZADD", "dst", "1", "q"]);
+    assert!(run(&mut small, &["ZUNIONSTORE", "dst", "2", "a", "b"]).is_error());
+    assert_eq!(
+        run(&mut small, &["ZRANGE", "dst", "0", "-1"]),
+        bulks(&["q"])
+    );
+}
+
+#[test]
+fn combination_errors_match_redis() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "z", "1", "a"]);
+    run(&mut s, &["SET", "str", "v"]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["ZUNION", "0", "z"],
+            "ERR at least 1 input key is needed for 'zunion' command",
+        ),
+        (
+            &["ZUNIONSTORE", "d", "0", "z"],
+            "ERR at least 1 input key is needed for 'zunionstore' command",
+        ),
+        (
+            &["ZINTERCARD", "0", "z"],
+            "ERR at least 1 input key is needed for 'zintercard' command",
+        ),
+        (&["ZINTERCARD", "3", "z"], "ERR syntax error"),
+        (
+            &["ZINTERCARD", "1", "z", "LIMIT", "-1"],
+            "ERR LIMIT can't be negative",
+        ),
+        (
+            &["ZUNION", "2", "z", "y", "WEIGHTS", "1"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZUNION", "2", "z", "y", "WEIGHTS", "1", "x"],
+            "ERR weight value is not a float",
+        ),
+        (&["ZUNION", "3", "z", "y"], "ERR syntax error"),
+        (
+            &["ZUNION", "x", "z"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["ZINTER", "2", "z", "y", "AGGREGATE", "foo"],
+            "ERR syntax error",
+        ),
+        (&["ZDIFF", "1", "z", "WEIGHTS", "1"], "ERR syntax error"),
+        (
+            &["ZUNIONSTORE", "d", "1", "z", "WITHSCORES"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZUNION", "2", "z", "str"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        // Redis checks the inputs' types before the options.
+        (
+            &["ZUNION", "2", "z", "str", "FOO"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["ZINTERSTORE", "d", "1", "z", "WEIGHTS"],
+            "ERR syntax error",
+        ),
+        (
+            &["ZINTERCARD", "2", "str", "z", "LIMIT", "-1"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (&["ZINTERCARD", "1", "z", "LIMIT"], "ERR syntax error"),
+        (
+            &["ZINTERCARD", "2", "str", "z"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["ZUNION", "1"],
+            "ERR wrong number of arguments for 'zunion' command",
+        ),
+        (
+            &["ZUNIONSTORE", "d", "1"],
+            "ERR wrong number of arguments for 'zunionstore' command",
+        ),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(error_text(&run(&mut s, words)), *expected, "{words:?}");
+    }
+}
+
+#[test]
+fn zmpop() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    let popped = |key: &str, pairs: &[(&str, f64)]| {
+        Reply::Array(vec![
+            bulk(key),
+            Reply::Array(
+                pairs
+                    .iter()
+                    .map(|(m, sc)| Reply::Array(vec![bulk(m), Reply::Double(*sc)]))
+                    .collect(),
+            ),
+        ])
+    };
+    assert_eq!(
+        run(&mut s, &["ZMPOP", "2", "nokey", "z", "MIN"]),
+        popped("z", &[("a", 1.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZMPOP", "1", "z", "MAX", "COUNT", "10"]),
+        popped("z", &[("c", 3.0), ("b", 2.0)])
+    );
+    assert_eq!(run(&mut s, &["EXISTS", "z"]), Reply::Int(0));
+    assert_eq!(run(&mut s, &["ZMPOP", "1", "z", "MIN"]), Reply::NilArray);
+    run(&mut s, &["SET", "str", "v"]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["ZMPOP", "0", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "x", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "1", "z", "MIN", "COUNT", "0"],
+            "ERR count should be greater than 0",
+        ),
+        (
+            &["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"],
+            "ERR syntax error",
+        ),
+        (&["ZMPOP", "1", "z", "FOO"], "ERR syntax error"),
+        (&["ZMPOP", "2", "z", "MIN"], "ERR syntax error"),
+        (
+            &["ZMPOP", "2", "str", "z", "MIN"],
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            &["BZMPOP", "0.1", "0", "z", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["BZMPOP", "x", "1", "z", "MIN"],
+            "ERR timeout is not a float or out of range",
+        ),
+        (
+            &["ZMPOP", "1", "z"],
+            "ERR wrong number of arguments for 'zmpop' command",
+        ),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(error_text(&run(&mut s, words)), *expected, "{words:?}");
+    }
+    // Outside a blocking context BZMPOP answers at once.
+    assert_eq!(
+        run(&mut s, &["BZMPOP", "0", "1", "z", "MIN"]),
+        Reply::NilArray
+    );
+}
+
+/// Redis's lex order of a sorted set whose scores are all equal.
+fn lex_expected(model: &BTreeMap<String, f64>, lo: &str, hi: &str) -> Vec<String> {
+    let inside = |bound: &str, member: &str, low: bool| match bound.as_bytes()[0] {
+        b'-' => low,
+        b'+' => !low,
+        b'[' if low => member >= &bound[1..],
+        b'[' => member <= &bound[1..],
+        _ if low => member > &bound[1..],
+        _ => member < &bound[1..],
+    };
+    model
+        .keys()
+        .filter(|m| inside(lo, m, true) && inside(hi, m, false))
+        .cloned()
+        .collect()
+}
+
+fn lex_bound() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => Just("-".to_string()),
+        1 => Just("+".to_string()),
+        4 => (any::<bool>(), 0u8..12).prop_map(|(inclusive, m)| format!("{}m{m:02}", if inclusive { '[' } else { '(' })),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum SetOp {
+    Add(bool, i8, u8),
+    Lex(String, String),
+    Combine(u8, i8, i8, u8),
+}
+
+fn set_op() -> impl Strategy<Value = SetOp> {
+    prop_oneof![
+        4 => (any::<bool>(), any::<i8>(), 0u8..12).prop_map(|(k, s, m)| SetOp::Add(k, s % 4, m)),
+        1 => (lex_bound(), lex_bound()).prop_map(|(a, b)| SetOp::Lex(a, b)),
+        2 => (0u8..3, any::<i8>(), any::<i8>(), 0u8..3).prop_map(|(o, w1, w2, g)| SetOp::Combine(o, w1 % 4, w2 % 4, g)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Lex ranges on a set of equal scores, and ZUNIONSTORE / ZINTERSTORE /
+    /// ZDIFFSTORE of two sets with weights and aggregates, against maps.
+    #[test]
+    fn lex_and_combinations_match_model(ops in proptest::collection::vec(set_op(), 1..120)) {
+        let mut s = fresh();
+        // "lex" holds every member at score 0; "a" and "b" any scores.
+        let mut lex: BTreeMap<String, f64> = BTreeMap::new();
+        let mut sets = [BTreeMap::<String, f64>::new(), BTreeMap::new()];
+        for op in ops {
+            match op {
+                SetOp::Add(second, score, m) => {
+                    let member = format!("m{m:02}");
+                    let key = if second { "b" } else { "a" };
+                    sets[usize::from(second)].insert(member.clone(), f64::from(score));
+                    run(&mut s, &["ZADD", key, &score.to_string(), &member]);
+                    lex.insert(member.clone(), 0.0);
+                    run(&mut s, &["ZADD", "lex", "0", &member]);
+                }
+                SetOp::Lex(lo, hi) => {
+                    let expected = lex_expected(&lex, &lo, &hi);
+                    let members: Vec<&str> = expected.iter().map(String::as_str).collect();
+                    prop_assert_eq!(run(&mut s, &["ZRANGEBYLEX", "lex", &lo, &hi]), bulks(&members));
+                    prop_assert_eq!(run(&mut s, &["ZLEXCOUNT", "lex", &lo, &hi]), Reply::Int(expected.len() as i64));
+                    let reversed: Vec<&str> = members.iter().rev().copied().collect();
+                    prop_assert_eq!(run(&mut s, &["ZREVRANGEBYLEX", "lex", &hi, &lo]), bulks(&reversed));
+                }
+                SetOp::Combine(op, w1, w2, how) => {
+                    let (w1, w2) = (f64::from(w1), f64::from(w2));
+                    let agg = |x: f64, y: f64| match how {
+                        0 => x + y,
+                        1 => x.min(y),
+                        _ => x.max(y),
+                    };
+                    let mut expected: BTreeMap<String, f64> = BTreeMap::new();
+                    let (a, b) = (&sets[0], &sets[1]);
+                    let name = match op {
+                        0 => {
+                            for (m, sc) in a { expected.insert(m.clone(), sc * w1); }
+                            for (m, sc) in b {
+                                let v = sc * w2;
+                                let total = expected.get(m).map_or(v, |x| agg(*x, v));
+                                expected.insert(m.clone(), total);
+                            }
+                            "ZUNIONSTORE"
+                        }
+                        1 => {
+                            for (m, sc) in a {
+                                if let Some(other) = b.get(m) {
+                                    expected.insert(m.clone(), agg(sc * w1, other * w2));
+                                }
+                            }
+                            "ZINTERSTORE"
+                        }
+                        _ => {
+                            for (m, sc) in a {
+                                if !b.contains_key(m) { expected.insert(m.clone(), *sc); }
+                            }
+                            "ZDIFFSTORE"
+                        }
+                    };
+                    let aggregate = ["SUM", "MIN", "MAX"][usize::from(how)];
+                    let mut words = vec![name, "dst", "2", "a", "b"];
+                    let (w1s, w2s) = (w1.to_string(), w2.to_string());
+                    if op != 2 {
+                        words.extend(["WEIGHTS", &w1s, &w2s, "AGGREGATE", aggregate]);
+                    }
+                    prop_assert_eq!(run(&mut s, &words), Reply::Int(expected.len() as i64));
+                    let ordered = model_order(&expected);
+                    let pairs: Vec<(&str, f64)> = ordered.iter().map(|(m, sc)| (m.as_str(), *sc)).collect();
+                    prop_assert_eq!(run(&mut s, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]), doubles(&pairs));
+                    prop_assert_eq!(run(&mut s, &["ZINTERCARD", "2", "a", "b"]),
+                        Reply::Int(a.keys().filter(|m| b.contains_key(*m)).count() as i64));
+                }
+            }
+        }
+    }
+}

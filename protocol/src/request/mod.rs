@@ -38,7 +38,10 @@ pub use keys::{Deadline, ExpireCondition};
 pub use seats::SeatList;
 pub use strings::{SetCondition, SetExpiry};
 pub use transaction::{Step, Transaction};
-pub use zset::{ScoreBound, ZAddFlags, ZAddPairs, ZRangeBy};
+pub use zset::{
+    Aggregate, LexBound, LexRange, ScoreBound, ZAddFlags, ZAddPairs, ZCombine, ZCombineOp,
+    ZRangeBy, ZRangeStore,
+};
 
 /// A parsed command: one variant per command (a few commands share one, as
 /// `INCR` and `DECRBY` share `IncrBy`). [`Request::Connection`] is answered
@@ -254,6 +257,50 @@ pub enum Request {
         start: i64,
         stop: i64,
     },
+    ZLexCount {
+        key: Bytes,
+        range: Box<LexRange>,
+    },
+    ZRemRangeByLex {
+        key: Bytes,
+        range: Box<LexRange>,
+    },
+    ZMScore {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// `ZRANDMEMBER key [count [WITHSCORES]]`.
+    ZRandMember {
+        key: Bytes,
+        count: Option<i64>,
+        with_scores: bool,
+    },
+    /// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`.
+    ZRangeStore(Box<ZRangeStore>),
+    /// `ZUNION`, `ZINTER`, `ZDIFF` and their `STORE` forms.
+    ZCombine(Box<ZCombine>),
+    /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`; limit 0 = none.
+    ZInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+        /// An error in the options, replied after the inputs' types are
+        /// checked, as Redis orders them.
+        options_error: Option<Box<ServerError>>,
+    },
+    /// `ZMPOP numkeys key [key ...] MIN | MAX [COUNT count]`.
+    ZMPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        count: u64,
+    },
+    /// `BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]`:
+    /// ZMPOP, or wait (`timeout_ms` as in [`Request::BzPop`]).
+    BzMPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        count: u64,
+        timeout_ms: u64,
+    },
     // --- queues ---
     /// `QUEUE.CONFIG q [CAPACITY n] [RATE n PER ms] [TTL ms]`; `None` leaves
     /// a setting as it is, 0 switches it off.
@@ -349,6 +396,15 @@ impl Request {
             Request::BzPop { .. } => Cmd::Bzpopmin,
             Request::ZRemRangeByScore { .. } => Cmd::Zremrangebyscore,
             Request::ZRemRangeByRank { .. } => Cmd::Zremrangebyrank,
+            Request::ZLexCount { .. } => Cmd::Zlexcount,
+            Request::ZRemRangeByLex { .. } => Cmd::Zremrangebylex,
+            Request::ZMScore { .. } => Cmd::Zmscore,
+            Request::ZRandMember { .. } => Cmd::Zrandmember,
+            Request::ZRangeStore(_) => Cmd::Zrangestore,
+            Request::ZCombine(combine) => combine.command(),
+            Request::ZInterCard { .. } => Cmd::Zintercard,
+            Request::ZMPop { .. } => Cmd::Zmpop,
+            Request::BzMPop { .. } => Cmd::Bzmpop,
             Request::QueueConfig { .. } => Cmd::QueueConfig,
             Request::QueueJoin { .. } => Cmd::QueueJoin,
             Request::QueuePos { .. } => Cmd::QueuePos,
@@ -368,6 +424,11 @@ impl Request {
             | Request::Exists(keys)
             | Request::Watch(keys)
             | Request::BzPop { keys, .. } => keys,
+            Request::ZInterCard { keys, .. }
+            | Request::ZMPop { keys, .. }
+            | Request::BzMPop { keys, .. } => keys,
+            Request::ZRangeStore(store) => &store.keys,
+            Request::ZCombine(combine) => &combine.keys,
             Request::Type(key)
             | Request::Ttl(key)
             | Request::Pttl(key)
@@ -402,6 +463,10 @@ impl Request {
             | Request::ZPop { key, .. }
             | Request::ZRemRangeByScore { key, .. }
             | Request::ZRemRangeByRank { key, .. }
+            | Request::ZLexCount { key, .. }
+            | Request::ZRemRangeByLex { key, .. }
+            | Request::ZMScore { key, .. }
+            | Request::ZRandMember { key, .. }
             | Request::QueueConfig { key, .. }
             | Request::QueueJoin { key, .. }
             | Request::QueuePos { key, .. }
@@ -589,7 +654,23 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Bzpopmin
         | Cmd::Bzpopmax
         | Cmd::Zremrangebyscore
-        | Cmd::Zremrangebyrank => zset::parse(id, a),
+        | Cmd::Zremrangebyrank
+        | Cmd::Zrangebylex
+        | Cmd::Zrevrangebylex
+        | Cmd::Zlexcount
+        | Cmd::Zremrangebylex
+        | Cmd::Zmscore
+        | Cmd::Zrandmember
+        | Cmd::Zrangestore
+        | Cmd::Zunion
+        | Cmd::Zinter
+        | Cmd::Zdiff
+        | Cmd::Zunionstore
+        | Cmd::Zinterstore
+        | Cmd::Zdiffstore
+        | Cmd::Zintercard
+        | Cmd::Zmpop
+        | Cmd::Bzmpop => zset::parse(id, a),
         Cmd::QueueConfig
         | Cmd::QueueJoin
         | Cmd::QueuePos

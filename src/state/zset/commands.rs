@@ -2,7 +2,7 @@
 //! the replay of sorted-set effects through the same [`Zset`] functions.
 
 use bytes::Bytes;
-use usher_protocol::request::{ScoreBound, ZAddFlags, ZRangeBy};
+use usher_protocol::request::{LexBound, LexRange, ScoreBound, ZAddFlags, ZRangeBy};
 use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effects::ZsetEffect;
@@ -14,7 +14,7 @@ use crate::state::value::Value;
 
 /// The sorted set at `key`, `None` if missing, WRONGTYPE for another type.
 /// Read-only: changes go through [`zset_write`], which records them.
-fn zset_ref<'a>(
+pub(super) fn zset_ref<'a>(
     state: &'a mut State,
     key: &[u8],
     now_ms: u64,
@@ -30,7 +30,7 @@ fn zset_ref<'a>(
 
 /// Like [`zset_ref`] for commands that change members, with the recorder
 /// for their effects.
-fn zset_write<'a>(
+pub(super) fn zset_write<'a>(
     state: &'a mut State,
     key: &[u8],
     now_ms: u64,
@@ -45,7 +45,7 @@ fn zset_write<'a>(
 }
 
 /// Removes a member and records it; returns whether it was there.
-fn remove_member(zset: &mut Zset, member: &[u8], recorder: &mut Recorder) -> bool {
+pub(super) fn remove_member(zset: &mut Zset, member: &[u8], recorder: &mut Recorder) -> bool {
     let removed = zset.remove(member).is_some();
     if removed {
         recorder.record(|key| ZsetEffect::Remove {
@@ -57,7 +57,7 @@ fn remove_member(zset: &mut Zset, member: &[u8], recorder: &mut Recorder) -> boo
 }
 
 /// Like [`zset_ref`] for read commands, counting keyspace hits and misses.
-fn zset_read<'a>(
+pub(super) fn zset_read<'a>(
     state: &'a mut State,
     key: &[u8],
     now_ms: u64,
@@ -79,7 +79,7 @@ fn zset_read<'a>(
 }
 
 /// Deletes the key once its set is empty, as Redis does.
-fn drop_if_empty(state: &mut State, key: &[u8], now_ms: u64) {
+pub(super) fn drop_if_empty(state: &mut State, key: &[u8], now_ms: u64) {
     if let Ok(Some(zset)) = zset_ref(state, key, now_ms) {
         if zset.is_empty() {
             state.keyspace.remove(key);
@@ -87,7 +87,7 @@ fn drop_if_empty(state: &mut State, key: &[u8], now_ms: u64) {
     }
 }
 
-fn member_limit(state: &State, member: &[u8]) -> Result<(), ServerError> {
+pub(super) fn member_limit(state: &State, member: &[u8]) -> Result<(), ServerError> {
     if member.len() > state.limits.member_bytes_max {
         return Err(ServerError::limit(
             "member length in bytes",
@@ -296,7 +296,8 @@ pub fn zcount(
 /// ZRANK key member [WITHSCORE] | ZREVRANK key member [WITHSCORE]
 /// ```
 /// The member's 0-based rank (from the lowest score, or from the highest
-/// with ZREVRANK), `[rank, score]` WITHSCORE, or nil if absent.
+/// with ZREVRANK), `[rank, score]` WITHSCORE, or nil if absent (a nil
+/// array WITHSCORE, as Redis 7.2 replies).
 pub fn zrank(
     state: &mut State,
     key: &[u8],
@@ -305,13 +306,18 @@ pub fn zrank(
     with_score: bool,
     now_ms: u64,
 ) -> Reply {
+    let absent = if with_score {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
     let zset = match zset_read(state, key, now_ms) {
         Ok(Some(zset)) => zset,
-        Ok(None) => return Reply::Nil,
+        Ok(None) => return absent,
         Err(error) => return error.into(),
     };
     let (Some(rank), Some(score)) = (zset.rank(member), zset.score(member)) else {
-        return Reply::Nil;
+        return absent;
     };
     let rank = if reverse { zset.len() - 1 - rank } else { rank };
     if with_score {
@@ -342,7 +348,7 @@ fn rank_window(len: usize, start: i64, stop: i64) -> (usize, usize) {
     }
 }
 
-fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
+pub(super) fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
     ServerError::new(
         ErrorCode::Limit,
         format!(
@@ -353,7 +359,13 @@ fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
 }
 
 /// Collects members (and scores) of ranks `[first, end)` as a flat reply.
-fn collect(zset: &Zset, first: usize, end: usize, reverse: bool, with_scores: bool) -> Reply {
+pub(super) fn collect(
+    zset: &Zset,
+    first: usize,
+    end: usize,
+    reverse: bool,
+    with_scores: bool,
+) -> Reply {
     let per = if with_scores { 2 } else { 1 };
     let mut items = Vec::with_capacity((end - first) * per);
     zset.for_each_in_ranks(first, end, reverse, &mut |member, score| {
@@ -365,67 +377,300 @@ fn collect(zset: &Zset, first: usize, end: usize, reverse: bool, with_scores: bo
     Reply::Array(items)
 }
 
+/// Ranks `[first, end)` of a lex range (see [`Zset::count_below_member`]).
+pub(super) fn lex_range_ranks(zset: &Zset, range: &LexRange) -> (usize, usize) {
+    let first = match &range.min {
+        LexBound::Min => 0,
+        LexBound::Max => zset.len(),
+        LexBound::Inclusive(member) => zset.count_below_member(member, false),
+        LexBound::Exclusive(member) => zset.count_below_member(member, true),
+    };
+    let end = match &range.max {
+        LexBound::Min => 0,
+        LexBound::Max => zset.len(),
+        LexBound::Inclusive(member) => zset.count_below_member(member, true),
+        LexBound::Exclusive(member) => zset.count_below_member(member, false),
+    };
+    (first, end.max(first))
+}
+
+/// The ranks `[first, end)` a `ZRANGE`-family range selects, LIMIT
+/// applied (by score or lex: skip `offset`, at most `count`, negative =
+/// all; a negative offset selects nothing).
+pub(super) fn range_ranks(
+    zset: &Zset,
+    by: &ZRangeBy,
+    reverse: bool,
+    limit: (i64, i64),
+) -> (usize, usize) {
+    let (offset, count) = limit;
+    let (mut first, mut end) = match by {
+        ZRangeBy::Rank { start, stop } => {
+            let (first, end) = rank_window(zset.len(), *start, *stop);
+            // Reverse indexes count from the highest score.
+            return if reverse {
+                (zset.len() - end, zset.len() - first)
+            } else {
+                (first, end)
+            };
+        }
+        ZRangeBy::Score { min, max } => zset.score_range_ranks(*min, *max),
+        ZRangeBy::Lex(range) => lex_range_ranks(zset, range),
+    };
+    if offset < 0 {
+        return (0, 0);
+    }
+    let available = end - first;
+    let skip = (offset as u64).min(available as u64) as usize;
+    let take = if count < 0 {
+        available - skip
+    } else {
+        (count as u64).min((available - skip) as u64) as usize
+    };
+    if reverse {
+        end -= skip;
+        first = end - take;
+    } else {
+        first += skip;
+        end = first + take;
+    }
+    (first, end)
+}
+
 /// ```text
-/// ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]
+/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
 /// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
 /// ZREVRANGE key start stop [WITHSCORES]
 /// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+/// ZRANGEBYLEX key min max [LIMIT offset count]
+/// ZREVRANGEBYLEX key max min [LIMIT offset count]
 /// ```
 /// The members in the range, in order (reversed with REV), with scores
 /// interleaved WITHSCORES. By rank, negative indexes count from the end.
-/// By score, LIMIT skips `offset` members and returns at most `count`
-/// (negative = all).
+/// By score or lex, LIMIT skips `offset` members and returns at most
+/// `count` (negative = all).
 pub fn zrange(
     state: &mut State,
     key: &[u8],
-    by: ZRangeBy,
+    by: &ZRangeBy,
     reverse: bool,
     limit: (i64, i64),
     with_scores: bool,
     now_ms: u64,
 ) -> Reply {
-    let (offset, count) = limit;
     let reply_items_max = state.limits.reply_items_max;
     let zset = match zset_read(state, key, now_ms) {
         Ok(Some(zset)) => zset,
         Ok(None) => return Reply::Array(Vec::new()),
         Err(error) => return error.into(),
     };
-    let (mut first, mut end) = match by {
-        ZRangeBy::Rank { start, stop } => {
-            let (first, end) = rank_window(zset.len(), start, stop);
-            if reverse {
-                // Indexes count from the highest score.
-                (zset.len() - end, zset.len() - first)
-            } else {
-                (first, end)
-            }
-        }
-        ZRangeBy::Score { min, max } => zset.score_range_ranks(min, max),
-    };
-    if matches!(by, ZRangeBy::Score { .. }) {
-        if offset < 0 {
-            return Reply::Array(Vec::new());
-        }
-        let available = end - first;
-        let skip = (offset as u64).min(available as u64) as usize;
-        let take = if count < 0 {
-            available - skip
-        } else {
-            (count as u64).min((available - skip) as u64) as usize
-        };
-        if reverse {
-            end -= skip;
-            first = end - take;
-        } else {
-            first += skip;
-            end = first + take;
-        }
-    }
+    let (first, end) = range_ranks(zset, by, reverse, limit);
     if end - first > reply_items_max {
         return too_many_items(end - first, reply_items_max);
     }
     collect(zset, first, end, reverse, with_scores)
+}
+
+/// ```text
+/// ZLEXCOUNT key min max
+/// ```
+/// How many members lie between two member bounds (equal scores assumed).
+pub fn zlexcount(state: &mut State, key: &[u8], range: &LexRange, now_ms: u64) -> Reply {
+    match zset_read(state, key, now_ms) {
+        Ok(Some(zset)) => {
+            let (first, end) = lex_range_ranks(zset, range);
+            Reply::Int((end - first) as i64)
+        }
+        Ok(None) => Reply::Int(0),
+        Err(error) => error.into(),
+    }
+}
+
+/// ```text
+/// ZREMRANGEBYLEX key min max
+/// ```
+/// Removes the members between two member bounds; returns how many.
+pub fn zremrangebylex(state: &mut State, key: &[u8], range: &LexRange, now_ms: u64) -> Reply {
+    let (first, end) = match zset_ref(state, key, now_ms) {
+        Ok(Some(zset)) => lex_range_ranks(zset, range),
+        Ok(None) => return Reply::Int(0),
+        Err(error) => return error.into(),
+    };
+    remove_ranks(state, key, first, end, now_ms)
+}
+
+/// ```text
+/// ZMSCORE key member [member ...]
+/// ```
+/// Each member's score, nil for one absent (every one when the key is).
+pub fn zmscore(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Reply {
+    let reply_items_max = state.limits.reply_items_max;
+    if members.len() > reply_items_max {
+        return too_many_items(members.len(), reply_items_max);
+    }
+    match zset_read(state, key, now_ms) {
+        Ok(Some(zset)) => Reply::Array(
+            members
+                .iter()
+                .map(|member| zset.score(member).map_or(Reply::Nil, Reply::Double))
+                .collect(),
+        ),
+        Ok(None) => Reply::Array(vec![Reply::Nil; members.len()]),
+        Err(error) => error.into(),
+    }
+}
+
+/// ```text
+/// ZRANDMEMBER key [count [WITHSCORES]]
+/// ```
+/// Without count, one random member (nil when the key is missing). With a
+/// positive count, up to `count` distinct members; with a negative one,
+/// exactly `-count` members that may repeat; scores interleaved
+/// WITHSCORES. Draws come from the set's own generator, so they depend on
+/// the set's history only.
+pub fn zrandmember(
+    state: &mut State,
+    key: &[u8],
+    count: Option<i64>,
+    with_scores: bool,
+    now_ms: u64,
+) -> Reply {
+    let reply_items_max = state.limits.reply_items_max;
+    // A stored set is never empty; an empty one is treated as missing all
+    // the same, since a draw from it would divide by zero.
+    let zset = match zset_read(state, key, now_ms) {
+        Ok(Some(zset)) if !zset.is_empty() => zset,
+        Ok(_) if count.is_none() => return Reply::Nil,
+        Ok(_) => return Reply::Array(Vec::new()),
+        Err(error) => return error.into(),
+    };
+    let Some(count) = count else {
+        let rank = (zset.next_random() % zset.len() as u64) as usize;
+        return match zset.at_rank(rank) {
+            Some((member, _)) => Reply::Bulk(Bytes::copy_from_slice(member)),
+            None => Reply::Nil,
+        };
+    };
+    let len = zset.len();
+    let take = if count < 0 {
+        count.unsigned_abs()
+    } else {
+        (count as u64).min(len as u64)
+    };
+    if take > reply_items_max as u64 {
+        return too_many_items(take as usize, reply_items_max);
+    }
+    let ranks = random_ranks(zset, take as usize, count < 0);
+    let per = if with_scores { 2 } else { 1 };
+    let mut items = Vec::with_capacity(ranks.len() * per);
+    for rank in ranks {
+        if let Some((member, score)) = zset.at_rank(rank) {
+            items.push(Reply::Bulk(Bytes::copy_from_slice(member)));
+            if with_scores {
+                items.push(Reply::Double(score));
+            }
+        }
+    }
+    Reply::Array(items)
+}
+
+/// `take` random ranks of `zset` (not empty): any ranks when `repeat`,
+/// else distinct ones (`take` at most the length), in the order drawn
+/// (all of them in rank order when `take` is the whole set, as Redis
+/// returns the whole set).
+fn random_ranks(zset: &mut Zset, take: usize, repeat: bool) -> Vec<usize> {
+    let len = zset.len();
+    if repeat {
+        return (0..take)
+            .map(|_| (zset.next_random() % len as u64) as usize)
+            .collect();
+    }
+    if take >= len {
+        return (0..len).collect();
+    }
+    // Floyd's sampling: `take` distinct ranks in `take` draws.
+    let mut chosen = std::collections::HashSet::with_capacity(take);
+    let mut ranks = Vec::with_capacity(take);
+    for top in len - take..len {
+        let pick = (zset.next_random() % (top as u64 + 1)) as usize;
+        let rank = if chosen.insert(pick) {
+            pick
+        } else {
+            chosen.insert(top);
+            top
+        };
+        ranks.push(rank);
+    }
+    ranks
+}
+
+/// Pops up to `count` members from the lowest (highest) end of the set at
+/// `key`, which holds a sorted set, recording their removal; deletes the
+/// key once empty. The popped `(member, score)` pairs, in pop order.
+pub(super) fn pop_members(
+    state: &mut State,
+    key: &[u8],
+    max: bool,
+    count: usize,
+    now_ms: u64,
+) -> Vec<(Bytes, f64)> {
+    let Ok(Some((zset, mut recorder))) = zset_write(state, key, now_ms) else {
+        return Vec::new();
+    };
+    let take = count.min(zset.len());
+    let (first, end) = if max {
+        (zset.len() - take, zset.len())
+    } else {
+        (0, take)
+    };
+    let mut popped: Vec<(Bytes, f64)> = Vec::with_capacity(take);
+    zset.for_each_in_ranks(first, end, max, &mut |member, score| {
+        popped.push((Bytes::copy_from_slice(member), score));
+    });
+    for (member, _) in &popped {
+        remove_member(zset, member, &mut recorder);
+    }
+    drop_if_empty(state, key, now_ms);
+    popped
+}
+
+/// ```text
+/// ZMPOP numkeys key [key ...] MIN | MAX [COUNT count]
+/// ```
+/// Pops up to `count` members with the lowest (highest) scores from the
+/// first key, left to right, that holds a sorted set, as `[key, [[member,
+/// score], ...]]`; WRONGTYPE if that first existing key holds another
+/// type; `None` when every key is missing (BZMPOP then waits; ZMPOP
+/// replies a nil array).
+pub fn zmpop(
+    state: &mut State,
+    keys: &[Bytes],
+    max: bool,
+    count: u64,
+    now_ms: u64,
+) -> Option<Reply> {
+    let reply_items_max = state.limits.reply_items_max;
+    for key in keys {
+        let len = match zset_ref(state, key, now_ms) {
+            Ok(None) => continue,
+            Ok(Some(zset)) => zset.len(),
+            Err(error) => return Some(error.into()),
+        };
+        let take = count.min(len as u64) as usize;
+        if take > reply_items_max {
+            return Some(too_many_items(take, reply_items_max));
+        }
+        let popped = pop_members(state, key, max, take, now_ms);
+        let pairs = popped
+            .into_iter()
+            .map(|(member, score)| Reply::Array(vec![Reply::Bulk(member), Reply::Double(score)]))
+            .collect();
+        return Some(Reply::Array(vec![
+            Reply::Bulk(key.clone()),
+            Reply::Array(pairs),
+        ]));
+    }
+    None
 }
 
 /// ```text

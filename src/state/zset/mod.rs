@@ -41,18 +41,26 @@
 //! back.
 //!
 //! The serialized form (`encode`) is seed, generator state, members in
-//! ascending order. The B+tree draws no random numbers; the generator state
-//! is part of the value format, so it is carried unchanged (never zero, as
-//! the format requires).
+//! ascending order. The B+tree draws no random numbers; ZRANDMEMBER does,
+//! from the generator, whose state is part of the value format (never
+//! zero, as the format requires), so its draws depend only on the set.
 //!
-//! RESP3 note: ranges WITHSCORES and ZPOPMIN/ZPOPMAX reply with the flat
-//! RESP2 layout (`member, score, member, score...`) in every protocol; scores
-//! are typed doubles, which RESP2 sends as text.
+//! RESP3 note: ranges WITHSCORES, ZRANDMEMBER, ZUNION/ZINTER/ZDIFF
+//! WITHSCORES and ZPOPMIN/ZPOPMAX reply with the flat RESP2 layout
+//! (`member, score, member, score...`) in every protocol; scores are typed
+//! doubles, which RESP2 sends as text. ZMPOP and BZMPOP reply with
+//! `[key, [[member, score], ...]]` in both, as Redis does.
+//!
+//! The commands of one key are in [`commands`]; those that read several
+//! keys or store into one (ZUNION, ZINTER, ZDIFF, their STORE forms,
+//! ZINTERCARD, ZRANGESTORE) in [`combine`].
 
+pub mod combine;
 pub mod commands;
 pub mod effects;
 pub mod set;
 
+pub use combine::*;
 pub use commands::*;
 pub use effects::ZsetEffect;
 pub use set::Zset;

@@ -105,7 +105,7 @@ pub struct Zset {
     hasher: foldhash::fast::FixedState,
     /// The seed `hasher` was made from, kept for serialization.
     seed: u64,
-    /// Generator state (xorshift64*), kept for serialization only.
+    /// Generator state (xorshift64*): ZRANDMEMBER's draws.
     rng: u64,
 }
 
@@ -795,6 +795,56 @@ impl Zset {
         let first = self.count_below(min.value, min.exclusive);
         let end = self.count_below(max.value, !max.exclusive);
         (first, end.max(first))
+    }
+
+    /// The member and score at `rank`, `None` past the end.
+    pub fn at_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
+        if rank >= self.len() {
+            return None;
+        }
+        let (leaf, pos) = self.select(rank);
+        let leaf = &self.leaves[leaf as usize];
+        Some((
+            &self.members[leaf.ids[pos] as usize].bytes,
+            leaf.scores[pos],
+        ))
+    }
+
+    /// How many members sort below `member` by their bytes alone (or at or
+    /// below it when `or_equal`): a binary search over ranks that is right
+    /// when every score is equal, as lex ranges assume. With unequal scores
+    /// it still ends, at some rank.
+    pub fn count_below_member(&self, member: &[u8], or_equal: bool) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let below = match self.at_rank(mid) {
+                Some((bytes, _)) if or_equal => bytes <= member,
+                Some((bytes, _)) => bytes < member,
+                None => false,
+            };
+            if below {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
+    }
+
+    /// The next number of the set's generator (xorshift64*), for
+    /// ZRANDMEMBER. The generator state is part of the value, so draws
+    /// depend only on the set's history; draws are reads and are not
+    /// logged, so after a restart the sequence goes on from the state the
+    /// snapshot or the set's creation left.
+    pub fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        // Never zero: xorshift maps a non-zero state to a non-zero one.
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// The leaf and position of the member at `rank` (below `len()`).
