@@ -59,7 +59,9 @@ fn command(rng: &mut Rng) -> Vec<String> {
     let other = rng.pick(LISTS).to_string();
     match rng.below(100) {
         0..=29 => {
-            let name = rng.pick(&["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]).to_string();
+            let name = rng
+                .pick(&["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"])
+                .to_string();
             let mut words = vec![name, l];
             for _ in 0..1 + rng.below(4) {
                 words.push(item(rng));
@@ -83,14 +85,7 @@ fn command(rng: &mut Rng) -> Vec<String> {
             other,
             "0".into(),
         ],
-        82..=84 => vec![
-            "BLMOVE".into(),
-            l,
-            other,
-            side(rng),
-            side(rng),
-            "0".into(),
-        ],
+        82..=84 => vec!["BLMOVE".into(), l, other, side(rng), side(rng), "0".into()],
         85..=88 => vec!["LRANGE".into(), l, "0".into(), "-1".into()],
         89..=90 => vec!["DEL".into(), l],
         91..=93 => vec!["PEXPIRE".into(), l, (1 + rng.below(3000)).to_string()],
@@ -156,7 +151,10 @@ fn replay_all(state: &mut State, effects: &[Effect], context: &str) {
 
 fn effect_kind(effect: &Effect) -> String {
     let text = format!("{effect:?}");
-    text.split([' ', '{', '(']).take(3).collect::<Vec<_>>().join(" ")
+    text.split([' ', '{', '('])
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn replay_workload(seed: u64, steps: u64) -> BTreeSet<String> {
@@ -186,7 +184,11 @@ fn replay_workload(seed: u64, steps: u64) -> BTreeSet<String> {
         let decoded: Vec<Effect> = effects.iter().map(through_bytes).collect();
         replay_all(&mut from_log, &decoded, &context);
         from_log.check_invariants();
-        assert_eq!(dump(&original), dump(&from_log), "{context} (log) after {words:?}");
+        assert_eq!(
+            dump(&original),
+            dump(&from_log),
+            "{context} (log) after {words:?}"
+        );
         if let Some(copy) = &mut from_snapshot {
             replay_all(copy, &decoded, &context);
             assert_eq!(dump(&original), dump(copy), "{context} (snapshot + log)");
@@ -232,14 +234,39 @@ fn effects_that_do_not_fit_the_list_are_refused_and_change_nothing() {
     let before = dump(&state);
     let key = Key::copy_from_slice(b"l");
     for effect in [
-        ListEffect::Pop { key: key.clone(), left: true, count: 3 },
-        ListEffect::Set { key: key.clone(), index: 2, item: Bytes::from_static(b"x") },
-        ListEffect::Trim { key: key.clone(), first: 1, end: 3 },
-        ListEffect::Trim { key: key.clone(), first: 1, end: 1 },
-        ListEffect::Remove { key: key.clone(), positions: vec![1, 0] },
-        ListEffect::Remove { key: key.clone(), positions: vec![2] },
+        ListEffect::Pop {
+            key: key.clone(),
+            left: true,
+            count: 3,
+        },
+        ListEffect::Set {
+            key: key.clone(),
+            index: 2,
+            item: Bytes::from_static(b"x"),
+        },
+        ListEffect::Trim {
+            key: key.clone(),
+            first: 1,
+            end: 3,
+        },
+        ListEffect::Trim {
+            key: key.clone(),
+            first: 1,
+            end: 1,
+        },
+        ListEffect::Remove {
+            key: key.clone(),
+            positions: vec![1, 0],
+        },
+        ListEffect::Remove {
+            key: key.clone(),
+            positions: vec![2],
+        },
     ] {
-        assert!(state.replay(&Effect::List(effect.clone())).is_err(), "{effect:?}");
+        assert!(
+            state.replay(&Effect::List(effect.clone())).is_err(),
+            "{effect:?}"
+        );
         assert_eq!(dump(&state), before, "{effect:?} changed the list");
     }
 }
@@ -258,10 +285,13 @@ fn persistent(dir: &Path) -> Config {
 }
 
 async fn call(client: &mut Client, words: &[&str]) -> Reply {
-    tokio::time::timeout(Duration::from_secs(10), client.call(&args(words.iter().copied())))
-        .await
-        .expect("reply in time")
-        .expect("call")
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call(&args(words.iter().copied())),
+    )
+    .await
+    .expect("reply in time")
+    .expect("call")
 }
 
 async fn workload(client: &mut Client, rng: &mut Rng, commands: usize) {
@@ -306,7 +336,9 @@ async fn lists_survive_a_restart_from_the_log_and_from_a_snapshot() {
     drop(client);
     let live = stop(running).await;
     assert!(
-        live.keyspace.iter().any(|(_, entry)| matches!(entry.value, Value::List(_))),
+        live.keyspace
+            .iter()
+            .any(|(_, entry)| matches!(entry.value, Value::List(_))),
         "the workload left no list to recover"
     );
     assert_eq!(dump(&recovered(dir.path())), dump(&live), "from the log");
@@ -326,7 +358,10 @@ async fn lists_survive_a_restart_from_the_log_and_from_a_snapshot() {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert!(snapshot_done(&mut client).await, "the snapshot did not finish");
+    assert!(
+        snapshot_done(&mut client).await,
+        "the snapshot did not finish"
+    );
     workload(&mut client, &mut rng, 200).await;
     drop(client);
     let live = stop(running).await;

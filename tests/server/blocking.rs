@@ -454,7 +454,9 @@ async fn brpop_waits_until_an_lpush_from_another_connection() {
     let running = start(test_config()).await;
     let mut waiter = RespConn::connect(running.addr).await;
     let mut writer = RespConn::connect(running.addr).await;
-    waiter.send_command(&["BRPOP", "missing", "jobs", "0"]).await;
+    waiter
+        .send_command(&["BRPOP", "missing", "jobs", "0"])
+        .await;
     blocked(&running, 1).await;
     assert_eq!(
         writer.call(&["LPUSH", "jobs", "first", "second"]).await,

@@ -66,19 +66,34 @@ async fn list_commands_over_resp2_and_resp3() {
         let mut c = connect(running.addr, protocol).await;
         let ok = |reply: Result<Value, String>| reply.expect("not an error");
         ok(call(&mut c, &["FLUSHALL"]).await);
-        assert_eq!(ok(call(&mut c, &["LPUSH", "l", "b", "a"]).await), Value::Int(2));
-        assert_eq!(ok(call(&mut c, &["RPUSH", "l", "c", "d", "e"]).await), Value::Int(5));
-        assert_eq!(ok(call(&mut c, &["LPUSHX", "none", "x"]).await), Value::Int(0));
+        assert_eq!(
+            ok(call(&mut c, &["LPUSH", "l", "b", "a"]).await),
+            Value::Int(2)
+        );
+        assert_eq!(
+            ok(call(&mut c, &["RPUSH", "l", "c", "d", "e"]).await),
+            Value::Int(5)
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LPUSHX", "none", "x"]).await),
+            Value::Int(0)
+        );
         assert_eq!(ok(call(&mut c, &["RPUSHX", "l", "f"]).await), Value::Int(6));
         assert_eq!(
             ok(call(&mut c, &["LRANGE", "l", "0", "-1"]).await),
             bulks(&["a", "b", "c", "d", "e", "f"])
         );
-        assert_eq!(ok(call(&mut c, &["LRANGE", "l", "-2", "100"]).await), bulks(&["e", "f"]));
+        assert_eq!(
+            ok(call(&mut c, &["LRANGE", "l", "-2", "100"]).await),
+            bulks(&["e", "f"])
+        );
         assert_eq!(ok(call(&mut c, &["LLEN", "l"]).await), Value::Int(6));
         assert_eq!(ok(call(&mut c, &["LINDEX", "l", "-1"]).await), bulk("f"));
         assert_eq!(ok(call(&mut c, &["LINDEX", "l", "6"]).await), Value::Nil);
-        assert_eq!(ok(call(&mut c, &["LSET", "l", "-6", "A"]).await), Value::Okay);
+        assert_eq!(
+            ok(call(&mut c, &["LSET", "l", "-6", "A"]).await),
+            Value::Okay
+        );
         assert_eq!(
             call(&mut c, &["LSET", "l", "6", "x"]).await,
             Err("ERR index out of range".into())
@@ -88,24 +103,51 @@ async fn list_commands_over_resp2_and_resp3() {
             Err("ERR no such key".into())
         );
         assert_eq!(ok(call(&mut c, &["LPOP", "l"]).await), bulk("A"));
-        assert_eq!(ok(call(&mut c, &["RPOP", "l", "2"]).await), bulks(&["f", "e"]));
-        assert_eq!(ok(call(&mut c, &["LPOP", "l", "0"]).await), Value::Array(vec![]));
+        assert_eq!(
+            ok(call(&mut c, &["RPOP", "l", "2"]).await),
+            bulks(&["f", "e"])
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LPOP", "l", "0"]).await),
+            Value::Array(vec![])
+        );
         assert_eq!(ok(call(&mut c, &["LPOP", "none"]).await), Value::Nil);
-        assert_eq!(ok(call(&mut c, &["TYPE", "l"]).await), Value::SimpleString("list".into()));
+        assert_eq!(
+            ok(call(&mut c, &["TYPE", "l"]).await),
+            Value::SimpleString("list".into())
+        );
 
         // LREM: positive from the head, negative from the tail, 0 all.
         ok(call(&mut c, &["DEL", "r"]).await);
         ok(call(&mut c, &["RPUSH", "r", "x", "y", "x", "y", "x"]).await);
-        assert_eq!(ok(call(&mut c, &["LREM", "r", "1", "x"]).await), Value::Int(1));
-        assert_eq!(ok(call(&mut c, &["LREM", "r", "-1", "x"]).await), Value::Int(1));
-        assert_eq!(ok(call(&mut c, &["LRANGE", "r", "0", "-1"]).await), bulks(&["y", "x", "y"]));
-        assert_eq!(ok(call(&mut c, &["LREM", "r", "0", "y"]).await), Value::Int(2));
-        assert_eq!(ok(call(&mut c, &["LTRIM", "r", "1", "0"]).await), Value::Okay);
+        assert_eq!(
+            ok(call(&mut c, &["LREM", "r", "1", "x"]).await),
+            Value::Int(1)
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LREM", "r", "-1", "x"]).await),
+            Value::Int(1)
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LRANGE", "r", "0", "-1"]).await),
+            bulks(&["y", "x", "y"])
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LREM", "r", "0", "y"]).await),
+            Value::Int(2)
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LTRIM", "r", "1", "0"]).await),
+            Value::Okay
+        );
         assert_eq!(ok(call(&mut c, &["EXISTS", "r"]).await), Value::Int(0));
 
         // LPOS and its options.
         ok(call(&mut c, &["RPUSH", "p", "a", "b", "a", "c", "a"]).await);
-        assert_eq!(ok(call(&mut c, &["LPOS", "p", "a", "RANK", "-1"]).await), Value::Int(4));
+        assert_eq!(
+            ok(call(&mut c, &["LPOS", "p", "a", "RANK", "-1"]).await),
+            Value::Int(4)
+        );
         assert_eq!(
             ok(call(&mut c, &["LPOS", "p", "a", "COUNT", "0", "MAXLEN", "3"]).await),
             ints(&[0, 2])
@@ -117,10 +159,19 @@ async fn list_commands_over_resp2_and_resp3() {
         );
 
         // LMOVE, the same key rotating.
-        assert_eq!(ok(call(&mut c, &["LMOVE", "p", "p", "RIGHT", "LEFT"]).await), bulk("a"));
+        assert_eq!(
+            ok(call(&mut c, &["LMOVE", "p", "p", "RIGHT", "LEFT"]).await),
+            bulk("a")
+        );
         assert_eq!(ok(call(&mut c, &["LINDEX", "p", "0"]).await), bulk("a"));
-        assert_eq!(ok(call(&mut c, &["LMOVE", "p", "q", "LEFT", "RIGHT"]).await), bulk("a"));
-        assert_eq!(ok(call(&mut c, &["LMOVE", "none", "q", "LEFT", "RIGHT"]).await), Value::Nil);
+        assert_eq!(
+            ok(call(&mut c, &["LMOVE", "p", "q", "LEFT", "RIGHT"]).await),
+            bulk("a")
+        );
+        assert_eq!(
+            ok(call(&mut c, &["LMOVE", "none", "q", "LEFT", "RIGHT"]).await),
+            Value::Nil
+        );
 
         // Wrong types and arity.
         ok(call(&mut c, &["SET", "s", "x"]).await);
@@ -131,7 +182,11 @@ async fn list_commands_over_resp2_and_resp3() {
             &["LRANGE", "s", "0", "1"],
             &["LMOVE", "p", "s", "LEFT", "LEFT"],
         ] {
-            assert_eq!(call(&mut c, words).await, Err(WRONGTYPE.into()), "{words:?}");
+            assert_eq!(
+                call(&mut c, words).await,
+                Err(WRONGTYPE.into()),
+                "{words:?}"
+            );
         }
         assert_eq!(
             call(&mut c, &["RPUSH", "l"]).await,
@@ -204,7 +259,10 @@ async fn over_long_items_and_lists_are_refused() {
         "{refused:?}"
     );
     assert_eq!(call(&mut c, &["EXISTS", "l"]).await, Ok(Value::Int(0)));
-    assert_eq!(call(&mut c, &["RPUSH", "l", "a", "b"]).await, Ok(Value::Int(2)));
+    assert_eq!(
+        call(&mut c, &["RPUSH", "l", "a", "b"]).await,
+        Ok(Value::Int(2))
+    );
     assert_eq!(
         call(&mut c, &["LPUSH", "l", "c"]).await,
         Err("ERR list would exceed list_items_max (2)".into())

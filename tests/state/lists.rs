@@ -36,7 +36,10 @@ fn pushes_at_both_ends_and_reports_the_length() {
     let mut s = state();
     assert_eq!(run(&mut s, T0, "LPUSH l a b c"), int(3));
     assert_eq!(run(&mut s, T0, "RPUSH l d e"), int(5));
-    assert_eq!(run(&mut s, T0, "LRANGE l 0 -1"), bulks(&["c", "b", "a", "d", "e"]));
+    assert_eq!(
+        run(&mut s, T0, "LRANGE l 0 -1"),
+        bulks(&["c", "b", "a", "d", "e"])
+    );
     assert_eq!(run(&mut s, T0, "LLEN l"), int(5));
     assert_eq!(run(&mut s, T0, "TYPE l"), simple("list"));
     assert_eq!(run(&mut s, T0, "DBSIZE"), int(1));
@@ -51,7 +54,10 @@ fn pushx_only_pushes_to_an_existing_list() {
     run(&mut s, T0, "RPUSH l x");
     assert_eq!(run(&mut s, T0, "LPUSHX l a b"), int(3));
     assert_eq!(run(&mut s, T0, "RPUSHX l z"), int(4));
-    assert_eq!(run(&mut s, T0, "LRANGE l 0 -1"), bulks(&["b", "a", "x", "z"]));
+    assert_eq!(
+        run(&mut s, T0, "LRANGE l 0 -1"),
+        bulks(&["b", "a", "x", "z"])
+    );
 }
 
 #[test]
@@ -163,9 +169,15 @@ fn lset_replaces_within_the_list_only() {
 fn lrem_count_sign_picks_the_direction() {
     let mut s = with_list("a b a c a b a");
     assert_eq!(run(&mut s, T0, "LREM l 2 a"), int(2));
-    assert_eq!(run(&mut s, T0, "LRANGE l 0 -1"), bulks(&["b", "c", "a", "b", "a"]));
+    assert_eq!(
+        run(&mut s, T0, "LRANGE l 0 -1"),
+        bulks(&["b", "c", "a", "b", "a"])
+    );
     assert_eq!(run(&mut s, T0, "LREM l -1 b"), int(1));
-    assert_eq!(run(&mut s, T0, "LRANGE l 0 -1"), bulks(&["b", "c", "a", "a"]));
+    assert_eq!(
+        run(&mut s, T0, "LRANGE l 0 -1"),
+        bulks(&["b", "c", "a", "a"])
+    );
     assert_eq!(run(&mut s, T0, "LREM l 0 a"), int(2));
     assert_eq!(run(&mut s, T0, "LRANGE l 0 -1"), bulks(&["b", "c"]));
     assert_eq!(run(&mut s, T0, "LREM l 0 zzz"), int(0));
@@ -198,7 +210,10 @@ fn lpos_rank_count_and_maxlen() {
     assert_eq!(run(&mut s, T0, "LPOS l a RANK 4"), nil());
     assert_eq!(run(&mut s, T0, "LPOS l a COUNT 0"), ints(&[0, 2, 4]));
     assert_eq!(run(&mut s, T0, "LPOS l a COUNT 2"), ints(&[0, 2]));
-    assert_eq!(run(&mut s, T0, "LPOS l a RANK -1 COUNT 0"), ints(&[4, 2, 0]));
+    assert_eq!(
+        run(&mut s, T0, "LPOS l a RANK -1 COUNT 0"),
+        ints(&[4, 2, 0])
+    );
     assert_eq!(run(&mut s, T0, "LPOS l a COUNT 0 MAXLEN 3"), ints(&[0, 2]));
     assert_eq!(run(&mut s, T0, "LPOS l a RANK -2 MAXLEN 3"), int(2));
     assert_eq!(run(&mut s, T0, "LPOS l z"), nil());
@@ -209,9 +224,18 @@ fn lpos_rank_count_and_maxlen() {
         &run(&mut s, T0, "LPOS l a RANK 0"),
         "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
     );
-    assert_error(&run(&mut s, T0, "LPOS l a COUNT -1"), "ERR COUNT can't be negative");
-    assert_error(&run(&mut s, T0, "LPOS l a COUNT x"), "ERR COUNT can't be negative");
-    assert_error(&run(&mut s, T0, "LPOS l a MAXLEN -1"), "ERR MAXLEN can't be negative");
+    assert_error(
+        &run(&mut s, T0, "LPOS l a COUNT -1"),
+        "ERR COUNT can't be negative",
+    );
+    assert_error(
+        &run(&mut s, T0, "LPOS l a COUNT x"),
+        "ERR COUNT can't be negative",
+    );
+    assert_error(
+        &run(&mut s, T0, "LPOS l a MAXLEN -1"),
+        "ERR MAXLEN can't be negative",
+    );
     assert_error(&run(&mut s, T0, "LPOS l a FOO 1"), "ERR syntax error");
     assert_error(&run(&mut s, T0, "LPOS l a COUNT"), "ERR syntax error");
 }
@@ -316,7 +340,10 @@ fn items_of_any_length_and_bytes_survive() {
         run(&mut s, T0, "LRANGE l 0 -1"),
         Reply::Array(vec![bulk(""), bulk_bytes(&long), bulk_bytes(b"\x00\r\n")])
     );
-    assert_eq!(run(&mut s, T0, "RPOP l 2"), Reply::Array(vec![bulk_bytes(b"\x00\r\n"), bulk_bytes(&long)]));
+    assert_eq!(
+        run(&mut s, T0, "RPOP l 2"),
+        Reply::Array(vec![bulk_bytes(b"\x00\r\n"), bulk_bytes(&long)])
+    );
 }
 
 // ------------------------------------------------------------------ model
@@ -352,8 +379,16 @@ fn op() -> impl Strategy<Value = Op> {
 /// Redis's index window: `[first, end)`.
 fn window(len: usize, start: i64, stop: i64) -> (usize, usize) {
     let len = len as i64;
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
     if start > stop || start >= len {
         (0, 0)
     } else {
@@ -374,7 +409,11 @@ fn side(left: bool) -> &'static str {
 }
 
 /// Applies `op` to the model and returns the reply Redis would give.
-fn model_step(model: &mut VecDeque<String>, other: &mut VecDeque<String>, op: &Op) -> (String, Reply) {
+fn model_step(
+    model: &mut VecDeque<String>,
+    other: &mut VecDeque<String>,
+    op: &Op,
+) -> (String, Reply) {
     match op {
         Op::Push(left, values) => {
             let items: Vec<String> = values.iter().map(|&v| value(v)).collect();
@@ -386,17 +425,33 @@ fn model_step(model: &mut VecDeque<String>, other: &mut VecDeque<String>, op: &O
                 }
             }
             let name = if *left { "LPUSH" } else { "RPUSH" };
-            (format!("{name} l {}", items.join(" ")), int(model.len() as i64))
+            (
+                format!("{name} l {}", items.join(" ")),
+                int(model.len() as i64),
+            )
         }
         Op::Pop(left, count) => {
             let name = if *left { "LPOP" } else { "RPOP" };
             let existed = !model.is_empty();
-            let mut pop = || if *left { model.pop_front() } else { model.pop_back() };
+            let mut pop = || {
+                if *left {
+                    model.pop_front()
+                } else {
+                    model.pop_back()
+                }
+            };
             match count {
                 None => (format!("{name} l"), pop().map_or(nil(), |item| bulk(&item))),
                 Some(count) => {
-                    let popped: Vec<Reply> = (0..*count).filter_map(|_| pop()).map(|item| bulk(&item)).collect();
-                    let reply = if existed { Reply::Array(popped) } else { Reply::NilArray };
+                    let popped: Vec<Reply> = (0..*count)
+                        .filter_map(|_| pop())
+                        .map(|item| bulk(&item))
+                        .collect();
+                    let reply = if existed {
+                        Reply::Array(popped)
+                    } else {
+                        Reply::NilArray
+                    };
                     (format!("{name} l {count}"), reply)
                 }
             }
@@ -407,30 +462,57 @@ fn model_step(model: &mut VecDeque<String>, other: &mut VecDeque<String>, op: &O
             (format!("LRANGE l {start} {stop}"), Reply::Array(items))
         }
         Op::Index(index) => {
-            let at = if *index < 0 { model.len() as i64 + i64::from(*index) } else { i64::from(*index) };
-            let reply = usize::try_from(at).ok().and_then(|at| model.get(at)).map_or(nil(), |item| bulk(item));
+            let at = if *index < 0 {
+                model.len() as i64 + i64::from(*index)
+            } else {
+                i64::from(*index)
+            };
+            let reply = usize::try_from(at)
+                .ok()
+                .and_then(|at| model.get(at))
+                .map_or(nil(), |item| bulk(item));
             (format!("LINDEX l {index}"), reply)
         }
         Op::Set(index, v) => {
             let command = format!("LSET l {index} {}", value(*v));
             if model.is_empty() {
-                return (command, Reply::Error(usher::protocol::ServerError::NO_SUCH_KEY));
+                return (
+                    command,
+                    Reply::Error(usher::protocol::ServerError::NO_SUCH_KEY),
+                );
             }
-            let at = if *index < 0 { model.len() as i64 + i64::from(*index) } else { i64::from(*index) };
+            let at = if *index < 0 {
+                model.len() as i64 + i64::from(*index)
+            } else {
+                i64::from(*index)
+            };
             match usize::try_from(at).ok().and_then(|at| model.get_mut(at)) {
                 Some(item) => {
                     *item = value(*v);
                     (command, ok())
                 }
-                None => (command, Reply::Error(usher::protocol::ServerError::out_of_range("ERR index out of range"))),
+                None => (
+                    command,
+                    Reply::Error(usher::protocol::ServerError::out_of_range(
+                        "ERR index out of range",
+                    )),
+                ),
             }
         }
         Op::Rem(count, v) => {
             let item = value(*v);
-            let wanted = if *count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+            let wanted = if *count == 0 {
+                usize::MAX
+            } else {
+                count.unsigned_abs() as usize
+            };
             let mut removed = 0;
             let mut kept: Vec<String> = Vec::new();
-            let items: Vec<String> = if *count < 0 { model.iter().rev().cloned().collect() } else { model.iter().cloned().collect() };
+            let items: Vec<String> = if *count < 0 {
+                model.iter().rev().cloned().collect()
+            } else {
+                model.iter().cloned().collect()
+            };
             for candidate in items {
                 if candidate == item && removed < wanted {
                     removed += 1;
@@ -455,25 +537,45 @@ fn model_step(model: &mut VecDeque<String>, other: &mut VecDeque<String>, op: &O
             if let Some(count) = count {
                 command.push_str(&format!(" COUNT {count}"));
             }
-            let compared = if *maxlen == 0 { model.len() } else { (*maxlen as usize).min(model.len()) };
+            let compared = if *maxlen == 0 {
+                model.len()
+            } else {
+                (*maxlen as usize).min(model.len())
+            };
             let positions: Vec<usize> = if *rank > 0 {
                 (0..compared).filter(|&at| model[at] == item).collect()
             } else {
-                (0..compared).map(|back| model.len() - 1 - back).filter(|&at| model[at] == item).collect()
+                (0..compared)
+                    .map(|back| model.len() - 1 - back)
+                    .filter(|&at| model[at] == item)
+                    .collect()
             };
             let skip = rank.unsigned_abs() as usize - 1;
             let found = positions.into_iter().skip(skip);
             let reply = match count {
                 None => found.take(1).next().map_or(nil(), |at| int(at as i64)),
                 Some(0) => Reply::Array(found.map(|at| int(at as i64)).collect()),
-                Some(count) => Reply::Array(found.take(*count as usize).map(|at| int(at as i64)).collect()),
+                Some(count) => Reply::Array(
+                    found
+                        .take(*count as usize)
+                        .map(|at| int(at as i64))
+                        .collect(),
+                ),
             };
             (command, reply)
         }
         Op::Move(to_other, from_left, to_left) => {
             let destination = if *to_other { "o" } else { "l" };
-            let command = format!("LMOVE l {destination} {} {}", side(*from_left), side(*to_left));
-            let popped = if *from_left { model.pop_front() } else { model.pop_back() };
+            let command = format!(
+                "LMOVE l {destination} {} {}",
+                side(*from_left),
+                side(*to_left)
+            );
+            let popped = if *from_left {
+                model.pop_front()
+            } else {
+                model.pop_back()
+            };
             let Some(item) = popped else {
                 return (command, nil());
             };

@@ -310,9 +310,8 @@ pub fn lrem(state: &mut State, key: &[u8], count: i64, item: &[u8], now_ms: u64)
     } else {
         usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
     };
-    let matching = |(at, found): (usize, &super::deque::Item)| {
-        (found.as_bytes() == item).then_some(at as u64)
-    };
+    let matching =
+        |(at, found): (usize, &super::deque::Item)| (found.as_bytes() == item).then_some(at as u64);
     let mut positions: Vec<u64> = if count < 0 {
         let mut from_tail: Vec<u64> = list
             .iter()
@@ -382,7 +381,13 @@ pub fn ltrim(state: &mut State, key: &[u8], start: i64, stop: i64, now_ms: u64) 
 /// The position of the `rank`-th match (from the tail when negative),
 /// comparing at most `maxlen` items (0 = all); nil if none. With COUNT,
 /// an array of up to `count` positions from that match on (0 = all).
-pub fn lpos(state: &mut State, key: &[u8], item: &[u8], options: LPosOptions, now_ms: u64) -> Reply {
+pub fn lpos(
+    state: &mut State,
+    key: &[u8],
+    item: &[u8],
+    options: LPosOptions,
+    now_ms: u64,
+) -> Reply {
     let reply_items_max = state.limits.reply_items_max;
     let list = match list_read(state, key, now_ms) {
         Ok(Some(list)) => list,
@@ -401,11 +406,18 @@ pub fn lpos(state: &mut State, key: &[u8], item: &[u8], options: LPosOptions, no
         Some(0) => usize::MAX,
         Some(count) => usize::try_from(count).unwrap_or(usize::MAX),
     };
-    let matches = |(at, found): (usize, &super::deque::Item)| (found.as_bytes() == item).then_some(at);
+    let matches =
+        |(at, found): (usize, &super::deque::Item)| (found.as_bytes() == item).then_some(at);
     let mut found: Box<dyn Iterator<Item = usize>> = if options.rank > 0 {
         Box::new(list.iter().enumerate().take(compared).filter_map(matches))
     } else {
-        Box::new(list.iter().enumerate().rev().take(compared).filter_map(matches))
+        Box::new(
+            list.iter()
+                .enumerate()
+                .rev()
+                .take(compared)
+                .filter_map(matches),
+        )
     };
     let mut positions = Vec::new();
     for at in found.by_ref().skip(skip).take(wanted) {

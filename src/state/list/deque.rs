@@ -252,7 +252,10 @@ mod tests {
         let words: Vec<&[u8]> = vec![b"a", b"b", b"c", b"d", b"e"];
         let mut list = List::from_items(words.iter().copied());
         list.trim(1, 4);
-        assert_eq!(contents(&list), [b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            contents(&list),
+            [b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
+        );
         assert!(!list.remove_positions(&[2, 1]));
         assert!(!list.remove_positions(&[3]));
         assert!(list.remove_positions(&[0, 2]));
