@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use usher_protocol::{ErrorCode, LPosOptions, ListItems, Reply, ServerError};
 
-use super::deque::List;
+use super::deque::{Item, List};
 use super::effects::ListEffect;
 use crate::state::effect::ReplayError;
 use crate::state::keyspace::Recorder;
@@ -190,10 +190,10 @@ pub fn pop(state: &mut State, key: &[u8], left: bool, count: Option<u64>, now_ms
         Ok(None) => return Reply::Nil,
         Ok(Some(found)) => found,
     };
-    let reply = match count {
+    let (reply, popped) = match count {
         None => match list.pop(left) {
-            Some(item) => item.into_reply(),
-            None => Reply::Nil,
+            Some(item) => (item.into_reply(), 1),
+            None => (Reply::Nil, 0),
         },
         Some(count) => {
             let take = count.min(list.len() as u64) as usize;
@@ -201,22 +201,21 @@ pub fn pop(state: &mut State, key: &[u8], left: bool, count: Option<u64>, now_ms
                 return too_many_items(take, reply_items_max);
             }
             let mut items = Vec::with_capacity(take);
-            items.extend((0..take).filter_map(|_| list.pop(left).map(|item| item.into_reply())));
-            Reply::Array(items)
+            items.extend((0..take).filter_map(|_| list.pop(left).map(Item::into_reply)));
+            (Reply::Array(items), take as u64)
         }
     };
-    let popped = match &reply {
-        Reply::Array(items) => items.len() as u64,
-        Reply::Nil => 0,
-        _ => 1,
-    };
     if popped > 0 {
+        // Looked at before the key is dropped, to spare a second lookup.
+        let emptied = list.is_empty();
         recorder.record(|key| ListEffect::Pop {
             key,
             left,
             count: popped,
         });
-        drop_if_empty(state, key, now_ms);
+        if emptied {
+            state.keyspace.remove(key);
+        }
     }
     reply
 }
@@ -311,7 +310,7 @@ pub fn lrem(state: &mut State, key: &[u8], count: i64, item: &[u8], now_ms: u64)
         usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
     };
     let matching =
-        |(at, found): (usize, &super::deque::Item)| (found.as_bytes() == item).then_some(at as u64);
+        |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at as u64);
     let mut positions: Vec<u64> = if count < 0 {
         let mut from_tail: Vec<u64> = list
             .iter()
@@ -407,7 +406,7 @@ pub fn lpos(
         Some(count) => usize::try_from(count).unwrap_or(usize::MAX),
     };
     let matches =
-        |(at, found): (usize, &super::deque::Item)| (found.as_bytes() == item).then_some(at);
+        |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at);
     let mut found: Box<dyn Iterator<Item = usize>> = if options.rank > 0 {
         Box::new(list.iter().enumerate().take(compared).filter_map(matches))
     } else {
