@@ -309,8 +309,7 @@ pub fn lrem(state: &mut State, key: &[u8], count: i64, item: &[u8], now_ms: u64)
     } else {
         usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
     };
-    let matching =
-        |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at as u64);
+    let matching = |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at as u64);
     let mut positions: Vec<u64> = if count < 0 {
         let mut from_tail: Vec<u64> = list
             .iter()
@@ -405,8 +404,7 @@ pub fn lpos(
         Some(0) => usize::MAX,
         Some(count) => usize::try_from(count).unwrap_or(usize::MAX),
     };
-    let matches =
-        |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at);
+    let matches = |(at, found): (usize, &Item)| (found.as_bytes() == item).then_some(at);
     let mut found: Box<dyn Iterator<Item = usize>> = if options.rank > 0 {
         Box::new(list.iter().enumerate().take(compared).filter_map(matches))
     } else {
