@@ -110,6 +110,9 @@ pub struct Config {
     /// Most members in one sorted set.
     #[arg(long, default_value_t = 50_000_000)]
     pub zset_members_max: usize,
+    /// Most items in one list; a push beyond it gets an error.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub list_items_max: usize,
     /// Most members, waiting and active, in one waiting-room queue.
     #[arg(long, default_value_t = 50_000_000)]
     pub queue_members_max: usize,
@@ -402,6 +405,7 @@ impl Config {
             ("queue_members_max", self.queue_members_max as u64),
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
+            ("list_items_max", self.list_items_max as u64),
             ("pipeline_requests_max", self.pipeline_requests_max as u64),
             ("queue_batches_max", self.queue_batches_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
@@ -457,6 +461,12 @@ impl Config {
         {
             return Err(ConfigError(
                 "zset_members_max and queue_members_max must be below 4294967295".into(),
+            ));
+        }
+        // A list's snapshot encoding counts its items in a u32.
+        if self.list_items_max >= u32::MAX as usize {
+            return Err(ConfigError(
+                "list_items_max must be below 4294967295".into(),
             ));
         }
         if self.log_segment_bytes != 0 && self.log_segment_bytes < crate::log::SEGMENT_BYTES_MIN {
@@ -613,6 +623,7 @@ impl Config {
             queue_ttl_ms_max: self.queue_ttl_ms_max,
             queue_rate_period_ms_max: self.queue_rate_period_ms_max,
             reply_items_max: self.reply_items_max,
+            list_items_max: self.list_items_max,
             hold_ttl_ms_max: self.hold_ttl_ms_max,
             seats_per_event_max: self.seats_per_event_max,
             holders_per_key_max: self.holders_per_key_max,

@@ -659,5 +659,20 @@ fn check_limits(request: &Request, config: &Config) -> Result<(), ServerError> {
             ));
         }
     }
+    // A list item is stored like a string value, and bounded alike.
+    let list_items: &[Bytes] = match wrapped {
+        Request::ListPush { items, .. } => items,
+        Request::LSet { item, .. } => std::slice::from_ref(item),
+        _ => &[],
+    };
+    if list_items
+        .iter()
+        .any(|item| item.len() > config.value_bytes_max)
+    {
+        return Err(ServerError::limit(
+            "list element length in bytes (value_bytes_max)",
+            config.value_bytes_max as u64,
+        ));
+    }
     Ok(())
 }

@@ -278,6 +278,9 @@ impl<C: Clock> Engine<C> {
             (Some(error), _) => Some(Reply::Error(error.clone())),
             (None, Request::BzPop { .. }) => self.state.attempt(request, batch.now_ms),
             (None, Request::BzMPop { .. }) => self.state.attempt(request, batch.now_ms),
+            (None, Request::BListPop { .. } | Request::BlMove { .. }) => {
+                self.state.attempt(request, batch.now_ms)
+            }
             (None, _) => Some(self.apply(request, batch.now_ms)),
         }
     }
@@ -298,6 +301,13 @@ impl<C: Clock> Engine<C> {
             Request::BzMPop {
                 keys, timeout_ms, ..
             } => (keys.iter().cloned().map(WaitOn::Key).collect(), *timeout_ms),
+            Request::BListPop {
+                keys, timeout_ms, ..
+            } => (keys.iter().cloned().map(WaitOn::Key).collect(), *timeout_ms),
+            // Only the source can make a BLMOVE go ahead.
+            Request::BlMove {
+                keys, timeout_ms, ..
+            } => (vec![WaitOn::Key(keys[0].clone())], *timeout_ms),
             other => panic!("{other:?} is not a blocking command"),
         };
         let deadline_ms = (timeout_ms > 0).then(|| batch.now_ms.saturating_add(timeout_ms));

@@ -37,4 +37,6 @@ pub use args::{Arg, ArgList, ArgRef};
 pub use codec::{Decoded, Limits};
 pub use error::{ErrorCode, ServerError};
 pub use reply::Reply;
-pub use request::{parse, parse_command, parse_list, ConnectionCommand, Request, SeatList};
+pub use request::{
+    parse, parse_command, parse_list, ConnectionCommand, LPosOptions, ListItems, Request, SeatList,
+};

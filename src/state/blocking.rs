@@ -1,4 +1,4 @@
-//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`) as attempts that never wait:
+//! Blocking commands (`BZPOPMIN`, `BZPOPMAX`, `BLPOP`, `BRPOP`, `BLMOVE`) as attempts that never wait:
 //! [`State::attempt`] answers a blocking request that can go ahead now and
 //! returns `None` for one that would have to wait. Waiting itself is the
 //! engine's (the wait registry, `wait.rs`); the state stays pure.
@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use usher_protocol::{Reply, Request};
 
-use super::{zset, State, Value};
+use super::{list, zset, State, Value};
 
 impl State {
     /// Applies `request` unless it is a blocking request that cannot go
@@ -28,6 +28,19 @@ impl State {
                 self.stats.commands_processed += 1;
                 zset::zmpop(self, keys, *max, *count, now_ms)
             }
+            Request::BListPop { keys, left, .. } => {
+                self.stats.commands_processed += 1;
+                list::blpop(self, keys, *left, now_ms)
+            }
+            Request::BlMove {
+                keys,
+                from_left,
+                to_left,
+                ..
+            } => {
+                self.stats.commands_processed += 1;
+                list::blmove(self, keys, *from_left, *to_left, now_ms)
+            }
             _ => Some(self.apply(request, now_ms)),
         }
     }
@@ -38,6 +51,7 @@ pub fn timeout_reply(request: &Request) -> Reply {
     match request {
         Request::BzPop { .. } => Reply::NilArray,
         Request::BzMPop { .. } => Reply::NilArray,
+        Request::BListPop { .. } | Request::BlMove { .. } => Reply::NilArray,
         _ => Reply::Nil,
     }
 }

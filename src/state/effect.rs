@@ -35,6 +35,12 @@
 //! namespace of their own (tags 43 and 44), and `FlushAll` empties it along
 //! with the keyspace.
 //!
+//! Lists log what changed at their ends or positions (tags 55 to 61): the
+//! items pushed, how many popped from which end, the resolved positions a
+//! set, trim or removal touched; never the request (LREM's count and
+//! element, LTRIM's indexes), so replay makes no choice of its own. LMOVE
+//! changes two keys: a pop on one, a push on the other.
+//!
 //! Encoding (little-endian; strings (`key`, `member`, `holder`, `id`,
 //! `bytes`, `text`) are `u32 length` + bytes; a deadline of 0 means "none";
 //! `f64` is its IEEE-754 bits):
@@ -72,14 +78,26 @@
 //!         | 42 StockReservationExpired key holder   its reservation's deadline passed
 //!         | 43 ReqRemember id fingerprint:u64 deadline:u64 reply
 //!         | 44 ReqForget   id                       its deadline passed
+//!         | 55 ListPushLeft  key count:u32 bytes{count}  pushed at the head, in order
+//!         | 56 ListPushRight key count:u32 bytes{count}  appended at the tail
+//!         | 57 ListPopLeft   key count:u64          popped from the head
+//!         | 58 ListPopRight  key count:u64          popped from the tail
+//!         | 59 ListSet     key index:u64 bytes      the item at index replaced
+//!         | 60 ListTrim    key first:u64 end:u64    only [first, end) kept
+//!         | 61 ListRemove  key count:u32 index:u64{count}
+//!                                                   items at these positions
+//!                                                   (ascending, before removal)
+//!                                                   removed
 //! seats  := count:u32 seat:u32{count}
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
 //!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
+//!         | 9 List list
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
 //!         | 10 NilArray
+//! list   := count:u32 bytes{count}                 head first, never empty
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
@@ -110,6 +128,7 @@
 use super::idempotency::effects::ReqEffect;
 use super::key::Key;
 use super::key_effects::KeyEffect;
+use super::list::effects::ListEffect;
 use super::queue::effects::QueueEffect;
 use super::seats::effects::SeatEffect;
 use super::stock::effects::StockEffect;
@@ -137,6 +156,8 @@ pub enum Effect {
     Stock(StockEffect),
     /// An entry of the `REQ` table remembered or forgotten.
     Req(ReqEffect),
+    /// A list's items pushed, popped, set, trimmed or removed.
+    List(ListEffect),
 }
 
 // The recording path pushes an `Effect` per change: the wrapping must not
@@ -170,6 +191,12 @@ impl From<SeatEffect> for Effect {
 impl From<StockEffect> for Effect {
     fn from(effect: StockEffect) -> Effect {
         Effect::Stock(effect)
+    }
+}
+
+impl From<ListEffect> for Effect {
+    fn from(effect: ListEffect) -> Effect {
+        Effect::List(effect)
     }
 }
 
@@ -212,6 +239,7 @@ impl Effect {
             Effect::Seat(effect) => Target::Key(effect.key()),
             Effect::Stock(effect) => Target::Key(effect.key()),
             Effect::Req(effect) => Target::ReqId(effect.id()),
+            Effect::List(effect) => Target::Key(effect.key()),
         }
     }
 
@@ -224,6 +252,7 @@ impl Effect {
             Effect::Seat(effect) => effect.encode(out),
             Effect::Stock(effect) => effect.encode(out),
             Effect::Req(effect) => effect.encode(out),
+            Effect::List(effect) => effect.encode(out),
         }
     }
 
@@ -233,7 +262,7 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31 and 45 up are free.
+    /// does not know. Tags 15 to 31, 45 to 54 and 62 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
@@ -243,6 +272,7 @@ impl Effect {
             32..=35 => Effect::Seat(SeatEffect::decode(tag, input)?),
             36..=42 => Effect::Stock(StockEffect::decode(tag, input)?),
             43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
+            55..=61 => Effect::List(ListEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)
@@ -333,7 +363,7 @@ mod tests {
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::{idempotency, limits::StateLimits, seats, stock, zset};
+    use crate::state::{idempotency, limits::StateLimits, list, seats, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -377,6 +407,7 @@ mod tests {
             &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
             &["STOCK.TAKE", "sku", "h2", "3"],
             &["STOCK.CONFIG", "sku-free", "7"],
+            &["RPUSH", "list", "a", "", &"long item ".repeat(10)],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -619,6 +650,49 @@ mod tests {
             );
         }
         effects.push(ReqEffect::Forget { id: bytes("id") }.into());
+        let items: usher_protocol::ListItems = [bytes("a"), Bytes::new()].into_iter().collect();
+        for left in [true, false] {
+            effects.push(
+                list::ListEffect::Push {
+                    key: key("l"),
+                    left,
+                    items: items.clone(),
+                }
+                .into(),
+            );
+            effects.push(
+                list::ListEffect::Pop {
+                    key: key("l"),
+                    left,
+                    count: u64::MAX,
+                }
+                .into(),
+            );
+        }
+        effects.extend([
+            list::ListEffect::Set {
+                key: key("l"),
+                index: 3,
+                item: bytes("x"),
+            }
+            .into(),
+            list::ListEffect::Trim {
+                key: key("l"),
+                first: 1,
+                end: 2,
+            }
+            .into(),
+            list::ListEffect::Remove {
+                key: key("l"),
+                positions: vec![0, 5, u64::MAX],
+            }
+            .into(),
+            list::ListEffect::Remove {
+                key: key("l"),
+                positions: Vec::new(),
+            }
+            .into(),
+        ]);
         effects
     }
 
@@ -652,6 +726,13 @@ mod tests {
             Effect::Stock(StockEffect::ReservationExpired { .. }) => 42,
             Effect::Req(ReqEffect::Remember { .. }) => 43,
             Effect::Req(ReqEffect::Forget { .. }) => 44,
+            Effect::List(list::ListEffect::Push { left: true, .. }) => 55,
+            Effect::List(list::ListEffect::Push { left: false, .. }) => 56,
+            Effect::List(list::ListEffect::Pop { left: true, .. }) => 57,
+            Effect::List(list::ListEffect::Pop { left: false, .. }) => 58,
+            Effect::List(list::ListEffect::Set { .. }) => 59,
+            Effect::List(list::ListEffect::Trim { .. }) => 60,
+            Effect::List(list::ListEffect::Remove { .. }) => 61,
         }
     }
 
@@ -673,7 +754,7 @@ mod tests {
             assert_eq!(again, bytes, "{effect:?} re-encodes differently");
             assert_eq!(&decoded, effect);
         }
-        let all: Vec<u8> = (1..=14).chain(32..=44).collect();
+        let all: Vec<u8> = (1..=14).chain(32..=44).chain(55..=61).collect();
         assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
     }
 
@@ -716,11 +797,23 @@ mod tests {
             ],
             [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
         );
+        assert_eq!(
+            [
+                list::effects::TAG_PUSH_LEFT,
+                list::effects::TAG_PUSH_RIGHT,
+                list::effects::TAG_POP_LEFT,
+                list::effects::TAG_POP_RIGHT,
+                list::effects::TAG_SET,
+                list::effects::TAG_TRIM,
+                list::effects::TAG_REMOVE,
+            ],
+            [55, 56, 57, 58, 59, 60, 61]
+        );
     }
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44 | 55..=61)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),
@@ -748,6 +841,7 @@ mod tests {
             Effect::Queue(_) => Some("queue"),
             Effect::Seat(_) => Some("seats"),
             Effect::Stock(_) => Some("stock"),
+            Effect::List(_) => Some("list"),
             Effect::Key(_) | Effect::Req(_) => None,
         }
     }
@@ -795,7 +889,7 @@ mod tests {
             }
         }
         // Every family against every other type, strings included.
-        let types = ["string", "zset", "queue", "seats", "stock"];
+        let types = ["string", "zset", "queue", "seats", "stock", "list"];
         for expected in &types[1..] {
             for found in types.iter().filter(|found| *found != expected) {
                 assert!(
@@ -815,6 +909,7 @@ mod tests {
             std::mem::size_of::<SeatEffect>(),
             std::mem::size_of::<StockEffect>(),
             std::mem::size_of::<ReqEffect>(),
+            std::mem::size_of::<ListEffect>(),
         ]
         .into_iter()
         .max();

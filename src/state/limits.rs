@@ -37,6 +37,8 @@ pub struct StateLimits {
     pub queue_rate_period_ms_max: u64,
     /// Most members one range, pop or QUEUE.ADMIT reply may hold.
     pub reply_items_max: usize,
+    /// Most items in one list.
+    pub list_items_max: usize,
 }
 
 impl Default for StateLimits {
@@ -57,6 +59,7 @@ impl Default for StateLimits {
             queue_ttl_ms_max: 30 * 24 * 3_600_000,
             queue_rate_period_ms_max: 24 * 3_600_000,
             reply_items_max: 1_000_000,
+            list_items_max: 50_000_000,
         }
     }
 }

@@ -14,7 +14,7 @@
 //!   structures record their effects through);
 //! - each family's effects (`*/effects.rs`, [`key_effects`]), then its
 //!   structure (`zset/set.rs`, `queue/{members,room,timers}.rs`,
-//!   `seats/map.rs`, `stock/sku.rs`, [`holders`], `idempotency/table.rs`);
+//!   `seats/map.rs`, `stock/sku.rs`, `list/deque.rs`, [`holders`], `idempotency/table.rs`);
 //! - [`value`] (what a key holds, and the value encoding);
 //! - [`effect`] (the `Effect` enum, its grammar, tag table and dispatch);
 //! - [`keyspace`] (storage and expiry; records effects);
@@ -26,7 +26,7 @@
 //!
 //! Families: [`keys`] (generic key commands), [`strings`] (strings and
 //! counters), [`zset`] (sorted sets), [`queue`] (waiting rooms and their
-//! timers), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
+//! timers), [`list`] (lists), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
 //! tables and the index of keys with hold deadlines), [`idempotency`]
 //! (`REQ`).
 
@@ -42,6 +42,7 @@ pub mod keymap;
 pub mod keys;
 pub mod keyspace;
 pub mod limits;
+pub mod list;
 pub mod queue;
 pub mod record;
 pub mod seats;
@@ -61,6 +62,7 @@ pub use key::Key;
 pub use key_effects::KeyEffect;
 pub use keyspace::{Entry, Keyspace};
 pub use limits::StateLimits;
+pub use list::{List, ListEffect};
 pub use queue::{Queue, QueueEffect, QueueSettings, QueueTimers};
 pub use seats::SeatEffect;
 pub use stock::StockEffect;
@@ -310,6 +312,36 @@ impl State {
             Request::QueueClose(key) => queue::close(self, key, now_ms),
             Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
             Request::QueueInfo(key) => queue::info(self, key, now_ms),
+            Request::ListPush {
+                key,
+                left,
+                existing_only,
+                items,
+            } => list::push(self, key, *left, *existing_only, items, now_ms),
+            Request::ListPop { key, left, count } => list::pop(self, key, *left, *count, now_ms),
+            Request::LLen(key) => list::llen(self, key, now_ms),
+            Request::LRange { key, start, stop } => list::lrange(self, key, *start, *stop, now_ms),
+            Request::LIndex { key, index } => list::lindex(self, key, *index, now_ms),
+            Request::LSet { key, index, item } => list::lset(self, key, *index, item, now_ms),
+            Request::LRem { key, count, item } => list::lrem(self, key, *count, item, now_ms),
+            Request::LTrim { key, start, stop } => list::ltrim(self, key, *start, *stop, now_ms),
+            Request::LPos { key, item, options } => list::lpos(self, key, item, *options, now_ms),
+            Request::LMove {
+                keys,
+                from_left,
+                to_left,
+            } => list::lmove(self, keys, *from_left, *to_left, now_ms),
+            Request::BListPop { keys, left, .. } => {
+                list::blpop(self, keys, *left, now_ms).unwrap_or(Reply::NilArray)
+            }
+            // Redis answers a BLMOVE that cannot block (in MULTI) with a
+            // nil string, and one that timed out with a nil array.
+            Request::BlMove {
+                keys,
+                from_left,
+                to_left,
+                ..
+            } => list::blmove(self, keys, *from_left, *to_left, now_ms).unwrap_or(Reply::Nil),
             Request::Connection(_)
             | Request::Info(_)
             | Request::Snapshot
@@ -442,6 +474,11 @@ impl State {
                     queue.check_invariants();
                     continue;
                 }
+                Value::List(list) => {
+                    assert!(!list.is_empty(), "an empty list is stored");
+                    list.check_invariants();
+                    continue;
+                }
                 Value::Str(_) | Value::Short(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
@@ -470,6 +507,7 @@ impl State {
             Effect::Seat(effect) => seats::replay(self, effect),
             Effect::Stock(effect) => stock::replay(self, effect),
             Effect::Req(effect) => idempotency::replay(self, effect),
+            Effect::List(effect) => list::replay(self, effect),
         };
         self.keyspace.set_recording(recording);
         result

@@ -296,8 +296,9 @@ fn dump_value(value: &Value) -> Dumped {
                 .collect(),
             settings: queue.settings(),
         },
-        // Compared by the values' own equality below.
-        Value::Seats(_) | Value::Stock(_) => Dumped::Str(Vec::new()),
+        // Compared by the values' own equality below (lists have their
+        // own replay test, tests/durability/lists.rs).
+        Value::Seats(_) | Value::Stock(_) | Value::List(_) => Dumped::Str(Vec::new()),
     }
 }
 
@@ -484,6 +485,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Queue(queue) => queue.check_invariants(),
             Value::Seats(map) => map.check_invariants(),
             Value::Stock(stock) => stock.check_invariants(),
+            Value::List(list) => list.check_invariants(),
             Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
@@ -640,6 +642,7 @@ fn kind(effect: &Effect) -> &'static str {
         | Effect::Stock(StockEffect::ReservationExpired { .. })
         | Effect::Req(ReqEffect::Remember { .. })
         | Effect::Req(ReqEffect::Forget { .. }) => "seats, stock or REQ",
+        Effect::List(_) => "list",
     }
 }
 

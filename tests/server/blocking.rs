@@ -589,3 +589,174 @@ async fn a_stored_result_wakes_bzmpop_on_its_destination() {
     assert_eq!(waiter.read().await, popped("dst2", "a", "1"));
     stop(running).await;
 }
+
+/// The RESP2 reply `[key, item]` of BLPOP and BRPOP.
+fn list_popped(key: &str, item: &str) -> Resp {
+    Resp::Array(vec![Resp::bulk(key), Resp::bulk(item)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brpop_waits_until_an_lpush_from_another_connection() {
+    let running = start(test_config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter
+        .send_command(&["BRPOP", "missing", "jobs", "0"])
+        .await;
+    blocked(&running, 1).await;
+    assert_eq!(
+        writer.call(&["LPUSH", "jobs", "first", "second"]).await,
+        Resp::Int(2)
+    );
+    assert_eq!(waiter.read().await, list_popped("jobs", "first"));
+    blocked(&running, 0).await;
+    assert_eq!(
+        writer.call(&["LRANGE", "jobs", "0", "-1"]).await,
+        Resp::Array(vec![Resp::bulk("second")])
+    );
+    // A list that is not empty answers at once.
+    assert_eq!(
+        waiter.call(&["BLPOP", "jobs", "0"]).await,
+        list_popped("jobs", "second")
+    );
+    assert_eq!(waiter.call(&["EXISTS", "jobs"]).await, Resp::Int(0));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_waiters_are_served_first_come_first_served() {
+    let running = start(test_config()).await;
+    let mut waiters = Vec::new();
+    for count in 1..=3 {
+        let mut conn = RespConn::connect(running.addr).await;
+        conn.send_command(&["BLPOP", "q", "0"]).await;
+        blocked(&running, count).await;
+        waiters.push(conn);
+    }
+    let mut writer = RespConn::connect(running.addr).await;
+    assert_eq!(writer.call(&["RPUSH", "q", "a", "b"]).await, Resp::Int(2));
+    assert_eq!(waiters[0].read().await, list_popped("q", "a"));
+    assert_eq!(waiters[1].read().await, list_popped("q", "b"));
+    blocked(&running, 1).await;
+    nothing_more(&mut waiters[2]).await;
+    writer.call(&["RPUSH", "q", "c"]).await;
+    assert_eq!(waiters[2].read().await, list_popped("q", "c"));
+    assert_eq!(writer.call(&["EXISTS", "q"]).await, Resp::Int(0));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_timeouts_answer_the_null_array_in_resp2_and_null_in_resp3() {
+    let clock = ManualClock::new(T0);
+    let running = start_with_clock(test_config(), clock.clone()).await;
+    let mut resp2 = RespConn::connect(running.addr).await;
+    let mut resp3 = RespConn::connect(running.addr).await;
+    let mut mover = RespConn::connect(running.addr).await;
+    let mut other = RespConn::connect(running.addr).await;
+    resp3.call(&["HELLO", "3"]).await;
+    resp2.send_command(&["BLPOP", "q", "1"]).await;
+    resp3.send_command(&["BRPOP", "q", "2"]).await;
+    mover
+        .send_command(&["BLMOVE", "q", "d", "LEFT", "RIGHT", "2"])
+        .await;
+    blocked(&running, 3).await;
+    clock.advance(999);
+    other.call(&["PING"]).await;
+    nothing_more(&mut resp2).await;
+    clock.advance(1);
+    other.call(&["PING"]).await;
+    resp2.expect(b"*-1\r\n").await;
+    clock.advance(1_000);
+    other.call(&["PING"]).await;
+    resp3.expect(b"_\r\n").await;
+    mover.expect(b"*-1\r\n").await;
+    blocked(&running, 0).await;
+    // Pushed after the timeouts: nobody takes it.
+    other.call(&["RPUSH", "q", "x"]).await;
+    assert_eq!(other.call(&["LLEN", "q"]).await, Resp::Int(1));
+    assert_eq!(other.call(&["EXISTS", "d"]).await, Resp::Int(0));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_list_waiter_leaves_nothing_behind() {
+    let running = start(test_config()).await;
+    let mut gone = RespConn::connect(running.addr).await;
+    gone.send_command(&["BLPOP", "q", "0"]).await;
+    blocked(&running, 1).await;
+    let mut gone_mover = RespConn::connect(running.addr).await;
+    gone_mover
+        .send_command(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"])
+        .await;
+    blocked(&running, 2).await;
+    drop(gone);
+    drop(gone_mover);
+    blocked(&running, 0).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    writer.call(&["RPUSH", "q", "kept"]).await;
+    assert_eq!(
+        writer.call(&["LRANGE", "q", "0", "-1"]).await,
+        Resp::Array(vec![Resp::bulk("kept")])
+    );
+    assert_eq!(writer.call(&["EXISTS", "d"]).await, Resp::Int(0));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blmove_waits_for_its_source_and_wakes_a_waiter_on_its_destination() {
+    let running = start(test_config()).await;
+    let mut mover = RespConn::connect(running.addr).await;
+    let mut popper = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    mover
+        .send_command(&["BLMOVE", "in", "out", "RIGHT", "LEFT", "0"])
+        .await;
+    blocked(&running, 1).await;
+    popper.send_command(&["BLPOP", "out", "0"]).await;
+    blocked(&running, 2).await;
+    // A write to the destination alone does not wake the mover.
+    writer.call(&["RPUSH", "out", "direct"]).await;
+    assert_eq!(popper.read().await, list_popped("out", "direct"));
+    nothing_more(&mut mover).await;
+    popper.send_command(&["BLPOP", "out", "0"]).await;
+    blocked(&running, 2).await;
+    writer.call(&["RPUSH", "in", "a", "b"]).await;
+    assert_eq!(mover.read().await, Resp::bulk("b"));
+    // The moved item woke the waiter on the destination.
+    assert_eq!(popper.read().await, list_popped("out", "b"));
+    blocked(&running, 0).await;
+    assert_eq!(
+        writer.call(&["LRANGE", "in", "0", "-1"]).await,
+        Resp::Array(vec![Resp::bulk("a")])
+    );
+    assert_eq!(writer.call(&["EXISTS", "out"]).await, Resp::Int(0));
+    // RESP3: the moved item is a plain bulk string too.
+    mover.call(&["HELLO", "3"]).await;
+    mover
+        .send_command(&["BLMOVE", "in", "out", "LEFT", "RIGHT", "0"])
+        .await;
+    mover.expect(b"$1\r\na\r\n").await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_list_pop_is_logged_and_gone_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || persistent(dir.path());
+    let running = start(config()).await;
+    let mut waiter = RespConn::connect(running.addr).await;
+    let mut writer = RespConn::connect(running.addr).await;
+    waiter.send_command(&["BLPOP", "q", "0"]).await;
+    blocked(&running, 1).await;
+    writer.call(&["RPUSH", "q", "a", "b"]).await;
+    assert_eq!(waiter.read().await, list_popped("q", "a"));
+    stop(running).await;
+
+    let running = start(config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    assert_eq!(
+        conn.call(&["LRANGE", "q", "0", "-1"]).await,
+        Resp::Array(vec![Resp::bulk("b")])
+    );
+    stop(running).await;
+}

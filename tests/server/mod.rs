@@ -6,6 +6,7 @@ mod binary;
 mod blocking;
 mod cli;
 mod limits;
+mod lists;
 mod resp;
 mod seats;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.

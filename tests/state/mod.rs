@@ -3,6 +3,7 @@
 
 mod idempotency;
 mod keys;
+mod lists;
 mod queue;
 mod seats;
 mod stock;

@@ -9,14 +9,15 @@
 //!
 //! One file per family, as in the server's `state/`: `connection`
 //! (answered by the connection), `server` (INFO, DBSIZE, SNAPSHOT,
-//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue` and
-//! `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
+//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `list`
+//! and `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
 //! family file holds its commands' option types and parse functions.
 
 mod connection;
 mod cursor;
 mod idempotency;
 mod keys;
+mod list;
 mod queue;
 mod seats;
 mod server;
@@ -35,6 +36,7 @@ use cursor::Args;
 pub use connection::{AclCommand, ClientCommand, CommandQuery, ConnectionCommand, Secret};
 pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
 pub use keys::{Deadline, ExpireCondition};
+pub use list::{LPosOptions, ListItems};
 pub use seats::SeatList;
 pub use strings::{SetCondition, SetExpiry};
 pub use transaction::{Step, Transaction};
@@ -335,6 +337,72 @@ pub enum Request {
     QueueClose(Bytes),
     QueueDrop(Bytes),
     QueueInfo(Bytes),
+    // --- lists ---
+    /// `LPUSH`, `RPUSH`, and with `existing_only` `LPUSHX`, `RPUSHX`.
+    ListPush {
+        key: Bytes,
+        left: bool,
+        existing_only: bool,
+        items: ListItems,
+    },
+    /// `LPOP key [count]`, `RPOP key [count]`.
+    ListPop {
+        key: Bytes,
+        left: bool,
+        count: Option<u64>,
+    },
+    LLen(Bytes),
+    LRange {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    LIndex {
+        key: Bytes,
+        index: i64,
+    },
+    LSet {
+        key: Bytes,
+        index: i64,
+        item: Bytes,
+    },
+    LRem {
+        key: Bytes,
+        count: i64,
+        item: Bytes,
+    },
+    LTrim {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    LPos {
+        key: Bytes,
+        item: Bytes,
+        options: LPosOptions,
+    },
+    /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`: `keys` is
+    /// `[source, destination]`.
+    LMove {
+        keys: [Bytes; 2],
+        from_left: bool,
+        to_left: bool,
+    },
+    /// `BLPOP` and `BRPOP`: pop from the first non-empty key, or wait
+    /// (`timeout_ms` as in [`Request::BzPop`]).
+    BListPop {
+        keys: Vec<Bytes>,
+        left: bool,
+        timeout_ms: u64,
+    },
+    /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: LMOVE, or
+    /// wait for the source (`timeout_ms` as in [`Request::BzPop`]).
+    BlMove {
+        keys: [Bytes; 2],
+        from_left: bool,
+        to_left: bool,
+        timeout_ms: u64,
+    },
 }
 
 impl Request {
@@ -414,6 +482,27 @@ impl Request {
             Request::QueueClose(_) => Cmd::QueueClose,
             Request::QueueDrop(_) => Cmd::QueueDrop,
             Request::QueueInfo(_) => Cmd::QueueInfo,
+            Request::ListPush {
+                left,
+                existing_only,
+                ..
+            } => match (left, existing_only) {
+                (true, false) => Cmd::Lpush,
+                (false, false) => Cmd::Rpush,
+                (true, true) => Cmd::Lpushx,
+                (false, true) => Cmd::Rpushx,
+            },
+            Request::ListPop { .. } => Cmd::Lpop,
+            Request::LLen(_) => Cmd::Llen,
+            Request::LRange { .. } => Cmd::Lrange,
+            Request::LIndex { .. } => Cmd::Lindex,
+            Request::LSet { .. } => Cmd::Lset,
+            Request::LRem { .. } => Cmd::Lrem,
+            Request::LTrim { .. } => Cmd::Ltrim,
+            Request::LPos { .. } => Cmd::Lpos,
+            Request::LMove { .. } => Cmd::Lmove,
+            Request::BListPop { .. } => Cmd::Blpop,
+            Request::BlMove { .. } => Cmd::Blmove,
         })
     }
 
@@ -423,7 +512,9 @@ impl Request {
             Request::Del(keys)
             | Request::Exists(keys)
             | Request::Watch(keys)
-            | Request::BzPop { keys, .. } => keys,
+            | Request::BzPop { keys, .. }
+            | Request::BListPop { keys, .. } => keys,
+            Request::LMove { keys, .. } | Request::BlMove { keys, .. } => keys,
             Request::ZInterCard { keys, .. }
             | Request::ZMPop { keys, .. }
             | Request::BzMPop { keys, .. } => keys,
@@ -475,7 +566,16 @@ impl Request {
             | Request::QueueLeave { key, .. }
             | Request::QueueClose(key)
             | Request::QueueDrop(key)
-            | Request::QueueInfo(key) => std::slice::from_ref(key),
+            | Request::QueueInfo(key)
+            | Request::ListPush { key, .. }
+            | Request::ListPop { key, .. }
+            | Request::LLen(key)
+            | Request::LRange { key, .. }
+            | Request::LIndex { key, .. }
+            | Request::LSet { key, .. }
+            | Request::LRem { key, .. }
+            | Request::LTrim { key, .. }
+            | Request::LPos { key, .. } => std::slice::from_ref(key),
             Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
@@ -680,6 +780,23 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::QueueClose
         | Cmd::QueueDrop
         | Cmd::QueueInfo => queue::parse(id, a),
+        Cmd::Lpush
+        | Cmd::Rpush
+        | Cmd::Lpushx
+        | Cmd::Rpushx
+        | Cmd::Lpop
+        | Cmd::Rpop
+        | Cmd::Llen
+        | Cmd::Lrange
+        | Cmd::Lindex
+        | Cmd::Lset
+        | Cmd::Lrem
+        | Cmd::Ltrim
+        | Cmd::Lpos
+        | Cmd::Lmove
+        | Cmd::Blpop
+        | Cmd::Brpop
+        | Cmd::Blmove => list::parse(id, a),
         // Parsed before routing: it wraps a whole command, not arguments.
         Cmd::Req => idempotency::parse_req(a.list, a.next - 1),
     }

@@ -722,7 +722,7 @@ const TIMEOUT_MS_LIMIT: f64 = 9_223_372_036_854_775_808.0;
 /// (`getTimeoutFromObjectOrReply`): a double (`0.1` is 100 ms, `inf` is
 /// out of range), turned into milliseconds and rounded up, so a timeout
 /// never ends early; 0 means no timeout.
-fn timeout_ms(arg: ArgRef<'_>) -> Result<u64, ServerError> {
+pub(super) fn timeout_ms(arg: ArgRef<'_>) -> Result<u64, ServerError> {
     let seconds = arg.to_f64().map_err(|_| {
         ServerError::new_static(
             ErrorCode::NotFloat,
