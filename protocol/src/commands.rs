@@ -82,6 +82,22 @@ pub enum Cmd {
     QueueClose,
     QueueDrop,
     QueueInfo,
+    Hset,
+    Hsetnx,
+    Hget,
+    Hmget,
+    Hgetall,
+    Hdel,
+    Hexists,
+    Hlen,
+    Hkeys,
+    Hvals,
+    Hincrby,
+    Hincrbyfloat,
+    Hstrlen,
+    Hscan,
+    Hrandfield,
+    Hmset,
 }
 
 /// One row of the table.
@@ -274,6 +290,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(QueueClose, "QUEUE.CLOSE", 2, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue", "Drops every waiting member and refuses later joins; replies how many were dropped."),
     row!(QueueDrop, "QUEUE.DROP", 2, W, "queue", WRITE | QUEUE | SALE | FAST, 1, 1, "queue", "Deletes the queue; 1 if it existed."),
     row!(QueueInfo, "QUEUE.INFO", 2, R, "queue", READ | QUEUE | SALE | FAST, 1, 1, "queue", "Settings and counters: waiting, active, admitted_total, expired_total, left_total, capacity, rate, ttl_ms, closed..."),
+    row!(Hset, "HSET", -4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value [field value ...]", "Sets fields to values; replies how many fields were new."),
+    row!(Hsetnx, "HSETNX", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value", "Sets a field only if it is missing; replies 1 if set, else 0."),
+    row!(Hget, "HGET", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "The field's value, or nil."),
+    row!(Hmget, "HMGET", -3, R, "hash", READ | HASH | FAST, 1, 1, "key field [field ...]", "Each field's value, nil where missing."),
+    row!(Hgetall, "HGETALL", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every field and value (a map in RESP3)."),
+    row!(Hdel, "HDEL", -3, W, "hash", WRITE | HASH | FAST, 1, 1, "key field [field ...]", "Removes fields; replies how many were there. The last one deletes the key."),
+    row!(Hexists, "HEXISTS", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "1 if the field exists, else 0."),
+    row!(Hlen, "HLEN", 2, R, "hash", READ | HASH | FAST, 1, 1, "key", "The number of fields; 0 when the key is missing."),
+    row!(Hkeys, "HKEYS", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every field."),
+    row!(Hvals, "HVALS", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every value."),
+    row!(Hincrby, "HINCRBY", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field increment", "Adds an integer to a field (a missing one starts at 0); replies the new value."),
+    row!(Hincrbyfloat, "HINCRBYFLOAT", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field increment", "Adds a float to a field (a missing one starts at 0); replies the new value as a string."),
+    row!(Hstrlen, "HSTRLEN", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "The length of the field's value; 0 when missing."),
+    row!(Hscan, "HSCAN", -3, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key cursor [MATCH pattern] [COUNT count]", "Iterates fields and values: [next cursor, [field, value, ...]]."),
+    row!(Hrandfield, "HRANDFIELD", -2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key [count [WITHVALUES]]", "Random fields (distinct for a positive count, repeats allowed for a negative one), with values on request."),
+    row!(Hmset, "HMSET", -4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value [field value ...]", "Sets fields to values (deprecated form of HSET); replies OK."),
 ];
 
 // The name index stores rows as `u8`, with `u8::MAX` marking a free slot.
@@ -498,3 +530,7 @@ mod tests {
         }
     }
 }
+
+/// Read-only commands whose cost grows with the value (HGETALL, HSCAN...),
+/// without Redis's `fast` flag.
+const READ_SLOW: &[&str] = &["readonly"];

@@ -72,15 +72,22 @@
 //!         | 42 StockReservationExpired key holder   its reservation's deadline passed
 //!         | 43 ReqRemember id fingerprint:u64 deadline:u64 reply
 //!         | 44 ReqForget   id                       its deadline passed
+//!         | 50 HashSet     key field bytes          field set to a string
+//!         | 51 HashSetInt  key field i64            field set to an integer
+//!         | 52 HashRemove  key field
 //! seats  := count:u32 seat:u32{count}
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
 //!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
+//!         | 8 Hash hash
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
-//!         | 10 NilArray
+//!         | 10 NilArray | 11 Pairs count:u32 (reply reply){count}
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
+//! hash   := seed:u64 count:u64 (field hvalue)*      count >= 1, fields distinct
+//! hvalue := 0 bytes | 1 i64                         a string that is an integer's
+//!                                                   canonical text is always 1
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
 //! queue  := seed:u64 settings closed:u8
@@ -107,6 +114,7 @@
 //! is lossless (unlike the binary protocol's, which sends `BulkInt` as a
 //! string): a remembered reply comes back identical after a restart.
 
+use super::hash::effects::HashEffect;
 use super::idempotency::effects::ReqEffect;
 use super::key::Key;
 use super::key_effects::KeyEffect;
@@ -128,6 +136,8 @@ pub enum Effect {
     Key(KeyEffect),
     /// A sorted-set member added, re-scored or removed.
     Zset(ZsetEffect),
+    /// A hash field set or removed.
+    Hash(HashEffect),
     /// A queue member joined, admitted, expired, left or touched; settings
     /// changed; the queue closed.
     Queue(QueueEffect),
@@ -146,6 +156,12 @@ const _: () = assert!(std::mem::size_of::<Effect>() <= 104);
 impl From<KeyEffect> for Effect {
     fn from(effect: KeyEffect) -> Effect {
         Effect::Key(effect)
+    }
+}
+
+impl From<HashEffect> for Effect {
+    fn from(effect: HashEffect) -> Effect {
+        Effect::Hash(effect)
     }
 }
 
@@ -208,6 +224,7 @@ impl Effect {
                 None => Target::All,
             },
             Effect::Zset(effect) => Target::Key(effect.key()),
+            Effect::Hash(effect) => Target::Key(effect.key()),
             Effect::Queue(effect) => Target::Key(effect.key()),
             Effect::Seat(effect) => Target::Key(effect.key()),
             Effect::Stock(effect) => Target::Key(effect.key()),
@@ -220,6 +237,7 @@ impl Effect {
         match self {
             Effect::Key(effect) => effect.encode(out),
             Effect::Zset(effect) => effect.encode(out),
+            Effect::Hash(effect) => effect.encode(out),
             Effect::Queue(effect) => effect.encode(out),
             Effect::Seat(effect) => effect.encode(out),
             Effect::Stock(effect) => effect.encode(out),
@@ -233,7 +251,7 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31 and 45 up are free.
+    /// does not know. Tags 15 to 31, 45 to 49 and 53 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
@@ -243,6 +261,7 @@ impl Effect {
             32..=35 => Effect::Seat(SeatEffect::decode(tag, input)?),
             36..=42 => Effect::Stock(StockEffect::decode(tag, input)?),
             43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
+            50..=52 => Effect::Hash(HashEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)
