@@ -85,7 +85,7 @@
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
 //!         | 10 NilArray | 11 Pairs count:u32 (reply reply){count}
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
-//! hash   := seed:u64 count:u64 (field hvalue)*      count >= 1, fields distinct
+//! hash   := seed:u64 count:u32 (field hvalue)*      count >= 1, fields distinct
 //! hvalue := 0 bytes | 1 i64                         a string that is an integer's
 //!                                                   canonical text is always 1
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
@@ -352,7 +352,8 @@ mod tests {
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::{idempotency, limits::StateLimits, seats, stock, zset};
+    use crate::state::hash::effects::HashValue;
+    use crate::state::{hash, idempotency, limits::StateLimits, seats, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -396,6 +397,7 @@ mod tests {
             &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
             &["STOCK.TAKE", "sku", "h2", "3"],
             &["STOCK.CONFIG", "sku-free", "7"],
+            &["HSET", "small-hash", "f", "v", "n", "-12", "big", "99999999999"],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -408,6 +410,12 @@ mod tests {
             .map(|(_, e)| e.value.clone())
             .collect();
         values.push(Value::Zset(Box::new(zset::Zset::new(9))));
+        let mut large = hash::Hash::new(5);
+        for i in 0..100 {
+            large.set(format!("field-{i}").as_bytes(), hash::fields::FieldValue::Int(i));
+        }
+        large.set(b"text", hash::fields::FieldValue::Bytes(b"not a number"));
+        values.push(Value::Hash(Box::new(large)));
         values
     }
 
@@ -482,6 +490,28 @@ mod tests {
             ZsetEffect::Remove {
                 key: k.clone(),
                 member: Bytes::new(),
+            }
+            .into(),
+        );
+        for value in [
+            HashValue::Bytes(bytes("text")),
+            HashValue::Bytes(Bytes::new()),
+            HashValue::Int(i64::MIN),
+            HashValue::Int(7),
+        ] {
+            effects.push(
+                HashEffect::Set {
+                    key: k.clone(),
+                    field: m.clone(),
+                    value,
+                }
+                .into(),
+            );
+        }
+        effects.push(
+            HashEffect::Remove {
+                key: k.clone(),
+                field: m.clone(),
             }
             .into(),
         );
@@ -671,6 +701,15 @@ mod tests {
             Effect::Stock(StockEffect::ReservationExpired { .. }) => 42,
             Effect::Req(ReqEffect::Remember { .. }) => 43,
             Effect::Req(ReqEffect::Forget { .. }) => 44,
+            Effect::Hash(HashEffect::Set {
+                value: HashValue::Bytes(_),
+                ..
+            }) => 50,
+            Effect::Hash(HashEffect::Set {
+                value: HashValue::Int(_),
+                ..
+            }) => 51,
+            Effect::Hash(HashEffect::Remove { .. }) => 52,
         }
     }
 
@@ -692,7 +731,7 @@ mod tests {
             assert_eq!(again, bytes, "{effect:?} re-encodes differently");
             assert_eq!(&decoded, effect);
         }
-        let all: Vec<u8> = (1..=14).chain(32..=44).collect();
+        let all: Vec<u8> = (1..=14).chain(32..=44).chain(50..=52).collect();
         assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
     }
 
@@ -735,11 +774,19 @@ mod tests {
             ],
             [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
         );
+        assert_eq!(
+            [
+                hash::effects::TAG_SET,
+                hash::effects::TAG_SET_INT,
+                hash::effects::TAG_REMOVE,
+            ],
+            [50, 51, 52]
+        );
     }
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44 | 50..=52)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),
@@ -764,6 +811,7 @@ mod tests {
     fn family_type(effect: &Effect) -> Option<&'static str> {
         match effect {
             Effect::Zset(_) => Some("zset"),
+            Effect::Hash(_) => Some("hash"),
             Effect::Queue(_) => Some("queue"),
             Effect::Seat(_) => Some("seats"),
             Effect::Stock(_) => Some("stock"),
@@ -814,7 +862,7 @@ mod tests {
             }
         }
         // Every family against every other type, strings included.
-        let types = ["string", "zset", "queue", "seats", "stock"];
+        let types = ["string", "zset", "queue", "seats", "stock", "hash"];
         for expected in &types[1..] {
             for found in types.iter().filter(|found| *found != expected) {
                 assert!(
@@ -830,6 +878,7 @@ mod tests {
         let largest = [
             std::mem::size_of::<KeyEffect>(),
             std::mem::size_of::<ZsetEffect>(),
+            std::mem::size_of::<HashEffect>(),
             std::mem::size_of::<QueueEffect>(),
             std::mem::size_of::<SeatEffect>(),
             std::mem::size_of::<StockEffect>(),

@@ -395,24 +395,118 @@ pub fn float_text(value: f64) -> String {
     text
 }
 
+/// A plain decimal number, `mantissa / 10^scale`, when it has few enough
+/// digits to add exactly.
+#[derive(Clone, Copy)]
+struct Decimal {
+    mantissa: i128,
+    scale: u32,
+}
+
+/// Most digits after the point Redis's reply shows (`%.17Lf`).
+const DECIMALS_MAX: u32 = 17;
+
+impl Decimal {
+    const ZERO: Option<Decimal> = Some(Decimal {
+        mantissa: 0,
+        scale: 0,
+    });
+
+    fn int(number: i64) -> Option<Decimal> {
+        Some(Decimal {
+            mantissa: i128::from(number),
+            scale: 0,
+        })
+    }
+
+    /// `-?digits(.digits)?`, at most 17 decimals and 30 digits in all;
+    /// `None` for anything else (exponents, `inf`, longer numbers).
+    fn parse(text: &[u8]) -> Option<Decimal> {
+        let (negative, digits) = match text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, text),
+        };
+        let (whole, fraction) = match digits.iter().position(|&b| b == b'.') {
+            Some(point) => (&digits[..point], &digits[point + 1..]),
+            None => (digits, &digits[..0]),
+        };
+        if whole.is_empty() && fraction.is_empty()
+            || whole.len() + fraction.len() > 30
+            || fraction.len() > DECIMALS_MAX as usize
+        {
+            return None;
+        }
+        let mut mantissa: i128 = 0;
+        for &byte in whole.iter().chain(fraction) {
+            if !byte.is_ascii_digit() {
+                return None;
+            }
+            mantissa = mantissa * 10 + i128::from(byte - b'0');
+        }
+        Some(Decimal {
+            mantissa: if negative { -mantissa } else { mantissa },
+            scale: fraction.len() as u32,
+        })
+    }
+
+    fn rescaled(self, scale: u32) -> Option<i128> {
+        self.mantissa.checked_mul(10i128.checked_pow(scale - self.scale)?)
+    }
+
+    fn text(self) -> String {
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let scale = self.scale as usize;
+        let padded = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - scale);
+        let fraction = fraction.trim_end_matches('0');
+        let sign = if self.mantissa < 0 { "-" } else { "" };
+        if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        }
+    }
+}
+
+/// `old + delta` added exactly in decimal, when both are plain decimals
+/// of at most 17 decimals (`delta` in its shortest text): what Redis's
+/// long double arithmetic printed to 17 decimals gives for them, so
+/// `0.1 + 0.2` is `0.3` as in Redis, where a double would give
+/// `0.30000000000000004`.
+fn decimal_sum(old: &Option<Decimal>, delta: f64) -> Option<String> {
+    let old = (*old)?;
+    let delta = Decimal::parse(float_text(delta).as_bytes())?;
+    let scale = old.scale.max(delta.scale);
+    let mantissa = old.rescaled(scale)?.checked_add(delta.rescaled(scale)?)?;
+    Some(Decimal { mantissa, scale }.text())
+}
+
 /// ```text
 /// HINCRBYFLOAT key field increment
 /// ```
-/// The field's new value as a string; a missing field starts at 0. The
-/// sum is a double (Redis uses a long double: results can differ in the
-/// last digits).
+/// The field's new value as a string; a missing field starts at 0. Plain
+/// decimals add exactly ([`decimal_sum`]); other sums are doubles (Redis
+/// uses a long double: such results can differ in the last digits).
 pub fn hincrbyfloat(state: &mut State, key: &[u8], field: &Bytes, delta: f64, now_ms: u64) -> Reply {
-    let old = match hash_read(state, key, now_ms) {
+    let (old, old_text) = match hash_read(state, key, now_ms) {
         Err(error) => return error.into(),
         Ok(hash) => match hash.and_then(|hash| hash.get(field)) {
-            None => 0.0,
-            Some(FieldValue::Int(number)) => number as f64,
+            None => (0.0, Decimal::ZERO),
+            Some(FieldValue::Int(number)) => (number as f64, Decimal::int(number)),
             Some(FieldValue::Bytes(bytes)) => match usher_protocol::number::parse_f64(bytes) {
-                Some(number) => number,
+                Some(number) => (number, Decimal::parse(bytes)),
                 None => return NOT_FLOAT.into(),
             },
         },
     };
+    if let Some(text) = decimal_sum(&old_text, delta) {
+        let text = Bytes::from(text);
+        return match hset(state, key, &[field.clone(), text.clone()], false, now_ms) {
+            Reply::Error(error) => Reply::Error(error),
+            _ => Reply::Bulk(text),
+        };
+    }
     let new = old + delta;
     if !new.is_finite() {
         return ServerError::new_static(

@@ -594,7 +594,7 @@ impl Hash {
     /// (tag 1).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.seed.to_le_bytes());
-        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
         for (field, value) in self.iter() {
             put_bytes(out, field);
             match value {
