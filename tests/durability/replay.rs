@@ -626,6 +626,10 @@ fn replay_workload(seed: u64, steps: u64) {
         kinds_seen.len() >= 10,
         "seed {seed}: the workload produced too few kinds of effect: {kinds_seen:?}"
     );
+    assert!(
+        kinds_seen.contains("HashSet") && kinds_seen.contains("HashRemove"),
+        "seed {seed}: no hash field effects: {kinds_seen:?}"
+    );
 }
 
 fn kind(effect: &Effect) -> &'static str {
