@@ -415,7 +415,7 @@ mod tests {
             large.set(format!("field-{i}").as_bytes(), hash::fields::FieldValue::Int(i));
         }
         large.set(b"text", hash::fields::FieldValue::Bytes(b"not a number"));
-        values.push(Value::Hash(Box::new(large)));
+        values.push(Value::Hash(large));
         values
     }
 

@@ -35,7 +35,7 @@ pub enum Value {
     /// A waiting room.
     Queue(Box<Queue>),
     /// A hash (never empty: the last HDEL deletes the key).
-    Hash(Box<Hash>),
+    Hash(Hash),
 }
 
 impl Value {
@@ -173,7 +173,7 @@ pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
         VALUE_QUEUE => Ok(Value::Queue(Box::new(Queue::decode(input)?))),
         VALUE_SEATS => Ok(Value::Seats(Box::new(SeatMap::decode(input)?))),
         VALUE_STOCK => Ok(Value::Stock(Box::new(Stock::decode(input)?))),
-        VALUE_HASH => Ok(Value::Hash(Box::new(Hash::decode(input)?))),
+        VALUE_HASH => Ok(Value::Hash(Hash::decode(input)?)),
         tag => Err(DecodeError(format!("unknown value tag {tag}"))),
     }
 }

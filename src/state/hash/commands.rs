@@ -145,7 +145,7 @@ fn create(state: &mut State, key: &[u8], pairs: &[Bytes], now_ms: u64) -> Result
         .chunks_exact(2)
         .filter(|pair| hash.set(&pair[0], FieldValue::from_bytes(&pair[1])))
         .count();
-    state.keyspace.insert(key, Value::Hash(Box::new(hash)), None);
+    state.keyspace.insert(key, Value::Hash(hash), None);
     Ok(added)
 }
 

@@ -227,19 +227,24 @@ struct Table {
     dead: usize,
 }
 
+/// Arena bytes before the first entry: the seed (8 bytes) and, while the
+/// hash has no index, its field count (1 byte).
+const HEADER: usize = 9;
+
 /// A hash: fields and their values. See the module documentation.
+///
+/// 32 bytes, kept inside the key's `Value` rather than boxed: a small hash
+/// is one allocation (its arena), which saves a 64-byte chunk and a
+/// pointer to chase per hash.
 #[derive(Clone)]
 pub struct Hash {
-    /// The entries, packed: a head byte (kind in the low 3 bits, the
-    /// field's length above them, 31 meaning a varint length follows), the
-    /// field, then the value (a varint length and bytes, or an integer of
-    /// 1, 2, 4 or 8 bytes).
+    /// The header, then the entries, packed: a head byte (kind in the low
+    /// 3 bits, the field's length above them, 31 meaning a varint length
+    /// follows), the field, then the value (a varint length and bytes, or
+    /// an integer of 1, 2, 4 or 8 bytes). The seed in the header keys the
+    /// index's hash and HRANDFIELD's draws and is kept in the value
+    /// encoding.
     arena: Vec<u8>,
-    /// Live fields.
-    len: u32,
-    /// The index's hash seed and the seed of HRANDFIELD's draws, kept in
-    /// the value encoding.
-    seed: u64,
     /// Present once the hash outgrew [`SMALL_FIELDS_MAX`] or
     /// [`SMALL_BYTES_MAX`]; entries are then never moved by a removal.
     table: Option<Box<Table>>,
@@ -269,24 +274,27 @@ pub enum IncrError {
 
 impl Hash {
     pub fn new(seed: u64) -> Hash {
-        Hash {
-            arena: Vec::new(),
-            len: 0,
-            seed,
-            table: None,
-        }
+        let mut arena = Vec::with_capacity(HEADER);
+        arena.extend_from_slice(&seed.to_le_bytes());
+        arena.push(0);
+        Hash { arena, table: None }
     }
 
     pub fn len(&self) -> usize {
-        self.len as usize
+        match &self.table {
+            None => usize::from(self.arena[HEADER - 1]),
+            Some(table) => table.slots.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     pub fn seed(&self) -> u64 {
-        self.seed
+        let mut seed = [0; 8];
+        seed.copy_from_slice(&self.arena[..8]);
+        u64::from_le_bytes(seed)
     }
 
     /// Bytes the arena would take after one more entry of `field` and
@@ -322,7 +330,7 @@ impl Hash {
     /// Every entry in arena order (unindexed hashes only: an indexed
     /// arena holds dead entries).
     fn walk(&self) -> impl Iterator<Item = (usize, Entry)> + '_ {
-        let mut offset = 0;
+        let mut offset = HEADER;
         std::iter::from_fn(move || {
             if offset >= self.arena.len() {
                 return None;
@@ -450,7 +458,6 @@ impl Hash {
             field_encoded_len(field) + value.encoded_len(),
         );
         put_entry(&mut self.arena, field, value);
-        self.len += 1;
         match &mut self.table {
             Some(table) => {
                 let slot = table.slots.len() as u32;
@@ -463,6 +470,8 @@ impl Hash {
                     .insert_unique(hash, slot, |slot| slot_hash(arena, slots, hasher, slot));
             }
             None => {
+                // At most SMALL_FIELDS_MAX + 1: the count fits its byte.
+                self.arena[HEADER - 1] += 1;
                 if self.len() > SMALL_FIELDS_MAX || self.arena.len() > SMALL_BYTES_MAX {
                     self.build_table();
                 }
@@ -473,7 +482,7 @@ impl Hash {
     /// Indexes the arena's entries (all live: the hash was unindexed).
     fn build_table(&mut self) {
         let offsets: Vec<u32> = self.walk().map(|(offset, _)| offset as u32).collect();
-        let hasher = foldhash::fast::FixedState::with_seed(self.seed);
+        let hasher = foldhash::fast::FixedState::with_seed(self.seed());
         let mut index = TagIndex::with_capacity(offsets.len());
         for (slot, &offset) in offsets.iter().enumerate() {
             let (field, _) = self.pair_at(offset as usize);
@@ -498,7 +507,7 @@ impl Hash {
             };
             let end = entry_at(&self.arena, offset).end;
             self.arena.drain(offset..end);
-            self.len -= 1;
+            self.arena[HEADER - 1] -= 1;
             return true;
         };
         let arena = &self.arena;
@@ -530,7 +539,6 @@ impl Hash {
         } else {
             table.slots.pop();
         }
-        self.len -= 1;
         self.maybe_compact();
         true
     }
@@ -546,6 +554,7 @@ impl Hash {
             return;
         }
         let mut fresh = Vec::with_capacity(self.arena.len() - table.dead);
+        fresh.extend_from_slice(&self.arena[..HEADER]);
         for offset in table.slots.iter_mut() {
             let start = *offset as usize;
             let end = entry_at(&self.arena, start).end;
@@ -593,8 +602,8 @@ impl Hash {
     /// then each field with its value, a string (tag 0) or an integer
     /// (tag 1).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.seed.to_le_bytes());
-        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.seed().to_le_bytes());
+        out.extend_from_slice(&(self.len() as u32).to_le_bytes());
         for (field, value) in self.iter() {
             put_bytes(out, field);
             match value {
@@ -667,7 +676,7 @@ impl Hash {
                     live += entry_at(&self.arena, offset as usize).end - offset as usize;
                     assert_eq!(self.find(field).map(|(_, s)| s), Some(slot as u32));
                 }
-                assert_eq!(live + table.dead, self.arena.len(), "dead bytes");
+                assert_eq!(live + table.dead + HEADER, self.arena.len(), "dead bytes");
                 #[cfg(test)]
                 table.index.check_invariants(|slot| {
                     slot_hash(&self.arena, &table.slots, &table.hasher, slot)
@@ -735,5 +744,6 @@ mod tests {
         hash.check_invariants();
         assert_eq!(hash.len(), 2500);
         assert!(hash.arena.len() < 2500 * 30, "{}", hash.arena.len());
+        assert_eq!(hash.seed(), 7);
     }
 }

@@ -2,8 +2,10 @@
 //! and the H* commands ([`commands`]), with Redis's semantics, replies and
 //! error texts.
 //!
-//! Layout, chosen for memory per field: every entry (field and value)
-//! lives packed in one byte arena, a head byte (the value's kind and a
+//! Layout, chosen for memory per field: a [`Hash`] is 32 bytes inside the
+//! key's `Value` (not boxed), and every entry (field and value) lives
+//! packed in one byte arena after a 9-byte header (the seed, and the field
+//! count while the hash has no index): a head byte (the value's kind and a
 //! short field's length), the field, then the value: a string with a
 //! varint length, or an integer in 1, 2, 4 or 8 bytes (a value that is
 //! the canonical text of an integer is stored as the integer, so HINCRBY
