@@ -130,6 +130,9 @@ const R: &[&str] = &["readonly", "fast"];
 const C: &[&str] = &["fast", "stale", "loading"];
 /// Blocking pops, flagged as Redis 7.2 flags them.
 const WB: &[&str] = &["write", "blocking", "fast"];
+/// Read-only commands whose cost grows with the value (HGETALL, HSCAN...),
+/// without Redis's `fast` flag.
+const READ_SLOW: &[&str] = &["readonly"];
 
 macro_rules! row {
     ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $categories:expr, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
@@ -530,7 +533,3 @@ mod tests {
         }
     }
 }
-
-/// Read-only commands whose cost grows with the value (HGETALL, HSCAN...),
-/// without Redis's `fast` flag.
-const READ_SLOW: &[&str] = &["readonly"];

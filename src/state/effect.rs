@@ -349,10 +349,10 @@ mod tests {
 
     use super::*;
     use crate::client::args;
+    use crate::state::hash::effects::HashValue;
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::hash::effects::HashValue;
     use crate::state::{hash, idempotency, limits::StateLimits, seats, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
@@ -397,7 +397,16 @@ mod tests {
             &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
             &["STOCK.TAKE", "sku", "h2", "3"],
             &["STOCK.CONFIG", "sku-free", "7"],
-            &["HSET", "small-hash", "f", "v", "n", "-12", "big", "99999999999"],
+            &[
+                "HSET",
+                "small-hash",
+                "f",
+                "v",
+                "n",
+                "-12",
+                "big",
+                "99999999999",
+            ],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -412,7 +421,10 @@ mod tests {
         values.push(Value::Zset(Box::new(zset::Zset::new(9))));
         let mut large = hash::Hash::new(5);
         for i in 0..100 {
-            large.set(format!("field-{i}").as_bytes(), hash::fields::FieldValue::Int(i));
+            large.set(
+                format!("field-{i}").as_bytes(),
+                hash::fields::FieldValue::Int(i),
+            );
         }
         large.set(b"text", hash::fields::FieldValue::Bytes(b"not a number"));
         values.push(Value::Hash(large));

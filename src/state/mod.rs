@@ -313,7 +313,9 @@ impl State {
             Request::HExists { key, field } => hash::hcount(self, key, Some(field), false, now_ms),
             Request::HStrLen { key, field } => hash::hcount(self, key, Some(field), true, now_ms),
             Request::HLen(key) => hash::hcount(self, key, None, false, now_ms),
-            Request::HIncrBy { key, field, delta } => hash::hincrby(self, key, field, *delta, now_ms),
+            Request::HIncrBy { key, field, delta } => {
+                hash::hincrby(self, key, field, *delta, now_ms)
+            }
             Request::HIncrByFloat { key, field, delta } => {
                 hash::hincrbyfloat(self, key, field, *delta, now_ms)
             }

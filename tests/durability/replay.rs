@@ -24,11 +24,11 @@ use usher::encoding::Reader;
 use usher::log::{FsyncPolicy, Wal};
 use usher::protocol::{parse, Reply};
 use usher::snapshot::{SnapshotJob, LARGE_VALUE_BYTES};
-use usher::state::value::{decode_value, encode_value};
 use usher::state::hash::fields::FieldValue;
+use usher::state::value::{decode_value, encode_value};
 use usher::state::{
-    Effect, HashEffect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits, StockEffect,
-    Value, ZsetEffect,
+    Effect, HashEffect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits,
+    StockEffect, Value, ZsetEffect,
 };
 
 use crate::support::server;
@@ -115,7 +115,12 @@ fn hash_command(rng: &mut Rng) -> Vec<String> {
             }
             words
         }
-        4..=5 => vec!["HINCRBY".into(), h, field(rng), (rng.below(400) as i64 - 200).to_string()],
+        4..=5 => vec![
+            "HINCRBY".into(),
+            h,
+            field(rng),
+            (rng.below(400) as i64 - 200).to_string(),
+        ],
         6 => vec!["HINCRBYFLOAT".into(), h, field(rng), "0.25".into()],
         7..=8 => vec!["HDEL".into(), h, field(rng), field(rng)],
         _ => vec!["HRANDFIELD".into(), h, "-3".into(), "WITHVALUES".into()],

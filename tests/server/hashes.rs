@@ -76,7 +76,10 @@ async fn hash_commands_in_resp2_and_resp3() {
         let resp3 = protocol == ProtocolVersion::RESP3;
         let mut c = connect(running.addr, protocol).await;
         let key = if resp3 { "h3" } else { "h2" };
-        assert_eq!(value(&mut c, &["HSET", key, "a", "1", "b", "2.5"]).await, Value::Int(2));
+        assert_eq!(
+            value(&mut c, &["HSET", key, "a", "1", "b", "2.5"]).await,
+            Value::Int(2)
+        );
         assert_eq!(value(&mut c, &["HGET", key, "a"]).await, bulk("1"));
         assert_eq!(value(&mut c, &["HGET", key, "nope"]).await, Value::Nil);
         assert_eq!(value(&mut c, &["HGET", "missing", "a"]).await, Value::Nil);
@@ -92,7 +95,10 @@ async fn hash_commands_in_resp2_and_resp3() {
             };
             let mut pairs = pairs.clone();
             pairs.sort_by_key(|(field, _)| format!("{field:?}"));
-            assert_eq!(pairs, vec![(bulk("a"), bulk("1")), (bulk("b"), bulk("2.5"))]);
+            assert_eq!(
+                pairs,
+                vec![(bulk("a"), bulk("1")), (bulk("b"), bulk("2.5"))]
+            );
         } else {
             assert_eq!(texts(&all), ["1", "2.5", "a", "b"]);
         }
@@ -103,10 +109,22 @@ async fn hash_commands_in_resp2_and_resp3() {
             "{empty:?}"
         );
         // HINCRBYFLOAT replies a bulk string in both protocols.
-        assert_eq!(value(&mut c, &["HINCRBYFLOAT", key, "b", "0.5"]).await, bulk("3"));
-        assert_eq!(value(&mut c, &["HINCRBYFLOAT", key, "f", "0.1"]).await, bulk("0.1"));
-        assert_eq!(value(&mut c, &["HINCRBYFLOAT", key, "f", "0.2"]).await, bulk("0.3"));
-        assert_eq!(value(&mut c, &["HINCRBY", key, "b", "-4"]).await, Value::Int(-1));
+        assert_eq!(
+            value(&mut c, &["HINCRBYFLOAT", key, "b", "0.5"]).await,
+            bulk("3")
+        );
+        assert_eq!(
+            value(&mut c, &["HINCRBYFLOAT", key, "f", "0.1"]).await,
+            bulk("0.1")
+        );
+        assert_eq!(
+            value(&mut c, &["HINCRBYFLOAT", key, "f", "0.2"]).await,
+            bulk("0.3")
+        );
+        assert_eq!(
+            value(&mut c, &["HINCRBY", key, "b", "-4"]).await,
+            Value::Int(-1)
+        );
         // HRANDFIELD WITHVALUES: pairs in RESP3, flat in RESP2.
         let pairs = value(&mut c, &["HRANDFIELD", key, "-4", "WITHVALUES"]).await;
         let Value::Array(items) = &pairs else {
@@ -115,13 +133,21 @@ async fn hash_commands_in_resp2_and_resp3() {
         if resp3 {
             assert_eq!(items.len(), 4);
             for item in items {
-                assert!(matches!(item, Value::Array(pair) if pair.len() == 2), "{item:?}");
+                assert!(
+                    matches!(item, Value::Array(pair) if pair.len() == 2),
+                    "{item:?}"
+                );
             }
         } else {
             assert_eq!(items.len(), 8);
-            assert!(items.iter().all(|item| matches!(item, Value::BulkString(_))));
+            assert!(items
+                .iter()
+                .all(|item| matches!(item, Value::BulkString(_))));
         }
-        assert_eq!(texts(&value(&mut c, &["HRANDFIELD", key, "10"]).await), ["a", "b", "f"]);
+        assert_eq!(
+            texts(&value(&mut c, &["HRANDFIELD", key, "10"]).await),
+            ["a", "b", "f"]
+        );
         assert_eq!(value(&mut c, &["HRANDFIELD", "missing"]).await, Value::Nil);
         assert_eq!(
             value(&mut c, &["HRANDFIELD", "missing", "-2", "WITHVALUES"]).await,
@@ -133,7 +159,10 @@ async fn hash_commands_in_resp2_and_resp3() {
         };
         assert_eq!(parts[0], bulk("0"));
         assert_eq!(texts(&parts[1]).len(), 6);
-        assert_eq!(value(&mut c, &["HDEL", key, "a", "b", "f", "x"]).await, Value::Int(3));
+        assert_eq!(
+            value(&mut c, &["HDEL", key, "a", "b", "f", "x"]).await,
+            Value::Int(3)
+        );
         assert_eq!(value(&mut c, &["EXISTS", key]).await, Value::Int(0));
     }
     stop(running).await;
@@ -145,21 +174,52 @@ async fn hash_errors_over_the_wire() {
     for protocol in [ProtocolVersion::RESP2, ProtocolVersion::RESP3] {
         let mut c = connect(running.addr, protocol).await;
         value(&mut c, &["SET", "s", "x"]).await;
-        value(&mut c, &["HSET", "h", "n", "9223372036854775807", "t", "abc"]).await;
+        value(
+            &mut c,
+            &["HSET", "h", "n", "9223372036854775807", "t", "abc"],
+        )
+        .await;
         for (words, expected) in [
             (&["HSET", "s", "a", "1"][..], "WRONGTYPE"),
             (&["HGETALL", "s"], "WRONGTYPE"),
             (&["HRANDFIELD", "s", "-1"], "WRONGTYPE"),
-            (&["HSET", "h", "a"], "wrong number of arguments for 'hset' command"),
-            (&["HSET", "h", "a", "1", "b"], "wrong number of arguments for 'hset' command"),
-            (&["HMSET", "h", "a", "1", "b"], "wrong number of arguments for 'hmset' command"),
-            (&["HGET", "h"], "wrong number of arguments for 'hget' command"),
-            (&["HLEN", "h", "x"], "wrong number of arguments for 'hlen' command"),
-            (&["HINCRBY", "h", "n", "1"], "increment or decrement would overflow"),
+            (
+                &["HSET", "h", "a"],
+                "wrong number of arguments for 'hset' command",
+            ),
+            (
+                &["HSET", "h", "a", "1", "b"],
+                "wrong number of arguments for 'hset' command",
+            ),
+            (
+                &["HMSET", "h", "a", "1", "b"],
+                "wrong number of arguments for 'hmset' command",
+            ),
+            (
+                &["HGET", "h"],
+                "wrong number of arguments for 'hget' command",
+            ),
+            (
+                &["HLEN", "h", "x"],
+                "wrong number of arguments for 'hlen' command",
+            ),
+            (
+                &["HINCRBY", "h", "n", "1"],
+                "increment or decrement would overflow",
+            ),
             (&["HINCRBY", "h", "t", "1"], "hash value is not an integer"),
-            (&["HINCRBY", "h", "n", "x"], "value is not an integer or out of range"),
-            (&["HINCRBYFLOAT", "h", "t", "1"], "hash value is not a float"),
-            (&["HINCRBYFLOAT", "h", "t", "inf"], "value is NaN or Infinity"),
+            (
+                &["HINCRBY", "h", "n", "x"],
+                "value is not an integer or out of range",
+            ),
+            (
+                &["HINCRBYFLOAT", "h", "t", "1"],
+                "hash value is not a float",
+            ),
+            (
+                &["HINCRBYFLOAT", "h", "t", "inf"],
+                "value is NaN or Infinity",
+            ),
             (&["HRANDFIELD", "h", "1", "WITHVALUE"], "syntax error"),
             (&["HSCAN", "h", "x"], "invalid cursor"),
         ] {
@@ -168,7 +228,10 @@ async fn hash_errors_over_the_wire() {
         }
         // Nothing changed.
         assert_eq!(value(&mut c, &["HLEN", "h"]).await, Value::Int(2));
-        assert_eq!(value(&mut c, &["HGET", "h", "n"]).await, bulk("9223372036854775807"));
+        assert_eq!(
+            value(&mut c, &["HGET", "h", "n"]).await,
+            bulk("9223372036854775807")
+        );
         value(&mut c, &["DEL", "h", "s"]).await;
     }
     stop(running).await;
@@ -186,8 +249,14 @@ async fn hset_with_many_pairs_and_a_large_hash() {
     let added: i64 = command.query_async(&mut c).await.expect("HSET");
     assert_eq!(added, 5000);
     assert_eq!(value(&mut c, &["HLEN", "big"]).await, Value::Int(5000));
-    assert_eq!(value(&mut c, &["HGET", "big", "field-4321"]).await, bulk("4321"));
-    assert_eq!(value(&mut c, &["HINCRBY", "big", "field-127", "1"]).await, Value::Int(128));
+    assert_eq!(
+        value(&mut c, &["HGET", "big", "field-4321"]).await,
+        bulk("4321")
+    );
+    assert_eq!(
+        value(&mut c, &["HINCRBY", "big", "field-127", "1"]).await,
+        Value::Int(128)
+    );
     let Value::Array(draws) = value(&mut c, &["HRANDFIELD", "big", "-3000"]).await else {
         panic!("an array");
     };
@@ -214,7 +283,10 @@ async fn hset_with_many_pairs_and_a_large_hash() {
         }
     }
     assert_eq!(seen.len(), 5000);
-    assert_eq!(value(&mut c, &["TYPE", "big"]).await, Value::SimpleString("hash".into()));
+    assert_eq!(
+        value(&mut c, &["TYPE", "big"]).await,
+        Value::SimpleString("hash".into())
+    );
     assert_eq!(value(&mut c, &["DEL", "big"]).await, Value::Int(1));
     stop(running).await;
 }

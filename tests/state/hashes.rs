@@ -77,7 +77,10 @@ fn hset_hget_and_friends() {
         run(&mut s, &["HSET", "h", "a", "1", "b", "two", "a", "3"]),
         Reply::Int(2)
     );
-    assert_eq!(run(&mut s, &["HSET", "h", "b", "2", "c", "x"]), Reply::Int(1));
+    assert_eq!(
+        run(&mut s, &["HSET", "h", "b", "2", "c", "x"]),
+        Reply::Int(1)
+    );
     assert_eq!(run(&mut s, &["HMSET", "h", "d", "4"]), Reply::OK);
     assert_eq!(text(&run(&mut s, &["HGET", "h", "a"])), "3");
     assert_eq!(run(&mut s, &["HGET", "h", "nope"]), Reply::Nil);
@@ -100,8 +103,14 @@ fn hset_hget_and_friends() {
     assert_eq!(run(&mut s, &["HSET", "h", "n", "-1234"]), Reply::Int(1));
     assert_eq!(run(&mut s, &["HSTRLEN", "h", "n"]), Reply::Int(5));
     assert_eq!(run(&mut s, &["HSTRLEN", "h", "z"]), Reply::Int(0));
-    assert_eq!(sorted_texts(&run(&mut s, &["HKEYS", "h"])), ["a", "b", "c", "d", "n"]);
-    assert_eq!(sorted_texts(&run(&mut s, &["HVALS", "h"])), ["-1234", "2", "3", "4", "x"]);
+    assert_eq!(
+        sorted_texts(&run(&mut s, &["HKEYS", "h"])),
+        ["a", "b", "c", "d", "n"]
+    );
+    assert_eq!(
+        sorted_texts(&run(&mut s, &["HVALS", "h"])),
+        ["-1234", "2", "3", "4", "x"]
+    );
     assert_eq!(run(&mut s, &["HKEYS", "missing"]), Reply::Array(vec![]));
     assert_eq!(run(&mut s, &["HGETALL", "missing"]), Reply::Map(vec![]));
     assert_eq!(run(&mut s, &["TYPE", "h"]), Reply::simple("hash"));
@@ -116,10 +125,22 @@ fn integers_keep_their_text() {
     let mut s = fresh();
     // Only canonical integers are stored as numbers; the rest read back
     // byte for byte.
-    for value in ["007", "-0", "+5", " 5", "1.0", "9223372036854775808", "-9223372036854775808", "0"] {
+    for value in [
+        "007",
+        "-0",
+        "+5",
+        " 5",
+        "1.0",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "0",
+    ] {
         run(&mut s, &["HSET", "h", "f", value]);
         assert_eq!(text(&run(&mut s, &["HGET", "h", "f"])), value);
-        assert_eq!(run(&mut s, &["HSTRLEN", "h", "f"]), Reply::Int(value.len() as i64));
+        assert_eq!(
+            run(&mut s, &["HSTRLEN", "h", "f"]),
+            Reply::Int(value.len() as i64)
+        );
     }
 }
 
@@ -197,15 +218,28 @@ fn hincrby_errors_and_overflow() {
     assert_eq!(run(&mut s, &["HINCRBY", "h", "n", "-7"]), Reply::Int(-2));
     // Across every integer width, in place and not.
     let mut expected = -2i64;
-    for delta in [100, 30_000, 2_000_000_000, 5_000_000_000, -5_000_000_000, -2_000_030_100] {
+    for delta in [
+        100,
+        30_000,
+        2_000_000_000,
+        5_000_000_000,
+        -5_000_000_000,
+        -2_000_030_100,
+    ] {
         expected += delta;
         assert_eq!(
             run(&mut s, &["HINCRBY", "h", "n", &delta.to_string()]),
             Reply::Int(expected)
         );
     }
-    assert_eq!(text(&run(&mut s, &["HGET", "h", "n"])), expected.to_string());
-    run(&mut s, &["HSET", "h", "big", &i64::MAX.to_string(), "text", "abc"]);
+    assert_eq!(
+        text(&run(&mut s, &["HGET", "h", "n"])),
+        expected.to_string()
+    );
+    run(
+        &mut s,
+        &["HSET", "h", "big", &i64::MAX.to_string(), "text", "abc"],
+    );
     assert_eq!(
         error_text(&run(&mut s, &["HINCRBY", "h", "big", "1"])),
         "ERR increment or decrement would overflow"
@@ -218,8 +252,14 @@ fn hincrby_errors_and_overflow() {
         error_text(&run(&mut s, &["HINCRBY", "h", "n", "x"])),
         "ERR value is not an integer or out of range"
     );
-    assert_eq!(text(&run(&mut s, &["HGET", "h", "big"])), i64::MAX.to_string());
-    assert_eq!(run(&mut s, &["HINCRBY", "h", "big", "-1"]), Reply::Int(i64::MAX - 1));
+    assert_eq!(
+        text(&run(&mut s, &["HGET", "h", "big"])),
+        i64::MAX.to_string()
+    );
+    assert_eq!(
+        run(&mut s, &["HINCRBY", "h", "big", "-1"]),
+        Reply::Int(i64::MAX - 1)
+    );
 }
 
 #[test]
@@ -260,7 +300,10 @@ fn hincrbyfloat_formats_like_redis() {
     );
     run(&mut s, &["HSET", "h", "huge", "1.7976931348623157e308"]);
     assert_eq!(
-        error_text(&run(&mut s, &["HINCRBYFLOAT", "h", "huge", "1.7976931348623157e308"])),
+        error_text(&run(
+            &mut s,
+            &["HINCRBYFLOAT", "h", "huge", "1.7976931348623157e308"]
+        )),
         "ERR increment would produce NaN or Infinity"
     );
     // The result of an integer sum is stored as an integer: HINCRBY works.
@@ -272,7 +315,10 @@ fn hrandfield_counts_and_values() {
     let mut s = fresh();
     assert_eq!(run(&mut s, &["HRANDFIELD", "h"]), Reply::Nil);
     assert_eq!(run(&mut s, &["HRANDFIELD", "h", "3"]), Reply::Array(vec![]));
-    assert_eq!(run(&mut s, &["HRANDFIELD", "h", "-3", "WITHVALUES"]), Reply::Array(vec![]));
+    assert_eq!(
+        run(&mut s, &["HRANDFIELD", "h", "-3", "WITHVALUES"]),
+        Reply::Array(vec![])
+    );
     for i in 0..50 {
         run(&mut s, &["HSET", "h", &format!("f{i}"), &format!("v{i}")]);
     }
@@ -307,7 +353,10 @@ fn hrandfield_counts_and_values() {
         "ERR value is not an integer or out of range"
     );
     assert_eq!(
-        error_text(&run(&mut s, &["HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES"])),
+        error_text(&run(
+            &mut s,
+            &["HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES"]
+        )),
         "ERR value is out of range"
     );
     assert_eq!(
@@ -324,7 +373,9 @@ fn hrandfield_counts_and_values() {
         error_code(&run(&mut small, &["HRANDFIELD", "h", "-11"])),
         ErrorCode::Limit
     );
-    assert!(matches!(run(&mut small, &["HRANDFIELD", "h", "11"]), Reply::Array(items) if items.len() == 1));
+    assert!(
+        matches!(run(&mut small, &["HRANDFIELD", "h", "11"]), Reply::Array(items) if items.len() == 1)
+    );
 }
 
 fn error_code(reply: &Reply) -> ErrorCode {
@@ -342,18 +393,42 @@ fn limits_refuse_and_change_nothing() {
         reply_items_max: 2,
         ..StateLimits::default()
     });
-    assert_eq!(run(&mut s, &["HSET", "h", "a", "1", "b", "2"]), Reply::Int(2));
+    assert_eq!(
+        run(&mut s, &["HSET", "h", "a", "1", "b", "2"]),
+        Reply::Int(2)
+    );
     let over = run(&mut s, &["HSET", "h", "c", "3", "d", "4"]);
-    assert_eq!(error_text(&over), "ERR hash would exceed hash_fields_max (3)");
+    assert_eq!(
+        error_text(&over),
+        "ERR hash would exceed hash_fields_max (3)"
+    );
     assert_eq!(error_code(&over), ErrorCode::Limit);
     // Fields already there and repeats do not count.
-    assert_eq!(run(&mut s, &["HSET", "h", "a", "9", "c", "3", "c", "4"]), Reply::Int(1));
-    assert_eq!(error_code(&run(&mut s, &["HINCRBY", "h", "d", "1"])), ErrorCode::Limit);
-    assert_eq!(error_code(&run(&mut s, &["HSETNX", "h", "d", "1"])), ErrorCode::Limit);
-    assert_eq!(error_code(&run(&mut s, &["HSET", "h", "long!", "1"])), ErrorCode::Limit);
-    assert_eq!(error_code(&run(&mut s, &["HSET", "new", "long!", "1"])), ErrorCode::Limit);
+    assert_eq!(
+        run(&mut s, &["HSET", "h", "a", "9", "c", "3", "c", "4"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        error_code(&run(&mut s, &["HINCRBY", "h", "d", "1"])),
+        ErrorCode::Limit
+    );
+    assert_eq!(
+        error_code(&run(&mut s, &["HSETNX", "h", "d", "1"])),
+        ErrorCode::Limit
+    );
+    assert_eq!(
+        error_code(&run(&mut s, &["HSET", "h", "long!", "1"])),
+        ErrorCode::Limit
+    );
+    assert_eq!(
+        error_code(&run(&mut s, &["HSET", "new", "long!", "1"])),
+        ErrorCode::Limit
+    );
     assert_eq!(run(&mut s, &["EXISTS", "new"]), Reply::Int(0));
-    assert_eq!(error_code(&run(&mut s, &["HGETALL", "h"])), ErrorCode::Limit);
+    assert_eq!(
+        error_code(&run(&mut s, &["HGETALL", "h"])),
+        ErrorCode::Limit
+    );
     assert_eq!(error_code(&run(&mut s, &["HKEYS", "h"])), ErrorCode::Limit);
     assert_eq!(run(&mut s, &["HLEN", "h"]), Reply::Int(3));
 }
@@ -390,7 +465,10 @@ fn hscan_visits_every_field_present_throughout() {
     for i in 0..300 - calls {
         assert!(seen.contains(&format!("f{i}")), "f{i} missed");
     }
-    let Reply::Array(parts) = run(&mut s, &["HSCAN", "h", "0", "MATCH", "f1?", "COUNT", "1000"]) else {
+    let Reply::Array(parts) = run(
+        &mut s,
+        &["HSCAN", "h", "0", "MATCH", "f1?", "COUNT", "1000"],
+    ) else {
         panic!("HSCAN is an array");
     };
     assert_eq!(parts[0], bulk("0"));
@@ -399,7 +477,10 @@ fn hscan_visits_every_field_present_throughout() {
         error_text(&run(&mut s, &["HSCAN", "h", "x"])),
         "ERR invalid cursor"
     );
-    assert_eq!(error_text(&run(&mut s, &["HSCAN", "h", "0", "COUNT", "0"])), "ERR syntax error");
+    assert_eq!(
+        error_text(&run(&mut s, &["HSCAN", "h", "0", "COUNT", "0"])),
+        "ERR syntax error"
+    );
     assert_eq!(
         run(&mut s, &["HSCAN", "missing", "0"]),
         Reply::Array(vec![bulk("0"), Reply::Array(vec![])])
@@ -433,7 +514,13 @@ fn changes_record_field_effects_and_a_put_for_a_new_key() {
         .collect();
     assert_eq!(
         kinds,
-        ["set a Int(5)", "set b Bytes(b\"y\")", "remove a", "remove b", "delete"]
+        [
+            "set a Int(5)",
+            "set b Bytes(b\"y\")",
+            "remove a",
+            "remove b",
+            "delete"
+        ]
     );
 }
 
@@ -483,7 +570,7 @@ fn cases() -> u32 {
 
 fn name(field: u8) -> String {
     // Some fields long enough for the escaped length form.
-    if field % 7 == 0 {
+    if field.is_multiple_of(7) {
         format!("a-long-field-name-of-more-than-31-bytes-{field}")
     } else {
         format!("f{field}")

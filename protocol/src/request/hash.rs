@@ -75,7 +75,7 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
 
 /// `HSET`/`HMSET`: one pair in place (no allocation), more as a flat list.
 fn parse_hset(key: bytes::Bytes, legacy: bool, a: &mut Args<'_>) -> Result<Request, ServerError> {
-    if a.remaining() < 2 || a.remaining() % 2 != 0 {
+    if a.remaining() < 2 || !a.remaining().is_multiple_of(2) {
         return Err(ServerError::wrong_arity(a.name));
     }
     if a.remaining() == 2 && !legacy {

@@ -31,7 +31,11 @@ fn hash_write<'a>(
 }
 
 /// The hash at `key` for read commands, counting keyspace hits and misses.
-fn hash_read<'a>(state: &'a mut State, key: &[u8], now_ms: u64) -> Result<Option<&'a Hash>, ServerError> {
+fn hash_read<'a>(
+    state: &'a mut State,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'a Hash>, ServerError> {
     let stats = &mut state.stats;
     match state.keyspace.get_live(key, now_ms) {
         None => {
@@ -78,7 +82,11 @@ fn arena_full() -> ServerError {
 /// Checks that `pairs` (field, value, ...) fit `hash` (or a new hash):
 /// field lengths, the field count and the arena size. Fields already there
 /// do not count against `hash_fields_max`.
-fn check_pairs(limits: &StateLimits, hash: Option<&Hash>, pairs: &[Bytes]) -> Result<(), ServerError> {
+fn check_pairs(
+    limits: &StateLimits,
+    hash: Option<&Hash>,
+    pairs: &[Bytes],
+) -> Result<(), ServerError> {
     let mut bytes = hash.map_or(0, |hash| hash.arena_len_with(b"", FieldValue::Int(0)));
     for pair in pairs.chunks_exact(2) {
         field_limit(limits, &pair[0])?;
@@ -138,7 +146,12 @@ fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
 }
 
 /// Creates `key` holding `pairs` (one `Put` effect with the whole value).
-fn create(state: &mut State, key: &[u8], pairs: &[Bytes], now_ms: u64) -> Result<usize, ServerError> {
+fn create(
+    state: &mut State,
+    key: &[u8],
+    pairs: &[Bytes],
+    now_ms: u64,
+) -> Result<usize, ServerError> {
     state.room_for_key(now_ms)?;
     let mut hash = Hash::new(state.hash_seed);
     let added = pairs
@@ -304,7 +317,13 @@ pub fn hdel(state: &mut State, key: &[u8], fields: &[Bytes], now_ms: u64) -> Rep
 /// ```
 /// HEXISTS: 1 or 0; HSTRLEN: the value's length (0 when missing); HLEN:
 /// the number of fields (`field` is `None`).
-pub fn hcount(state: &mut State, key: &[u8], field: Option<&[u8]>, strlen: bool, now_ms: u64) -> Reply {
+pub fn hcount(
+    state: &mut State,
+    key: &[u8],
+    field: Option<&[u8]>,
+    strlen: bool,
+    now_ms: u64,
+) -> Reply {
     let hash = match hash_read(state, key, now_ms) {
         Ok(Some(hash)) => hash,
         Ok(None) => return Reply::Int(0),
@@ -364,7 +383,8 @@ pub fn hincrby(state: &mut State, key: &[u8], field: &Bytes, delta: i64, now_ms:
         }
         Ok(None) => {
             let pair = [field.clone(), Bytes::from(delta.to_string())];
-            match check_pairs(&limits, None, &pair).and_then(|()| create(state, key, &pair, now_ms)) {
+            match check_pairs(&limits, None, &pair).and_then(|()| create(state, key, &pair, now_ms))
+            {
                 Ok(_) => Reply::Int(delta),
                 Err(error) => error.into(),
             }
@@ -451,7 +471,8 @@ impl Decimal {
     }
 
     fn rescaled(self, scale: u32) -> Option<i128> {
-        self.mantissa.checked_mul(10i128.checked_pow(scale - self.scale)?)
+        self.mantissa
+            .checked_mul(10i128.checked_pow(scale - self.scale)?)
     }
 
     fn text(self) -> String {
@@ -488,7 +509,13 @@ fn decimal_sum(old: &Option<Decimal>, delta: f64) -> Option<String> {
 /// The field's new value as a string; a missing field starts at 0. Plain
 /// decimals add exactly ([`decimal_sum`]); other sums are doubles (Redis
 /// uses a long double: such results can differ in the last digits).
-pub fn hincrbyfloat(state: &mut State, key: &[u8], field: &Bytes, delta: f64, now_ms: u64) -> Reply {
+pub fn hincrbyfloat(
+    state: &mut State,
+    key: &[u8],
+    field: &Bytes,
+    delta: f64,
+    now_ms: u64,
+) -> Reply {
     let (old, old_text) = match hash_read(state, key, now_ms) {
         Err(error) => return error.into(),
         Ok(hash) => match hash.and_then(|hash| hash.get(field)) {
@@ -559,7 +586,9 @@ pub fn hscan(
     let mut position = if cursor == 0 {
         hash.len()
     } else {
-        usize::try_from(cursor).unwrap_or(usize::MAX).min(hash.len())
+        usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(hash.len())
     };
     let budget = count.clamp(1, scan_count_max);
     let stop = position.saturating_sub(budget);

@@ -261,7 +261,9 @@ impl std::fmt::Debug for Hash {
 impl PartialEq for Hash {
     fn eq(&self, other: &Hash) -> bool {
         self.len() == other.len()
-            && self.iter().all(|(field, value)| other.get(field) == Some(value))
+            && self
+                .iter()
+                .all(|(field, value)| other.get(field) == Some(value))
     }
 }
 
@@ -413,8 +415,7 @@ impl Hash {
         // string entry of the same length.
         match value {
             FieldValue::Int(number)
-                if entry.kind != KIND_BYTES
-                    && int_width(value.kind()) <= int_width(entry.kind) =>
+                if entry.kind != KIND_BYTES && int_width(value.kind()) <= int_width(entry.kind) =>
             {
                 let width = int_width(entry.kind);
                 self.arena[entry.value_start..entry.end]
@@ -592,9 +593,10 @@ impl Hash {
 
     /// About how many bytes [`Hash::encode`] writes.
     pub fn encoded_len_hint(&self) -> usize {
-        let average = sampled_average(self.iter().map(|(field, value)| {
-            field.len() + 4 + 1 + value.text_len().max(8) + 4
-        }));
+        let average = sampled_average(
+            self.iter()
+                .map(|(field, value)| field.len() + 4 + 1 + value.text_len().max(8) + 4),
+        );
         16 + self.len() * average
     }
 
@@ -694,12 +696,7 @@ impl Hash {
     }
 }
 
-fn slot_hash(
-    arena: &[u8],
-    slots: &[u32],
-    hasher: &foldhash::fast::FixedState,
-    slot: u32,
-) -> u64 {
+fn slot_hash(arena: &[u8], slots: &[u32], hasher: &foldhash::fast::FixedState, slot: u32) -> u64 {
     let entry = entry_at(arena, slots[slot as usize] as usize);
     hasher.hash_one(&arena[entry.field_start..entry.field_end])
 }
@@ -723,7 +720,10 @@ mod tests {
             );
             assert_eq!(FieldValue::Int(n).text_len(), n.to_string().len());
         }
-        assert_eq!(hash.get(&[b'x'; 40]), Some(FieldValue::Bytes(b"long field")));
+        assert_eq!(
+            hash.get(&[b'x'; 40]),
+            Some(FieldValue::Bytes(b"long field"))
+        );
         hash.check_invariants();
     }
 
