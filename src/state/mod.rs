@@ -120,7 +120,8 @@ impl State {
                     zset.prefetch(member);
                 }
             }
-            // A large hash's field index is as large as the hash.
+            // A hash's arena (and a large one's field index) lives apart
+            // from its entry.
             Request::HSet { key, field, .. }
             | Request::HGet { key, field }
             | Request::HIncrBy { key, field, .. } => {

@@ -290,3 +290,38 @@ async fn hset_with_many_pairs_and_a_large_hash() {
     assert_eq!(value(&mut c, &["DEL", "big"]).await, Value::Int(1));
     stop(running).await;
 }
+
+/// The binary protocol sends HRANDFIELD WITHVALUES as an array of
+/// two-element arrays, and HGETALL as a map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_protocol_pairs_and_maps() {
+    use usher::client::{args, Client};
+    use usher::protocol::Reply;
+    let running = start(test_config()).await;
+    let mut client = Client::connect(running.addr).await.expect("connect");
+    let reply = client
+        .call(&args(["HSET", "h", "a", "1", "b", "x"]))
+        .await
+        .expect("call");
+    assert_eq!(reply, Reply::Int(2));
+    let reply = client
+        .call(&args(["HRANDFIELD", "h", "-3", "WITHVALUES"]))
+        .await
+        .expect("call");
+    let Reply::Array(items) = reply else {
+        panic!("an array: {reply:?}");
+    };
+    assert_eq!(items.len(), 3);
+    for item in items {
+        assert!(
+            matches!(&item, Reply::Array(pair) if pair.len() == 2),
+            "{item:?}"
+        );
+    }
+    let reply = client.call(&args(["HGETALL", "h"])).await.expect("call");
+    assert!(
+        matches!(&reply, Reply::Map(pairs) if pairs.len() == 2),
+        "{reply:?}"
+    );
+    stop(running).await;
+}

@@ -5,6 +5,7 @@
 use std::hash::BuildHasher;
 
 use crate::encoding::{put_bytes, sampled_average, DecodeError, Reader};
+use crate::state::keymap::prefetch_read;
 use crate::state::tagindex::TagIndex;
 
 /// Most fields a hash keeps without an index: found by a walk of its
@@ -305,10 +306,13 @@ impl Hash {
         self.arena.len() + field_encoded_len(field) + value.encoded_len()
     }
 
-    /// Starts loading the index's probe for `field` (see `State::prefetch`).
+    /// Starts loading what a lookup of `field` reads first (see
+    /// `State::prefetch`): the index's probe, or the start of a small
+    /// hash's arena, which lives apart from the key's entry.
     pub fn prefetch(&self, field: &[u8]) {
-        if let Some(table) = &self.table {
-            table.index.prefetch(table.hasher.hash_one(field));
+        match &self.table {
+            Some(table) => table.index.prefetch(table.hasher.hash_one(field)),
+            None => prefetch_read(self.arena.as_ptr().cast::<[u8; 128]>()),
         }
     }
 
