@@ -445,6 +445,7 @@ mod tests {
             Reply::Bool(false),
             Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
             Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
+            Reply::Pairs(vec![(Reply::Bulk(bytes("f")), Reply::BulkInt(3))]),
             Reply::Error(ServerError::new(
                 ErrorCode::Limit,
                 "ERR too many".to_string(),

@@ -362,6 +362,10 @@ pub fn hincrby(state: &mut State, key: &[u8], field: &Bytes, delta: i64, now_ms:
                 Err(IncrError::Overflow) => return OVERFLOW.into(),
                 Ok(Some((new, true))) => new,
                 Ok(Some((new, false))) => {
+                    // A wider integer may move the entry to the arena's end.
+                    if hash.arena_len_with(field, FieldValue::Int(new)) > ARENA_BYTES_MAX {
+                        return arena_full().into();
+                    }
                     hash.set(field, FieldValue::Int(new));
                     new
                 }

@@ -181,6 +181,8 @@ fn field_encoded_len(field: &[u8]) -> usize {
 }
 
 fn put_entry(out: &mut Vec<u8>, field: &[u8], value: FieldValue<'_>) {
+    // Offsets are `u32`: callers check ARENA_BYTES_MAX before writing.
+    assert!(out.len() < ARENA_BYTES_MAX, "hash arena past 4 GiB");
     let kind = value.kind();
     if field.len() < FIELD_LEN_ESCAPE {
         out.push(kind | (field.len() as u8) << 3);
