@@ -126,6 +126,14 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
             write_reply(out, &tuple.to_array(), indent);
             return;
         }
+        Reply::Pairs(pairs) => {
+            let items = pairs
+                .iter()
+                .map(|(key, value)| Reply::Array(vec![key.clone(), value.clone()]))
+                .collect();
+            write_reply(out, &Reply::Array(items), indent);
+            return;
+        }
         Reply::Array(items) if items.is_empty() => out.push_str("(empty array)"),
         Reply::Map(pairs) if pairs.is_empty() => out.push_str("(empty map)"),
         Reply::Array(items) => {

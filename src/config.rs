@@ -113,6 +113,9 @@ pub struct Config {
     /// Most items in one list; a push beyond it gets an error.
     #[arg(long, default_value_t = 50_000_000)]
     pub list_items_max: usize,
+    /// Most fields in one hash (below 4294967295: slots are 32-bit).
+    #[arg(long, default_value_t = 50_000_000)]
+    pub hash_fields_max: usize,
     /// Most members, waiting and active, in one waiting-room queue.
     #[arg(long, default_value_t = 50_000_000)]
     pub queue_members_max: usize,
@@ -402,6 +405,7 @@ impl Config {
             ("scan_count_max", self.scan_count_max as u64),
             ("member_bytes_max", self.member_bytes_max as u64),
             ("zset_members_max", self.zset_members_max as u64),
+            ("hash_fields_max", self.hash_fields_max as u64),
             ("queue_members_max", self.queue_members_max as u64),
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
@@ -467,6 +471,11 @@ impl Config {
         if self.list_items_max >= u32::MAX as usize {
             return Err(ConfigError(
                 "list_items_max must be below 4294967295".into(),
+            ));
+        }
+        if self.hash_fields_max >= u32::MAX as usize {
+            return Err(ConfigError(
+                "hash_fields_max must be below 4294967295".into(),
             ));
         }
         if self.log_segment_bytes != 0 && self.log_segment_bytes < crate::log::SEGMENT_BYTES_MIN {
@@ -619,6 +628,7 @@ impl Config {
             scan_count_max: self.scan_count_max,
             member_bytes_max: self.member_bytes_max,
             zset_members_max: self.zset_members_max,
+            hash_fields_max: self.hash_fields_max,
             queue_members_max: self.queue_members_max,
             queue_ttl_ms_max: self.queue_ttl_ms_max,
             queue_rate_period_ms_max: self.queue_rate_period_ms_max,

@@ -389,6 +389,16 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
                 encode_value(out, value);
             }
         }
+        Reply::Pairs(pairs) => {
+            out.put_u8(VALUE_ARRAY);
+            out.put_u32(pairs.len() as u32);
+            for (key, value) in pairs {
+                out.put_u8(VALUE_ARRAY);
+                out.put_u32(2);
+                encode_value(out, key);
+                encode_value(out, value);
+            }
+        }
         Reply::Error(error) => {
             out.put_u8(VALUE_ERROR);
             out.put_u16(error.code.as_u16());

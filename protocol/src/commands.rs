@@ -120,6 +120,22 @@ pub enum Cmd {
     Blpop,
     Brpop,
     Blmove,
+    Hset,
+    Hsetnx,
+    Hget,
+    Hmget,
+    Hgetall,
+    Hdel,
+    Hexists,
+    Hlen,
+    Hkeys,
+    Hvals,
+    Hincrby,
+    Hincrbyfloat,
+    Hstrlen,
+    Hscan,
+    Hrandfield,
+    Hmset,
 }
 
 /// One row of the table.
@@ -154,6 +170,9 @@ const C: &[&str] = &["fast", "stale", "loading"];
 const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 /// Blocking pops, flagged as Redis 7.2 flags them.
 const WB: &[&str] = &["write", "blocking", "fast"];
+/// Read-only commands whose cost grows with the value (HGETALL, HSCAN...),
+/// without Redis's `fast` flag.
+const READ_SLOW: &[&str] = &["readonly"];
 
 macro_rules! row {
     ($id:ident, $name:literal, $arity:expr, $flags:expr, $group:literal, $categories:expr, $first:expr, $last:expr, $syntax:literal, $summary:literal) => {
@@ -352,6 +371,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Blpop, "BLPOP", -3, &["write", "blocking"], "list", WRITE | LIST | SLOW | BLOCKING, 1, -2, "key [key ...] timeout", "Pops the first element of the first non-empty list as [key, element]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
     row!(Brpop, "BRPOP", -3, &["write", "blocking"], "list", WRITE | LIST | SLOW | BLOCKING, 1, -2, "key [key ...] timeout", "Pops the last element of the first non-empty list as [key, element]; waits up to timeout seconds (0 = forever) while all are empty, then nil."),
     row!(Blmove, "BLMOVE", 6, &["write", "denyoom", "blocking"], "list", WRITE | LIST | SLOW | BLOCKING, 1, 2, "source destination LEFT | RIGHT LEFT | RIGHT timeout", "LMOVE, waiting up to timeout seconds (0 = forever) while source is empty, then nil."),
+    row!(Hset, "HSET", -4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value [field value ...]", "Sets fields to values; replies how many fields were new."),
+    row!(Hsetnx, "HSETNX", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value", "Sets a field only if it is missing; replies 1 if set, else 0."),
+    row!(Hget, "HGET", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "The field's value, or nil."),
+    row!(Hmget, "HMGET", -3, R, "hash", READ | HASH | FAST, 1, 1, "key field [field ...]", "Each field's value, nil where missing."),
+    row!(Hgetall, "HGETALL", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every field and value (a map in RESP3)."),
+    row!(Hdel, "HDEL", -3, W, "hash", WRITE | HASH | FAST, 1, 1, "key field [field ...]", "Removes fields; replies how many were there. The last one deletes the key."),
+    row!(Hexists, "HEXISTS", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "1 if the field exists, else 0."),
+    row!(Hlen, "HLEN", 2, R, "hash", READ | HASH | FAST, 1, 1, "key", "The number of fields; 0 when the key is missing."),
+    row!(Hkeys, "HKEYS", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every field."),
+    row!(Hvals, "HVALS", 2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key", "Every value."),
+    row!(Hincrby, "HINCRBY", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field increment", "Adds an integer to a field (a missing one starts at 0); replies the new value."),
+    row!(Hincrbyfloat, "HINCRBYFLOAT", 4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field increment", "Adds a float to a field (a missing one starts at 0); replies the new value as a string."),
+    row!(Hstrlen, "HSTRLEN", 3, R, "hash", READ | HASH | FAST, 1, 1, "key field", "The length of the field's value; 0 when missing."),
+    row!(Hscan, "HSCAN", -3, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key cursor [MATCH pattern] [COUNT count]", "Iterates fields and values: [next cursor, [field, value, ...]]."),
+    row!(Hrandfield, "HRANDFIELD", -2, READ_SLOW, "hash", READ | HASH | SLOW, 1, 1, "key [count [WITHVALUES]]", "Random fields (distinct for a positive count, repeats allowed for a negative one), with values on request."),
+    row!(Hmset, "HMSET", -4, WM, "hash", WRITE | HASH | FAST, 1, 1, "key field value [field value ...]", "Sets fields to values (deprecated form of HSET); replies OK."),
 ];
 
 // The name index stores rows as `u8`, with `u8::MAX` marking a free slot.

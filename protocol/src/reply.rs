@@ -45,6 +45,10 @@ pub enum Reply {
     Tuple(Tuple),
     /// Key/value pairs (RESP3 `%`; RESP2 sends a flat array).
     Map(Vec<(Reply, Reply)>),
+    /// A list of pairs (HRANDFIELD WITHVALUES): RESP3 sends an array of
+    /// two-element arrays, RESP2 one flat array, the binary protocol an
+    /// array of two-element arrays.
+    Pairs(Vec<(Reply, Reply)>),
     /// An error with its stable code.
     Error(ServerError),
 }
@@ -158,6 +162,7 @@ impl PartialEq for Reply {
                 tuple.to_array() == *other
             }
             (Reply::Map(a), Reply::Map(b)) => a == b,
+            (Reply::Pairs(a), Reply::Pairs(b)) => a == b,
             (Reply::Error(a), Reply::Error(b)) => a == b,
             _ => false,
         }
@@ -224,6 +229,12 @@ impl Reply {
             }),
             Reply::Map(pairs) => pairs.iter().fold(FRAMING, |total, (key, value)| {
                 total
+                    .saturating_add(key.encoded_bytes_bound())
+                    .saturating_add(value.encoded_bytes_bound())
+            }),
+            Reply::Pairs(pairs) => pairs.iter().fold(FRAMING, |total, (key, value)| {
+                total
+                    .saturating_add(FRAMING)
                     .saturating_add(key.encoded_bytes_bound())
                     .saturating_add(value.encoded_bytes_bound())
             }),

@@ -513,6 +513,18 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
                 encode_reply(value, version, out);
             }
         }
+        Reply::Pairs(pairs) => {
+            let flat = version == RespVersion::Resp2;
+            let items = if flat { 2 * pairs.len() } else { pairs.len() };
+            put_int_line(out, b'*', items as i64);
+            for (key, value) in pairs {
+                if !flat {
+                    put_int_line(out, b'*', 2);
+                }
+                encode_reply(key, version, out);
+                encode_reply(value, version, out);
+            }
+        }
         Reply::Error(error) => {
             out.put_u8(b'-');
             put_line_text(out, &error.message);

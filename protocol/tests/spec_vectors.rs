@@ -402,6 +402,14 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
                 }
                 7
             }
+            // Sent as an array of two-element arrays.
+            Reply::Pairs(pairs) => {
+                for (key, value) in pairs {
+                    visit(key, seen);
+                    visit(value, seen);
+                }
+                6
+            }
             Reply::Error(_) => 8,
         };
         seen[tag] = true;

@@ -88,17 +88,23 @@
 //!                                                   items at these positions
 //!                                                   (ascending, before removal)
 //!                                                   removed
+//!         | 50 HashSet     key field bytes          field set to a string
+//!         | 51 HashSetInt  key field i64            field set to an integer
+//!         | 52 HashRemove  key field
 //! seats  := count:u32 seat:u32{count}
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
 //!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
-//!         | 9 List list
+//!         | 8 Hash hash | 9 List list
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
-//!         | 10 NilArray
+//!         | 10 NilArray | 11 Pairs count:u32 (reply reply){count}
 //! list   := count:u32 bytes{count}                 head first, never empty
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
+//! hash   := seed:u64 count:u32 (field hvalue)*      count >= 1, fields distinct
+//! hvalue := 0 bytes | 1 i64                         a string that is an integer's
+//!                                                   canonical text is always 1
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
 //! queue  := seed:u64 settings closed:u8
@@ -125,6 +131,7 @@
 //! is lossless (unlike the binary protocol's, which sends `BulkInt` as a
 //! string): a remembered reply comes back identical after a restart.
 
+use super::hash::effects::HashEffect;
 use super::idempotency::effects::ReqEffect;
 use super::key::Key;
 use super::key_effects::KeyEffect;
@@ -147,6 +154,8 @@ pub enum Effect {
     Key(KeyEffect),
     /// A sorted-set member added, re-scored or removed.
     Zset(ZsetEffect),
+    /// A hash field set or removed.
+    Hash(HashEffect),
     /// A queue member joined, admitted, expired, left or touched; settings
     /// changed; the queue closed.
     Queue(QueueEffect),
@@ -167,6 +176,12 @@ const _: () = assert!(std::mem::size_of::<Effect>() <= 104);
 impl From<KeyEffect> for Effect {
     fn from(effect: KeyEffect) -> Effect {
         Effect::Key(effect)
+    }
+}
+
+impl From<HashEffect> for Effect {
+    fn from(effect: HashEffect) -> Effect {
+        Effect::Hash(effect)
     }
 }
 
@@ -235,6 +250,7 @@ impl Effect {
                 None => Target::All,
             },
             Effect::Zset(effect) => Target::Key(effect.key()),
+            Effect::Hash(effect) => Target::Key(effect.key()),
             Effect::Queue(effect) => Target::Key(effect.key()),
             Effect::Seat(effect) => Target::Key(effect.key()),
             Effect::Stock(effect) => Target::Key(effect.key()),
@@ -248,6 +264,7 @@ impl Effect {
         match self {
             Effect::Key(effect) => effect.encode(out),
             Effect::Zset(effect) => effect.encode(out),
+            Effect::Hash(effect) => effect.encode(out),
             Effect::Queue(effect) => effect.encode(out),
             Effect::Seat(effect) => effect.encode(out),
             Effect::Stock(effect) => effect.encode(out),
@@ -262,7 +279,7 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31, 45 to 54 and 62 up are free.
+    /// does not know. Tags 15 to 31, 45 to 49, 53 to 54 and 62 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
@@ -273,6 +290,7 @@ impl Effect {
             36..=42 => Effect::Stock(StockEffect::decode(tag, input)?),
             43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
             55..=61 => Effect::List(ListEffect::decode(tag, input)?),
+            50..=52 => Effect::Hash(HashEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)
@@ -360,10 +378,11 @@ mod tests {
 
     use super::*;
     use crate::client::args;
+    use crate::state::hash::effects::HashValue;
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::{idempotency, limits::StateLimits, list, seats, stock, zset};
+    use crate::state::{hash, idempotency, limits::StateLimits, list, seats, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -408,6 +427,16 @@ mod tests {
             &["STOCK.TAKE", "sku", "h2", "3"],
             &["STOCK.CONFIG", "sku-free", "7"],
             &["RPUSH", "list", "a", "", &"long item ".repeat(10)],
+            &[
+                "HSET",
+                "small-hash",
+                "f",
+                "v",
+                "n",
+                "-12",
+                "big",
+                "99999999999",
+            ],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -420,6 +449,15 @@ mod tests {
             .map(|(_, e)| e.value.clone())
             .collect();
         values.push(Value::Zset(Box::new(zset::Zset::new(9))));
+        let mut large = hash::Hash::new(5);
+        for i in 0..100 {
+            large.set(
+                format!("field-{i}").as_bytes(),
+                hash::fields::FieldValue::Int(i),
+            );
+        }
+        large.set(b"text", hash::fields::FieldValue::Bytes(b"not a number"));
+        values.push(Value::Hash(large));
         values
     }
 
@@ -437,6 +475,7 @@ mod tests {
             Reply::Bool(false),
             Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
             Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
+            Reply::Pairs(vec![(Reply::Bulk(bytes("f")), Reply::BulkInt(3))]),
             Reply::Error(ServerError::new(
                 ErrorCode::Limit,
                 "ERR too many".to_string(),
@@ -494,6 +533,28 @@ mod tests {
             ZsetEffect::Remove {
                 key: k.clone(),
                 member: Bytes::new(),
+            }
+            .into(),
+        );
+        for value in [
+            HashValue::Bytes(bytes("text")),
+            HashValue::Bytes(Bytes::new()),
+            HashValue::Int(i64::MIN),
+            HashValue::Int(7),
+        ] {
+            effects.push(
+                HashEffect::Set {
+                    key: k.clone(),
+                    field: m.clone(),
+                    value,
+                }
+                .into(),
+            );
+        }
+        effects.push(
+            HashEffect::Remove {
+                key: k.clone(),
+                field: m.clone(),
             }
             .into(),
         );
@@ -733,6 +794,15 @@ mod tests {
             Effect::List(list::ListEffect::Set { .. }) => 59,
             Effect::List(list::ListEffect::Trim { .. }) => 60,
             Effect::List(list::ListEffect::Remove { .. }) => 61,
+            Effect::Hash(HashEffect::Set {
+                value: HashValue::Bytes(_),
+                ..
+            }) => 50,
+            Effect::Hash(HashEffect::Set {
+                value: HashValue::Int(_),
+                ..
+            }) => 51,
+            Effect::Hash(HashEffect::Remove { .. }) => 52,
         }
     }
 
@@ -754,7 +824,11 @@ mod tests {
             assert_eq!(again, bytes, "{effect:?} re-encodes differently");
             assert_eq!(&decoded, effect);
         }
-        let all: Vec<u8> = (1..=14).chain(32..=44).chain(55..=61).collect();
+        let all: Vec<u8> = (1..=14)
+            .chain(32..=44)
+            .chain(50..=52)
+            .chain(55..=61)
+            .collect();
         assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
     }
 
@@ -809,11 +883,19 @@ mod tests {
             ],
             [55, 56, 57, 58, 59, 60, 61]
         );
+        assert_eq!(
+            [
+                hash::effects::TAG_SET,
+                hash::effects::TAG_SET_INT,
+                hash::effects::TAG_REMOVE,
+            ],
+            [50, 51, 52]
+        );
     }
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44 | 55..=61)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44 | 50..=52 | 55..=61)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),
@@ -838,6 +920,7 @@ mod tests {
     fn family_type(effect: &Effect) -> Option<&'static str> {
         match effect {
             Effect::Zset(_) => Some("zset"),
+            Effect::Hash(_) => Some("hash"),
             Effect::Queue(_) => Some("queue"),
             Effect::Seat(_) => Some("seats"),
             Effect::Stock(_) => Some("stock"),
@@ -889,7 +972,7 @@ mod tests {
             }
         }
         // Every family against every other type, strings included.
-        let types = ["string", "zset", "queue", "seats", "stock", "list"];
+        let types = ["string", "zset", "queue", "seats", "stock", "hash", "list"];
         for expected in &types[1..] {
             for found in types.iter().filter(|found| *found != expected) {
                 assert!(
@@ -905,6 +988,7 @@ mod tests {
         let largest = [
             std::mem::size_of::<KeyEffect>(),
             std::mem::size_of::<ZsetEffect>(),
+            std::mem::size_of::<HashEffect>(),
             std::mem::size_of::<QueueEffect>(),
             std::mem::size_of::<SeatEffect>(),
             std::mem::size_of::<StockEffect>(),

@@ -13,7 +13,7 @@
 //!   [`graveyard`], [`limits`], [`record`] (the [`record::Log`] trait
 //!   structures record their effects through);
 //! - each family's effects (`*/effects.rs`, [`key_effects`]), then its
-//!   structure (`zset/set.rs`, `queue/{members,room,timers}.rs`,
+//!   structure (`zset/set.rs`, `hash/fields.rs`, `queue/{members,room,timers}.rs`,
 //!   `seats/map.rs`, `stock/sku.rs`, `list/deque.rs`, [`holders`], `idempotency/table.rs`);
 //! - [`value`] (what a key holds, and the value encoding);
 //! - [`effect`] (the `Effect` enum, its grammar, tag table and dispatch);
@@ -25,7 +25,7 @@
 //! - this file: `apply`, `replay` and the timers, dispatching to families.
 //!
 //! Families: [`keys`] (generic key commands), [`strings`] (strings and
-//! counters), [`zset`] (sorted sets), [`queue`] (waiting rooms and their
+//! counters), [`zset`] (sorted sets), [`hash`] (hashes), [`queue`] (waiting rooms and their
 //! timers), [`list`] (lists), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
 //! tables and the index of keys with hold deadlines), [`idempotency`]
 //! (`REQ`).
@@ -33,6 +33,7 @@
 pub mod blocking;
 pub mod effect;
 pub mod graveyard;
+pub mod hash;
 pub mod holders;
 pub mod holding;
 pub mod idempotency;
@@ -56,6 +57,7 @@ pub mod zset;
 use usher_protocol::{Reply, Request, ServerError};
 
 pub use effect::{Effect, ReplayError};
+pub use hash::{Hash, HashEffect};
 pub use holders::HoldIndex;
 pub use idempotency::{IdempotencyTable, ReqEffect};
 pub use key::Key;
@@ -118,6 +120,15 @@ impl State {
             Request::ZScore { key, member } | Request::ZRank { key, member, .. } => {
                 if let Some(Value::Zset(zset)) = value(key) {
                     zset.prefetch(member);
+                }
+            }
+            // A hash's arena (and a large one's field index) lives apart
+            // from its entry.
+            Request::HSet { key, field, .. }
+            | Request::HGet { key, field }
+            | Request::HIncrBy { key, field, .. } => {
+                if let Some(Value::Hash(hash)) = value(key) {
+                    hash.prefetch(field);
                 }
             }
             // A waiting room's member index is as large as its crowd.
@@ -334,6 +345,39 @@ impl State {
             Request::BListPop { keys, left, .. } => {
                 list::blpop(self, keys, *left, now_ms).unwrap_or(Reply::NilArray)
             }
+            Request::HSet { key, field, value } => {
+                hash::hset(self, key, &[field.clone(), value.clone()], false, now_ms)
+            }
+            Request::HSetMany { key, pairs, legacy } => {
+                hash::hset(self, key, pairs, *legacy, now_ms)
+            }
+            Request::HSetNx { key, field, value } => hash::hsetnx(self, key, field, value, now_ms),
+            Request::HGet { key, field } => hash::hget(self, key, field, now_ms),
+            Request::HMGet { key, fields } => hash::hmget(self, key, fields, now_ms),
+            Request::HGetAll(key) => hash::hlist(self, key, hash::Listing::All, now_ms),
+            Request::HKeys(key) => hash::hlist(self, key, hash::Listing::Keys, now_ms),
+            Request::HVals(key) => hash::hlist(self, key, hash::Listing::Values, now_ms),
+            Request::HDel { key, fields } => hash::hdel(self, key, fields, now_ms),
+            Request::HExists { key, field } => hash::hcount(self, key, Some(field), false, now_ms),
+            Request::HStrLen { key, field } => hash::hcount(self, key, Some(field), true, now_ms),
+            Request::HLen(key) => hash::hcount(self, key, None, false, now_ms),
+            Request::HIncrBy { key, field, delta } => {
+                hash::hincrby(self, key, field, *delta, now_ms)
+            }
+            Request::HIncrByFloat { key, field, delta } => {
+                hash::hincrbyfloat(self, key, field, *delta, now_ms)
+            }
+            Request::HScan {
+                key,
+                cursor,
+                pattern,
+                count,
+            } => hash::hscan(self, key, *cursor, pattern.as_deref(), *count, now_ms),
+            Request::HRandField {
+                key,
+                count,
+                with_values,
+            } => hash::hrandfield(self, key, *count, *with_values, now_ms),
             // Redis answers a BLMOVE that cannot block (in MULTI) with a
             // nil string, and one that timed out with a nil array.
             Request::BlMove {
@@ -479,6 +523,10 @@ impl State {
                     list.check_invariants();
                     continue;
                 }
+                Value::Hash(hash) => {
+                    hash.check_invariants();
+                    continue;
+                }
                 Value::Str(_) | Value::Short(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
@@ -503,6 +551,7 @@ impl State {
         let result = match effect {
             Effect::Key(effect) => keys::replay(self, effect),
             Effect::Zset(effect) => zset::replay(self, effect),
+            Effect::Hash(effect) => hash::replay(self, effect),
             Effect::Queue(effect) => queue::replay(self, effect),
             Effect::Seat(effect) => seats::replay(self, effect),
             Effect::Stock(effect) => stock::replay(self, effect),

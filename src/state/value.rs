@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::hash::fields::Hash;
 use super::list::deque::List;
 use super::queue::room::Queue;
 use super::seats::map::SeatMap;
@@ -11,7 +12,7 @@ use super::stock::sku::Stock;
 use super::zset::set::Zset;
 use crate::encoding::{put_bytes, DecodeError, Reader};
 
-/// What a key holds. New data types (sorted sets, queues, seats, stock) are
+/// What a key holds. New data types (sorted sets, queues, seats, stock, hashes) are
 /// added as variants, boxed when large so every entry stays small.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -36,6 +37,8 @@ pub enum Value {
     Queue(Box<Queue>),
     /// A list (never empty: the last removal deletes the key).
     List(Box<List>),
+    /// A hash (never empty: the last HDEL deletes the key).
+    Hash(Hash),
 }
 
 impl Value {
@@ -48,6 +51,7 @@ impl Value {
             Value::Zset(_) => "zset",
             Value::Queue(_) => "queue",
             Value::List(_) => "list",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -78,6 +82,7 @@ impl Value {
             Value::Zset(zset) => zset.len(),
             Value::Queue(queue) => queue.waiting() + queue.active() as usize,
             Value::List(list) => list.len(),
+            Value::Hash(hash) => hash.len(),
         }
     }
 
@@ -109,6 +114,7 @@ const VALUE_QUEUE: u8 = 4;
 const VALUE_SEATS: u8 = 5;
 const VALUE_STOCK: u8 = 6;
 const VALUE_LIST: u8 = 9;
+const VALUE_HASH: u8 = 8;
 
 /// About how many bytes [`encode_value`] writes for `value`: exact for
 /// strings, from counts and a sample of member lengths for the other types.
@@ -124,6 +130,7 @@ pub fn encoded_len_hint(value: &Value) -> usize {
         Value::Seats(map) => 1 + map.encoded_len_hint(),
         Value::Stock(stock) => 1 + stock.encoded_len_hint(),
         Value::List(list) => 1 + list.encoded_len_hint(),
+        Value::Hash(hash) => 1 + hash.encoded_len_hint(),
     }
 }
 
@@ -162,6 +169,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(VALUE_LIST);
             list.encode(out);
         }
+        Value::Hash(hash) => {
+            out.push(VALUE_HASH);
+            hash.encode(out);
+        }
     }
 }
 
@@ -174,6 +185,7 @@ pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
         VALUE_SEATS => Ok(Value::Seats(Box::new(SeatMap::decode(input)?))),
         VALUE_STOCK => Ok(Value::Stock(Box::new(Stock::decode(input)?))),
         VALUE_LIST => Ok(Value::List(Box::new(List::decode(input)?))),
+        VALUE_HASH => Ok(Value::Hash(Hash::decode(input)?)),
         tag => Err(DecodeError(format!("unknown value tag {tag}"))),
     }
 }

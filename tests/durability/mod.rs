@@ -7,6 +7,7 @@ mod commit_tap;
 mod crash;
 mod decoders;
 mod fixtures_v1;
+mod hashes;
 mod lists;
 mod log_format;
 mod preallocation;

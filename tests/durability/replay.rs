@@ -24,10 +24,11 @@ use usher::encoding::Reader;
 use usher::log::{FsyncPolicy, Wal};
 use usher::protocol::{parse, Reply};
 use usher::snapshot::{SnapshotJob, LARGE_VALUE_BYTES};
+use usher::state::hash::fields::FieldValue;
 use usher::state::value::{decode_value, encode_value};
 use usher::state::{
-    Effect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits, StockEffect,
-    Value, ZsetEffect,
+    Effect, HashEffect, Key, KeyEffect, QueueEffect, ReqEffect, SeatEffect, State, StateLimits,
+    StockEffect, Value, ZsetEffect,
 };
 
 use crate::support::server;
@@ -86,7 +87,45 @@ fn run(state: &mut State, now_ms: u64, words: &[&str]) -> Reply {
 const ZSETS: &[&str] = &["z0", "z1", "z2"];
 const QUEUES: &[&str] = &["q0", "q1", "q2", "q3"];
 /// Keys that change type now and then.
-const ANY_KEYS: &[&str] = &["z0", "z1", "q0", "q1", "s0"];
+const ANY_KEYS: &[&str] = &["z0", "z1", "q0", "q1", "s0", "h0"];
+const HASHES: &[&str] = &["h0", "h1"];
+
+/// A hash field: 40 names, so a hash grows past its unindexed form.
+fn field(rng: &mut Rng) -> String {
+    format!("field-{:02}", rng.below(40))
+}
+
+fn hash_value(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => format!("text-{}", rng.below(100)),
+        1 => (rng.below(1 << 40) as i64 - (1 << 39)).to_string(),
+        _ => rng.below(300).to_string(),
+    }
+}
+
+/// One random hash command.
+fn hash_command(rng: &mut Rng) -> Vec<String> {
+    let h = rng.pick(HASHES).to_string();
+    match rng.below(10) {
+        0..=3 => {
+            let mut words = vec!["HSET".to_string(), h];
+            for _ in 0..1 + rng.below(4) {
+                words.push(field(rng));
+                words.push(hash_value(rng));
+            }
+            words
+        }
+        4..=5 => vec![
+            "HINCRBY".into(),
+            h,
+            field(rng),
+            (rng.below(400) as i64 - 200).to_string(),
+        ],
+        6 => vec!["HINCRBYFLOAT".into(), h, field(rng), "0.25".into()],
+        7..=8 => vec!["HDEL".into(), h, field(rng), field(rng)],
+        _ => vec!["HRANDFIELD".into(), h, "-3".into(), "WITHVALUES".into()],
+    }
+}
 const PARKED: &str = "parked";
 
 fn member(rng: &mut Rng) -> String {
@@ -107,7 +146,7 @@ fn score(rng: &mut Rng) -> String {
 fn command(rng: &mut Rng) -> Vec<String> {
     let z = rng.pick(ZSETS).to_string();
     let q = rng.pick(QUEUES).to_string();
-    let words: Vec<String> = match rng.below(100) {
+    let words: Vec<String> = match rng.below(110) {
         0..=11 => {
             let mut words = vec!["ZADD".to_string(), z];
             for flag in ["NX", "XX", "GT", "LT", "CH", "INCR"] {
@@ -218,6 +257,7 @@ fn command(rng: &mut Rng) -> Vec<String> {
             format!("[{}", member(rng)),
             "+".into(),
         ],
+        93..=105 => hash_command(rng),
         _ => vec!["QUEUE.JOIN".into(), q, member(rng)],
     };
     words
@@ -275,6 +315,8 @@ enum Dumped {
         active: Members,
         settings: usher::state::QueueSettings,
     },
+    /// Fields and values, as text, by field.
+    Hash(BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
 fn dump_value(value: &Value) -> Dumped {
@@ -296,6 +338,17 @@ fn dump_value(value: &Value) -> Dumped {
                 .collect(),
             settings: queue.settings(),
         },
+        Value::Hash(hash) => Dumped::Hash(
+            hash.iter()
+                .map(|(field, value)| {
+                    let text = match value {
+                        FieldValue::Int(number) => number.to_string().into_bytes(),
+                        FieldValue::Bytes(bytes) => bytes.to_vec(),
+                    };
+                    (field.to_vec(), text)
+                })
+                .collect(),
+        ),
         // Compared by the values' own equality below (lists have their
         // own replay test, tests/durability/lists.rs).
         Value::Seats(_) | Value::Stock(_) | Value::List(_) => Dumped::Str(Vec::new()),
@@ -486,6 +539,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Seats(map) => map.check_invariants(),
             Value::Stock(stock) => stock.check_invariants(),
             Value::List(list) => list.check_invariants(),
+            Value::Hash(hash) => hash.check_invariants(),
             Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
@@ -609,6 +663,10 @@ fn replay_workload(seed: u64, steps: u64) {
         kinds_seen.len() >= 10,
         "seed {seed}: the workload produced too few kinds of effect: {kinds_seen:?}"
     );
+    assert!(
+        kinds_seen.contains("HashSet") && kinds_seen.contains("HashRemove"),
+        "seed {seed}: no hash field effects: {kinds_seen:?}"
+    );
 }
 
 fn kind(effect: &Effect) -> &'static str {
@@ -620,6 +678,8 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Key(KeyEffect::FlushAll) => "FlushAll",
         Effect::Zset(ZsetEffect::Set { .. }) => "ZsetSet",
         Effect::Zset(ZsetEffect::Remove { .. }) => "ZsetRemove",
+        Effect::Hash(HashEffect::Set { .. }) => "HashSet",
+        Effect::Hash(HashEffect::Remove { .. }) => "HashRemove",
         Effect::Queue(QueueEffect::Config { .. }) => "QueueConfig",
         Effect::Queue(QueueEffect::Join { .. }) => "QueueJoin",
         Effect::Queue(QueueEffect::Admit { .. }) => "QueueAdmit",

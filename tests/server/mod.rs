@@ -5,6 +5,7 @@ mod acl;
 mod binary;
 mod blocking;
 mod cli;
+mod hashes;
 mod limits;
 mod lists;
 mod resp;

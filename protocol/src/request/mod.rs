@@ -9,12 +9,13 @@
 //!
 //! One file per family, as in the server's `state/`: `connection`
 //! (answered by the connection), `server` (INFO, DBSIZE, SNAPSHOT,
-//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `list`
+//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `list`, `hash`
 //! and `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
 //! family file holds its commands' option types and parse functions.
 
 mod connection;
 mod cursor;
+mod hash;
 mod idempotency;
 mod keys;
 mod list;
@@ -403,6 +404,71 @@ pub enum Request {
         to_left: bool,
         timeout_ms: u64,
     },
+    // --- hashes ---
+    /// `HSET key field value`: one pair, kept in place.
+    HSet {
+        key: Bytes,
+        field: Bytes,
+        value: Bytes,
+    },
+    /// `HSET` with more pairs, and `HMSET` (`legacy`: replies OK).
+    HSetMany {
+        key: Bytes,
+        /// field, value, field, value...
+        pairs: Vec<Bytes>,
+        legacy: bool,
+    },
+    HSetNx {
+        key: Bytes,
+        field: Bytes,
+        value: Bytes,
+    },
+    HGet {
+        key: Bytes,
+        field: Bytes,
+    },
+    HMGet {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    HGetAll(Bytes),
+    HDel {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    HExists {
+        key: Bytes,
+        field: Bytes,
+    },
+    HLen(Bytes),
+    HKeys(Bytes),
+    HVals(Bytes),
+    HIncrBy {
+        key: Bytes,
+        field: Bytes,
+        delta: i64,
+    },
+    HIncrByFloat {
+        key: Bytes,
+        field: Bytes,
+        delta: f64,
+    },
+    HStrLen {
+        key: Bytes,
+        field: Bytes,
+    },
+    HScan {
+        key: Bytes,
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+    },
+    HRandField {
+        key: Bytes,
+        /// `None`: one field, as a bulk string (nil when missing).
+        count: Option<i64>,
+        with_values: bool,
+    },
 }
 
 impl Request {
@@ -503,6 +569,23 @@ impl Request {
             Request::LMove { .. } => Cmd::Lmove,
             Request::BListPop { .. } => Cmd::Blpop,
             Request::BlMove { .. } => Cmd::Blmove,
+            Request::HSet { .. } => Cmd::Hset,
+            Request::HSetMany { legacy: false, .. } => Cmd::Hset,
+            Request::HSetMany { legacy: true, .. } => Cmd::Hmset,
+            Request::HSetNx { .. } => Cmd::Hsetnx,
+            Request::HGet { .. } => Cmd::Hget,
+            Request::HMGet { .. } => Cmd::Hmget,
+            Request::HGetAll(_) => Cmd::Hgetall,
+            Request::HDel { .. } => Cmd::Hdel,
+            Request::HExists { .. } => Cmd::Hexists,
+            Request::HLen(_) => Cmd::Hlen,
+            Request::HKeys(_) => Cmd::Hkeys,
+            Request::HVals(_) => Cmd::Hvals,
+            Request::HIncrBy { .. } => Cmd::Hincrby,
+            Request::HIncrByFloat { .. } => Cmd::Hincrbyfloat,
+            Request::HStrLen { .. } => Cmd::Hstrlen,
+            Request::HScan { .. } => Cmd::Hscan,
+            Request::HRandField { .. } => Cmd::Hrandfield,
         })
     }
 
@@ -576,6 +659,22 @@ impl Request {
             | Request::LRem { key, .. }
             | Request::LTrim { key, .. }
             | Request::LPos { key, .. } => std::slice::from_ref(key),
+            Request::HSet { key, .. }
+            | Request::HSetMany { key, .. }
+            | Request::HSetNx { key, .. }
+            | Request::HGet { key, .. }
+            | Request::HMGet { key, .. }
+            | Request::HGetAll(key)
+            | Request::HDel { key, .. }
+            | Request::HExists { key, .. }
+            | Request::HLen(key)
+            | Request::HKeys(key)
+            | Request::HVals(key)
+            | Request::HIncrBy { key, .. }
+            | Request::HIncrByFloat { key, .. }
+            | Request::HStrLen { key, .. }
+            | Request::HScan { key, .. }
+            | Request::HRandField { key, .. } => std::slice::from_ref(key),
             Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
@@ -797,6 +896,22 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Blpop
         | Cmd::Brpop
         | Cmd::Blmove => list::parse(id, a),
+        Cmd::Hset
+        | Cmd::Hsetnx
+        | Cmd::Hget
+        | Cmd::Hmget
+        | Cmd::Hgetall
+        | Cmd::Hdel
+        | Cmd::Hexists
+        | Cmd::Hlen
+        | Cmd::Hkeys
+        | Cmd::Hvals
+        | Cmd::Hincrby
+        | Cmd::Hincrbyfloat
+        | Cmd::Hstrlen
+        | Cmd::Hscan
+        | Cmd::Hrandfield
+        | Cmd::Hmset => hash::parse(id, a),
         // Parsed before routing: it wraps a whole command, not arguments.
         Cmd::Req => idempotency::parse_req(a.list, a.next - 1),
     }

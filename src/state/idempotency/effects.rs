@@ -26,6 +26,7 @@ const REPLY_ARRAY: u8 = 7;
 const REPLY_MAP: u8 = 8;
 const REPLY_ERROR: u8 = 9;
 const REPLY_NIL_ARRAY: u8 = 10;
+const REPLY_PAIRS: u8 = 11;
 /// Deepest nesting a remembered reply may have (command replies nest two
 /// or three levels).
 const REPLY_DEPTH_MAX: usize = usher_protocol::binary::REPLY_DEPTH_MAX;
@@ -143,8 +144,13 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
                 out.extend_from_slice(&i64::from(value).to_le_bytes());
             }
         }
-        Reply::Map(pairs) => {
-            out.push(REPLY_MAP);
+        Reply::Map(pairs) | Reply::Pairs(pairs) => {
+            let tag = if matches!(reply, Reply::Map(_)) {
+                REPLY_MAP
+            } else {
+                REPLY_PAIRS
+            };
+            out.push(tag);
             out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
             for (key, value) in pairs {
                 encode_reply(key, out);
@@ -167,7 +173,8 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
     if depth > REPLY_DEPTH_MAX {
         return Err(DecodeError("reply nested too deeply".into()));
     }
-    let reply = match input.u8()? {
+    let tag = input.u8()?;
+    let reply = match tag {
         REPLY_NIL => Reply::Nil,
         REPLY_NIL_ARRAY => Reply::NilArray,
         REPLY_SIMPLE => Reply::Simple(Cow::Owned(input.text()?)),
@@ -188,7 +195,7 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
             }
             Reply::Array(items)
         }
-        REPLY_MAP => {
+        REPLY_MAP | REPLY_PAIRS => {
             let count = input.count(2)?;
             let mut pairs = Vec::with_capacity(count);
             for _ in 0..count {
@@ -196,7 +203,11 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
                 let value = decode_reply_at(input, depth + 1)?;
                 pairs.push((key, value));
             }
-            Reply::Map(pairs)
+            if tag == REPLY_MAP {
+                Reply::Map(pairs)
+            } else {
+                Reply::Pairs(pairs)
+            }
         }
         REPLY_ERROR => {
             let raw = input.u16()?;
