@@ -98,6 +98,10 @@ pub struct Config {
     /// Most members in one sorted set.
     #[arg(long, default_value_t = 50_000_000)]
     pub zset_members_max: usize,
+    /// Most members in one set (SADD, SMOVE and the *STORE commands refuse
+    /// to grow a set past it).
+    #[arg(long, default_value_t = 50_000_000)]
+    pub set_members_max: usize,
     /// Most members, waiting and active, in one waiting-room queue.
     #[arg(long, default_value_t = 50_000_000)]
     pub queue_members_max: usize,
@@ -384,6 +388,7 @@ impl Config {
             ("scan_count_max", self.scan_count_max as u64),
             ("member_bytes_max", self.member_bytes_max as u64),
             ("zset_members_max", self.zset_members_max as u64),
+            ("set_members_max", self.set_members_max as u64),
             ("queue_members_max", self.queue_members_max as u64),
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
@@ -438,10 +443,13 @@ impl Config {
                 crate::state::queue::QUEUE_MEMBER_BYTES_LIMIT
             )));
         }
-        if self.zset_members_max >= u32::MAX as usize || self.queue_members_max >= u32::MAX as usize
+        if self.zset_members_max >= u32::MAX as usize
+            || self.queue_members_max >= u32::MAX as usize
+            || self.set_members_max >= u32::MAX as usize
         {
             return Err(ConfigError(
-                "zset_members_max and queue_members_max must be below 4294967295".into(),
+                "zset_members_max, queue_members_max and set_members_max must be below 4294967295"
+                    .into(),
             ));
         }
         if self.log_segment_bytes != 0 && self.log_segment_bytes < crate::log::SEGMENT_BYTES_MIN {
@@ -594,6 +602,7 @@ impl Config {
             scan_count_max: self.scan_count_max,
             member_bytes_max: self.member_bytes_max,
             zset_members_max: self.zset_members_max,
+            set_members_max: self.set_members_max,
             queue_members_max: self.queue_members_max,
             queue_ttl_ms_max: self.queue_ttl_ms_max,
             queue_rate_period_ms_max: self.queue_rate_period_ms_max,

@@ -72,15 +72,19 @@
 //!         | 42 StockReservationExpired key holder   its reservation's deadline passed
 //!         | 43 ReqRemember id fingerprint:u64 deadline:u64 reply
 //!         | 44 ReqForget   id                       its deadline passed
+//!         | 45 SetAdd      key member               a member added to a set
+//!         | 46 SetRemove   key member               a member removed (SREM, SPOP, SMOVE)
 //! seats  := count:u32 seat:u32{count}
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
 //!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
+//!         | 7 Set set
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
-//!         | 10 NilArray
+//!         | 10 NilArray | 11 Set count:u32 reply{count}
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
+//! set    := seed:u64 rng:u64 count:u64 member*      arena order; rng never 0
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
 //! queue  := seed:u64 settings closed:u8
@@ -112,6 +116,7 @@ use super::key::Key;
 use super::key_effects::KeyEffect;
 use super::queue::effects::QueueEffect;
 use super::seats::effects::SeatEffect;
+use super::set::effects::SetEffect;
 use super::stock::effects::StockEffect;
 use super::value::Value;
 use super::zset::effects::ZsetEffect;
@@ -137,6 +142,8 @@ pub enum Effect {
     Stock(StockEffect),
     /// An entry of the `REQ` table remembered or forgotten.
     Req(ReqEffect),
+    /// A set member added or removed.
+    Set(SetEffect),
 }
 
 // The recording path pushes an `Effect` per change: the wrapping must not
@@ -170,6 +177,12 @@ impl From<SeatEffect> for Effect {
 impl From<StockEffect> for Effect {
     fn from(effect: StockEffect) -> Effect {
         Effect::Stock(effect)
+    }
+}
+
+impl From<SetEffect> for Effect {
+    fn from(effect: SetEffect) -> Effect {
+        Effect::Set(effect)
     }
 }
 
@@ -212,6 +225,7 @@ impl Effect {
             Effect::Seat(effect) => Target::Key(effect.key()),
             Effect::Stock(effect) => Target::Key(effect.key()),
             Effect::Req(effect) => Target::ReqId(effect.id()),
+            Effect::Set(effect) => Target::Key(effect.key()),
         }
     }
 
@@ -224,6 +238,7 @@ impl Effect {
             Effect::Seat(effect) => effect.encode(out),
             Effect::Stock(effect) => effect.encode(out),
             Effect::Req(effect) => effect.encode(out),
+            Effect::Set(effect) => effect.encode(out),
         }
     }
 
@@ -233,7 +248,8 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31 and 45 up are free.
+    /// does not know. Tags 15 to 31 and 47 up are free (47 to 49 are the
+    /// sets family's).
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
@@ -243,6 +259,7 @@ impl Effect {
             32..=35 => Effect::Seat(SeatEffect::decode(tag, input)?),
             36..=42 => Effect::Stock(StockEffect::decode(tag, input)?),
             43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
+            45..=46 => Effect::Set(SetEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)

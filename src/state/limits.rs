@@ -29,6 +29,8 @@ pub struct StateLimits {
     pub member_bytes_max: usize,
     /// Most members in one sorted set.
     pub zset_members_max: usize,
+    /// Most members in one set.
+    pub set_members_max: usize,
     /// Most members (waiting + active) in one queue.
     pub queue_members_max: usize,
     /// Longest admission lifetime a queue may give, in ms.
@@ -53,6 +55,7 @@ impl Default for StateLimits {
             idempotency_entries_max: 1_000_000,
             member_bytes_max: 1024,
             zset_members_max: 50_000_000,
+            set_members_max: 50_000_000,
             queue_members_max: 50_000_000,
             queue_ttl_ms_max: 30 * 24 * 3_600_000,
             queue_rate_period_ms_max: 24 * 3_600_000,

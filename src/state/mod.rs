@@ -13,7 +13,7 @@
 //!   [`graveyard`], [`limits`], [`record`] (the [`record::Log`] trait
 //!   structures record their effects through);
 //! - each family's effects (`*/effects.rs`, [`key_effects`]), then its
-//!   structure (`zset/set.rs`, `queue/{members,room,timers}.rs`,
+//!   structure (`zset/set.rs`, `set/packed.rs`, `queue/{members,room,timers}.rs`,
 //!   `seats/map.rs`, `stock/sku.rs`, [`holders`], `idempotency/table.rs`);
 //! - [`value`] (what a key holds, and the value encoding);
 //! - [`effect`] (the `Effect` enum, its grammar, tag table and dispatch);
@@ -26,7 +26,7 @@
 //!
 //! Families: [`keys`] (generic key commands), [`strings`] (strings and
 //! counters), [`zset`] (sorted sets), [`queue`] (waiting rooms and their
-//! timers), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
+//! timers), [`seats`] (seat maps), [`stock`] (stock), [`set`] (sets), [`holders`] (holder
 //! tables and the index of keys with hold deadlines), [`idempotency`]
 //! (`REQ`).
 
@@ -45,6 +45,7 @@ pub mod limits;
 pub mod queue;
 pub mod record;
 pub mod seats;
+pub mod set;
 pub mod stock;
 pub mod store;
 pub mod strings;
@@ -63,6 +64,7 @@ pub use keyspace::{Entry, Keyspace};
 pub use limits::StateLimits;
 pub use queue::{Queue, QueueEffect, QueueSettings, QueueTimers};
 pub use seats::SeatEffect;
+pub use set::{Set, SetEffect};
 pub use stock::StockEffect;
 pub use store::{State, StateStats, KEYS_REAPED_WHEN_FULL};
 pub use value::Value;
@@ -116,6 +118,19 @@ impl State {
             Request::ZScore { key, member } | Request::ZRank { key, member, .. } => {
                 if let Some(Value::Zset(zset)) = value(key) {
                     zset.prefetch(member);
+                }
+            }
+            // So is a set's.
+            Request::SAdd { key, members } | Request::SRem { key, members } => {
+                if let Some(Value::Set(set)) = value(key) {
+                    for member in members.iter().take(PREFETCH_KEYS_MAX) {
+                        set.prefetch(member);
+                    }
+                }
+            }
+            Request::SIsMember { key, member } => {
+                if let Some(Value::Set(set)) = value(key) {
+                    set.prefetch(member);
                 }
             }
             // A waiting room's member index is as large as its crowd.
@@ -287,6 +302,24 @@ impl State {
             Request::QueueClose(key) => queue::close(self, key, now_ms),
             Request::QueueDrop(key) => queue::drop_queue(self, key, now_ms),
             Request::QueueInfo(key) => queue::info(self, key, now_ms),
+            Request::SAdd { key, members } => set::sadd(self, key, members, now_ms),
+            Request::SRem { key, members } => set::srem(self, key, members, now_ms),
+            Request::SIsMember { key, member } => set::sismember(self, key, member, now_ms),
+            Request::SMIsMember { key, members } => set::smismember(self, key, members, now_ms),
+            Request::SCard(key) => set::scard(self, key, now_ms),
+            Request::SMembers(key) => set::smembers(self, key, now_ms),
+            Request::SPop { key, count } => set::spop(self, key, *count, now_ms),
+            Request::SRandMember { key, count } => set::srandmember(self, key, *count, now_ms),
+            Request::SScan {
+                key,
+                cursor,
+                pattern,
+                count,
+            } => set::sscan(self, key, *cursor, pattern.as_deref(), *count, now_ms),
+            Request::SMove { keys, member } => set::smove(self, &keys[0], &keys[1], member, now_ms),
+            Request::SCombine { op, keys } => set::scombine(self, *op, keys, now_ms),
+            Request::SCombineStore { op, keys } => set::scombine_store(self, *op, keys, now_ms),
+            Request::SInterCard { keys, limit } => set::sintercard(self, keys, *limit, now_ms),
             Request::Connection(_) | Request::Info(_) | Request::Snapshot => {
                 Reply::Error(ServerError::generic(
                     "ERR this command is answered by the connection or engine, not the state",
@@ -416,6 +449,10 @@ impl State {
                     queue.check_invariants();
                     continue;
                 }
+                Value::Set(set) => {
+                    set.check_invariants();
+                    continue;
+                }
                 Value::Str(_) | Value::Short(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
@@ -444,6 +481,7 @@ impl State {
             Effect::Seat(effect) => seats::replay(self, effect),
             Effect::Stock(effect) => stock::replay(self, effect),
             Effect::Req(effect) => idempotency::replay(self, effect),
+            Effect::Set(effect) => set::replay(self, effect),
         };
         self.keyspace.set_recording(recording);
         result

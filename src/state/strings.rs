@@ -16,7 +16,7 @@ fn string_reply(value: &Value) -> Reply {
         // No allocation: short values go out inline.
         Value::Short(short) => Reply::BulkInline(*short),
         Value::Int(number) => Reply::BulkInt(*number),
-        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
+        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) | Value::Set(_) => {
             Reply::Error(ServerError::WRONG_TYPE)
         }
     }
@@ -112,7 +112,7 @@ fn counter_value(value: &Value) -> Result<i64, ServerError> {
             .string_bytes()
             .and_then(usher_protocol::number::parse_i64)
             .ok_or(ServerError::NOT_INTEGER),
-        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) => {
+        Value::Zset(_) | Value::Queue(_) | Value::Seats(_) | Value::Stock(_) | Value::Set(_) => {
             Err(ServerError::WRONG_TYPE)
         }
     }

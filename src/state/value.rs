@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::queue::room::Queue;
 use super::seats::map::SeatMap;
+use super::set::packed::Set;
 use super::stock::sku::Stock;
 use super::zset::set::Zset;
 use crate::encoding::{put_bytes, DecodeError, Reader};
@@ -33,6 +34,8 @@ pub enum Value {
     Zset(Box<Zset>),
     /// A waiting room.
     Queue(Box<Queue>),
+    /// A set (never empty: the last removal deletes the key).
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -44,6 +47,7 @@ impl Value {
             Value::Stock(_) => "stock",
             Value::Zset(_) => "zset",
             Value::Queue(_) => "queue",
+            Value::Set(_) => "set",
         }
     }
 
@@ -73,6 +77,7 @@ impl Value {
             Value::Stock(stock) => stock.holders(),
             Value::Zset(zset) => zset.len(),
             Value::Queue(queue) => queue.waiting() + queue.active() as usize,
+            Value::Set(set) => set.len(),
         }
     }
 
@@ -103,6 +108,7 @@ const VALUE_ZSET: u8 = 3;
 const VALUE_QUEUE: u8 = 4;
 const VALUE_SEATS: u8 = 5;
 const VALUE_STOCK: u8 = 6;
+const VALUE_SET: u8 = 7;
 
 /// About how many bytes [`encode_value`] writes for `value`: exact for
 /// strings, from counts and a sample of member lengths for the other types.
@@ -117,6 +123,7 @@ pub fn encoded_len_hint(value: &Value) -> usize {
         Value::Queue(queue) => 1 + queue.encoded_len_hint(),
         Value::Seats(map) => 1 + map.encoded_len_hint(),
         Value::Stock(stock) => 1 + stock.encoded_len_hint(),
+        Value::Set(set) => 1 + set.encoded_len_hint(),
     }
 }
 
@@ -151,6 +158,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(VALUE_STOCK);
             stock.encode(out);
         }
+        Value::Set(set) => {
+            out.push(VALUE_SET);
+            set.encode(out);
+        }
     }
 }
 
@@ -162,6 +173,7 @@ pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
         VALUE_QUEUE => Ok(Value::Queue(Box::new(Queue::decode(input)?))),
         VALUE_SEATS => Ok(Value::Seats(Box::new(SeatMap::decode(input)?))),
         VALUE_STOCK => Ok(Value::Stock(Box::new(Stock::decode(input)?))),
+        VALUE_SET => Ok(Value::Set(Box::new(Set::decode(input)?))),
         tag => Err(DecodeError(format!("unknown value tag {tag}"))),
     }
 }

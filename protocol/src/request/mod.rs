@@ -9,7 +9,7 @@
 //!
 //! One file per family, as in the server's `state/`: `connection`
 //! (answered by the connection), `server` (INFO, DBSIZE, SNAPSHOT,
-//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue` and
+//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `set` and
 //! `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
 //! family file holds its commands' option types and parse functions.
 
@@ -20,6 +20,7 @@ mod keys;
 mod queue;
 mod seats;
 mod server;
+mod set;
 mod stock;
 mod strings;
 mod zset;
@@ -35,6 +36,7 @@ pub use connection::{AclCommand, ClientCommand, CommandQuery, ConnectionCommand,
 pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
 pub use keys::{Deadline, ExpireCondition};
 pub use seats::SeatList;
+pub use set::{SetMembers, SetOp};
 pub use strings::{SetCondition, SetExpiry};
 pub use zset::{ScoreBound, ZAddFlags, ZAddPairs, ZRangeBy};
 
@@ -277,6 +279,62 @@ pub enum Request {
     QueueClose(Bytes),
     QueueDrop(Bytes),
     QueueInfo(Bytes),
+    // --- sets ---
+    SAdd {
+        key: Bytes,
+        members: SetMembers,
+    },
+    SRem {
+        key: Bytes,
+        members: SetMembers,
+    },
+    SIsMember {
+        key: Bytes,
+        member: Bytes,
+    },
+    SMIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SCard(Bytes),
+    SMembers(Bytes),
+    /// `SPOP key [count]`.
+    SPop {
+        key: Bytes,
+        count: Option<u64>,
+    },
+    /// `SRANDMEMBER key [count]`; a negative count allows repeats.
+    SRandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
+    SScan {
+        key: Bytes,
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+    },
+    /// `SMOVE source destination member`: `keys` is `[source, destination]`.
+    SMove {
+        keys: [Bytes; 2],
+        member: Bytes,
+    },
+    /// `SINTER`, `SUNION`, `SDIFF`.
+    SCombine {
+        op: SetOp,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERSTORE`, `SUNIONSTORE`, `SDIFFSTORE`: `keys[0]` is the
+    /// destination.
+    SCombineStore {
+        op: SetOp,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`; 0 = no limit.
+    SInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
 }
 
 impl Request {
@@ -344,13 +402,40 @@ impl Request {
             Request::QueueClose(_) => Cmd::QueueClose,
             Request::QueueDrop(_) => Cmd::QueueDrop,
             Request::QueueInfo(_) => Cmd::QueueInfo,
+            Request::SAdd { .. } => Cmd::Sadd,
+            Request::SRem { .. } => Cmd::Srem,
+            Request::SIsMember { .. } => Cmd::Sismember,
+            Request::SMIsMember { .. } => Cmd::Smismember,
+            Request::SCard(_) => Cmd::Scard,
+            Request::SMembers(_) => Cmd::Smembers,
+            Request::SPop { .. } => Cmd::Spop,
+            Request::SRandMember { .. } => Cmd::Srandmember,
+            Request::SScan { .. } => Cmd::Sscan,
+            Request::SMove { .. } => Cmd::Smove,
+            Request::SCombine { op, .. } => match op {
+                SetOp::Inter => Cmd::Sinter,
+                SetOp::Union => Cmd::Sunion,
+                SetOp::Diff => Cmd::Sdiff,
+            },
+            Request::SCombineStore { op, .. } => match op {
+                SetOp::Inter => Cmd::Sinterstore,
+                SetOp::Union => Cmd::Sunionstore,
+                SetOp::Diff => Cmd::Sdiffstore,
+            },
+            Request::SInterCard { .. } => Cmd::Sintercard,
         })
     }
 
     /// The keys the request names; used to enforce `key_bytes_max`.
     pub fn keys(&self) -> &[Bytes] {
         match self {
-            Request::Del(keys) | Request::Exists(keys) | Request::BzPop { keys, .. } => keys,
+            Request::Del(keys)
+            | Request::Exists(keys)
+            | Request::BzPop { keys, .. }
+            | Request::SCombine { keys, .. }
+            | Request::SCombineStore { keys, .. }
+            | Request::SInterCard { keys, .. } => keys,
+            Request::SMove { keys, .. } => keys,
             Request::Type(key)
             | Request::Ttl(key)
             | Request::Pttl(key)
@@ -393,7 +478,16 @@ impl Request {
             | Request::QueueLeave { key, .. }
             | Request::QueueClose(key)
             | Request::QueueDrop(key)
-            | Request::QueueInfo(key) => std::slice::from_ref(key),
+            | Request::QueueInfo(key)
+            | Request::SAdd { key, .. }
+            | Request::SRem { key, .. }
+            | Request::SIsMember { key, .. }
+            | Request::SMIsMember { key, .. }
+            | Request::SCard(key)
+            | Request::SMembers(key)
+            | Request::SPop { key, .. }
+            | Request::SRandMember { key, .. }
+            | Request::SScan { key, .. } => std::slice::from_ref(key),
             Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
@@ -579,6 +673,23 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::QueueClose
         | Cmd::QueueDrop
         | Cmd::QueueInfo => queue::parse(id, a),
+        Cmd::Sadd
+        | Cmd::Srem
+        | Cmd::Sismember
+        | Cmd::Smismember
+        | Cmd::Scard
+        | Cmd::Smembers
+        | Cmd::Spop
+        | Cmd::Srandmember
+        | Cmd::Sscan
+        | Cmd::Smove
+        | Cmd::Sinter
+        | Cmd::Sunion
+        | Cmd::Sdiff
+        | Cmd::Sinterstore
+        | Cmd::Sunionstore
+        | Cmd::Sdiffstore
+        | Cmd::Sintercard => set::parse(id, a),
         // Parsed before routing: it wraps a whole command, not arguments.
         Cmd::Req => idempotency::parse_req(a.list, a.next - 1),
     }
