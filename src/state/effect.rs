@@ -350,7 +350,7 @@ mod tests {
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::{idempotency, limits::StateLimits, seats, stock, zset};
+    use crate::state::{idempotency, limits::StateLimits, seats, set, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -394,6 +394,7 @@ mod tests {
             &["STOCK.RESERVE", "sku", "h1", "2", "60000"],
             &["STOCK.TAKE", "sku", "h2", "3"],
             &["STOCK.CONFIG", "sku-free", "7"],
+            &["SADD", "set", "a", "", &"y".repeat(200)],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -422,6 +423,7 @@ mod tests {
             Reply::Bool(true),
             Reply::Bool(false),
             Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
+            Reply::Set(vec![Reply::Bulk(bytes("member")), Reply::Set(Vec::new())]),
             Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
             Reply::Error(ServerError::new(
                 ErrorCode::Limit,
@@ -636,6 +638,18 @@ mod tests {
             );
         }
         effects.push(ReqEffect::Forget { id: bytes("id") }.into());
+        effects.extend([
+            SetEffect::Add {
+                key: key("s"),
+                member: bytes("member"),
+            }
+            .into(),
+            SetEffect::Remove {
+                key: key("s"),
+                member: Bytes::new(),
+            }
+            .into(),
+        ]);
         effects
     }
 
@@ -669,6 +683,8 @@ mod tests {
             Effect::Stock(StockEffect::ReservationExpired { .. }) => 42,
             Effect::Req(ReqEffect::Remember { .. }) => 43,
             Effect::Req(ReqEffect::Forget { .. }) => 44,
+            Effect::Set(SetEffect::Add { .. }) => 45,
+            Effect::Set(SetEffect::Remove { .. }) => 46,
         }
     }
 
@@ -690,7 +706,7 @@ mod tests {
             assert_eq!(again, bytes, "{effect:?} re-encodes differently");
             assert_eq!(&decoded, effect);
         }
-        let all: Vec<u8> = (1..=14).chain(32..=44).collect();
+        let all: Vec<u8> = (1..=14).chain(32..=46).collect();
         assert_eq!(tags_seen.into_iter().collect::<Vec<_>>(), all);
     }
 
@@ -730,14 +746,16 @@ mod tests {
                 stock::effects::TAG_RESERVATION_EXPIRED,
                 idempotency::effects::TAG_REMEMBER,
                 idempotency::effects::TAG_FORGET,
+                set::effects::TAG_ADD,
+                set::effects::TAG_REMOVE,
             ],
-            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
+            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46]
         );
     }
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=46)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),
@@ -765,6 +783,7 @@ mod tests {
             Effect::Queue(_) => Some("queue"),
             Effect::Seat(_) => Some("seats"),
             Effect::Stock(_) => Some("stock"),
+            Effect::Set(_) => Some("set"),
             Effect::Key(_) | Effect::Req(_) => None,
         }
     }
@@ -812,7 +831,7 @@ mod tests {
             }
         }
         // Every family against every other type, strings included.
-        let types = ["string", "zset", "queue", "seats", "stock"];
+        let types = ["string", "zset", "queue", "seats", "stock", "set"];
         for expected in &types[1..] {
             for found in types.iter().filter(|found| *found != expected) {
                 assert!(
@@ -832,6 +851,7 @@ mod tests {
             std::mem::size_of::<SeatEffect>(),
             std::mem::size_of::<StockEffect>(),
             std::mem::size_of::<ReqEffect>(),
+            std::mem::size_of::<SetEffect>(),
         ]
         .into_iter()
         .max();

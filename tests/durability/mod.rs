@@ -12,4 +12,5 @@ mod preallocation;
 mod recovery;
 mod replay;
 mod seats;
+mod sets;
 mod snapshot;

@@ -267,7 +267,7 @@ fn dump_value(value: &Value) -> Dumped {
             settings: queue.settings(),
         },
         // Compared by the values' own equality below.
-        Value::Seats(_) | Value::Stock(_) => Dumped::Str(Vec::new()),
+        Value::Seats(_) | Value::Stock(_) | Value::Set(_) => Dumped::Str(Vec::new()),
     }
 }
 
@@ -454,6 +454,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Queue(queue) => queue.check_invariants(),
             Value::Seats(map) => map.check_invariants(),
             Value::Stock(stock) => stock.check_invariants(),
+            Value::Set(set) => set.check_invariants(),
             Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
@@ -610,6 +611,8 @@ fn kind(effect: &Effect) -> &'static str {
         | Effect::Stock(StockEffect::ReservationExpired { .. })
         | Effect::Req(ReqEffect::Remember { .. })
         | Effect::Req(ReqEffect::Forget { .. }) => "seats, stock or REQ",
+        // Sets have their own replay test (tests/durability/sets.rs).
+        Effect::Set(_) => "set",
     }
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod limits;
 mod resp;
 mod seats;
+mod sets;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.
 #[allow(clippy::module_inception)]
 mod server;

@@ -5,6 +5,7 @@ mod idempotency;
 mod keys;
 mod queue;
 mod seats;
+mod sets;
 mod stock;
 mod strings;
 mod zset;
