@@ -59,7 +59,7 @@ fn command(rng: &mut Rng) -> Vec<String> {
     let key = |rng: &mut Rng| format!("s{}", rng.below(3));
     let member = |rng: &mut Rng| {
         let id = rng.below(40);
-        if id % 9 == 0 {
+        if id.is_multiple_of(9) {
             format!("{id}-{}", "x".repeat(100))
         } else {
             format!("m{id}")
@@ -81,7 +81,11 @@ fn command(rng: &mut Rng) -> Vec<String> {
             let store = ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][rng.below(3) as usize];
             vec![store.into(), key(rng), key(rng), key(rng)]
         }
-        11 => vec!["PEXPIRE".into(), key(rng), (1 + rng.below(3000)).to_string()],
+        11 => vec![
+            "PEXPIRE".into(),
+            key(rng),
+            (1 + rng.below(3000)).to_string(),
+        ],
         12 => vec!["DEL".into(), key(rng)],
         _ => vec!["SRANDMEMBER".into(), key(rng), "-3".into()],
     };
@@ -165,7 +169,11 @@ fn replay_workload(seed: u64, steps: u64) {
         let decoded: Vec<Effect> = effects.iter().map(through_bytes).collect();
         replay_all(&mut from_log, &decoded, &context);
         from_log.check_invariants();
-        assert_eq!(dump(&original), dump(&from_log), "{context} (log) after {words:?}");
+        assert_eq!(
+            dump(&original),
+            dump(&from_log),
+            "{context} (log) after {words:?}"
+        );
         if let Some(copy) = &mut from_snapshot {
             replay_all(copy, &decoded, &context);
             copy.check_invariants();
@@ -175,7 +183,10 @@ fn replay_workload(seed: u64, steps: u64) {
             from_snapshot = Some(copy_through_encoding(&original));
         }
     }
-    assert!(adds > 0 && removes > 0, "seed {seed}: the workload changed too little");
+    assert!(
+        adds > 0 && removes > 0,
+        "seed {seed}: the workload changed too little"
+    );
 }
 
 #[test]
@@ -229,14 +240,29 @@ fn set_effects_that_do_not_fit_are_refused() {
     let key = |name: &str| usher::state::Key::copy_from_slice(name.as_bytes());
     let member = |text: &str| bytes::Bytes::copy_from_slice(text.as_bytes());
     for effect in [
-        SetEffect::Add { key: key("s"), member: member("a") },
-        SetEffect::Remove { key: key("s"), member: member("zz") },
-        SetEffect::Add { key: key("str"), member: member("a") },
+        SetEffect::Add {
+            key: key("s"),
+            member: member("a"),
+        },
+        SetEffect::Remove {
+            key: key("s"),
+            member: member("zz"),
+        },
+        SetEffect::Add {
+            key: key("str"),
+            member: member("a"),
+        },
     ] {
-        assert!(state.replay(&Effect::Set(effect.clone())).is_err(), "{effect:?}");
+        assert!(
+            state.replay(&Effect::Set(effect.clone())).is_err(),
+            "{effect:?}"
+        );
     }
     // A missing key is skipped (deleted before a snapshot reached it).
-    let missing = SetEffect::Add { key: key("gone"), member: member("a") };
+    let missing = SetEffect::Add {
+        key: key("gone"),
+        member: member("a"),
+    };
     assert_eq!(state.replay(&Effect::Set(missing)), Ok(()));
 }
 

@@ -81,9 +81,18 @@ async fn the_redis_crate_sees_sets_in_resp3_and_arrays_in_resp2() {
         let mut conn = redis_conn(running.addr, protocol).await;
         let k = |name: &str| format!("{name}:{resp3}");
         let (a, b, d) = (k("a"), k("b"), k("d"));
-        assert_eq!(query(&mut conn, &["SADD", &a, "1", "2", "3", "2"]).await, RedisValue::Int(3));
-        assert_eq!(query(&mut conn, &["SADD", &b, "2", "3", "4"]).await, RedisValue::Int(3));
-        assert_eq!(query(&mut conn, &["SISMEMBER", &a, "1"]).await, RedisValue::Int(1));
+        assert_eq!(
+            query(&mut conn, &["SADD", &a, "1", "2", "3", "2"]).await,
+            RedisValue::Int(3)
+        );
+        assert_eq!(
+            query(&mut conn, &["SADD", &b, "2", "3", "4"]).await,
+            RedisValue::Int(3)
+        );
+        assert_eq!(
+            query(&mut conn, &["SISMEMBER", &a, "1"]).await,
+            RedisValue::Int(1)
+        );
         assert_eq!(
             query(&mut conn, &["SMISMEMBER", &a, "1", "9"]).await,
             RedisValue::Array(vec![RedisValue::Int(1), RedisValue::Int(0)])
@@ -92,7 +101,10 @@ async fn the_redis_crate_sees_sets_in_resp3_and_arrays_in_resp2() {
         for (words, expected) in [
             (vec!["SMEMBERS", a.as_str()], strings(&["1", "2", "3"])),
             (vec!["SINTER", a.as_str(), b.as_str()], strings(&["2", "3"])),
-            (vec!["SUNION", a.as_str(), b.as_str()], strings(&["1", "2", "3", "4"])),
+            (
+                vec!["SUNION", a.as_str(), b.as_str()],
+                strings(&["1", "2", "3", "4"]),
+            ),
             (vec!["SDIFF", a.as_str(), b.as_str()], strings(&["1"])),
         ] {
             let (got, is_set) = members(&query(&mut conn, &words).await);
@@ -102,21 +114,43 @@ async fn the_redis_crate_sees_sets_in_resp3_and_arrays_in_resp2() {
         let (drawn, is_set) = members(&query(&mut conn, &["SRANDMEMBER", &a, "-5"]).await);
         assert_eq!(drawn.len(), 5);
         assert!(!is_set, "SRANDMEMBER with a count is an array");
-        assert_eq!(query(&mut conn, &["SRANDMEMBER", &k("none")]).await, RedisValue::Nil);
-        assert_eq!(query(&mut conn, &["SPOP", &k("none")]).await, RedisValue::Nil);
+        assert_eq!(
+            query(&mut conn, &["SRANDMEMBER", &k("none")]).await,
+            RedisValue::Nil
+        );
+        assert_eq!(
+            query(&mut conn, &["SPOP", &k("none")]).await,
+            RedisValue::Nil
+        );
         let (popped, is_set) = members(&query(&mut conn, &["SPOP", &b, "2"]).await);
         assert_eq!(popped.len(), 2);
         assert_eq!(is_set, resp3, "SPOP with a count");
         assert_eq!(query(&mut conn, &["SCARD", &b]).await, RedisValue::Int(1));
         // SMOVE, the STORE forms, SINTERCARD.
-        assert_eq!(query(&mut conn, &["SMOVE", &a, &d, "1"]).await, RedisValue::Int(1));
-        assert_eq!(query(&mut conn, &["SMOVE", &a, &d, "1"]).await, RedisValue::Int(0));
-        assert_eq!(query(&mut conn, &["SUNIONSTORE", &d, &a, &d]).await, RedisValue::Int(3));
-        assert_eq!(query(&mut conn, &["SINTERCARD", "1", &d, "LIMIT", "2"]).await, RedisValue::Int(2));
-        assert_eq!(query(&mut conn, &["SINTERSTORE", &d, &d, &k("none")]).await, RedisValue::Int(0));
+        assert_eq!(
+            query(&mut conn, &["SMOVE", &a, &d, "1"]).await,
+            RedisValue::Int(1)
+        );
+        assert_eq!(
+            query(&mut conn, &["SMOVE", &a, &d, "1"]).await,
+            RedisValue::Int(0)
+        );
+        assert_eq!(
+            query(&mut conn, &["SUNIONSTORE", &d, &a, &d]).await,
+            RedisValue::Int(3)
+        );
+        assert_eq!(
+            query(&mut conn, &["SINTERCARD", "1", &d, "LIMIT", "2"]).await,
+            RedisValue::Int(2)
+        );
+        assert_eq!(
+            query(&mut conn, &["SINTERSTORE", &d, &d, &k("none")]).await,
+            RedisValue::Int(0)
+        );
         assert_eq!(query(&mut conn, &["EXISTS", &d]).await, RedisValue::Int(0));
         // SSCAN: [cursor, [members]] in both.
-        let RedisValue::Array(parts) = query(&mut conn, &["SSCAN", &a, "0", "COUNT", "100"]).await else {
+        let RedisValue::Array(parts) = query(&mut conn, &["SSCAN", &a, "0", "COUNT", "100"]).await
+        else {
             panic!("SSCAN replies an array");
         };
         assert_eq!(parts[0], RedisValue::BulkString(b"0".to_vec()));
@@ -167,12 +201,25 @@ async fn resp_bytes_are_redis_s_in_both_versions() {
     for (words, text) in [
         (&["SMEMBERS", "str"][..], WRONGTYPE),
         (&["SINTER", "none", "str"], WRONGTYPE),
-        (&["SCARD"], "ERR wrong number of arguments for 'scard' command"),
-        (&["SINTERCARD", "0", "a"], "ERR numkeys should be greater than 0"),
-        (&["SINTERCARD", "1", "a", "LIMIT", "-1"], "ERR LIMIT can't be negative"),
+        (
+            &["SCARD"],
+            "ERR wrong number of arguments for 'scard' command",
+        ),
+        (
+            &["SINTERCARD", "0", "a"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["SINTERCARD", "1", "a", "LIMIT", "-1"],
+            "ERR LIMIT can't be negative",
+        ),
         (&["SSCAN", "a", "x"], "ERR invalid cursor"),
     ] {
-        assert_eq!(conn.call(words).await, Resp::Error(text.to_string()), "{words:?}");
+        assert_eq!(
+            conn.call(words).await,
+            Resp::Error(text.to_string()),
+            "{words:?}"
+        );
     }
     stop(running).await;
 }

@@ -85,7 +85,10 @@ fn sadd_srem_scard_and_membership() {
     assert_eq!(run(&mut s, &["TYPE", "s"]), Reply::simple("set"));
     assert_eq!(run(&mut s, &["SREM", "s", "a", "z", "a"]), Reply::Int(1));
     assert_eq!(run(&mut s, &["SREM", "nokey", "a"]), Reply::Int(0));
-    assert_eq!(members(&run(&mut s, &["SMEMBERS", "s"])), sorted(&["b", "c"]));
+    assert_eq!(
+        members(&run(&mut s, &["SMEMBERS", "s"])),
+        sorted(&["b", "c"])
+    );
     // The last removal deletes the key.
     assert_eq!(run(&mut s, &["SREM", "s", "b", "c"]), Reply::Int(2));
     assert_eq!(run(&mut s, &["EXISTS", "s"]), Reply::Int(0));
@@ -186,11 +189,20 @@ fn spop_and_srandmember_counts() {
     assert_eq!(run(&mut s, &["SPOP", "nokey"]), Reply::Nil);
     assert_eq!(run(&mut s, &["SPOP", "nokey", "2"]), Reply::Set(Vec::new()));
     assert_eq!(run(&mut s, &["SRANDMEMBER", "nokey"]), Reply::Nil);
-    assert_eq!(run(&mut s, &["SRANDMEMBER", "nokey", "2"]), Reply::Array(Vec::new()));
-    assert_eq!(run(&mut s, &["SRANDMEMBER", "nokey", "-2"]), Reply::Array(Vec::new()));
+    assert_eq!(
+        run(&mut s, &["SRANDMEMBER", "nokey", "2"]),
+        Reply::Array(Vec::new())
+    );
+    assert_eq!(
+        run(&mut s, &["SRANDMEMBER", "nokey", "-2"]),
+        Reply::Array(Vec::new())
+    );
     // Zero counts.
     assert_eq!(run(&mut s, &["SPOP", "s", "0"]), Reply::Set(Vec::new()));
-    assert_eq!(run(&mut s, &["SRANDMEMBER", "s", "0"]), Reply::Array(Vec::new()));
+    assert_eq!(
+        run(&mut s, &["SRANDMEMBER", "s", "0"]),
+        Reply::Array(Vec::new())
+    );
     // SRANDMEMBER: distinct with a positive count, capped at the size;
     // repeats allowed with a negative one, exactly that many.
     let three = members(&run(&mut s, &["SRANDMEMBER", "s", "3"]));
@@ -252,8 +264,15 @@ fn random_draws_are_deterministic_given_the_state_and_reach_every_member() {
     }
     assert_eq!(draws[0], draws[1]);
     // Not stuck on one member: 200 draws over 40 members reach most.
-    let distinct: HashSet<_> = draws[0][..200].iter().map(|reply| format!("{reply:?}")).collect();
-    assert!(distinct.len() > 20, "only {} distinct draws", distinct.len());
+    let distinct: HashSet<_> = draws[0][..200]
+        .iter()
+        .map(|reply| format!("{reply:?}"))
+        .collect();
+    assert!(
+        distinct.len() > 20,
+        "only {} distinct draws",
+        distinct.len()
+    );
 }
 
 #[test]
@@ -279,7 +298,10 @@ fn smove_edge_cases() {
     run(&mut s, &["SADD", "dst", "b"]);
     assert_eq!(run(&mut s, &["SMOVE", "src", "dst", "b"]), Reply::Int(1));
     assert_eq!(run(&mut s, &["EXISTS", "src"]), Reply::Int(0));
-    assert_eq!(members(&run(&mut s, &["SMEMBERS", "dst"])), sorted(&["a", "b"]));
+    assert_eq!(
+        members(&run(&mut s, &["SMEMBERS", "dst"])),
+        sorted(&["a", "b"])
+    );
 }
 
 #[test]
@@ -291,35 +313,74 @@ fn combining_sets_and_storing_the_result() {
     let inter = run(&mut s, &["SINTER", "a", "b"]);
     assert!(matches!(inter, Reply::Set(_)));
     assert_eq!(members(&inter), sorted(&["3", "4"]));
-    assert_eq!(members(&run(&mut s, &["SINTER", "a", "b", "c"])), sorted(&["4"]));
-    assert_eq!(run(&mut s, &["SINTER", "a", "nokey"]), Reply::Set(Vec::new()));
+    assert_eq!(
+        members(&run(&mut s, &["SINTER", "a", "b", "c"])),
+        sorted(&["4"])
+    );
+    assert_eq!(
+        run(&mut s, &["SINTER", "a", "nokey"]),
+        Reply::Set(Vec::new())
+    );
     assert_eq!(
         members(&run(&mut s, &["SUNION", "a", "b", "nokey", "c"])),
         sorted(&["1", "2", "3", "4", "5", "6"])
     );
-    assert_eq!(members(&run(&mut s, &["SDIFF", "a", "b"])), sorted(&["1", "2"]));
-    assert_eq!(members(&run(&mut s, &["SDIFF", "a", "nokey"])), sorted(&["1", "2", "3", "4"]));
-    assert_eq!(run(&mut s, &["SDIFF", "nokey", "a"]), Reply::Set(Vec::new()));
-    assert_eq!(run(&mut s, &["SINTERCARD", "2", "a", "b"]), Reply::Int(2));
-    assert_eq!(run(&mut s, &["SINTERCARD", "2", "a", "b", "LIMIT", "1"]), Reply::Int(1));
-    assert_eq!(run(&mut s, &["SINTERCARD", "2", "a", "b", "LIMIT", "0"]), Reply::Int(2));
     assert_eq!(
-        run(&mut s, &["SINTERCARD", "1", "a", "LIMIT", "1", "LIMIT", "3"]),
+        members(&run(&mut s, &["SDIFF", "a", "b"])),
+        sorted(&["1", "2"])
+    );
+    assert_eq!(
+        members(&run(&mut s, &["SDIFF", "a", "nokey"])),
+        sorted(&["1", "2", "3", "4"])
+    );
+    assert_eq!(
+        run(&mut s, &["SDIFF", "nokey", "a"]),
+        Reply::Set(Vec::new())
+    );
+    assert_eq!(run(&mut s, &["SINTERCARD", "2", "a", "b"]), Reply::Int(2));
+    assert_eq!(
+        run(&mut s, &["SINTERCARD", "2", "a", "b", "LIMIT", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        run(&mut s, &["SINTERCARD", "2", "a", "b", "LIMIT", "0"]),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &["SINTERCARD", "1", "a", "LIMIT", "1", "LIMIT", "3"]
+        ),
         Reply::Int(3)
     );
-    assert_eq!(run(&mut s, &["SINTERCARD", "2", "a", "nokey"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["SINTERCARD", "2", "a", "nokey"]),
+        Reply::Int(0)
+    );
     // STORE overwrites any type and its time to live.
     run(&mut s, &["SET", "d", "old", "EX", "100"]);
     assert_eq!(run(&mut s, &["SINTERSTORE", "d", "a", "b"]), Reply::Int(2));
-    assert_eq!(members(&run(&mut s, &["SMEMBERS", "d"])), sorted(&["3", "4"]));
+    assert_eq!(
+        members(&run(&mut s, &["SMEMBERS", "d"])),
+        sorted(&["3", "4"])
+    );
     assert_eq!(run(&mut s, &["TTL", "d"]), Reply::Int(-1));
     assert_eq!(run(&mut s, &["SUNIONSTORE", "d", "b", "c"]), Reply::Int(4));
-    assert_eq!(members(&run(&mut s, &["SMEMBERS", "d"])), sorted(&["3", "4", "5", "6"]));
+    assert_eq!(
+        members(&run(&mut s, &["SMEMBERS", "d"])),
+        sorted(&["3", "4", "5", "6"])
+    );
     // The destination may be a source.
     assert_eq!(run(&mut s, &["SDIFFSTORE", "d", "d", "c"]), Reply::Int(2));
-    assert_eq!(members(&run(&mut s, &["SMEMBERS", "d"])), sorted(&["3", "5"]));
+    assert_eq!(
+        members(&run(&mut s, &["SMEMBERS", "d"])),
+        sorted(&["3", "5"])
+    );
     // An empty result deletes the destination.
-    assert_eq!(run(&mut s, &["SINTERSTORE", "d", "a", "nokey"]), Reply::Int(0));
+    assert_eq!(
+        run(&mut s, &["SINTERSTORE", "d", "a", "nokey"]),
+        Reply::Int(0)
+    );
     assert_eq!(run(&mut s, &["EXISTS", "d"]), Reply::Int(0));
     run(&mut s, &["SET", "d", "x"]);
     assert_eq!(run(&mut s, &["SDIFFSTORE", "d", "a", "a"]), Reply::Int(0));
@@ -342,7 +403,10 @@ fn sscan_returns_every_member_and_matches_patterns() {
     let mut cursor = "0".to_string();
     let mut calls = 0;
     loop {
-        let Reply::Array(parts) = run(&mut s, &["SSCAN", "s", &cursor, "MATCH", "m1*", "COUNT", "37"]) else {
+        let Reply::Array(parts) = run(
+            &mut s,
+            &["SSCAN", "s", &cursor, "MATCH", "m1*", "COUNT", "37"],
+        ) else {
             panic!("SSCAN replies an array");
         };
         cursor = String::from_utf8(parts[0].bulk_bytes().unwrap().to_vec()).unwrap();
@@ -375,10 +439,15 @@ fn limits_refuse_and_change_nothing() {
         error_text(&over),
         "ERR set would exceed set_members_max (3)"
     );
-    let Reply::Error(error) = over else { unreachable!() };
+    let Reply::Error(error) = over else {
+        unreachable!()
+    };
     assert_eq!(error.code, ErrorCode::Limit);
     // Members already there do not count.
-    assert_eq!(run(&mut s, &["SADD", "s", "a", "b", "c", "c"]), Reply::Int(1));
+    assert_eq!(
+        run(&mut s, &["SADD", "s", "a", "b", "c", "c"]),
+        Reply::Int(1)
+    );
     assert!(run(&mut s, &["SADD", "s", "123456789"]).is_error());
     assert!(run(&mut s, &["SADD", "t", "x", "123456789"]).is_error());
     assert_eq!(run(&mut s, &["EXISTS", "t"]), Reply::Int(0));
@@ -433,12 +502,16 @@ fn large_sets_shrink_back_after_removals() {
     assert_eq!(full, n * 23, "one header byte and 22 bytes per member");
     for i in 0..n - 10 {
         let member = format!("id:{i:019}");
-        let arguments = args(&["SREM", "big", &member]);
+        let arguments = args(["SREM", "big", &member]);
         s.apply(&parse(&arguments).unwrap(), NOW);
     }
     s.check_invariants();
     assert_eq!(run(&mut s, &["SCARD", "big"]), Reply::Int(10));
-    assert!(arena(&s) <= 10 * 23 + 256, "arena of {} bytes after shrinking", arena(&s));
+    assert!(
+        arena(&s) <= 10 * 23 + 256,
+        "arena of {} bytes after shrinking",
+        arena(&s)
+    );
 }
 
 #[derive(Clone, Debug)]

@@ -167,13 +167,12 @@ fn parse_sscan(a: &mut Args<'_>) -> Result<Request, ServerError> {
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.
 fn parse_sintercard(a: &mut Args<'_>) -> Result<Request, ServerError> {
-    let numkeys = a
-        .int()
-        .ok()
-        .filter(|numkeys| *numkeys > 0)
-        .ok_or_else(|| {
-            ServerError::new_static(ErrorCode::OutOfRange, "ERR numkeys should be greater than 0")
-        })?;
+    let numkeys = a.int().ok().filter(|numkeys| *numkeys > 0).ok_or_else(|| {
+        ServerError::new_static(
+            ErrorCode::OutOfRange,
+            "ERR numkeys should be greater than 0",
+        )
+    })?;
     if numkeys as u64 > a.remaining() as u64 {
         return Err(ServerError::new_static(
             ErrorCode::Syntax,

@@ -130,11 +130,7 @@ fn too_many_items(items: usize, reply_items_max: usize) -> ServerError {
 
 /// Whether adding `members` to `set` (or to a new set) stays within
 /// `set_members_max` and the arena; members already there do not count.
-fn room_for(
-    set: Option<&Set>,
-    members: &[Bytes],
-    members_max: usize,
-) -> Result<(), ServerError> {
+fn room_for(set: Option<&Set>, members: &[Bytes], members_max: usize) -> Result<(), ServerError> {
     let (len, live_bytes) = set.map_or((0, 0), |set| (set.len(), set.live_bytes()));
     let mut fresh: HashSet<&[u8]> = HashSet::new();
     let mut bytes = 0usize;
@@ -246,7 +242,9 @@ pub fn smismember(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64)
             members
                 .iter()
                 .map(|member| {
-                    Reply::Int(i64::from(set.as_ref().is_some_and(|set| set.contains(member))))
+                    Reply::Int(i64::from(
+                        set.as_ref().is_some_and(|set| set.contains(member)),
+                    ))
                 })
                 .collect(),
         ),
@@ -361,8 +359,7 @@ pub fn srandmember(state: &mut State, key: &[u8], count: Option<i64>, now_ms: u6
         wanted.min(set.len() as u64)
     };
     if take > reply_items_max as u64 {
-        return too_many_items(usize::try_from(take).unwrap_or(usize::MAX), reply_items_max)
-            .into();
+        return too_many_items(usize::try_from(take).unwrap_or(usize::MAX), reply_items_max).into();
     }
     let take = take as usize;
     if count < 0 {
@@ -510,10 +507,12 @@ fn check_sets(state: &mut State, keys: &[Bytes], now_ms: u64) -> Result<(), Serv
 /// missing one.
 fn sets_of<'a>(state: &'a State, keys: &[Bytes]) -> Vec<Option<&'a Set>> {
     keys.iter()
-        .map(|key| match state.keyspace.peek(key).map(|entry| &entry.value) {
-            Some(Value::Set(set)) => Some(&**set),
-            _ => None,
-        })
+        .map(
+            |key| match state.keyspace.peek(key).map(|entry| &entry.value) {
+                Some(Value::Set(set)) => Some(&**set),
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -610,7 +609,10 @@ pub fn scombine_store(state: &mut State, op: SetOp, keys: &[Bytes], now_ms: u64)
     let mut result = Set::new(seed);
     match combine(op, &sets, members_max, |_| too_large(members_max)) {
         Ok(members) => {
-            let bytes: usize = members.iter().map(|member| record_bytes(member.len())).sum();
+            let bytes: usize = members
+                .iter()
+                .map(|member| record_bytes(member.len()))
+                .sum();
             if bytes > ARENA_BYTES_MAX {
                 return arena_full().into();
             }

@@ -242,10 +242,7 @@ impl Set {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         let hash = self.hash(member);
         let arena = &self.arena;
-        let Some(at) = self
-            .index
-            .remove(hash, |at| member_at(arena, at) == member)
-        else {
+        let Some(at) = self.index.remove(hash, |at| member_at(arena, at) == member) else {
             return false;
         };
         let at = at as usize;
@@ -450,9 +447,7 @@ impl Set {
         // Each member takes at least its 4-byte length.
         let left = input.remaining();
         if count.saturating_mul(4) > left as u64 {
-            return Err(DecodeError(format!(
-                "set count {count} runs past the end"
-            )));
+            return Err(DecodeError(format!("set count {count} runs past the end")));
         }
         let mut set = Set::new(seed);
         set.index = TagIndex::with_capacity(count as usize);
@@ -538,21 +533,23 @@ mod tests {
         let mut set = Set::new(7);
         let mut x = 0x1234_5678u64;
         for step in 0..cases() * 60 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let id = (x >> 33) % 500;
             // Some members long enough for two-byte headers and records
             // that span blocks.
-            let member = if id % 7 == 0 {
+            let member = if id.is_multiple_of(7) {
                 vec![id as u8; 5000 + id as usize]
             } else {
                 format!("member-{id}").into_bytes()
             };
-            if (x >> 20) % 3 == 0 {
+            if (x >> 20).is_multiple_of(3) {
                 assert_eq!(set.remove(&member), model.remove(&member));
             } else {
                 assert_eq!(set.insert(&member), model.insert(member.clone()));
             }
-            if step % 97 == 0 {
+            if step.is_multiple_of(97) {
                 set.check_invariants();
             }
             if let Some(at) = set.random_offset() {
