@@ -407,6 +407,7 @@ mod tests {
             .map(|(_, e)| e.value.clone())
             .collect();
         values.push(Value::Zset(Box::new(zset::Zset::new(9))));
+        values.push(Value::Set(Box::new(set::Set::new(9))));
         values
     }
 
