@@ -84,7 +84,9 @@
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
 //!         | 10 NilArray | 11 Set count:u32 reply{count}
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
-//! set    := seed:u64 rng:u64 count:u64 member*      arena order; rng never 0
+//! set    := seed:u64 rng:u64 epoch:u32 count:u64 member*
+//!                                                   arena order; rng never 0; epoch
+//!                                                   of the layout (SSCAN cursors)
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
 //! queue  := seed:u64 settings closed:u8

@@ -216,15 +216,15 @@ fn damaged_set_encodings_are_refused() {
             "cut at {length}"
         );
     }
-    // Layout: tag, seed:u64, rng:u64, count:u64, members.
+    // Layout: tag, seed:u64, rng:u64, epoch:u32, count:u64, members.
     let mut zero_rng = bytes.clone();
     zero_rng[9..17].fill(0);
     assert!(decode_value(&mut Reader::new(&zero_rng)).is_err());
     let mut huge_count = bytes.clone();
-    huge_count[17..25].copy_from_slice(&u64::MAX.to_le_bytes());
+    huge_count[21..29].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(decode_value(&mut Reader::new(&huge_count)).is_err());
-    // A repeated member: "bb" becomes "a" plus a padding member.
-    let mut repeated = Vec::from(&bytes[..25]);
+    // A repeated member.
+    let mut repeated = Vec::from(&bytes[..29]);
     for member in [&b"a"[..], b"a", b"ccc"] {
         repeated.extend_from_slice(&(member.len() as u32).to_le_bytes());
         repeated.extend_from_slice(member);

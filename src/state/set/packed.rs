@@ -62,8 +62,8 @@ pub struct Set {
     seed: u64,
     /// Generator state (xorshift64*, never 0), serialized.
     rng: u64,
-    /// Compactions so far: SSCAN cursors carry it, since a compaction
-    /// moves records.
+    /// Changes whenever records move (a compaction, or a decode that drops
+    /// dead records): SSCAN cursors carry it. Serialized.
     epoch: u32,
 }
 
@@ -389,12 +389,12 @@ impl Set {
 
     /// One SSCAN step: from `cursor` (0 = start), calls `visit` on live
     /// members until `count` records were visited; returns the next cursor
-    /// (0 when done). A cursor holds the compaction epoch in its high bits
-    /// and an arena offset in its low 32: after a compaction an old cursor
-    /// starts over, which may repeat members but never misses one, as SCAN
-    /// promises.
+    /// (0 when done). A cursor holds the layout's epoch in its high 32 bits
+    /// and an arena offset in its low 32: after a compaction, or a decode
+    /// (a restart), an old cursor starts over, which may repeat members but
+    /// never misses one, as SCAN promises.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8])) -> u64 {
-        let epoch = u64::from(self.epoch & 0xffff);
+        let epoch = u64::from(self.epoch);
         let mut at = if cursor >> 32 == epoch {
             self.boundary_at_or_after((cursor & 0xffff_ffff) as usize)
         } else {
@@ -423,11 +423,15 @@ impl Set {
         24 + self.len() * (4 + average)
     }
 
-    /// Serializes the set: seed, generator state, count and members in
-    /// arena order (the `set` rule in `effect.rs`).
+    /// Serializes the set: seed, generator state, layout epoch, count and
+    /// members in arena order (the `set` rule in `effect.rs`).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&self.rng.to_le_bytes());
+        // The epoch of the layout decoding gives: the same records in the
+        // same order, so the same layout unless dead records are dropped.
+        let epoch = self.epoch.wrapping_add(u32::from(self.dead_bytes > 0));
+        out.extend_from_slice(&epoch.to_le_bytes());
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
         for member in self.iter() {
             put_bytes(out, member);
@@ -443,6 +447,7 @@ impl Set {
         if rng == 0 {
             return Err(DecodeError("set with a zero generator state".into()));
         }
+        let epoch = input.u32()?;
         let count = input.u64()?;
         // Each member takes at least its 4-byte length.
         let left = input.remaining();
@@ -463,6 +468,7 @@ impl Set {
             }
         }
         set.rng = rng;
+        set.epoch = epoch;
         Ok(set)
     }
 
@@ -587,5 +593,32 @@ mod tests {
         for member in set.iter() {
             assert!(seen.contains(member));
         }
+    }
+    #[test]
+    fn a_decoded_set_keeps_cursors_only_when_its_layout_is_the_same() {
+        let mut set = Set::new(5);
+        for i in 0..2000 {
+            set.insert(format!("member-{i}").as_bytes());
+        }
+        let cursor = set.scan(0, 100, |_| {});
+        let decode = |set: &Set| {
+            let mut bytes = Vec::new();
+            set.encode(&mut bytes);
+            let decoded = Set::decode(&mut Reader::new(&bytes)).expect("decodes");
+            let mut again = Vec::new();
+            decoded.encode(&mut again);
+            assert_eq!(bytes, again, "re-encodes differently");
+            decoded
+        };
+        // No dead records: the same layout, the cursor goes on.
+        let same = decode(&set);
+        assert_eq!(same.scan(cursor, 1, |_| {}), set.scan(cursor, 1, |_| {}));
+        // Dead records before the cursor: the decoded layout differs, so
+        // the cursor starts over (first member again) instead of skipping.
+        set.remove(b"member-3");
+        let moved = decode(&set);
+        let mut first = Vec::new();
+        moved.scan(cursor, 1, |member| first.push(member.to_vec()));
+        assert_eq!(first, vec![b"member-0".to_vec()]);
     }
 }
