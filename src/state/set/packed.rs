@@ -15,14 +15,21 @@
 //!   counted in `dead_bytes`, and once dead bytes are more than half the
 //!   arena the live records are copied into a fresh arena in the same
 //!   order (`compact`), so a set that shrank gives its memory back.
-//! - The arena grows by doubling up to [`MAPPED_ALLOCATION_BYTES_MIN`], then
+//! - The arena grows by doubling (from an exact fit) up to
+//!   [`MAPPED_ALLOCATION_BYTES_MIN`], then
 //!   by 1/64 at a time: from there the allocator moves a mapping's page
 //!   table entries instead of copying (`src/alloc.rs`), so small steps are
 //!   cheap and leave at most 1.6 % of the arena unused.
-//! - `blocks` holds, for each 4 KiB block of the arena, the offset of the
-//!   first record that starts in it (or none): the way in to the arena from
-//!   any byte offset, for random draws and SSCAN cursors, at 1 byte per
-//!   1000 of arena.
+//! - `blocks` holds, for each 4 KiB block of the arena after the first, the
+//!   offset of the first record that starts in it (or none): the way in to
+//!   the arena from any byte offset, for random draws and SSCAN cursors, at
+//!   1 byte per 1000 of arena (nothing for a set under 4 KiB).
+//! - A set of at most [`SMALL_MAX`] members has no index: finding a member
+//!   scans its few records, and the set is its 96-byte header and its
+//!   arena, grown to fit (a 3-member set of 22-byte ids: 96 + 92 bytes,
+//!   against 288 with an index of 8 buckets and a rounded-up arena). The
+//!   index is built when the set grows past it and dropped by a compaction
+//!   that leaves it small.
 //!
 //! Random draws (SPOP, SRANDMEMBER) take a random byte of the arena and the
 //! first live record at or after it, from the value's own generator
@@ -45,7 +52,9 @@ const NO_RECORD: u32 = u32::MAX;
 pub const ARENA_BYTES_MAX: usize = u32::MAX as usize - 1;
 /// Longest member the record header can describe (3 varint bytes).
 pub const MEMBER_BYTES_LIMIT: usize = (1 << 20) - 1;
-/// Dead bytes below which a set is never compacted (copying a small arena
+/// Most members of a set kept without an index.
+const SMALL_MAX: usize = 16;
+/// Dead bytes below which a set with an index is never compacted (copying a small arena
 /// to save little is not worth it).
 const COMPACT_DEAD_BYTES_MIN: usize = 256;
 
@@ -55,8 +64,13 @@ pub struct Set {
     arena: Vec<u8>,
     dead_bytes: usize,
     blocks: Vec<u32>,
-    /// Arena offsets of the live records, hashed by member bytes.
-    index: TagIndex,
+    /// Arena offsets of the live records, hashed by member bytes; `None`
+    /// while the set has never held more than [`SMALL_MAX`] members since
+    /// its last compaction (a scan of a few records is as fast, and a small
+    /// set costs 72 bytes less).
+    index: Option<Box<TagIndex>>,
+    /// Live members.
+    len: u32,
     hasher: foldhash::fast::FixedState,
     /// The seed `hasher` was made from, kept for serialization.
     seed: u64,
@@ -131,13 +145,29 @@ fn member_at(arena: &[u8], at: u32) -> &[u8] {
     &arena[at + head..at + head + len]
 }
 
+/// Notes in `blocks` that a record starts at `at`, the arena's end: the
+/// entry of block `b` is `blocks[b - 1]`, block 0's first record being at 0.
+fn note_block_start(blocks: &mut Vec<u32>, at: usize) {
+    let block = at >> BLOCK_SHIFT;
+    if block == 0 {
+        return;
+    }
+    while blocks.len() < block - 1 {
+        blocks.push(NO_RECORD);
+    }
+    if blocks.len() == block - 1 {
+        blocks.push(at as u32);
+    }
+}
+
 impl Set {
     pub fn new(seed: u64) -> Set {
         Set {
             arena: Vec::new(),
             dead_bytes: 0,
             blocks: Vec::new(),
-            index: TagIndex::default(),
+            index: None,
+            len: 0,
             hasher: foldhash::fast::FixedState::with_seed(seed),
             seed,
             rng: seed | 1,
@@ -146,11 +176,11 @@ impl Set {
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 
     /// Bytes of the arena: live and dead records.
@@ -169,8 +199,41 @@ impl Set {
 
     fn find(&self, member: &[u8]) -> Option<u32> {
         let arena = &self.arena;
-        self.index
-            .find(self.hash(member), |at| member_at(arena, at) == member)
+        match &self.index {
+            Some(index) => index.find(self.hash(member), |at| member_at(arena, at) == member),
+            None => self
+                .live_offsets()
+                .find(|&at| member_at(arena, at) == member),
+        }
+    }
+
+    /// The offsets of the live records, in order.
+    fn live_offsets(&self) -> impl Iterator<Item = u32> + '_ {
+        let arena = &self.arena;
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            while at < arena.len() {
+                let (head, len, dead) = read_header(arena, at);
+                let start = at;
+                at += head + len;
+                if !dead {
+                    return Some(start as u32);
+                }
+            }
+            None
+        })
+    }
+
+    /// Builds the index of every live record (a set growing past
+    /// [`SMALL_MAX`]).
+    fn build_index(&mut self, capacity: usize) {
+        let mut index = TagIndex::with_capacity(capacity);
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        for at in self.live_offsets() {
+            let hash = hasher.hash_one(member_at(arena, at));
+            index.insert_unique(hash, at, |other| hasher.hash_one(member_at(arena, other)));
+        }
+        self.index = Some(Box::new(index));
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
@@ -180,14 +243,15 @@ impl Set {
     /// Starts loading the start of the index's probe for `member`, reading
     /// nothing (see `State::prefetch`). Changes nothing.
     pub fn prefetch(&self, member: &[u8]) {
-        self.index.prefetch(self.hash(member));
+        if let Some(index) = &self.index {
+            index.prefetch(self.hash(member));
+        }
     }
 
     /// Adds `member`; returns whether it was new. The caller checked that
     /// the record fits (`live_bytes() + record_bytes(len)` at most
     /// [`ARENA_BYTES_MAX`]) and the member's length.
     pub fn insert(&mut self, member: &[u8]) -> bool {
-        let hash = self.hash(member);
         if self.find(member).is_some() {
             return false;
         }
@@ -204,10 +268,16 @@ impl Set {
         self.note_record_start(at);
         put_header(&mut self.arena, member.len());
         self.arena.extend_from_slice(member);
-        let (arena, hasher) = (&self.arena, &self.hasher);
-        self.index.insert_unique(hash, at as u32, |other| {
-            hasher.hash_one(member_at(arena, other))
-        });
+        self.len += 1;
+        if let Some(index) = &mut self.index {
+            let (arena, hasher) = (&self.arena, &self.hasher);
+            let hash = hasher.hash_one(member);
+            index.insert_unique(hash, at as u32, |other| {
+                hasher.hash_one(member_at(arena, other))
+            });
+        } else if self.len() > SMALL_MAX {
+            self.build_index(self.len());
+        }
         true
     }
 
@@ -219,7 +289,7 @@ impl Set {
             return;
         }
         let step = if capacity < MAPPED_ALLOCATION_BYTES_MIN {
-            capacity.max(64)
+            capacity
         } else {
             capacity / 64
         };
@@ -227,14 +297,17 @@ impl Set {
         self.arena.reserve_exact(target - len);
     }
 
-    /// Notes that a record starts at `at`, the arena's end.
+    /// Notes that a record starts at `at`, the arena's end. Block 0 has no
+    /// entry (its first record is at 0), so a small set's `blocks` is empty.
     fn note_record_start(&mut self, at: usize) {
-        let block = at >> BLOCK_SHIFT;
-        while self.blocks.len() < block {
-            self.blocks.push(NO_RECORD);
-        }
-        if self.blocks.len() == block {
-            self.blocks.push(at as u32);
+        note_block_start(&mut self.blocks, at);
+    }
+
+    /// The first record start in `block` (`NO_RECORD` if none).
+    fn block_start(&self, block: usize) -> u32 {
+        match block {
+            0 => 0,
+            _ => self.blocks[block - 1],
         }
     }
 
@@ -242,9 +315,14 @@ impl Set {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         let hash = self.hash(member);
         let arena = &self.arena;
-        let Some(at) = self.index.remove(hash, |at| member_at(arena, at) == member) else {
+        let found = match &mut self.index {
+            Some(index) => index.remove(hash, |at| member_at(arena, at) == member),
+            None => self.find(member),
+        };
+        let Some(at) = found else {
             return false;
         };
+        self.len -= 1;
         let at = at as usize;
         let (head, len, _) = read_header(&self.arena, at);
         // The dead bit is the header's lowest bit, in its first byte.
@@ -264,7 +342,8 @@ impl Set {
             };
             return;
         }
-        if self.dead_bytes >= COMPACT_DEAD_BYTES_MIN && self.dead_bytes * 2 > self.arena.len() {
+        let worth = self.dead_bytes >= COMPACT_DEAD_BYTES_MIN || self.index.is_none();
+        if worth && self.dead_bytes * 2 > self.arena.len() {
             self.compact();
         }
     }
@@ -274,7 +353,9 @@ impl Set {
     fn compact(&mut self) {
         let mut fresh = Set::new(self.seed);
         fresh.arena.reserve_exact(self.live_bytes());
-        fresh.index = TagIndex::with_capacity(self.len());
+        if self.len() > SMALL_MAX {
+            fresh.index = Some(Box::new(TagIndex::with_capacity(self.len())));
+        }
         for member in self.iter() {
             fresh.insert(member);
         }
@@ -323,10 +404,10 @@ impl Set {
         }
         // Blocks past the last record's start (which the last record spans)
         // have no entry.
-        let mut block = (at >> BLOCK_SHIFT).min(self.blocks.len() - 1);
+        let mut block = (at >> BLOCK_SHIFT).min(self.blocks.len());
         // Block 0 always starts with a record at 0, which is <= at.
         let mut start = loop {
-            let start = self.blocks[block];
+            let start = self.block_start(block);
             if start != NO_RECORD && start as usize <= at {
                 break start as usize;
             }
@@ -376,14 +457,7 @@ impl Set {
     /// The arena offsets of every live member, in order.
     pub fn offsets(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.len());
-        let mut at = 0usize;
-        while at < self.arena.len() {
-            let (head, len, dead) = read_header(&self.arena, at);
-            if !dead {
-                out.push(at as u32);
-            }
-            at += head + len;
-        }
+        out.extend(self.live_offsets());
         out
     }
 
@@ -455,7 +529,9 @@ impl Set {
             return Err(DecodeError(format!("set count {count} runs past the end")));
         }
         let mut set = Set::new(seed);
-        set.index = TagIndex::with_capacity(count as usize);
+        if count as usize > SMALL_MAX {
+            set.index = Some(Box::new(TagIndex::with_capacity(count as usize)));
+        }
         for _ in 0..count {
             let member = input.slice()?;
             if member.len() > MEMBER_BYTES_LIMIT
@@ -481,13 +557,7 @@ impl Set {
         let (mut live, mut dead_bytes) = (0usize, 0usize);
         let mut blocks = Vec::new();
         while at < self.arena.len() {
-            let block = at >> BLOCK_SHIFT;
-            while blocks.len() < block {
-                blocks.push(NO_RECORD);
-            }
-            if blocks.len() == block {
-                blocks.push(at as u32);
-            }
+            note_block_start(&mut blocks, at);
             let (head, len, dead) = read_header(&self.arena, at);
             assert_eq!(head, header_len(len), "header not minimal");
             if dead {
@@ -500,14 +570,18 @@ impl Set {
             at += head + len;
         }
         assert_eq!(at, self.arena.len(), "record runs past the arena");
-        assert_eq!(live, self.len(), "index length");
+        assert_eq!(live, self.len(), "live count");
         assert_eq!(dead_bytes, self.dead_bytes, "dead bytes");
         assert_eq!(blocks, self.blocks, "block starts");
-        #[cfg(test)]
-        {
-            let arena = &self.arena;
-            self.index
-                .check_invariants(|at| self.hasher.hash_one(member_at(arena, at)));
+        if let Some(index) = &self.index {
+            assert_eq!(index.len(), self.len(), "index length");
+            #[cfg(test)]
+            {
+                let arena = &self.arena;
+                index.check_invariants(|at| self.hasher.hash_one(member_at(arena, at)));
+            }
+        } else {
+            assert!(self.len() <= SMALL_MAX, "a large set without an index");
         }
     }
 }
@@ -535,14 +609,24 @@ mod tests {
 
     #[test]
     fn matches_a_model_under_churn_with_long_members_and_compactions() {
+        churn(500, cases() * 60);
+    }
+
+    /// Sets that cross [`SMALL_MAX`] both ways, with and without an index.
+    #[test]
+    fn small_sets_match_a_model_as_they_grow_and_shrink() {
+        churn(SMALL_MAX as u64 + 8, cases() * 30);
+    }
+
+    fn churn(ids: u64, steps: u64) {
         let mut model = std::collections::HashSet::new();
         let mut set = Set::new(7);
         let mut x = 0x1234_5678u64;
-        for step in 0..cases() * 60 {
+        for step in 0..steps {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let id = (x >> 33) % 500;
+            let id = (x >> 33) % ids;
             // Some members long enough for two-byte headers and records
             // that span blocks.
             let member = if id.is_multiple_of(7) {
