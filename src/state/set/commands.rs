@@ -153,7 +153,7 @@ fn room_for(set: Option<&Set>, members: &[Bytes], members_max: usize) -> Result<
 /// SADD key member [member ...]
 /// ```
 /// How many members were new. Every member is checked against the limits
-/// before any is added.
+/// before any is added. An existing set is looked up once.
 pub fn sadd(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Reply {
     for member in members {
         if let Err(error) = member_limit(state, member) {
@@ -162,34 +162,40 @@ pub fn sadd(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Re
     }
     let members_max = state.limits.set_members_max;
     let member_bytes_max = state.limits.member_bytes_max;
-    let exists = match set_ref(state, key, now_ms) {
+    match set_write(state, key, now_ms) {
         Err(error) => return error.into(),
-        Ok(set) => {
-            let quick = set.as_ref().map_or(0, |set| set.len()) + members.len() <= members_max
-                && set.as_ref().map_or(0, |set| set.live_bytes())
-                    + members.len() * (3 + member_bytes_max)
-                    <= ARENA_BYTES_MAX;
+        Ok(Some((set, mut recorder))) => {
+            // The exact check (which members are new) only near a limit.
+            let quick = set.len() + members.len() <= members_max
+                && set.live_bytes() + members.len() * (3 + member_bytes_max) <= ARENA_BYTES_MAX;
             if !quick {
-                if let Err(error) = room_for(set.as_deref(), members, members_max) {
+                if let Err(error) = room_for(Some(set), members, members_max) {
                     return error.into();
                 }
             }
-            set.is_some()
+            return Reply::Int(add_members(set, members, &mut recorder));
         }
-    };
-    if !exists {
-        if let Err(error) = state.room_for_key(now_ms) {
-            return error.into();
-        }
-        let seed = seed_for(state, key);
-        state
-            .keyspace
-            .insert(key, Value::Set(Box::new(Set::new(seed))), None);
+        Ok(None) => {}
     }
-    let Ok(Some((set, mut recorder))) = set_write(state, key, now_ms) else {
-        return ServerError::generic("ERR set vanished").into();
-    };
-    let mut added = 0i64;
+    if let Err(error) = room_for(None, members, members_max) {
+        return error.into();
+    }
+    if let Err(error) = state.room_for_key(now_ms) {
+        return error.into();
+    }
+    let seed = seed_for(state, key);
+    state
+        .keyspace
+        .insert(key, Value::Set(Box::new(Set::new(seed))), None);
+    match set_write(state, key, now_ms) {
+        Ok(Some((set, mut recorder))) => Reply::Int(add_members(set, members, &mut recorder)),
+        _ => ServerError::generic("ERR set vanished").into(),
+    }
+}
+
+/// Adds members and records each new one; returns how many were new.
+fn add_members(set: &mut Set, members: &[Bytes], recorder: &mut Recorder) -> i64 {
+    let mut added = 0;
     for member in members {
         if set.insert(member) {
             recorder.record(|key| SetEffect::Add {
@@ -199,7 +205,7 @@ pub fn sadd(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Re
             added += 1;
         }
     }
-    Reply::Int(added)
+    added
 }
 
 /// ```text
@@ -216,7 +222,9 @@ pub fn srem(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) -> Re
         .iter()
         .filter(|member| remove_member(set, member, &mut recorder))
         .count();
-    drop_if_empty(state, key, now_ms);
+    if set.is_empty() {
+        state.keyspace.remove(key);
+    }
     Reply::Int(removed as i64)
 }
 
