@@ -10,11 +10,11 @@
 //! plain removals, so replay never draws.
 //!
 //! Memory, measured (`INFO memory` `used_memory` before and after 10⁶
-//! `SADD`s of distinct 22-byte ids to one key, 1000 per request, release
-//! build): usher grew by 35.9–36.0 MB (bytes per member: 23 of arena, 12.6
-//! of index at 2²¹ buckets, 0.1 of block index, the rest arena slack),
-//! Redis 7.0.15 by 72.4 MB (a `hashtable` set), a ratio of 0.497. 10⁵ keys of 3 such members:
-//! 324 bytes per key against Redis's 362.
+//! `SADD`s of distinct 22-byte ids to one key, release build): usher grew
+//! by 35.9–36.0 MB (bytes per member: 23 of arena, 12.6 of index at 2²¹
+//! buckets, 0.1 of block index, the rest arena slack), Redis 7.0.15 by
+//! 72.4 MB (a `hashtable` set), a ratio of 0.497. 10⁵ keys of 3 such
+//! members: 324 bytes per key against Redis's 362.
 //!
 //! RESP3: SMEMBERS, SINTER, SUNION, SDIFF and SPOP with a count reply with
 //! a set (`~`), as Redis 7 does; SRANDMEMBER with a count with an array.
