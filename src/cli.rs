@@ -135,8 +135,9 @@ fn write_reply(out: &mut String, reply: &Reply, indent: usize) {
             return;
         }
         Reply::Array(items) if items.is_empty() => out.push_str("(empty array)"),
+        Reply::Set(items) if items.is_empty() => out.push_str("(empty set)"),
         Reply::Map(pairs) if pairs.is_empty() => out.push_str("(empty map)"),
-        Reply::Array(items) => {
+        Reply::Array(items) | Reply::Set(items) => {
             let width = digits(items.len());
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {

@@ -116,6 +116,10 @@ pub struct Config {
     /// Most fields in one hash (below 4294967295: slots are 32-bit).
     #[arg(long, default_value_t = 50_000_000)]
     pub hash_fields_max: usize,
+    /// Most members in one set (SADD, SMOVE and the *STORE commands refuse
+    /// to grow a set past it).
+    #[arg(long, default_value_t = 50_000_000)]
+    pub set_members_max: usize,
     /// Most members, waiting and active, in one waiting-room queue.
     #[arg(long, default_value_t = 50_000_000)]
     pub queue_members_max: usize,
@@ -406,6 +410,7 @@ impl Config {
             ("member_bytes_max", self.member_bytes_max as u64),
             ("zset_members_max", self.zset_members_max as u64),
             ("hash_fields_max", self.hash_fields_max as u64),
+            ("set_members_max", self.set_members_max as u64),
             ("queue_members_max", self.queue_members_max as u64),
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
@@ -461,10 +466,13 @@ impl Config {
                 crate::state::queue::QUEUE_MEMBER_BYTES_LIMIT
             )));
         }
-        if self.zset_members_max >= u32::MAX as usize || self.queue_members_max >= u32::MAX as usize
+        if self.zset_members_max >= u32::MAX as usize
+            || self.queue_members_max >= u32::MAX as usize
+            || self.set_members_max >= u32::MAX as usize
         {
             return Err(ConfigError(
-                "zset_members_max and queue_members_max must be below 4294967295".into(),
+                "zset_members_max, queue_members_max and set_members_max must be below 4294967295"
+                    .into(),
             ));
         }
         // A list's snapshot encoding counts its items in a u32.
@@ -629,6 +637,7 @@ impl Config {
             member_bytes_max: self.member_bytes_max,
             zset_members_max: self.zset_members_max,
             hash_fields_max: self.hash_fields_max,
+            set_members_max: self.set_members_max,
             queue_members_max: self.queue_members_max,
             queue_ttl_ms_max: self.queue_ttl_ms_max,
             queue_rate_period_ms_max: self.queue_rate_period_ms_max,

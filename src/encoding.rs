@@ -59,6 +59,11 @@ impl<'a> Reader<'a> {
         self.position >= self.data.len()
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.position)
+    }
+
     pub fn take(&mut self, count: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .position

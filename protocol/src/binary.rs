@@ -361,7 +361,8 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
             out.put_u8(VALUE_BOOL);
             out.put_u8(u8::from(*value));
         }
-        Reply::Array(items) => {
+        // The binary protocol has no set type: a set is an array.
+        Reply::Array(items) | Reply::Set(items) => {
             out.put_u8(VALUE_ARRAY);
             out.put_u32(items.len() as u32);
             for item in items {

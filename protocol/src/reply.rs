@@ -43,6 +43,10 @@ pub enum Reply {
     /// allocation. Equal to the `Array` it stands for; the codecs send both
     /// alike.
     Tuple(Tuple),
+    /// An unordered collection of distinct replies (RESP3 `~`; RESP2 and
+    /// the binary protocol send an array): the replies of SMEMBERS, SINTER,
+    /// SUNION, SDIFF and SPOP with a count.
+    Set(Vec<Reply>),
     /// Key/value pairs (RESP3 `%`; RESP2 sends a flat array).
     Map(Vec<(Reply, Reply)>),
     /// A list of pairs (HRANDFIELD WITHVALUES): RESP3 sends an array of
@@ -161,6 +165,7 @@ impl PartialEq for Reply {
             (Reply::Tuple(tuple), other) | (other, Reply::Tuple(tuple)) => {
                 tuple.to_array() == *other
             }
+            (Reply::Set(a), Reply::Set(b)) => a == b,
             (Reply::Map(a), Reply::Map(b)) => a == b,
             (Reply::Pairs(a), Reply::Pairs(b)) => a == b,
             (Reply::Error(a), Reply::Error(b)) => a == b,
@@ -224,7 +229,7 @@ impl Reply {
                 tuple.for_each_item(|item| total += item.encoded_bytes_bound());
                 total
             }
-            Reply::Array(items) => items.iter().fold(FRAMING, |total, item| {
+            Reply::Array(items) | Reply::Set(items) => items.iter().fold(FRAMING, |total, item| {
                 total.saturating_add(item.encoded_bytes_bound())
             }),
             Reply::Map(pairs) => pairs.iter().fold(FRAMING, |total, (key, value)| {

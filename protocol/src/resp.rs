@@ -493,6 +493,16 @@ pub fn encode_reply(reply: &Reply, version: RespVersion, out: &mut BytesMut) {
                 encode_reply(item, version, out);
             }
         }
+        Reply::Set(items) => {
+            let head = match version {
+                RespVersion::Resp2 => b'*',
+                RespVersion::Resp3 => b'~',
+            };
+            put_int_line(out, head, items.len() as i64);
+            for item in items {
+                encode_reply(item, version, out);
+            }
+        }
         Reply::Tuple(tuple) => {
             put_int_line(out, b'*', tuple.len() as i64);
             tuple.for_each_item(|item| encode_reply(item, version, out));

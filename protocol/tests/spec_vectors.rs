@@ -381,7 +381,8 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
             Reply::Int(_) => 3,
             Reply::Double(_) => 4,
             Reply::Bool(_) => 5,
-            Reply::Array(items) => {
+            // A set is sent as an array.
+            Reply::Array(items) | Reply::Set(items) => {
                 items.iter().for_each(|item| visit(item, seen));
                 6
             }

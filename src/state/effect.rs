@@ -78,6 +78,8 @@
 //!         | 42 StockReservationExpired key holder   its reservation's deadline passed
 //!         | 43 ReqRemember id fingerprint:u64 deadline:u64 reply
 //!         | 44 ReqForget   id                       its deadline passed
+//!         | 45 SetAdd      key member               a member added to a set
+//!         | 46 SetRemove   key member               a member removed (SREM, SPOP, SMOVE)
 //!         | 55 ListPushLeft  key count:u32 bytes{count}  pushed at the head, in order
 //!         | 56 ListPushRight key count:u32 bytes{count}  appended at the tail
 //!         | 57 ListPopLeft   key count:u64          popped from the head
@@ -95,16 +97,20 @@
 //! limit  := 0 | 1 k:u64                             none | k
 //! value  := 1 Str bytes | 2 Int i64 | 3 Zset zset | 4 Queue queue
 //!         | 5 Seats seat-map | 6 Stock stock        (seats/mod.rs, stock/mod.rs)
-//!         | 8 Hash hash | 9 List list
+//!         | 7 Set set | 8 Hash hash | 9 List list
 //! reply  := 0 Nil | 1 Simple text | 2 Bulk bytes | 3 BulkInt i64 | 4 Int i64
 //!         | 5 Double bits:u64 | 6 Bool u8 | 7 Array count:u32 reply{count}
 //!         | 8 Map count:u32 (reply reply){count} | 9 Error code:u16 text
 //!         | 10 NilArray | 11 Pairs count:u32 (reply reply){count}
+//!         | 12 Set count:u32 reply{count}
 //! list   := count:u32 bytes{count}                 head first, never empty
 //! zset   := seed:u64 rng:u64 count:u64 (member score:f64)*   ascending order
 //! hash   := seed:u64 count:u32 (field hvalue)*      count >= 1, fields distinct
 //! hvalue := 0 bytes | 1 i64                         a string that is an integer's
 //!                                                   canonical text is always 1
+//! set    := seed:u64 rng:u64 epoch:u32 count:u64 member*
+//!                                                   arena order; rng never 0; epoch
+//!                                                   of the layout (SSCAN cursors)
 //! settings := capacity:u64 rate_members:u64 rate_period_ms:u64
 //!             rate_anchor_ms:u64 ttl_ms:u64 window:u64 admitted_in_window:u64
 //! queue  := seed:u64 settings closed:u8
@@ -138,6 +144,7 @@ use super::key_effects::KeyEffect;
 use super::list::effects::ListEffect;
 use super::queue::effects::QueueEffect;
 use super::seats::effects::SeatEffect;
+use super::set::effects::SetEffect;
 use super::stock::effects::StockEffect;
 use super::value::Value;
 use super::zset::effects::ZsetEffect;
@@ -167,6 +174,8 @@ pub enum Effect {
     Req(ReqEffect),
     /// A list's items pushed, popped, set, trimmed or removed.
     List(ListEffect),
+    /// A set member added or removed.
+    Set(SetEffect),
 }
 
 // The recording path pushes an `Effect` per change: the wrapping must not
@@ -215,6 +224,12 @@ impl From<ListEffect> for Effect {
     }
 }
 
+impl From<SetEffect> for Effect {
+    fn from(effect: SetEffect) -> Effect {
+        Effect::Set(effect)
+    }
+}
+
 impl From<ReqEffect> for Effect {
     fn from(effect: ReqEffect) -> Effect {
         Effect::Req(effect)
@@ -256,6 +271,7 @@ impl Effect {
             Effect::Stock(effect) => Target::Key(effect.key()),
             Effect::Req(effect) => Target::ReqId(effect.id()),
             Effect::List(effect) => Target::Key(effect.key()),
+            Effect::Set(effect) => Target::Key(effect.key()),
         }
     }
 
@@ -270,6 +286,7 @@ impl Effect {
             Effect::Stock(effect) => effect.encode(out),
             Effect::Req(effect) => effect.encode(out),
             Effect::List(effect) => effect.encode(out),
+            Effect::Set(effect) => effect.encode(out),
         }
     }
 
@@ -279,7 +296,7 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31, 45 to 49, 53 to 54 and 62 up are free.
+    /// does not know. Tags 15 to 31, 47 to 49, 53 to 54 and 62 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
@@ -291,6 +308,7 @@ impl Effect {
             43..=44 => Effect::Req(ReqEffect::decode(tag, input)?),
             55..=61 => Effect::List(ListEffect::decode(tag, input)?),
             50..=52 => Effect::Hash(HashEffect::decode(tag, input)?),
+            45..=46 => Effect::Set(SetEffect::decode(tag, input)?),
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)
@@ -382,7 +400,7 @@ mod tests {
     use crate::state::key_effects as key_tags;
     use crate::state::queue::effects::{self as queue_tags, QueueSettings};
     use crate::state::store::State;
-    use crate::state::{hash, idempotency, limits::StateLimits, list, seats, stock, zset};
+    use crate::state::{hash, idempotency, limits::StateLimits, list, seats, set, stock, zset};
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -437,6 +455,7 @@ mod tests {
                 "big",
                 "99999999999",
             ],
+            &["SADD", "set", "a", "", &"y".repeat(200)],
         ] {
             let request = usher_protocol::parse(&args(words.iter().copied()))
                 .unwrap_or_else(|error| panic!("{words:?}: {error:?}"));
@@ -458,6 +477,7 @@ mod tests {
         }
         large.set(b"text", hash::fields::FieldValue::Bytes(b"not a number"));
         values.push(Value::Hash(large));
+        values.push(Value::Set(Box::new(set::Set::new(9))));
         values
     }
 
@@ -474,6 +494,7 @@ mod tests {
             Reply::Bool(true),
             Reply::Bool(false),
             Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
+            Reply::Set(vec![Reply::Bulk(bytes("member")), Reply::Set(Vec::new())]),
             Reply::Map(vec![(Reply::Simple("k".into()), Reply::Bulk(bytes("v")))]),
             Reply::Pairs(vec![(Reply::Bulk(bytes("f")), Reply::BulkInt(3))]),
             Reply::Error(ServerError::new(
@@ -754,6 +775,18 @@ mod tests {
             }
             .into(),
         ]);
+        effects.extend([
+            SetEffect::Add {
+                key: key("s"),
+                member: bytes("member"),
+            }
+            .into(),
+            SetEffect::Remove {
+                key: key("s"),
+                member: Bytes::new(),
+            }
+            .into(),
+        ]);
         effects
     }
 
@@ -803,6 +836,8 @@ mod tests {
                 ..
             }) => 51,
             Effect::Hash(HashEffect::Remove { .. }) => 52,
+            Effect::Set(SetEffect::Add { .. }) => 45,
+            Effect::Set(SetEffect::Remove { .. }) => 46,
         }
     }
 
@@ -825,7 +860,7 @@ mod tests {
             assert_eq!(&decoded, effect);
         }
         let all: Vec<u8> = (1..=14)
-            .chain(32..=44)
+            .chain(32..=46)
             .chain(50..=52)
             .chain(55..=61)
             .collect();
@@ -868,8 +903,10 @@ mod tests {
                 stock::effects::TAG_RESERVATION_EXPIRED,
                 idempotency::effects::TAG_REMEMBER,
                 idempotency::effects::TAG_FORGET,
+                set::effects::TAG_ADD,
+                set::effects::TAG_REMOVE,
             ],
-            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]
+            [32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46]
         );
         assert_eq!(
             [
@@ -895,7 +932,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=44 | 50..=52 | 55..=61)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=46 | 50..=52 | 55..=61)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),
@@ -925,6 +962,7 @@ mod tests {
             Effect::Seat(_) => Some("seats"),
             Effect::Stock(_) => Some("stock"),
             Effect::List(_) => Some("list"),
+            Effect::Set(_) => Some("set"),
             Effect::Key(_) | Effect::Req(_) => None,
         }
     }
@@ -972,7 +1010,9 @@ mod tests {
             }
         }
         // Every family against every other type, strings included.
-        let types = ["string", "zset", "queue", "seats", "stock", "hash", "list"];
+        let types = [
+            "string", "zset", "queue", "seats", "stock", "hash", "list", "set",
+        ];
         for expected in &types[1..] {
             for found in types.iter().filter(|found| *found != expected) {
                 assert!(
@@ -994,6 +1034,7 @@ mod tests {
             std::mem::size_of::<StockEffect>(),
             std::mem::size_of::<ReqEffect>(),
             std::mem::size_of::<ListEffect>(),
+            std::mem::size_of::<SetEffect>(),
         ]
         .into_iter()
         .max();

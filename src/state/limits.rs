@@ -31,6 +31,8 @@ pub struct StateLimits {
     pub zset_members_max: usize,
     /// Most fields in one hash.
     pub hash_fields_max: usize,
+    /// Most members in one set.
+    pub set_members_max: usize,
     /// Most members (waiting + active) in one queue.
     pub queue_members_max: usize,
     /// Longest admission lifetime a queue may give, in ms.
@@ -58,6 +60,7 @@ impl Default for StateLimits {
             member_bytes_max: 1024,
             zset_members_max: 50_000_000,
             hash_fields_max: 50_000_000,
+            set_members_max: 50_000_000,
             queue_members_max: 50_000_000,
             queue_ttl_ms_max: 30 * 24 * 3_600_000,
             queue_rate_period_ms_max: 24 * 3_600_000,

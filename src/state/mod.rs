@@ -13,7 +13,7 @@
 //!   [`graveyard`], [`limits`], [`record`] (the [`record::Log`] trait
 //!   structures record their effects through);
 //! - each family's effects (`*/effects.rs`, [`key_effects`]), then its
-//!   structure (`zset/set.rs`, `hash/fields.rs`, `queue/{members,room,timers}.rs`,
+//!   structure (`zset/set.rs`, `hash/fields.rs`, `set/packed.rs`, `queue/{members,room,timers}.rs`,
 //!   `seats/map.rs`, `stock/sku.rs`, `list/deque.rs`, [`holders`], `idempotency/table.rs`);
 //! - [`value`] (what a key holds, and the value encoding);
 //! - [`effect`] (the `Effect` enum, its grammar, tag table and dispatch);
@@ -26,7 +26,7 @@
 //!
 //! Families: [`keys`] (generic key commands), [`strings`] (strings and
 //! counters), [`zset`] (sorted sets), [`hash`] (hashes), [`queue`] (waiting rooms and their
-//! timers), [`list`] (lists), [`seats`] (seat maps), [`stock`] (stock), [`holders`] (holder
+//! timers), [`list`] (lists), [`seats`] (seat maps), [`stock`] (stock), [`set`] (sets), [`holders`] (holder
 //! tables and the index of keys with hold deadlines), [`idempotency`]
 //! (`REQ`).
 
@@ -47,6 +47,7 @@ pub mod list;
 pub mod queue;
 pub mod record;
 pub mod seats;
+pub mod set;
 pub mod stock;
 pub mod store;
 pub mod strings;
@@ -67,6 +68,7 @@ pub use limits::StateLimits;
 pub use list::{List, ListEffect};
 pub use queue::{Queue, QueueEffect, QueueSettings, QueueTimers};
 pub use seats::SeatEffect;
+pub use set::{Set, SetEffect};
 pub use stock::StockEffect;
 pub use store::{State, StateStats, KEYS_REAPED_WHEN_FULL};
 pub use value::Value;
@@ -129,6 +131,19 @@ impl State {
             | Request::HIncrBy { key, field, .. } => {
                 if let Some(Value::Hash(hash)) = value(key) {
                     hash.prefetch(field);
+                }
+            }
+            // So is a set's.
+            Request::SAdd { key, members } | Request::SRem { key, members } => {
+                if let Some(Value::Set(set)) = value(key) {
+                    for member in members.iter().take(PREFETCH_KEYS_MAX) {
+                        set.prefetch(member);
+                    }
+                }
+            }
+            Request::SIsMember { key, member } => {
+                if let Some(Value::Set(set)) = value(key) {
+                    set.prefetch(member);
                 }
             }
             // A waiting room's member index is as large as its crowd.
@@ -345,6 +360,24 @@ impl State {
             Request::BListPop { keys, left, .. } => {
                 list::blpop(self, keys, *left, now_ms).unwrap_or(Reply::NilArray)
             }
+            Request::SAdd { key, members } => set::sadd(self, key, members, now_ms),
+            Request::SRem { key, members } => set::srem(self, key, members, now_ms),
+            Request::SIsMember { key, member } => set::sismember(self, key, member, now_ms),
+            Request::SMIsMember { key, members } => set::smismember(self, key, members, now_ms),
+            Request::SCard(key) => set::scard(self, key, now_ms),
+            Request::SMembers(key) => set::smembers(self, key, now_ms),
+            Request::SPop { key, count } => set::spop(self, key, *count, now_ms),
+            Request::SRandMember { key, count } => set::srandmember(self, key, *count, now_ms),
+            Request::SScan {
+                key,
+                cursor,
+                pattern,
+                count,
+            } => set::sscan(self, key, *cursor, pattern.as_deref(), *count, now_ms),
+            Request::SMove { keys, member } => set::smove(self, &keys[0], &keys[1], member, now_ms),
+            Request::SCombine { op, keys } => set::scombine(self, *op, keys, now_ms),
+            Request::SCombineStore { op, keys } => set::scombine_store(self, *op, keys, now_ms),
+            Request::SInterCard { keys, limit } => set::sintercard(self, keys, *limit, now_ms),
             Request::HSet { key, field, value } => {
                 hash::hset(self, key, &[field.clone(), value.clone()], false, now_ms)
             }
@@ -527,6 +560,10 @@ impl State {
                     hash.check_invariants();
                     continue;
                 }
+                Value::Set(set) => {
+                    set.check_invariants();
+                    continue;
+                }
                 Value::Str(_) | Value::Short(_) | Value::Int(_) => continue,
             };
             // Between requests a value is registered under its own earliest
@@ -557,6 +594,7 @@ impl State {
             Effect::Stock(effect) => stock::replay(self, effect),
             Effect::Req(effect) => idempotency::replay(self, effect),
             Effect::List(effect) => list::replay(self, effect),
+            Effect::Set(effect) => set::replay(self, effect),
         };
         self.keyspace.set_recording(recording);
         result

@@ -21,7 +21,8 @@ fn string_reply(value: &Value) -> Reply {
         | Value::Seats(_)
         | Value::Stock(_)
         | Value::List(_)
-        | Value::Hash(_) => Reply::Error(ServerError::WRONG_TYPE),
+        | Value::Hash(_)
+        | Value::Set(_) => Reply::Error(ServerError::WRONG_TYPE),
     }
 }
 
@@ -120,7 +121,8 @@ fn counter_value(value: &Value) -> Result<i64, ServerError> {
         | Value::Seats(_)
         | Value::Stock(_)
         | Value::List(_)
-        | Value::Hash(_) => Err(ServerError::WRONG_TYPE),
+        | Value::Hash(_)
+        | Value::Set(_) => Err(ServerError::WRONG_TYPE),
     }
 }
 

@@ -8,6 +8,7 @@ use super::hash::fields::Hash;
 use super::list::deque::List;
 use super::queue::room::Queue;
 use super::seats::map::SeatMap;
+use super::set::packed::Set;
 use super::stock::sku::Stock;
 use super::zset::set::Zset;
 use crate::encoding::{put_bytes, DecodeError, Reader};
@@ -39,6 +40,8 @@ pub enum Value {
     List(Box<List>),
     /// A hash (never empty: the last HDEL deletes the key).
     Hash(Hash),
+    /// A set (never empty: the last removal deletes the key).
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -52,6 +55,7 @@ impl Value {
             Value::Queue(_) => "queue",
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -83,6 +87,7 @@ impl Value {
             Value::Queue(queue) => queue.waiting() + queue.active() as usize,
             Value::List(list) => list.len(),
             Value::Hash(hash) => hash.len(),
+            Value::Set(set) => set.len(),
         }
     }
 
@@ -115,6 +120,7 @@ const VALUE_SEATS: u8 = 5;
 const VALUE_STOCK: u8 = 6;
 const VALUE_LIST: u8 = 9;
 const VALUE_HASH: u8 = 8;
+const VALUE_SET: u8 = 7;
 
 /// About how many bytes [`encode_value`] writes for `value`: exact for
 /// strings, from counts and a sample of member lengths for the other types.
@@ -131,6 +137,7 @@ pub fn encoded_len_hint(value: &Value) -> usize {
         Value::Stock(stock) => 1 + stock.encoded_len_hint(),
         Value::List(list) => 1 + list.encoded_len_hint(),
         Value::Hash(hash) => 1 + hash.encoded_len_hint(),
+        Value::Set(set) => 1 + set.encoded_len_hint(),
     }
 }
 
@@ -173,6 +180,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(VALUE_HASH);
             hash.encode(out);
         }
+        Value::Set(set) => {
+            out.push(VALUE_SET);
+            set.encode(out);
+        }
     }
 }
 
@@ -186,6 +197,7 @@ pub fn decode_value(input: &mut Reader<'_>) -> Result<Value, DecodeError> {
         VALUE_STOCK => Ok(Value::Stock(Box::new(Stock::decode(input)?))),
         VALUE_LIST => Ok(Value::List(Box::new(List::decode(input)?))),
         VALUE_HASH => Ok(Value::Hash(Hash::decode(input)?)),
+        VALUE_SET => Ok(Value::Set(Box::new(Set::decode(input)?))),
         tag => Err(DecodeError(format!("unknown value tag {tag}"))),
     }
 }

@@ -14,5 +14,6 @@ mod preallocation;
 mod recovery;
 mod replay;
 mod seats;
+mod sets;
 mod snapshot;
 mod transactions;

@@ -349,9 +349,11 @@ fn dump_value(value: &Value) -> Dumped {
                 })
                 .collect(),
         ),
-        // Compared by the values' own equality below (lists have their
-        // own replay test, tests/durability/lists.rs).
-        Value::Seats(_) | Value::Stock(_) | Value::List(_) => Dumped::Str(Vec::new()),
+        // Compared by the values' own equality below (lists and sets have
+        // their own replay tests, tests/durability/lists.rs and sets.rs).
+        Value::Seats(_) | Value::Stock(_) | Value::List(_) | Value::Set(_) => {
+            Dumped::Str(Vec::new())
+        }
     }
 }
 
@@ -540,6 +542,7 @@ fn round_trip_values(state: &State, context: &str) {
             Value::Stock(stock) => stock.check_invariants(),
             Value::List(list) => list.check_invariants(),
             Value::Hash(hash) => hash.check_invariants(),
+            Value::Set(set) => set.check_invariants(),
             Value::Str(_) | Value::Short(_) | Value::Int(_) => {}
         }
         let mut again = Vec::new();
@@ -703,6 +706,8 @@ fn kind(effect: &Effect) -> &'static str {
         | Effect::Req(ReqEffect::Remember { .. })
         | Effect::Req(ReqEffect::Forget { .. }) => "seats, stock or REQ",
         Effect::List(_) => "list",
+        // Sets have their own replay test (tests/durability/sets.rs).
+        Effect::Set(_) => "set",
     }
 }
 

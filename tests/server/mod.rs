@@ -10,6 +10,7 @@ mod limits;
 mod lists;
 mod resp;
 mod seats;
+mod sets;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.
 #[allow(clippy::module_inception)]
 mod server;

@@ -7,6 +7,7 @@ mod keys;
 mod lists;
 mod queue;
 mod seats;
+mod sets;
 mod stock;
 mod strings;
 mod zset;

@@ -9,7 +9,7 @@
 //!
 //! One file per family, as in the server's `state/`: `connection`
 //! (answered by the connection), `server` (INFO, DBSIZE, SNAPSHOT,
-//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `list`, `hash`
+//! FLUSHALL), `keys`, `strings`, `seats`, `stock`, `zset`, `queue`, `list`, `hash`, `set`
 //! and `idempotency` (`REQ`); `cursor` is the argument reader they share. Each
 //! family file holds its commands' option types and parse functions.
 
@@ -22,6 +22,7 @@ mod list;
 mod queue;
 mod seats;
 mod server;
+mod set;
 mod stock;
 mod strings;
 pub mod transaction;
@@ -39,6 +40,7 @@ pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
 pub use keys::{Deadline, ExpireCondition};
 pub use list::{LPosOptions, ListItems};
 pub use seats::SeatList;
+pub use set::{SetMembers, SetOp};
 pub use strings::{SetCondition, SetExpiry};
 pub use transaction::{Step, Transaction};
 pub use zset::{
@@ -469,6 +471,62 @@ pub enum Request {
         count: Option<i64>,
         with_values: bool,
     },
+    // --- sets ---
+    SAdd {
+        key: Bytes,
+        members: SetMembers,
+    },
+    SRem {
+        key: Bytes,
+        members: SetMembers,
+    },
+    SIsMember {
+        key: Bytes,
+        member: Bytes,
+    },
+    SMIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SCard(Bytes),
+    SMembers(Bytes),
+    /// `SPOP key [count]`.
+    SPop {
+        key: Bytes,
+        count: Option<u64>,
+    },
+    /// `SRANDMEMBER key [count]`; a negative count allows repeats.
+    SRandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
+    SScan {
+        key: Bytes,
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+    },
+    /// `SMOVE source destination member`: `keys` is `[source, destination]`.
+    SMove {
+        keys: [Bytes; 2],
+        member: Bytes,
+    },
+    /// `SINTER`, `SUNION`, `SDIFF`.
+    SCombine {
+        op: SetOp,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERSTORE`, `SUNIONSTORE`, `SDIFFSTORE`: `keys[0]` is the
+    /// destination.
+    SCombineStore {
+        op: SetOp,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`; 0 = no limit.
+    SInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
 }
 
 impl Request {
@@ -586,6 +644,27 @@ impl Request {
             Request::HStrLen { .. } => Cmd::Hstrlen,
             Request::HScan { .. } => Cmd::Hscan,
             Request::HRandField { .. } => Cmd::Hrandfield,
+            Request::SAdd { .. } => Cmd::Sadd,
+            Request::SRem { .. } => Cmd::Srem,
+            Request::SIsMember { .. } => Cmd::Sismember,
+            Request::SMIsMember { .. } => Cmd::Smismember,
+            Request::SCard(_) => Cmd::Scard,
+            Request::SMembers(_) => Cmd::Smembers,
+            Request::SPop { .. } => Cmd::Spop,
+            Request::SRandMember { .. } => Cmd::Srandmember,
+            Request::SScan { .. } => Cmd::Sscan,
+            Request::SMove { .. } => Cmd::Smove,
+            Request::SCombine { op, .. } => match op {
+                SetOp::Inter => Cmd::Sinter,
+                SetOp::Union => Cmd::Sunion,
+                SetOp::Diff => Cmd::Sdiff,
+            },
+            Request::SCombineStore { op, .. } => match op {
+                SetOp::Inter => Cmd::Sinterstore,
+                SetOp::Union => Cmd::Sunionstore,
+                SetOp::Diff => Cmd::Sdiffstore,
+            },
+            Request::SInterCard { .. } => Cmd::Sintercard,
         })
     }
 
@@ -596,7 +675,11 @@ impl Request {
             | Request::Exists(keys)
             | Request::Watch(keys)
             | Request::BzPop { keys, .. }
-            | Request::BListPop { keys, .. } => keys,
+            | Request::BListPop { keys, .. }
+            | Request::SCombine { keys, .. }
+            | Request::SCombineStore { keys, .. }
+            | Request::SInterCard { keys, .. } => keys,
+            Request::SMove { keys, .. } => keys,
             Request::LMove { keys, .. } | Request::BlMove { keys, .. } => keys,
             Request::ZInterCard { keys, .. }
             | Request::ZMPop { keys, .. }
@@ -675,6 +758,15 @@ impl Request {
             | Request::HStrLen { key, .. }
             | Request::HScan { key, .. }
             | Request::HRandField { key, .. } => std::slice::from_ref(key),
+            Request::SAdd { key, .. }
+            | Request::SRem { key, .. }
+            | Request::SIsMember { key, .. }
+            | Request::SMIsMember { key, .. }
+            | Request::SCard(key)
+            | Request::SMembers(key)
+            | Request::SPop { key, .. }
+            | Request::SRandMember { key, .. }
+            | Request::SScan { key, .. } => std::slice::from_ref(key),
             Request::Req { command, .. } => command.keys(),
             _ => &[],
         }
@@ -912,6 +1004,23 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Hscan
         | Cmd::Hrandfield
         | Cmd::Hmset => hash::parse(id, a),
+        Cmd::Sadd
+        | Cmd::Srem
+        | Cmd::Sismember
+        | Cmd::Smismember
+        | Cmd::Scard
+        | Cmd::Smembers
+        | Cmd::Spop
+        | Cmd::Srandmember
+        | Cmd::Sscan
+        | Cmd::Smove
+        | Cmd::Sinter
+        | Cmd::Sunion
+        | Cmd::Sdiff
+        | Cmd::Sinterstore
+        | Cmd::Sunionstore
+        | Cmd::Sdiffstore
+        | Cmd::Sintercard => set::parse(id, a),
         // Parsed before routing: it wraps a whole command, not arguments.
         Cmd::Req => idempotency::parse_req(a.list, a.next - 1),
     }

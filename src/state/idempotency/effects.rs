@@ -27,6 +27,7 @@ const REPLY_MAP: u8 = 8;
 const REPLY_ERROR: u8 = 9;
 const REPLY_NIL_ARRAY: u8 = 10;
 const REPLY_PAIRS: u8 = 11;
+const REPLY_SET: u8 = 12;
 /// Deepest nesting a remembered reply may have (command replies nest two
 /// or three levels).
 const REPLY_DEPTH_MAX: usize = usher_protocol::binary::REPLY_DEPTH_MAX;
@@ -131,6 +132,13 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
                 encode_reply(item, out);
             }
         }
+        Reply::Set(items) => {
+            out.push(REPLY_SET);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for item in items {
+                encode_reply(item, out);
+            }
+        }
         Reply::Tuple(tuple) => {
             out.push(REPLY_ARRAY);
             out.extend_from_slice(&(tuple.len() as u32).to_le_bytes());
@@ -194,6 +202,14 @@ fn decode_reply_at(input: &mut Reader<'_>, depth: usize) -> Result<Reply, Decode
                 items.push(decode_reply_at(input, depth + 1)?);
             }
             Reply::Array(items)
+        }
+        REPLY_SET => {
+            let count = input.count(1)?;
+            let mut items = Vec::with_capacity(count);
+            for _ in 0..count {
+                items.push(decode_reply_at(input, depth + 1)?);
+            }
+            Reply::Set(items)
         }
         REPLY_MAP | REPLY_PAIRS => {
             let count = input.count(2)?;
