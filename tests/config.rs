@@ -50,6 +50,8 @@ fn config_defaults_are_the_state_limits_defaults() {
         queue_ttl_ms_max,
         queue_rate_period_ms_max,
         reply_items_max,
+        keys_reply_max,
+        string_bytes_max,
     } = StateLimits::default();
     let differences = differences!(
         config,
@@ -68,6 +70,8 @@ fn config_defaults_are_the_state_limits_defaults() {
         queue_ttl_ms_max,
         queue_rate_period_ms_max,
         reply_items_max,
+        keys_reply_max,
+        string_bytes_max,
     );
     assert!(differences.is_empty(), "defaults differ: {differences:#?}");
     // And the conversion the server uses carries each one to its own field.

@@ -416,7 +416,10 @@ fn bad_hash() -> RuleError {
 
 /// Commands whose first argument is a subcommand (`cmd|sub` rules).
 pub fn has_subcommands(id: Cmd) -> bool {
-    matches!(id, Cmd::Client | Cmd::Command | Cmd::Config | Cmd::Acl)
+    matches!(
+        id,
+        Cmd::Client | Cmd::Command | Cmd::Config | Cmd::Acl | Cmd::Object
+    )
 }
 
 /// Splits a users-file line or an `ACL SETUSER` argument list into rules.

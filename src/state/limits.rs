@@ -37,6 +37,11 @@ pub struct StateLimits {
     pub queue_rate_period_ms_max: u64,
     /// Most members one range, pop or QUEUE.ADMIT reply may hold.
     pub reply_items_max: usize,
+    /// Most keys one KEYS reply may hold.
+    pub keys_reply_max: usize,
+    /// Longest string APPEND and SETRANGE may make, in bytes (Redis's
+    /// `proto-max-bulk-len`).
+    pub string_bytes_max: usize,
 }
 
 impl Default for StateLimits {
@@ -57,6 +62,8 @@ impl Default for StateLimits {
             queue_ttl_ms_max: 30 * 24 * 3_600_000,
             queue_rate_period_ms_max: 24 * 3_600_000,
             reply_items_max: 1_000_000,
+            keys_reply_max: 1_000_000,
+            string_bytes_max: 512 * 1024 * 1024,
         }
     }
 }

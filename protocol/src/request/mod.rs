@@ -33,9 +33,9 @@ use cursor::Args;
 
 pub use connection::{AclCommand, ClientCommand, CommandQuery, ConnectionCommand, Secret};
 pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
-pub use keys::{Deadline, ExpireCondition};
+pub use keys::{Deadline, ExpireCondition, ObjectQuery};
 pub use seats::SeatList;
-pub use strings::{SetCondition, SetExpiry};
+pub use strings::{GetExExpiry, SetCondition, SetExpiry};
 pub use zset::{ScoreBound, ZAddFlags, ZAddPairs, ZRangeBy};
 
 /// A parsed command: one variant per command (a few commands share one, as
@@ -70,6 +70,35 @@ pub enum Request {
         count: usize,
         type_name: Option<Bytes>,
     },
+    /// `KEYS pattern`.
+    Keys(Bytes),
+    /// `RENAME key newkey` and `RENAMENX` (`only_new`).
+    Rename {
+        /// `[key, newkey]`.
+        keys: [Bytes; 2],
+        only_new: bool,
+    },
+    /// `COPY source destination [DB 0] [REPLACE]`.
+    Copy {
+        /// `[source, destination]`.
+        keys: [Bytes; 2],
+        replace: bool,
+    },
+    /// `TOUCH key [key ...]`.
+    Touch(Vec<Bytes>),
+    RandomKey,
+    /// `EXPIRETIME key` and `PEXPIRETIME key` (`millis`).
+    ExpireTime {
+        key: Bytes,
+        millis: bool,
+    },
+    /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`.
+    Object {
+        query: ObjectQuery,
+        key: Bytes,
+    },
+    /// `OBJECT HELP`.
+    ObjectHelp,
     // --- strings and counters ---
     Get(Bytes),
     Set {
@@ -90,6 +119,50 @@ pub enum Request {
         delta: i64,
         min: Option<i64>,
         max: Option<i64>,
+    },
+    /// `MGET key [key ...]`.
+    MGet(Vec<Bytes>),
+    /// `MSET` and `MSETNX` (`only_new`): `keys[i]` gets `values[i]`.
+    MSet {
+        keys: Vec<Bytes>,
+        values: Vec<Bytes>,
+        only_new: bool,
+    },
+    /// `SETNX key value`.
+    SetNx {
+        key: Bytes,
+        value: Bytes,
+    },
+    /// `SETEX key seconds value` and `PSETEX key ms value`.
+    SetEx {
+        key: Bytes,
+        value: Bytes,
+        deadline: Deadline,
+    },
+    GetDel(Bytes),
+    /// `GETEX key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST]`.
+    GetEx {
+        key: Bytes,
+        expiry: GetExExpiry,
+    },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
+    Strlen(Bytes),
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    IncrByFloat {
+        key: Bytes,
+        delta: f64,
     },
     // --- seats ---
     /// `SEAT.CREATE event count [LIMIT k]`.
@@ -304,6 +377,24 @@ impl Request {
             Request::Pttl(_) => Cmd::Pttl,
             Request::Persist(_) => Cmd::Persist,
             Request::Scan { .. } => Cmd::Scan,
+            Request::Keys(_) => Cmd::Keys,
+            Request::Rename { .. } => Cmd::Rename,
+            Request::Copy { .. } => Cmd::Copy,
+            Request::Touch(_) => Cmd::Touch,
+            Request::RandomKey => Cmd::Randomkey,
+            Request::ExpireTime { .. } => Cmd::Expiretime,
+            Request::Object { .. } | Request::ObjectHelp => Cmd::Object,
+            Request::MGet(_) => Cmd::Mget,
+            Request::MSet { .. } => Cmd::Mset,
+            Request::SetNx { .. } => Cmd::Setnx,
+            Request::SetEx { .. } => Cmd::Setex,
+            Request::GetDel(_) => Cmd::Getdel,
+            Request::GetEx { .. } => Cmd::Getex,
+            Request::Append { .. } => Cmd::Append,
+            Request::Strlen(_) => Cmd::Strlen,
+            Request::SetRange { .. } => Cmd::Setrange,
+            Request::GetRange { .. } => Cmd::Getrange,
+            Request::IncrByFloat { .. } => Cmd::Incrbyfloat,
             Request::Get(_) => Cmd::Get,
             Request::Set { .. } => Cmd::Set,
             Request::IncrBy { .. } => Cmd::Incrby,
@@ -350,7 +441,13 @@ impl Request {
     /// The keys the request names; used to enforce `key_bytes_max`.
     pub fn keys(&self) -> &[Bytes] {
         match self {
-            Request::Del(keys) | Request::Exists(keys) | Request::BzPop { keys, .. } => keys,
+            Request::Del(keys)
+            | Request::Exists(keys)
+            | Request::BzPop { keys, .. }
+            | Request::Touch(keys)
+            | Request::MGet(keys)
+            | Request::MSet { keys, .. } => keys,
+            Request::Rename { keys, .. } | Request::Copy { keys, .. } => keys,
             Request::Type(key)
             | Request::Ttl(key)
             | Request::Pttl(key)
@@ -360,6 +457,17 @@ impl Request {
             | Request::Set { key, .. }
             | Request::IncrBy { key, .. }
             | Request::IncrBound { key, .. }
+            | Request::ExpireTime { key, .. }
+            | Request::Object { key, .. }
+            | Request::SetNx { key, .. }
+            | Request::SetEx { key, .. }
+            | Request::GetDel(key)
+            | Request::GetEx { key, .. }
+            | Request::Append { key, .. }
+            | Request::Strlen(key)
+            | Request::SetRange { key, .. }
+            | Request::GetRange { key, .. }
+            | Request::IncrByFloat { key, .. }
             | Request::SeatCreate { key, .. }
             | Request::SeatHold { key, .. }
             | Request::SeatConfirm { key, .. }
@@ -530,14 +638,38 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Ttl
         | Cmd::Pttl
         | Cmd::Persist
-        | Cmd::Scan => keys::parse(id, a),
+        | Cmd::Scan
+        | Cmd::Keys
+        | Cmd::Rename
+        | Cmd::Renamenx
+        | Cmd::Copy
+        | Cmd::Touch
+        | Cmd::Randomkey
+        | Cmd::Expiretime
+        | Cmd::Pexpiretime
+        | Cmd::Flushdb
+        | Cmd::Object => keys::parse(id, a),
         Cmd::Get
         | Cmd::Set
         | Cmd::Incr
         | Cmd::Decr
         | Cmd::Incrby
         | Cmd::Decrby
-        | Cmd::Incrbound => strings::parse(id, a),
+        | Cmd::Incrbound
+        | Cmd::Mget
+        | Cmd::Mset
+        | Cmd::Msetnx
+        | Cmd::Setnx
+        | Cmd::Setex
+        | Cmd::Psetex
+        | Cmd::Getset
+        | Cmd::Getdel
+        | Cmd::Getex
+        | Cmd::Append
+        | Cmd::Strlen
+        | Cmd::Setrange
+        | Cmd::Getrange
+        | Cmd::Incrbyfloat => strings::parse(id, a),
         Cmd::SeatCreate
         | Cmd::SeatHold
         | Cmd::SeatConfirm
