@@ -377,7 +377,7 @@ pub fn setex(
 /// deleted) for another type.
 pub fn getdel(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
     let reply = get(state, key, now_ms);
-    if reply.bulk_bytes().is_some() {
+    if !matches!(reply, Reply::Nil | Reply::Error(_)) {
         state.keyspace.remove(key);
     }
     reply
@@ -392,7 +392,7 @@ pub fn getdel(state: &mut State, key: &[u8], now_ms: u64) -> Reply {
 /// still the reply).
 pub fn getex(state: &mut State, key: &[u8], expiry: GetExExpiry, now_ms: u64) -> Reply {
     let reply = get(state, key, now_ms);
-    if reply.bulk_bytes().is_none() {
+    if matches!(reply, Reply::Nil | Reply::Error(_)) {
         return reply;
     }
     match expiry {

@@ -13,3 +13,4 @@ mod recovery;
 mod replay;
 mod seats;
 mod snapshot;
+mod strings;

@@ -188,6 +188,38 @@ fn command(rng: &mut Rng) -> Vec<String> {
         86 => vec!["SET".into(), rng.pick(ANY_KEYS).into(), "text".into()],
         87 => vec!["INCR".into(), rng.pick(ANY_KEYS).into()],
         88 if rng.chance(10) => vec!["FLUSHALL".into()],
+        // Whole values moving between keys, queues and sorted sets
+        // included: their timers must follow them.
+        89 => vec![
+            rng.pick(&["RENAME", "RENAMENX"]).into(),
+            rng.pick(ANY_KEYS).into(),
+            rng.pick(ANY_KEYS).into(),
+        ],
+        90 => {
+            let mut words = vec![
+                "COPY".to_string(),
+                rng.pick(ANY_KEYS).into(),
+                rng.pick(ANY_KEYS).into(),
+            ];
+            if rng.chance(50) {
+                words.push("REPLACE".into());
+            }
+            words
+        }
+        91 => vec!["APPEND".into(), rng.pick(ANY_KEYS).into(), member(rng)],
+        92 => vec![
+            "SETRANGE".into(),
+            rng.pick(ANY_KEYS).into(),
+            rng.below(20).to_string(),
+            member(rng),
+        ],
+        93 => vec!["INCRBYFLOAT".into(), rng.pick(ANY_KEYS).into(), score(rng)],
+        94 => vec![
+            "GETEX".into(),
+            rng.pick(ANY_KEYS).into(),
+            "PX".into(),
+            (1 + rng.below(4000)).to_string(),
+        ],
         _ => vec!["QUEUE.JOIN".into(), q, member(rng)],
     };
     words
@@ -586,6 +618,8 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Key(KeyEffect::Expired { .. }) => "Expired",
         Effect::Key(KeyEffect::Deadline { .. }) => "Deadline",
         Effect::Key(KeyEffect::FlushAll) => "FlushAll",
+        Effect::Key(KeyEffect::Append { .. }) => "Append",
+        Effect::Key(KeyEffect::SetRange { .. }) => "SetRange",
         Effect::Zset(ZsetEffect::Set { .. }) => "ZsetSet",
         Effect::Zset(ZsetEffect::Remove { .. }) => "ZsetRemove",
         Effect::Queue(QueueEffect::Config { .. }) => "QueueConfig",
