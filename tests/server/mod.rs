@@ -5,10 +5,12 @@ mod acl;
 mod binary;
 mod blocking;
 mod cli;
+mod keys;
 mod limits;
 mod resp;
 mod seats;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.
 #[allow(clippy::module_inception)]
 mod server;
+mod strings;
 mod tls;
