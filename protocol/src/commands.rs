@@ -506,6 +506,14 @@ mod tests {
             &["BZPOPMAX", "k", "0"],
             &["REQ", "id", "GET", "k"],
             &["SET", "k", "v"],
+            &["GETSET", "k", "v"],
+            &["PSETEX", "k", "1", "v"],
+            &["MSETNX", "k", "v"],
+            &["RENAMENX", "k", "j"],
+            &["PEXPIRETIME", "k"],
+            &["FLUSHDB"],
+            &["OBJECT", "HELP"],
+            &["TOUCH", "k"],
         ];
         for words in samples {
             let args: Vec<crate::Arg> = words

@@ -471,6 +471,9 @@ mod tests {
         let admin = user("on nopass allcommands -config|get");
         assert!(!admin.may_run(Cmd::Config, Some("get")));
         assert!(admin.may_run(Cmd::Acl, Some("list")));
+        let inspector = user("on nopass -@all +object|encoding");
+        assert!(inspector.may_run(Cmd::Object, Some("encoding")));
+        assert!(!inspector.may_run(Cmd::Object, Some("freq")));
         let mut bad = User::new("x");
         assert!(bad.apply(b"+get|x").is_err());
         assert!(bad.apply(b"+nosuch").is_err());

@@ -378,14 +378,21 @@ impl Request {
             Request::Persist(_) => Cmd::Persist,
             Request::Scan { .. } => Cmd::Scan,
             Request::Keys(_) => Cmd::Keys,
-            Request::Rename { .. } => Cmd::Rename,
+            Request::Rename {
+                only_new: false, ..
+            } => Cmd::Rename,
+            Request::Rename { only_new: true, .. } => Cmd::Renamenx,
             Request::Copy { .. } => Cmd::Copy,
             Request::Touch(_) => Cmd::Touch,
             Request::RandomKey => Cmd::Randomkey,
-            Request::ExpireTime { .. } => Cmd::Expiretime,
+            Request::ExpireTime { millis: false, .. } => Cmd::Expiretime,
+            Request::ExpireTime { millis: true, .. } => Cmd::Pexpiretime,
             Request::Object { .. } | Request::ObjectHelp => Cmd::Object,
             Request::MGet(_) => Cmd::Mget,
-            Request::MSet { .. } => Cmd::Mset,
+            Request::MSet {
+                only_new: false, ..
+            } => Cmd::Mset,
+            Request::MSet { only_new: true, .. } => Cmd::Msetnx,
             Request::SetNx { .. } => Cmd::Setnx,
             Request::SetEx { .. } => Cmd::Setex,
             Request::GetDel(_) => Cmd::Getdel,
