@@ -279,3 +279,29 @@ async fn command_reports_the_new_rows() {
     drop(c);
     stop(server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_onto_a_waited_key_wakes_its_waiter() {
+    let server = start(test_config()).await;
+    let mut waiter = connect(&server, ProtocolVersion::RESP3).await;
+    let mut writer = connect(&server, ProtocolVersion::RESP2).await;
+    let popped = tokio::spawn(async move { call(&mut waiter, &["BZPOPMIN", "target", "5"]).await });
+    // Give the BZPOPMIN time to park (it waits up to 5 s either way).
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    ok(&mut writer, &["ZADD", "source", "1.5", "m"]).await;
+    assert_eq!(
+        ok(&mut writer, &["RENAME", "source", "target"]).await,
+        Value::Okay
+    );
+    let reply = popped.await.expect("the waiter runs").expect("a reply");
+    let Value::Array(items) = reply else {
+        panic!("BZPOPMIN replied {reply:?}");
+    };
+    assert_eq!(items[..2], [bulk("target"), bulk("m")]);
+    assert_eq!(
+        ok(&mut writer, &["EXISTS", "source", "target"]).await,
+        Value::Int(0)
+    );
+    drop(writer);
+    stop(server).await.check_invariants();
+}

@@ -219,7 +219,7 @@ fn set_expiry(
 /// `MSET key value [key value ...]` and `MSETNX`: an odd count of
 /// arguments after the name is an arity error, as in Redis.
 fn parse_mset(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
-    if a.remaining() % 2 != 0 {
+    if !a.remaining().is_multiple_of(2) {
         return Err(ServerError::wrong_arity(a.name));
     }
     let pairs = a.remaining() / 2;
