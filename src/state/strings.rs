@@ -215,8 +215,8 @@ fn string_of<'a>(value: &'a Value, digits: &'a mut itoa::Buffer) -> Result<&'a [
 /// when short, else the vector itself (no second copy).
 fn owned_string(bytes: Vec<u8>) -> Value {
     match ShortStr::new(&bytes) {
-        Some(short) if bytes.len() <= ShortStr::CAPACITY => Value::Short(short),
-        _ => Value::Str(Bytes::from(bytes)),
+        Some(short) => Value::Short(short),
+        None => Value::Str(Bytes::from(bytes)),
     }
 }
 
