@@ -1156,3 +1156,146 @@ fn float_text_is_plain_and_short() {
     assert_eq!(float_text(-2.5e-18), "0");
     assert_eq!(float_text(1e21), "1000000000000000000000");
 }
+
+// ------------------------------------- byte-string commands against a model
+
+/// One command on the one key of [`bytes_follow_the_model`].
+#[derive(Clone, Debug)]
+enum ByteOp {
+    Set(String),
+    Append(String),
+    SetRange(u64, String),
+    GetRange(i64, i64),
+    Strlen,
+    Incr,
+    GetDel,
+}
+
+fn byte_op() -> impl Strategy<Value = ByteOp> {
+    let text = prop_oneof![
+        Just(String::new()),
+        "[a-c]{1,3}",
+        "[0-9]{1,3}",
+        Just("-12".to_string()),
+        "[x]{30,50}",
+    ];
+    prop_oneof![
+        text.clone().prop_map(ByteOp::Set),
+        text.clone().prop_map(ByteOp::Append),
+        (0u64..60, text).prop_map(|(offset, text)| ByteOp::SetRange(offset, text)),
+        (-70i64..70, -70i64..70).prop_map(|(start, end)| ByteOp::GetRange(start, end)),
+        Just(ByteOp::Strlen),
+        Just(ByteOp::Incr),
+        Just(ByteOp::GetDel),
+    ]
+}
+
+/// GETRANGE on `bytes` as Redis's manual describes it.
+fn model_range(bytes: &[u8], start: i64, end: i64) -> Vec<u8> {
+    let len = bytes.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Vec::new();
+    }
+    let first = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let last = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
+    if first > last {
+        return Vec::new();
+    }
+    bytes[first as usize..=last as usize].to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(proptest_cases(64)))]
+
+    /// APPEND, SETRANGE, GETRANGE, STRLEN, INCR and GETDEL on one key agree
+    /// with a byte vector, whether the value is stored as text or as a
+    /// counter.
+    #[test]
+    fn bytes_follow_the_model(ops in proptest::collection::vec(byte_op(), 1..60)) {
+        let mut s = state();
+        let mut model: Option<Vec<u8>> = None;
+        for op in &ops {
+            let words: Vec<Vec<u8>> = match op {
+                ByteOp::Set(text) => vec![b"SET".to_vec(), b"k".to_vec(), text.clone().into_bytes()],
+                ByteOp::Append(text) => vec![b"APPEND".to_vec(), b"k".to_vec(), text.clone().into_bytes()],
+                ByteOp::SetRange(offset, text) => vec![
+                    b"SETRANGE".to_vec(),
+                    b"k".to_vec(),
+                    offset.to_string().into_bytes(),
+                    text.clone().into_bytes(),
+                ],
+                ByteOp::GetRange(start, end) => vec![
+                    b"GETRANGE".to_vec(),
+                    b"k".to_vec(),
+                    start.to_string().into_bytes(),
+                    end.to_string().into_bytes(),
+                ],
+                ByteOp::Strlen => vec![b"STRLEN".to_vec(), b"k".to_vec()],
+                ByteOp::Incr => vec![b"INCR".to_vec(), b"k".to_vec()],
+                ByteOp::GetDel => vec![b"GETDEL".to_vec(), b"k".to_vec()],
+            };
+            let refs: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+            let reply = run_words(&mut s, T0, &refs);
+            let current = model.clone().unwrap_or_default();
+            let expected = match op {
+                ByteOp::Set(text) => {
+                    model = Some(text.clone().into_bytes());
+                    ok()
+                }
+                ByteOp::Append(text) => {
+                    let mut next = current;
+                    next.extend_from_slice(text.as_bytes());
+                    let length = next.len() as i64;
+                    model = Some(next);
+                    int(length)
+                }
+                ByteOp::SetRange(offset, text) => {
+                    let offset = *offset as usize;
+                    if text.is_empty() {
+                        int(model.as_ref().map_or(0, |bytes| bytes.len() as i64))
+                    } else {
+                        let mut next = current;
+                        if next.len() < offset + text.len() {
+                            next.resize(offset + text.len(), 0);
+                        }
+                        next[offset..offset + text.len()].copy_from_slice(text.as_bytes());
+                        let length = next.len() as i64;
+                        model = Some(next);
+                        int(length)
+                    }
+                }
+                ByteOp::GetRange(start, end) => bulk_bytes(&model_range(&current, *start, *end)),
+                ByteOp::Strlen => int(current.len() as i64),
+                ByteOp::Incr => {
+                    let number = match &model {
+                        None => Some(0),
+                        Some(bytes) => usher_protocol::number::parse_i64(bytes),
+                    };
+                    match number {
+                        Some(number) => {
+                            model = Some((number + 1).to_string().into_bytes());
+                            int(number + 1)
+                        }
+                        None => Reply::Error(usher_protocol::ServerError::NOT_INTEGER),
+                    }
+                }
+                ByteOp::GetDel => match model.take() {
+                    Some(bytes) => bulk_bytes(&bytes),
+                    None => nil(),
+                },
+            };
+            prop_assert_eq!(&reply, &expected, "{:?}", op);
+            let stored = run(&mut s, T0, "GET k");
+            let modelled = model.as_deref().map_or(nil(), bulk_bytes);
+            prop_assert_eq!(stored, modelled, "after {:?}", op);
+        }
+    }
+}
