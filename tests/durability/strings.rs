@@ -59,6 +59,8 @@ const COMMANDS: &[&str] = &[
     "SEAT.CREATE ev 10",
     "SEAT.HOLD ev h 100000 1 2",
     "RENAME ev ev-renamed",
+    "COPY ev-renamed ev-copy",
+    "SEAT.HOLD ev-copy h2 50000 3",
     "SET stays v",
     "APPEND stays +",
 ];
@@ -237,7 +239,7 @@ async fn run_and_recover(first: &[&str], snapshot: bool, then: &[&str]) -> (Stat
 async fn the_commands_survive_a_restart_from_the_log() {
     let (state, recovered) = run_and_recover(COMMANDS, false, &[]).await;
     assert_eq!(dump(&state), dump(&recovered));
-    assert_eq!(state.keyspace.len(), 20);
+    assert_eq!(state.keyspace.len(), 21);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
