@@ -564,9 +564,9 @@ mod tests {
     fn completion_offers_commands_then_help_topics() {
         let (start, candidates) = complete("INCRB", 5);
         assert_eq!(start, 0);
-        assert_eq!(candidates, vec!["INCRBY", "INCRBOUND"]);
+        assert_eq!(candidates, vec!["INCRBY", "INCRBOUND", "INCRBYFLOAT"]);
         let (_, candidates) = complete("incrb", 5);
-        assert_eq!(candidates, vec!["incrby", "incrbound"]);
+        assert_eq!(candidates, vec!["incrby", "incrbound", "incrbyfloat"]);
         let (_, candidates) = complete("hel", 3);
         assert_eq!(candidates, vec!["hello", "help"]);
         let (_, candidates) = complete("qui", 3);

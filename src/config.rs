@@ -133,6 +133,14 @@ pub struct Config {
     /// larger requests get an error asking for a smaller range.
     #[arg(long, default_value_t = 1_000_000)]
     pub reply_items_max: usize,
+    /// Most keys one KEYS reply may hold; a KEYS matching more gets an
+    /// error and no keys (use SCAN).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub keys_reply_max: usize,
+    /// Longest string APPEND and SETRANGE may make, in bytes (Redis's
+    /// `proto-max-bulk-len`); SET values are bounded by `value_bytes_max`.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub string_bytes_max: usize,
     /// Capacity of the command queue for in-process producers, in
     /// submissions; when full, submissions get a BUSY error.
     #[arg(long, default_value_t = 4096)]
@@ -415,6 +423,8 @@ impl Config {
             ("queue_rate_period_ms_max", self.queue_rate_period_ms_max),
             ("reply_items_max", self.reply_items_max as u64),
             ("list_items_max", self.list_items_max as u64),
+            ("keys_reply_max", self.keys_reply_max as u64),
+            ("string_bytes_max", self.string_bytes_max as u64),
             ("pipeline_requests_max", self.pipeline_requests_max as u64),
             ("queue_batches_max", self.queue_batches_max as u64),
             ("batch_requests_max", self.batch_requests_max as u64),
@@ -643,6 +653,8 @@ impl Config {
             queue_rate_period_ms_max: self.queue_rate_period_ms_max,
             reply_items_max: self.reply_items_max,
             list_items_max: self.list_items_max,
+            keys_reply_max: self.keys_reply_max,
+            string_bytes_max: self.string_bytes_max,
             hold_ttl_ms_max: self.hold_ttl_ms_max,
             seats_per_event_max: self.seats_per_event_max,
             holders_per_key_max: self.holders_per_key_max,

@@ -595,7 +595,7 @@ fn command_reply(query: CommandQuery) -> Reply {
             Reply::Array(spec.flags.iter().map(|f| Reply::simple(f)).collect()),
             Reply::Int(spec.first_key),
             Reply::Int(spec.last_key),
-            Reply::Int(i64::from(spec.first_key != 0)),
+            Reply::Int(spec.key_step()),
             categories(spec),
             Reply::Array(Vec::new()),
             Reply::Array(Vec::new()),
@@ -651,13 +651,28 @@ fn check_limits(request: &Request, config: &Config) -> Result<(), ServerError> {
         Request::Req { command, .. } => command,
         other => other,
     };
-    if let Request::Set { value, .. } = wrapped {
-        if value.len() > config.value_bytes_max {
-            return Err(ServerError::limit(
-                "value length in bytes (value_bytes_max)",
-                config.value_bytes_max as u64,
-            ));
-        }
+    let values = match wrapped {
+        Request::Set { value, .. }
+        | Request::SetNx { value, .. }
+        | Request::SetEx { value, .. }
+        | Request::Append { value, .. }
+        | Request::SetRange { value, .. }
+        | Request::HSet { value, .. }
+        | Request::HSetNx { value, .. } => std::slice::from_ref(value),
+        Request::MSet { values, .. } => values,
+        // Fields and values: a field is bounded more tightly by the state
+        // (`member_bytes_max`).
+        Request::HSetMany { pairs, .. } => pairs,
+        _ => &[],
+    };
+    if values
+        .iter()
+        .any(|value| value.len() > config.value_bytes_max)
+    {
+        return Err(ServerError::limit(
+            "value length in bytes (value_bytes_max)",
+            config.value_bytes_max as u64,
+        ));
     }
     // A list item is stored like a string value, and bounded alike.
     let list_items: &[Bytes] = match wrapped {

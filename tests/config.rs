@@ -53,6 +53,8 @@ fn config_defaults_are_the_state_limits_defaults() {
         queue_rate_period_ms_max,
         reply_items_max,
         list_items_max,
+        keys_reply_max,
+        string_bytes_max,
     } = StateLimits::default();
     let differences = differences!(
         config,
@@ -74,6 +76,8 @@ fn config_defaults_are_the_state_limits_defaults() {
         queue_rate_period_ms_max,
         reply_items_max,
         list_items_max,
+        keys_reply_max,
+        string_bytes_max,
     );
     assert!(differences.is_empty(), "defaults differ: {differences:#?}");
     // And the conversion the server uses carries each one to its own field.

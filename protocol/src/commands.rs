@@ -38,6 +38,16 @@ pub enum Cmd {
     Pttl,
     Persist,
     Scan,
+    Keys,
+    Rename,
+    Renamenx,
+    Copy,
+    Touch,
+    Randomkey,
+    Expiretime,
+    Pexpiretime,
+    Flushdb,
+    Object,
     Get,
     Set,
     Incr,
@@ -45,6 +55,20 @@ pub enum Cmd {
     Incrby,
     Decrby,
     Incrbound,
+    Mget,
+    Mset,
+    Msetnx,
+    Setnx,
+    Setex,
+    Psetex,
+    Getset,
+    Getdel,
+    Getex,
+    Append,
+    Strlen,
+    Setrange,
+    Getrange,
+    Incrbyfloat,
     SeatCreate,
     SeatHold,
     SeatConfirm,
@@ -306,6 +330,16 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Pttl, "PTTL", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "Milliseconds to live; -1 without expiry, -2 if missing."),
     row!(Persist, "PERSIST", 2, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key", "Removes the expiry; 1 if there was one."),
     row!(Scan, "SCAN", -2, &["readonly"], "keys", READ | KEYSPACE | SLOW, 0, 0, "cursor [MATCH pattern] [COUNT n] [TYPE type]", "Iterates keys; replies [next cursor, [keys]]; cursor 0 ends."),
+    row!(Keys, "KEYS", 2, &["readonly"], "keys", READ | KEYSPACE | DANGEROUS | SLOW, 0, 0, "pattern", "Every key matching the glob pattern; an error, and no keys, past keys_reply_max."),
+    row!(Rename, "RENAME", 3, &["write"], "keys", WRITE | KEYSPACE | SLOW, 1, 2, "key newkey", "Moves the value and its TTL to newkey, replacing what was there; ERR no such key if key is missing."),
+    row!(Renamenx, "RENAMENX", 3, W, "keys", WRITE | KEYSPACE | FAST, 1, 2, "key newkey", "RENAME only if newkey does not exist: 1 if renamed, 0 if not."),
+    row!(Copy, "COPY", -3, &["write", "denyoom"], "keys", WRITE | KEYSPACE | SLOW, 1, 2, "source destination [DB 0] [REPLACE]", "Copies the value and its TTL: 1 if copied, 0 if the destination exists (without REPLACE) or the source is missing. Only database 0."),
+    row!(Touch, "TOUCH", -2, R, "keys", READ | KEYSPACE | FAST, 1, -1, "key [key ...]", "How many of the keys exist (usher keeps no access times)."),
+    row!(Randomkey, "RANDOMKEY", 1, &["readonly"], "keys", READ | KEYSPACE | SLOW, 0, 0, "", "A key drawn from the keyspace, or nil when it is empty."),
+    row!(Expiretime, "EXPIRETIME", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "Absolute expiry in Unix seconds; -1 without expiry, -2 if missing."),
+    row!(Pexpiretime, "PEXPIRETIME", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "Absolute expiry in Unix milliseconds; -1 without expiry, -2 if missing."),
+    row!(Flushdb, "FLUSHDB", -1, &["write"], "server", WRITE | KEYSPACE | DANGEROUS | SLOW, 0, 0, "[ASYNC | SYNC]", "Deletes every key (the one database: same as FLUSHALL)."),
+    row!(Object, "OBJECT", -2, &["readonly"], "keys", READ | KEYSPACE | SLOW, 2, 2, "ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP", "Internals of a key's value: its encoding, access frequency (needs an LFU policy: always an error), idle time (always 0) and reference count (always 1)."),
     row!(Get, "GET", 2, R, "strings", READ | STRING | FAST, 1, 1, "key", "The string value, or nil."),
     row!(Set, "SET", -3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]", "Stores a string; OK, nil when NX/XX fails, or the old value with GET."),
     row!(Incr, "INCR", 2, WM, "strings", WRITE | STRING | FAST, 1, 1, "key", "Adds 1; replies the new value."),
@@ -313,6 +347,20 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Incrby, "INCRBY", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key delta", "Adds delta; replies the new value."),
     row!(Decrby, "DECRBY", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key delta", "Subtracts delta; replies the new value."),
     row!(Incrbound, "INCRBOUND", -3, WM, "strings", WRITE | STRING | SALE | FAST, 1, 1, "key delta [MIN floor] [MAX cap]", "Adds delta only if the result stays within [floor, cap]: [new value, 1], else [current value, 0] and nothing changes."),
+    row!(Mget, "MGET", -2, R, "strings", READ | STRING | FAST, 1, -1, "key [key ...]", "The string value of each key, nil for a missing key or one of another type."),
+    row!(Mset, "MSET", -3, &["write", "denyoom"], "strings", WRITE | STRING | SLOW, 1, -1, "key value [key value ...]", "Stores every pair (removing their TTLs); replies OK."),
+    row!(Msetnx, "MSETNX", -3, &["write", "denyoom"], "strings", WRITE | STRING | SLOW, 1, -1, "key value [key value ...]", "Stores every pair only if none of the keys exists: 1 if stored, 0 if not."),
+    row!(Setnx, "SETNX", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key value", "Stores the string only if the key does not exist: 1 if stored, 0 if not."),
+    row!(Setex, "SETEX", 4, &["write", "denyoom"], "strings", WRITE | STRING | SLOW, 1, 1, "key seconds value", "Stores the string with a time to live in seconds; replies OK."),
+    row!(Psetex, "PSETEX", 4, &["write", "denyoom"], "strings", WRITE | STRING | SLOW, 1, 1, "key milliseconds value", "Stores the string with a time to live in milliseconds; replies OK."),
+    row!(Getset, "GETSET", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key value", "Stores the string (removing the TTL) and replies the old value, or nil."),
+    row!(Getdel, "GETDEL", 2, W, "strings", WRITE | STRING | FAST, 1, 1, "key", "The string value, or nil, and deletes the key."),
+    row!(Getex, "GETEX", -2, W, "strings", WRITE | STRING | FAST, 1, 1, "key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST]", "The string value, or nil, and sets or removes the key's expiry."),
+    row!(Append, "APPEND", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key value", "Appends to the string (a missing key counts as empty); replies the new length."),
+    row!(Strlen, "STRLEN", 2, R, "strings", READ | STRING | FAST, 1, 1, "key", "Length of the string in bytes; 0 if missing."),
+    row!(Setrange, "SETRANGE", 4, &["write", "denyoom"], "strings", WRITE | STRING | SLOW, 1, 1, "key offset value", "Overwrites the string from offset, padding with zero bytes; replies the new length."),
+    row!(Getrange, "GETRANGE", 4, &["readonly"], "strings", READ | STRING | SLOW, 1, 1, "key start end", "The substring from start to end, inclusive; negative offsets count from the end."),
+    row!(Incrbyfloat, "INCRBYFLOAT", 3, WM, "strings", WRITE | STRING | FAST, 1, 1, "key increment", "Adds a floating-point increment; replies the new value as a string."),
     row!(SeatCreate, "SEAT.CREATE", -3, WM, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event count [LIMIT k]", "Creates a seat map of seats 0..count-1; k = most seats one holder may hold or buy (default 3)."),
     row!(SeatHold, "SEAT.HOLD", -5, WM, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event holder ttl_ms seat [seat ...]", "Holds all the seats or none: [held, ttl_ms, [seats held]] | [taken, [seats]] | [limit, held and bought]."),
     row!(SeatConfirm, "SEAT.CONFIRM", 3, W, "seats", WRITE | SEAT | SALE | FAST, 1, 1, "event holder", "Sells every seat the holder holds: [sold, [seats]]; an error if it holds none."),
@@ -425,6 +473,18 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 // The name index stores rows as `u8`, with `u8::MAX` marking a free slot.
 const _: () = assert!(COMMANDS.len() < u8::MAX as usize);
+
+impl CommandSpec {
+    /// The step between key positions that `COMMAND` reports: 2 for the
+    /// commands that take key-value pairs, else 1 (0 without keys).
+    pub fn key_step(&self) -> i64 {
+        match self.id {
+            _ if self.first_key == 0 => 0,
+            Cmd::Mset | Cmd::Msetnx => 2,
+            _ => 1,
+        }
+    }
+}
 
 /// Whether a command may grow memory (Redis's `denyoom` flag, read from
 /// [`COMMANDS`]): such commands are refused while used memory is over the
@@ -593,6 +653,14 @@ mod tests {
             &["BZPOPMAX", "k", "0"],
             &["REQ", "id", "GET", "k"],
             &["SET", "k", "v"],
+            &["GETSET", "k", "v"],
+            &["PSETEX", "k", "1", "v"],
+            &["MSETNX", "k", "v"],
+            &["RENAMENX", "k", "j"],
+            &["PEXPIRETIME", "k"],
+            &["FLUSHDB"],
+            &["OBJECT", "HELP"],
+            &["TOUCH", "k"],
         ];
         for words in samples {
             let args: Vec<crate::Arg> = words

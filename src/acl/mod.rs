@@ -219,6 +219,8 @@ impl Users {
         }
         let sub = match request {
             Request::Connection(command) => command.subcommand(),
+            Request::Object { query, .. } => Some(query.name()),
+            Request::ObjectHelp => Some("help"),
             _ => None,
         };
         let denied = if !user.may_run(id, sub) {

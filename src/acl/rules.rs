@@ -416,7 +416,10 @@ fn bad_hash() -> RuleError {
 
 /// Commands whose first argument is a subcommand (`cmd|sub` rules).
 pub fn has_subcommands(id: Cmd) -> bool {
-    matches!(id, Cmd::Client | Cmd::Command | Cmd::Config | Cmd::Acl)
+    matches!(
+        id,
+        Cmd::Client | Cmd::Command | Cmd::Config | Cmd::Acl | Cmd::Object
+    )
 }
 
 /// Splits a users-file line or an `ACL SETUSER` argument list into rules.
@@ -468,6 +471,9 @@ mod tests {
         let admin = user("on nopass allcommands -config|get");
         assert!(!admin.may_run(Cmd::Config, Some("get")));
         assert!(admin.may_run(Cmd::Acl, Some("list")));
+        let inspector = user("on nopass -@all +object|encoding");
+        assert!(inspector.may_run(Cmd::Object, Some("encoding")));
+        assert!(!inspector.may_run(Cmd::Object, Some("freq")));
         let mut bad = User::new("x");
         assert!(bad.apply(b"+get|x").is_err());
         assert!(bad.apply(b"+nosuch").is_err());

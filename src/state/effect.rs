@@ -63,6 +63,9 @@
 //!         | 12 QueueLeave key member                QUEUE.LEAVE (waiting or active)
 //!         | 13 QueueTouch key member deadline:u64   QUEUE.TOUCH
 //!         | 14 QueueClose key                       waiting members dropped, closed
+//!         | 15 Append     key bytes                 bytes appended to a string
+//!         | 16 SetRange   key offset:u64 bytes      a string overwritten from
+//!                                                   offset, zero-padded up to it
 //!         | 32 SeatHold    key holder deadline:u64 seats
 //!                                                   seats newly held (free until
 //!                                                   then); the holder's deadline set
@@ -296,11 +299,11 @@ impl Effect {
     ///
     /// The tag table: each family owns a block of tags (the grammar above
     /// lists every one); a family's `decode` refuses a tag of its block it
-    /// does not know. Tags 15 to 31, 47 to 49, 53 to 54 and 62 up are free.
+    /// does not know. Tags 17 to 31, 47 to 49, 53 to 54 and 62 up are free.
     pub fn decode(input: &mut Reader<'_>) -> Result<Effect, DecodeError> {
         let tag = input.u8()?;
         let effect = match tag {
-            1..=5 => Effect::Key(KeyEffect::decode(tag, input)?),
+            1..=5 | 15..=16 => Effect::Key(KeyEffect::decode(tag, input)?),
             6..=7 => Effect::Zset(ZsetEffect::decode(tag, input)?),
             8..=14 => Effect::Queue(QueueEffect::decode(tag, input)?),
             32..=35 => Effect::Seat(SeatEffect::decode(tag, input)?),
@@ -539,6 +542,17 @@ mod tests {
             }
             .into(),
             KeyEffect::FlushAll.into(),
+            KeyEffect::Append {
+                key: k.clone(),
+                bytes: Bytes::from_static(b"tail"),
+            }
+            .into(),
+            KeyEffect::SetRange {
+                key: k.clone(),
+                offset: 7,
+                bytes: Bytes::from_static(b"mid"),
+            }
+            .into(),
         ]);
         for score in [0.0, -1.25, f64::INFINITY, f64::NEG_INFINITY] {
             effects.push(
@@ -798,6 +812,8 @@ mod tests {
             Effect::Key(KeyEffect::Expired { .. }) => 3,
             Effect::Key(KeyEffect::Deadline { .. }) => 4,
             Effect::Key(KeyEffect::FlushAll) => 5,
+            Effect::Key(KeyEffect::Append { .. }) => 15,
+            Effect::Key(KeyEffect::SetRange { .. }) => 16,
             Effect::Zset(ZsetEffect::Set { .. }) => 6,
             Effect::Zset(ZsetEffect::Remove { .. }) => 7,
             Effect::Queue(QueueEffect::Config { .. }) => 8,
@@ -859,7 +875,7 @@ mod tests {
             assert_eq!(again, bytes, "{effect:?} re-encodes differently");
             assert_eq!(&decoded, effect);
         }
-        let all: Vec<u8> = (1..=14)
+        let all: Vec<u8> = (1..=16)
             .chain(32..=46)
             .chain(50..=52)
             .chain(55..=61)
@@ -885,8 +901,10 @@ mod tests {
                 queue_tags::TAG_LEAVE,
                 queue_tags::TAG_TOUCH,
                 queue_tags::TAG_CLOSE,
+                key_tags::TAG_APPEND,
+                key_tags::TAG_SET_RANGE,
             ],
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         assert_eq!(
             [
@@ -932,7 +950,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_and_truncated_effects_are_refused() {
-        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=14 | 32..=46 | 50..=52 | 55..=61)) {
+        for tag in (0..=255u8).filter(|tag| !matches!(tag, 1..=16 | 32..=46 | 50..=52 | 55..=61)) {
             let bytes = [tag, 0, 0, 0, 0];
             assert!(
                 Effect::decode(&mut Reader::new(&bytes)).is_err(),

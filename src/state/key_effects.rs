@@ -1,8 +1,10 @@
 //! What happened to whole keys: [`KeyEffect`] (a key created or replaced
 //! with its whole value, deleted, expired or re-timed, or every key
-//! flushed), with its tags and its byte encoding (the `effect` grammar in
-//! [`super::effect`]). Every family creates and replaces keys through
-//! these.
+//! flushed; and a string appended to or overwritten in part), with its tags
+//! and its byte encoding (the `effect` grammar in [`super::effect`]). Every
+//! family creates and replaces keys through these.
+
+use bytes::Bytes;
 
 use crate::encoding::{put_bytes, put_deadline, DecodeError, Reader};
 
@@ -19,6 +21,10 @@ pub const TAG_EXPIRED: u8 = 3;
 pub const TAG_DEADLINE: u8 = 4;
 /// Nothing else.
 pub const TAG_FLUSH_ALL: u8 = 5;
+/// `key bytes`.
+pub const TAG_APPEND: u8 = 15;
+/// `key offset:u64 bytes`.
+pub const TAG_SET_RANGE: u8 = 16;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyEffect {
@@ -36,6 +42,13 @@ pub enum KeyEffect {
     Deadline { key: Key, deadline_ms: Option<u64> },
     /// Every key was deleted and every remembered `REQ` reply forgotten.
     FlushAll,
+    /// `bytes` were appended to the string at `key` (`APPEND` on an
+    /// existing key: logging the whole value would make each append cost
+    /// as much log as the string is long).
+    Append { key: Key, bytes: Bytes },
+    /// The string at `key` was overwritten with `bytes` from `offset`,
+    /// padded with zero bytes up to it (`SETRANGE` on an existing key).
+    SetRange { key: Key, offset: u64, bytes: Bytes },
 }
 
 impl KeyEffect {
@@ -45,7 +58,9 @@ impl KeyEffect {
             KeyEffect::Put { key, .. }
             | KeyEffect::Delete { key }
             | KeyEffect::Expired { key }
-            | KeyEffect::Deadline { key, .. } => Some(key),
+            | KeyEffect::Deadline { key, .. }
+            | KeyEffect::Append { key, .. }
+            | KeyEffect::SetRange { key, .. } => Some(key),
             KeyEffect::FlushAll => None,
         }
     }
@@ -76,6 +91,17 @@ impl KeyEffect {
                 put_deadline(out, *deadline_ms);
             }
             KeyEffect::FlushAll => out.push(TAG_FLUSH_ALL),
+            KeyEffect::Append { key, bytes } => {
+                out.push(TAG_APPEND);
+                put_bytes(out, key);
+                put_bytes(out, bytes);
+            }
+            KeyEffect::SetRange { key, offset, bytes } => {
+                out.push(TAG_SET_RANGE);
+                put_bytes(out, key);
+                out.extend_from_slice(&offset.to_le_bytes());
+                put_bytes(out, bytes);
+            }
         }
     }
 
@@ -94,6 +120,15 @@ impl KeyEffect {
                 deadline_ms: input.deadline()?,
             },
             TAG_FLUSH_ALL => KeyEffect::FlushAll,
+            TAG_APPEND => KeyEffect::Append {
+                key: input.key()?,
+                bytes: input.bytes()?,
+            },
+            TAG_SET_RANGE => KeyEffect::SetRange {
+                key: input.key()?,
+                offset: input.u64()?,
+                bytes: input.bytes()?,
+            },
             tag => return Err(DecodeError(format!("unknown effect tag {tag}"))),
         };
         Ok(effect)

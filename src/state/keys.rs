@@ -1,15 +1,17 @@
 //! Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, TTL, PTTL,
-//! PERSIST and SCAN, with Redis's replies; and the replay of whole-key
-//! effects ([`KeyEffect`]).
+//! PERSIST, SCAN, KEYS, RENAME, RENAMENX, COPY, TOUCH, RANDOMKEY,
+//! EXPIRETIME, PEXPIRETIME and OBJECT, with Redis's replies; and the replay
+//! of whole-key effects ([`KeyEffect`]).
 
 use bytes::Bytes;
-use usher_protocol::request::{Deadline, ExpireCondition};
-use usher_protocol::{Reply, ServerError};
+use usher_protocol::request::{Deadline, ExpireCondition, ObjectQuery};
+use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::effect::ReplayError;
 use super::key_effects::KeyEffect;
-use super::queue::commands::replayed;
+use super::queue::commands::{rekeyed, replayed};
 use super::store::State;
+use super::strings::replay_in_place;
 use super::value::Value;
 use crate::glob::glob_match;
 
@@ -229,6 +231,218 @@ pub fn replay(state: &mut State, effect: &KeyEffect) -> Result<(), ReplayError> 
             state.holds.clear();
             state.idempotency.clear();
         }
+        KeyEffect::Append { key, bytes } => replay_in_place(state, key, None, bytes)?,
+        KeyEffect::SetRange { key, offset, bytes } => {
+            replay_in_place(state, key, Some(*offset), bytes)?
+        }
     }
     Ok(())
+}
+
+/// ```text
+/// KEYS pattern
+/// ```
+/// Every live key matching the glob pattern, in storage order. More than
+/// `keys_reply_max` matches is an error and no keys (SCAN walks any number).
+pub fn keys(state: &mut State, pattern: &[u8], now_ms: u64) -> Reply {
+    let max = state.limits.keys_reply_max;
+    let mut found = Vec::new();
+    for (key, entry) in state.keyspace.iter() {
+        if entry
+            .deadline_ms()
+            .is_some_and(|deadline| deadline <= now_ms)
+            || !glob_match(pattern, key)
+        {
+            continue;
+        }
+        if found.len() == max {
+            return Reply::Error(ServerError::new(
+                ErrorCode::Limit,
+                format!("ERR KEYS would reply more than keys_reply_max ({max}) keys; use SCAN"),
+            ));
+        }
+        found.push(Reply::Bulk(key.to_bytes()));
+    }
+    Reply::Array(found)
+}
+
+/// Puts a value that arrived whole at `key` from another key (RENAME,
+/// COPY) in the timer indexes it belongs to, under its new name.
+fn register_moved(state: &mut State, key: &[u8]) {
+    match state.keyspace.get_mut(key).map(|entry| &entry.value) {
+        Some(Value::Queue(_)) => rekeyed(state, key),
+        Some(Value::Seats(_) | Value::Stock(_)) => state.register_holds(key),
+        _ => {}
+    }
+}
+
+/// ```text
+/// RENAME key newkey | RENAMENX key newkey
+/// ```
+/// Moves the value and its TTL to `newkey`, replacing whatever was there
+/// (RENAMENX: only if `newkey` is missing). RENAME replies OK, RENAMENX 1,
+/// or 0 when `newkey` exists; `ERR no such key` when `key` is missing.
+/// Renaming a key onto itself changes nothing (RENAMENX replies 0). Logged
+/// as the `Delete` of `key` and a `Put` of the whole value at `newkey`.
+pub fn rename(state: &mut State, keys: &[Bytes; 2], only_new: bool, now_ms: u64) -> Reply {
+    let [from, to] = keys;
+    if !state.keyspace.contains_live(from, now_ms) {
+        return Reply::Error(ServerError::NO_SUCH_KEY);
+    }
+    let done = if only_new { Reply::Int(1) } else { Reply::OK };
+    if from == to {
+        return if only_new { Reply::Int(0) } else { done };
+    }
+    if only_new && state.keyspace.contains_live(to, now_ms) {
+        return Reply::Int(0);
+    }
+    let Some((value, deadline_ms)) = state.keyspace.take(from) else {
+        return Reply::Error(ServerError::NO_SUCH_KEY);
+    };
+    state.keyspace.insert(to, value, deadline_ms);
+    register_moved(state, to);
+    done
+}
+
+/// ```text
+/// COPY source destination [DB 0] [REPLACE]
+/// ```
+/// Copies the value and its TTL: 1 if copied; 0 if `source` is missing or
+/// `destination` exists and REPLACE was not given. Logged as a `Put` of
+/// the whole value at `destination`.
+pub fn copy(state: &mut State, keys: &[Bytes; 2], replace: bool, now_ms: u64) -> Reply {
+    let [from, to] = keys;
+    if from == to {
+        return Reply::Error(ServerError::generic(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    if !state.keyspace.contains_live(from, now_ms) {
+        return Reply::Int(0);
+    }
+    let exists = state.keyspace.contains_live(to, now_ms);
+    if exists && !replace {
+        return Reply::Int(0);
+    }
+    if !exists {
+        if let Err(error) = state.room_for_key(now_ms) {
+            return Reply::Error(error);
+        }
+    }
+    // Looked up again: making room may expire keys, never a live one.
+    let Some(entry) = state.keyspace.get_live(from, now_ms) else {
+        return Reply::Int(0);
+    };
+    let (value, deadline_ms) = (entry.value.clone(), entry.deadline_ms());
+    state.keyspace.insert(to, value, deadline_ms);
+    register_moved(state, to);
+    Reply::Int(1)
+}
+
+/// Most draws RANDOMKEY makes before it gives up on finding a live key.
+const RANDOM_KEY_DRAWS: usize = 100;
+
+/// SplitMix64's step: a well-mixed 64-bit value from any input.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// ```text
+/// RANDOMKEY
+/// ```
+/// A key drawn from the keyspace, or nil when it is empty. The draw is a
+/// function of the state (its hash seed and command count) and the time,
+/// so the same requests at the same times give the same key; it changes
+/// nothing. Keys past their deadline are drawn again (up to 100 draws; if
+/// every draw is such a key, nil: the timer reaps them soon).
+pub fn random_key(state: &mut State, now_ms: u64) -> Reply {
+    let len = state.keyspace.len() as u64;
+    if len == 0 {
+        return Reply::Nil;
+    }
+    let mut draw = state.hash_seed ^ state.stats.commands_processed.rotate_left(32) ^ now_ms;
+    for _ in 0..RANDOM_KEY_DRAWS {
+        draw = mix(draw);
+        let Some((key, entry)) = state.keyspace.at((draw % len) as usize) else {
+            continue;
+        };
+        if entry.deadline_ms().is_none_or(|deadline| deadline > now_ms) {
+            return Reply::Bulk(key.to_bytes());
+        }
+    }
+    Reply::Nil
+}
+
+/// ```text
+/// EXPIRETIME key | PEXPIRETIME key
+/// ```
+/// The absolute deadline in Unix seconds (rounded to nearest, as Redis
+/// does) or milliseconds; -1 without expiry, -2 when missing.
+pub fn expire_time(state: &mut State, key: &[u8], millis: bool, now_ms: u64) -> Reply {
+    match state.keyspace.get_live(key, now_ms) {
+        None => Reply::Int(-2),
+        Some(entry) => match entry.deadline_ms() {
+            None => Reply::Int(-1),
+            Some(deadline) if millis => Reply::Int(deadline as i64),
+            Some(deadline) => Reply::Int(deadline.saturating_add(500) as i64 / 1000),
+        },
+    }
+}
+
+/// What `OBJECT FREQ` answers: usher has no LFU policy (Redis's text).
+const NO_LFU: ServerError = ServerError::new_static(
+    ErrorCode::Generic,
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+);
+
+/// ```text
+/// OBJECT ENCODING key | OBJECT FREQ key | OBJECT IDLETIME key | OBJECT REFCOUNT key
+/// ```
+/// Nil for a missing key. ENCODING: [`Value::object_encoding`]; FREQ: the
+/// error Redis gives without an LFU policy; IDLETIME: 0 (usher keeps no
+/// access times); REFCOUNT: 1 (values are never shared).
+pub fn object(state: &mut State, query: ObjectQuery, key: &[u8], now_ms: u64) -> Reply {
+    let Some(entry) = state.keyspace.get_live(key, now_ms) else {
+        return Reply::Nil;
+    };
+    match query {
+        ObjectQuery::Encoding => Reply::bulk_static(entry.value.object_encoding().as_bytes()),
+        ObjectQuery::Freq => Reply::Error(NO_LFU),
+        ObjectQuery::IdleTime => Reply::Int(0),
+        ObjectQuery::RefCount => Reply::Int(1),
+    }
+}
+
+/// `OBJECT HELP`'s lines, as Redis words them.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// ```text
+/// OBJECT HELP
+/// ```
+pub fn object_help() -> Reply {
+    Reply::Array(
+        OBJECT_HELP
+            .iter()
+            .map(|&line| Reply::simple(line))
+            .collect(),
+    )
 }

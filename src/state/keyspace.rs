@@ -296,6 +296,23 @@ impl Keyspace {
         }
     }
 
+    /// Deletes a key (a command's doing, logged as a `Delete`) and hands
+    /// back its value and deadline, for a command that puts the value
+    /// elsewhere (RENAME); `None` if it does not exist.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<u64>)> {
+        let index = self.map.get_index_of(key)?;
+        let (key, entry) = self.map.swap_remove_index(index)?;
+        let deadline_ms = entry.deadline_ms();
+        if let Some(deadline) = deadline_ms {
+            let removed = self.deadlines.remove(&(deadline, key.clone()));
+            assert!(removed, "deadline index out of step with the keyspace");
+        }
+        if self.recording {
+            self.effects.push(KeyEffect::Delete { key }.into());
+        }
+        Some((entry.value, deadline_ms))
+    }
+
     /// Removes the key at `index` because its deadline passed.
     fn expire_at(&mut self, index: usize) {
         let removed = self.remove_at(index);

@@ -43,6 +43,11 @@ pub struct StateLimits {
     pub reply_items_max: usize,
     /// Most items in one list.
     pub list_items_max: usize,
+    /// Most keys one KEYS reply may hold.
+    pub keys_reply_max: usize,
+    /// Longest string APPEND and SETRANGE may make, in bytes (Redis's
+    /// `proto-max-bulk-len`).
+    pub string_bytes_max: usize,
 }
 
 impl Default for StateLimits {
@@ -66,6 +71,8 @@ impl Default for StateLimits {
             queue_rate_period_ms_max: 24 * 3_600_000,
             reply_items_max: 1_000_000,
             list_items_max: 50_000_000,
+            keys_reply_max: 1_000_000,
+            string_bytes_max: 512 * 1024 * 1024,
         }
     }
 }

@@ -183,6 +183,46 @@ impl State {
                 min,
                 max,
             } => strings::incr_bound(self, key, *delta, *min, *max, now_ms),
+            Request::MGet(keys_) => strings::mget(self, keys_, now_ms),
+            Request::MSet {
+                keys: keys_,
+                values,
+                only_new,
+            } => strings::mset(self, keys_, values, *only_new, now_ms),
+            Request::SetNx { key, value } => strings::setnx(self, key, value, now_ms),
+            Request::SetEx {
+                key,
+                value,
+                deadline,
+            } => strings::setex(self, key, value, *deadline, now_ms),
+            Request::GetDel(key) => strings::getdel(self, key, now_ms),
+            Request::GetEx { key, expiry } => strings::getex(self, key, *expiry, now_ms),
+            Request::Append { key, value } => strings::append(self, key, value, now_ms),
+            Request::Strlen(key) => strings::strlen(self, key, now_ms),
+            Request::SetRange { key, offset, value } => {
+                strings::setrange(self, key, *offset, value, now_ms)
+            }
+            Request::GetRange { key, start, end } => {
+                strings::getrange(self, key, *start, *end, now_ms)
+            }
+            Request::IncrByFloat { key, delta } => {
+                strings::incr_by_float(self, key, *delta, now_ms)
+            }
+            Request::Keys(pattern) => keys::keys(self, pattern, now_ms),
+            Request::Rename {
+                keys: names,
+                only_new,
+            } => keys::rename(self, names, *only_new, now_ms),
+            Request::Copy {
+                keys: names,
+                replace,
+            } => keys::copy(self, names, *replace, now_ms),
+            // Usher keeps no access times: TOUCH only counts.
+            Request::Touch(keys_) => keys::exists(self, keys_, now_ms),
+            Request::RandomKey => keys::random_key(self, now_ms),
+            Request::ExpireTime { key, millis } => keys::expire_time(self, key, *millis, now_ms),
+            Request::Object { query, key } => keys::object(self, *query, key, now_ms),
+            Request::ObjectHelp => keys::object_help(),
             Request::Del(keys_) => keys::del(self, keys_, now_ms),
             Request::Exists(keys_) => keys::exists(self, keys_, now_ms),
             Request::Type(key) => keys::type_of(self, key, now_ms),

@@ -85,6 +85,30 @@ impl State {
         }
     }
 
+    /// Whether `count` more keys may be added at once (MSET): as
+    /// [`State::room_for_key`], for all of them or none.
+    pub(super) fn room_for_keys(&mut self, count: usize, now_ms: u64) -> Result<(), ServerError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let fits =
+            |state: &State| state.keyspace.len().saturating_add(count) <= state.limits.keys_max;
+        if !fits(self) {
+            self.keyspace.expire_due(now_ms, KEYS_REAPED_WHEN_FULL);
+        }
+        if fits(self) {
+            Ok(())
+        } else {
+            Err(ServerError::new(
+                ErrorCode::OutOfMemory,
+                format!(
+                    "OOM command not allowed: keys_max ({}) reached",
+                    self.limits.keys_max
+                ),
+            ))
+        }
+    }
+
     /// Registers the value at `key`, if it has hold deadlines, in the hold
     /// index: for values that replay or a snapshot load put in place whole
     /// (a decoded or cloned value is not registered anywhere yet).

@@ -59,6 +59,29 @@ impl Value {
         }
     }
 
+    /// The name `OBJECT ENCODING` reports: the Redis encoding closest to
+    /// how usher holds the value. Strings are `int`, `embstr` (kept inline)
+    /// or `raw`; a sorted set is `skiplist` (an ordered tree with a member
+    /// index, as Redis's skiplist encoding is); usher's own types are named
+    /// after their structure. A hash or set small enough to be scanned
+    /// without an index is `listpack`, as Redis's compact form is; with an
+    /// index it is `hashtable`. A list is `quicklist`.
+    pub fn object_encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Short(_) => "embstr",
+            Value::Str(_) => "raw",
+            Value::Zset(_) => "skiplist",
+            Value::Queue(_) => "queue",
+            Value::Seats(_) => "seatmap",
+            Value::Stock(_) => "stock",
+            Value::List(_) => "quicklist",
+            Value::Hash(hash) if hash.is_indexed() => "hashtable",
+            Value::Set(set) if set.is_indexed() => "hashtable",
+            Value::Hash(_) | Value::Set(_) => "listpack",
+        }
+    }
+
     /// Stores a string, as an integer when it is one in canonical form.
     pub fn from_string(bytes: &[u8]) -> Value {
         match usher_protocol::number::parse_i64(bytes) {

@@ -16,4 +16,5 @@ mod replay;
 mod seats;
 mod sets;
 mod snapshot;
+mod strings;
 mod transactions;

@@ -146,7 +146,7 @@ fn score(rng: &mut Rng) -> String {
 fn command(rng: &mut Rng) -> Vec<String> {
     let z = rng.pick(ZSETS).to_string();
     let q = rng.pick(QUEUES).to_string();
-    let words: Vec<String> = match rng.below(110) {
+    let words: Vec<String> = match rng.below(120) {
         0..=11 => {
             let mut words = vec!["ZADD".to_string(), z];
             for flag in ["NX", "XX", "GT", "LT", "CH", "INCR"] {
@@ -258,6 +258,38 @@ fn command(rng: &mut Rng) -> Vec<String> {
             "+".into(),
         ],
         93..=105 => hash_command(rng),
+        // Whole values moving between keys, queues and sorted sets
+        // included: their timers must follow them.
+        106 => vec![
+            rng.pick(&["RENAME", "RENAMENX"]).into(),
+            rng.pick(ANY_KEYS).into(),
+            rng.pick(ANY_KEYS).into(),
+        ],
+        107 => {
+            let mut words = vec![
+                "COPY".to_string(),
+                rng.pick(ANY_KEYS).into(),
+                rng.pick(ANY_KEYS).into(),
+            ];
+            if rng.chance(50) {
+                words.push("REPLACE".into());
+            }
+            words
+        }
+        108 => vec!["APPEND".into(), rng.pick(ANY_KEYS).into(), member(rng)],
+        109 => vec![
+            "SETRANGE".into(),
+            rng.pick(ANY_KEYS).into(),
+            rng.below(20).to_string(),
+            member(rng),
+        ],
+        110 => vec!["INCRBYFLOAT".into(), rng.pick(ANY_KEYS).into(), score(rng)],
+        111 => vec![
+            "GETEX".into(),
+            rng.pick(ANY_KEYS).into(),
+            "PX".into(),
+            (1 + rng.below(4000)).to_string(),
+        ],
         _ => vec!["QUEUE.JOIN".into(), q, member(rng)],
     };
     words
@@ -679,6 +711,8 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Key(KeyEffect::Expired { .. }) => "Expired",
         Effect::Key(KeyEffect::Deadline { .. }) => "Deadline",
         Effect::Key(KeyEffect::FlushAll) => "FlushAll",
+        Effect::Key(KeyEffect::Append { .. }) => "Append",
+        Effect::Key(KeyEffect::SetRange { .. }) => "SetRange",
         Effect::Zset(ZsetEffect::Set { .. }) => "ZsetSet",
         Effect::Zset(ZsetEffect::Remove { .. }) => "ZsetRemove",
         Effect::Hash(HashEffect::Set { .. }) => "HashSet",

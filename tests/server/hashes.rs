@@ -325,3 +325,28 @@ async fn binary_protocol_pairs_and_maps() {
     );
     stop(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_values_are_refused_like_string_values() {
+    let config = usher::config::Config {
+        value_bytes_max: 8,
+        ..test_config()
+    };
+    let running = start(config).await;
+    let mut conn = connect(running.addr, ProtocolVersion::RESP2).await;
+    for words in [
+        &["HSET", "h", "f", "much-too-long"][..],
+        &["HSET", "h", "a", "ok", "f", "much-too-long"],
+        &["HSETNX", "h", "f", "much-too-long"],
+        &["HMSET", "h", "f", "much-too-long"],
+    ] {
+        let refused = error(&mut conn, words).await;
+        assert!(refused.contains("value_bytes_max"), "{words:?}: {refused}");
+    }
+    assert_eq!(value(&mut conn, &["EXISTS", "h"]).await, Value::Int(0));
+    assert_eq!(
+        value(&mut conn, &["HSET", "h", "f", "short"]).await,
+        Value::Int(1)
+    );
+    stop(running).await;
+}

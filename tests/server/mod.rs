@@ -6,6 +6,7 @@ mod binary;
 mod blocking;
 mod cli;
 mod hashes;
+mod keys;
 mod limits;
 mod lists;
 mod resp;
@@ -14,6 +15,7 @@ mod sets;
 // Named after `src/server.rs`, whose behaviour as a whole it checks.
 #[allow(clippy::module_inception)]
 mod server;
+mod strings;
 mod tls;
 mod transactions;
 mod zset;

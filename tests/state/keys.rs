@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use crate::support::state::*;
 use bytes::Bytes;
 use proptest::prelude::*;
-use usher::state::{State, StateLimits};
+use usher::state::{State, StateLimits, Value};
 use usher_protocol::{ErrorCode, Reply};
 
 // ------------------------------------------------- DEL, EXISTS, TYPE, DBSIZE
@@ -982,4 +982,379 @@ proptest! {
             prop_assert!(s.keyspace.len() <= limits.keys_max);
         }
     }
+}
+
+// ------------------------------------------------------------------- KEYS
+
+/// The items of an array reply.
+#[track_caller]
+fn items(reply: Reply) -> Vec<Reply> {
+    match reply {
+        Reply::Array(items) => items,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+#[test]
+fn keys_matches_live_keys_by_glob() {
+    let mut s = state();
+    run(&mut s, T0, "MSET firstname Jack lastname Stuntman age 35");
+    run(&mut s, T0, "SET gone v PX 5");
+    let found = |s: &mut State, pattern: &str| -> BTreeSet<Bytes> {
+        match run(s, T0 + 5, &format!("KEYS {pattern}")) {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(|item| Bytes::copy_from_slice(item.bulk_bytes().expect("a key")))
+                .collect(),
+            other => panic!("KEYS replied {other:?}"),
+        }
+    };
+    let names = |list: &[&str]| -> BTreeSet<Bytes> {
+        list.iter()
+            .map(|name| Bytes::copy_from_slice(name.as_bytes()))
+            .collect()
+    };
+    assert_eq!(found(&mut s, "*name*"), names(&["firstname", "lastname"]));
+    assert_eq!(found(&mut s, "a??"), names(&["age"]));
+    assert_eq!(found(&mut s, "*"), names(&["firstname", "lastname", "age"]));
+    assert_eq!(found(&mut s, "nomatch*"), names(&[]));
+    assert_error(
+        &run(&mut s, T0, "KEYS"),
+        "ERR wrong number of arguments for 'keys' command",
+    );
+}
+
+#[test]
+fn keys_past_its_limit_is_an_error_with_no_keys() {
+    let limits = StateLimits {
+        keys_reply_max: 3,
+        ..StateLimits::default()
+    };
+    let mut s = state_with(limits);
+    run(&mut s, T0, "MSET a 1 b 2 c 3 other 4");
+    assert_eq!(items(run(&mut s, T0, "KEYS ?")).len(), 3);
+    let reply = run(&mut s, T0, "KEYS *");
+    match &reply {
+        Reply::Error(error) => {
+            assert_eq!(error.code, ErrorCode::Limit);
+            assert!(
+                error.message.contains("keys_reply_max"),
+                "{}",
+                error.message
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+// -------------------------------------------------------- RENAME, RENAMENX
+
+#[test]
+fn rename_moves_the_value_and_its_ttl() {
+    let mut s = state();
+    run(&mut s, T0, "SET a v EX 100");
+    run(&mut s, T0, "SET b old");
+    assert_eq!(run(&mut s, T0, "RENAME a b"), ok());
+    assert_eq!(run(&mut s, T0, "EXISTS a"), int(0));
+    assert_eq!(run(&mut s, T0, "GET b"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "TTL b"), int(100));
+    // The deadline goes with the value: the key expires under its new name.
+    assert_eq!(s.next_timer_ms(), Some(T0 + 100_000));
+    s.run_timers(T0 + 100_000, 10);
+    assert_eq!(run(&mut s, T0 + 100_000, "DBSIZE"), int(0));
+    // Without a TTL the destination's TTL is gone too.
+    run(&mut s, T0, "SET c 1");
+    run(&mut s, T0, "SET d 2 EX 10");
+    assert_eq!(run(&mut s, T0, "RENAME c d"), ok());
+    assert_eq!(run(&mut s, T0, "TTL d"), int(-1));
+    assert_eq!(run(&mut s, T0, "GET d"), bulk("1"));
+}
+
+#[test]
+fn rename_errors_and_renaming_onto_itself() {
+    let mut s = state();
+    assert_error(&run(&mut s, T0, "RENAME nosuch x"), "ERR no such key");
+    assert_error(&run(&mut s, T0, "RENAMENX nosuch x"), "ERR no such key");
+    run(&mut s, T0, "SET gone v PX 5");
+    assert_error(&run(&mut s, T0 + 5, "RENAME gone x"), "ERR no such key");
+    run(&mut s, T0, "SET k v EX 10");
+    assert_eq!(run(&mut s, T0, "RENAME k k"), ok());
+    assert_eq!(run(&mut s, T0, "RENAMENX k k"), int(0));
+    assert_eq!(run(&mut s, T0, "GET k"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "TTL k"), int(10));
+    assert_error(
+        &run(&mut s, T0, "RENAME k"),
+        "ERR wrong number of arguments for 'rename' command",
+    );
+}
+
+#[test]
+fn renamenx_renames_only_onto_a_missing_key() {
+    let mut s = state();
+    run(&mut s, T0, "SET a 1");
+    run(&mut s, T0, "SET b 2");
+    assert_eq!(run(&mut s, T0, "RENAMENX a b"), int(0));
+    assert_eq!(
+        run(&mut s, T0, "MGET a b"),
+        Reply::Array(vec![bulk("1"), bulk("2")])
+    );
+    assert_eq!(run(&mut s, T0, "RENAMENX a c"), int(1));
+    assert_eq!(
+        run(&mut s, T0, "MGET a c"),
+        Reply::Array(vec![nil(), bulk("1")])
+    );
+    // An expired destination counts as missing.
+    run(&mut s, T0, "SET e v PX 5");
+    assert_eq!(run(&mut s, T0 + 5, "RENAMENX c e"), int(1));
+}
+
+#[test]
+fn rename_carries_sorted_sets_and_their_members() {
+    let mut s = state();
+    run(&mut s, T0, "ZADD z 1 a 2 b");
+    assert_eq!(run(&mut s, T0, "RENAME z y"), ok());
+    assert_eq!(run(&mut s, T0, "ZRANK y b"), int(1));
+    assert_eq!(run(&mut s, T0, "ZADD y 3 c"), int(1));
+    assert_eq!(run(&mut s, T0, "ZCARD y"), int(3));
+    assert_eq!(run(&mut s, T0, "EXISTS z"), int(0));
+}
+
+#[test]
+fn rename_keeps_queue_and_hold_timers_working() {
+    let mut s = state();
+    run(&mut s, T0, "QUEUE.CONFIG q CAPACITY 1 TTL 1000");
+    run(&mut s, T0, "QUEUE.JOIN q m1");
+    run(&mut s, T0, "QUEUE.JOIN q m2");
+    run(&mut s, T0, "SEAT.CREATE ev 10");
+    run(&mut s, T0, "SEAT.HOLD ev h 500 1 2");
+    assert_eq!(run(&mut s, T0, "RENAME q q2"), ok());
+    assert_eq!(run(&mut s, T0, "RENAME ev ev2"), ok());
+    // The hold lapses and the admission expires under the new names.
+    let mut now = T0;
+    while let Some(due) = s.next_timer_ms().filter(|due| *due <= T0 + 1_500) {
+        now = due;
+        s.run_timers(now, 100);
+        s.check_invariants();
+    }
+    assert!(now >= T0 + 1_000, "the timers stopped at {now}");
+    // Before any read (reads catch up on their own): the timer admitted m2.
+    let Some(Value::Queue(queue)) = s.keyspace.peek(b"q2").map(|entry| &entry.value) else {
+        panic!("q2 is not a queue");
+    };
+    assert_eq!((queue.waiting(), queue.active()), (0, 1));
+    assert_eq!(
+        run(&mut s, now, "SEAT.STATUS ev2 1 2"),
+        Reply::Array(vec![int(0), int(0)])
+    );
+    let pos = run(&mut s, now, "QUEUE.POS q2 m2");
+    assert_eq!(items(pos).first(), Some(&bulk("active")));
+}
+
+// ------------------------------------------------------------------- COPY
+
+#[test]
+fn copy_copies_the_value_and_its_ttl() {
+    let mut s = state();
+    run(&mut s, T0, "SET a v PX 5000");
+    assert_eq!(run(&mut s, T0, "COPY a b"), int(1));
+    assert_eq!(
+        run(&mut s, T0, "MGET a b"),
+        Reply::Array(vec![bulk("v"), bulk("v")])
+    );
+    assert_eq!(run(&mut s, T0, "PTTL b"), int(5000));
+    // The copy is its own value.
+    run(&mut s, T0, "APPEND b x");
+    assert_eq!(
+        run(&mut s, T0, "MGET a b"),
+        Reply::Array(vec![bulk("v"), bulk("vx")])
+    );
+    assert_eq!(run(&mut s, T0, "COPY a b"), int(0));
+    assert_eq!(run(&mut s, T0, "COPY a b REPLACE"), int(1));
+    assert_eq!(run(&mut s, T0, "GET b"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "COPY a c DB 0 REPLACE"), int(1));
+    assert_eq!(run(&mut s, T0, "COPY nosuch d"), int(0));
+    assert_eq!(run(&mut s, T0, "EXISTS d"), int(0));
+    run(&mut s, T0, "ZADD z 1 m 2 n");
+    assert_eq!(run(&mut s, T0, "COPY z z2"), int(1));
+    run(&mut s, T0, "ZREM z m");
+    assert_eq!(run(&mut s, T0, "ZCARD z2"), int(2));
+}
+
+#[test]
+fn copy_errors() {
+    let mut s = state();
+    run(&mut s, T0, "SET a v");
+    assert_error(
+        &run(&mut s, T0, "COPY a a"),
+        "ERR source and destination objects are the same",
+    );
+    assert_error(
+        &run(&mut s, T0, "COPY a b DB 1"),
+        "ERR DB index is out of range",
+    );
+    assert_error(
+        &run(&mut s, T0, "COPY a b DB -1"),
+        "ERR DB index is out of range",
+    );
+    assert_error(
+        &run(&mut s, T0, "COPY a b DB x"),
+        "ERR value is not an integer or out of range",
+    );
+    assert_error(&run(&mut s, T0, "COPY a b DB"), "ERR syntax error");
+    assert_error(&run(&mut s, T0, "COPY a b FOO"), "ERR syntax error");
+    assert_error(
+        &run(&mut s, T0, "COPY a"),
+        "ERR wrong number of arguments for 'copy' command",
+    );
+    let limits = StateLimits {
+        keys_max: 1,
+        ..StateLimits::default()
+    };
+    let mut full = state_with(limits);
+    run(&mut full, T0, "SET a v");
+    let reply = run(&mut full, T0, "COPY a b");
+    assert!(
+        matches!(&reply, Reply::Error(error) if error.code == ErrorCode::OutOfMemory),
+        "{reply:?}"
+    );
+}
+
+// ------------------------------------------- TOUCH, RANDOMKEY, EXPIRETIME
+
+#[test]
+fn touch_counts_existing_keys() {
+    let mut s = state();
+    run(&mut s, T0, "MSET a 1 b 2");
+    assert_eq!(run(&mut s, T0, "TOUCH a a b nosuch"), int(3));
+    assert_error(
+        &run(&mut s, T0, "TOUCH"),
+        "ERR wrong number of arguments for 'touch' command",
+    );
+}
+
+#[test]
+fn randomkey_draws_live_keys_deterministically_and_changes_nothing() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "RANDOMKEY"), nil());
+    let names: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    for name in &names {
+        run(&mut s, T0, &format!("SET {name} v"));
+    }
+    run(&mut s, T0, "SET gone v PX 5");
+    let mut twin = state();
+    run(&mut twin, T0, "RANDOMKEY");
+    for name in &names {
+        run(&mut twin, T0, &format!("SET {name} v"));
+    }
+    run(&mut twin, T0, "SET gone v PX 5");
+    let mut seen = BTreeSet::new();
+    for step in 0..200 {
+        s.keyspace.set_recording(true);
+        let reply = run(&mut s, T0 + 5 + step, "RANDOMKEY");
+        assert!(
+            s.keyspace.effects_mut().is_empty(),
+            "RANDOMKEY logged an effect"
+        );
+        s.keyspace.set_recording(false);
+        assert_eq!(
+            run(&mut twin, T0 + 5 + step, "RANDOMKEY"),
+            reply,
+            "same state, same draw"
+        );
+        let key = reply.bulk_bytes().map(<[u8]>::to_vec).expect("a key");
+        assert_ne!(key, b"gone".to_vec(), "an expired key was drawn");
+        seen.insert(key);
+    }
+    assert!(seen.len() > 10, "the draws cover only {} keys", seen.len());
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(21));
+}
+
+#[test]
+fn expiretime_and_pexpiretime() {
+    let mut s = state();
+    run(&mut s, T0, "SET plain v");
+    assert_eq!(run(&mut s, T0, "EXPIRETIME nosuch"), int(-2));
+    assert_eq!(run(&mut s, T0, "PEXPIRETIME nosuch"), int(-2));
+    assert_eq!(run(&mut s, T0, "EXPIRETIME plain"), int(-1));
+    assert_eq!(run(&mut s, T0, "PEXPIRETIME plain"), int(-1));
+    run(&mut s, T0, &format!("SET t v PXAT {}", T0 + 10_999));
+    assert_eq!(run(&mut s, T0, "PEXPIRETIME t"), int((T0 + 10_999) as i64));
+    // Seconds are rounded to nearest, as Redis does.
+    assert_eq!(run(&mut s, T0, "EXPIRETIME t"), int(T0_S as i64 + 11));
+    run(&mut s, T0, &format!("SET u v PXAT {}", T0 + 10_499));
+    assert_eq!(run(&mut s, T0, "EXPIRETIME u"), int(T0_S as i64 + 10));
+}
+
+// ------------------------------------------------------- FLUSHDB, OBJECT
+
+#[test]
+fn flushdb_is_flushall() {
+    let mut s = state();
+    run(&mut s, T0, "MSET a 1 b 2");
+    assert_eq!(run(&mut s, T0, "FLUSHDB"), ok());
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(0));
+    run(&mut s, T0, "SET a 1");
+    assert_eq!(run(&mut s, T0, "FLUSHDB ASYNC"), ok());
+    assert_eq!(run(&mut s, T0, "FLUSHDB sync"), ok());
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(0));
+    assert_error(&run(&mut s, T0, "FLUSHDB foo"), "ERR syntax error");
+}
+
+#[test]
+fn object_reports_encodings_and_fixed_answers() {
+    let mut s = state();
+    let long = "x".repeat(45);
+    run(&mut s, T0, "SET i 12345");
+    run(&mut s, T0, "SET e short");
+    run(&mut s, T0, &format!("SET r {long}"));
+    run(&mut s, T0, "ZADD z 1 m");
+    run(&mut s, T0, "QUEUE.CONFIG q CAPACITY 1");
+    for (key, encoding) in [
+        ("i", "int"),
+        ("e", "embstr"),
+        ("r", "raw"),
+        ("z", "skiplist"),
+        ("q", "queue"),
+    ] {
+        assert_eq!(
+            run(&mut s, T0, &format!("OBJECT ENCODING {key}")),
+            bulk(encoding),
+            "{key}"
+        );
+    }
+    // APPEND keeps a string a string, as Redis's `raw`.
+    run(&mut s, T0, "APPEND i 6");
+    assert_eq!(run(&mut s, T0, "OBJECT ENCODING i"), bulk("embstr"));
+    assert_eq!(run(&mut s, T0, "OBJECT ENCODING nosuch"), nil());
+    assert_eq!(run(&mut s, T0, "OBJECT IDLETIME e"), int(0));
+    assert_eq!(run(&mut s, T0, "OBJECT REFCOUNT e"), int(1));
+    assert_eq!(run(&mut s, T0, "OBJECT IDLETIME nosuch"), nil());
+    assert_eq!(run(&mut s, T0, "OBJECT freq nosuch"), nil());
+    let freq = run(&mut s, T0, "OBJECT FREQ e");
+    assert!(
+        matches!(&freq, Reply::Error(error) if error.message.starts_with("ERR An LFU maxmemory policy is not selected")),
+        "{freq:?}"
+    );
+    let help = run(&mut s, T0, "OBJECT HELP");
+    assert_eq!(items(help).len(), 15);
+    assert_error(
+        &run(&mut s, T0, "OBJECT FOO e"),
+        "ERR unknown subcommand 'FOO'. Try OBJECT HELP.",
+    );
+    assert_error(
+        &run(&mut s, T0, "OBJECT ENCODING"),
+        "ERR wrong number of arguments for 'object|encoding' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "OBJECT ENCODING a b"),
+        "ERR wrong number of arguments for 'object|encoding' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "OBJECT HELP x"),
+        "ERR wrong number of arguments for 'object|help' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "OBJECT"),
+        "ERR wrong number of arguments for 'object' command",
+    );
 }

@@ -6,6 +6,7 @@
 
 use crate::support::state::*;
 use proptest::prelude::*;
+use usher_protocol::Reply;
 
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -721,6 +722,580 @@ proptest! {
                 .map(|k| String::from_utf8_lossy(k).into_owned())
                 .collect();
             prop_assert_eq!(actual, expected);
+        }
+    }
+}
+
+// ------------------------------------------------- MGET, MSET, MSETNX, SETNX
+
+#[test]
+fn mget_answers_nil_for_missing_keys_and_other_types() {
+    let mut s = state();
+    run(&mut s, T0, "SET a 1");
+    run(&mut s, T0, "SET b text");
+    run(&mut s, T0, "ZADD z 1 m");
+    run(&mut s, T0, "SET gone v PX 10");
+    let reply = run(&mut s, T0 + 10, "MGET a b z nosuch gone a");
+    let expected = vec![bulk("1"), bulk("text"), nil(), nil(), nil(), bulk("1")];
+    assert_eq!(reply, Reply::Array(expected));
+    assert_error(
+        &run(&mut s, T0, "MGET"),
+        "ERR wrong number of arguments for 'mget' command",
+    );
+}
+
+#[test]
+fn mset_replaces_every_type_and_clears_ttls() {
+    let mut s = state();
+    run(&mut s, T0, "SET a old EX 100");
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_eq!(run(&mut s, T0, "MSET a 1 z zz new n a 2"), ok());
+    // A key named twice gets its last value.
+    assert_eq!(
+        run(&mut s, T0, "MGET a z new"),
+        Reply::Array(vec![bulk("2"), bulk("zz"), bulk("n")])
+    );
+    assert_eq!(run(&mut s, T0, "TTL a"), int(-1));
+    assert_eq!(run(&mut s, T0, "TYPE z"), simple("string"));
+    for bad in ["MSET", "MSET a", "MSET a 1 b"] {
+        assert_error(
+            &run(&mut s, T0, bad),
+            "ERR wrong number of arguments for 'mset' command",
+        );
+    }
+    assert_error(
+        &run(&mut s, T0, "MSETNX a 1 b"),
+        "ERR wrong number of arguments for 'msetnx' command",
+    );
+}
+
+#[test]
+fn msetnx_is_all_or_nothing() {
+    let mut s = state();
+    run(&mut s, T0, "SET b exists");
+    assert_eq!(run(&mut s, T0, "MSETNX a 1 b 2 c 3"), int(0));
+    assert_eq!(run(&mut s, T0, "EXISTS a c"), int(0));
+    assert_eq!(run(&mut s, T0, "GET b"), bulk("exists"));
+    assert_eq!(run(&mut s, T0, "MSETNX a 1 c 3"), int(1));
+    assert_eq!(
+        run(&mut s, T0, "MGET a c"),
+        Reply::Array(vec![bulk("1"), bulk("3")])
+    );
+    // An expired key does not count as existing.
+    run(&mut s, T0, "SET e v PX 5");
+    assert_eq!(run(&mut s, T0 + 5, "MSETNX e new"), int(1));
+    assert_eq!(run(&mut s, T0 + 5, "GET e"), bulk("new"));
+}
+
+#[test]
+fn mset_checks_room_for_every_new_key_before_writing_any() {
+    let limits = usher::state::StateLimits {
+        keys_max: 3,
+        ..usher::state::StateLimits::default()
+    };
+    let mut s = state_with(limits);
+    run(&mut s, T0, "SET a 1");
+    let reply = run(&mut s, T0, "MSET a 2 b 2 c 2 d 2");
+    assert!(reply.is_error(), "{reply:?}");
+    assert_eq!(run(&mut s, T0, "GET a"), bulk("1"));
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(1));
+    // Repeats of one new key count once.
+    assert_eq!(run(&mut s, T0, "MSET b 1 b 2 c 3 a 9"), ok());
+    assert_eq!(run(&mut s, T0, "DBSIZE"), int(3));
+}
+
+#[test]
+fn setnx_sets_only_a_missing_key() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "SETNX k v"), int(1));
+    assert_eq!(run(&mut s, T0, "SETNX k w"), int(0));
+    assert_eq!(run(&mut s, T0, "GET k"), bulk("v"));
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_eq!(run(&mut s, T0, "SETNX z w"), int(0));
+    assert_error(
+        &run(&mut s, T0, "SETNX k"),
+        "ERR wrong number of arguments for 'setnx' command",
+    );
+}
+
+// ------------------------------------------------------ SETEX, PSETEX, GETSET
+
+#[test]
+fn setex_and_psetex_set_a_ttl() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "SETEX k 10 v"), ok());
+    assert_eq!(run(&mut s, T0, "PTTL k"), int(10_000));
+    assert_eq!(run(&mut s, T0, "PSETEX p 1500 v"), ok());
+    assert_eq!(run(&mut s, T0, "PTTL p"), int(1500));
+    assert_eq!(run(&mut s, T0 + 1500, "GET p"), nil());
+    assert_error(
+        &run(&mut s, T0, "SETEX k 0 v"),
+        "ERR invalid expire time in 'setex' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "PSETEX k -1 v"),
+        "ERR invalid expire time in 'psetex' command",
+    );
+    assert_error(&run(&mut s, T0, "SETEX k abc v"), NOT_INTEGER);
+    assert_error(
+        &run(&mut s, T0, "SETEX k 9223372036854775807 v"),
+        "ERR invalid expire time in 'setex' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "SETEX k 1"),
+        "ERR wrong number of arguments for 'setex' command",
+    );
+    // SETEX replaces a value of another type.
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_eq!(run(&mut s, T0, "SETEX z 5 v"), ok());
+    assert_eq!(run(&mut s, T0, "TYPE z"), simple("string"));
+}
+
+#[test]
+fn getset_replies_the_old_value_and_clears_the_ttl() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "GETSET k v"), nil());
+    run(&mut s, T0, "EXPIRE k 100");
+    assert_eq!(run(&mut s, T0, "GETSET k w"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "TTL k"), int(-1));
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "GETSET z w"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+    assert_eq!(run(&mut s, T0, "TYPE z"), simple("zset"));
+}
+
+// ---------------------------------------------------------- GETDEL, GETEX
+
+#[test]
+fn getdel_replies_and_deletes() {
+    let mut s = state();
+    run(&mut s, T0, "SET k 42");
+    assert_eq!(run(&mut s, T0, "GETDEL k"), bulk("42"));
+    assert_eq!(run(&mut s, T0, "EXISTS k"), int(0));
+    assert_eq!(run(&mut s, T0, "GETDEL k"), nil());
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "GETDEL z"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+    assert_eq!(run(&mut s, T0, "EXISTS z"), int(1));
+}
+
+#[test]
+fn getex_sets_and_removes_the_ttl() {
+    let mut s = state();
+    run(&mut s, T0, "SET k v");
+    assert_eq!(run(&mut s, T0, "GETEX k"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "TTL k"), int(-1));
+    assert_eq!(run(&mut s, T0, "GETEX k EX 100"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "PTTL k"), int(100_000));
+    assert_eq!(run(&mut s, T0, "GETEX k PX 500"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "PTTL k"), int(500));
+    assert_eq!(
+        run(&mut s, T0, &format!("GETEX k EXAT {}", T0_S + 7)),
+        bulk("v")
+    );
+    assert_eq!(run(&mut s, T0, "PTTL k"), int(7000));
+    assert_eq!(
+        run(&mut s, T0, &format!("GETEX k PXAT {}", T0 + 250)),
+        bulk("v")
+    );
+    assert_eq!(run(&mut s, T0, "PTTL k"), int(250));
+    assert_eq!(run(&mut s, T0, "GETEX k PERSIST"), bulk("v"));
+    assert_eq!(run(&mut s, T0, "TTL k"), int(-1));
+    assert_eq!(s.next_timer_ms(), None);
+    // A deadline in the past deletes the key; the value is still replied.
+    assert_eq!(
+        run(&mut s, T0, &format!("GETEX k PXAT {}", T0 - 1)),
+        bulk("v")
+    );
+    assert_eq!(run(&mut s, T0, "EXISTS k"), int(0));
+}
+
+#[test]
+fn getex_errors_follow_redis_order() {
+    let mut s = state();
+    run(&mut s, T0, "SET k v");
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(&run(&mut s, T0, "GETEX k PERSIST EX 10"), SYNTAX);
+    assert_error(&run(&mut s, T0, "GETEX k EX 10 PX 10"), SYNTAX);
+    assert_error(&run(&mut s, T0, "GETEX k PX"), SYNTAX);
+    assert_error(&run(&mut s, T0, "GETEX k FOO"), SYNTAX);
+    assert_error(
+        &run(&mut s, T0, "GETEX k EX 0"),
+        "ERR invalid expire time in 'getex' command",
+    );
+    assert_error(
+        &run(&mut s, T0, "GETEX k EX -1"),
+        "ERR invalid expire time in 'getex' command",
+    );
+    assert_error(&run(&mut s, T0, "GETEX k EX abc"), NOT_INTEGER);
+    // The amount is looked at only once a string was found.
+    assert_eq!(run(&mut s, T0, "GETEX nosuch EX 0"), nil());
+    assert_eq!(run(&mut s, T0, "GETEX nosuch EX abc"), nil());
+    assert_error(
+        &run(&mut s, T0, "GETEX z EX 0"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+    assert_eq!(run(&mut s, T0, "TTL k"), int(-1));
+}
+
+// ------------------------------------------------------- APPEND, STRLEN
+
+#[test]
+fn append_grows_strings_and_counters_and_keeps_the_ttl() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "APPEND k Hello"), int(5));
+    assert_eq!(run(&mut s, T0, "APPEND k World"), int(10));
+    assert_eq!(run(&mut s, T0, "GET k"), bulk("HelloWorld"));
+    run(&mut s, T0, "SET n 12345");
+    run(&mut s, T0, "INCR n");
+    run(&mut s, T0, "EXPIRE n 100");
+    assert_eq!(run(&mut s, T0, "APPEND n 7"), int(6));
+    assert_eq!(run(&mut s, T0, "GET n"), bulk("123467"));
+    assert_eq!(run(&mut s, T0, "INCR n"), int(123_468));
+    assert_eq!(run(&mut s, T0, "TTL n"), int(100));
+    // Past the inline capacity and back.
+    let long = "x".repeat(60);
+    assert_eq!(run(&mut s, T0, &format!("APPEND k {long}")), int(70));
+    assert_eq!(run(&mut s, T0, "STRLEN k"), int(70));
+    assert_eq!(run(&mut s, T0, "APPEND k \"\""), int(72));
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "APPEND z x"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+}
+
+#[test]
+fn strlen_counts_bytes_of_strings_and_counters() {
+    let mut s = state();
+    assert_eq!(run(&mut s, T0, "STRLEN nosuch"), int(0));
+    run(&mut s, T0, "SET n -1234");
+    assert_eq!(run(&mut s, T0, "STRLEN n"), int(5));
+    assert_eq!(
+        run_words(&mut s, T0, &[b"SET", b"b", &[0, 1, 2, 0xff]]),
+        ok()
+    );
+    assert_eq!(run(&mut s, T0, "STRLEN b"), int(4));
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "STRLEN z"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+}
+
+#[test]
+fn append_and_setrange_are_bounded_by_string_bytes_max() {
+    let limits = usher::state::StateLimits {
+        string_bytes_max: 10,
+        ..usher::state::StateLimits::default()
+    };
+    let mut s = state_with(limits);
+    let too_long = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    assert_eq!(run(&mut s, T0, "APPEND k 12345"), int(5));
+    assert_eq!(run(&mut s, T0, "APPEND k 67890"), int(10));
+    assert_error(&run(&mut s, T0, "APPEND k x"), too_long);
+    assert_error(&run(&mut s, T0, "APPEND fresh 12345678901"), too_long);
+    assert_error(&run(&mut s, T0, "SETRANGE k 10 x"), too_long);
+    assert_eq!(run(&mut s, T0, "SETRANGE k 9 x"), int(10));
+    assert_error(&run(&mut s, T0, "SETRANGE other 8 xyz"), too_long);
+    assert_error(
+        &run(&mut s, T0, "SETRANGE other 9223372036854775807 x"),
+        too_long,
+    );
+    assert_eq!(run(&mut s, T0, "EXISTS other fresh"), int(0));
+    assert_eq!(run(&mut s, T0, "GET k"), bulk("123456789x"));
+}
+
+// ----------------------------------------------------- SETRANGE, GETRANGE
+
+#[test]
+fn setrange_overwrites_and_pads_with_zero_bytes() {
+    let mut s = state();
+    run_words(&mut s, T0, &[b"SET", b"k1", b"Hello World"]);
+    assert_eq!(run(&mut s, T0, "SETRANGE k1 6 Redis"), int(11));
+    assert_eq!(run(&mut s, T0, "GET k1"), bulk("Hello Redis"));
+    assert_eq!(run(&mut s, T0, "SETRANGE k2 6 Redis"), int(11));
+    assert_eq!(run(&mut s, T0, "GET k2"), bulk_bytes(b"\0\0\0\0\0\0Redis"));
+    // On a counter: its text.
+    run(&mut s, T0, "SET n 12345");
+    assert_eq!(run(&mut s, T0, "SETRANGE n 1 9"), int(5));
+    assert_eq!(run(&mut s, T0, "GET n"), bulk("19345"));
+    assert_eq!(run(&mut s, T0, "INCR n"), int(19346));
+    // An empty value changes nothing and creates nothing.
+    assert_eq!(
+        run_words(&mut s, T0, &[b"SETRANGE", b"none", b"3", b""]),
+        int(0)
+    );
+    assert_eq!(run(&mut s, T0, "EXISTS none"), int(0));
+    assert_eq!(
+        run_words(&mut s, T0, &[b"SETRANGE", b"k1", b"100", b""]),
+        int(11)
+    );
+    // The TTL stays.
+    run(&mut s, T0, "EXPIRE k1 50");
+    run(&mut s, T0, "SETRANGE k1 0 J");
+    assert_eq!(run(&mut s, T0, "TTL k1"), int(50));
+    assert_eq!(run(&mut s, T0, "GET k1"), bulk("Jello Redis"));
+    assert_error(
+        &run(&mut s, T0, "SETRANGE k1 -1 x"),
+        "ERR offset is out of range",
+    );
+    assert_error(&run(&mut s, T0, "SETRANGE k1 abc x"), NOT_INTEGER);
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "SETRANGE z 0 x"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+}
+
+#[test]
+fn getrange_follows_redis_offsets() {
+    let mut s = state();
+    run_words(&mut s, T0, &[b"SET", b"k", b"This is a string"]);
+    let cases = [
+        ("0 3", "This"),
+        ("-3 -1", "ing"),
+        ("0 -1", "This is a string"),
+        ("10 100", "string"),
+        ("-100 3", "This"),
+        ("5 3", ""),
+        ("-1 -3", ""),
+        ("16 20", ""),
+        ("-1 -1", "g"),
+    ];
+    for (range, expected) in cases {
+        assert_eq!(
+            run(&mut s, T0, &format!("GETRANGE k {range}")),
+            bulk(expected),
+            "{range}"
+        );
+    }
+    run(&mut s, T0, "SET n 123456");
+    assert_eq!(run(&mut s, T0, "GETRANGE n -3 -1"), bulk("456"));
+    assert_eq!(run(&mut s, T0, "GETRANGE nosuch 0 1"), bulk(""));
+    run_words(&mut s, T0, &[b"SET", b"e", b""]);
+    assert_eq!(run(&mut s, T0, "GETRANGE e 0 -1"), bulk(""));
+    assert_error(&run(&mut s, T0, "GETRANGE k a 1"), NOT_INTEGER);
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "GETRANGE z 0 1"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+}
+
+// ------------------------------------------------------------ INCRBYFLOAT
+
+#[test]
+fn incrbyfloat_prints_as_redis_does() {
+    let mut s = state();
+    run(&mut s, T0, "SET f 10.50");
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT f 0.1"), bulk("10.6"));
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT f -5"), bulk("5.6"));
+    run(&mut s, T0, "SET g 5.0e3");
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT g 2.0e2"), bulk("5200"));
+    // An integral result is stored as the integer it reads as.
+    assert_eq!(run(&mut s, T0, "INCR g"), int(5201));
+    run(&mut s, T0, "SET h 3.0e3");
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT h 0"), bulk("3000"));
+    assert_eq!(
+        run(&mut s, T0, "INCRBYFLOAT missing 1e20"),
+        bulk("100000000000000000000")
+    );
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT tiny 1e-20"), bulk("0"));
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT neg -1.5"), bulk("-1.5"));
+    run(&mut s, T0, "SET c 7");
+    run(&mut s, T0, "EXPIRE c 100");
+    assert_eq!(run(&mut s, T0, "INCRBYFLOAT c 0.25"), bulk("7.25"));
+    assert_eq!(run(&mut s, T0, "GET c"), bulk("7.25"));
+    assert_eq!(run(&mut s, T0, "TTL c"), int(100));
+}
+
+#[test]
+fn incrbyfloat_refuses_bad_numbers_and_infinities() {
+    let mut s = state();
+    let nan_or_inf = "ERR increment would produce NaN or Infinity";
+    run(&mut s, T0, "SET g 1");
+    assert_error(&run(&mut s, T0, "INCRBYFLOAT g inf"), nan_or_inf);
+    run(&mut s, T0, "SET big 1.7e308");
+    assert_error(&run(&mut s, T0, "INCRBYFLOAT big 1.7e308"), nan_or_inf);
+    assert_error(
+        &run(&mut s, T0, "INCRBYFLOAT g abc"),
+        "ERR value is not a valid float",
+    );
+    assert_error(
+        &run(&mut s, T0, "INCRBYFLOAT g nan"),
+        "ERR value is not a valid float",
+    );
+    run(&mut s, T0, "SET s abc");
+    assert_error(
+        &run(&mut s, T0, "INCRBYFLOAT s 1"),
+        "ERR value is not a valid float",
+    );
+    run(&mut s, T0, "ZADD z 1 m");
+    assert_error(
+        &run(&mut s, T0, "INCRBYFLOAT z 1"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+    );
+    assert_error(&run(&mut s, T0, "INCRBYFLOAT nosuch inf"), nan_or_inf);
+    assert_eq!(run(&mut s, T0, "EXISTS nosuch"), int(0));
+}
+
+#[test]
+fn float_text_is_plain_and_short() {
+    use usher::state::strings::float_text;
+    assert_eq!(float_text(10.6), "10.6");
+    assert_eq!(float_text(3000.0), "3000");
+    assert_eq!(float_text(-0.0), "0");
+    assert_eq!(float_text(0.1 + 0.2), "0.30000000000000004");
+    assert_eq!(float_text(1e-20), "0");
+    assert_eq!(float_text(1.5e-17), "0.00000000000000002");
+    assert_eq!(float_text(-2.5e-18), "0");
+    assert_eq!(float_text(1e21), "1000000000000000000000");
+}
+
+// ------------------------------------- byte-string commands against a model
+
+/// One command on the one key of [`bytes_follow_the_model`].
+#[derive(Clone, Debug)]
+enum ByteOp {
+    Set(String),
+    Append(String),
+    SetRange(u64, String),
+    GetRange(i64, i64),
+    Strlen,
+    Incr,
+    GetDel,
+}
+
+fn byte_op() -> impl Strategy<Value = ByteOp> {
+    let text = prop_oneof![
+        Just(String::new()),
+        "[a-c]{1,3}",
+        "[0-9]{1,3}",
+        Just("-12".to_string()),
+        "[x]{30,50}",
+    ];
+    prop_oneof![
+        text.clone().prop_map(ByteOp::Set),
+        text.clone().prop_map(ByteOp::Append),
+        (0u64..60, text).prop_map(|(offset, text)| ByteOp::SetRange(offset, text)),
+        (-70i64..70, -70i64..70).prop_map(|(start, end)| ByteOp::GetRange(start, end)),
+        Just(ByteOp::Strlen),
+        Just(ByteOp::Incr),
+        Just(ByteOp::GetDel),
+    ]
+}
+
+/// GETRANGE on `bytes` as Redis's manual describes it.
+fn model_range(bytes: &[u8], start: i64, end: i64) -> Vec<u8> {
+    let len = bytes.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Vec::new();
+    }
+    let first = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let last = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
+    if first > last {
+        return Vec::new();
+    }
+    bytes[first as usize..=last as usize].to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(proptest_cases(64)))]
+
+    /// APPEND, SETRANGE, GETRANGE, STRLEN, INCR and GETDEL on one key agree
+    /// with a byte vector, whether the value is stored as text or as a
+    /// counter.
+    #[test]
+    fn bytes_follow_the_model(ops in proptest::collection::vec(byte_op(), 1..60)) {
+        let mut s = state();
+        let mut model: Option<Vec<u8>> = None;
+        for op in &ops {
+            let words: Vec<Vec<u8>> = match op {
+                ByteOp::Set(text) => vec![b"SET".to_vec(), b"k".to_vec(), text.clone().into_bytes()],
+                ByteOp::Append(text) => vec![b"APPEND".to_vec(), b"k".to_vec(), text.clone().into_bytes()],
+                ByteOp::SetRange(offset, text) => vec![
+                    b"SETRANGE".to_vec(),
+                    b"k".to_vec(),
+                    offset.to_string().into_bytes(),
+                    text.clone().into_bytes(),
+                ],
+                ByteOp::GetRange(start, end) => vec![
+                    b"GETRANGE".to_vec(),
+                    b"k".to_vec(),
+                    start.to_string().into_bytes(),
+                    end.to_string().into_bytes(),
+                ],
+                ByteOp::Strlen => vec![b"STRLEN".to_vec(), b"k".to_vec()],
+                ByteOp::Incr => vec![b"INCR".to_vec(), b"k".to_vec()],
+                ByteOp::GetDel => vec![b"GETDEL".to_vec(), b"k".to_vec()],
+            };
+            let refs: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+            let reply = run_words(&mut s, T0, &refs);
+            let current = model.clone().unwrap_or_default();
+            let expected = match op {
+                ByteOp::Set(text) => {
+                    model = Some(text.clone().into_bytes());
+                    ok()
+                }
+                ByteOp::Append(text) => {
+                    let mut next = current;
+                    next.extend_from_slice(text.as_bytes());
+                    let length = next.len() as i64;
+                    model = Some(next);
+                    int(length)
+                }
+                ByteOp::SetRange(offset, text) => {
+                    let offset = *offset as usize;
+                    if text.is_empty() {
+                        int(model.as_ref().map_or(0, |bytes| bytes.len() as i64))
+                    } else {
+                        let mut next = current;
+                        if next.len() < offset + text.len() {
+                            next.resize(offset + text.len(), 0);
+                        }
+                        next[offset..offset + text.len()].copy_from_slice(text.as_bytes());
+                        let length = next.len() as i64;
+                        model = Some(next);
+                        int(length)
+                    }
+                }
+                ByteOp::GetRange(start, end) => bulk_bytes(&model_range(&current, *start, *end)),
+                ByteOp::Strlen => int(current.len() as i64),
+                ByteOp::Incr => {
+                    let number = match &model {
+                        None => Some(0),
+                        Some(bytes) => usher_protocol::number::parse_i64(bytes),
+                    };
+                    match number {
+                        Some(number) => {
+                            model = Some((number + 1).to_string().into_bytes());
+                            int(number + 1)
+                        }
+                        None => Reply::Error(usher_protocol::ServerError::NOT_INTEGER),
+                    }
+                }
+                ByteOp::GetDel => match model.take() {
+                    Some(bytes) => bulk_bytes(&bytes),
+                    None => nil(),
+                },
+            };
+            prop_assert_eq!(&reply, &expected, "{:?}", op);
+            let stored = run(&mut s, T0, "GET k");
+            let modelled = model.as_deref().map_or(nil(), bulk_bytes);
+            prop_assert_eq!(stored, modelled, "after {:?}", op);
         }
     }
 }

@@ -1265,3 +1265,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn plain_sets_are_inputs_whose_members_score_one() {
+    let mut s = fresh();
+    run(&mut s, &["ZADD", "z", "5", "a", "2", "b"]);
+    run(&mut s, &["SADD", "s", "b", "c"]);
+    assert_eq!(
+        run(&mut s, &["ZUNION", "2", "z", "s", "WITHSCORES"]),
+        Reply::Array(vec![
+            bulk("c"),
+            Reply::Double(1.0),
+            bulk("b"),
+            Reply::Double(3.0),
+            bulk("a"),
+            Reply::Double(5.0),
+        ])
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            &["ZINTERSTORE", "dst", "2", "s", "z", "WEIGHTS", "10", "1"]
+        ),
+        Reply::Int(1)
+    );
+    assert_eq!(run(&mut s, &["ZSCORE", "dst", "b"]), Reply::Double(12.0));
+    assert_eq!(run(&mut s, &["ZDIFF", "2", "s", "z"]), bulks(&["c"]));
+    assert_eq!(run(&mut s, &["ZINTERCARD", "2", "s", "z"]), Reply::Int(1));
+    // Another type is still refused.
+    run(&mut s, &["SET", "str", "x"]);
+    assert!(run(&mut s, &["ZUNION", "2", "z", "str"]).is_error());
+}

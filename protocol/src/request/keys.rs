@@ -1,6 +1,7 @@
 //! Generic key commands: `DEL`, `UNLINK`, `EXISTS`, `TYPE`, the `EXPIRE`
-//! family, `TTL`, `PTTL`, `PERSIST` and `SCAN`, and the deadline types
-//! `SET` shares with them.
+//! family, `TTL`, `PTTL`, `PERSIST`, `SCAN`, `KEYS`, `RENAME`, `RENAMENX`,
+//! `COPY`, `TOUCH`, `RANDOMKEY`, `EXPIRETIME`, `PEXPIRETIME`, `FLUSHDB` and
+//! `OBJECT`, and the deadline types `SET` shares with them.
 
 use super::cursor::Args;
 use super::Request;
@@ -63,6 +64,27 @@ pub enum ExpireCondition {
     SoonerWithExpiry,
 }
 
+/// What `OBJECT` asks about a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectQuery {
+    Encoding,
+    Freq,
+    IdleTime,
+    RefCount,
+}
+
+impl ObjectQuery {
+    /// The subcommand's lower-case name, as `object|sub` ACL rules name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectQuery::Encoding => "encoding",
+            ObjectQuery::Freq => "freq",
+            ObjectQuery::IdleTime => "idletime",
+            ObjectQuery::RefCount => "refcount",
+        }
+    }
+}
+
 /// Parses the key command `id`:
 /// - `DEL key [key ...]`, `UNLINK key [key ...]`, `EXISTS key [key ...]`
 /// - `TYPE key`, `TTL key`, `PTTL key`, `PERSIST key`
@@ -79,7 +101,93 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         Cmd::Pttl => Request::Pttl(a.bytes()?),
         Cmd::Persist => Request::Persist(a.bytes()?),
         Cmd::Scan => parse_scan(a)?,
+        Cmd::Keys => Request::Keys(a.bytes()?),
+        Cmd::Rename | Cmd::Renamenx => Request::Rename {
+            keys: [a.bytes()?, a.bytes()?],
+            only_new: id == Cmd::Renamenx,
+        },
+        Cmd::Copy => parse_copy(a)?,
+        Cmd::Touch => Request::Touch(a.rest()),
+        Cmd::Randomkey => Request::RandomKey,
+        Cmd::Expiretime | Cmd::Pexpiretime => Request::ExpireTime {
+            key: a.bytes()?,
+            millis: id == Cmd::Pexpiretime,
+        },
+        Cmd::Flushdb => parse_flush(a)?,
+        Cmd::Object => parse_object(a)?,
         _ => unreachable!("{id:?} is not a key command"),
+    })
+}
+
+/// `COPY source destination [DB 0] [REPLACE]`. Only database 0 exists, so
+/// any other `DB` is refused with the error Redis gives for a database out
+/// of range.
+fn parse_copy(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let keys = [a.bytes()?, a.bytes()?];
+    let mut replace = false;
+    while a.remaining() > 0 {
+        let option = a.next_arg()?;
+        if option.is_keyword("REPLACE") {
+            replace = true;
+        } else if option.is_keyword("DB") && a.remaining() > 0 {
+            if a.int()? != 0 {
+                return Err(ServerError::out_of_range("ERR DB index is out of range"));
+            }
+        } else {
+            return Err(ServerError::SYNTAX);
+        }
+    }
+    Ok(Request::Copy { keys, replace })
+}
+
+/// `FLUSHDB [ASYNC | SYNC]`: the one database, so the same as `FLUSHALL`.
+/// Both modes are accepted; flushing is always immediate (the freeing is
+/// done by the freeing thread either way).
+fn parse_flush(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    if let Some(mode) = a.peek_keyword() {
+        if !(mode.is_keyword("ASYNC") || mode.is_keyword("SYNC")) {
+            return Err(ServerError::SYNTAX);
+        }
+        a.next_arg()?;
+    }
+    a.end_syntax()?;
+    Ok(Request::FlushAll)
+}
+
+/// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` and `OBJECT HELP`, with
+/// Redis's errors for a wrong count of arguments (named `object|sub`) and
+/// an unknown subcommand.
+fn parse_object(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let sub = a.next_arg()?;
+    let (query, name) = if sub.is_keyword("ENCODING") {
+        (ObjectQuery::Encoding, "object|encoding")
+    } else if sub.is_keyword("FREQ") {
+        (ObjectQuery::Freq, "object|freq")
+    } else if sub.is_keyword("IDLETIME") {
+        (ObjectQuery::IdleTime, "object|idletime")
+    } else if sub.is_keyword("REFCOUNT") {
+        (ObjectQuery::RefCount, "object|refcount")
+    } else if sub.is_keyword("HELP") {
+        if a.remaining() > 0 {
+            return Err(ServerError::wrong_arity("object|help"));
+        }
+        return Ok(Request::ObjectHelp);
+    } else {
+        let text = match sub {
+            crate::args::ArgRef::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            other => format!("{other:?}"),
+        };
+        return Err(ServerError::new(
+            ErrorCode::Syntax,
+            format!("ERR unknown subcommand '{text}'. Try OBJECT HELP."),
+        ));
+    };
+    if a.remaining() != 1 {
+        return Err(ServerError::wrong_arity(name));
+    }
+    Ok(Request::Object {
+        query,
+        key: a.bytes()?,
     })
 }
 

@@ -37,11 +37,11 @@ use cursor::Args;
 
 pub use connection::{AclCommand, ClientCommand, CommandQuery, ConnectionCommand, Secret};
 pub use idempotency::{fingerprint, fingerprint_list, REQ_ID_BYTES_MAX};
-pub use keys::{Deadline, ExpireCondition};
+pub use keys::{Deadline, ExpireCondition, ObjectQuery};
 pub use list::{LPosOptions, ListItems};
 pub use seats::SeatList;
 pub use set::{SetMembers, SetOp};
-pub use strings::{SetCondition, SetExpiry};
+pub use strings::{GetExExpiry, SetCondition, SetExpiry};
 pub use transaction::{Step, Transaction};
 pub use zset::{
     Aggregate, LexBound, LexRange, ScoreBound, ZAddFlags, ZAddPairs, ZCombine, ZCombineOp,
@@ -89,6 +89,35 @@ pub enum Request {
         count: usize,
         type_name: Option<Bytes>,
     },
+    /// `KEYS pattern`.
+    Keys(Bytes),
+    /// `RENAME key newkey` and `RENAMENX` (`only_new`).
+    Rename {
+        /// `[key, newkey]`.
+        keys: [Bytes; 2],
+        only_new: bool,
+    },
+    /// `COPY source destination [DB 0] [REPLACE]`.
+    Copy {
+        /// `[source, destination]`.
+        keys: [Bytes; 2],
+        replace: bool,
+    },
+    /// `TOUCH key [key ...]`.
+    Touch(Vec<Bytes>),
+    RandomKey,
+    /// `EXPIRETIME key` and `PEXPIRETIME key` (`millis`).
+    ExpireTime {
+        key: Bytes,
+        millis: bool,
+    },
+    /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`.
+    Object {
+        query: ObjectQuery,
+        key: Bytes,
+    },
+    /// `OBJECT HELP`.
+    ObjectHelp,
     // --- strings and counters ---
     Get(Bytes),
     Set {
@@ -109,6 +138,50 @@ pub enum Request {
         delta: i64,
         min: Option<i64>,
         max: Option<i64>,
+    },
+    /// `MGET key [key ...]`.
+    MGet(Vec<Bytes>),
+    /// `MSET` and `MSETNX` (`only_new`): `keys[i]` gets `values[i]`.
+    MSet {
+        keys: Vec<Bytes>,
+        values: Vec<Bytes>,
+        only_new: bool,
+    },
+    /// `SETNX key value`.
+    SetNx {
+        key: Bytes,
+        value: Bytes,
+    },
+    /// `SETEX key seconds value` and `PSETEX key ms value`.
+    SetEx {
+        key: Bytes,
+        value: Bytes,
+        deadline: Deadline,
+    },
+    GetDel(Bytes),
+    /// `GETEX key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST]`.
+    GetEx {
+        key: Bytes,
+        expiry: GetExExpiry,
+    },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
+    Strlen(Bytes),
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    IncrByFloat {
+        key: Bytes,
+        delta: f64,
     },
     // --- seats ---
     /// `SEAT.CREATE event count [LIMIT k]`.
@@ -557,6 +630,31 @@ impl Request {
             Request::Pttl(_) => Cmd::Pttl,
             Request::Persist(_) => Cmd::Persist,
             Request::Scan { .. } => Cmd::Scan,
+            Request::Keys(_) => Cmd::Keys,
+            Request::Rename {
+                only_new: false, ..
+            } => Cmd::Rename,
+            Request::Rename { only_new: true, .. } => Cmd::Renamenx,
+            Request::Copy { .. } => Cmd::Copy,
+            Request::Touch(_) => Cmd::Touch,
+            Request::RandomKey => Cmd::Randomkey,
+            Request::ExpireTime { millis: false, .. } => Cmd::Expiretime,
+            Request::ExpireTime { millis: true, .. } => Cmd::Pexpiretime,
+            Request::Object { .. } | Request::ObjectHelp => Cmd::Object,
+            Request::MGet(_) => Cmd::Mget,
+            Request::MSet {
+                only_new: false, ..
+            } => Cmd::Mset,
+            Request::MSet { only_new: true, .. } => Cmd::Msetnx,
+            Request::SetNx { .. } => Cmd::Setnx,
+            Request::SetEx { .. } => Cmd::Setex,
+            Request::GetDel(_) => Cmd::Getdel,
+            Request::GetEx { .. } => Cmd::Getex,
+            Request::Append { .. } => Cmd::Append,
+            Request::Strlen(_) => Cmd::Strlen,
+            Request::SetRange { .. } => Cmd::Setrange,
+            Request::GetRange { .. } => Cmd::Getrange,
+            Request::IncrByFloat { .. } => Cmd::Incrbyfloat,
             Request::Get(_) => Cmd::Get,
             Request::Set { .. } => Cmd::Set,
             Request::IncrBy { .. } => Cmd::Incrby,
@@ -678,7 +776,11 @@ impl Request {
             | Request::BListPop { keys, .. }
             | Request::SCombine { keys, .. }
             | Request::SCombineStore { keys, .. }
-            | Request::SInterCard { keys, .. } => keys,
+            | Request::SInterCard { keys, .. }
+            | Request::Touch(keys)
+            | Request::MGet(keys)
+            | Request::MSet { keys, .. } => keys,
+            Request::Rename { keys, .. } | Request::Copy { keys, .. } => keys,
             Request::SMove { keys, .. } => keys,
             Request::LMove { keys, .. } | Request::BlMove { keys, .. } => keys,
             Request::ZInterCard { keys, .. }
@@ -695,6 +797,17 @@ impl Request {
             | Request::Set { key, .. }
             | Request::IncrBy { key, .. }
             | Request::IncrBound { key, .. }
+            | Request::ExpireTime { key, .. }
+            | Request::Object { key, .. }
+            | Request::SetNx { key, .. }
+            | Request::SetEx { key, .. }
+            | Request::GetDel(key)
+            | Request::GetEx { key, .. }
+            | Request::Append { key, .. }
+            | Request::Strlen(key)
+            | Request::SetRange { key, .. }
+            | Request::GetRange { key, .. }
+            | Request::IncrByFloat { key, .. }
             | Request::SeatCreate { key, .. }
             | Request::SeatHold { key, .. }
             | Request::SeatConfirm { key, .. }
@@ -906,14 +1019,38 @@ fn route(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
         | Cmd::Ttl
         | Cmd::Pttl
         | Cmd::Persist
-        | Cmd::Scan => keys::parse(id, a),
+        | Cmd::Scan
+        | Cmd::Keys
+        | Cmd::Rename
+        | Cmd::Renamenx
+        | Cmd::Copy
+        | Cmd::Touch
+        | Cmd::Randomkey
+        | Cmd::Expiretime
+        | Cmd::Pexpiretime
+        | Cmd::Flushdb
+        | Cmd::Object => keys::parse(id, a),
         Cmd::Get
         | Cmd::Set
         | Cmd::Incr
         | Cmd::Decr
         | Cmd::Incrby
         | Cmd::Decrby
-        | Cmd::Incrbound => strings::parse(id, a),
+        | Cmd::Incrbound
+        | Cmd::Mget
+        | Cmd::Mset
+        | Cmd::Msetnx
+        | Cmd::Setnx
+        | Cmd::Setex
+        | Cmd::Psetex
+        | Cmd::Getset
+        | Cmd::Getdel
+        | Cmd::Getex
+        | Cmd::Append
+        | Cmd::Strlen
+        | Cmd::Setrange
+        | Cmd::Getrange
+        | Cmd::Incrbyfloat => strings::parse(id, a),
         Cmd::SeatCreate
         | Cmd::SeatHold
         | Cmd::SeatConfirm

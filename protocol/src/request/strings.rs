@@ -1,5 +1,7 @@
-//! Strings and counters: `GET`, `SET`, `INCR`, `DECR`, `INCRBY`, `DECRBY`
-//! and `INCRBOUND`.
+//! Strings and counters: `GET`, `SET`, `INCR`, `DECR`, `INCRBY`, `DECRBY`,
+//! `INCRBOUND`, `MGET`, `MSET`, `MSETNX`, `SETNX`, `SETEX`, `PSETEX`,
+//! `GETSET`, `GETDEL`, `GETEX`, `APPEND`, `STRLEN`, `SETRANGE`, `GETRANGE`
+//! and `INCRBYFLOAT`.
 
 use super::cursor::Args;
 use super::keys::Deadline;
@@ -29,6 +31,23 @@ pub enum SetExpiry {
     Keep,
     /// `EX`, `PX`, `EXAT`, `PXAT`.
     At(Deadline),
+}
+
+/// What `GETEX` does with the key's time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GetExExpiry {
+    /// No option: the TTL stays as it is.
+    #[default]
+    Keep,
+    /// `PERSIST`.
+    Persist,
+    /// `EX`, `PX`, `EXAT`, `PXAT` with the amount as given: Redis checks
+    /// it (positive, no overflow) only once it found a string at the key,
+    /// so a missing key answers nil whatever the amount.
+    At(Deadline),
+    /// `EX`, `PX`, `EXAT`, `PXAT` with an amount that is not an integer,
+    /// refused the same way, after the key was found.
+    NotInteger,
 }
 
 /// Parses the string command `id`:
@@ -61,6 +80,62 @@ pub(super) fn parse(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
             Request::IncrBy { key, delta }
         }
         Cmd::Incrbound => parse_incrbound(a)?,
+        Cmd::Mget => Request::MGet(a.rest()),
+        Cmd::Mset | Cmd::Msetnx => parse_mset(id, a)?,
+        Cmd::Setnx => Request::SetNx {
+            key: a.bytes()?,
+            value: a.bytes()?,
+        },
+        Cmd::Setex | Cmd::Psetex => {
+            let key = a.bytes()?;
+            let amount = a.int()?;
+            if amount <= 0 {
+                return Err(ServerError::invalid_expire(a.name));
+            }
+            let deadline = match id {
+                Cmd::Setex => Deadline::InSeconds(amount),
+                _ => Deadline::InMillis(amount),
+            };
+            Request::SetEx {
+                key,
+                deadline,
+                value: a.bytes()?,
+            }
+        }
+        // GETSET is `SET key value GET`: same reply, the TTL removed.
+        Cmd::Getset => Request::Set {
+            key: a.bytes()?,
+            value: a.bytes()?,
+            condition: SetCondition::Always,
+            get: true,
+            expiry: SetExpiry::Clear,
+        },
+        Cmd::Getdel => Request::GetDel(a.bytes()?),
+        Cmd::Getex => parse_getex(a)?,
+        Cmd::Append => Request::Append {
+            key: a.bytes()?,
+            value: a.bytes()?,
+        },
+        Cmd::Strlen => Request::Strlen(a.bytes()?),
+        Cmd::Setrange => {
+            let key = a.bytes()?;
+            let offset = u64::try_from(a.int()?)
+                .map_err(|_| ServerError::out_of_range("ERR offset is out of range"))?;
+            Request::SetRange {
+                key,
+                offset,
+                value: a.bytes()?,
+            }
+        }
+        Cmd::Getrange => Request::GetRange {
+            key: a.bytes()?,
+            start: a.int()?,
+            end: a.int()?,
+        },
+        Cmd::Incrbyfloat => Request::IncrByFloat {
+            key: a.bytes()?,
+            delta: a.next_arg()?.to_f64()?,
+        },
         _ => unreachable!("{id:?} is not a string command"),
     })
 }
@@ -139,6 +214,62 @@ fn set_expiry(
             })
         }
     })
+}
+
+/// `MSET key value [key value ...]` and `MSETNX`: an odd count of
+/// arguments after the name is an arity error, as in Redis.
+fn parse_mset(id: Cmd, a: &mut Args<'_>) -> Result<Request, ServerError> {
+    if !a.remaining().is_multiple_of(2) {
+        return Err(ServerError::wrong_arity(a.name));
+    }
+    let pairs = a.remaining() / 2;
+    let mut keys = Vec::with_capacity(pairs);
+    let mut values = Vec::with_capacity(pairs);
+    while a.remaining() > 0 {
+        keys.push(a.bytes()?);
+        values.push(a.bytes()?);
+    }
+    Ok(Request::MSet {
+        keys,
+        values,
+        only_new: id == Cmd::Msetnx,
+    })
+}
+
+/// `GETEX key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST]`: one
+/// option at most (Redis refuses a second as a syntax error).
+fn parse_getex(a: &mut Args<'_>) -> Result<Request, ServerError> {
+    let key = a.bytes()?;
+    let mut expiry = GetExExpiry::Keep;
+    while a.remaining() > 0 {
+        if expiry != GetExExpiry::Keep {
+            return Err(ServerError::SYNTAX);
+        }
+        let option = a.next_arg()?;
+        if option.is_keyword("PERSIST") {
+            expiry = GetExExpiry::Persist;
+            continue;
+        }
+        let unit: fn(i64) -> Deadline = if option.is_keyword("EX") {
+            Deadline::InSeconds
+        } else if option.is_keyword("PX") {
+            Deadline::InMillis
+        } else if option.is_keyword("EXAT") {
+            Deadline::AtSeconds
+        } else if option.is_keyword("PXAT") {
+            Deadline::AtMillis
+        } else {
+            return Err(ServerError::SYNTAX);
+        };
+        if a.remaining() == 0 {
+            return Err(ServerError::SYNTAX);
+        }
+        expiry = match a.int() {
+            Ok(amount) => GetExExpiry::At(unit(amount)),
+            Err(_) => GetExExpiry::NotInteger,
+        };
+    }
+    Ok(Request::GetEx { key, expiry })
 }
 
 /// `INCRBOUND key delta [MIN floor] [MAX cap]`.

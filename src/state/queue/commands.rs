@@ -34,6 +34,18 @@ pub fn replayed(state: &mut State, key: &[u8]) {
     }
 }
 
+/// Registers the queue at `key` in the timer index after it arrived there
+/// whole from another key (RENAME, COPY): its own registration names the
+/// key it came from, which the timer drops when it comes up.
+pub fn rekeyed(state: &mut State, key: &[u8]) {
+    if let Some(entry) = state.keyspace.get_mut(key) {
+        if let Value::Queue(queue) = &mut entry.value {
+            queue.timer_due = None;
+        }
+    }
+    replayed(state, key);
+}
+
 /// Rebuilds the timer index from every queue in the keyspace (after
 /// recovery, whose snapshot loads values without replaying effects).
 pub fn rebuild_timers(state: &mut State) {

@@ -180,6 +180,12 @@ impl Set {
         }
     }
 
+    /// Whether members are found through an index (else by a scan of the
+    /// arena: a small set).
+    pub fn is_indexed(&self) -> bool {
+        self.index.is_some()
+    }
+
     pub fn len(&self) -> usize {
         self.len as usize
     }

@@ -11,6 +11,7 @@ use usher_protocol::{ErrorCode, Reply, ServerError};
 
 use super::commands::{collect, range_ranks, too_many_items, zset_ref};
 use super::set::Zset;
+use crate::state::set::packed::Set as PackedSet;
 use crate::state::store::State;
 use crate::state::value::Value;
 
@@ -19,18 +20,21 @@ use crate::state::value::Value;
 #[derive(Clone, Copy)]
 enum Source<'a> {
     Zset(&'a Zset),
+    Set(&'a PackedSet),
 }
 
 impl Source<'_> {
     fn len(&self) -> usize {
         match self {
             Source::Zset(zset) => zset.len(),
+            Source::Set(set) => set.len(),
         }
     }
 
     fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             Source::Zset(zset) => zset.score(member),
+            Source::Set(set) => set.contains(member).then_some(1.0),
         }
     }
 
@@ -45,16 +49,23 @@ impl Source<'_> {
                     }
                 }
             }
+            Source::Set(set) => {
+                for member in set.iter() {
+                    if !visit(member, 1.0) {
+                        break;
+                    }
+                }
+            }
         }
     }
 }
 
-/// What a key's value gives as an input: a sorted set, WRONGTYPE else.
+/// What a key's value gives as an input: a sorted set, or a set whose
+/// members score 1; WRONGTYPE else.
 fn zset_source(value: &Value) -> Result<Source<'_>, ServerError> {
     match value {
         Value::Zset(zset) => Ok(Source::Zset(zset)),
-        // sets are accepted once the set type exists:
-        // `Value::Set(set) => Ok(Source::Set(set))`, each member scoring 1.
+        Value::Set(set) => Ok(Source::Set(set)),
         _ => Err(ServerError::WRONG_TYPE),
     }
 }
