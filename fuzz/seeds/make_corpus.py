@@ -134,7 +134,7 @@ def main():
         write("log_record", "v1-record-%02d" % index, b"\x00" + record)
         write("log_record", "v1-payload-%02d" % index, b"\x02" + payload)
 
-    with open(os.path.join(HERE, "snapshot-00000000000000000028.usnap"), "rb") as file:
+    with open(os.path.join(HERE, "snapshot-00000000000000000058.usnap"), "rb") as file:
         snapshot = file.read()
     write("snapshot", "whole", b"\x00" + snapshot)
     write("snapshot", "sealed", b"\x01" + snapshot[24:])
