@@ -22,7 +22,9 @@
 #   memory       bytes per queue member (QUEUE_MEMBERS members 'user:N' in one
 #                queue / one sorted set) and per held seat (SEAT_HOLDERS holders
 #                x 2 seats; Redis: one string key per seat with a PX TTL, as the
-#                Lua script stores them): growth of INFO used_memory (and RSS).
+#                Lua script stores them), per set member, hash field (one big hash,
+#                and many 10-field hashes) and list element (COLLECTION_ITEMS
+#                each): growth of INFO used_memory (and RSS).
 #   latency      p50/p99/p99.9 at a fixed offered rate (LATENCY_RATE requests/s,
 #                LATENCY_SECONDS, open loop, measured from each request's due
 #                time) for INCR and GET: usher-load, LATENCY_REPEATS alternating
@@ -56,6 +58,8 @@
 #   SEATS [1000000]            seats in the event of the hold rows
 #   QUEUE_MEMBERS [1000000]    members loaded for the memory rows
 #   SEAT_HOLDERS [100000]      holders (2 seats each) loaded for the memory rows
+#   COLLECTION_ITEMS [1000000] set members, hash fields and list elements loaded for the
+#                              memory rows
 #   LATENCY_RATE [20000]       offered requests/s in the latency view: keep it well below
 #                              both servers' unpipelined throughput (the basic rows), or
 #                              the figures measure queueing, not the servers
@@ -96,6 +100,7 @@ CLIENTS=${CLIENTS:-50}
 SEATS=${SEATS:-1000000}
 QUEUE_MEMBERS=${QUEUE_MEMBERS:-1000000}
 SEAT_HOLDERS=${SEAT_HOLDERS:-100000}
+COLLECTION_ITEMS=${COLLECTION_ITEMS:-1000000}
 LATENCY_RATE=${LATENCY_RATE:-20000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-4}
 LATENCY_REPEATS=${LATENCY_REPEATS:-5}
@@ -540,6 +545,17 @@ if want memory; then
     "SEAT.CREATE ms $((2 * SEAT_HOLDERS)) LIMIT 3" \
     "SEAT.HOLD ms h{seq} 600000 {seq*2} {seq*2+1}" \
     "EVALSHA $sha 2 ms:{seq*2} ms:{seq*2+1} h{seq} 600000"
+  # 22-byte ids, as the issue's coupon list has: 'user:' and 17 digits.
+  measure "per set member ($COLLECTION_ITEMS, 22-byte ids)" "$COLLECTION_ITEMS" "$COLLECTION_ITEMS" "" \
+    "SADD coupons user:{seq+10000000000000000}" "SADD coupons user:{seq+10000000000000000}"
+  measure "per hash field (one hash, $COLLECTION_ITEMS fields)" "$COLLECTION_ITEMS" "$COLLECTION_ITEMS" "" \
+    "HSET product field:{seq+1000000000000000} 7" "HSET product field:{seq+1000000000000000} 7"
+  small_hash="HSET product:{seq}"
+  for field in 0 1 2 3 4 5 6 7 8 9; do small_hash+=" counter-field-name-$field 7"; done
+  measure "per hash field ($((COLLECTION_ITEMS / 10)) hashes x 10 fields)" "$((COLLECTION_ITEMS / 10))" "$COLLECTION_ITEMS" "" \
+    "$small_hash" "$small_hash"
+  measure "per list element ($COLLECTION_ITEMS, 22 bytes)" "$COLLECTION_ITEMS" "$COLLECTION_ITEMS" "" \
+    "RPUSH jobs job:{seq+100000000000000000}" "RPUSH jobs job:{seq+100000000000000000}"
   print_notes
 fi
 

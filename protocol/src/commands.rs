@@ -321,7 +321,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     row!(Del, "DEL", -2, W, "keys", WRITE | KEYSPACE | FAST, 1, -1, "key [key ...]", "Deletes keys; replies how many existed."),
     row!(Unlink, "UNLINK", -2, W, "keys", WRITE | KEYSPACE | FAST, 1, -1, "key [key ...]", "Same as DEL (both free large values off the engine thread)."),
     row!(Exists, "EXISTS", -2, R, "keys", READ | KEYSPACE | FAST, 1, -1, "key [key ...]", "How many of the keys exist (repeats count again)."),
-    row!(Type, "TYPE", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "The key's type: string, zset, queue, or none."),
+    row!(Type, "TYPE", 2, R, "keys", READ | KEYSPACE | FAST, 1, 1, "key", "The key's type: string, set, hash, list, zset, queue, seats, stock, or none."),
     row!(Expire, "EXPIRE", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key seconds [NX | XX | GT | LT]", "Sets a time to live in seconds; 1 if set, 0 if not."),
     row!(Pexpire, "PEXPIRE", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key milliseconds [NX | XX | GT | LT]", "Sets a time to live in milliseconds; 1 if set, 0 if not."),
     row!(Expireat, "EXPIREAT", -3, W, "keys", WRITE | KEYSPACE | FAST, 1, 1, "key unix-seconds [NX | XX | GT | LT]", "Sets an absolute expiry in Unix seconds; 1 if set, 0 if not."),
