@@ -390,12 +390,12 @@ fn encode_value(out: &mut BytesMut, reply: &Reply) {
                 encode_value(out, value);
             }
         }
+        // Flat, as RESP2 sends it: the binary shape of `ZRANGE ...
+        // WITHSCORES` has always been `member, score, ...`.
         Reply::Pairs(pairs) => {
             out.put_u8(VALUE_ARRAY);
-            out.put_u32(pairs.len() as u32);
+            out.put_u32((2 * pairs.len()) as u32);
             for (key, value) in pairs {
-                out.put_u8(VALUE_ARRAY);
-                out.put_u32(2);
                 encode_value(out, key);
                 encode_value(out, value);
             }

@@ -49,9 +49,11 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// Key/value pairs (RESP3 `%`; RESP2 sends a flat array).
     Map(Vec<(Reply, Reply)>),
-    /// A list of pairs (HRANDFIELD WITHVALUES): RESP3 sends an array of
-    /// two-element arrays, RESP2 one flat array, the binary protocol an
-    /// array of two-element arrays.
+    /// A list of pairs (HRANDFIELD WITHVALUES, sorted-set members with
+    /// their scores): RESP3 sends an array of two-element arrays, RESP2 and
+    /// the binary protocol one flat array `key, value, key, value...`, as
+    /// Redis 7.2 does. It takes the one allocation a flat `Array` of the
+    /// same items would.
     Pairs(Vec<(Reply, Reply)>),
     /// An error with its stable code.
     Error(ServerError),

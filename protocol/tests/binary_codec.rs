@@ -662,3 +662,32 @@ proptest! {
         }
     }
 }
+
+/// Pairs go out flat, `key, value, key, value...` (as RESP2 sends them),
+/// and come back as that flat array.
+#[test]
+fn pairs_are_sent_flat() {
+    let pairs = Reply::Pairs(vec![
+        (Reply::bulk_static(b"a"), Reply::Double(1.0)),
+        (Reply::bulk_static(b"b"), Reply::Double(2.5)),
+    ]);
+    let flat = Reply::Array(vec![
+        Reply::bulk_static(b"a"),
+        Reply::Double(1.0),
+        Reply::bulk_static(b"b"),
+        Reply::Double(2.5),
+    ]);
+    let encoded = reply(3, &pairs);
+    assert_eq!(encoded, reply(3, &flat), "the same bytes as the flat array");
+    let mut buf = encoded.clone();
+    assert_eq!(
+        binary::decode_reply(&mut buf, &Limits::default()),
+        Decoded::Frame((3, flat))
+    );
+    assert!(buf.is_empty());
+    assert!(pairs.encoded_bytes_bound() >= encoded.len());
+    assert_eq!(
+        reply(4, &Reply::Pairs(Vec::new())),
+        reply(4, &Reply::Array(Vec::new()))
+    );
+}

@@ -347,6 +347,15 @@ fn replies_in_resp2_and_resp3() {
             b"%1\r\n$1\r\na\r\n:1\r\n",
         ),
         (
+            Reply::Pairs(vec![
+                (Reply::bulk_static(b"a"), Reply::Double(1.0)),
+                (Reply::bulk_static(b"b"), Reply::Double(2.5)),
+            ]),
+            b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n",
+            b"*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
+        ),
+        (Reply::Pairs(Vec::new()), b"*0\r\n", b"*0\r\n"),
+        (
             Reply::Error(ServerError::SYNTAX),
             b"-ERR syntax error\r\n",
             b"-ERR syntax error\r\n",

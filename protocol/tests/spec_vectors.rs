@@ -403,7 +403,7 @@ fn vectors_cover_every_tag_and_the_idempotency_key() {
                 }
                 7
             }
-            // Sent as an array of two-element arrays.
+            // Sent as a flat array of 2n values.
             Reply::Pairs(pairs) => {
                 for (key, value) in pairs {
                     visit(key, seen);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::{ProtocolVersion, Value};
 use usher::config::Config;
 
-use crate::support::server::{start, stop, test_config};
+use crate::support::server::{start, stop, test_config, RespConn};
 
 const PROTOCOLS: [ProtocolVersion; 2] = [ProtocolVersion::RESP2, ProtocolVersion::RESP3];
 
@@ -70,6 +70,25 @@ fn score(protocol: ProtocolVersion, value: f64, text: &str) -> Value {
     match protocol {
         ProtocolVersion::RESP2 => bulk(text),
         ProtocolVersion::RESP3 => Value::Double(value),
+    }
+}
+
+/// Members with their scores as Redis 7.2 sends them: flat in RESP2 (the
+/// score as text), `[member, score]` arrays in RESP3 (the score a double).
+fn scored(protocol: ProtocolVersion, items: &[(&str, f64, &str)]) -> Value {
+    match protocol {
+        ProtocolVersion::RESP2 => Value::Array(
+            items
+                .iter()
+                .flat_map(|(member, _, text)| [bulk(member), bulk(text)])
+                .collect(),
+        ),
+        ProtocolVersion::RESP3 => Value::Array(
+            items
+                .iter()
+                .map(|(member, value, _)| Value::Array(vec![bulk(member), Value::Double(*value)]))
+                .collect(),
+        ),
     }
 }
 
@@ -137,11 +156,34 @@ async fn lex_ranges_and_scores_in_both_protocols() {
             call(&mut conn, &["ZRANDMEMBER", "missing", "2"]).await,
             bulks(&[])
         );
+        // Every member left ("c", "d") scores 0.
         let Value::Array(drawn) = call(&mut conn, &["ZRANDMEMBER", "z", "-5", "WITHSCORES"]).await
         else {
             panic!("an array");
         };
-        assert_eq!(drawn.len(), 10);
+        match protocol {
+            ProtocolVersion::RESP2 => {
+                assert_eq!(drawn.len(), 10);
+                for pair in drawn.chunks(2) {
+                    assert!(pair[0] == bulk("c") || pair[0] == bulk("d"), "{pair:?}");
+                    assert_eq!(pair[1], bulk("0"));
+                }
+            }
+            ProtocolVersion::RESP3 => {
+                assert_eq!(drawn.len(), 5);
+                for pair in &drawn {
+                    let Value::Array(pair) = pair else {
+                        panic!("a [member, score] array: {pair:?}");
+                    };
+                    assert!(pair[0] == bulk("c") || pair[0] == bulk("d"), "{pair:?}");
+                    assert_eq!(pair[1..], [Value::Double(0.0)]);
+                }
+            }
+        }
+        assert_eq!(
+            call(&mut conn, &["ZRANDMEMBER", "missing", "2", "WITHSCORES"]).await,
+            bulks(&[])
+        );
         call(&mut conn, &["SET", "s", "v"]).await;
         for words in [
             &["ZLEXCOUNT", "s", "-", "+"][..],
@@ -186,14 +228,22 @@ async fn combinations_and_zmpop_in_both_protocols() {
         call(&mut conn, &["ZADD", "b", "3", "y", "4", "z"]).await;
         assert_eq!(
             call(&mut conn, &["ZUNION", "2", "a", "b", "WITHSCORES"]).await,
-            Value::Array(vec![
-                bulk("x"),
-                score(protocol, 1.0, "1"),
-                bulk("z"),
-                score(protocol, 4.0, "4"),
-                bulk("y"),
-                score(protocol, 5.0, "5"),
-            ])
+            scored(
+                protocol,
+                &[("x", 1.0, "1"), ("z", 4.0, "4"), ("y", 5.0, "5")]
+            )
+        );
+        assert_eq!(
+            call(
+                &mut conn,
+                &["ZINTER", "2", "a", "b", "AGGREGATE", "MIN", "WITHSCORES"]
+            )
+            .await,
+            scored(protocol, &[("y", 2.0, "2")])
+        );
+        assert_eq!(
+            call(&mut conn, &["ZDIFF", "2", "b", "a", "WITHSCORES"]).await,
+            scored(protocol, &[("z", 4.0, "4")])
         );
         assert_eq!(
             call(
@@ -274,6 +324,163 @@ async fn combinations_and_zmpop_in_both_protocols() {
             call(&mut conn, &["ZMPOP", "1", "a", "MIN"]).await,
             Value::Nil
         );
+    }
+    stop(running).await;
+}
+
+/// The bytes of each scored reply, RESP2 and RESP3, as Redis 7.2 sends
+/// them (checked against `redis-server`): RESP2 flat with scores as bulk
+/// text, RESP3 `[member, score]` arrays with `,` doubles, except ZPOPMIN /
+/// ZPOPMAX without a count, flat in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scored_replies_byte_for_byte() {
+    let running = start(test_config()).await;
+    let mut conn = RespConn::connect(running.addr).await;
+    // (request, RESP2 bytes, RESP3 bytes); the set is {a: 1, b: 2.5, c: 3}
+    // before each (restored after the pops).
+    let cases: [(&[&str], &[u8], &[u8]); 12] = [
+        (
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            b"*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*3\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+        (
+            &["ZRANGEBYSCORE", "z", "-inf", "+inf", "WITHSCORES", "LIMIT", "1", "1"],
+            b"*2\r\n$1\r\nb\r\n$3\r\n2.5\r\n",
+            b"*1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
+        ),
+        (
+            &["ZREVRANGE", "z", "0", "0", "WITHSCORES"],
+            b"*2\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*1\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+        (
+            &["ZREVRANGEBYSCORE", "z", "(3", "2", "WITHSCORES"],
+            b"*2\r\n$1\r\nb\r\n$3\r\n2.5\r\n",
+            b"*1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
+        ),
+        (
+            &["ZRANGE", "z", "(1", "3", "BYSCORE", "WITHSCORES", "LIMIT", "1", "1"],
+            b"*2\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*1\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+        (
+            &["ZRANGE", "missing", "0", "-1", "WITHSCORES"],
+            b"*0\r\n",
+            b"*0\r\n",
+        ),
+        (
+            &["ZRANDMEMBER", "one", "1", "WITHSCORES"],
+            b"*2\r\n$1\r\nm\r\n$4\r\n-0.5\r\n",
+            b"*1\r\n*2\r\n$1\r\nm\r\n,-0.5\r\n",
+        ),
+        (
+            &["ZUNION", "2", "z", "one", "WEIGHTS", "1", "2", "WITHSCORES"],
+            b"*8\r\n$1\r\nm\r\n$2\r\n-1\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*4\r\n*2\r\n$1\r\nm\r\n,-1\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+        (
+            &["ZINTER", "2", "z", "z", "WITHSCORES"],
+            b"*6\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\nc\r\n$1\r\n6\r\n",
+            b"*3\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,5\r\n*2\r\n$1\r\nc\r\n,6\r\n",
+        ),
+        (
+            &["ZDIFF", "2", "z", "one", "WITHSCORES"],
+            b"*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*3\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+        (
+            &["ZPOPMIN", "z"],
+            b"*2\r\n$1\r\na\r\n$1\r\n1\r\n",
+            b"*2\r\n$1\r\na\r\n,1\r\n",
+        ),
+        (
+            &["ZPOPMAX", "z", "1"],
+            b"*2\r\n$1\r\nc\r\n$1\r\n3\r\n",
+            b"*1\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        ),
+    ];
+    for resp3 in [false, true] {
+        if resp3 {
+            conn.call(&["HELLO", "3"]).await;
+        }
+        for (words, resp2_bytes, resp3_bytes) in cases {
+            conn.call(&["ZADD", "z", "1", "a", "2.5", "b", "3", "c"])
+                .await;
+            conn.call(&["ZADD", "one", "-0.5", "m"]).await;
+            conn.send_command(words).await;
+            conn.expect(if resp3 { resp3_bytes } else { resp2_bytes })
+                .await;
+        }
+        for words in [
+            &["ZPOPMIN", "z", "2"][..],
+            &["ZPOPMAX", "missing"],
+            &["ZPOPMAX", "missing", "2"],
+            &["ZRANDMEMBER", "missing", "2", "WITHSCORES"],
+        ] {
+            conn.call(&["DEL", "z"]).await;
+            conn.send_command(words).await;
+            conn.expect(b"*0\r\n").await;
+        }
+        conn.call(&["ZADD", "z", "1", "a", "2.5", "b"]).await;
+        conn.send_command(&["ZPOPMIN", "z", "2"]).await;
+        conn.expect(if resp3 {
+            b"*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n" as &[u8]
+        } else {
+            b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n"
+        })
+        .await;
+    }
+    stop(running).await;
+}
+
+/// The binary protocol sends members with their scores flat, as RESP2
+/// does (scores typed doubles), whatever the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_protocol_scores_are_flat() {
+    use usher::client::{args, Client};
+    use usher::protocol::Reply;
+    let running = start(test_config()).await;
+    let mut client = Client::connect(running.addr).await.expect("connect");
+    let member = |text: &'static str| Reply::bulk_static(text.as_bytes());
+    let flat = |items: &[(&'static str, f64)]| {
+        Reply::Array(
+            items
+                .iter()
+                .flat_map(|(name, score)| [member(name), Reply::Double(*score)])
+                .collect(),
+        )
+    };
+    let reply = client
+        .call(&args(["ZADD", "z", "1", "a", "2.5", "b", "3", "c"]))
+        .await
+        .expect("call");
+    assert_eq!(reply, Reply::Int(3));
+    for (words, expected) in [
+        (
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"][..],
+            flat(&[("a", 1.0), ("b", 2.5), ("c", 3.0)]),
+        ),
+        (
+            &["ZREVRANGEBYSCORE", "z", "+inf", "(1", "WITHSCORES"],
+            flat(&[("c", 3.0), ("b", 2.5)]),
+        ),
+        (
+            &["ZUNION", "1", "z", "WEIGHTS", "2", "WITHSCORES"],
+            flat(&[("a", 2.0), ("b", 5.0), ("c", 6.0)]),
+        ),
+        (&["ZPOPMIN", "z"], flat(&[("a", 1.0)])),
+        (&["ZPOPMAX", "z", "1"], flat(&[("c", 3.0)])),
+        (
+            &["ZRANDMEMBER", "z", "1", "WITHSCORES"],
+            flat(&[("b", 2.5)]),
+        ),
+    ] {
+        let reply = client
+            .call(&args(words.iter().copied()))
+            .await
+            .expect("call");
+        assert_eq!(reply, expected, "{words:?}");
     }
     stop(running).await;
 }

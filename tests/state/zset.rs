@@ -265,12 +265,11 @@ fn ranks_and_ranges() {
     );
     assert_eq!(
         run(&mut s, &["ZRANGE", "z", "0", "1", "WITHSCORES"]),
-        Reply::Array(vec![
-            bulk("a"),
-            Reply::Double(1.0),
-            bulk("b"),
-            Reply::Double(2.0)
-        ])
+        doubles(&[("a", 1.0), ("b", 2.0)])
+    );
+    assert_eq!(
+        run(&mut s, &["ZRANGE", "missing", "0", "-1", "WITHSCORES"]),
+        doubles(&[])
     );
     assert_eq!(
         run(&mut s, &["ZRANGEBYSCORE", "z", "(1", "3"]),
@@ -316,20 +315,19 @@ fn pops_and_range_removals() {
             "ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
         ],
     );
+    // Without a count: a flat [member, score] in every protocol.
     assert_eq!(
         run(&mut s, &["ZPOPMIN", "z"]),
         Reply::Array(vec![bulk("a"), Reply::Double(1.0)])
     );
+    // With one (even 1): pairs, `[[member, score]]` in RESP3.
     assert_eq!(
         run(&mut s, &["ZPOPMAX", "z", "2"]),
-        Reply::Array(vec![
-            bulk("e"),
-            Reply::Double(5.0),
-            bulk("d"),
-            Reply::Double(4.0)
-        ])
+        doubles(&[("e", 5.0), ("d", 4.0)])
     );
-    assert_eq!(run(&mut s, &["ZPOPMIN", "z", "0"]), bulks(&[]));
+    assert_eq!(run(&mut s, &["ZPOPMIN", "z", "1"]), doubles(&[("b", 2.0)]));
+    run(&mut s, &["ZADD", "z", "2", "b"]);
+    assert_eq!(run(&mut s, &["ZPOPMIN", "z", "0"]), doubles(&[]));
     run(&mut s, &["ZADD", "z", "10", "x", "11", "y"]);
     assert_eq!(
         run(&mut s, &["ZREMRANGEBYSCORE", "z", "(2", "10"]),
@@ -384,13 +382,13 @@ fn many_members_keep_order_and_ranks() {
         let score = (i * 7919 % 100).to_string();
         run_unchecked(&mut s, &["ZADD", "big", &score, &format!("m{i:05}")]);
     }
-    let Reply::Array(all) = run_unchecked(&mut s, &["ZRANGE", "big", "0", "-1", "WITHSCORES"])
+    let Reply::Pairs(all) = run_unchecked(&mut s, &["ZRANGE", "big", "0", "-1", "WITHSCORES"])
     else {
         panic!()
     };
-    assert_eq!(all.len(), 2 * n);
-    for (rank, pair) in all.chunks(2).enumerate() {
-        let Reply::Bulk(member) = &pair[0] else {
+    assert_eq!(all.len(), n);
+    for (rank, (member, _)) in all.iter().enumerate() {
+        let Reply::Bulk(member) = member else {
             panic!()
         };
         let member = std::str::from_utf8(member).unwrap();
@@ -474,17 +472,17 @@ proptest! {
                     let len = order.len() as i64;
                     let first = if start < 0 { (len + i64::from(start)).max(0) } else { i64::from(start) };
                     let last = if stop < 0 { len + i64::from(stop) } else { i64::from(stop).min(len - 1) };
-                    let expected: Vec<Reply> = if first > last || first >= len {
+                    let expected: Vec<(Reply, Reply)> = if first > last || first >= len {
                         Vec::new()
                     } else {
                         order[first as usize..=last as usize]
                             .iter()
-                            .flat_map(|(m, sc)| [bulk(m), Reply::Double(*sc)])
+                            .map(|(m, sc)| (bulk(m), Reply::Double(*sc)))
                             .collect()
                     };
                     prop_assert_eq!(
                         run(&mut s, &["ZRANGE", "z", &start.to_string(), &stop.to_string(), "WITHSCORES"]),
-                        Reply::Array(expected)
+                        Reply::Pairs(expected)
                     );
                 }
                 Op::Count(a, b, exclusive) => {
@@ -602,11 +600,13 @@ fn removing_every_member_by_range_deletes_the_key_at_once() {
     assert_eq!(run(&mut s, &["ZRANGE", "z", "0", "-1"]), bulks(&["m0"]));
 }
 
+/// Members with their scores, as WITHSCORES replies them: pairs (flat in
+/// RESP2, `[member, score]` arrays in RESP3).
 fn doubles(items: &[(&str, f64)]) -> Reply {
-    Reply::Array(
+    Reply::Pairs(
         items
             .iter()
-            .flat_map(|(member, score)| [bulk(member), Reply::Double(*score)])
+            .map(|(member, score)| (bulk(member), Reply::Double(*score)))
             .collect(),
     )
 }
@@ -752,26 +752,30 @@ fn zmscore_and_zrandmember() {
     };
     assert_eq!(two.len(), 2);
     assert_ne!(two[0], two[1]);
-    let Reply::Array(all) = run(&mut s, &["ZRANDMEMBER", "z", "10", "WITHSCORES"]) else {
-        panic!("an array");
+    let Reply::Pairs(all) = run(&mut s, &["ZRANDMEMBER", "z", "10", "WITHSCORES"]) else {
+        panic!("pairs");
     };
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 3);
     // Negative: exactly that many, repeats allowed, each with its score.
-    let Reply::Array(many) = run(&mut s, &["ZRANDMEMBER", "z", "-20", "WITHSCORES"]) else {
-        panic!("an array");
+    let Reply::Pairs(many) = run(&mut s, &["ZRANDMEMBER", "z", "-20", "WITHSCORES"]) else {
+        panic!("pairs");
     };
-    assert_eq!(many.len(), 40);
-    for pair in many.chunks(2) {
+    assert_eq!(many.len(), 20);
+    for (member, drawn_score) in &many {
         let score = run(
             &mut s,
             &[
                 "ZSCORE",
                 "z",
-                std::str::from_utf8(pair[0].bulk_bytes().unwrap()).unwrap(),
+                std::str::from_utf8(member.bulk_bytes().unwrap()).unwrap(),
             ],
         );
-        assert_eq!(pair[1], score);
+        assert_eq!(*drawn_score, score);
     }
+    assert_eq!(
+        run(&mut s, &["ZRANDMEMBER", "nokey", "3", "WITHSCORES"]),
+        doubles(&[])
+    );
     // Every member turns up over many draws.
     let Reply::Array(draws) = run(&mut s, &["ZRANDMEMBER", "z", "-300"]) else {
         panic!("an array");
@@ -1273,14 +1277,7 @@ fn plain_sets_are_inputs_whose_members_score_one() {
     run(&mut s, &["SADD", "s", "b", "c"]);
     assert_eq!(
         run(&mut s, &["ZUNION", "2", "z", "s", "WITHSCORES"]),
-        Reply::Array(vec![
-            bulk("c"),
-            Reply::Double(1.0),
-            bulk("b"),
-            Reply::Double(3.0),
-            bulk("a"),
-            Reply::Double(5.0),
-        ])
+        doubles(&[("c", 1.0), ("b", 3.0), ("a", 5.0)])
     );
     assert_eq!(
         run(

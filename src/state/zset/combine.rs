@@ -218,8 +218,8 @@ fn combine_sets(
 /// ```
 /// The union (intersection, difference: the first set's members in none of
 /// the others) of the inputs, each score multiplied by its input's weight
-/// and combined by the aggregate, as members in order (scores interleaved
-/// WITHSCORES); the STORE forms store it at the destination and reply its
+/// and combined by the aggregate, as members in order (paired with their
+/// scores WITHSCORES, see [`collect`]); the STORE forms store it at the destination and reply its
 /// size. A missing key is an empty set.
 pub fn zcombine(state: &mut State, request: &ZCombine, now_ms: u64) -> Reply {
     let seed = state.hash_seed;

@@ -358,7 +358,30 @@ pub(super) fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
     .into()
 }
 
-/// Collects members (and scores) of ranks `[first, end)` as a flat reply.
+/// A member reply.
+fn member_reply(member: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(member))
+}
+
+/// A `(member, score)` pair of a WITHSCORES reply.
+fn scored(member: Bytes, score: f64) -> (Reply, Reply) {
+    (Reply::Bulk(member), Reply::Double(score))
+}
+
+/// The reply of no members: an empty list of pairs WITHSCORES (`*0` on
+/// every protocol either way; neither allocates).
+pub(super) fn no_members(with_scores: bool) -> Reply {
+    if with_scores {
+        Reply::Pairs(Vec::new())
+    } else {
+        Reply::Array(Vec::new())
+    }
+}
+
+/// Collects the members of ranks `[first, end)`: an array of members, or
+/// WITHSCORES [`Reply::Pairs`] of member and score (flat in RESP2 and the
+/// binary protocol, `[member, score]` arrays in RESP3, as Redis 7.2). One
+/// allocation either way.
 pub(super) fn collect(
     zset: &Zset,
     first: usize,
@@ -366,13 +389,16 @@ pub(super) fn collect(
     reverse: bool,
     with_scores: bool,
 ) -> Reply {
-    let per = if with_scores { 2 } else { 1 };
-    let mut items = Vec::with_capacity((end - first) * per);
-    zset.for_each_in_ranks(first, end, reverse, &mut |member, score| {
-        items.push(Reply::Bulk(Bytes::copy_from_slice(member)));
-        if with_scores {
-            items.push(Reply::Double(score));
-        }
+    if with_scores {
+        let mut pairs = Vec::with_capacity(end - first);
+        zset.for_each_in_ranks(first, end, reverse, &mut |member, score| {
+            pairs.push((member_reply(member), Reply::Double(score)));
+        });
+        return Reply::Pairs(pairs);
+    }
+    let mut items = Vec::with_capacity(end - first);
+    zset.for_each_in_ranks(first, end, reverse, &mut |member, _| {
+        items.push(member_reply(member));
     });
     Reply::Array(items)
 }
@@ -446,9 +472,9 @@ pub(super) fn range_ranks(
 /// ZREVRANGEBYLEX key max min [LIMIT offset count]
 /// ```
 /// The members in the range, in order (reversed with REV), with scores
-/// interleaved WITHSCORES. By rank, negative indexes count from the end.
-/// By score or lex, LIMIT skips `offset` members and returns at most
-/// `count` (negative = all).
+/// paired WITHSCORES (see [`collect`]). By rank, negative indexes count
+/// from the end. By score or lex, LIMIT skips `offset` members and returns
+/// at most `count` (negative = all).
 pub fn zrange(
     state: &mut State,
     key: &[u8],
@@ -461,7 +487,7 @@ pub fn zrange(
     let reply_items_max = state.limits.reply_items_max;
     let zset = match zset_read(state, key, now_ms) {
         Ok(Some(zset)) => zset,
-        Ok(None) => return Reply::Array(Vec::new()),
+        Ok(None) => return no_members(with_scores),
         Err(error) => return error.into(),
     };
     let (first, end) = range_ranks(zset, by, reverse, limit);
@@ -525,8 +551,8 @@ pub fn zmscore(state: &mut State, key: &[u8], members: &[Bytes], now_ms: u64) ->
 /// ```
 /// Without count, one random member (nil when the key is missing). With a
 /// positive count, up to `count` distinct members; with a negative one,
-/// exactly `-count` members that may repeat; scores interleaved
-/// WITHSCORES. Draws come from the set's own generator, so they depend on
+/// exactly `-count` members that may repeat; paired with their scores
+/// WITHSCORES (see [`collect`]). Draws come from the set's own generator, so they depend on
 /// the set's history only.
 pub fn zrandmember(
     state: &mut State,
@@ -541,13 +567,13 @@ pub fn zrandmember(
     let zset = match zset_read(state, key, now_ms) {
         Ok(Some(zset)) if !zset.is_empty() => zset,
         Ok(_) if count.is_none() => return Reply::Nil,
-        Ok(_) => return Reply::Array(Vec::new()),
+        Ok(_) => return no_members(with_scores),
         Err(error) => return error.into(),
     };
     let Some(count) = count else {
         let rank = (zset.next_random() % zset.len() as u64) as usize;
         return match zset.at_rank(rank) {
-            Some((member, _)) => Reply::Bulk(Bytes::copy_from_slice(member)),
+            Some((member, _)) => member_reply(member),
             None => Reply::Nil,
         };
     };
@@ -561,15 +587,17 @@ pub fn zrandmember(
         return too_many_items(take as usize, reply_items_max);
     }
     let ranks = random_ranks(zset, take as usize, count < 0);
-    let per = if with_scores { 2 } else { 1 };
-    let mut items = Vec::with_capacity(ranks.len() * per);
-    for rank in ranks {
-        if let Some((member, score)) = zset.at_rank(rank) {
-            items.push(Reply::Bulk(Bytes::copy_from_slice(member)));
-            if with_scores {
-                items.push(Reply::Double(score));
-            }
+    // Sized up front (every drawn rank is in the set): one allocation.
+    if with_scores {
+        let mut pairs = Vec::with_capacity(ranks.len());
+        for (member, score) in ranks.into_iter().filter_map(|rank| zset.at_rank(rank)) {
+            pairs.push((member_reply(member), Reply::Double(score)));
         }
+        return Reply::Pairs(pairs);
+    }
+    let mut items = Vec::with_capacity(ranks.len());
+    for (member, _) in ranks.into_iter().filter_map(|rank| zset.at_rank(rank)) {
+        items.push(member_reply(member));
     }
     Reply::Array(items)
 }
@@ -677,8 +705,11 @@ pub fn zmpop(
 /// ZPOPMIN key [count] | ZPOPMAX key [count]
 /// ```
 /// Removes and returns up to `count` (default 1) members with the lowest
-/// (highest) scores, as `[member, score, ...]`.
+/// (highest) scores: with a count as [`Reply::Pairs`] (see [`collect`]);
+/// without one as a flat `[member, score]` in every protocol, as Redis 7.2
+/// (empty when the key is missing).
 pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms: u64) -> Reply {
+    let paired = count.is_some();
     let count = count.unwrap_or(1);
     if count < 0 {
         return ServerError::new_static(
@@ -690,7 +721,7 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
     let reply_items_max = state.limits.reply_items_max;
     let (zset, mut recorder) = match zset_write(state, key, now_ms) {
         Ok(Some(found)) => found,
-        Ok(None) => return Reply::Array(Vec::new()),
+        Ok(None) => return no_members(paired),
         Err(error) => return error.into(),
     };
     let take = (count as u64).min(zset.len() as u64) as usize;
@@ -706,13 +737,23 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
     zset.for_each_in_ranks(first, end, max, &mut |member, score| {
         popped.push((Bytes::copy_from_slice(member), score));
     });
-    let mut items = Vec::with_capacity(take * 2);
+    for (member, _) in &popped {
+        remove_member(zset, member, &mut recorder);
+    }
+    drop_if_empty(state, key, now_ms);
+    if paired {
+        return Reply::Pairs(
+            popped
+                .into_iter()
+                .map(|(member, score)| scored(member, score))
+                .collect(),
+        );
+    }
+    let mut items = Vec::with_capacity(2 * popped.len());
     for (member, score) in popped {
-        remove_member(zset, &member, &mut recorder);
         items.push(Reply::Bulk(member));
         items.push(Reply::Double(score));
     }
-    drop_if_empty(state, key, now_ms);
     Reply::Array(items)
 }
 

@@ -45,11 +45,14 @@
 //! from the generator, whose state is part of the value format (never
 //! zero, as the format requires), so its draws depend only on the set.
 //!
-//! RESP3 note: ranges WITHSCORES, ZRANDMEMBER, ZUNION/ZINTER/ZDIFF
-//! WITHSCORES and ZPOPMIN/ZPOPMAX reply with the flat RESP2 layout
-//! (`member, score, member, score...`) in every protocol; scores are typed
-//! doubles, which RESP2 sends as text. ZMPOP and BZMPOP reply with
-//! `[key, [[member, score], ...]]` in both, as Redis does.
+//! Reply shapes, as Redis 7.2: ranges WITHSCORES, ZRANDMEMBER WITHSCORES,
+//! ZUNION/ZINTER/ZDIFF WITHSCORES and ZPOPMIN/ZPOPMAX with a count reply
+//! [`Reply::Pairs`], which RESP2 and the binary protocol send flat
+//! (`member, score, member, score...`) and RESP3 as `[member, score]`
+//! arrays; ZPOPMIN/ZPOPMAX without a count reply a flat `[member, score]`
+//! in every protocol. Scores are typed doubles, which RESP2 sends as text.
+//! ZMPOP and BZMPOP reply with `[key, [[member, score], ...]]` in both, as
+//! Redis does.
 //!
 //! The commands of one key are in [`commands`]; those that read several
 //! keys or store into one (ZUNION, ZINTER, ZDIFF, their STORE forms,
