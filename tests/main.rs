@@ -27,6 +27,9 @@ mod state;
 /// before they became `support/server.rs`, stays free and git follows the
 /// rename when it merges edits made to the old file.
 mod support {
+    /// Connections of the `redis` crate to a test server, and commands
+    /// given as words.
+    pub mod redis;
     /// RESP replies as read off the wire, and their parser.
     pub mod resp;
     /// A small seeded generator, so that a printed seed replays.

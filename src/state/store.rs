@@ -7,7 +7,7 @@ use usher_protocol::{ErrorCode, ServerError};
 
 use super::holders::HoldIndex;
 use super::idempotency::table::IdempotencyTable;
-use super::keyspace::Keyspace;
+use super::keyspace::{Keyspace, Recorder};
 use super::limits::StateLimits;
 use super::queue::timers::QueueTimers;
 use super::value::Value;
@@ -128,6 +128,50 @@ impl State {
                 self.holds.sync(stored, &mut stock.indexed_ms, next);
             }
             _ => {}
+        }
+    }
+}
+
+/// Picks a family's type out of a value: the value when it is of that
+/// type, `None` for any other.
+pub type Project<T> = for<'v> fn(&'v mut Value) -> Option<&'v mut T>;
+
+impl State {
+    /// The value of one family's type at `key` (`project` picks it out):
+    /// `None` if the key is missing, WRONGTYPE if it holds another type.
+    /// With `count`, a read command's keyspace hit or miss is counted.
+    pub fn typed<'a, T: ?Sized>(
+        &'a mut self,
+        key: &[u8],
+        now_ms: u64,
+        project: Project<T>,
+        count: bool,
+    ) -> Result<Option<&'a mut T>, ServerError> {
+        let stats = &mut self.stats;
+        let Some(entry) = self.keyspace.get_live(key, now_ms) else {
+            stats.keyspace_misses += u64::from(count);
+            return Ok(None);
+        };
+        stats.keyspace_hits += u64::from(count);
+        project(&mut entry.value)
+            .map(Some)
+            .ok_or(ServerError::WRONG_TYPE)
+    }
+
+    /// Like [`State::typed`] for commands that change the value, with the
+    /// recorder for their effects.
+    pub fn typed_write<'a, T: ?Sized>(
+        &'a mut self,
+        key: &[u8],
+        now_ms: u64,
+        project: Project<T>,
+    ) -> Result<Option<(&'a mut T, Recorder<'a>)>, ServerError> {
+        let Some((entry, recorder)) = self.keyspace.get_live_recorded(key, now_ms) else {
+            return Ok(None);
+        };
+        match project(&mut entry.value) {
+            Some(value) => Ok(Some((value, recorder))),
+            None => Err(ServerError::WRONG_TYPE),
         }
     }
 }

@@ -5,53 +5,30 @@
 
 use redis::{ProtocolVersion, Value};
 
+use crate::support::redis::{bulk, command as redis_command};
 use crate::support::server::{start, stop, test_config};
 
 async fn connect(
     addr: std::net::SocketAddr,
     protocol: ProtocolVersion,
 ) -> redis::aio::MultiplexedConnection {
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: None,
-            password: None,
-            protocol,
-        },
-    };
-    redis::Client::open(info)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect")
+    crate::support::redis::connect(addr, protocol).await
 }
 
 async fn value(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> Value {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
-    command
+    redis_command(words)
         .query_async(conn)
         .await
         .unwrap_or_else(|error| panic!("{words:?}: {error}"))
 }
 
 async fn error(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> String {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
+    let command = redis_command(words);
     let result: redis::RedisResult<Value> = command.query_async(conn).await;
     match result {
         Err(error) => error.to_string(),
         Ok(value) => panic!("{words:?} answered {value:?}, not an error"),
     }
-}
-
-fn bulk(text: &str) -> Value {
-    Value::BulkString(text.as_bytes().to_vec())
 }
 
 fn texts(value: &Value) -> Vec<String> {

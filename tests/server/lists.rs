@@ -3,6 +3,7 @@
 //! missing keys, and the reply shapes that differ between the protocols
 //! (read as raw bytes).
 
+use crate::support::redis::{bulk, bulks, command as redis_command, error_text};
 use crate::support::server::{start, stop, test_config, RespConn};
 
 use redis::{ProtocolVersion, Value};
@@ -11,20 +12,7 @@ async fn connect(
     addr: std::net::SocketAddr,
     protocol: ProtocolVersion,
 ) -> redis::aio::MultiplexedConnection {
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: None,
-            password: None,
-            protocol,
-        },
-    };
-    redis::Client::open(info)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect")
+    crate::support::redis::connect(addr, protocol).await
 }
 
 /// Runs a command; an error reply becomes its text (`CODE detail`).
@@ -32,25 +20,11 @@ async fn call(
     conn: &mut redis::aio::MultiplexedConnection,
     words: &[&str],
 ) -> Result<Value, String> {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
-    command.query_async::<Value>(conn).await.map_err(|error| {
-        format!(
-            "{} {}",
-            error.code().unwrap_or("?"),
-            error.detail().unwrap_or("")
-        )
-    })
-}
-
-fn bulk(text: &str) -> Value {
-    Value::BulkString(text.as_bytes().to_vec())
-}
-
-fn bulks(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|item| bulk(item)).collect())
+    let command = redis_command(words);
+    command
+        .query_async::<Value>(conn)
+        .await
+        .map_err(|error| error_text(&error))
 }
 
 fn ints(items: &[i64]) -> Value {

@@ -6,6 +6,7 @@
 use redis::Value as RedisValue;
 use usher::protocol::Reply;
 
+use crate::support::redis::command as redis_command;
 use crate::support::resp::Resp;
 use crate::support::server::{request_frame, start, stop, test_config, BinaryConn, RespConn};
 
@@ -15,38 +16,18 @@ async fn redis_conn(
     addr: std::net::SocketAddr,
     protocol: redis::ProtocolVersion,
 ) -> redis::aio::MultiplexedConnection {
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: None,
-            password: None,
-            protocol,
-        },
-    };
-    redis::Client::open(info)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect")
+    crate::support::redis::connect(addr, protocol).await
 }
 
 async fn query(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> RedisValue {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
-    command
+    redis_command(words)
         .query_async(conn)
         .await
         .unwrap_or_else(|error| panic!("{words:?}: {error}"))
 }
 
 async fn query_error(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> String {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
+    let command = redis_command(words);
     let result: redis::RedisResult<RedisValue> = command.query_async(conn).await;
     result.expect_err("an error reply").to_string()
 }

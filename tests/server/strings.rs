@@ -4,37 +4,16 @@
 //! errors, WRONGTYPE and the examples of Redis's manual pages.
 
 use redis::aio::MultiplexedConnection;
-use redis::{ProtocolVersion, RedisError, Value};
+use redis::{ProtocolVersion, Value};
 use usher::server::Running;
 
+use crate::support::redis::{bulk, call, error_text};
 use crate::support::server::{start, stop, test_config};
 
 /// A connection as the default user (no users file) speaking `protocol`.
 async fn connect(server: &Running, protocol: ProtocolVersion) -> MultiplexedConnection {
     let addr = server.addr;
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: None,
-            password: None,
-            protocol,
-        },
-    };
-    let client = redis::Client::open(info).expect("client");
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connects")
-}
-
-/// Sends one command given as words and returns the raw reply.
-async fn call(conn: &mut MultiplexedConnection, words: &[&str]) -> Result<Value, RedisError> {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
-    command.query_async(conn).await
+    crate::support::redis::connect(addr, protocol).await
 }
 
 /// The reply, which must not be an error.
@@ -48,16 +27,8 @@ async fn ok(conn: &mut MultiplexedConnection, words: &[&str]) -> Value {
 async fn error(conn: &mut MultiplexedConnection, words: &[&str]) -> String {
     match call(conn, words).await {
         Ok(value) => panic!("{words:?} replied {value:?}, not an error"),
-        Err(error) => format!(
-            "{} {}",
-            error.code().unwrap_or("?"),
-            error.detail().unwrap_or("")
-        ),
+        Err(error) => error_text(&error),
     }
-}
-
-fn bulk(text: &str) -> Value {
-    Value::BulkString(text.as_bytes().to_vec())
 }
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";

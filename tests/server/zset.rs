@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::{ProtocolVersion, Value};
 use usher::config::Config;
 
+use crate::support::redis::{bulk, bulks, command as redis_command};
 use crate::support::server::{start, stop, test_config, RespConn};
 
 const PROTOCOLS: [ProtocolVersion; 2] = [ProtocolVersion::RESP2, ProtocolVersion::RESP3];
@@ -18,50 +19,22 @@ async fn connect(
     addr: std::net::SocketAddr,
     protocol: ProtocolVersion,
 ) -> redis::aio::MultiplexedConnection {
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: None,
-            password: None,
-            protocol,
-        },
-    };
-    redis::Client::open(info)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection")
+    crate::support::redis::connect(addr, protocol).await
 }
 
 async fn call(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> Value {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
-    command
+    redis_command(words)
         .query_async::<Value>(conn)
         .await
         .unwrap_or_else(|error| panic!("{words:?}: {error}"))
 }
 
 async fn error(conn: &mut redis::aio::MultiplexedConnection, words: &[&str]) -> String {
-    let mut command = redis::cmd(words[0]);
-    for word in &words[1..] {
-        command.arg(*word);
-    }
+    let command = redis_command(words);
     match command.query_async::<Value>(conn).await {
         Ok(value) => panic!("{words:?}: expected an error, got {value:?}"),
         Err(error) => error.to_string(),
     }
-}
-
-fn bulk(text: &str) -> Value {
-    Value::BulkString(text.as_bytes().to_vec())
-}
-
-fn bulks(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|item| bulk(item)).collect())
 }
 
 /// A score as the protocol sends it: a bulk string in RESP2, a double in

@@ -14,6 +14,14 @@ use crate::state::limits::StateLimits;
 use crate::state::store::State;
 use crate::state::value::Value;
 
+/// The hash in a value, if it holds one.
+fn as_hash(value: &mut Value) -> Option<&mut Hash> {
+    match value {
+        Value::Hash(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 /// The hash at `key` with the recorder for its effects, `None` if
 /// missing, WRONGTYPE for another type.
 fn hash_write<'a>(
@@ -21,13 +29,7 @@ fn hash_write<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<(&'a mut Hash, Recorder<'a>)>, ServerError> {
-    match state.keyspace.get_live_recorded(key, now_ms) {
-        None => Ok(None),
-        Some((entry, recorder)) => match &mut entry.value {
-            Value::Hash(hash) => Ok(Some((hash, recorder))),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state.typed_write(key, now_ms, as_hash)
 }
 
 /// The hash at `key` for read commands, counting keyspace hits and misses.
@@ -36,20 +38,9 @@ fn hash_read<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a Hash>, ServerError> {
-    let stats = &mut state.stats;
-    match state.keyspace.get_live(key, now_ms) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(entry) => {
-            stats.keyspace_hits += 1;
-            match &entry.value {
-                Value::Hash(hash) => Ok(Some(hash)),
-                _ => Err(ServerError::WRONG_TYPE),
-            }
-        }
-    }
+    state
+        .typed(key, now_ms, as_hash, true)
+        .map(|value| value.map(|value| &*value))
 }
 
 fn field_limit(limits: &StateLimits, field: &[u8]) -> Result<(), ServerError> {

@@ -11,6 +11,14 @@ use crate::state::keyspace::Recorder;
 use crate::state::store::State;
 use crate::state::value::Value;
 
+/// The list in a value, if it holds one.
+fn as_list(value: &mut Value) -> Option<&mut List> {
+    match value {
+        Value::List(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 /// The list at `key`, `None` if missing, WRONGTYPE for another type.
 /// Read-only: changes go through [`list_write`], which records them.
 fn list_ref<'a>(
@@ -18,13 +26,9 @@ fn list_ref<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a List>, ServerError> {
-    match state.keyspace.get_live(key, now_ms) {
-        None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::List(list) => Ok(Some(list)),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state
+        .typed(key, now_ms, as_list, false)
+        .map(|value| value.map(|value| &*value))
 }
 
 /// Like [`list_ref`] for read commands, counting keyspace hits and misses.
@@ -33,20 +37,9 @@ fn list_read<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a List>, ServerError> {
-    let stats = &mut state.stats;
-    match state.keyspace.get_live(key, now_ms) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(entry) => {
-            stats.keyspace_hits += 1;
-            match &entry.value {
-                Value::List(list) => Ok(Some(list)),
-                _ => Err(ServerError::WRONG_TYPE),
-            }
-        }
-    }
+    state
+        .typed(key, now_ms, as_list, true)
+        .map(|value| value.map(|value| &*value))
 }
 
 /// Like [`list_ref`] for commands that change items, with the recorder for
@@ -56,13 +49,7 @@ fn list_write<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<(&'a mut List, Recorder<'a>)>, ServerError> {
-    match state.keyspace.get_live_recorded(key, now_ms) {
-        None => Ok(None),
-        Some((entry, recorder)) => match &mut entry.value {
-            Value::List(list) => Ok(Some((list, recorder))),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state.typed_write(key, now_ms, as_list)
 }
 
 /// Deletes the key once its list is empty, as Redis does.

@@ -16,6 +16,14 @@ use crate::state::keyspace::Recorder;
 use crate::state::store::State;
 use crate::state::value::Value;
 
+/// The set in a value, if it holds one.
+fn as_set(value: &mut Value) -> Option<&mut Set> {
+    match value {
+        Value::Set(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 /// The set at `key`, `None` if missing, WRONGTYPE for another type.
 /// Changes go through [`set_write`], which records them.
 fn set_ref<'a>(
@@ -23,13 +31,7 @@ fn set_ref<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a mut Set>, ServerError> {
-    match state.keyspace.get_live(key, now_ms) {
-        None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::Set(set) => Ok(Some(set)),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state.typed(key, now_ms, as_set, false)
 }
 
 /// Like [`set_ref`] for commands that change members, with the recorder
@@ -39,13 +41,7 @@ fn set_write<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<(&'a mut Set, Recorder<'a>)>, ServerError> {
-    match state.keyspace.get_live_recorded(key, now_ms) {
-        None => Ok(None),
-        Some((entry, recorder)) => match &mut entry.value {
-            Value::Set(set) => Ok(Some((set, recorder))),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state.typed_write(key, now_ms, as_set)
 }
 
 /// Like [`set_ref`] for read commands, counting keyspace hits and misses.
@@ -54,20 +50,7 @@ fn set_read<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a mut Set>, ServerError> {
-    let stats = &mut state.stats;
-    match state.keyspace.get_live(key, now_ms) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(entry) => {
-            stats.keyspace_hits += 1;
-            match &mut entry.value {
-                Value::Set(set) => Ok(Some(set)),
-                _ => Err(ServerError::WRONG_TYPE),
-            }
-        }
-    }
+    state.typed(key, now_ms, as_set, true)
 }
 
 /// Removes a member and records it; returns whether it was there.

@@ -12,6 +12,14 @@ use crate::state::keyspace::Recorder;
 use crate::state::store::State;
 use crate::state::value::Value;
 
+/// The zset in a value, if it holds one.
+fn as_zset(value: &mut Value) -> Option<&mut Zset> {
+    match value {
+        Value::Zset(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 /// The sorted set at `key`, `None` if missing, WRONGTYPE for another type.
 /// Read-only: changes go through [`zset_write`], which records them.
 pub(super) fn zset_ref<'a>(
@@ -19,13 +27,9 @@ pub(super) fn zset_ref<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a Zset>, ServerError> {
-    match state.keyspace.get_live(key, now_ms) {
-        None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Zset(zset) => Ok(Some(zset)),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state
+        .typed(key, now_ms, as_zset, false)
+        .map(|value| value.map(|value| &*value))
 }
 
 /// Like [`zset_ref`] for commands that change members, with the recorder
@@ -35,13 +39,7 @@ pub(super) fn zset_write<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<(&'a mut Zset, Recorder<'a>)>, ServerError> {
-    match state.keyspace.get_live_recorded(key, now_ms) {
-        None => Ok(None),
-        Some((entry, recorder)) => match &mut entry.value {
-            Value::Zset(zset) => Ok(Some((zset, recorder))),
-            _ => Err(ServerError::WRONG_TYPE),
-        },
-    }
+    state.typed_write(key, now_ms, as_zset)
 }
 
 /// Removes a member and records it; returns whether it was there.
@@ -62,20 +60,7 @@ pub(super) fn zset_read<'a>(
     key: &[u8],
     now_ms: u64,
 ) -> Result<Option<&'a mut Zset>, ServerError> {
-    let stats = &mut state.stats;
-    match state.keyspace.get_live(key, now_ms) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(entry) => {
-            stats.keyspace_hits += 1;
-            match &mut entry.value {
-                Value::Zset(zset) => Ok(Some(zset)),
-                _ => Err(ServerError::WRONG_TYPE),
-            }
-        }
-    }
+    state.typed(key, now_ms, as_zset, true)
 }
 
 /// Deletes the key once its set is empty, as Redis does.
