@@ -963,6 +963,7 @@ impl Zset {
         }
         let count = input.u64()?;
         let mut zset = Zset::new(seed);
+        let mut last: Option<(&[u8], f64)> = None;
         for _ in 0..count {
             let member = input.slice()?;
             let score = input.f64()?;
@@ -972,8 +973,15 @@ impl Zset {
             if zset.find(member).is_some() {
                 return Err(DecodeError("sorted set member repeated".into()));
             }
-            // Encoded in ascending order: each insertion appends, so the
-            // leaves come out full.
+            // Encoded in ascending order, which the encoding promises: a
+            // value decodes to the bytes it came from, and each insertion
+            // appends, so the leaves come out full.
+            if let Some((before, before_score)) = last {
+                if compare(before_score, before, score, member) != Ordering::Less {
+                    return Err(DecodeError("sorted set members out of order".into()));
+                }
+            }
+            last = Some((member, score));
             zset.insert(member, score);
         }
         zset.rng = rng;
@@ -1171,6 +1179,41 @@ struct Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The encoding of a sorted set of `(member, score)` pairs in the
+    /// order given.
+    fn encoded(pairs: &[(&[u8], f64)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&7u64.to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&(pairs.len() as u64).to_le_bytes());
+        for (member, score) in pairs {
+            crate::encoding::put_bytes(&mut out, member);
+            out.extend_from_slice(&score.to_bits().to_le_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn decoding_refuses_members_out_of_order() {
+        for pairs in [
+            &[(&b"b"[..], 0.0), (&b""[..], 10.0)][..],
+            &[(&b"a"[..], 1.0), (&b"b"[..], 2.0)],
+        ] {
+            let bytes = encoded(pairs);
+            let zset = Zset::decode(&mut Reader::new(&bytes)).expect("ascending pairs decode");
+            let mut again = Vec::new();
+            zset.encode(&mut again);
+            assert_eq!(again, bytes, "a decoded set encodes to its bytes");
+        }
+        for pairs in [
+            &[(&b""[..], 10.0), (&b"b"[..], 0.0)][..],
+            &[(&b"b"[..], 1.0), (&b"a"[..], 1.0)],
+        ] {
+            let bytes = encoded(pairs);
+            assert!(Zset::decode(&mut Reader::new(&bytes)).is_err(), "{pairs:?}");
+        }
+    }
 
     /// xorshift64, deterministic.
     struct Rng(u64);
