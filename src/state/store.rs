@@ -64,6 +64,32 @@ impl State {
         State::new(self.limits)
     }
 
+    /// Replaces whatever `destination` holds with `value` (its deadline
+    /// dropped), or deletes it when there is no value (an empty result):
+    /// the rule of the commands that store a result. OOM, and nothing
+    /// changed, when `destination` would be a new key of a full keyspace.
+    pub fn store_result(
+        &mut self,
+        destination: &[u8],
+        value: Option<Value>,
+        now_ms: u64,
+    ) -> Result<(), ServerError> {
+        let exists = self.keyspace.contains_live(destination, now_ms);
+        match value {
+            None if exists => {
+                self.keyspace.remove(destination);
+            }
+            None => {}
+            Some(value) => {
+                if !exists {
+                    self.room_for_key(now_ms)?;
+                }
+                self.keyspace.insert(destination, value, None);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether one more key may be added. A full keyspace first drops keys
     /// whose deadline has passed but that the timer has not reached yet (up
     /// to [`KEYS_REAPED_WHEN_FULL`], each logged as an expiry), so that dead
@@ -173,5 +199,27 @@ impl State {
             Some(value) => Ok(Some((value, recorder))),
             None => Err(ServerError::WRONG_TYPE),
         }
+    }
+}
+
+/// Resolves Redis indexes (negative ones count from the end) to `[first,
+/// end)` of a sequence of `len`, empty when out of range: the rule of
+/// LRANGE, LTRIM, ZRANGE and ZREMRANGEBYRANK.
+pub fn index_window(len: usize, start: i64, stop: i64) -> (usize, usize) {
+    let len_i = len as i64;
+    let start = if start < 0 {
+        (len_i + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len_i + stop
+    } else {
+        stop.min(len_i - 1)
+    };
+    if start > stop || start >= len_i {
+        (0, 0)
+    } else {
+        (start as usize, stop as usize + 1)
     }
 }

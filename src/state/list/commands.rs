@@ -8,7 +8,7 @@ use super::deque::{Item, List};
 use super::effects::ListEffect;
 use crate::state::effect::ReplayError;
 use crate::state::keyspace::Recorder;
-use crate::state::store::State;
+use crate::state::store::{index_window, State};
 use crate::state::value::Value;
 
 /// The list in a value, if it holds one.
@@ -78,27 +78,6 @@ fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
         ),
     )
     .into()
-}
-
-/// Resolves Redis indexes (negative counts from the tail) to `[first, end)`,
-/// empty when out of range: LRANGE's and LTRIM's rule.
-fn index_window(len: usize, start: i64, stop: i64) -> (usize, usize) {
-    let len_i = len as i64;
-    let start = if start < 0 {
-        (len_i + start).max(0)
-    } else {
-        start
-    };
-    let stop = if stop < 0 {
-        len_i + stop
-    } else {
-        stop.min(len_i - 1)
-    };
-    if start > stop || start >= len_i {
-        (0, 0)
-    } else {
-        (start as usize, stop as usize + 1)
-    }
 }
 
 /// One index (negative counts from the tail) as a position, if within.

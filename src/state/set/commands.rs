@@ -614,21 +614,11 @@ pub fn scombine_store(state: &mut State, op: SetOp, keys: &[Bytes], now_ms: u64)
         Err(error) => return error.into(),
     }
     let len = result.len();
-    if len == 0 {
-        if state.keyspace.contains_live(destination, now_ms) {
-            state.keyspace.remove(destination);
-        }
-        return Reply::Int(0);
+    let value = (len > 0).then(|| Value::Set(Box::new(result)));
+    match state.store_result(destination, value, now_ms) {
+        Ok(()) => Reply::Int(len as i64),
+        Err(error) => error.into(),
     }
-    if !state.keyspace.contains_live(destination, now_ms) {
-        if let Err(error) = state.room_for_key(now_ms) {
-            return error.into();
-        }
-    }
-    state
-        .keyspace
-        .insert(destination, Value::Set(Box::new(result)), None);
-    Reply::Int(len as i64)
 }
 
 /// ```text

@@ -310,17 +310,9 @@ pub fn zrangestore(state: &mut State, request: &ZRangeStore, now_ms: u64) -> Rep
 /// empty, as Redis does); replies the result's size.
 fn store(state: &mut State, destination: &[u8], result: Zset, now_ms: u64) -> Reply {
     let len = result.len();
-    if len == 0 {
-        state.keyspace.remove(destination);
-        return Reply::Int(0);
+    let value = (len > 0).then(|| Value::Zset(Box::new(result)));
+    match state.store_result(destination, value, now_ms) {
+        Ok(()) => Reply::Int(len as i64),
+        Err(error) => error.into(),
     }
-    if !state.keyspace.contains_live(destination, now_ms) {
-        if let Err(error) = state.room_for_key(now_ms) {
-            return error.into();
-        }
-    }
-    state
-        .keyspace
-        .insert(destination, Value::Zset(Box::new(result)), None);
-    Reply::Int(len as i64)
 }

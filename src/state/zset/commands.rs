@@ -9,7 +9,7 @@ use super::effects::ZsetEffect;
 use super::set::Zset;
 use crate::state::effect::ReplayError;
 use crate::state::keyspace::Recorder;
-use crate::state::store::State;
+use crate::state::store::{index_window, State};
 use crate::state::value::Value;
 
 /// The zset in a value, if it holds one.
@@ -312,27 +312,6 @@ pub fn zrank(
     }
 }
 
-/// Resolves Redis rank indexes (negative counts from the end) to `[first,
-/// end)`, empty when out of range.
-fn rank_window(len: usize, start: i64, stop: i64) -> (usize, usize) {
-    let len_i = len as i64;
-    let start = if start < 0 {
-        (len_i + start).max(0)
-    } else {
-        start
-    };
-    let stop = if stop < 0 {
-        len_i + stop
-    } else {
-        stop.min(len_i - 1)
-    };
-    if start > stop || start >= len_i {
-        (0, 0)
-    } else {
-        (start as usize, stop as usize + 1)
-    }
-}
-
 pub(super) fn too_many_items(items: usize, reply_items_max: usize) -> Reply {
     ServerError::new(
         ErrorCode::Limit,
@@ -417,7 +396,7 @@ pub(super) fn range_ranks(
     let (offset, count) = limit;
     let (mut first, mut end) = match by {
         ZRangeBy::Rank { start, stop } => {
-            let (first, end) = rank_window(zset.len(), *start, *stop);
+            let (first, end) = index_window(zset.len(), *start, *stop);
             // Reverse indexes count from the highest score.
             return if reverse {
                 (zset.len() - end, zset.len() - first)
@@ -631,6 +610,14 @@ pub(super) fn pop_members(
         return Vec::new();
     };
     let take = count.min(zset.len());
+    let popped = pop_end(zset, &mut recorder, take, max);
+    drop_if_empty(state, key, now_ms);
+    popped
+}
+
+/// Removes the `take` lowest (highest) members, recording each removal;
+/// the removed `(member, score)` pairs, in pop order.
+fn pop_end(zset: &mut Zset, recorder: &mut Recorder, take: usize, max: bool) -> Vec<(Bytes, f64)> {
     let (first, end) = if max {
         (zset.len() - take, zset.len())
     } else {
@@ -641,9 +628,8 @@ pub(super) fn pop_members(
         popped.push((Bytes::copy_from_slice(member), score));
     });
     for (member, _) in &popped {
-        remove_member(zset, member, &mut recorder);
+        remove_member(zset, member, recorder);
     }
-    drop_if_empty(state, key, now_ms);
     popped
 }
 
@@ -713,18 +699,7 @@ pub fn zpop(state: &mut State, key: &[u8], max: bool, count: Option<i64>, now_ms
     if take > reply_items_max {
         return too_many_items(take, reply_items_max);
     }
-    let (first, end) = if max {
-        (zset.len() - take, zset.len())
-    } else {
-        (0, take)
-    };
-    let mut popped: Vec<(Bytes, f64)> = Vec::with_capacity(take);
-    zset.for_each_in_ranks(first, end, max, &mut |member, score| {
-        popped.push((Bytes::copy_from_slice(member), score));
-    });
-    for (member, _) in &popped {
-        remove_member(zset, member, &mut recorder);
-    }
+    let popped = pop_end(zset, &mut recorder, take, max);
     drop_if_empty(state, key, now_ms);
     if paired {
         return Reply::Pairs(
@@ -793,7 +768,7 @@ pub fn zremrangebyscore(
 /// indexes count from the end); returns how many.
 pub fn zremrangebyrank(state: &mut State, key: &[u8], start: i64, stop: i64, now_ms: u64) -> Reply {
     let (first, end) = match zset_ref(state, key, now_ms) {
-        Ok(Some(zset)) => rank_window(zset.len(), start, stop),
+        Ok(Some(zset)) => index_window(zset.len(), start, stop),
         Ok(None) => return Reply::Int(0),
         Err(error) => return error.into(),
     };
